@@ -1,0 +1,39 @@
+/**
+ * Every default of the program, in one place. Constructs and stacks resolve optional props
+ * against these with `??`; nothing else hard-codes them.
+ */
+import type { NodeBudget, WorkerRole } from "./topology";
+
+/** The kind release the generated config is written and tested for. */
+export const KIND_VERSION = "v0.31.0";
+
+/** Node image released with {@link KIND_VERSION}, pinned by digest. */
+export const NODE_IMAGE =
+  "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
+
+export const DEFAULTS = {
+  clusterName: "data-platform-local",
+  apiServerAddress: "127.0.0.1",
+  apiServerPort: 6443,
+  nodeImage: NODE_IMAGE,
+  /** How long `kind create cluster --wait` waits for the control plane. */
+  waitTimeout: "5m",
+  haControlPlanes: 3,
+  controlPlaneBudget: { cpu: 2, memoryGiB: 4 } as NodeBudget,
+  workerBudgets: {
+    infrastructure: { cpu: 4, memoryGiB: 8 },
+    workload: { cpu: 8, memoryGiB: 16 },
+    combined: { cpu: 8, memoryGiB: 16 },
+  } as Record<WorkerRole, NodeBudget>,
+  /** Namespaces created after the cluster: platform services and data workloads. */
+  namespaces: { infrastructure: "data-platform", workloads: "workloads" },
+  /** etcd backups kept by the in-cluster CronJob of HA stacks. */
+  backupSchedule: "0 */6 * * *",
+  backupRetention: 8,
+} as const;
+
+/** Label key that carries a node's role; also the taint key of dedicated infrastructure nodes. */
+export const ROLE_LABEL = "kindha.io/role";
+
+/** etcd always serves certificates for these names; the LB address is added when it differs. */
+export const ETCD_BASE_SANS: readonly string[] = ["localhost", "127.0.0.1"];

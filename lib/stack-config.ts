@@ -1,0 +1,99 @@
+/**
+ * Which stacks the app synthesizes: the three presets, adjusted or extended by an optional
+ * config file, so a topology beyond the seed needs no code change.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse } from "yaml";
+import { preset, TOPOLOGY_OPTIONS, type TopologyOption } from "./presets";
+import { planTopology, TopologyError, type Availability, type Topology, type TopologySpec, type Violation } from "./topology";
+
+/** Default config file, looked up in the working directory; `KINDHA_CONFIG` names another. */
+export const CONFIG_FILE = "kindha.config.yaml";
+
+/** One stack to synthesize. */
+export interface StackDefinition {
+  /** Stack id, as `cdktf deploy <id>` takes it. */
+  readonly id: string;
+  readonly availability: Availability;
+  readonly spec: TopologySpec;
+  /**
+   * Create the Kubernetes objects (namespaces, taints, backup CronJob) after the cluster.
+   * @default true
+   */
+  readonly platformObjects?: boolean;
+}
+
+const SPEC_KEYS = ["clusterName", "controlPlanes", "workers", "controlPlaneBudget", "apiServerAddress", "apiServerPort", "nodeImage"];
+const STACK_KEYS = ["availability", "platformObjects", ...SPEC_KEYS];
+const STACK_ID = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * The stacks to synthesize: presets first, then the config file's entries (same id: merged over
+ * the preset; new id: a new stack, `availability` required).
+ *
+ * @param file config file path; missing file means presets only
+ */
+export function loadStackDefinitions(file: string = process.env.KINDHA_CONFIG ?? CONFIG_FILE): StackDefinition[] {
+  const defs = new Map<string, StackDefinition>(
+    TOPOLOGY_OPTIONS.map((id) => [id, { id, availability: preset(id).availability, spec: preset(id).spec }]),
+  );
+  const path = resolve(file);
+  if (!existsSync(path)) {
+    if (process.env.KINDHA_CONFIG) throw new Error(`KINDHA_CONFIG: ${JSON.stringify(file)} does not exist`);
+    return [...defs.values()];
+  }
+  const raw = parse(readFileSync(path, "utf8")) as unknown;
+  const v: Violation[] = [];
+  const stacks = (raw as { stacks?: unknown } | null)?.stacks;
+  if (!isRecord(raw) || !isRecord(stacks)) {
+    throw new TopologyError(`config file ${file}`, [{ field: "stacks", value: stacks ?? null, rule: "must be a map of stack id to stack settings" }]);
+  }
+  for (const key of Object.keys(raw)) {
+    if (key !== "stacks") v.push({ field: key, value: raw[key], rule: "is not a known setting (only `stacks`)" });
+  }
+  for (const [id, entry] of Object.entries(stacks)) {
+    if (!STACK_ID.test(id)) v.push({ field: `stacks.${id}`, value: id, rule: "is not a valid stack id (lowercase letters, digits, '-')" });
+    if (!isRecord(entry)) {
+      v.push({ field: `stacks.${id}`, value: entry, rule: "must be a map of settings" });
+      continue;
+    }
+    for (const key of Object.keys(entry)) {
+      if (!STACK_KEYS.includes(key)) v.push({ field: `stacks.${id}.${key}`, value: entry[key], rule: `is not a known setting (${STACK_KEYS.join(", ")})` });
+    }
+    const base = defs.get(id);
+    const availability = (entry.availability ?? base?.availability) as Availability | undefined;
+    if (availability !== "single" && availability !== "ha") {
+      v.push({ field: `stacks.${id}.availability`, value: entry.availability ?? null, rule: 'must be "single" or "ha"' });
+      continue;
+    }
+    const spec: Record<string, unknown> = { ...(base?.spec ?? {}) };
+    for (const key of SPEC_KEYS) if (key in entry) spec[key] = entry[key];
+    defs.set(id, {
+      id,
+      availability,
+      spec: spec as TopologySpec,
+      ...(typeof entry.platformObjects === "boolean" ? { platformObjects: entry.platformObjects } : {}),
+    });
+  }
+  if (v.length > 0) throw new TopologyError(`config file ${file}`, v);
+  return [...defs.values()];
+}
+
+/** The validated topology of one stack id, as the app would synthesize it. */
+export function resolveStack(id: string, file?: string): { definition: StackDefinition; topology: Topology } {
+  const definition = loadStackDefinitions(file).find((d) => d.id === id);
+  if (!definition) {
+    const known = loadStackDefinitions(file).map((d) => d.id);
+    throw new Error(`stack: ${JSON.stringify(id)} is not defined; known stacks: ${known.join(", ")}`);
+  }
+  return { definition, topology: planTopology(definition.availability, definition.spec, `stack "${id}"`) };
+}
+
+export function isPreset(id: string): id is TopologyOption {
+  return (TOPOLOGY_OPTIONS as readonly string[]).includes(id);
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Finds or builds the Terraform engine (OpenTofu) and the exact provider versions the synthesized
+# stacks pin, as a local filesystem mirror, so `init` needs no registry. Idempotent and cached.
+#
+# Usage: scripts/engine.sh [--env]
+#   --env   print KEY=VALUE lines (TERRAFORM_BINARY_NAME, PATH, TF_CLI_CONFIG_FILE) on stdout
+#
+# Environment:
+#   KINDHA_ENGINE_CACHE  where binaries are cached (default: ~/.cache/kindha/engine)
+#   KINDHA_ENGINE        engine to use: tofu (default) or terraform
+set -euo pipefail
+
+cache="${KINDHA_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kindha/engine}"
+engine="${KINDHA_ENGINE:-tofu}"
+tofu_version="v1.12.6"
+
+# type version go-module commit-of-the-tag (see ENGINE notes in README; checked by a test
+# against the versions @cdktf/provider-* pin)
+providers=(
+  "null 3.2.4 github.com/terraform-providers/terraform-provider-null 01034f80eb238732fd9e8673582e0e770cfab578"
+  "local 2.6.1 github.com/terraform-providers/terraform-provider-local ba8eb9d12edf493cd3f77ac80a59f6c89b50d4fc"
+  "kubernetes 2.38.0 github.com/hashicorp/terraform-provider-kubernetes be88f44271050f69d52f410bca388834afedfe71"
+)
+
+log() { echo "engine: $*" >&2; }
+die() { echo "engine: error: $*" >&2; exit 1; }
+
+started=$(date +%s)
+mkdir -p "$cache/bin" "$cache/mirror"
+
+# Builds the main package in <dir-in-module> of Go module <module>@<ref> into <output>.
+go_build() {
+  local module="$1" ref="$2" pkg="$3" output="$4"
+  command -v go >/dev/null || die "go is not installed; it is needed to build $module (or put the binary at $output)"
+  local src work
+  src=$(go mod download -json "$module@$ref" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] || die "go mod download $module@$ref gave no source directory"
+  work=$(mktemp -d)
+  trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' RETURN
+  cp -r "$src/." "$work/"
+  chmod -R u+w "$work"
+  (cd "$work" && CGO_ENABLED=0 go build -trimpath -o "$output.tmp" "$pkg") || die "building $module@$ref failed"
+  mv "$output.tmp" "$output"
+}
+
+engine_bin=""
+case "$engine" in
+  tofu)
+    if command -v tofu >/dev/null && tofu version | head -1 | grep -q '^OpenTofu v1\.'; then
+      engine_bin=$(command -v tofu)
+    else
+      engine_bin="$cache/bin/tofu"
+      if [ ! -x "$engine_bin" ]; then
+        log "building OpenTofu $tofu_version from its Go module (once; cached in $cache)"
+        go_build github.com/opentofu/opentofu "$tofu_version" ./cmd/tofu "$engine_bin"
+      fi
+    fi ;;
+  terraform)
+    command -v terraform >/dev/null || die "KINDHA_ENGINE=terraform but no terraform on PATH"
+    terraform version | head -1 | grep -q '^Terraform v1\.' || die "terraform on PATH is not 1.x: $(terraform version | head -1)"
+    engine_bin=$(command -v terraform) ;;
+  *) die "KINDHA_ENGINE must be tofu or terraform, not '$engine'" ;;
+esac
+
+arch="$(go env GOOS 2>/dev/null || echo linux)_$(go env GOARCH 2>/dev/null || echo amd64)"
+for entry in "${providers[@]}"; do
+  read -r type version module commit <<<"$entry"
+  built="$cache/providers/terraform-provider-${type}_v${version}"
+  if [ ! -x "$built" ]; then
+    mkdir -p "$cache/providers"
+    log "building provider hashicorp/$type $version from $module@$commit (once)"
+    go_build "$module" "$commit" . "$built"
+  fi
+  # OpenTofu and Terraform resolve hashicorp/<type> against different default registries.
+  for host in registry.opentofu.org registry.terraform.io; do
+    dir="$cache/mirror/$host/hashicorp/$type/$version/$arch"
+    mkdir -p "$dir"
+    ln -sf "$built" "$dir/terraform-provider-${type}_v${version}"
+  done
+done
+
+cli_config="$cache/cli.tfrc"
+cat >"$cli_config.tmp" <<CFG
+provider_installation {
+  filesystem_mirror {
+    path    = "$cache/mirror"
+    include = ["registry.opentofu.org/hashicorp/*", "registry.terraform.io/hashicorp/*"]
+  }
+  direct {
+    exclude = ["registry.opentofu.org/hashicorp/*", "registry.terraform.io/hashicorp/*"]
+  }
+}
+CFG
+mv "$cli_config.tmp" "$cli_config"
+
+log "using $("$engine_bin" version | head -1) at $engine_bin"
+for entry in "${providers[@]}"; do read -r type version _ <<<"$entry"; log "provider hashicorp/$type $version (local mirror)"; done
+log "ready in $(( $(date +%s) - started ))s"
+
+if [ "${1:-}" = "--env" ]; then
+  echo "TERRAFORM_BINARY_NAME=$(basename "$engine_bin")"
+  echo "KINDHA_ENGINE_BIN=$engine_bin"
+  echo "KINDHA_ENGINE_PATH=$(dirname "$engine_bin")"
+  echo "TF_CLI_CONFIG_FILE=$cli_config"
+fi
