@@ -5,11 +5,11 @@
 import type { NodeBudget, WorkerRole } from "./topology";
 
 /** The kind release the generated config is written and tested for. */
-export const KIND_VERSION = "v0.31.0";
+export const KIND_VERSION = "v0.32.0";
 
 /** Node image released with {@link KIND_VERSION}, pinned by digest. */
 export const NODE_IMAGE =
-  "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
+  "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
 
 export const DEFAULTS = {
   clusterName: "data-platform-local",

@@ -1,0 +1,41 @@
+import { Construct } from "constructs";
+import { kindNode, type KindMount, type KindNode } from "../lib/kind-config";
+import type { NodeBudget, PlannedNode } from "../lib/topology";
+
+export interface ControlPlaneNodeProps {
+  /** The resolved node, from `planTopology`. */
+  readonly node: PlannedNode;
+  /** Node image reference (tag and digest). */
+  readonly image: string;
+  /**
+   * Host directories mounted into the node.
+   * @default - none
+   */
+  readonly extraMounts?: readonly KindMount[];
+}
+
+/**
+ * One control-plane node: API server, scheduler, controller manager and a stacked etcd member.
+ *
+ * kind owns the container, so this construct contributes its entry to the kind config rather
+ * than a resource of its own.
+ */
+export class ControlPlaneNode extends Construct {
+  /** Node and container name, e.g. `data-platform-local-control-plane2`. */
+  public readonly nodeName: string;
+  public readonly budget: NodeBudget;
+  /** Name of the etcd static pod on this node. */
+  public readonly etcdPodName: string;
+  public readonly kindNode: KindNode;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneNodeProps) {
+    super(scope, id);
+    if (props.node.role !== "control-plane") {
+      throw new Error(`ControlPlaneNode: node ${props.node.name} has role "${props.node.role}"; expected "control-plane"`);
+    }
+    this.nodeName = props.node.name;
+    this.budget = props.node.budget;
+    this.etcdPodName = `etcd-${props.node.name}`;
+    this.kindNode = kindNode(props.node, props.image, props.extraMounts);
+  }
+}

@@ -1,0 +1,202 @@
+import { CronJobV1 } from "@cdktf/provider-kubernetes/lib/cron-job-v1";
+import type { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
+import { Resource } from "@cdktf/provider-null/lib/resource";
+import type { ITerraformDependable } from "cdktf";
+import { Construct } from "constructs";
+import { DEFAULTS } from "../lib/defaults";
+import { etcdSansPatch } from "../lib/kind-config";
+import { etcdQuorum, toleratedFailures } from "../lib/topology";
+import type { ControlPlaneNode } from "./control-plane-node";
+import type { KindCluster } from "./kind-cluster";
+
+export interface EtcdClusterProps {
+  /** Control planes; each runs one stacked etcd member. */
+  readonly members: readonly ControlPlaneNode[];
+  /** SANs of the etcd server and peer certificates (localhost and 127.0.0.1 at least). */
+  readonly certSans: readonly string[];
+}
+
+export interface ScheduledBackupProps {
+  /** Provider of the cluster the CronJob runs in. */
+  readonly provider: KubernetesProvider;
+  /** What the CronJob waits for (the cluster). */
+  readonly dependsOn: ITerraformDependable[];
+  /**
+   * Cron schedule.
+   * @default "0 *\/6 * * *" (every 6 hours)
+   */
+  readonly schedule?: string;
+  /**
+   * Snapshots kept; older ones are deleted.
+   * @default 8
+   */
+  readonly retention?: number;
+  /**
+   * Image with etcdctl (the etcd image kubeadm runs).
+   * @default "registry.k8s.io/etcd:3.6.6-0"
+   */
+  readonly etcdImage?: string;
+  /**
+   * Image with a shell for naming, permissions and retention.
+   * @default "busybox:1.37"
+   */
+  readonly shellImage?: string;
+}
+
+/** Path inside control-plane nodes where scheduled snapshots are kept (mounted from the host). */
+export const NODE_BACKUP_DIR = "/var/lib/kindha/backups";
+
+/**
+ * The stacked etcd cluster: one member per control plane.
+ *
+ * Holds the quorum maths, the certificate SANs (as a kubeadm patch for the kind config), and the
+ * backups: a snapshot before the cluster is destroyed or replaced, and optionally a schedule.
+ */
+export class EtcdCluster extends Construct {
+  public readonly members: readonly string[];
+  /** Members that must be healthy for etcd to accept writes: floor(n/2)+1. */
+  public readonly quorum: number;
+  /** Members that may fail while quorum holds: floor((n-1)/2). */
+  public readonly toleratedFailures: number;
+  public readonly certSans: readonly string[];
+  /** kubeadm ClusterConfiguration patch giving etcd its SANs. */
+  public readonly kubeadmPatch: string;
+  private readonly firstPod: string;
+
+  constructor(scope: Construct, id: string, props: EtcdClusterProps) {
+    super(scope, id);
+    const n = props.members.length;
+    if (n < 1 || n % 2 === 0) {
+      throw new Error(`EtcdCluster: members: ${n} is ${n < 1 ? "empty" : "even"}; etcd quorum needs an odd count (1, 3, 5, 7)`);
+    }
+    this.members = props.members.map((m) => m.nodeName);
+    this.quorum = etcdQuorum(n);
+    this.toleratedFailures = toleratedFailures(n);
+    this.certSans = [...props.certSans];
+    this.kubeadmPatch = etcdSansPatch(this.certSans);
+    this.firstPod = props.members[0].etcdPodName;
+  }
+
+  /**
+   * Snapshots etcd before the cluster is destroyed or replaced.
+   *
+   * A resource that is replaced with the cluster (its trigger is the cluster's id) and depends on
+   * it is destroyed first, so its destroy-time provisioner runs while etcd still serves.
+   */
+  public backupBeforeDestroy(cluster: KindCluster): Resource {
+    return new Resource(this, "BackupBeforeDestroy", {
+      triggers: {
+        cluster_id: cluster.resource.id,
+        cluster_name: cluster.settings.cluster_name,
+        kubeconfig_path: cluster.settings.kubeconfig_path,
+        scripts_dir: cluster.settings.scripts_dir,
+        stack_id: cluster.settings.stack_id,
+        backup_dir: cluster.settings.backup_dir,
+        etcd_pod: this.firstPod,
+      },
+      dependsOn: [cluster.resource],
+      provisioners: [
+        {
+          type: "local-exec",
+          when: "destroy",
+          command: 'bash "${self.triggers.scripts_dir}/etcd.sh" backup',
+          environment: {
+            KINDHA_CLUSTER_NAME: "${self.triggers.cluster_name}",
+            KINDHA_KUBECONFIG: "${self.triggers.kubeconfig_path}",
+            KINDHA_STACK: "${self.triggers.stack_id}",
+            KINDHA_BACKUP_DIR: "${self.triggers.backup_dir}",
+            KINDHA_ETCD_POD: "${self.triggers.etcd_pod}",
+          },
+        },
+      ],
+    });
+  }
+
+  /**
+   * Snapshots etcd on a schedule inside the cluster, onto the host directory every control
+   * plane mounts at {@link NODE_BACKUP_DIR}.
+   */
+  public scheduleBackups(props: ScheduledBackupProps): CronJobV1 {
+    const schedule = props.schedule ?? DEFAULTS.backupSchedule;
+    const retention = props.retention ?? DEFAULTS.backupRetention;
+    if (!Number.isInteger(retention) || retention < 1) {
+      throw new Error(`EtcdCluster: retention: ${retention} must be a whole number of at least 1`);
+    }
+    const pki = "/etc/kubernetes/pki/etcd";
+    const volumes = [
+      { name: "pki", hostPath: { path: pki, type: "Directory" } },
+      { name: "backups", hostPath: { path: NODE_BACKUP_DIR, type: "DirectoryOrCreate" } },
+      { name: "work", emptyDir: {} },
+    ];
+    return new CronJobV1(this, "ScheduledBackup", {
+      provider: props.provider,
+      dependsOn: props.dependsOn,
+      metadata: { name: "etcd-backup", namespace: "kube-system", labels: { "app.kubernetes.io/managed-by": "kindha" } },
+      spec: {
+        schedule,
+        concurrencyPolicy: "Forbid",
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+          metadata: {},
+          spec: {
+            backoffLimit: 2,
+            template: {
+              metadata: { labels: { app: "etcd-backup" } },
+              spec: {
+                hostNetwork: true,
+                restartPolicy: "OnFailure",
+                nodeSelector: { "node-role.kubernetes.io/control-plane": "" },
+                toleration: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
+                initContainer: [
+                  {
+                    name: "snapshot",
+                    image: props.etcdImage ?? "registry.k8s.io/etcd:3.6.6-0",
+                    command: [
+                      "etcdctl",
+                      "--endpoints=https://127.0.0.1:2379",
+                      `--cacert=${pki}/ca.crt`,
+                      `--cert=${pki}/healthcheck-client.crt`,
+                      `--key=${pki}/healthcheck-client.key`,
+                      "snapshot",
+                      "save",
+                      "/work/snapshot.db",
+                    ],
+                    volumeMount: [
+                      { name: "pki", mountPath: pki, readOnly: true },
+                      { name: "work", mountPath: "/work" },
+                    ],
+                  },
+                ],
+                container: [
+                  {
+                    name: "keep",
+                    image: props.shellImage ?? "busybox:1.37",
+                    command: ["/bin/sh", "-c", keepScript(retention)],
+                    volumeMount: [
+                      { name: "backups", mountPath: "/backups" },
+                      { name: "work", mountPath: "/work" },
+                    ],
+                  },
+                ],
+                volume: volumes,
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+}
+
+/** Names the snapshot by time, makes it owner-only, and keeps the newest `retention`. */
+function keepScript(retention: number): string {
+  return [
+    "set -eu",
+    'f="/backups/scheduled-$(date -u +%Y%m%dT%H%M%SZ).db"',
+    'mv /work/snapshot.db "$f"',
+    'chmod 600 "$f"',
+    `ls -1t /backups/scheduled-*.db | tail -n +${retention + 1} | xargs -r rm -f`,
+    'echo "saved $f"',
+  ].join("\n");
+}

@@ -1,0 +1,120 @@
+import { DataLocalSensitiveFile } from "@cdktf/provider-local/lib/data-local-sensitive-file";
+import { File } from "@cdktf/provider-local/lib/file";
+import { Resource } from "@cdktf/provider-null/lib/resource";
+import { Fn, Token } from "cdktf";
+import { Construct } from "constructs";
+import { renderKindConfig, sha256, type KindConfig } from "../lib/kind-config";
+import type { NodeBudget } from "../lib/topology";
+
+export interface KindClusterProps {
+  /** The kind cluster config, as data. */
+  readonly config: KindConfig;
+  /** CPU and memory the cluster is planned to use; the preflight checks the host has them. */
+  readonly budget: NodeBudget;
+  /** Directory of the provisioner scripts, relative to the stack (a TerraformAsset path). */
+  readonly scriptsDir: string;
+  /** Kubeconfig the cluster's credentials are written to; `~/` is expanded at apply time. */
+  readonly kubeconfigPath: string;
+  /** How long `kind create cluster --wait` waits for the control plane, e.g. `5m`. */
+  readonly waitTimeout: string;
+  /** Stack id, recorded for scripts and backups. */
+  readonly stackId: string;
+  /** Directory etcd snapshots are written to; `~/` is expanded at apply time. */
+  readonly backupDir: string;
+}
+
+/**
+ * The kind cluster: its config file, the create/delete lifecycle and its kubeconfig.
+ *
+ * The null resource's triggers hold the config hash, so any topology change plans a
+ * replacement (kind cannot change a cluster in place). The destroy-time provisioner can only
+ * read `self`, so every value it needs is a trigger.
+ */
+export class KindCluster extends Construct {
+  /** The lifecycle resource; everything that needs the running cluster depends on it. */
+  public readonly resource: Resource;
+  public readonly configFile: File;
+  /** SHA-256 of the rendered kind config. */
+  public readonly configSha256: string;
+  public readonly renderedConfig: string;
+  /** Absolute kubeconfig path, resolved at plan time on the applying machine. */
+  public readonly kubeconfigPath: string;
+  /** The values the lifecycle scripts read, also recorded in the resource's triggers. */
+  public readonly settings: Readonly<Record<"cluster_name" | "config_sha256" | "config_path" | "kubeconfig_path" | "scripts_dir" | "stack_id" | "backup_dir", string>>;
+  private readonly kubeconfigFile: DataLocalSensitiveFile;
+
+  constructor(scope: Construct, id: string, props: KindClusterProps) {
+    super(scope, id);
+    this.renderedConfig = renderKindConfig(props.config);
+    this.configSha256 = sha256(this.renderedConfig);
+    this.kubeconfigPath = Fn.pathexpand(props.kubeconfigPath);
+
+    this.configFile = new File(this, "Config", {
+      filename: "${path.module}/kind-config.yaml",
+      content: this.renderedConfig,
+      filePermission: "0644",
+      directoryPermission: "0755",
+    });
+
+    const triggers = (this.settings = {
+      cluster_name: props.config.name,
+      config_sha256: this.configSha256,
+      config_path: this.configFile.filename,
+      kubeconfig_path: this.kubeconfigPath,
+      scripts_dir: props.scriptsDir,
+      stack_id: props.stackId,
+      backup_dir: Fn.pathexpand(props.backupDir),
+    });
+    const fromTriggers = (name: keyof typeof triggers) => `\${self.triggers.${name}}`;
+    const env = {
+      KINDHA_CLUSTER_NAME: fromTriggers("cluster_name"),
+      KINDHA_KIND_CONFIG: fromTriggers("config_path"),
+      KINDHA_KUBECONFIG: fromTriggers("kubeconfig_path"),
+      KINDHA_STACK: fromTriggers("stack_id"),
+      KINDHA_BACKUP_DIR: fromTriggers("backup_dir"),
+    };
+
+    this.resource = new Resource(this, "Lifecycle", {
+      triggers,
+      dependsOn: [this.configFile],
+      provisioners: [
+        {
+          type: "local-exec",
+          command: `bash "${fromTriggers("scripts_dir")}/create-cluster.sh"`,
+          environment: {
+            ...env,
+            KINDHA_WAIT: props.waitTimeout,
+            KINDHA_REQUIRED_CPUS: String(props.budget.cpu),
+            KINDHA_REQUIRED_MEMORY_GIB: String(props.budget.memoryGiB),
+          },
+        },
+        {
+          type: "local-exec",
+          when: "destroy",
+          command: `bash "${fromTriggers("scripts_dir")}/delete-cluster.sh"`,
+          environment: env,
+        },
+      ],
+    });
+
+    // Read after the cluster exists: the Kubernetes provider is configured from values unknown
+    // until apply, so a plan on a machine with no kubeconfig succeeds.
+    this.kubeconfigFile = new DataLocalSensitiveFile(this, "Kubeconfig", {
+      filename: this.kubeconfigPath,
+      dependsOn: [this.resource],
+    });
+  }
+
+  /** The kubeconfig's content (sensitive). */
+  public get kubeconfig(): string {
+    return this.kubeconfigFile.content;
+  }
+
+  /** A field of the kubeconfig's first cluster or user, decoded where it is base64 data. */
+  public credential(field: "server" | "certificate-authority-data" | "client-certificate-data" | "client-key-data"): string {
+    const doc = Fn.yamldecode(this.kubeconfigFile.content);
+    const path = field === "server" || field === "certificate-authority-data" ? ["clusters", 0, "cluster", field] : ["users", 0, "user", field];
+    const value = Token.asString(Fn.lookupNested(doc, path));
+    return field === "server" ? value : Fn.base64decode(value);
+  }
+}

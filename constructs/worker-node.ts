@@ -1,0 +1,36 @@
+import { Construct } from "constructs";
+import { kindNode, type KindNode } from "../lib/kind-config";
+import type { NodeBudget, PlannedNode, Taint, WorkerRole } from "../lib/topology";
+
+export interface WorkerNodeProps {
+  /** The resolved node, from `planTopology`. */
+  readonly node: PlannedNode;
+  /** Node image reference (tag and digest). */
+  readonly image: string;
+}
+
+/**
+ * One worker: infrastructure (platform services, tainted), workload, or combined.
+ *
+ * Labels go into the kind config so they exist from the node's first start; taints are applied
+ * after the cluster exists (see PlatformObjects), because kubelet cannot be given them by kind.
+ */
+export class WorkerNode extends Construct {
+  public readonly nodeName: string;
+  public readonly role: WorkerRole;
+  public readonly budget: NodeBudget;
+  public readonly taints: readonly Taint[];
+  public readonly kindNode: KindNode;
+
+  constructor(scope: Construct, id: string, props: WorkerNodeProps) {
+    super(scope, id);
+    if (props.node.role === "control-plane") {
+      throw new Error(`WorkerNode: node ${props.node.name} is a control plane; use ControlPlaneNode`);
+    }
+    this.nodeName = props.node.name;
+    this.role = props.node.role;
+    this.budget = props.node.budget;
+    this.taints = props.node.taints;
+    this.kindNode = kindNode(props.node, props.image);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Renders the kind cluster config (kind.x-k8s.io/v1alpha4) for a topology, with the yaml library.
+ */
+import { createHash } from "node:crypto";
+import { stringify } from "yaml";
+import type { PlannedNode, Topology } from "./topology";
+
+export const KIND_API_VERSION = "kind.x-k8s.io/v1alpha4";
+
+/** A node entry of the kind config. */
+export interface KindNode {
+  readonly role: "control-plane" | "worker";
+  readonly image: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly extraMounts?: readonly KindMount[];
+}
+
+/** A host directory mounted into a node container. */
+export interface KindMount {
+  readonly hostPath: string;
+  readonly containerPath: string;
+}
+
+/** The kind config as data, before rendering. */
+export interface KindConfig {
+  readonly kind: "Cluster";
+  readonly apiVersion: typeof KIND_API_VERSION;
+  readonly name: string;
+  readonly networking: { readonly apiServerAddress: string; readonly apiServerPort: number };
+  readonly kubeadmConfigPatches: readonly string[];
+  readonly nodes: readonly KindNode[];
+}
+
+export function kindNode(node: PlannedNode, image: string, extraMounts: readonly KindMount[] = []): KindNode {
+  return { role: node.kindRole, image, labels: { ...node.labels }, ...(extraMounts.length > 0 ? { extraMounts: [...extraMounts] } : {}) };
+}
+
+/**
+ * The kubeadm ClusterConfiguration patch that gives etcd its certificate SANs.
+ *
+ * It names `kind` only, no `apiVersion`: kind skips a patch whose apiVersion differs from the
+ * kubeadm API it uses (v1beta3 below Kubernetes 1.36, v1beta4 from 1.36), and both spell
+ * `etcd.local.serverCertSANs`/`peerCertSANs` the same. The lists are complete because kind
+ * replaces, not merges, lists other than certSANs/extraArgs.
+ */
+export function etcdSansPatch(certSans: readonly string[]): string {
+  return stringify({
+    kind: "ClusterConfiguration",
+    etcd: { local: { serverCertSANs: [...certSans], peerCertSANs: [...certSans] } },
+  });
+}
+
+export function kindConfig(topology: Topology, nodes: readonly KindNode[]): KindConfig {
+  return {
+    kind: "Cluster",
+    apiVersion: KIND_API_VERSION,
+    name: topology.clusterName,
+    networking: { apiServerAddress: topology.api.address, apiServerPort: topology.api.port },
+    kubeadmConfigPatches: [etcdSansPatch(topology.etcd.certSans)],
+    nodes,
+  };
+}
+
+export function renderKindConfig(config: KindConfig): string {
+  return stringify(config, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

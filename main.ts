@@ -1,0 +1,27 @@
+/**
+ * The app: one stack per topology. `cdktf deploy <id>` (single, ha-option-b, ha-option-a, or an
+ * id from kindha.config.yaml) is the whole user command.
+ */
+import { App } from "cdktf";
+import { loadStackDefinitions } from "./lib/stack-config";
+import { HaStack } from "./stacks/ha-stack";
+import { SingleStack } from "./stacks/single-stack";
+
+export function buildApp(app: App = new App()): App {
+  for (const def of loadStackDefinitions()) {
+    const props = { ...def.spec, platformObjects: def.platformObjects };
+    if (def.availability === "single") new SingleStack(app, def.id, props);
+    else new HaStack(app, def.id, props);
+  }
+  return app;
+}
+
+if (require.main === module) {
+  try {
+    buildApp().synth();
+  } catch (err) {
+    // A validation error is the user's to fix: print it plainly, write nothing, exit non-zero.
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  }
+}

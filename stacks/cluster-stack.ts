@@ -1,0 +1,135 @@
+import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
+import { LocalProvider } from "@cdktf/provider-local/lib/provider";
+import { NullProvider } from "@cdktf/provider-null/lib/provider";
+import { AssetType, LocalBackend, TerraformAsset, TerraformOutput, TerraformStack } from "cdktf";
+import type { Construct } from "constructs";
+import { ControlPlaneNode } from "../constructs/control-plane-node";
+import { EtcdCluster, NODE_BACKUP_DIR } from "../constructs/etcd-cluster";
+import { KindCluster } from "../constructs/kind-cluster";
+import { LoadBalancer } from "../constructs/load-balancer";
+import { PlatformObjects } from "../constructs/platform-objects";
+import { WorkerNode } from "../constructs/worker-node";
+import { DEFAULTS } from "../lib/defaults";
+import { kindConfig } from "../lib/kind-config";
+import { backupDir, kubeconfigPath } from "../lib/paths";
+import { scriptsDir } from "../lib/project";
+import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/topology";
+
+/** Settings shared by every cluster stack; topology fields come from TopologySpec. */
+export interface ClusterStackProps extends TopologySpec {
+  /**
+   * Create the Kubernetes objects after the cluster: namespaces, taints, scheduled etcd backups.
+   * Off, the stack manages only the kind cluster.
+   * @default true
+   */
+  readonly platformObjects?: boolean;
+  /**
+   * How long `kind create cluster` waits for the control plane.
+   * @default "5m"
+   */
+  readonly waitTimeout?: string;
+  /**
+   * Kubeconfig written for the cluster (0600).
+   * @default "~/.kube/kindha-<clusterName>.yaml"
+   */
+  readonly kubeconfigPath?: string;
+  /**
+   * Directory of etcd snapshots (0700).
+   * @default "~/.kindha/backups/<clusterName>"
+   */
+  readonly backupDir?: string;
+  /**
+   * Scheduled in-cluster etcd backups; false turns them off.
+   * @default - HA stacks: every 6 hours, keeping 8; single stacks: none
+   */
+  readonly scheduledBackups?: { readonly schedule?: string; readonly retention?: number } | false;
+}
+
+/**
+ * A kind cluster of a given availability: nodes, etcd, load balancer, lifecycle, platform objects
+ * and outputs. SingleStack and HaStack fix the availability.
+ */
+export abstract class ClusterStack extends TerraformStack {
+  public readonly topology: Topology;
+  public readonly controlPlanes: readonly ControlPlaneNode[];
+  public readonly workers: readonly WorkerNode[];
+  public readonly etcd: EtcdCluster;
+  /** Present when more than one API server needs one endpoint. */
+  public readonly loadBalancer?: LoadBalancer;
+  public readonly cluster: KindCluster;
+  public readonly platform?: PlatformObjects;
+
+  protected constructor(scope: Construct, id: string, availability: Availability, props: ClusterStackProps) {
+    // Validate before any construct exists, so bad input writes nothing.
+    const topology = planTopology(availability, props, `stack "${id}"`);
+    super(scope, id);
+    this.topology = topology;
+    const clusterName = topology.clusterName;
+    const backups = props.backupDir ?? backupDir(clusterName);
+
+    // A backend path relative to the stack directory keeps the synthesizing machine's paths out
+    // of the JSON; cdktf.out/stacks/<id>/ -> state beside cdktf.json, as cdktf's default.
+    new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
+    new NullProvider(this, "null");
+    new LocalProvider(this, "local");
+
+    const scheduled = props.scheduledBackups ?? (availability === "ha" ? {} : false);
+    const backupMount = { hostPath: `\${pathexpand("${backups}")}/scheduled`, containerPath: NODE_BACKUP_DIR };
+    this.controlPlanes = topology.controlPlanes.map(
+      (node, i) =>
+        new ControlPlaneNode(this, `ControlPlane${i + 1}`, {
+          node,
+          image: topology.nodeImage,
+          extraMounts: scheduled ? [backupMount] : [],
+        }),
+    );
+    this.workers = topology.workers.map((node, i) => new WorkerNode(this, `Worker${i + 1}`, { node, image: topology.nodeImage }));
+    this.etcd = new EtcdCluster(this, "Etcd", { members: this.controlPlanes, certSans: topology.etcd.certSans });
+    if (topology.api.loadBalanced) {
+      this.loadBalancer = new LoadBalancer(this, "LoadBalancer", { endpoint: topology.api, backends: this.controlPlanes });
+    }
+
+    const scripts = new TerraformAsset(this, "Scripts", { path: scriptsDir(), type: AssetType.DIRECTORY });
+    this.cluster = new KindCluster(this, "Cluster", {
+      config: kindConfig(topology, [...this.controlPlanes, ...this.workers].map((n) => n.kindNode)),
+      budget: topology.totals,
+      scriptsDir: scripts.path,
+      kubeconfigPath: props.kubeconfigPath ?? kubeconfigPath(clusterName),
+      waitTimeout: props.waitTimeout ?? DEFAULTS.waitTimeout,
+      stackId: id,
+      backupDir: backups,
+    });
+    this.etcd.backupBeforeDestroy(this.cluster);
+
+    if (props.platformObjects ?? true) {
+      const provider = new KubernetesProvider(this, "kubernetes", {
+        host: this.cluster.credential("server"),
+        clusterCaCertificate: this.cluster.credential("certificate-authority-data"),
+        clientCertificate: this.cluster.credential("client-certificate-data"),
+        clientKey: this.cluster.credential("client-key-data"),
+      });
+      const dependsOn = [this.cluster.resource];
+      this.platform = new PlatformObjects(this, "Platform", { provider, dependsOn, workers: this.workers });
+      if (scheduled) this.etcd.scheduleBackups({ provider, dependsOn, ...scheduled });
+    }
+
+    this.outputs(id);
+  }
+
+  private outputs(id: string): void {
+    const t = this.topology;
+    const out = (name: string, value: string | number, description: string, sensitive = false) =>
+      new TerraformOutput(this, name, { value, description, sensitive });
+    out("stack", id, "Stack id");
+    out("cluster_name", t.clusterName, "kind cluster name (kube context kind-<name>)");
+    out("api_endpoint", t.api.url, t.api.loadBalanced ? "API server, through the load balancer" : "API server");
+    out("kubeconfig_path", this.cluster.kubeconfigPath, "Kubeconfig of the cluster (0600)");
+    out("kubeconfig", this.cluster.kubeconfig, "Kubeconfig content (credentials)", true);
+    out("control_plane_count", t.controlPlanes.length, "Control-plane nodes");
+    out("worker_count", t.workers.length, "Worker nodes");
+    out("etcd_quorum", this.etcd.quorum, "etcd members needed for writes: floor(n/2)+1");
+    out("etcd_tolerated_failures", this.etcd.toleratedFailures, "Control planes that may fail: floor((n-1)/2)");
+    out("total_cpu", t.totals.cpu, "CPUs planned for all nodes");
+    out("total_memory_gib", t.totals.memoryGiB, "Memory planned for all nodes, GiB");
+  }
+}
