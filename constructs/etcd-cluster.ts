@@ -126,7 +126,7 @@ export class EtcdCluster extends Construct {
     const volumes = [
       { name: "pki", hostPath: { path: pki, type: "Directory" } },
       { name: "backups", hostPath: { path: NODE_BACKUP_DIR, type: "DirectoryOrCreate" } },
-      { name: "work", emptyDir: {} },
+      { name: "snapshot", emptyDir: {} },
     ];
     return new CronJobV1(this, "ScheduledBackup", {
       provider: props.provider,
@@ -160,11 +160,11 @@ export class EtcdCluster extends Construct {
                       `--key=${pki}/healthcheck-client.key`,
                       "snapshot",
                       "save",
-                      "/work/snapshot.db",
+                      "/snapshot/etcd.db",
                     ],
                     volumeMount: [
                       { name: "pki", mountPath: pki, readOnly: true },
-                      { name: "work", mountPath: "/work" },
+                      { name: "snapshot", mountPath: "/snapshot" },
                     ],
                   },
                 ],
@@ -175,7 +175,7 @@ export class EtcdCluster extends Construct {
                     command: ["/bin/sh", "-c", keepScript(retention)],
                     volumeMount: [
                       { name: "backups", mountPath: "/backups" },
-                      { name: "work", mountPath: "/work" },
+                      { name: "snapshot", mountPath: "/snapshot" },
                     ],
                   },
                 ],
@@ -194,7 +194,7 @@ function keepScript(retention: number): string {
   return [
     "set -eu",
     'f="/backups/scheduled-$(date -u +%Y%m%dT%H%M%SZ).db"',
-    'mv /work/snapshot.db "$f"',
+    'mv /snapshot/etcd.db "$f"',
     'chmod 600 "$f"',
     `ls -1t /backups/scheduled-*.db | tail -n +${retention + 1} | xargs -r rm -f`,
     'echo "saved $f"',

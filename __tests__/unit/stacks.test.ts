@@ -1,0 +1,178 @@
+import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
+import { kindConfigOf, resourceCounts, resources, synthPreset, synthStack, only } from "../../test-support/synth";
+
+const NODE_IMAGE = /^kindest\/node:v1\.36\.1@sha256:[0-9a-f]{64}$/;
+
+describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
+  const { text, json, stack } = synthPreset(option);
+  const t = stack.topology;
+  const ha = preset(option).availability === "ha";
+
+  test("matches its snapshot, which holds no machine-specific values", () => {
+    expect(text).toMatchSnapshot();
+    expect(text).not.toMatch(/"\/(work|root|tmp|home|Users)\//);
+    expect(text).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/);
+  });
+
+  test("creates the cluster, its config, the pre-destroy backup and the platform objects", () => {
+    const infra = t.workers.filter((w) => w.role === "infrastructure").length;
+    expect(resourceCounts(json)).toEqual({
+      local_file: 1,
+      null_resource: 2,
+      kubernetes_namespace_v1: 2,
+      ...(infra > 0 ? { kubernetes_node_taint: infra } : {}),
+      ...(ha ? { kubernetes_cron_job_v1: 1 } : {}),
+    });
+    expect(Object.keys(json.data.local_sensitive_file)).toHaveLength(1);
+  });
+
+  test("writes a kind config with one node per planned node", () => {
+    const config = kindConfigOf(json);
+    expect(config).toMatchObject({ kind: "Cluster", apiVersion: "kind.x-k8s.io/v1alpha4", name: "data-platform-local" });
+    expect(config.networking).toEqual({ apiServerAddress: "127.0.0.1", apiServerPort: 6443 });
+    expect(config.nodes.map((n: any) => [n.role, n.labels["kindha.io/role"]])).toEqual(t.nodes.map((n) => [n.kindRole, n.role]));
+    for (const node of config.nodes) expect(node.image).toMatch(NODE_IMAGE);
+  });
+
+  test("gives etcd certificates for localhost and 127.0.0.1 with a patch kind applies to any kubeadm version", () => {
+    const patches = kindConfigOf(json).kubeadmConfigPatches.map((p: string) => require("yaml").parse(p));
+    expect(patches).toEqual([
+      {
+        kind: "ClusterConfiguration",
+        etcd: { local: { serverCertSANs: ["localhost", "127.0.0.1"], peerCertSANs: ["localhost", "127.0.0.1"] } },
+      },
+    ]);
+  });
+
+  test("writes the kind config at a path relative to the stack", () => {
+    const file = only(resources(json, "local_file"));
+    expect(file.filename).toBe("${path.module}/kind-config.yaml");
+    expect(file.file_permission).toBe("0644");
+  });
+
+  test("outputs the topology's numbers, credentials marked sensitive", () => {
+    const value = (name: string) => json.output[name].value;
+    expect(value("api_endpoint")).toBe("https://127.0.0.1:6443");
+    expect(value("control_plane_count")).toBe(ha ? 3 : 1);
+    expect(value("etcd_quorum")).toBe(ha ? 2 : 1);
+    expect(value("etcd_tolerated_failures")).toBe(ha ? 1 : 0);
+    expect([value("total_cpu"), value("total_memory_gib")]).toEqual({ single: [10, 20], "ha-option-b": [14, 28], "ha-option-a": [18, 36] }[option]);
+    expect(json.output.kubeconfig.sensitive).toBe(true);
+    expect(value("kubeconfig_path")).toBe('${pathexpand("~/.kube/kindha-data-platform-local.yaml")}');
+    const sensitive = Object.entries(json.output).filter(([, o]) => o.sensitive).map(([k]) => k);
+    expect(sensitive).toEqual(["kubeconfig"]);
+  });
+
+  test("pins the provider versions the engine mirror provides", () => {
+    expect(Object.fromEntries(Object.entries(json.terraform.required_providers).map(([k, v]) => [k, v.version]))).toEqual({
+      kubernetes: "2.38.0",
+      local: "2.6.1",
+      null: "3.2.4",
+    });
+    expect(json.terraform.backend).toEqual({ local: { path: `../../../terraform.${option}.tfstate` } });
+  });
+});
+
+describe("cluster lifecycle", () => {
+  const { json } = synthPreset("ha-option-a");
+  const lifecycle = Object.values(resources(json, "null_resource")).find((r) => "config_sha256" in r.triggers);
+
+  test("create runs the create script with name, config, kubeconfig, wait and budget", () => {
+    const [create, destroy] = lifecycle.provisioner.map((p: any) => p["local-exec"]);
+    expect(create.command).toBe('bash "${self.triggers.scripts_dir}/create-cluster.sh"');
+    expect(create.when).toBeUndefined();
+    expect(create.environment).toMatchObject({
+      KINDHA_CLUSTER_NAME: "${self.triggers.cluster_name}",
+      KINDHA_KIND_CONFIG: "${self.triggers.config_path}",
+      KINDHA_KUBECONFIG: "${self.triggers.kubeconfig_path}",
+      KINDHA_WAIT: "5m",
+      KINDHA_REQUIRED_CPUS: "18",
+      KINDHA_REQUIRED_MEMORY_GIB: "36",
+    });
+    expect(destroy.when).toBe("destroy");
+    expect(destroy.command).toBe('bash "${self.triggers.scripts_dir}/delete-cluster.sh"');
+    // A destroy-time provisioner may only read self.
+    expect(JSON.stringify(destroy.environment)).not.toMatch(/\$\{(?!self\.)/);
+  });
+
+  test("is replaced when the rendered config changes, and only then", () => {
+    const sha = (j: typeof json) => Object.values(resources(j, "null_resource")).find((r) => "config_sha256" in r.triggers).triggers.config_sha256;
+    expect(sha(synthPreset("ha-option-a").json)).toBe(lifecycle.triggers.config_sha256);
+    expect(sha(synthPreset("ha-option-a", { controlPlanes: 5 }).json)).not.toBe(lifecycle.triggers.config_sha256);
+    expect(sha(synthPreset("ha-option-a", { apiServerPort: 7443 }).json)).not.toBe(lifecycle.triggers.config_sha256);
+    expect(lifecycle.triggers.config_sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test("backs etcd up before the cluster is destroyed or replaced", () => {
+    const backup = Object.values(resources(json, "null_resource")).find((r) => "cluster_id" in r.triggers);
+    expect(backup.triggers.cluster_id).toMatch(/^\$\{null_resource\.[\w]+\.id\}$/);
+    expect(backup.depends_on).toEqual([expect.stringMatching(/^null_resource\./)]);
+    const p = backup.provisioner[0]["local-exec"];
+    expect(p).toMatchObject({ when: "destroy", command: 'bash "${self.triggers.scripts_dir}/etcd.sh" backup' });
+    expect(p.environment.KINDHA_ETCD_POD).toBe("${self.triggers.etcd_pod}");
+    expect(backup.triggers.etcd_pod).toBe("etcd-data-platform-local-control-plane");
+  });
+
+  test("configures the Kubernetes provider from the kubeconfig read after the cluster exists", () => {
+    const kubeconfig = only(json.data.local_sensitive_file as Record<string, any>);
+    expect(kubeconfig.depends_on).toEqual([expect.stringMatching(/^null_resource\.Cluster_Lifecycle/)]);
+    const provider = json.provider.kubernetes[0] as Record<string, string>;
+    expect(Object.keys(provider).sort()).toEqual(["client_certificate", "client_key", "cluster_ca_certificate", "host"]);
+    expect(provider.host).toMatch(/^\$\{yamldecode\(data\.local_sensitive_file\.\w+\.content\)\.clusters\.0\.cluster\.server\}$/);
+    expect(provider.client_key).toContain("base64decode(");
+    expect(provider).not.toHaveProperty("config_path");
+  });
+
+  test("taints the infrastructure node and creates both namespaces", () => {
+    const taint = only(resources(json, "kubernetes_node_taint"));
+    expect(taint.metadata).toEqual({ name: "data-platform-local-worker" });
+    expect(taint.taint).toEqual([{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }]);
+    const names = Object.values(resources(json, "kubernetes_namespace_v1")).map((n) => n.metadata.name);
+    expect(names.sort()).toEqual(["data-platform", "workloads"]);
+  });
+
+  test("schedules etcd backups in HA onto a host directory every control plane mounts", () => {
+    const cron = only(resources(json, "kubernetes_cron_job_v1"));
+    expect(cron.spec.schedule).toBe("0 */6 * * *");
+    expect(cron.spec.job_template.spec.template.spec.container[0].command[2]).toContain("tail -n +9");
+    const mounts = kindConfigOf(json).nodes.filter((n: any) => n.role === "control-plane").map((n: any) => n.extraMounts);
+    expect(mounts).toEqual(Array(3).fill([{ hostPath: '${pathexpand("~/.kindha/backups/data-platform-local")}/scheduled', containerPath: "/var/lib/kindha/backups" }]));
+  });
+
+  test("keeps the retention configurable", () => {
+    const cron = only(resources(synthPreset("ha-option-a", { scheduledBackups: { retention: 3 } }).json, "kubernetes_cron_job_v1"));
+    expect(cron.spec.job_template.spec.template.spec.container[0].command[2]).toContain("tail -n +4");
+  });
+
+  test("manages only the cluster when platform objects are off", () => {
+    const { json: bare } = synthPreset("ha-option-a", { platformObjects: false });
+    expect(Object.keys(bare.resource).sort()).toEqual(["local_file", "null_resource"]);
+    expect(bare.provider.kubernetes).toBeUndefined();
+  });
+});
+
+describe("stack validation", () => {
+  test("fails when an HA stack is given an even control-plane count", () => {
+    expect(() => synthStack("ha", "ha", { controlPlanes: 4 })).toThrow('Invalid topology for stack "ha"');
+    expect(() => synthStack("ha", "ha", { controlPlanes: 4 })).toThrow("controlPlanes: 4 is even; etcd quorum needs an odd count (1, 3, 5, 7)");
+  });
+
+  test("fails when a single stack is given three control planes", () => {
+    expect(() => synthStack("s", "single", { controlPlanes: 3 })).toThrow("controlPlanes: 3 must be 1 in a single stack");
+  });
+
+  test("adds the load balancer address to etcd SANs when it differs", () => {
+    const config = kindConfigOf(synthStack("ha", "ha", { apiServerAddress: "192.168.50.10" }).json);
+    const patch = require("yaml").parse(config.kubeadmConfigPatches[0]);
+    expect(patch.etcd.local.serverCertSANs).toEqual(["localhost", "127.0.0.1", "192.168.50.10"]);
+    expect(config.networking.apiServerAddress).toBe("192.168.50.10");
+  });
+
+  test("a single stack has no load balancer and HA stacks front every control plane", () => {
+    expect(synthPreset("single").stack.loadBalancer).toBeUndefined();
+    const lb = synthPreset("ha-option-b").stack.loadBalancer!;
+    expect(lb.url).toBe("https://127.0.0.1:6443");
+    expect(lb.backends).toHaveLength(3);
+    expect(synthStack("ha5", "ha", { controlPlanes: 5 }).stack.loadBalancer!.backends).toHaveLength(5);
+  });
+});

@@ -1,0 +1,136 @@
+import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
+import { etcdCertSans, etcdQuorum, planTopology, toleratedFailures, TopologyError, type Availability, type TopologySpec } from "../../lib/topology";
+
+describe("etcd maths", () => {
+  test.each([
+    [1, 1, 0],
+    [3, 2, 1],
+    [5, 3, 2],
+    [7, 4, 3],
+  ])("%i members: quorum %i, tolerates %i failures", (n, quorum, tolerated) => {
+    expect(etcdQuorum(n)).toBe(quorum);
+    expect(toleratedFailures(n)).toBe(tolerated);
+  });
+
+  test("an even count buys no extra tolerance", () => {
+    expect(toleratedFailures(4)).toBe(toleratedFailures(3));
+    expect(etcdQuorum(4)).toBe(3);
+  });
+});
+
+describe("presets", () => {
+  // The seed table says ha-option-a totals 40 GiB, but its own per-node budgets
+  // (3 x 4 + 8 + 16) sum to 36: the per-node budgets are the contract.
+  test.each([
+    ["single", 1, 1, 10, 20],
+    ["ha-option-b", 3, 1, 14, 28],
+    ["ha-option-a", 3, 2, 18, 36],
+  ] as const)("%s: %i control planes, %i workers, %i CPU, %i GiB", (option, cps, workers, cpu, gib) => {
+    const p = preset(option);
+    const t = planTopology(p.availability, p.spec, option);
+    expect(t.controlPlanes).toHaveLength(cps);
+    expect(t.workers).toHaveLength(workers);
+    expect(t.totals).toEqual({ cpu, memoryGiB: gib });
+  });
+
+  test("node budgets per role match the platform's sizing", () => {
+    const a = planTopology("ha", preset("ha-option-a").spec, "a");
+    expect(a.controlPlanes.map((n) => n.budget)).toEqual(Array(3).fill({ cpu: 2, memoryGiB: 4 }));
+    expect(a.workers.map((n) => [n.role, n.budget])).toEqual([
+      ["infrastructure", { cpu: 4, memoryGiB: 8 }],
+      ["workload", { cpu: 8, memoryGiB: 16 }],
+    ]);
+    const b = planTopology("ha", preset("ha-option-b").spec, "b");
+    expect(b.workers.map((n) => [n.role, n.budget])).toEqual([["combined", { cpu: 8, memoryGiB: 16 }]]);
+  });
+
+  test("every option is planned with the default API endpoint behind a load balancer only in HA", () => {
+    for (const option of TOPOLOGY_OPTIONS) {
+      const p = preset(option);
+      const t = planTopology(p.availability, p.spec, option);
+      expect(t.api.url).toBe("https://127.0.0.1:6443");
+      expect(t.api.loadBalanced).toBe(p.availability === "ha");
+    }
+  });
+
+  test("kind names nodes by role and position", () => {
+    const t = planTopology("ha", preset("ha-option-a").spec, "a");
+    expect(t.nodes.map((n) => n.name)).toEqual([
+      "data-platform-local-control-plane",
+      "data-platform-local-control-plane2",
+      "data-platform-local-control-plane3",
+      "data-platform-local-worker",
+      "data-platform-local-worker2",
+    ]);
+    expect(t.etcd.members).toEqual(t.controlPlanes.map((n) => n.name));
+  });
+
+  test("only infrastructure workers are tainted", () => {
+    const t = planTopology("ha", preset("ha-option-a").spec, "a");
+    expect(t.workers.map((n) => n.taints)).toEqual([[{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }], []]);
+    expect(t.nodes.map((n) => n.labels["kindha.io/role"])).toEqual(["control-plane", "control-plane", "control-plane", "infrastructure", "workload"]);
+  });
+
+  test("a larger topology is configurable: 7 control planes and 100 workers", () => {
+    const t = planTopology("ha", { controlPlanes: 7, workers: [{ role: "workload", count: 100, budget: { cpu: 1, memoryGiB: 2 } }] }, "big");
+    expect(t.nodes).toHaveLength(107);
+    expect(t.etcd).toMatchObject({ quorum: 4, toleratedFailures: 3 });
+    expect(t.totals).toEqual({ cpu: 7 * 2 + 100, memoryGiB: 7 * 4 + 200 });
+    expect(t.workers[99].name).toBe("data-platform-local-worker100");
+  });
+});
+
+describe("etcd certificate SANs", () => {
+  test("always localhost and 127.0.0.1", () => {
+    expect(etcdCertSans("127.0.0.1")).toEqual(["localhost", "127.0.0.1"]);
+  });
+  test("plus the load balancer address when it differs", () => {
+    expect(etcdCertSans("192.168.1.10")).toEqual(["localhost", "127.0.0.1", "192.168.1.10"]);
+  });
+  test("but not a wildcard listen address", () => {
+    expect(etcdCertSans("0.0.0.0")).toEqual(["localhost", "127.0.0.1"]);
+  });
+});
+
+/** Bad input: every case names the field, the value and the rule. */
+describe("validation", () => {
+  const cases: [string, Availability, TopologySpec, string][] = [
+    ["controlPlanes is even", "ha", { controlPlanes: 4 }, "controlPlanes: 4 is even; etcd quorum needs an odd count (1, 3, 5, 7)"],
+    ["controlPlanes is above 7", "ha", { controlPlanes: 9 }, "controlPlanes: 9 must be a whole number from 1 to 7"],
+    ["controlPlanes is zero", "single", { controlPlanes: 0 }, "controlPlanes: 0 must be a whole number from 1 to 7"],
+    ["controlPlanes is fractional", "ha", { controlPlanes: 3.5 }, "controlPlanes: 3.5 must be a whole number from 1 to 7"],
+    ["HA has a single control plane", "ha", { controlPlanes: 1 }, "controlPlanes: 1 is too few for HA; an HA stack needs at least 3 control planes"],
+    ["a single stack has 3 control planes", "single", { controlPlanes: 3 }, "controlPlanes: 3 must be 1 in a single stack"],
+    ["there is no schedulable worker", "ha", { workers: [{ role: "infrastructure" }] }, 'workers: ["infrastructure"] has no schedulable worker'],
+    ["there are no workers", "single", { workers: [] }, "workers: [] has no schedulable worker"],
+    ["a worker count is zero", "ha", { workers: [{ role: "workload", count: 0 }] }, "workers[0].count: 0 must be a whole number of at least 1"],
+    ["a worker role is unknown", "ha", { workers: [{ role: "gpu" as never }] }, 'workers[0].role: "gpu" must be one of infrastructure, workload, combined'],
+    ["control-plane CPU is zero", "ha", { controlPlaneBudget: { cpu: 0 } }, "controlPlaneBudget.cpu: 0 must be a positive number of CPUs"],
+    ["worker memory is negative", "ha", { workers: [{ role: "combined", budget: { memoryGiB: -16 } }] }, "workers[0].budget.memoryGiB: -16 must be a positive number of GiB"],
+    ["the API port is out of range", "ha", { apiServerPort: 70000 }, "apiServerPort: 70000 must be a whole number from 1 to 65535"],
+    ["the API port is zero", "single", { apiServerPort: 0 }, "apiServerPort: 0 must be a whole number from 1 to 65535"],
+    ["the API address is a hostname", "ha", { apiServerAddress: "localhost" }, 'apiServerAddress: "localhost" must be an IPv4 or IPv6 address'],
+    ["the API address is not an IP", "ha", { apiServerAddress: "300.1.1.1" }, 'apiServerAddress: "300.1.1.1" must be an IPv4 or IPv6 address'],
+    ["the cluster name has capitals", "ha", { clusterName: "Data_Platform" }, 'clusterName: "Data_Platform" must be a DNS-1123 label'],
+    ["the cluster name ends with a dash", "single", { clusterName: "data-" }, 'clusterName: "data-" must be a DNS-1123 label'],
+    ["the cluster name makes node names too long", "ha", { clusterName: "a".repeat(50) }, 'has 65 characters; node names must be at most 63'],
+    ["the node image has no tag", "ha", { nodeImage: "kindest/node" }, 'nodeImage: "kindest/node" must be an image reference with a tag or digest'],
+  ];
+
+  test.each(cases)("fails when %s", (_name, availability, spec, message) => {
+    expect(() => planTopology(availability, spec, 'stack "t"')).toThrow(TopologyError);
+    expect(() => planTopology(availability, spec, 'stack "t"')).toThrow(message);
+  });
+
+  test("fails with every violation in one error, naming the stack", () => {
+    let error: TopologyError | undefined;
+    try {
+      planTopology("ha", { controlPlanes: 4, apiServerPort: 0, apiServerAddress: "x", clusterName: "BAD" }, 'stack "ha-option-a"');
+    } catch (e) {
+      error = e as TopologyError;
+    }
+    expect(error).toBeInstanceOf(TopologyError);
+    expect(error!.violations.map((v) => v.field)).toEqual(["controlPlanes", "apiServerPort", "apiServerAddress", "clusterName"]);
+    expect(error!.message).toMatch(/^Invalid topology for stack "ha-option-a" \(4 problems\):/);
+  });
+});

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Checks, before a cluster is created, that this host can run it: docker reachable, kind and
+# kubectl present, and CPU and memory (as docker reports them) at least the stack's budget.
+# Prints one line per failure and exits 1 if any; creates nothing.
+#
+# Env: KINDHA_REQUIRED_CPUS, KINDHA_REQUIRED_MEMORY_GIB (the budget);
+#      KINDHA_ALLOW_OVERCOMMIT=1 to proceed when the host is smaller than the budget.
+set -euo pipefail
+
+required_cpus="${KINDHA_REQUIRED_CPUS:?KINDHA_REQUIRED_CPUS is not set}"
+required_gib="${KINDHA_REQUIRED_MEMORY_GIB:?KINDHA_REQUIRED_MEMORY_GIB is not set}"
+failures=()
+
+command -v kind >/dev/null 2>&1 || failures+=("kind is not installed or not on PATH (install kind v0.32.0: https://kind.sigs.k8s.io/docs/user/quick-start/)")
+command -v kubectl >/dev/null 2>&1 || failures+=("kubectl is not installed or not on PATH (needed to wait for and verify the cluster)")
+
+if ! command -v docker >/dev/null 2>&1; then
+  failures+=("docker is not installed or not on PATH (kind runs every node as a docker container)")
+elif ! info=$(docker info --format '{{.NCPU}} {{.MemTotal}}' 2>&1); then
+  failures+=("docker is not reachable: $(printf '%s' "$info" | grep -v '^$' | tail -n 1) (is the docker daemon running, and may this user use it?)")
+else
+  read -r host_cpus host_mem_bytes <<<"$info"
+  host_gib=$(( host_mem_bytes / 1073741824 ))
+  short=()
+  (( host_cpus >= required_cpus )) || short+=("$host_cpus CPUs, the stack plans $required_cpus")
+  (( host_gib >= required_gib )) || short+=("$host_gib GiB of memory, the stack plans $required_gib GiB")
+  if (( ${#short[@]} > 0 )); then
+    msg="docker reports $(IFS=';'; echo "${short[*]}" | sed 's/;/ and /')"
+    if [ "${KINDHA_ALLOW_OVERCOMMIT:-0}" = "1" ]; then
+      echo "preflight: warning: $msg; continuing because KINDHA_ALLOW_OVERCOMMIT=1" >&2
+    else
+      failures+=("$msg; free resources, pick a smaller stack, or set KINDHA_ALLOW_OVERCOMMIT=1 to over-commit knowingly")
+    fi
+  fi
+fi
+
+if (( ${#failures[@]} > 0 )); then
+  for f in "${failures[@]}"; do echo "preflight: $f" >&2; done
+  echo "preflight: nothing was created" >&2
+  exit 1
+fi
+echo "preflight: ok (docker, kind, kubectl; budget $required_cpus CPUs / $required_gib GiB)" >&2
