@@ -3,12 +3,16 @@
  * id from kindha.config.yaml) is the whole user command.
  */
 import { App } from "cdktf";
-import { loadStackDefinitions } from "./lib/stack-config";
+import { loadStackDefinitions, validateDefinitions } from "./lib/stack-config";
 import { HaStack } from "./stacks/ha-stack";
 import { SingleStack } from "./stacks/single-stack";
 
-export function buildApp(app: App = new App()): App {
-  for (const def of loadStackDefinitions()) {
+/** Validates every stack, then builds them; bad input throws before anything is created. */
+export function buildApp(makeApp: () => App = () => new App()): App {
+  const defs = loadStackDefinitions();
+  validateDefinitions(defs);
+  const app = makeApp();
+  for (const def of defs) {
     const props = { ...def.spec, platformObjects: def.platformObjects };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);
@@ -20,7 +24,7 @@ if (require.main === module) {
   try {
     buildApp().synth();
   } catch (err) {
-    // A validation error is the user's to fix: print it plainly, write nothing, exit non-zero.
+    // A validation error is the user's to fix: print it plainly and exit non-zero.
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
   }

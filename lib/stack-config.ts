@@ -97,3 +97,19 @@ export function isPreset(id: string): id is TopologyOption {
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
+
+/**
+ * Plans every stack, collecting the errors of all of them into one, so the app can refuse bad
+ * input before it creates anything (cdktf's App creates its output directory on construction).
+ */
+export function validateDefinitions(defs: readonly StackDefinition[]): void {
+  const errors: string[] = [];
+  for (const d of defs) {
+    try {
+      planTopology(d.availability, d.spec, `stack "${d.id}"`);
+    } catch (e) {
+      errors.push(e instanceof Error ? e.message : String(e));
+    }
+  }
+  if (errors.length > 0) throw new Error(errors.join("\n"));
+}

@@ -1,0 +1,88 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadStackDefinitions, resolveStack } from "../../lib/stack-config";
+
+function configFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "kindha-config-"));
+  const file = join(dir, "kindha.config.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+describe("stack definitions", () => {
+  test("without a config file: the three presets", () => {
+    expect(loadStackDefinitions(join(tmpdir(), "does-not-exist.yaml")).map((d) => d.id)).toEqual(["single", "ha-option-b", "ha-option-a"]);
+  });
+
+  test("a config file adds a 5-control-plane stack and adjusts a preset, without code changes", () => {
+    const file = configFile(`
+stacks:
+  ha-five:
+    availability: ha
+    controlPlanes: 5
+    workers:
+      - { role: infrastructure }
+      - { role: workload, count: 3, budget: { cpu: 4, memoryGiB: 8 } }
+  ha-option-b:
+    apiServerPort: 7443
+`);
+    const defs = loadStackDefinitions(file);
+    expect(defs.map((d) => d.id)).toEqual(["single", "ha-option-b", "ha-option-a", "ha-five"]);
+    const five = resolveStack("ha-five", file).topology;
+    expect(five.controlPlanes).toHaveLength(5);
+    expect(five.etcd).toMatchObject({ quorum: 3, toleratedFailures: 2 });
+    expect(five.totals).toEqual({ cpu: 5 * 2 + 4 + 3 * 4, memoryGiB: 5 * 4 + 8 + 3 * 8 });
+    const b = resolveStack("ha-option-b", file).topology;
+    expect(b.api.port).toBe(7443);
+    expect(b.controlPlanes).toHaveLength(3);
+  });
+
+  test("fails when the config file has unknown settings or a new stack lacks availability", () => {
+    const file = configFile(`
+stacks:
+  ha-option-a:
+    controlPlane: 5
+  extra:
+    controlPlanes: 3
+`);
+    expect(() => loadStackDefinitions(file)).toThrow("stacks.ha-option-a.controlPlane: 5 is not a known setting");
+    expect(() => loadStackDefinitions(file)).toThrow('stacks.extra.availability: null must be "single" or "ha"');
+  });
+
+  test("fails when a stack id is unknown, listing the known ones", () => {
+    expect(() => resolveStack("ha-option-c", join(tmpdir(), "none.yaml"))).toThrow(
+      'stack: "ha-option-c" is not defined; known stacks: single, ha-option-b, ha-option-a',
+    );
+  });
+});
+
+describe("the compiled app", () => {
+  const root = join(__dirname, "..", "..");
+  beforeAll(() => {
+    const tsc = spawnSync(join(root, "node_modules", ".bin", "tsc"), ["-p", join(root, "tsconfig.json")], { encoding: "utf8" });
+    expect(tsc.stdout + tsc.stderr).toBe("");
+  }, 120000);
+
+  function synthIn(config?: string) {
+    const cwd = mkdtempSync(join(tmpdir(), "kindha-app-"));
+    if (config) writeFileSync(join(cwd, "kindha.config.yaml"), config);
+    const r = spawnSync("node", [join(root, "dist", "main.js")], { cwd, encoding: "utf8", env: { ...process.env, CDKTF_OUTDIR: join(cwd, "cdktf.out") } });
+    return { ...r, cwd };
+  }
+
+  test("synthesizes every stack", () => {
+    const r = synthIn();
+    expect(r.status).toBe(0);
+    for (const id of ["single", "ha-option-a", "ha-option-b"]) expect(existsSync(join(r.cwd, "cdktf.out", "stacks", id, "cdk.tf.json"))).toBe(true);
+  });
+
+  test("fails on bad input with the field, value and rule, and writes nothing", () => {
+    const r = synthIn("stacks:\n  ha-option-a:\n    controlPlanes: 4\n");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('Invalid topology for stack "ha-option-a"');
+    expect(r.stderr).toContain("controlPlanes: 4 is even; etcd quorum needs an odd count (1, 3, 5, 7)");
+    expect(existsSync(join(r.cwd, "cdktf.out"))).toBe(false);
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * Runs scripts/etcd.sh (or etcdctl) through an {@link Executor} and parses what it prints.
+ *
+ * Arguments are built as arrays; nothing is concatenated into a shell string.
+ */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { execFileExecutor, lastLine, type CommandResult, type Executor } from "../ops/exec";
+import { parseHealthReport, parseSnapshotStatus, type HealthReport, type SnapshotStatus } from "./parse";
+
+/** Where etcdctl runs: on this machine, or inside a kind control plane's etcd pod. */
+export type EtcdConnection =
+  | {
+      readonly mode: "local";
+      readonly endpoints: readonly string[];
+      readonly cacert?: string;
+      readonly cert?: string;
+      readonly key?: string;
+    }
+  | {
+      readonly mode: "kind";
+      readonly kubeconfig: string;
+      /** Control plane whose etcd pod (etcd-<node>) runs etcdctl. */
+      readonly node: string;
+      /** Member client URLs as the pod reaches them; default: the member list. */
+      readonly endpoints?: readonly string[];
+    };
+
+/** A failed etcd command, with its output for the message. */
+export class EtcdCommandError extends Error {
+  constructor(
+    what: string,
+    readonly result: CommandResult,
+  ) {
+    super(`${what} failed (exit ${result.code}): ${lastLine(result)}`);
+    this.name = "EtcdCommandError";
+  }
+}
+
+/**
+ * scripts/etcd.sh of this checkout: KINDHA_ETCD_SCRIPT when set, else found upwards from here
+ * (lib/etcd under ts-jest, dist/lib/etcd when compiled).
+ */
+export function etcdScriptPath(): string {
+  if (process.env.KINDHA_ETCD_SCRIPT) return resolve(process.env.KINDHA_ETCD_SCRIPT);
+  for (const up of ["../..", "../../.."]) {
+    const candidate = resolve(__dirname, up, "scripts", "etcd.sh");
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`scripts/etcd.sh not found above ${__dirname}; set KINDHA_ETCD_SCRIPT`);
+}
+
+/** The script's connection flags for a connection. */
+export function connectionArgs(c: EtcdConnection): string[] {
+  if (c.mode === "kind") {
+    return [
+      "--mode", "kind", "--kubeconfig", c.kubeconfig, "--node", c.node,
+      ...(c.endpoints && c.endpoints.length > 0 ? ["--endpoints", c.endpoints.join(",")] : []),
+    ];
+  }
+  if (c.endpoints.length === 0) throw new Error("a local etcd connection needs at least one endpoint");
+  return [
+    "--mode", "local", "--endpoints", c.endpoints.join(","),
+    ...(c.cacert ? ["--cacert", c.cacert] : []),
+    ...(c.cert ? ["--cert", c.cert] : []),
+    ...(c.key ? ["--key", c.key] : []),
+  ];
+}
+
+/** One etcd member of a restore: its name, peer URL and new data dir. */
+export interface RestoreTarget {
+  readonly name: string;
+  readonly initialCluster: string;
+  readonly peerUrl: string;
+  readonly dataDir: string;
+  readonly token?: string;
+}
+
+/** What `etcd.sh backup` needs to snapshot a kind cluster before it is deleted. */
+export interface BackupRequest {
+  readonly cluster: string;
+  readonly stack: string;
+  readonly kubeconfig: string;
+  readonly backupDir: string;
+  readonly node?: string;
+}
+
+/** Arguments of `etcd.sh backup` (the same the destroy-time provisioner passes). */
+export function backupArgs(b: BackupRequest): string[] {
+  return [
+    "backup", "--cluster", b.cluster, "--stack", b.stack, "--kubeconfig", b.kubeconfig, "--backup-dir", b.backupDir,
+    ...(b.node ? ["--node", b.node] : []),
+  ];
+}
+
+export interface EtcdScriptOptions {
+  readonly exec?: Executor;
+  readonly script?: string;
+  /** Extra environment (e.g. KINDHA_ETCD_TIMEOUT, KINDHA_SKIP_BACKUP). */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly timeoutMs?: number;
+}
+
+/** scripts/etcd.sh bound to one connection. */
+export class EtcdScript {
+  private readonly exec: Executor;
+  private readonly script: string;
+
+  constructor(
+    private readonly conn: EtcdConnection | undefined,
+    private readonly opts: EtcdScriptOptions = {},
+  ) {
+    this.exec = opts.exec ?? execFileExecutor;
+    this.script = opts.script ?? etcdScriptPath();
+  }
+
+  /** Runs `bash etcd.sh <connection flags> <args>`; never throws for a non-zero exit. */
+  run(args: readonly string[]): Promise<CommandResult> {
+    const conn = this.conn ? connectionArgs(this.conn) : [];
+    return this.exec("bash", [this.script, ...conn, ...args], {
+      env: { ...process.env, ...this.opts.env },
+      timeoutMs: this.opts.timeoutMs ?? 5 * 60_000,
+    });
+  }
+
+  /** Health report; also returned (not thrown) when quorum is lost, since the script still prints it. */
+  async health(expect?: number): Promise<{ report: HealthReport; result: CommandResult }> {
+    const result = await this.run(["health", ...(expect ? ["--expect", String(expect)] : [])]);
+    if (!result.stdout.includes('"state"')) throw new EtcdCommandError("etcd.sh health", result);
+    return { report: parseHealthReport(result.stdout), result };
+  }
+
+  /** Saves and verifies a snapshot; resolves to its path. */
+  async snapshotSave(file: string): Promise<string> {
+    const result = await this.run(["snapshot-save", file]);
+    if (result.code !== 0) throw new EtcdCommandError(`etcd.sh snapshot-save ${file}`, result);
+    return result.stdout.trim().split("\n").pop() ?? file;
+  }
+
+  async snapshotStatus(file: string): Promise<SnapshotStatus> {
+    const result = await this.run(["snapshot-status", file]);
+    if (result.code !== 0) throw new EtcdCommandError(`etcd.sh snapshot-status ${file}`, result);
+    return parseSnapshotStatus(result.stdout);
+  }
+
+  /** Restores a snapshot into a new data dir on this machine; resolves to the data dir. */
+  async restore(file: string, t: RestoreTarget): Promise<string> {
+    const result = await this.run([
+      "restore", file, "--name", t.name, "--initial-cluster", t.initialCluster,
+      "--initial-advertise-peer-urls", t.peerUrl, "--data-dir", t.dataDir,
+      ...(t.token ? ["--initial-cluster-token", t.token] : []),
+    ]);
+    if (result.code !== 0) throw new EtcdCommandError(`etcd.sh restore ${file}`, result);
+    return t.dataDir;
+  }
+
+  /** `etcd.sh backup`: resolves to the script's result (stdout's last line is the path on success). */
+  backup(b: BackupRequest): Promise<CommandResult> {
+    return this.run(backupArgs(b));
+  }
+}
+
+/** Runs etcdctl directly (local connection), for reads and writes the script does not wrap. */
+export function runEtcdctl(
+  conn: Extract<EtcdConnection, { mode: "local" }>,
+  args: readonly string[],
+  exec: Executor = execFileExecutor,
+  timeoutMs = 60_000,
+): Promise<CommandResult> {
+  const tls = [
+    ...(conn.cacert ? ["--cacert", conn.cacert] : []),
+    ...(conn.cert ? ["--cert", conn.cert] : []),
+    ...(conn.key ? ["--key", conn.key] : []),
+  ];
+  return exec("etcdctl", ["--endpoints", conn.endpoints.join(","), ...tls, ...args], {
+    env: { ...process.env, ETCDCTL_API: "3" },
+    timeoutMs,
+  });
+}
+
+/** The name `etcd.sh backup` gives a snapshot: `<dir>/<cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db`. */
+export function snapshotFileName(dir: string, cluster: string, stack: string, at: Date): string {
+  const stamp = at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return join(dir, `${cluster}-${stack}-${stamp}.db`);
+}

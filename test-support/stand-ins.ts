@@ -1,0 +1,79 @@
+/**
+ * Stand-ins for docker, kind and kubectl: small shell scripts put first on PATH that record their
+ * arguments and behave as the test sets through environment variables. They replace only the
+ * container runtime layer; the scripts under test run for real in bash.
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface StandIns {
+  readonly dir: string;
+  readonly bin: string;
+  /** Lines `<tool> <args...>` in call order. */
+  calls(): string[];
+  /** Environment for a child process: PATH with only the chosen stand-ins and the basics. */
+  env(extra?: Record<string, string>): NodeJS.ProcessEnv;
+}
+
+const SCRIPTS: Record<string, string> = {
+  // FAKE_DOCKER: ok (default) | down; FAKE_HOST_CPUS / FAKE_HOST_MEM_BYTES: what `docker info` reports.
+  docker: `
+if [ "\${FAKE_DOCKER:-ok}" = down ]; then
+  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1
+fi
+case "$1" in
+  info) echo "\${FAKE_HOST_CPUS:-32} \${FAKE_HOST_MEM_BYTES:-68719476736}" ;;
+  *) ;;
+esac`,
+  // FAKE_KIND_FAIL=create makes create fail after "creating" (a half-made cluster).
+  kind: `
+state="$FAKE_DIR/clusters"; touch "$state"
+arg() { local want="$1"; shift; while [ $# -gt 0 ]; do [ "$1" = "$want" ] && { echo "$2"; return; }; shift; done; }
+case "$1 $2" in
+  "get clusters") cat "$state" ;;
+  "create cluster")
+    name=$(arg --name "$@"); kc=$(arg --kubeconfig "$@")
+    echo "$name" >> "$state"
+    [ "\${FAKE_KIND_FAIL:-}" = create ] && { echo "ERROR: failed to create cluster: node(s) not ready" >&2; exit 1; }
+    printf 'apiVersion: v1\\nkind: Config\\nclusters: []\\n' > "$kc" ;;
+  "delete cluster")
+    name=$(arg --name "$@"); grep -vx -- "$name" "$state" > "$state.new" || true; mv "$state.new" "$state" ;;
+  version*) echo "kind v0.32.0 go1.26 linux/amd64" ;;
+esac`,
+  // FAKE_KUBECTL_FAIL=wait makes node readiness fail.
+  kubectl: `
+for a in "$@"; do [ "$a" = wait ] && [ "\${FAKE_KUBECTL_FAIL:-}" = wait ] && { echo "error: timed out waiting for the condition on nodes" >&2; exit 1; }; done
+exit 0`,
+};
+
+/** Basic tools the scripts use; linked into the sandbox so PATH holds nothing else of the host. */
+const BASICS = ["bash", "env", "cat", "grep", "sed", "awk", "mkdir", "chmod", "rm", "mv", "cp", "dirname", "basename", "tail", "head", "touch", "date", "tr", "cut", "sort", "mktemp", "ls", "stat", "sleep", "printf", "id"];
+
+function linkBasics(dir: string): void {
+  for (const tool of BASICS) {
+    const found = ["/usr/bin", "/bin"].map((d) => join(d, tool)).find((p) => existsSync(p));
+    if (found) symlinkSync(found, join(dir, tool));
+  }
+}
+
+export function makeStandIns(tools: readonly string[] = ["docker", "kind", "kubectl"]): StandIns {
+  const dir = mkdtempSync(join(tmpdir(), "kindha-standins-"));
+  const bin = join(dir, "bin");
+  const basics = join(dir, "basics");
+  mkdirSync(bin);
+  mkdirSync(basics);
+  linkBasics(basics);
+  const log = join(dir, "calls.log");
+  for (const tool of tools) {
+    const path = join(bin, tool);
+    writeFileSync(path, `#!/usr/bin/env bash\nset -eu\necho "${tool} $*" >> "${log}"\n${SCRIPTS[tool]}\n`);
+    chmodSync(path, 0o755);
+  }
+  return {
+    dir,
+    bin,
+    calls: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []),
+    env: (extra = {}) => ({ PATH: `${bin}:${basics}`, HOME: dir, FAKE_DIR: dir, ...extra }),
+  };
+}
