@@ -1,20 +1,38 @@
+import { File } from "@cdktf/provider-local/lib/file";
 import { Construct } from "constructs";
+import { renderHaproxyConfig, type HaproxyConfigProps } from "../lib/haproxy-config";
 import type { ApiEndpoint } from "../lib/topology";
 import type { ControlPlaneNode } from "./control-plane-node";
+
+/** An external HAProxy in front of the API servers; backends come from the control planes. */
+export type ExternalHaproxyProps = Omit<HaproxyConfigProps, "backends"> & {
+  /**
+   * Address haproxy reaches each API server at.
+   * @default - the node name (resolvable on kind's docker network)
+   */
+  readonly backendAddress?: (nodeName: string) => string;
+};
 
 export interface LoadBalancerProps {
   /** The API endpoint the load balancer serves. */
   readonly endpoint: ApiEndpoint;
   /** API servers behind it, one per control plane. */
   readonly backends: readonly ControlPlaneNode[];
+  /**
+   * Also render an HAProxy config (`haproxy.cfg` beside the stack) for a production-style external
+   * load balancer.
+   * @default - none: kind's built-in load balancer only
+   */
+  readonly external?: ExternalHaproxyProps;
 }
 
 /**
  * The load balancer in front of the API servers of an HA cluster.
  *
- * kind runs it as the `<cluster>-external-load-balancer` container (Envoy from kind v0.32,
- * HAProxy before) listening on `networking.apiServerAddress:apiServerPort`; this construct holds
- * that contract so the rest of the stack reads one typed endpoint.
+ * kind runs one as the `<cluster>-external-load-balancer` container (Envoy from kind v0.32,
+ * HAProxy before) on `networking.apiServerAddress:apiServerPort`; this construct holds that
+ * contract so the rest of the stack reads one typed endpoint, and can render an HAProxy config
+ * for an external load balancer as production puts one in front of its control planes.
  */
 export class LoadBalancer extends Construct {
   /** `https://127.0.0.1:6443` by default. */
@@ -25,6 +43,8 @@ export class LoadBalancer extends Construct {
   public readonly backends: readonly string[];
   /** Container kind creates for it. */
   public readonly containerName: string;
+  /** The external HAProxy config file, when asked for. */
+  public readonly haproxyConfig?: File;
 
   constructor(scope: Construct, id: string, props: LoadBalancerProps) {
     super(scope, id);
@@ -36,5 +56,19 @@ export class LoadBalancer extends Construct {
     this.port = props.endpoint.port;
     this.backends = props.backends.map((b) => b.nodeName);
     this.containerName = `${props.backends[0].nodeName.replace(/-control-plane$/, "")}-external-load-balancer`;
+
+    if (props.external) {
+      const { backendAddress = (n: string) => n, ...haproxy } = props.external;
+      this.haproxyConfig = new File(this, "HaproxyConfig", {
+        filename: "${path.module}/haproxy.cfg",
+        content: renderHaproxyConfig({
+          bindAddress: this.address,
+          bindPort: this.port,
+          ...haproxy,
+          backends: this.backends.map((name) => ({ name, address: backendAddress(name), port: 6443 })),
+        }),
+        filePermission: "0644",
+      });
+    }
   }
 }

@@ -6,13 +6,13 @@ import type { Construct } from "constructs";
 import { ControlPlaneNode } from "../constructs/control-plane-node";
 import { EtcdCluster, NODE_BACKUP_DIR } from "../constructs/etcd-cluster";
 import { KindCluster } from "../constructs/kind-cluster";
-import { LoadBalancer } from "../constructs/load-balancer";
+import { LoadBalancer, type ExternalHaproxyProps } from "../constructs/load-balancer";
 import { PlatformObjects } from "../constructs/platform-objects";
 import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/defaults";
 import { kindConfig } from "../lib/kind-config";
 import { backupDir, kubeconfigPath } from "../lib/paths";
-import { scriptsDir } from "../lib/project";
+import { scriptsDir, scriptsHash } from "../lib/project";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/topology";
 
 /** Settings shared by every cluster stack; topology fields come from TopologySpec. */
@@ -43,6 +43,11 @@ export interface ClusterStackProps extends TopologySpec {
    * @default - HA stacks: every 6 hours, keeping 8; single stacks: none
    */
   readonly scheduledBackups?: { readonly schedule?: string; readonly retention?: number } | false;
+  /**
+   * Render an HAProxy config for an external load balancer in front of the API servers (HA only).
+   * @default - none: kind's built-in load balancer only
+   */
+  readonly externalLoadBalancer?: ExternalHaproxyProps;
 }
 
 /**
@@ -86,10 +91,14 @@ export abstract class ClusterStack extends TerraformStack {
     this.workers = topology.workers.map((node, i) => new WorkerNode(this, `Worker${i + 1}`, { node, image: topology.nodeImage }));
     this.etcd = new EtcdCluster(this, "Etcd", { members: this.controlPlanes, certSans: topology.etcd.certSans });
     if (topology.api.loadBalanced) {
-      this.loadBalancer = new LoadBalancer(this, "LoadBalancer", { endpoint: topology.api, backends: this.controlPlanes });
+      this.loadBalancer = new LoadBalancer(this, "LoadBalancer", {
+        endpoint: topology.api,
+        backends: this.controlPlanes,
+        external: props.externalLoadBalancer,
+      });
     }
 
-    const scripts = new TerraformAsset(this, "Scripts", { path: scriptsDir(), type: AssetType.DIRECTORY });
+    const scripts = new TerraformAsset(this, "Scripts", { path: scriptsDir(), type: AssetType.DIRECTORY, assetHash: scriptsHash() });
     this.cluster = new KindCluster(this, "Cluster", {
       config: kindConfig(topology, [...this.controlPlanes, ...this.workers].map((n) => n.kindNode)),
       budget: topology.totals,

@@ -45,7 +45,8 @@ export function only<T>(record: Record<string, T>): T {
 
 /** The kind config the stack writes, parsed back from YAML. */
 export function kindConfigOf(json: TerraformJson): any {
-  return parse(only(resources(json, "local_file")).content);
+  const file = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("/kind-config.yaml"));
+  return parse(file.content);
 }
 
 /** Count of resources per type. */

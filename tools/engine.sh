@@ -2,8 +2,11 @@
 # Finds or builds the Terraform engine (OpenTofu) and the exact provider versions the synthesized
 # stacks pin, as a local filesystem mirror, so `init` needs no registry. Idempotent and cached.
 #
-# Usage: scripts/engine.sh [--env]
-#   --env   print KEY=VALUE lines (TERRAFORM_BINARY_NAME, PATH, TF_CLI_CONFIG_FILE) on stdout
+# Usage: tools/engine.sh [--env]
+#   --env   print KEY=VALUE lines (TERRAFORM_BINARY_NAME, KINDHA_ENGINE_BIN, TF_CLI_CONFIG_FILE)
+#
+# A provider that cannot be built is reported and left to the ordinary registry (a user's machine
+# reaches it; this project's CI machines do not, see README "Engine").
 #
 # Environment:
 #   KINDHA_ENGINE_CACHE  where binaries are cached (default: ~/.cache/kindha/engine)
@@ -30,47 +33,56 @@ mkdir -p "$cache/bin" "$cache/mirror"
 
 # Builds the main package in <dir-in-module> of Go module <module>@<ref> into <output>.
 go_build() {
-  local module="$1" ref="$2" pkg="$3" output="$4"
+  local module="$1" ref="$2" pkg="$3" output="$4" ldflags="${5:-}"
   command -v go >/dev/null || die "go is not installed; it is needed to build $module (or put the binary at $output)"
-  local src work
-  src=$(go mod download -json "$module@$ref" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [ -n "$src" ] || die "go mod download $module@$ref gave no source directory"
+  local src work info
+  info=$(go mod download -json "$module@$ref" 2>&1) || true
+  src=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  if [ -z "$src" ]; then
+    echo "engine: go mod download $module@$ref failed: $(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Error": "\(.*\)"$/\1/p' | sed 's/\\n\\t/ /g')" >&2
+    return 1
+  fi
   work=$(mktemp -d)
   trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' RETURN
   cp -r "$src/." "$work/"
   chmod -R u+w "$work"
-  (cd "$work" && CGO_ENABLED=0 go build -trimpath -o "$output.tmp" "$pkg") || die "building $module@$ref failed"
+  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$output.tmp" "$pkg" 2>"$cache/build.log") || { tail -n 20 "$cache/build.log" >&2; die "building $module@$ref failed (log: $cache/build.log)"; }
   mv "$output.tmp" "$output"
 }
 
 engine_bin=""
 case "$engine" in
   tofu)
-    if command -v tofu >/dev/null && tofu version | head -1 | grep -q '^OpenTofu v1\.'; then
+    if command -v tofu >/dev/null && tofu version 2>/dev/null | grep -q '^OpenTofu v1\.'; then
       engine_bin=$(command -v tofu)
     else
       engine_bin="$cache/bin/tofu"
       if [ ! -x "$engine_bin" ]; then
         log "building OpenTofu $tofu_version from its Go module (once; cached in $cache)"
-        go_build github.com/opentofu/opentofu "$tofu_version" ./cmd/tofu "$engine_bin"
+        go_build github.com/opentofu/opentofu "$tofu_version" ./cmd/tofu "$engine_bin" "-X github.com/opentofu/opentofu/version.dev=no" || die "cannot build OpenTofu $tofu_version"
       fi
     fi ;;
   terraform)
     command -v terraform >/dev/null || die "KINDHA_ENGINE=terraform but no terraform on PATH"
-    terraform version | head -1 | grep -q '^Terraform v1\.' || die "terraform on PATH is not 1.x: $(terraform version | head -1)"
+    terraform version 2>/dev/null | grep -q '^Terraform v1\.' || die "terraform on PATH is not 1.x: $(terraform version | head -1)"
     engine_bin=$(command -v terraform) ;;
   *) die "KINDHA_ENGINE must be tofu or terraform, not '$engine'" ;;
 esac
 
 arch="$(go env GOOS 2>/dev/null || echo linux)_$(go env GOARCH 2>/dev/null || echo amd64)"
+mirrored=0
 for entry in "${providers[@]}"; do
   read -r type version module commit <<<"$entry"
   built="$cache/providers/terraform-provider-${type}_v${version}"
   if [ ! -x "$built" ]; then
     mkdir -p "$cache/providers"
     log "building provider hashicorp/$type $version from $module@$commit (once)"
-    go_build "$module" "$commit" . "$built"
+    if ! go_build "$module" "$commit" . "$built"; then
+      log "provider hashicorp/$type $version: not built; \`init\` will need the registry for it"
+      continue
+    fi
   fi
+  mirrored=$((mirrored + 1))
   # OpenTofu and Terraform resolve hashicorp/<type> against different default registries.
   for host in registry.opentofu.org registry.terraform.io; do
     dir="$cache/mirror/$host/hashicorp/$type/$version/$arch"
@@ -93,13 +105,15 @@ provider_installation {
 CFG
 mv "$cli_config.tmp" "$cli_config"
 
-log "using $("$engine_bin" version | head -1) at $engine_bin"
-for entry in "${providers[@]}"; do read -r type version _ <<<"$entry"; log "provider hashicorp/$type $version (local mirror)"; done
+log "using $("$engine_bin" version 2>/dev/null | grep -m1 -E "^(OpenTofu|Terraform) v") at $engine_bin"
+log "providers in the local mirror: $mirrored of ${#providers[@]}"
 log "ready in $(( $(date +%s) - started ))s"
 
 if [ "${1:-}" = "--env" ]; then
   echo "TERRAFORM_BINARY_NAME=$(basename "$engine_bin")"
   echo "KINDHA_ENGINE_BIN=$engine_bin"
   echo "KINDHA_ENGINE_PATH=$(dirname "$engine_bin")"
-  echo "TF_CLI_CONFIG_FILE=$cli_config"
+  # Only a complete mirror replaces the registry.
+  [ "$mirrored" -eq "${#providers[@]}" ] && echo "TF_CLI_CONFIG_FILE=$cli_config"
 fi
+[ "$mirrored" -eq "${#providers[@]}" ]

@@ -176,3 +176,23 @@ describe("stack validation", () => {
     expect(synthStack("ha5", "ha", { controlPlanes: 5 }).stack.loadBalancer!.backends).toHaveLength(5);
   });
 });
+
+describe("external load balancer", () => {
+  test("renders an HAProxy config with one backend per control plane, written beside the stack", () => {
+    const { json } = synthPreset("ha-option-a", { externalLoadBalancer: {} });
+    const file = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("haproxy.cfg"));
+    expect(file.filename).toBe("${path.module}/haproxy.cfg");
+    const servers = file.content.split("\n").filter((l: string) => /^\s*server /.test(l));
+    expect(servers.map((l: string) => l.trim().split(/\s+/).slice(1, 3))).toEqual([
+      ["data-platform-local-control-plane", "data-platform-local-control-plane:6443"],
+      ["data-platform-local-control-plane2", "data-platform-local-control-plane2:6443"],
+      ["data-platform-local-control-plane3", "data-platform-local-control-plane3:6443"],
+    ]);
+    expect(file.content).toMatch(/bind 127\.0\.0\.1:6443/);
+    expect(file.content).toMatch(/option httpchk GET \/readyz/);
+  });
+
+  test("is absent by default", () => {
+    expect(Object.values(resources(synthPreset("ha-option-b").json, "local_file"))).toHaveLength(1);
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * Benchmark: cold synth through the compiled app (a fresh `node dist/main.js` per run), for the
+ * three shipped stacks and for a large 7-control-plane + 100-worker topology. Prints figures;
+ * asserts nothing (timings belong here, not in tests).
+ *
+ * Usage: npm run bench [-- --runs 5]
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({ options: { runs: { type: "string", default: "5" }, help: { type: "boolean", default: false } } });
+if (values.help) {
+  console.log("Usage: npm run bench [-- --runs N]\nTimes cold synths of the compiled app; prints median and range in ms.");
+  process.exit(0);
+}
+const runs = Number(values.runs);
+const main = resolve(__dirname, "..", "main.js");
+
+const LARGE = `stacks:
+  ha-large:
+    availability: ha
+    controlPlanes: 7
+    workers:
+      - { role: infrastructure, count: 10 }
+      - { role: workload, count: 90, budget: { cpu: 2, memoryGiB: 4 } }
+`;
+
+function time(label: string, config?: string): number[] {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const cwd = mkdtempSync(join(tmpdir(), "kindha-bench-"));
+    if (config) writeFileSync(join(cwd, "kindha.config.yaml"), config);
+    const start = process.hrtime.bigint();
+    const r = spawnSync("node", [main], { cwd, env: { ...process.env, CDKTF_OUTDIR: join(cwd, "cdktf.out") }, encoding: "utf8" });
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    rmSync(cwd, { recursive: true, force: true });
+    if (r.status !== 0) throw new Error(`${label}: synth failed: ${r.stderr}`);
+    samples.push(ms);
+  }
+  samples.sort((a, b) => a - b);
+  const median = samples[Math.floor(samples.length / 2)];
+  console.log(`${label.padEnd(48)} median ${median.toFixed(0).padStart(5)} ms  (min ${samples[0].toFixed(0)}, max ${samples[samples.length - 1].toFixed(0)}, ${runs} runs)`);
+  return samples;
+}
+
+console.log(`cold synth through the compiled app (node ${process.version}, ${runs} runs each)`);
+const base = time("single + ha-option-b + ha-option-a");
+const large = time("the three + ha-large (7 CP, 100 workers)", LARGE);
+const ratio = large[Math.floor(large.length / 2)] / base[Math.floor(base.length / 2)];
+console.log(`large / base: ${ratio.toFixed(2)}x (target < 2x); base target <= 1000 ms`);
