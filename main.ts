@@ -25,7 +25,7 @@ if (require.main === module) {
     buildApp().synth();
   } catch (err) {
     // A validation error is the user's to fix: print it plainly and exit non-zero.
-    console.error(err instanceof Error ? err.message : err);
+    console.error(err instanceof Error && err.name === "TopologyError" ? err.message : err);
     process.exit(1);
   }
 }

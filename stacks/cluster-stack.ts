@@ -12,7 +12,7 @@ import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/defaults";
 import { kindConfig } from "../lib/kind-config";
 import { backupDir, kubeconfigPath } from "../lib/paths";
-import { scriptsDir, scriptsHash } from "../lib/project";
+import { scriptsDir } from "../lib/project";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/topology";
 
 /** Settings shared by every cluster stack; topology fields come from TopologySpec. */
@@ -98,7 +98,9 @@ export abstract class ClusterStack extends TerraformStack {
       });
     }
 
-    const scripts = new TerraformAsset(this, "Scripts", { path: scriptsDir(), type: AssetType.DIRECTORY, assetHash: scriptsHash() });
+    // A fixed asset hash keeps the scripts' path, a trigger of the cluster, the same when a script
+    // changes: editing a script must not replace the cluster.
+    const scripts = new TerraformAsset(this, "Scripts", { path: scriptsDir(), type: AssetType.DIRECTORY, assetHash: "current" });
     this.cluster = new KindCluster(this, "Cluster", {
       config: kindConfig(topology, [...this.controlPlanes, ...this.workers].map((n) => n.kindNode)),
       budget: topology.totals,

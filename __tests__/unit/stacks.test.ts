@@ -196,3 +196,11 @@ describe("external load balancer", () => {
     expect(Object.values(resources(synthPreset("ha-option-b").json, "local_file"))).toHaveLength(1);
   });
 });
+
+describe("scripts", () => {
+  test("are copied into the stack at a path that does not change with their content", () => {
+    const lifecycle = Object.values(resources(synthPreset("single").json, "null_resource")).find((r) => "config_sha256" in r.triggers);
+    // The path is a trigger: were it content-addressed, editing a script would replace the cluster.
+    expect(lifecycle.triggers.scripts_dir).toBe("assets/Scripts/current");
+  });
+});
