@@ -361,7 +361,7 @@ export function exampleReview(): string {
       command: "npm run review -- --example",
       intro: [
         "This is an example of the report `npm run review` writes and the pull-request workflow posts " +
-          "(see [Reviewing changes](reviewing-changes.md)). It is regenerated, never edited: a unit test fails when it is out of date.",
+          "(see [Reviewing changes](../README.md#reviewing-changes)). It is regenerated, never edited: a unit test fails when it is out of date.",
       ],
     });
   } finally {

@@ -1,0 +1,197 @@
+/**
+ * Migration single <-> HA: step order and stop-on-first-failure, driven by a fake executor.
+ * The old cluster is never destroyed before a verified snapshot exists.
+ */
+import { migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate";
+import { runSteps } from "../../lib/ops/steps";
+import { resolveStack } from "../../lib/stack-config";
+import { main as migrateMain } from "../../tools/migrate";
+import { failResult, fakeClock, fakeExec, okResult, recorded, type Call } from "../fixtures/recorded/load";
+
+const SNAPSHOT = "/backups/data-platform-local-single-20260102T030405Z.db";
+
+/** A fake world: one cluster that answers until destroyed, and answers again after deploy. */
+function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "destroy" | "deploy" | "restore" | "verify" | "export", boolean>> = {}) {
+  let up = true;
+  const files = new Map<string, string>();
+  const fake = fakeExec((file, args) => {
+    const a = args.join(" ");
+    if (file === "kubectl" && a.includes("/readyz")) return up ? okResult("ok") : recorded("kubectl-readyz-refused");
+    if (file === "kubectl" && a.includes("api-resources")) return okResult("configmaps\nsecrets\nevents\nevents.events.k8s.io\ndeployments.apps\n");
+    if (file === "kubectl" && a.includes("-o yaml")) return fail.export ? failResult("error: timeout") : okResult("apiVersion: v1\nitems: []\nkind: List\nmetadata: {}\n");
+    if (file === "bash" && args.includes("backup")) {
+      if (fail.backup) return failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: snapshot save failed");
+      files.set(SNAPSHOT, "db");
+      return okResult(`${SNAPSHOT}\n`);
+    }
+    if (file === "bash" && args.includes("snapshot-status")) {
+      if (fail.status) return failResult("etcd.sh: error: etcdutl snapshot status failed: invalid database");
+      return fail.emptySnapshot ? okResult('{"hash":1,"revision":1,"totalKey":0,"totalSize":20480}') : recorded("etcd-snapshot-status");
+    }
+    if (file === "npx" && args[1] === "destroy") return fail.destroy ? failResult("Error: exit status 1") : ((up = false), okResult());
+    if (file === "npx" && args[1] === "deploy") return fail.deploy ? failResult("Error: kind create failed") : ((up = true), okResult());
+    if (args[0]?.endsWith("restore.js")) return fail.restore ? failResult("restore: stopped") : okResult();
+    if (args[0]?.endsWith("verify.js")) return fail.verify ? failResult("verify: 1 of 6 checks FAILED") : okResult();
+    return undefined;
+  });
+  const fs: Files = { exists: (p) => files.has(p), write: (p, t) => void files.set(p, t) };
+  return { ...fake, files, fs };
+}
+
+/** Each call as a short label, so the order reads like the plan. */
+function labels(calls: readonly Call[]): string[] {
+  return calls.map((c) => {
+    const a = c.args.join(" ");
+    if (a.includes("/readyz")) return `readyz`;
+    if (a.includes("api-resources")) return "api-resources";
+    if (a.includes("-o yaml")) return "export";
+    if (c.file === "bash") return c.args.includes("backup") ? "backup" : "snapshot-status";
+    if (c.file === "npx") return `cdktf ${c.args[1]} ${c.args[2]}`;
+    return c.args[0].split("/").pop() ?? c.file;
+  });
+}
+
+function context(from: string, to: string, w: ReturnType<typeof world>): MigrateContext {
+  const f = resolveStack(from).topology;
+  const t = resolveStack(to).topology;
+  return {
+    from: { id: from, topology: f, kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml" },
+    to: { id: to, topology: t, kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml" },
+    backupDir: "/backups",
+    etcdScript: "/repo/scripts/etcd.sh",
+    exec: w.exec,
+    files: w.fs,
+    cwd: "/repo",
+    env: { TERRAFORM_BINARY_NAME: "tofu" },
+    node: "/usr/bin/node",
+    stamp: "20260102T030405Z",
+  };
+}
+
+const run = async (ctx: MigrateContext) => {
+  const log: string[] = [];
+  const report = await runSteps(migrateSteps(ctx), ctx, (l) => void log.push(l));
+  return { report, log };
+};
+
+describe("migrate single -> ha-option-a", () => {
+  test("runs export, snapshot, snapshot check, destroy, deploy, restore, verify in that order", async () => {
+    const w = world();
+    const { report } = await run(context("single", "ha-option-a", w));
+    expect(report.ok).toBe(true);
+    expect(labels(w.calls)).toEqual([
+      "readyz", "api-resources", "export", "backup", "snapshot-status",
+      "cdktf destroy single", "readyz", "cdktf deploy ha-option-a", "readyz", "restore.js", "verify.js",
+    ]);
+    expect([...w.files.keys()]).toEqual(["/backups/data-platform-local-single-20260102T030405Z-objects.yaml", SNAPSHOT]);
+  });
+
+  test("exports every namespaced kind but events, and restores the snapshot the backup printed", async () => {
+    const w = world();
+    await run(context("single", "ha-option-a", w));
+    const exp = w.calls.find((c) => c.args.includes("-A"));
+    expect(exp?.args).toContain("configmaps,secrets,deployments.apps");
+    const restore = w.calls.find((c) => c.args[0]?.endsWith("restore.js"));
+    expect(restore?.args).toEqual(["/repo/dist/tools/restore.js", "ha-option-a", "--snapshot", SNAPSHOT]);
+  });
+
+  test("runs cdktf with the engine from TERRAFORM_BINARY_NAME and --auto-approve", async () => {
+    const w = world();
+    await run(context("single", "ha-option-a", w));
+    const destroy = w.calls.find((c) => c.file === "npx");
+    expect(destroy?.args).toEqual(["cdktf", "destroy", "single", "--auto-approve"]);
+    expect(destroy?.opts?.env?.TERRAFORM_BINARY_NAME).toBe("tofu");
+    expect(destroy?.opts?.cwd).toBe("/repo");
+  });
+
+  test.each([
+    ["export", "export namespaced objects (kubectl get -A -o yaml)"],
+    ["backup", "snapshot etcd of single (scripts/etcd.sh backup)"],
+    ["status", "verify the snapshot (snapshot-status, non-zero keys)"],
+    ["emptySnapshot", "verify the snapshot (snapshot-status, non-zero keys)"],
+  ] as const)("fails when %s fails: stops there and never destroys the old cluster", async (what, step) => {
+    const w = world({ [what]: true });
+    const { report, log } = await run(context("single", "ha-option-a", w));
+    expect(report.ok).toBe(false);
+    expect(report.failed?.step).toBe(step);
+    expect(w.calls.some((c) => c.file === "npx")).toBe(false);
+    expect(log.join("\n")).toContain("next: nothing was");
+  });
+
+  test("fails when destroy fails: stops, deploys nothing, and says where the snapshot is", async () => {
+    const w = world({ destroy: true });
+    const { report } = await run(context("single", "ha-option-a", w));
+    expect(report.failed?.step).toBe("destroy stack single");
+    expect(labels(w.calls)).not.toContain("cdktf deploy ha-option-a");
+    expect(report.failed?.next).toContain(`the snapshot ${SNAPSHOT}`);
+    expect(report.failed?.next).toContain(`npm run restore -- ha-option-a --snapshot ${SNAPSHOT}`);
+  });
+
+  test("fails when deploy fails: stops before restore", async () => {
+    const w = world({ deploy: true });
+    const { report } = await run(context("single", "ha-option-a", w));
+    expect(report.failed?.step).toBe("deploy stack ha-option-a");
+    expect(labels(w.calls)).not.toContain("restore.js");
+  });
+
+  test("fails when the final verify fails", async () => {
+    const w = world({ verify: true });
+    const { report } = await run(context("single", "ha-option-a", w));
+    expect(report).toMatchObject({ ok: false, failed: { step: "verify stack ha-option-a" } });
+    expect(report.completed).toHaveLength(7);
+  });
+
+  test("fails when the destroy step runs without a verified snapshot: it refuses and runs nothing", async () => {
+    const w = world();
+    const ctx = context("single", "ha-option-a", w);
+    const destroy = migrateSteps(ctx).find((s) => s.name === "destroy stack single");
+    expect(await destroy?.run(ctx)).toEqual({ ok: false, reason: "no verified snapshot; refusing to destroy the old cluster" });
+    expect(w.calls).toEqual([]);
+  });
+});
+
+describe("migrate ha-option-a -> single (and back)", () => {
+  test("same order the other way", async () => {
+    const w = world();
+    const { report } = await run(context("ha-option-a", "single", w));
+    expect(report.ok).toBe(true);
+    expect(labels(w.calls).filter((l) => l.startsWith("cdktf"))).toEqual(["cdktf destroy ha-option-a", "cdktf deploy single"]);
+  });
+});
+
+describe("npm run migrate (tools/migrate.ts)", () => {
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
+  };
+
+  test("defaults the engine to tofu and prints each step", async () => {
+    const w = world();
+    const c = capture();
+    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo" });
+    expect(code).toBe(0);
+    expect(c.out[0]).toBe("migrate: single (1 control plane(s)) -> ha-option-a (3), engine tofu");
+    expect(c.out).toContain("[5/8] destroy stack single");
+    expect(w.calls.find((x) => x.file === "npx")?.opts?.env?.TERRAFORM_BINARY_NAME).toBe("tofu");
+  });
+
+  test("fails when a step fails: exit 1 and the step named", async () => {
+    const w = world({ status: true });
+    const c = capture();
+    expect(await migrateMain(["--from", "single", "--to", "ha-option-a"], c.io, { exec: w.exec, env: {}, files: w.fs, cwd: "/repo" })).toBe(1);
+    expect(c.out[c.out.length - 1]).toBe('migrate: stopped at "verify the snapshot (snapshot-status, non-zero keys)"');
+  });
+
+  test("fails when --from and --to are the same stack", async () => {
+    const c = capture();
+    expect(await migrateMain(["--from", "single", "--to", "single"], c.io, { exec: fakeExec(() => undefined).exec })).toBe(2);
+    expect(c.err[0]).toBe("error: --from and --to are both single");
+  });
+
+  test("fails when --to is not a known stack, listing the known ones", async () => {
+    const c = capture();
+    expect(await migrateMain(["--from", "single", "--to", "ha-option-z"], c.io)).toBe(2);
+    expect(c.err[0]).toBe('error: stack: "ha-option-z" is not defined; known stacks: single, ha-option-b, ha-option-a');
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Restore into a fresh kind cluster: the step plan, the per-member etcdutl command, and a run over
+ * a fake node runtime (docker exec/cp, crictl, ctr) answering with recorded kubectl output.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ETCD_MANIFEST, PARKED_MANIFEST, restoreCommand, restoreSteps, staleNodes, type RestoreContext } from "../../lib/ops/restore";
+import { runSteps } from "../../lib/ops/steps";
+import { resolveStack } from "../../lib/stack-config";
+import { main as restoreMain } from "../../tools/restore";
+import { clusterFixtures, fakeClock, fakeExec, failResult, line, okResult, recorded } from "../fixtures/recorded/load";
+
+const ha = resolveStack("ha-option-a").topology;
+const single = resolveStack("single").topology;
+const C = "data-platform-local";
+const CPS = [`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`];
+
+let dir: string;
+let snapshot: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "kindha-restore-"));
+  snapshot = join(dir, "snap.db");
+  writeFileSync(snapshot, "not a real snapshot: the fake executor answers snapshot-status", { mode: 0o600 });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Node containers whose etcd stops when its manifest is parked; `ctr` can fail on one node. */
+function fakeNodes(opts: { ctrFailsOn?: string } = {}) {
+  const parked = new Set<string>();
+  return fakeExec((file, args) => {
+    if (file === "bash" && args.includes("snapshot-status")) return recorded("etcd-snapshot-status");
+    if (file === "kubectl" && args.includes("jsonpath={.spec.containers[0].image}")) return okResult("registry.k8s.io/etcd:3.6.6-0");
+    if (file === "kubectl" && args.includes("delete")) return okResult();
+    const known = clusterFixtures()(file, args);
+    if (known) return known;
+    if (file !== "docker") return undefined;
+    if (args[0] === "cp") return okResult();
+    const [, node, cmd, ...rest] = args;
+    if (cmd === "mv" && rest[0] === ETCD_MANIFEST) return parked.add(node), okResult();
+    if (cmd === "mv" && rest[0] === PARKED_MANIFEST) return parked.delete(node), okResult();
+    if (cmd === "crictl") return okResult(parked.has(node) ? "" : "3f2a9c1d\n");
+    if (cmd === "ctr") return node === opts.ctrFailsOn ? failResult("ctr: failed to create shim task: OCI runtime create failed") : okResult();
+    if (["mv", "rm", "mkdir", "systemctl"].includes(cmd)) return okResult();
+    return undefined;
+  });
+}
+
+function context(exec: RestoreContext["exec"], log: string[] = []): RestoreContext {
+  return {
+    stackId: "ha-option-a",
+    topology: ha,
+    snapshot,
+    kubeconfig: "/k",
+    etcdScript: "/repo/scripts/etcd.sh",
+    exec,
+    containerCli: "docker",
+    stamp: "20260102T030405Z",
+    clock: fakeClock(),
+    log: (l) => void log.push(l),
+    waitMs: 60_000,
+    ips: new Map(),
+  };
+}
+
+describe("restore plan for a 3-control-plane stack", () => {
+  const names = restoreSteps(context(fakeNodes().exec)).map((s) => s.name);
+  const firstIndex = (re: RegExp) => names.findIndex((n) => re.test(n));
+  const lastIndex = (re: RegExp) => names.length - 1 - [...names].reverse().findIndex((n) => re.test(n));
+
+  test("stops etcd everywhere before restoring any member, and swaps every data dir before starting any", () => {
+    expect(lastIndex(/^wait for etcd to stop/)).toBeLessThan(firstIndex(/^restore member/));
+    expect(lastIndex(/^restore member/)).toBeLessThan(firstIndex(/^swap data dirs/));
+    expect(lastIndex(/^swap data dirs/)).toBeLessThan(firstIndex(/^start etcd/));
+    expect(names[names.length - 1]).toBe("verify stack ha-option-a");
+    expect(names.filter((n) => n.startsWith("restore member"))).toEqual(CPS.map((n) => `restore member ${n} from the snapshot`));
+  });
+
+  test("each member restores with every member in --initial-cluster and its own peer URL", () => {
+    const ctx = context(fakeNodes().exec);
+    ctx.image = "registry.k8s.io/etcd:3.6.6-0";
+    ["172.18.0.4", "172.18.0.6", "172.18.0.5"].forEach((ip, i) => ctx.ips.set(CPS[i], ip));
+    const cmd = restoreCommand(ctx, 1);
+    expect(cmd.slice(0, 3)).toEqual(["exec", `${C}-control-plane2`, "ctr"]);
+    expect(cmd).toContain("registry.k8s.io/etcd:3.6.6-0");
+    const flag = (f: string) => cmd[cmd.indexOf(f) + 1];
+    expect(flag("--name")).toBe(`${C}-control-plane2`);
+    expect(flag("--initial-cluster")).toBe(`${CPS[0]}=https://172.18.0.4:2380,${CPS[1]}=https://172.18.0.6:2380,${CPS[2]}=https://172.18.0.5:2380`);
+    expect(flag("--initial-advertise-peer-urls")).toBe("https://172.18.0.6:2380");
+    expect(flag("--data-dir")).toBe("/var/lib/kindha-restore/etcd");
+  });
+
+  test("nodes of another topology are found for removal (ha-option-a state restored into single)", () => {
+    expect(staleNodes(single, recorded("kubectl-nodes-ha-option-a").stdout)).toEqual([`${C}-control-plane2`, `${C}-control-plane3`, `${C}-worker2`]);
+    expect(staleNodes(ha, recorded("kubectl-nodes-single").stdout)).toEqual([]);
+  });
+});
+
+describe("restore run over fake node containers", () => {
+  test("runs every step, parks and restores each manifest, and ends verified", async () => {
+    const { exec, calls } = fakeNodes();
+    const log: string[] = [];
+    const ctx = context(exec, log);
+    const report = await runSteps(restoreSteps(ctx), ctx, (l) => void log.push(l));
+    expect(report.failed).toBeUndefined();
+    expect(report.ok).toBe(true);
+    const docker = calls.filter((c) => c.file === "docker").map(line);
+    for (const node of CPS) {
+      const park = docker.indexOf(`docker exec ${node} mv ${ETCD_MANIFEST} ${PARKED_MANIFEST}`);
+      const swap = docker.indexOf(`docker exec ${node} mv /var/lib/kindha-restore/etcd /var/lib/etcd`);
+      const unpark = docker.indexOf(`docker exec ${node} mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`);
+      expect(park).toBeGreaterThanOrEqual(0);
+      expect(park).toBeLessThan(swap);
+      expect(swap).toBeLessThan(unpark);
+    }
+    expect(docker).toContain(`docker exec ${C}-worker2 systemctl restart kubelet`);
+    expect(log.join("\n")).toContain("API through load balancer");
+  });
+
+  test("fails when etcdutl restore fails on control-plane2: stops before any data dir is swapped, with how to undo", async () => {
+    const { exec, calls } = fakeNodes({ ctrFailsOn: `${C}-control-plane2` });
+    const log: string[] = [];
+    const ctx = context(exec, log);
+    const report = await runSteps(restoreSteps(ctx), ctx, (l) => void log.push(l));
+    expect(report.failed?.step).toBe(`restore member ${C}-control-plane2 from the snapshot`);
+    expect(report.failed?.reason).toContain("OCI runtime create failed");
+    expect(report.failed?.next).toContain(`docker exec <node> mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`);
+    expect(calls.map(line).some((l) => l.includes("mv /var/lib/etcd"))).toBe(false);
+  });
+
+  test("fails when the cluster is not the stack's topology: nothing on the nodes is touched", async () => {
+    const { exec, calls } = fakeExec((file, args) => {
+      if (file === "bash") return recorded("etcd-snapshot-status");
+      return clusterFixtures({ nodes: "kubectl-nodes-single" })(file, args);
+    });
+    const ctx = context(exec);
+    const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
+    expect(report.failed?.step).toBe("check the cluster is a fresh ha-option-a");
+    expect(report.failed?.reason).toContain("control-plane nodes: found 1, topology has 3");
+    expect(calls.some((c) => c.file === "docker")).toBe(false);
+  });
+});
+
+describe("npm run restore (tools/restore.ts)", () => {
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
+  };
+
+  test("fails when --snapshot is missing", async () => {
+    const c = capture();
+    expect(await restoreMain(["ha-option-a"], c.io)).toBe(2);
+    expect(c.err[0]).toBe("error: --snapshot FILE is required");
+  });
+
+  test("fails when the snapshot file does not exist", async () => {
+    const c = capture();
+    expect(await restoreMain(["ha-option-a", "--snapshot", join(dir, "nope.db")], c.io)).toBe(2);
+    expect(c.err[0]).toContain("nope.db does not exist");
+  });
+
+  test("runs the steps and exits 0 over fake node containers", async () => {
+    const c = capture();
+    const { exec } = fakeNodes();
+    expect(await restoreMain(["ha-option-a", "--snapshot", snapshot, "--kubeconfig", "/k"], c.io, { exec, clock: fakeClock(), env: {} })).toBe(0);
+    expect(c.out[c.out.length - 1]).toBe(`restore: done; stack ha-option-a runs from ${snapshot}`);
+  });
+});

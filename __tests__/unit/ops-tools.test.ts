@@ -1,0 +1,162 @@
+/**
+ * The operations tools' command lines: --help of each exits 0 with its usage, bad arguments and
+ * unknown stacks exit 2 naming the problem; plus the step runner and bounded polling they share.
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { pollUntil, runSteps, ok, failed, type Step } from "../../lib/ops/steps";
+import { renderTable } from "../../lib/ops/table";
+import { showCommand } from "../../lib/ops/exec";
+import { main as backupMain } from "../../tools/backup";
+import { utcStamp } from "../../tools/cli";
+import { main as drillMain } from "../../tools/drill";
+import { main as migrateMain } from "../../tools/migrate";
+import { main as restoreMain } from "../../tools/restore";
+import { main as verifyMain } from "../../tools/verify";
+import { fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
+
+const capture = () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
+};
+
+const TOOLS = [
+  ["verify", verifyMain],
+  ["backup", backupMain],
+  ["restore", restoreMain],
+  ["drill", drillMain],
+  ["migrate", migrateMain],
+] as const;
+
+describe.each(TOOLS)("npm run %s", (name, main) => {
+  test("--help exits 0 and prints the usage", async () => {
+    const c = capture();
+    expect(await main(["--help"], c.io)).toBe(0);
+    expect(c.out.join("\n")).toMatch(new RegExp(`^Usage: npm run ${name} -- `));
+    expect(c.err).toEqual([]);
+  });
+
+  test("-h is --help", async () => {
+    const c = capture();
+    expect(await main(["-h"], c.io)).toBe(0);
+    expect(c.out[0]).toContain(`npm run ${name}`);
+  });
+
+  test("fails when given an unknown option: exit 2 naming it", async () => {
+    const c = capture();
+    expect(await main(["--bogus"], c.io)).toBe(2);
+    expect(c.err[0]).toBe("error: Unknown option '--bogus'");
+    expect(c.err).toContain("Run with --help for details.");
+  });
+});
+
+describe.each([["verify", verifyMain], ["backup", backupMain], ["drill", drillMain]] as const)("npm run %s <stack>", (_name, main) => {
+  test("fails when the stack is unknown: exit 2 listing the known stacks, and nothing runs", async () => {
+    const c = capture();
+    const { exec, calls } = fakeExec(() => okResult());
+    expect(await main(["ha-option-z"], c.io, { exec })).toBe(2);
+    expect(c.err[0]).toBe('error: stack: "ha-option-z" is not defined; known stacks: single, ha-option-b, ha-option-a');
+    expect(calls).toEqual([]);
+  });
+
+  test("fails when no stack is given", async () => {
+    const c = capture();
+    expect(await main([], c.io)).toBe(2);
+    expect(c.err[0]).toBe("error: missing <stack>");
+  });
+});
+
+describe("npm run backup -- <stack>", () => {
+  test("runs scripts/etcd.sh backup for the stack's cluster into ~/.kindha/backups/<cluster> and prints the path", async () => {
+    const c = capture();
+    const { exec, calls } = fakeExec(() => okResult("/b/data-platform-local-single-20260102T030405Z.db\n"));
+    expect(await backupMain(["single"], c.io, { exec, env: {} })).toBe(0);
+    expect(c.out).toEqual(["/b/data-platform-local-single-20260102T030405Z.db"]);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].file).toBe("bash");
+    expect(calls[0].args[0]).toMatch(/scripts\/etcd\.sh$/);
+    expect(calls[0].args.slice(1)).toEqual([
+      "backup", "--cluster", "data-platform-local", "--stack", "single",
+      "--kubeconfig", join(homedir(), ".kube/kindha-data-platform-local.yaml"),
+      "--backup-dir", join(homedir(), ".kindha/backups/data-platform-local"),
+      "--node", "data-platform-local-control-plane",
+    ]);
+  });
+
+  test("fails when the script fails: exit 1 with its error", async () => {
+    const c = capture();
+    const { exec } = fakeExec(() => failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist"));
+    expect(await backupMain(["single"], c.io, { exec, env: {} })).toBe(1);
+    expect(c.err).toEqual(["etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist", "backup: FAILED (exit 1)"]);
+  });
+});
+
+describe("step runner", () => {
+  const step = (name: string, result: boolean, seen: string[]): Step<unknown> => ({
+    name,
+    next: `fix ${name}`,
+    run: async () => {
+      seen.push(name);
+      return result ? ok() : failed(`${name} broke`);
+    },
+  });
+
+  test("runs steps in order and reports them completed", async () => {
+    const seen: string[] = [];
+    const report = await runSteps([step("a", true, seen), step("b", true, seen)], {}, () => undefined);
+    expect(report).toEqual({ ok: true, completed: ["a", "b"] });
+    expect(seen).toEqual(["a", "b"]);
+  });
+
+  test("fails when a step fails: later steps never run, and the log says what to do next", async () => {
+    const seen: string[] = [];
+    const log: string[] = [];
+    const report = await runSteps([step("a", true, seen), step("b", false, seen), step("c", true, seen)], {}, (l) => void log.push(l));
+    expect(seen).toEqual(["a", "b"]);
+    expect(report.failed).toEqual({ step: "b", reason: "b broke", next: "fix b" });
+    expect(log).toEqual(["[1/3] a", "      ok", "[2/3] b", "      FAILED: b broke", "      next: fix b", "      not run: c"]);
+  });
+
+  test("fails when a step throws: the error becomes the failure reason", async () => {
+    const boom: Step<unknown> = { name: "boom", next: "n", run: async () => { throw new Error("kaput"); } };
+    expect((await runSteps([boom], {}, () => undefined)).failed?.reason).toBe("kaput");
+  });
+});
+
+describe("pollUntil", () => {
+  test("stops as soon as the probe is done", async () => {
+    let n = 0;
+    const r = await pollUntil(async () => ({ done: ++n === 3 }), { timeoutMs: 60_000, intervalMs: 1_000, clock: fakeClock() });
+    expect(r.done).toBe(true);
+    expect(n).toBe(3);
+  });
+
+  test("fails when the probe never succeeds: gives up after timeout/interval + 1 probes", async () => {
+    let n = 0;
+    const r = await pollUntil(async () => ({ done: (n++, false) }), { timeoutMs: 10_000, intervalMs: 1_000, clock: fakeClock() });
+    expect(r.done).toBe(false);
+    expect(n).toBe(11);
+  });
+
+  test("is bounded by probe count even when the clock does not move", async () => {
+    let n = 0;
+    const frozen = { now: () => 0, sleep: async () => undefined };
+    await pollUntil(async () => ({ done: (n++, false) }), { timeoutMs: 5_000, intervalMs: 1_000, clock: frozen });
+    expect(n).toBe(6);
+  });
+});
+
+describe("small helpers", () => {
+  test("utcStamp is yyyymmddThhmmssZ in UTC", () => {
+    expect(utcStamp(new Date("2026-11-25T03:04:05.999Z"))).toBe("20261125T030405Z");
+  });
+
+  test("showCommand quotes what a shell would split, for display only", () => {
+    expect(showCommand("kubectl", ["patch", "-p", '{"data":{"a":"b c"}}'])).toBe(`kubectl patch -p '{"data":{"a":"b c"}}'`);
+  });
+
+  test("renderTable pads every column but the last", () => {
+    expect(renderTable(["a", "bb"], [["xyz", "1"]])).toBe("a    bb\n---  --\nxyz  1");
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * Topology migration (e.g. single -> ha-option-a and back) as checked steps: export the objects,
+ * snapshot etcd and verify the snapshot, and only then destroy the old stack, deploy the new one,
+ * restore and verify. Stops at the first failure with what to do next.
+ */
+import { join } from "node:path";
+import { parseSnapshotStatus } from "../etcd/parse";
+import { backupArgs, connectionArgs } from "../etcd/runner";
+import type { Topology } from "../topology";
+import { lastLine, showCommand, type CommandResult, type Executor } from "./exec";
+import { kubectlArgs } from "./kube";
+import { failed, ok, type Step } from "./steps";
+
+/** One side of a migration. */
+export interface StackRef {
+  readonly id: string;
+  readonly topology: Topology;
+  /** Kubeconfig the stack's cluster writes (expanded). */
+  readonly kubeconfig: string;
+}
+
+/** File operations of the export step, injectable for tests. */
+export interface Files {
+  exists(path: string): boolean;
+  /** Writes a file 0600, creating its directory 0700. */
+  write(path: string, text: string): void;
+}
+
+export interface MigrateContext {
+  readonly from: StackRef;
+  readonly to: StackRef;
+  /** Backup directory of the old cluster (expanded). */
+  readonly backupDir: string;
+  readonly etcdScript: string;
+  readonly exec: Executor;
+  readonly files: Files;
+  /** Repository root: where `npx cdktf` and the compiled tools run. */
+  readonly cwd: string;
+  /** Environment of every command; TERRAFORM_BINARY_NAME is set (default tofu). */
+  readonly env: NodeJS.ProcessEnv;
+  /** Node binary that runs dist/tools/*.js. */
+  readonly node: string;
+  /** UTC yyyymmddThhmmssZ, naming the export file. */
+  readonly stamp: string;
+  /** Filled by the steps. */
+  exportFile?: string;
+  snapshot?: string;
+  /** Set only after snapshot-status read a non-empty snapshot: the destroy step's precondition. */
+  snapshotVerified?: boolean;
+}
+
+/** Kinds never worth exporting: high churn, recreated by the cluster. */
+const SKIP_KINDS = new Set(["events", "events.events.k8s.io", "pods.metrics.k8s.io"]);
+
+const exec = (c: MigrateContext, file: string, args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> =>
+  c.exec(file, args, { env: c.env, cwd: c.cwd, timeoutMs });
+const failedCmd = (file: string, args: readonly string[], r: CommandResult) => failed(`${showCommand(file, args)} failed (exit ${r.code}): ${lastLine(r)}`);
+
+async function apiAnswers(c: MigrateContext, s: StackRef): Promise<CommandResult> {
+  return exec(c, "kubectl", kubectlArgs(s.kubeconfig, "--server", s.topology.api.url, "get", "--raw", "/readyz"), 60_000);
+}
+
+/** Commands that finish the migration by hand from a verified snapshot. */
+function finishByHand(c: MigrateContext): string {
+  const snap = c.snapshot ?? "<snapshot>";
+  return `npx cdktf deploy ${c.to.id} --auto-approve && npm run restore -- ${c.to.id} --snapshot ${snap} && npm run verify -- ${c.to.id}`;
+}
+
+/** The migration steps, in order. Pure: nothing runs until runSteps calls them. */
+export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
+  const cdktf = (verb: "destroy" | "deploy", stack: string) => ["cdktf", verb, stack, "--auto-approve"];
+  return [
+    {
+      name: `preflight: ${c.from.id} -> ${c.to.id}, the ${c.from.id} cluster answers`,
+      next: `bring stack ${c.from.id} up (npx cdktf deploy ${c.from.id}) or migrate from the stack that is deployed`,
+      run: async () => {
+        if (c.from.id === c.to.id) return failed(`--from and --to are both ${c.from.id}`);
+        const r = await apiAnswers(c, c.from);
+        return r.code === 0 ? ok(`${c.from.topology.api.url}/readyz: ok`) : failed(`the ${c.from.id} API does not answer: ${lastLine(r)}`);
+      },
+    },
+    {
+      name: "export namespaced objects (kubectl get -A -o yaml)",
+      next: "nothing was changed; fix kubectl access and run migrate again",
+      run: async () => {
+        const kinds = await exec(c, "kubectl", kubectlArgs(c.from.kubeconfig, "api-resources", "--namespaced=true", "--verbs=list,get", "-o", "name"));
+        if (kinds.code !== 0) return failedCmd("kubectl", ["api-resources"], kinds);
+        const names = kinds.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !SKIP_KINDS.has(l));
+        if (names.length === 0) return failed("kubectl api-resources listed no namespaced kinds");
+        const get = await exec(c, "kubectl", kubectlArgs(c.from.kubeconfig, "get", names.join(","), "-A", "-o", "yaml"), 300_000);
+        if (get.code !== 0) return failedCmd("kubectl", ["get", `<${names.length} kinds>`, "-A", "-o", "yaml"], get);
+        if (!/^kind: List$/m.test(get.stdout)) return failed("kubectl get -o yaml did not return a List");
+        const file = join(c.backupDir, `${c.from.topology.clusterName}-${c.from.id}-${c.stamp}-objects.yaml`);
+        c.files.write(file, get.stdout);
+        c.exportFile = file;
+        return ok(`${file} (${names.length} kinds)`);
+      },
+    },
+    {
+      name: `snapshot etcd of ${c.from.id} (scripts/etcd.sh backup)`,
+      next: "nothing was destroyed; run `npm run backup -- " + c.from.id + "` to see the error, then migrate again",
+      run: async () => {
+        const args = backupArgs({ cluster: c.from.topology.clusterName, stack: c.from.id, kubeconfig: c.from.kubeconfig, backupDir: c.backupDir });
+        // KINDHA_SKIP_BACKUP must not turn this step into a silent no-op.
+        const r = await c.exec("bash", [c.etcdScript, ...args], { env: { ...c.env, KINDHA_SKIP_BACKUP: "" }, cwd: c.cwd, timeoutMs: 300_000 });
+        const path = r.stdout.trim().split("\n").pop() ?? "";
+        if (r.code !== 0 || path === "") return failedCmd("etcd.sh", args, r);
+        if (!c.files.exists(path)) return failed(`etcd.sh backup printed ${path}, which does not exist`);
+        c.snapshot = path;
+        return ok(path);
+      },
+    },
+    {
+      name: "verify the snapshot (snapshot-status, non-zero keys)",
+      next: "nothing was destroyed; take a new snapshot with npm run backup and migrate again",
+      run: async () => {
+        if (!c.snapshot) return failed("no snapshot was taken");
+        const args = [...connectionArgs({ mode: "kind", kubeconfig: c.from.kubeconfig, node: c.from.topology.controlPlanes[0].name }), "snapshot-status", c.snapshot];
+        const r = await exec(c, "bash", [c.etcdScript, ...args]);
+        if (r.code !== 0) return failedCmd("etcd.sh", args, r);
+        const s = parseSnapshotStatus(r.stdout);
+        if (s.totalKey <= 0) return failed(`${c.snapshot} holds no keys`);
+        c.snapshotVerified = true;
+        return ok(`${s.totalKey} keys, revision ${s.revision}, ${s.totalSize} bytes`);
+      },
+    },
+    {
+      name: `destroy stack ${c.from.id}`,
+      next: (ctx) => `the snapshot ${ctx.snapshot} and objects ${ctx.exportFile} are safe; check what is left (kind get clusters), run npx cdktf destroy ${ctx.from.id} --auto-approve, then: ${finishByHand(ctx)}`,
+      run: async () => {
+        if (!c.snapshotVerified || !c.snapshot) return failed("no verified snapshot; refusing to destroy the old cluster");
+        const r = await exec(c, "npx", cdktf("destroy", c.from.id), 1_800_000);
+        if (r.code !== 0) return failedCmd("npx", cdktf("destroy", c.from.id), r);
+        const still = await apiAnswers(c, c.from);
+        return still.code === 0 ? failed(`the ${c.from.id} API still answers after destroy`) : ok();
+      },
+    },
+    {
+      name: `deploy stack ${c.to.id}`,
+      next: (ctx) => `fix the deploy error, then: ${finishByHand(ctx)}`,
+      run: async () => {
+        const r = await exec(c, "npx", cdktf("deploy", c.to.id), 1_800_000);
+        if (r.code !== 0) return failedCmd("npx", cdktf("deploy", c.to.id), r);
+        const api = await apiAnswers(c, c.to);
+        return api.code === 0 ? ok() : failed(`the ${c.to.id} API does not answer after deploy: ${lastLine(api)}`);
+      },
+    },
+    {
+      name: `restore the snapshot into ${c.to.id}`,
+      next: (ctx) => `see the restore output above; rerun: npm run restore -- ${ctx.to.id} --snapshot ${ctx.snapshot} (objects are also in ${ctx.exportFile}: kubectl apply -f)`,
+      run: async () => {
+        const args = [join(c.cwd, "dist", "tools", "restore.js"), c.to.id, "--snapshot", c.snapshot ?? ""];
+        const r = await exec(c, c.node, args, 1_800_000);
+        return r.code === 0 ? ok() : failedCmd("node", args, r);
+      },
+    },
+    {
+      name: `verify stack ${c.to.id}`,
+      next: (ctx) => `run npm run verify -- ${ctx.to.id} for the table; the snapshot is ${ctx.snapshot}`,
+      run: async () => {
+        const args = [join(c.cwd, "dist", "tools", "verify.js"), c.to.id];
+        const r = await exec(c, c.node, args, 600_000);
+        return r.code === 0 ? ok() : failedCmd("node", args, r);
+      },
+    },
+  ];
+}

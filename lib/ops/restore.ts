@@ -1,0 +1,275 @@
+/**
+ * Restore of an etcd snapshot into a freshly created kind cluster of a stack, as checked steps.
+ *
+ * Per control plane: copy the snapshot into the node container, park the etcd static-pod
+ * manifest so kubelet stops etcd, `etcdutl snapshot restore` with the full --initial-cluster
+ * (run from the etcd image with the node's containerd, since the image itself is distroless and
+ * the node has no etcdutl), swap data dirs, put the manifest back. Then restart kubelets so nodes
+ * re-register, drop nodes the stack does not have, and verify.
+ */
+import { existsSync } from "node:fs";
+import { parseHealthReport, parseSnapshotStatus } from "../etcd/parse";
+import { connectionArgs } from "../etcd/runner";
+import type { Topology } from "../topology";
+import { lastLine, type CommandResult, type Executor } from "./exec";
+import { kubectlArgs, parseNodes } from "./kube";
+import { failed, ok, pollUntil, type Clock, type Step } from "./steps";
+import { checkControlPlaneCount, checkControlPlanesReady, collectVerifyInputs, renderChecks, verifyChecks } from "./verify";
+
+/** Working directory inside each node container (on its /var volume, like /var/lib/etcd). */
+export const NODE_RESTORE_DIR = "/var/lib/kindha-restore";
+export const ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml";
+/** Where the manifest is parked while etcd is stopped (outside the directory kubelet watches). */
+export const PARKED_MANIFEST = "/etc/kubernetes/kindha-etcd.yaml";
+export const ETCD_DATA_DIR = "/var/lib/etcd";
+
+export interface RestoreContext {
+  readonly stackId: string;
+  readonly topology: Topology;
+  /** Local snapshot file (absolute). */
+  readonly snapshot: string;
+  readonly kubeconfig: string;
+  readonly etcdScript: string;
+  readonly exec: Executor;
+  /** docker, podman or nerdctl: what kind created the node containers with. */
+  readonly containerCli: string;
+  /** UTC stamp naming the previous data dir kept on each node. */
+  readonly stamp: string;
+  readonly clock: Clock;
+  readonly log: (line: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Bound of each wait, in ms. */
+  readonly waitMs: number;
+  /** Filled by the steps. */
+  readonly ips: Map<string, string>;
+  image?: string;
+}
+
+const run = (c: RestoreContext, file: string, args: string[], timeoutMs = 120_000): Promise<CommandResult> =>
+  c.exec(file, args, { env: c.env, timeoutMs });
+const kubectl = (c: RestoreContext, ...args: string[]) => run(c, "kubectl", kubectlArgs(c.kubeconfig, ...args));
+const inNode = (c: RestoreContext, node: string, ...args: string[]) => run(c, c.containerCli, ["exec", node, ...args]);
+const failedCmd = (what: string, r: CommandResult) => failed(`${what} failed (exit ${r.code}): ${lastLine(r)}`);
+
+/** `name=https://ip:2380,...` of every control plane, in topology order. */
+export function initialCluster(t: Topology, ips: ReadonlyMap<string, string>): string {
+  return t.controlPlanes.map((cp) => `${cp.name}=${peerUrl(ips.get(cp.name) ?? "")}`).join(",");
+}
+
+function peerUrl(ip: string): string {
+  return `https://${ip.includes(":") ? `[${ip}]` : ip}:2380`;
+}
+
+/** `ctr run` of the etcd image on a node: etcdutl snapshot restore into NODE_RESTORE_DIR/etcd. */
+export function restoreCommand(c: RestoreContext, index: number): string[] {
+  const node = c.topology.controlPlanes[index].name;
+  const ip = c.ips.get(node) ?? "";
+  return [
+    "exec", node, "ctr", "-n", "k8s.io", "run", "--rm",
+    "--mount", `type=bind,src=${NODE_RESTORE_DIR},dst=${NODE_RESTORE_DIR},options=rbind:rw`,
+    c.image ?? "", `kindha-restore-${index}-${c.stamp.toLowerCase()}`,
+    "etcdutl", "snapshot", "restore", `${NODE_RESTORE_DIR}/snapshot.db`,
+    "--name", node, "--initial-cluster", initialCluster(c.topology, c.ips),
+    "--initial-advertise-peer-urls", peerUrl(ip), "--data-dir", `${NODE_RESTORE_DIR}/etcd`,
+  ];
+}
+
+/** Whether etcd's container runs on a node, asked of the node's CRI (works while the API is down). */
+async function etcdRunning(c: RestoreContext, node: string): Promise<boolean | undefined> {
+  const r = await inNode(c, node, "crictl", "ps", "-q", "--name", "^etcd$", "--state", "running");
+  return r.code === 0 ? r.stdout.trim() !== "" : undefined;
+}
+
+/** Node names the API lists that the stack's topology does not have. */
+export function staleNodes(t: Topology, nodesJson: string): string[] {
+  const want = new Set(t.nodes.map((n) => n.name));
+  return parseNodes(nodesJson).map((n) => n.name).filter((n) => !want.has(n));
+}
+
+const undoHint = (c: RestoreContext) =>
+  `etcd manifests may be parked at ${PARKED_MANIFEST}; on each control plane (${c.topology.controlPlanes.map((n) => n.name).join(", ")}) ` +
+  `where it is, put it back: ${c.containerCli} exec <node> mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`;
+
+/** The restore steps, in order. Pure: nothing runs until {@link runSteps} calls them. */
+export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
+  const cps = c.topology.controlPlanes.map((n) => n.name);
+  const first = cps[0];
+  const perNode = (name: (n: string) => string, body: (n: string, i: number) => Promise<ReturnType<typeof ok>>, next: Step<RestoreContext>["next"]) =>
+    cps.map((node, i): Step<RestoreContext> => ({ name: name(node), run: () => body(node, i), next }));
+
+  return [
+    {
+      name: `check snapshot ${c.snapshot}`,
+      next: "pick a snapshot that `scripts/etcd.sh snapshot-status FILE` reads (npm run backup writes them to the backup dir)",
+      run: async () => {
+        if (!existsSync(c.snapshot)) return failed(`${c.snapshot} does not exist`);
+        const r = await run(c, "bash", [c.etcdScript, ...connectionArgs({ mode: "kind", kubeconfig: c.kubeconfig, node: first }), "snapshot-status", c.snapshot]);
+        if (r.code !== 0) return failedCmd("snapshot-status", r);
+        const s = parseSnapshotStatus(r.stdout);
+        return s.totalKey > 0 ? ok(`${s.totalKey} keys, revision ${s.revision}`) : failed("the snapshot holds no keys");
+      },
+    },
+    {
+      name: `check the cluster is a fresh ${c.stackId}`,
+      next: `create the cluster first: npx cdktf deploy ${c.stackId} --auto-approve`,
+      run: async () => {
+        const r = await kubectl(c, "get", "nodes", "-o", "json");
+        const checks = [checkControlPlaneCount(c.topology, r), checkControlPlanesReady(c.topology, r)];
+        const bad = checks.find((x) => !x.ok);
+        if (bad) return failed(`${bad.check}: ${bad.reason}`);
+        for (const n of parseNodes(r.stdout)) if (n.internalIp && cps.includes(n.name)) c.ips.set(n.name, n.internalIp);
+        const missing = cps.filter((n) => !c.ips.has(n));
+        if (missing.length > 0) return failed(`no InternalIP for ${missing.join(", ")}`);
+        return ok(cps.map((n) => `${n}=${c.ips.get(n)}`).join(", "));
+      },
+    },
+    {
+      name: `find the etcd image of etcd-${first}`,
+      next: "check `kubectl -n kube-system get pod etcd-<node> -o yaml`; the etcd static pod must be running",
+      run: async () => {
+        const r = await kubectl(c, "-n", "kube-system", "get", "pod", `etcd-${first}`, "-o", "jsonpath={.spec.containers[0].image}");
+        if (r.code !== 0 || r.stdout.trim() === "") return failedCmd("reading the etcd image", r);
+        c.image = r.stdout.trim();
+        return ok(c.image);
+      },
+    },
+    ...perNode(
+      (n) => `copy the snapshot into ${n}`,
+      async (node) => {
+        for (const args of [["exec", node, "rm", "-rf", `${NODE_RESTORE_DIR}/etcd`], ["exec", node, "mkdir", "-p", NODE_RESTORE_DIR]]) {
+          const r = await run(c, c.containerCli, args);
+          if (r.code !== 0) return failedCmd(args.slice(2).join(" "), r);
+        }
+        const r = await run(c, c.containerCli, ["cp", c.snapshot, `${node}:${NODE_RESTORE_DIR}/snapshot.db`]);
+        return r.code === 0 ? ok() : failedCmd(`${c.containerCli} cp`, r);
+      },
+      "nothing changed on the nodes yet; fix the container CLI access and run restore again",
+    ),
+    ...perNode(
+      (n) => `stop etcd on ${n} (park its manifest)`,
+      async (node) => {
+        const r = await inNode(c, node, "mv", ETCD_MANIFEST, PARKED_MANIFEST);
+        return r.code === 0 ? ok() : failedCmd("mv", r);
+      },
+      undoHint,
+    ),
+    ...perNode(
+      (n) => `wait for etcd to stop on ${n}`,
+      async (node) => {
+        const last = await pollUntil(async () => ({ done: (await etcdRunning(c, node)) === false }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
+        return last.done ? ok() : failed(`etcd still runs on ${node} after ${c.waitMs / 1000}s`);
+      },
+      undoHint,
+    ),
+    ...perNode(
+      (n) => `restore member ${n} from the snapshot`,
+      async (node, i) => {
+        const r = await run(c, c.containerCli, restoreCommand(c, i), 300_000);
+        return r.code === 0 ? ok(`${NODE_RESTORE_DIR}/etcd on ${node}`) : failedCmd("etcdutl snapshot restore", r);
+      },
+      (ctx) => `${undoHint(ctx)}; data dirs are untouched so far`,
+    ),
+    ...perNode(
+      (n) => `swap data dirs on ${n} (previous one kept)`,
+      async (node) => {
+        const keep = `${NODE_RESTORE_DIR}/etcd-before-${c.stamp}`;
+        const a = await inNode(c, node, "mv", ETCD_DATA_DIR, keep);
+        if (a.code !== 0) return failedCmd(`mv ${ETCD_DATA_DIR}`, a);
+        const b = await inNode(c, node, "mv", `${NODE_RESTORE_DIR}/etcd`, ETCD_DATA_DIR);
+        return b.code === 0 ? ok(`previous data dir: ${keep}`) : failedCmd(`mv ${NODE_RESTORE_DIR}/etcd`, b);
+      },
+      (ctx) => `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
+    ),
+    ...perNode(
+      (n) => `start etcd on ${n} (restore its manifest)`,
+      async (node) => {
+        const r = await inNode(c, node, "mv", PARKED_MANIFEST, ETCD_MANIFEST);
+        return r.code === 0 ? ok() : failedCmd("mv", r);
+      },
+      undoHint,
+    ),
+    {
+      name: "wait for etcd to run on every control plane",
+      next: `look at ${c.containerCli} exec <node> crictl logs $(crictl ps -a -q --name etcd); the previous data dirs are in ${NODE_RESTORE_DIR} on each node`,
+      run: async () => {
+        const last = await pollUntil(
+          async () => {
+            const states = await Promise.all(cps.map((n) => etcdRunning(c, n)));
+            return { done: states.every((s) => s === true), down: cps.filter((_, i) => states[i] !== true) };
+          },
+          { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock },
+        );
+        return last.done ? ok() : failed(`etcd not running on ${last.down.join(", ")}`);
+      },
+    },
+    {
+      name: "restart kubelets so every node registers with the restored API state",
+      next: `restart them by hand: ${c.containerCli} exec <node> systemctl restart kubelet`,
+      run: async () => {
+        for (const n of c.topology.nodes) {
+          const r = await inNode(c, n.name, "systemctl", "restart", "kubelet");
+          if (r.code !== 0) return failedCmd(`restarting kubelet on ${n.name}`, r);
+        }
+        return ok(`${c.topology.nodes.length} nodes`);
+      },
+    },
+    {
+      name: "wait for the API and a healthy etcd",
+      next: `run npm run verify -- ${c.stackId} to see what is missing`,
+      run: async () => {
+        const health = [c.etcdScript, ...connectionArgs({ mode: "kind", kubeconfig: c.kubeconfig, node: first }), "health", "--expect", String(cps.length)];
+        const last = await pollUntil(
+          async () => {
+            const r = await kubectl(c, "--server", c.topology.api.url, "get", "--raw", "/readyz");
+            if (r.code !== 0) return { done: false, why: `API: ${lastLine(r)}` };
+            const h = await run(c, "bash", health);
+            if (!h.stdout.includes('"state"')) return { done: false, why: `etcd: ${lastLine(h)}` };
+            const report = parseHealthReport(h.stdout);
+            return { done: report.state === "healthy", why: report.message };
+          },
+          { timeoutMs: c.waitMs, intervalMs: 5_000, clock: c.clock },
+        );
+        return last.done ? ok(last.why) : failed(last.why);
+      },
+    },
+    {
+      name: `remove nodes that are not in stack ${c.stackId}`,
+      next: "list them with kubectl get nodes and delete the ones the stack does not define",
+      run: async () => {
+        const want = c.topology.nodes.map((n) => n.name);
+        const last = await pollUntil(
+          async () => {
+            const r = await kubectl(c, "get", "nodes", "-o", "json");
+            if (r.code !== 0) return { done: false, nodes: "", why: lastLine(r) };
+            const have = parseNodes(r.stdout).map((n) => n.name);
+            const missing = want.filter((n) => !have.includes(n));
+            return { done: missing.length === 0, nodes: r.stdout, why: `not registered: ${missing.join(", ")}` };
+          },
+          { timeoutMs: c.waitMs, intervalMs: 5_000, clock: c.clock },
+        );
+        if (!last.done) return failed(last.why);
+        const stale = staleNodes(c.topology, last.nodes);
+        for (const n of stale) {
+          const r = await kubectl(c, "delete", "node", n);
+          if (r.code !== 0) return failedCmd(`kubectl delete node ${n}`, r);
+        }
+        return ok(stale.length === 0 ? "none" : `deleted ${stale.join(", ")}`);
+      },
+    },
+    {
+      name: `verify stack ${c.stackId}`,
+      next: `run npm run verify -- ${c.stackId} again in a minute; static pods and endpoints settle after kubelets restart`,
+      run: async () => {
+        const last = await pollUntil(
+          async () => {
+            const results = verifyChecks(c.topology, await collectVerifyInputs(c.topology, { kubeconfig: c.kubeconfig, etcdScript: c.etcdScript, exec: c.exec, env: c.env }));
+            return { done: results.every((r) => r.ok), results };
+          },
+          { timeoutMs: c.waitMs, intervalMs: 10_000, clock: c.clock },
+        );
+        c.log(renderChecks(last.results).replace(/^/gm, "      "));
+        return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
+      },
+    },
+  ];
+}

@@ -1,0 +1,195 @@
+/**
+ * `verify`: checks a running kind cluster against its stack's topology.
+ *
+ * Each check is a pure function of the topology and recorded command output, so tests feed
+ * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
+ */
+import { parseHealthReport } from "../etcd/parse";
+import { connectionArgs } from "../etcd/runner";
+import type { Topology } from "../topology";
+import { lastLine, type CommandResult, type Executor } from "./exec";
+import { kubectlArgs, parseApiAddresses, parseNodes, parsePods, type NodeInfo } from "./kube";
+import { renderTable } from "./table";
+
+/** One row of the verify table. */
+export interface CheckResult {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+/** The command output verify judges; each is one command's result. */
+export interface VerifyInputs {
+  /** `kubectl get nodes -o json` */
+  readonly nodes: CommandResult;
+  /** `kubectl -n kube-system get pods -l component=etcd -o json` */
+  readonly etcdPods: CommandResult;
+  /** `kubectl -n default get endpointslices -l kubernetes.io/service-name=kubernetes -o json` */
+  readonly apiEndpoints: CommandResult;
+  /** `scripts/etcd.sh --mode kind ... health --expect N` */
+  readonly etcdHealth: CommandResult;
+  /** `kubectl --server <topology.api.url> get --raw /readyz` */
+  readonly readyz: CommandResult;
+}
+
+const fail = (check: string, reason: string): CheckResult => ({ check, ok: false, reason });
+const list = (xs: readonly string[]) => (xs.length === 0 ? "none" : xs.join(", "));
+
+/** Runs a check over parsed output; a failed command or unparsable output fails the check. */
+function guarded(check: string, r: CommandResult, judge: (stdout: string) => CheckResult): CheckResult {
+  if (r.code !== 0) return fail(check, `command failed: ${lastLine(r)}`);
+  try {
+    return judge(r.stdout);
+  } catch (e) {
+    return fail(check, (e as Error).message);
+  }
+}
+
+/** Control-plane nodes: exactly the topology's names, no more, no fewer. */
+export function checkControlPlaneCount(t: Topology, nodes: CommandResult): CheckResult {
+  const check = "control-plane nodes";
+  return guarded(check, nodes, (out) => {
+    const want = t.controlPlanes.map((n) => n.name);
+    const have = parseNodes(out).filter((n) => n.controlPlane).map((n) => n.name);
+    const missing = want.filter((n) => !have.includes(n));
+    const extra = have.filter((n) => !want.includes(n));
+    if (missing.length === 0 && extra.length === 0) return { check, ok: true, reason: `${have.length} of ${want.length}: ${list(have)}` };
+    return fail(check, `found ${have.length}, topology has ${want.length}; missing: ${list(missing)}; unexpected: ${list(extra)}`);
+  });
+}
+
+/** Every control plane of the topology reports Ready=True. */
+export function checkControlPlanesReady(t: Topology, nodes: CommandResult): CheckResult {
+  const check = "control planes Ready";
+  return guarded(check, nodes, (out) => {
+    const byName = new Map(parseNodes(out).map((n) => [n.name, n]));
+    const problems = t.controlPlanes.flatMap((cp) => {
+      const n = byName.get(cp.name);
+      if (!n) return [`${cp.name} absent`];
+      return n.ready ? [] : [`${cp.name} not Ready (${n.readyDetail})`];
+    });
+    return problems.length === 0
+      ? { check, ok: true, reason: `${t.controlPlanes.length} Ready` }
+      : fail(check, problems.join("; "));
+  });
+}
+
+/** One running, ready etcd static pod (etcd-<node>) on each control plane, and no others. */
+export function checkEtcdPods(t: Topology, pods: CommandResult): CheckResult {
+  const check = "etcd pod per control plane";
+  return guarded(check, pods, (out) => {
+    const all = parsePods(out);
+    const problems = t.controlPlanes.flatMap((cp) => {
+      const onNode = all.filter((p) => p.nodeName === cp.name);
+      if (onNode.length !== 1) return [`${cp.name} has ${onNode.length} etcd pods`];
+      const p = onNode[0];
+      if (p.name !== `etcd-${cp.name}`) return [`${cp.name} runs ${p.name}, expected etcd-${cp.name}`];
+      return p.phase === "Running" && p.ready ? [] : [`${p.name} is ${p.phase}${p.ready ? "" : ", not ready"}`];
+    });
+    const stray = all.filter((p) => !t.controlPlanes.some((cp) => cp.name === p.nodeName)).map((p) => `${p.name} on ${p.nodeName || "no node"}`);
+    if (stray.length > 0) problems.push(`etcd pods off the control planes: ${list(stray)}`);
+    return problems.length === 0 ? { check, ok: true, reason: `${t.controlPlanes.length} running and ready` } : fail(check, problems.join("; "));
+  });
+}
+
+/** etcd reports every member healthy (the script's report; it exits 1 when quorum is lost). */
+export function checkEtcdHealth(t: Topology, health: CommandResult): CheckResult {
+  const check = "etcd member health";
+  if (!health.stdout.includes('"state"')) return fail(check, `command failed: ${lastLine(health)}`);
+  try {
+    const r = parseHealthReport(health.stdout);
+    if (r.members !== t.etcd.members.length) {
+      return fail(check, `${r.members} members answered for, topology has ${t.etcd.members.length}; ${r.message}`);
+    }
+    return { check, ok: r.state === "healthy", reason: r.message };
+  } catch (e) {
+    return fail(check, (e as Error).message);
+  }
+}
+
+/** The `kubernetes` service lists one ready API server per control plane, at their addresses. */
+export function checkApiEndpoints(t: Topology, endpoints: CommandResult, nodes: CommandResult): CheckResult {
+  const check = "API servers behind kubernetes service";
+  return guarded(check, endpoints, (out) => {
+    const addrs = parseApiAddresses(out);
+    const ready = [...new Set(addrs.filter((a) => a.ready).map((a) => a.ip))].sort();
+    const notReady = addrs.filter((a) => !a.ready).map((a) => a.ip);
+    const cpIps = controlPlaneIps(t, nodes);
+    const problems: string[] = [];
+    if (ready.length !== t.controlPlanes.length) problems.push(`${ready.length} ready (${list(ready)}), topology has ${t.controlPlanes.length} control planes`);
+    if (notReady.length > 0) problems.push(`not ready: ${list(notReady)}`);
+    if (cpIps.length === t.controlPlanes.length) {
+      const foreign = ready.filter((ip) => !cpIps.includes(ip));
+      if (foreign.length > 0) problems.push(`not a control-plane address: ${list(foreign)}`);
+    }
+    return problems.length === 0 ? { check, ok: true, reason: `${ready.length}: ${list(ready)}` } : fail(check, problems.join("; "));
+  });
+}
+
+/** `/readyz` answers "ok" through the stack's API address (the load balancer of an HA stack). */
+export function checkApiThroughLb(t: Topology, readyz: CommandResult): CheckResult {
+  const check = t.api.loadBalanced ? "API through load balancer" : "API server";
+  if (readyz.code !== 0) return fail(check, `${t.api.url}/readyz: ${lastLine(readyz)}`);
+  const body = readyz.stdout.trim();
+  return body === "ok" ? { check, ok: true, reason: `${t.api.url}/readyz: ok` } : fail(check, `${t.api.url}/readyz answered ${JSON.stringify(body.slice(0, 80))}`);
+}
+
+/** InternalIPs of the topology's control planes, in topology order (those the nodes list has). */
+export function controlPlaneIps(t: Topology, nodes: CommandResult): string[] {
+  if (nodes.code !== 0) return [];
+  let parsed: NodeInfo[];
+  try {
+    parsed = parseNodes(nodes.stdout);
+  } catch {
+    return [];
+  }
+  return t.controlPlanes.flatMap((cp) => parsed.find((n) => n.name === cp.name)?.internalIp ?? []);
+}
+
+/** Every check, in table order. */
+export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
+  return [
+    checkControlPlaneCount(t, i.nodes),
+    checkControlPlanesReady(t, i.nodes),
+    checkEtcdPods(t, i.etcdPods),
+    checkEtcdHealth(t, i.etcdHealth),
+    checkApiEndpoints(t, i.apiEndpoints, i.nodes),
+    checkApiThroughLb(t, i.readyz),
+  ];
+}
+
+export function renderChecks(results: readonly CheckResult[]): string {
+  return renderTable(["check", "result", "reason"], results.map((r) => [r.check, r.ok ? "pass" : "FAIL", r.reason]));
+}
+
+/** How to reach the cluster: kubeconfig, the etcd script, the container CLI. */
+export interface ClusterAccess {
+  readonly kubeconfig: string;
+  readonly etcdScript: string;
+  readonly exec: Executor;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Runs the five commands verify judges. The etcd check goes through the first control plane's pod. */
+export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promise<VerifyInputs> {
+  const kc = (...args: string[]) => a.exec("kubectl", kubectlArgs(a.kubeconfig, ...args), { env: a.env, timeoutMs: 60_000 });
+  const nodes = await kc("get", "nodes", "-o", "json");
+  const [etcdPods, apiEndpoints, readyz] = await Promise.all([
+    kc("-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "json"),
+    kc("-n", "default", "get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"),
+    kc("--server", t.api.url, "get", "--raw", "/readyz"),
+  ]);
+  const etcdHealth = await a.exec("bash", [a.etcdScript, ...etcdHealthArgs(t, a.kubeconfig, nodes)], { env: a.env, timeoutMs: 120_000 });
+  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz };
+}
+
+/**
+ * `etcd.sh` arguments for the health of every member, run in the first control plane's pod: the
+ * member URLs from the nodes' InternalIPs when all are known (a dead member still counts), else
+ * the member list, with --expect so a member missing from it counts as unhealthy.
+ */
+export function etcdHealthArgs(t: Topology, kubeconfig: string, nodes: CommandResult, node = t.controlPlanes[0].name): string[] {
+  const ips = controlPlaneIps(t, nodes);
+  const endpoints = ips.length === t.controlPlanes.length ? ips.map((ip) => `https://${ip.includes(":") ? `[${ip}]` : ip}:2379`) : undefined;
+  return [...connectionArgs({ mode: "kind", kubeconfig, node, endpoints }), "health", "--expect", String(t.etcd.members.length)];
+}

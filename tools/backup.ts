@@ -1,0 +1,51 @@
+/**
+ * `npm run backup -- <stack>`: snapshot of the stack's etcd into its backup directory, through
+ * scripts/etcd.sh backup (the same command the destroy-time provisioner runs).
+ */
+import { backupArgs } from "../lib/etcd/runner";
+import { lastLine } from "../lib/ops/exec";
+import { backupDir, expandHome } from "../lib/paths";
+import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
+
+export const USAGE = `Usage: npm run backup -- <stack> [--kubeconfig FILE] [--backup-dir DIR]
+
+Saves an etcd snapshot of the stack's kind cluster from the first control plane's etcd pod,
+verifies it (snapshot status, non-zero keys) and prints its path:
+  <backup dir>/<cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db   (file 0600, directory 0700)
+
+Options:
+  --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
+  --backup-dir DIR   default: ~/.kindha/backups/<cluster>
+  -h, --help         this help
+
+Fails when the cluster is unreachable; KINDHA_SKIP_BACKUP=1 turns that into a warning.`;
+
+export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
+  return runTool(io, USAGE, async () => {
+    const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, "backup-dir": { type: "string" } });
+    if (values.help) {
+      io.out(USAGE);
+      return EXIT.ok;
+    }
+    const stack = singleStack(positionals);
+    const deps = toolDeps(given);
+    const args = backupArgs({
+      cluster: stack.topology.clusterName,
+      stack: stack.id,
+      kubeconfig: kubeconfigOf(stack.topology, values.kubeconfig),
+      backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),
+      node: stack.topology.controlPlanes[0].name,
+    });
+    const r = await deps.exec("bash", [etcdScript(deps.env), ...args], { env: deps.env, timeoutMs: 600_000 });
+    if (r.stderr.trim()) io.err(r.stderr.trimEnd());
+    if (r.code !== 0) {
+      io.err(`backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}`);
+      return EXIT.failed;
+    }
+    const path = r.stdout.trim().split("\n").pop() ?? "";
+    io.out(path === "" ? "backup: skipped (no snapshot written)" : path);
+    return EXIT.ok;
+  });
+}
+
+if (require.main === module) runMain(main);

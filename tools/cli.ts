@@ -1,0 +1,144 @@
+/**
+ * What every operations tool shares: argument parsing with --help, stack lookup, paths, exit codes.
+ *
+ * Tools export `main(argv, io, deps)` returning the exit code, so tests call them in-process with
+ * a fake executor; the compiled file runs `main` only when node starts it directly.
+ */
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { execFileExecutor, type Executor } from "../lib/ops/exec";
+import { realClock, type Clock } from "../lib/ops/steps";
+import { expandHome, kubeconfigPath } from "../lib/paths";
+import { resolveStack, type StackDefinition } from "../lib/stack-config";
+import type { Topology } from "../lib/topology";
+
+/** Where a tool prints: stdout for results, stderr for errors. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const processIo: Io = {
+  out: (t) => void process.stdout.write(`${t}\n`),
+  err: (t) => void process.stderr.write(`${t}\n`),
+};
+
+/** Exit codes: 0 done, 1 a check or step failed, 2 the command line was wrong. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** A wrong command line: printed with a pointer to --help, exit 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** What tools run commands and wait with; tests replace both. */
+export interface ToolDeps {
+  readonly exec: Executor;
+  readonly clock: Clock;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export function toolDeps(given: Partial<ToolDeps> = {}): ToolDeps {
+  return { exec: given.exec ?? execFileExecutor, clock: given.clock ?? realClock, env: given.env ?? process.env };
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parses argv strictly; `--help`/`-h` is always accepted. */
+export function parseToolArgs<O extends Options>(argv: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...argv], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
+}
+
+/** The stack a tool works on: its definition and validated topology. */
+export interface StackTarget {
+  readonly id: string;
+  readonly definition: StackDefinition;
+  readonly topology: Topology;
+}
+
+/** Resolves a stack id; an unknown id is a usage error that lists the known stacks. */
+export function loadStack(id: string | undefined, what = "<stack>"): StackTarget {
+  if (!id) throw new UsageError(`missing ${what}`);
+  try {
+    const { definition, topology } = resolveStack(id);
+    return { id, definition, topology };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** Exactly one positional: the stack id. */
+export function singleStack(positionals: readonly string[]): StackTarget {
+  if (positionals.length > 1) throw new UsageError(`expected one stack, got ${positionals.join(" ")}`);
+  return loadStack(positionals[0]);
+}
+
+/** The kubeconfig kind writes for the stack's cluster, or the one given, with `~/` expanded. */
+export function kubeconfigOf(t: Topology, given?: string): string {
+  return expandHome(given ?? kubeconfigPath(t.clusterName));
+}
+
+/** The repository root (package.json beside scripts/etcd.sh), from tools/ or dist/tools/. */
+export function repoRoot(from: string = __dirname): string {
+  let dir = resolve(from);
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(resolve(dir, "package.json")) && existsSync(resolve(dir, "scripts", "etcd.sh"))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error(`cannot find the repository root (package.json and scripts/etcd.sh) above ${from}`);
+}
+
+/** scripts/etcd.sh of this checkout (KINDHA_ETCD_SCRIPT overrides). */
+export function etcdScript(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KINDHA_ETCD_SCRIPT ? resolve(env.KINDHA_ETCD_SCRIPT) : resolve(repoRoot(), "scripts", "etcd.sh");
+}
+
+/** The container CLI kind used: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker. */
+export function containerCli(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KINDHA_CONTAINER_CLI || env.KIND_EXPERIMENTAL_PROVIDER || "docker";
+}
+
+/** UTC `yyyymmddThhmmssZ`, the stamp in snapshot and export names. */
+export function utcStamp(at: Date = new Date()): string {
+  return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+}
+
+/**
+ * Runs a tool body: prints usage for --help (exit 0), turns a UsageError into its message plus a
+ * pointer to --help (exit 2), and any other error into its message (exit 1).
+ */
+export async function runTool(io: Io, usage: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}`);
+      io.err(usage.split("\n")[0]);
+      io.err("Run with --help for details.");
+      return EXIT.usage;
+    }
+    io.err(`error: ${(e as Error).message}`);
+    return EXIT.failed;
+  }
+}
+
+/** For the compiled entry point: runs main with the process's arguments and sets the exit code. */
+export function runMain(main: (argv: readonly string[], io: Io) => Promise<number>): void {
+  main(process.argv.slice(2), processIo).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = EXIT.failed;
+    },
+  );
+}

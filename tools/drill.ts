@@ -1,0 +1,63 @@
+/**
+ * `npm run drill -- <stack>`: stops one control plane of an HA stack and shows the API and etcd
+ * keep serving; always starts it again. Refuses a single control plane.
+ */
+import { drillRefusal, runDrill } from "../lib/ops/drill";
+import { containerCli, EXIT, etcdScript, kubeconfigOf, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+
+export const USAGE = `Usage: npm run drill -- <stack> [--observe SECONDS] [--interval SECONDS] [--kubeconfig FILE]
+
+Failure drill for a stack with at least 3 control planes:
+  1. verify the cluster (refuses to drill an unhealthy one)
+  2. <container cli> stop <cluster>-control-plane2 (never the first control plane)
+  3. poll, for --observe seconds: /readyz through the load balancer, etcd health (expect
+     "degraded", quorum held) and a write (patch of ConfigMap default/kindha-drill); prints how
+     long writes were unavailable
+  4. <container cli> start it again (always, even after an error), wait Ready, verify
+
+Options:
+  --observe SECONDS   how long to watch with the member down (default 45, at most 120)
+  --interval SECONDS  between polls (default 3)
+  --kubeconfig FILE   default: ~/.kube/kindha-<cluster>.yaml
+  -h, --help          this help
+
+Exit: 0 drill passed, 1 it failed or was refused, 2 bad arguments or unknown stack.`;
+
+export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
+  return runTool(io, USAGE, async () => {
+    const { values, positionals } = parseToolArgs(argv, { observe: { type: "string" }, interval: { type: "string" }, kubeconfig: { type: "string" } });
+    if (values.help) {
+      io.out(USAGE);
+      return EXIT.ok;
+    }
+    const stack = singleStack(positionals);
+    const refusal = drillRefusal(stack.id, stack.topology);
+    if (refusal) {
+      io.err(`drill: ${refusal}`);
+      return EXIT.failed;
+    }
+    const observe = Number(values.observe ?? "45");
+    const interval = Number(values.interval ?? "3");
+    if (!Number.isFinite(observe) || observe < 5 || observe > 120) throw new UsageError("--observe must be a number of seconds from 5 to 120");
+    if (!Number.isFinite(interval) || interval < 1 || interval > observe) throw new UsageError("--interval must be at least 1 second and at most --observe");
+    const deps = toolDeps(given);
+    const outcome = await runDrill({
+      stackId: stack.id,
+      topology: stack.topology,
+      kubeconfig: kubeconfigOf(stack.topology, values.kubeconfig),
+      etcdScript: etcdScript(deps.env),
+      exec: deps.exec,
+      containerCli: containerCli(deps.env),
+      clock: deps.clock,
+      log: (l) => io.out(l),
+      env: deps.env,
+      observeMs: observe * 1000,
+      intervalMs: interval * 1000,
+    });
+    if (outcome.ok) io.out(`drill: ${outcome.message}`);
+    else io.err(`drill: ${outcome.message}`);
+    return outcome.ok ? EXIT.ok : EXIT.failed;
+  });
+}
+
+if (require.main === module) runMain(main);

@@ -1,0 +1,75 @@
+/**
+ * `npm run migrate -- --from <stack> --to <stack>`: moves the cluster's state to another topology
+ * (e.g. single -> ha-option-a and back), never destroying the old cluster before a verified
+ * snapshot exists. Steps in lib/ops/migrate.ts.
+ */
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
+import { runSteps } from "../lib/ops/steps";
+import { backupDir, expandHome } from "../lib/paths";
+import { EXIT, etcdScript, kubeconfigOf, loadStack, parseToolArgs, processIo, repoRoot, runMain, runTool, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
+
+export const USAGE = `Usage: npm run migrate -- --from <stack> --to <stack> [--backup-dir DIR]
+
+Moves a running cluster to another topology, e.g. --from single --to ha-option-a (and back).
+Each step is checked; the first failure stops the run and prints what to do next:
+  1. preflight: the --from cluster answers
+  2. export namespaced objects: kubectl get -A -o yaml into the backup dir
+  3. snapshot etcd (scripts/etcd.sh backup)
+  4. verify the snapshot: snapshot status with a non-zero key count
+  5. destroy --from: npx cdktf destroy <from> --auto-approve   (only after 4 passed)
+  6. deploy --to:    npx cdktf deploy <to> --auto-approve
+  7. restore the snapshot into --to (npm run restore)
+  8. verify --to (npm run verify)
+
+Options:
+  --from STACK      the deployed stack
+  --to STACK        the stack to move to
+  --backup-dir DIR  default: ~/.kindha/backups/<cluster of --from>
+  -h, --help        this help
+
+Environment: TERRAFORM_BINARY_NAME (engine cdktf runs; default tofu).`;
+
+/** Real files: directory 0700, file 0600 (exports hold Secrets). */
+const realFiles: Files = {
+  exists: (p) => existsSync(p),
+  write: (p, text) => {
+    mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
+    writeFileSync(p, text, { mode: 0o600 });
+    chmodSync(p, 0o600);
+  },
+};
+
+export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string }> = {}): Promise<number> {
+  return runTool(io, USAGE, async () => {
+    const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" } });
+    if (values.help) {
+      io.out(USAGE);
+      return EXIT.ok;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}; use --from and --to`);
+    const from = loadStack(values.from, "--from <stack>");
+    const to = loadStack(values.to, "--to <stack>");
+    if (from.id === to.id) throw new UsageError(`--from and --to are both ${from.id}`);
+    const deps = toolDeps(given);
+    const ctx: MigrateContext = {
+      from: { id: from.id, topology: from.topology, kubeconfig: kubeconfigOf(from.topology) },
+      to: { id: to.id, topology: to.topology, kubeconfig: kubeconfigOf(to.topology) },
+      backupDir: expandHome(values["backup-dir"] ?? backupDir(from.topology.clusterName)),
+      etcdScript: etcdScript(deps.env),
+      exec: deps.exec,
+      files: given.files ?? realFiles,
+      cwd: given.cwd ?? repoRoot(),
+      env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
+      node: process.execPath,
+      stamp: utcStamp(new Date(deps.clock.now())),
+    };
+    io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
+    const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));
+    io.out(report.ok ? `migrate: done; stack ${to.id} runs with the state of ${from.id}` : `migrate: stopped at "${report.failed?.step}"`);
+    return report.ok ? EXIT.ok : EXIT.failed;
+  });
+}
+
+if (require.main === module) runMain(main);

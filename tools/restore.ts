@@ -1,0 +1,67 @@
+/**
+ * `npm run restore -- <stack> --snapshot FILE`: restores an etcd snapshot into a freshly created
+ * kind cluster of the stack, one checked step at a time (see lib/ops/restore.ts for the steps).
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
+import { runSteps } from "../lib/ops/steps";
+import { containerCli, EXIT, etcdScript, kubeconfigOf, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
+
+export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--kubeconfig FILE] [--wait SECONDS]
+
+Restores an etcd snapshot into a freshly created kind cluster of <stack> (deploy it first:
+npx cdktf deploy <stack>). Steps, each checked, stopping at the first failure with what to do:
+  1. check the snapshot (snapshot-status: non-zero keys) and that the cluster matches the stack
+  2. copy the snapshot into every control-plane container (<container cli> cp)
+  3. stop etcd on every control plane: move /etc/kubernetes/manifests/etcd.yaml aside, wait
+  4. etcdutl snapshot restore per member (from the etcd image, via the node's containerd),
+     with --initial-cluster of every control plane and the member's own peer URL
+  5. swap data dirs (the previous one is kept under /var/lib/kindha-restore), manifests back
+  6. wait for etcd, restart kubelets, remove nodes the stack does not have, verify
+
+Options:
+  --snapshot FILE    snapshot to restore (required), e.g. from npm run backup
+  --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
+  --wait SECONDS     bound of each wait (default 180, at most 600)
+  -h, --help         this help
+
+Environment: KINDHA_CONTAINER_CLI (docker, podman or nerdctl; default docker).`;
+
+export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
+  return runTool(io, USAGE, async () => {
+    const { values, positionals } = parseToolArgs(argv, { snapshot: { type: "string" }, kubeconfig: { type: "string" }, wait: { type: "string" } });
+    if (values.help) {
+      io.out(USAGE);
+      return EXIT.ok;
+    }
+    const stack = singleStack(positionals);
+    if (!values.snapshot) throw new UsageError("--snapshot FILE is required");
+    const snapshot = resolve(values.snapshot);
+    if (!existsSync(snapshot)) throw new UsageError(`--snapshot: ${snapshot} does not exist`);
+    const wait = Number(values.wait ?? "180");
+    if (!Number.isFinite(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a number of seconds from 10 to 600");
+    const deps = toolDeps(given);
+    const ctx: RestoreContext = {
+      stackId: stack.id,
+      topology: stack.topology,
+      snapshot,
+      kubeconfig: kubeconfigOf(stack.topology, values.kubeconfig),
+      etcdScript: etcdScript(deps.env),
+      exec: deps.exec,
+      containerCli: containerCli(deps.env),
+      stamp: utcStamp(new Date(deps.clock.now())),
+      clock: deps.clock,
+      log: (l) => io.out(l),
+      env: deps.env,
+      waitMs: wait * 1000,
+      ips: new Map(),
+    };
+    io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
+    const report = await runSteps(restoreSteps(ctx), ctx, (l) => io.out(l));
+    io.out(report.ok ? `restore: done; stack ${stack.id} runs from ${snapshot}` : `restore: stopped at "${report.failed?.step}"`);
+    return report.ok ? EXIT.ok : EXIT.failed;
+  });
+}
+
+if (require.main === module) runMain(main);
