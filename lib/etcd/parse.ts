@@ -1,3 +1,4 @@
+import type { HealthJudgement } from "./health";
 /**
  * Parsers of etcdctl's JSON output (`-w json`) and of scripts/etcd.sh's health report.
  *
@@ -39,13 +40,7 @@ export interface SnapshotStatus {
 export type HealthState = "healthy" | "degraded" | "quorum-lost";
 
 /** The object `scripts/etcd.sh health` prints. */
-export interface HealthReport {
-  readonly state: HealthState;
-  readonly healthy: number;
-  readonly members: number;
-  readonly quorum: number;
-  readonly tolerated: number;
-  readonly message: string;
+export interface HealthReport extends HealthJudgement {
   readonly endpoints: readonly EndpointHealth[];
 }
 

@@ -5,9 +5,9 @@
  */
 import { parseHealthReport, type HealthState } from "../etcd/parse";
 import type { Topology } from "../topology";
-import { lastLine, type CommandResult, type Executor } from "./exec";
+import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
 import { kubectlArgs, parseNodes } from "./kube";
-import { pollUntil, type Clock } from "./steps";
+import { pollUntil } from "./steps";
 import { collectVerifyInputs, etcdHealthArgs, renderChecks, verifyChecks } from "./verify";
 
 /** Why a stack cannot be drilled, or undefined when it can. */
@@ -89,16 +89,8 @@ export function summarizeDrill(samples: readonly DrillSample[]): DrillSummary {
   };
 }
 
-export interface DrillContext {
+export interface DrillContext extends ClusterOpsContext {
   readonly stackId: string;
-  readonly topology: Topology;
-  readonly kubeconfig: string;
-  readonly etcdScript: string;
-  readonly exec: Executor;
-  readonly containerCli: string;
-  readonly clock: Clock;
-  readonly log: (line: string) => void;
-  readonly env?: NodeJS.ProcessEnv;
   /** How long to observe with the member down (bounded by the caller to at most 120 s). */
   readonly observeMs: number;
   readonly intervalMs: number;

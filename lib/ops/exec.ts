@@ -5,6 +5,8 @@
  * runners decide what a failure means and tests can inject a fake.
  */
 import { execFile } from "node:child_process";
+import type { Topology } from "../topology";
+import type { Clock } from "./steps";
 
 export interface CommandResult {
   /** Exit code; 127 when the program is missing, 124 when it ran out of time. */
@@ -58,4 +60,18 @@ export function showCommand(file: string, args: readonly string[]): string {
 export function lastLine(r: CommandResult): string {
   const lines = (r.stderr.trim() || r.stdout.trim()).split("\n").filter((l) => l.trim() !== "");
   return lines.pop() ?? `exit code ${r.code}`;
+}
+
+/** What every operation on a deployed cluster needs: its topology, access and a command runner. */
+export interface ClusterOpsContext {
+  readonly topology: Topology;
+  readonly kubeconfig: string;
+  /** Path of scripts/etcd.sh. */
+  readonly etcdScript: string;
+  readonly exec: Executor;
+  /** docker, podman or nerdctl: what kind created the node containers with. */
+  readonly containerCli: string;
+  readonly clock: Clock;
+  readonly log: (line: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
 }

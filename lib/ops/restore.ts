@@ -11,9 +11,9 @@ import { existsSync } from "node:fs";
 import { parseHealthReport, parseSnapshotStatus } from "../etcd/parse";
 import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
-import { lastLine, type CommandResult, type Executor } from "./exec";
+import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
 import { kubectlArgs, parseNodes } from "./kube";
-import { failed, ok, pollUntil, type Clock, type Step } from "./steps";
+import { failed, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, collectVerifyInputs, renderChecks, verifyChecks } from "./verify";
 
 /** Working directory inside each node container (on its /var volume, like /var/lib/etcd). */
@@ -23,21 +23,12 @@ export const ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml";
 export const PARKED_MANIFEST = "/etc/kubernetes/kindha-etcd.yaml";
 export const ETCD_DATA_DIR = "/var/lib/etcd";
 
-export interface RestoreContext {
+export interface RestoreContext extends ClusterOpsContext {
   readonly stackId: string;
-  readonly topology: Topology;
   /** Local snapshot file (absolute). */
   readonly snapshot: string;
-  readonly kubeconfig: string;
-  readonly etcdScript: string;
-  readonly exec: Executor;
-  /** docker, podman or nerdctl: what kind created the node containers with. */
-  readonly containerCli: string;
   /** UTC stamp naming the previous data dir kept on each node. */
   readonly stamp: string;
-  readonly clock: Clock;
-  readonly log: (line: string) => void;
-  readonly env?: NodeJS.ProcessEnv;
   /** Bound of each wait, in ms. */
   readonly waitMs: number;
   /** Filled by the steps. */
