@@ -10,6 +10,8 @@
 #
 # Environment:
 #   KINDHA_ENGINE_CACHE  where binaries are cached (default: ~/.cache/kindha/engine)
+#   KINDHA_PROVIDER_DIR  a directory already holding terraform-provider-<type>_v<version> binaries
+#                        (used before building; e.g. release binaries copied in by hand)
 #   KINDHA_ENGINE        engine to use: tofu (default) or terraform
 set -euo pipefail
 
@@ -74,6 +76,12 @@ mirrored=0
 for entry in "${providers[@]}"; do
   read -r type version module commit <<<"$entry"
   built="$cache/providers/terraform-provider-${type}_v${version}"
+  given="${KINDHA_PROVIDER_DIR:-}/terraform-provider-${type}_v${version}"
+  if [ ! -x "$built" ] && [ -n "${KINDHA_PROVIDER_DIR:-}" ] && [ -x "$given" ]; then
+    mkdir -p "$cache/providers"
+    cp "$given" "$built"
+    log "provider hashicorp/$type $version: taken from $KINDHA_PROVIDER_DIR"
+  fi
   if [ ! -x "$built" ]; then
     mkdir -p "$cache/providers"
     log "building provider hashicorp/$type $version from $module@$commit (once)"

@@ -1,0 +1,138 @@
+/**
+ * The real engine on the synthesized JSON: init, validate, plan for every stack, and apply up to
+ * the container runtime with stand-ins for docker, kind and kubectl.
+ *
+ * Run with `npm run test:engine`. It needs the engine and the pinned providers (tools/engine.sh);
+ * when they cannot be had it fails with the bootstrap's reason. It is not part of `npm test`:
+ * the Go module proxy of this project's CI machines refuses the provider modules (README "Engine").
+ */
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
+
+const ROOT = join(__dirname, "..", "..");
+const engineEnv: Record<string, string> = {};
+
+function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { encoding: "utf8", cwd: opts.cwd, env: opts.env ?? process.env, maxBuffer: 64 * 1024 * 1024 });
+}
+
+beforeAll(() => {
+  const boot = sh("bash", [join(ROOT, "tools", "engine.sh"), "--env"]);
+  if (boot.status !== 0) throw new Error(`engine bootstrap failed; the engine tier cannot run here:\n${boot.stderr}`);
+  for (const line of boot.stdout.trim().split("\n")) {
+    const [k, ...v] = line.split("=");
+    engineEnv[k] = v.join("=");
+  }
+  const tsc = sh(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", join(ROOT, "tsconfig.json")]);
+  if (tsc.status !== 0) throw new Error(tsc.stdout + tsc.stderr);
+}, 30 * 60 * 1000);
+
+/** Synthesizes the app in a fresh directory, with an optional kindha.config.yaml. */
+function synth(config?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "kindha-engine-"));
+  if (config) writeFileSync(join(dir, "kindha.config.yaml"), config);
+  const r = sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return dir;
+}
+
+/** Runs the engine in a stack directory; PATH starts with the stand-ins when given. */
+function tf(stackDir: string, args: string[], home: string, standIns?: StandIns, extra: Record<string, string> = {}) {
+  const path = `${standIns ? `${standIns.bin}:` : ""}${engineEnv.KINDHA_ENGINE_PATH}:${process.env.PATH}`;
+  const env = { ...process.env, ...extra, HOME: home, PATH: path, TF_CLI_CONFIG_FILE: engineEnv.TF_CLI_CONFIG_FILE, TF_IN_AUTOMATION: "1", FAKE_DIR: standIns?.dir ?? "" };
+  return sh(engineEnv.KINDHA_ENGINE_BIN, args, { cwd: stackDir, env });
+}
+
+const EXPECTED: Record<string, Record<string, number>> = {
+  single: { local_file: 1, null_resource: 2, kubernetes_namespace_v1: 2 },
+  "ha-option-b": { local_file: 1, null_resource: 2, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
+  "ha-option-a": { local_file: 1, null_resource: 2, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
+};
+
+describe.each(Object.keys(EXPECTED))("stack %s", (id) => {
+  const dir = synth();
+  const stack = join(dir, "cdktf.out", "stacks", id);
+  const home = mkdtempSync(join(tmpdir(), "kindha-home-"));
+
+  test("init offline, validate with no errors or warnings", () => {
+    const init = tf(stack, ["init", "-input=false", "-no-color"], home);
+    expect(init.stderr).toBe("");
+    expect(init.status).toBe(0);
+    const validate = JSON.parse(tf(stack, ["validate", "-json"], home).stdout);
+    expect(validate).toMatchObject({ valid: true, error_count: 0, warning_count: 0 });
+  });
+
+  test("plans every resource, Kubernetes objects included, with no kubeconfig anywhere", () => {
+    const plan = tf(stack, ["plan", "-input=false", "-no-color", "-out=plan.bin"], home);
+    expect(plan.stderr).toBe("");
+    expect(plan.status).toBe(0);
+    const shown = JSON.parse(tf(stack, ["show", "-json", "plan.bin"], home).stdout);
+    const changes: { type: string; mode: string; change: { actions: string[] } }[] = shown.resource_changes;
+    const managed = changes.filter((c) => c.mode === "managed");
+    expect(managed.every((c) => c.change.actions.join() === "create")).toBe(true);
+    const counts: Record<string, number> = {};
+    for (const c of managed) counts[c.type] = (counts[c.type] ?? 0) + 1;
+    expect(counts).toEqual(EXPECTED[id]);
+    expect(existsSync(join(home, ".kube"))).toBe(false);
+  });
+});
+
+describe("apply up to the container runtime (kind replaced by a stand-in)", () => {
+  const bare = "stacks:\n  single:\n    platformObjects: false\n";
+  const dir = synth(bare);
+  const stack = join(dir, "cdktf.out", "stacks", "single");
+  const home = mkdtempSync(join(tmpdir(), "kindha-home-"));
+  const s = makeStandIns();
+  const env = { KINDHA_SKIP_VERIFY: "1", KINDHA_SKIP_BACKUP: "1" };
+  const kubeconfig = join(home, ".kube", "kindha-data-platform-local.yaml");
+
+  beforeAll(() => {
+    expect(tf(stack, ["init", "-input=false", "-no-color"], home).status).toBe(0);
+  });
+
+  test("a failed preflight stops the apply before anything is created", () => {
+    const r = tf(stack, ["apply", "-auto-approve", "-input=false", "-no-color"], home, s, { ...env, FAKE_DOCKER: "down" });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain("preflight: docker is not reachable");
+    expect(s.calls().filter((c) => c.startsWith("kind create"))).toEqual([]);
+    expect(tf(stack, ["state", "list"], home).stdout).not.toContain("null_resource");
+    expect(existsSync(kubeconfig)).toBe(false);
+  });
+
+  test("apply writes the config where create reads it, and create gets name, config and kubeconfig", () => {
+    const r = tf(stack, ["apply", "-auto-approve", "-input=false", "-no-color"], home, s, env);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const config = join(stack, "kind-config.yaml");
+    expect(readFileSync(config, "utf8")).toContain("kind: Cluster");
+    expect(s.calls()).toContain(`kind create cluster --name data-platform-local --config ./kind-config.yaml --kubeconfig ${kubeconfig} --wait 5m`);
+    expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
+  });
+
+  test("a second plan is a no-op", () => {
+    expect(tf(stack, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], home, s, env).status).toBe(0);
+  });
+
+  test("a topology change plans a replacement of the cluster", () => {
+    writeFileSync(join(dir, "kindha.config.yaml"), `${bare}    apiServerPort: 7443\n`);
+    const r = sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
+    expect(r.status).toBe(0);
+    expect(tf(stack, ["plan", "-input=false", "-no-color", "-out=change.bin"], home, s, env).status).toBe(0);
+    const shown = JSON.parse(tf(stack, ["show", "-json", "change.bin"], home).stdout);
+    const cluster = shown.resource_changes.find((c: any) => c.type === "null_resource" && c.change.before?.triggers?.config_sha256);
+    expect(cluster.change.actions).toEqual(["delete", "create"]);
+    writeFileSync(join(dir, "kindha.config.yaml"), bare);
+    sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
+  });
+
+  test("destroy runs the delete command and removes the files", () => {
+    const r = tf(stack, ["destroy", "-auto-approve", "-input=false", "-no-color"], home, s, env);
+    expect(r.status).toBe(0);
+    expect(s.calls()).toContain(`kind delete cluster --name data-platform-local --kubeconfig ${kubeconfig}`);
+    expect(existsSync(kubeconfig)).toBe(false);
+    expect(existsSync(join(stack, "kind-config.yaml"))).toBe(false);
+  });
+});
