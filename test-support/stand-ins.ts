@@ -3,7 +3,7 @@
  * arguments and behave as the test sets through environment variables. They replace only the
  * container runtime layer; the scripts under test run for real in bash.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -57,8 +57,13 @@ function linkBasics(dir: string): void {
   }
 }
 
+/** Sandboxes made by this test file, removed when it ends. */
+const made: string[] = [];
+afterAll(() => made.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 export function makeStandIns(tools: readonly string[] = ["docker", "kind", "kubectl"]): StandIns {
   const dir = mkdtempSync(join(tmpdir(), "kindha-standins-"));
+  made.push(dir);
   const bin = join(dir, "bin");
   const basics = join(dir, "basics");
   mkdirSync(bin);

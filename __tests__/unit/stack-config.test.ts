@@ -1,11 +1,20 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadStackDefinitions, resolveStack } from "../../lib/stack-config";
 
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
 function configFile(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "kindha-config-"));
+  const dir = tempDir("kindha-config-");
   const file = join(dir, "kindha.config.yaml");
   writeFileSync(file, text);
   return file;
@@ -66,7 +75,7 @@ describe("the compiled app", () => {
   }, 120000);
 
   function synthIn(config?: string) {
-    const cwd = mkdtempSync(join(tmpdir(), "kindha-app-"));
+    const cwd = tempDir("kindha-app-");
     if (config) writeFileSync(join(cwd, "kindha.config.yaml"), config);
     const r = spawnSync("node", [join(root, "dist", "main.js")], { cwd, encoding: "utf8", env: { ...process.env, CDKTF_OUTDIR: join(cwd, "cdktf.out") } });
     return { ...r, cwd };
