@@ -204,3 +204,8 @@ describe("scripts", () => {
     expect(lifecycle.triggers.scripts_dir).toBe("assets/Scripts/current");
   });
 });
+
+test("the scheduled backup's etcd image is configurable", () => {
+  const cron = only(resources(synthPreset("ha-option-b", { scheduledBackups: { etcdImage: "registry.k8s.io/etcd:3.6.9-0" } }).json, "kubernetes_cron_job_v1"));
+  expect(cron.spec.job_template.spec.template.spec.init_container[0].image).toBe("registry.k8s.io/etcd:3.6.9-0");
+});
