@@ -3,13 +3,12 @@
  * id from kindha.config.yaml) is the whole user command.
  */
 import { App } from "cdktf";
-import { loadStackDefinitions, validateDefinitions } from "./lib/stack-config";
+import { loadStackDefinitions, validateDefinitions, type StackDefinition } from "./lib/stack-config";
 import { HaStack } from "./stacks/ha-stack";
 import { SingleStack } from "./stacks/single-stack";
 
 /** Validates every stack, then builds them; bad input throws before anything is created. */
-export function buildApp(makeApp: () => App = () => new App()): App {
-  const defs = loadStackDefinitions();
+export function buildApp(makeApp: () => App = () => new App(), defs: readonly StackDefinition[] = loadStackDefinitions()): App {
   validateDefinitions(defs);
   const app = makeApp();
   for (const def of defs) {

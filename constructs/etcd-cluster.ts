@@ -151,7 +151,7 @@ export class EtcdCluster extends Construct {
                 initContainer: [
                   {
                     name: "snapshot",
-                    image: props.etcdImage ?? "registry.k8s.io/etcd:3.6.6-0",
+                    image: props.etcdImage ?? DEFAULTS.backupEtcdImage,
                     command: [
                       "etcdctl",
                       "--endpoints=https://127.0.0.1:2379",
@@ -171,7 +171,7 @@ export class EtcdCluster extends Construct {
                 container: [
                   {
                     name: "keep",
-                    image: props.shellImage ?? "busybox:1.37",
+                    image: props.shellImage ?? DEFAULTS.backupShellImage,
                     command: ["/bin/sh", "-c", keepScript(retention)],
                     volumeMount: [
                       { name: "backups", mountPath: "/backups" },

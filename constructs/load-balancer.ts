@@ -1,7 +1,7 @@
 import { File } from "@cdktf/provider-local/lib/file";
 import { Construct } from "constructs";
-import { renderHaproxyConfig, type HaproxyConfigProps } from "../lib/haproxy-config";
-import type { ApiEndpoint } from "../lib/topology";
+import { controlPlaneBackends, renderHaproxyConfig, type HaproxyConfigProps } from "../lib/haproxy-config";
+import { kindLoadBalancerName, type ApiEndpoint } from "../lib/topology";
 import type { ControlPlaneNode } from "./control-plane-node";
 
 /** An external HAProxy in front of the API servers; backends come from the control planes. */
@@ -14,6 +14,8 @@ export type ExternalHaproxyProps = Omit<HaproxyConfigProps, "backends"> & {
 };
 
 export interface LoadBalancerProps {
+  /** kind cluster name; the load balancer's container is named after it. */
+  readonly clusterName: string;
   /** The API endpoint the load balancer serves. */
   readonly endpoint: ApiEndpoint;
   /** API servers behind it, one per control plane. */
@@ -55,17 +57,20 @@ export class LoadBalancer extends Construct {
     this.address = props.endpoint.address;
     this.port = props.endpoint.port;
     this.backends = props.backends.map((b) => b.nodeName);
-    this.containerName = `${props.backends[0].nodeName.replace(/-control-plane$/, "")}-external-load-balancer`;
+    this.containerName = kindLoadBalancerName(props.clusterName);
 
     if (props.external) {
-      const { backendAddress = (n: string) => n, ...haproxy } = props.external;
+      const { backendAddress, ...haproxy } = props.external;
       this.haproxyConfig = new File(this, "HaproxyConfig", {
         filename: "${path.module}/haproxy.cfg",
         content: renderHaproxyConfig({
           bindAddress: this.address,
           bindPort: this.port,
           ...haproxy,
-          backends: this.backends.map((name) => ({ name, address: backendAddress(name), port: 6443 })),
+          backends: controlPlaneBackends(
+            this.backends.map((name) => ({ name })),
+            backendAddress && ((node) => backendAddress(node.name)),
+          ),
         }),
         filePermission: "0644",
       });

@@ -30,6 +30,10 @@ export const DEFAULTS = {
   /** etcd backups kept by the in-cluster CronJob of HA stacks. */
   backupSchedule: "0 */6 * * *",
   backupRetention: 8,
+  /** Image with etcdctl for scheduled snapshots (the etcd kubeadm runs). */
+  backupEtcdImage: "registry.k8s.io/etcd:3.6.6-0",
+  /** Image with a shell for naming, permissions and retention of scheduled snapshots. */
+  backupShellImage: "busybox:1.37",
 } as const;
 
 /** Label key that carries a node's role; also the taint key of dedicated infrastructure nodes. */

@@ -150,9 +150,9 @@ function show(value: unknown): string {
  * @param address where each API server is reached; the node name by default, which resolves on
  *   kind's Docker network (production passes the machines' addresses)
  */
-export function controlPlaneBackends(
-  controlPlanes: readonly PlannedNode[],
-  address: (node: PlannedNode) => string = (node) => node.name,
+export function controlPlaneBackends<N extends Pick<PlannedNode, "name">>(
+  controlPlanes: readonly N[],
+  address: (node: N) => string = (node) => node.name,
   port: number = HAPROXY_DEFAULTS.backendPort,
 ): HaproxyBackend[] {
   return controlPlanes.map((node) => ({ name: node.name, address: address(node), port }));

@@ -10,8 +10,6 @@ export const TOPOLOGY_OPTIONS: readonly TopologyOption[] = ["single", "ha-option
 export interface Preset {
   readonly availability: Availability;
   readonly spec: TopologySpec;
-  /** One line for humans (README, review). */
-  readonly summary: string;
 }
 
 export function preset(option: TopologyOption): Preset {
@@ -20,19 +18,16 @@ export function preset(option: TopologyOption): Preset {
       return {
         availability: "single",
         spec: { controlPlanes: 1, workers: [{ role: "combined" }] },
-        summary: "Option C: 1 control plane + 1 combined worker",
       };
     case "ha-option-b":
       return {
         availability: "ha",
         spec: { controlPlanes: 3, workers: [{ role: "combined" }] },
-        summary: "Option B: 3 control planes + 1 combined worker",
       };
     case "ha-option-a":
       return {
         availability: "ha",
         spec: { controlPlanes: 3, workers: [{ role: "infrastructure" }, { role: "workload" }] },
-        summary: "Option A: 3 control planes + infrastructure worker + workload worker",
       };
   }
 }

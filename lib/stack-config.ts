@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse } from "yaml";
-import { preset, TOPOLOGY_OPTIONS, type TopologyOption } from "./presets";
+import { preset, TOPOLOGY_OPTIONS } from "./presets";
 import { planTopology, TopologyError, type Availability, type Topology, type TopologySpec, type Violation } from "./topology";
 
 /** Default config file, looked up in the working directory; `KINDHA_CONFIG` names another. */
@@ -35,19 +35,29 @@ const STACK_ID = /^[a-z][a-z0-9-]*$/;
  * @param file config file path; missing file means presets only
  */
 export function loadStackDefinitions(file: string = process.env.KINDHA_CONFIG ?? CONFIG_FILE): StackDefinition[] {
-  const defs = new Map<string, StackDefinition>(
-    TOPOLOGY_OPTIONS.map((id) => [id, { id, availability: preset(id).availability, spec: preset(id).spec }]),
-  );
   const path = resolve(file);
   if (!existsSync(path)) {
     if (process.env.KINDHA_CONFIG) throw new Error(`KINDHA_CONFIG: ${JSON.stringify(file)} does not exist`);
-    return [...defs.values()];
+    return stackDefinitionsFromYaml(undefined, file);
   }
-  const raw = parse(readFileSync(path, "utf8")) as unknown;
+  return stackDefinitionsFromYaml(readFileSync(path, "utf8"), file);
+}
+
+/**
+ * The presets adjusted or extended by a config document's text (none: presets only).
+ *
+ * @param source what error messages name, e.g. the file
+ */
+export function stackDefinitionsFromYaml(text: string | undefined, source: string): StackDefinition[] {
+  const defs = new Map<string, StackDefinition>(
+    TOPOLOGY_OPTIONS.map((id) => [id, { id, availability: preset(id).availability, spec: preset(id).spec }]),
+  );
+  if (text === undefined) return [...defs.values()];
+  const raw = parse(text) as unknown;
   const v: Violation[] = [];
   const stacks = (raw as { stacks?: unknown } | null)?.stacks;
   if (!isRecord(raw) || !isRecord(stacks)) {
-    throw new TopologyError(`config file ${file}`, [{ field: "stacks", value: stacks ?? null, rule: "must be a map of stack id to stack settings" }]);
+    throw new TopologyError(`config file ${source}`, [{ field: "stacks", value: stacks ?? null, rule: "must be a map of stack id to stack settings" }]);
   }
   for (const key of Object.keys(raw)) {
     if (key !== "stacks") v.push({ field: key, value: raw[key], rule: "is not a known setting (only `stacks`)" });
@@ -76,22 +86,18 @@ export function loadStackDefinitions(file: string = process.env.KINDHA_CONFIG ??
       ...(typeof entry.platformObjects === "boolean" ? { platformObjects: entry.platformObjects } : {}),
     });
   }
-  if (v.length > 0) throw new TopologyError(`config file ${file}`, v);
+  if (v.length > 0) throw new TopologyError(`config file ${source}`, v);
   return [...defs.values()];
 }
 
 /** The validated topology of one stack id, as the app would synthesize it. */
 export function resolveStack(id: string, file?: string): { definition: StackDefinition; topology: Topology } {
-  const definition = loadStackDefinitions(file).find((d) => d.id === id);
+  const defs = loadStackDefinitions(file);
+  const definition = defs.find((d) => d.id === id);
   if (!definition) {
-    const known = loadStackDefinitions(file).map((d) => d.id);
-    throw new Error(`stack: ${JSON.stringify(id)} is not defined; known stacks: ${known.join(", ")}`);
+    throw new Error(`stack: ${JSON.stringify(id)} is not defined; known stacks: ${defs.map((d) => d.id).join(", ")}`);
   }
   return { definition, topology: planTopology(definition.availability, definition.spec, `stack "${id}"`) };
-}
-
-export function isPreset(id: string): id is TopologyOption {
-  return (TOPOLOGY_OPTIONS as readonly string[]).includes(id);
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {

@@ -134,6 +134,11 @@ export function toleratedFailures(members: number): number {
   return Math.floor((members - 1) / 2);
 }
 
+/** kind's HA load balancer container: `<cluster>-external-load-balancer`. */
+export function kindLoadBalancerName(cluster: string): string {
+  return `${cluster}-external-load-balancer`;
+}
+
 /** Sum of budgets. */
 export function totalBudget(nodes: readonly { budget: NodeBudget }[]): NodeBudget {
   return nodes.reduce(
@@ -164,7 +169,7 @@ export class TopologyError extends Error {
 }
 
 function show(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return JSON.stringify(value) ?? String(value);
 }
 
 const MAX_CONTROL_PLANES = 7;

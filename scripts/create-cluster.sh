@@ -4,6 +4,7 @@
 #
 # Env: KINDHA_CLUSTER_NAME, KINDHA_KIND_CONFIG, KINDHA_KUBECONFIG, KINDHA_WAIT, KINDHA_BACKUP_DIR,
 #      KINDHA_REQUIRED_CPUS, KINDHA_REQUIRED_MEMORY_GIB (see preflight.sh)
+#      KINDHA_SKIP_VERIFY=1 skips the etcd health check (for stand-ins that cannot answer it)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

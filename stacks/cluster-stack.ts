@@ -92,6 +92,7 @@ export abstract class ClusterStack extends TerraformStack {
     this.etcd = new EtcdCluster(this, "Etcd", { members: this.controlPlanes, certSans: topology.etcd.certSans });
     if (topology.api.loadBalanced) {
       this.loadBalancer = new LoadBalancer(this, "LoadBalancer", {
+        clusterName,
         endpoint: topology.api,
         backends: this.controlPlanes,
         external: props.externalLoadBalancer,

@@ -7,9 +7,9 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "./net";
 
 const run = promisify(execFile);
 
@@ -91,19 +91,6 @@ export async function generatePki(dir: string): Promise<TestPki> {
   };
 }
 
-/** A port the kernel reports free right now (bind to 0, read, close). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-/** Client and peer ports for n members, all distinct. */
 export async function allocatePorts(n: number): Promise<MemberPorts[]> {
   const seen = new Set<number>();
   const ports: MemberPorts[] = [];

@@ -21,12 +21,8 @@ Options:
 Fails when the cluster is unreachable; KINDHA_SKIP_BACKUP=1 turns that into a warning.`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
-  return runTool(io, USAGE, async () => {
+  return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, "backup-dir": { type: "string" } });
-    if (values.help) {
-      io.out(USAGE);
-      return EXIT.ok;
-    }
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
     const args = backupArgs({

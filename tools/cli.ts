@@ -4,12 +4,12 @@
  * Tools export `main(argv, io, deps)` returning the exit code, so tests call them in-process with
  * a fake executor; the compiled file runs `main` only when node starts it directly.
  */
-import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { execFileExecutor, type Executor } from "../lib/ops/exec";
+import { execFileExecutor, type ClusterOpsContext, type Executor } from "../lib/ops/exec";
 import { realClock, type Clock } from "../lib/ops/steps";
 import { expandHome, kubeconfigPath } from "../lib/paths";
+import { scriptsDir } from "../lib/project";
 import { resolveStack, type StackDefinition } from "../lib/stack-config";
 import type { Topology } from "../lib/topology";
 
@@ -48,10 +48,10 @@ export function toolDeps(given: Partial<ToolDeps> = {}): ToolDeps {
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Parses argv strictly; `--help`/`-h` is always accepted. */
+/** Parses argv strictly (runTool has answered `--help` before). */
 export function parseToolArgs<O extends Options>(argv: readonly string[], options: O) {
   try {
-    return parseArgs({ args: [...argv], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
   }
@@ -81,24 +81,28 @@ export function singleStack(positionals: readonly string[]): StackTarget {
   return loadStack(positionals[0]);
 }
 
+/** What drill and restore share: the stack's topology, its kubeconfig and the command runners. */
+export function clusterOpsContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io): ClusterOpsContext {
+  return {
+    topology: stack.topology,
+    kubeconfig: kubeconfigOf(stack.topology, kubeconfig),
+    etcdScript: etcdScript(deps.env),
+    exec: deps.exec,
+    containerCli: containerCli(deps.env),
+    clock: deps.clock,
+    log: (l) => io.out(l),
+    env: deps.env,
+  };
+}
+
 /** The kubeconfig kind writes for the stack's cluster, or the one given, with `~/` expanded. */
 export function kubeconfigOf(t: Topology, given?: string): string {
   return expandHome(given ?? kubeconfigPath(t.clusterName));
 }
 
-/** The repository root (package.json beside scripts/etcd.sh), from tools/ or dist/tools/. */
-export function repoRoot(from: string = __dirname): string {
-  let dir = resolve(from);
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(resolve(dir, "package.json")) && existsSync(resolve(dir, "scripts", "etcd.sh"))) return dir;
-    dir = dirname(dir);
-  }
-  throw new Error(`cannot find the repository root (package.json and scripts/etcd.sh) above ${from}`);
-}
-
 /** scripts/etcd.sh of this checkout (KINDHA_ETCD_SCRIPT overrides). */
 export function etcdScript(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KINDHA_ETCD_SCRIPT ? resolve(env.KINDHA_ETCD_SCRIPT) : resolve(repoRoot(), "scripts", "etcd.sh");
+  return env.KINDHA_ETCD_SCRIPT ? resolve(env.KINDHA_ETCD_SCRIPT) : join(scriptsDir(), "etcd.sh");
 }
 
 /** The container CLI kind used: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker. */
@@ -115,7 +119,11 @@ export function utcStamp(at: Date = new Date()): string {
  * Runs a tool body: prints usage for --help (exit 0), turns a UsageError into its message plus a
  * pointer to --help (exit 2), and any other error into its message (exit 1).
  */
-export async function runTool(io: Io, usage: string, body: () => Promise<number>): Promise<number> {
+export async function runTool(io: Io, usage: string, argv: readonly string[], body: () => Promise<number>): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    io.out(usage);
+    return EXIT.ok;
+  }
   try {
     return await body();
   } catch (e) {

@@ -3,7 +3,7 @@
  * keep serving; always starts it again. Refuses a single control plane.
  */
 import { drillRefusal, runDrill } from "../lib/ops/drill";
-import { containerCli, EXIT, etcdScript, kubeconfigOf, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run drill -- <stack> [--observe SECONDS] [--interval SECONDS] [--kubeconfig FILE]
 
@@ -24,12 +24,8 @@ Options:
 Exit: 0 drill passed, 1 it failed or was refused, 2 bad arguments or unknown stack.`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
-  return runTool(io, USAGE, async () => {
+  return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { observe: { type: "string" }, interval: { type: "string" }, kubeconfig: { type: "string" } });
-    if (values.help) {
-      io.out(USAGE);
-      return EXIT.ok;
-    }
     const stack = singleStack(positionals);
     const refusal = drillRefusal(stack.id, stack.topology);
     if (refusal) {
@@ -42,15 +38,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!Number.isFinite(interval) || interval < 1 || interval > observe) throw new UsageError("--interval must be at least 1 second and at most --observe");
     const deps = toolDeps(given);
     const outcome = await runDrill({
+      ...clusterOpsContext(stack, values.kubeconfig, deps, io),
       stackId: stack.id,
-      topology: stack.topology,
-      kubeconfig: kubeconfigOf(stack.topology, values.kubeconfig),
-      etcdScript: etcdScript(deps.env),
-      exec: deps.exec,
-      containerCli: containerCli(deps.env),
-      clock: deps.clock,
-      log: (l) => io.out(l),
-      env: deps.env,
       observeMs: observe * 1000,
       intervalMs: interval * 1000,
     });

@@ -8,7 +8,8 @@ import { dirname } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/paths";
-import { EXIT, etcdScript, kubeconfigOf, loadStack, parseToolArgs, processIo, repoRoot, runMain, runTool, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
+import { EXIT, etcdScript, kubeconfigOf, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
+import { projectRoot } from "../lib/project";
 
 export const USAGE = `Usage: npm run migrate -- --from <stack> --to <stack> [--backup-dir DIR]
 
@@ -42,12 +43,8 @@ const realFiles: Files = {
 };
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string }> = {}): Promise<number> {
-  return runTool(io, USAGE, async () => {
+  return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" } });
-    if (values.help) {
-      io.out(USAGE);
-      return EXIT.ok;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}; use --from and --to`);
     const from = loadStack(values.from, "--from <stack>");
     const to = loadStack(values.to, "--to <stack>");
@@ -60,7 +57,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       etcdScript: etcdScript(deps.env),
       exec: deps.exec,
       files: given.files ?? realFiles,
-      cwd: given.cwd ?? repoRoot(),
+      cwd: given.cwd ?? projectRoot(),
       env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
       node: process.execPath,
       stamp: utcStamp(new Date(deps.clock.now())),

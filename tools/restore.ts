@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
 import { runSteps } from "../lib/ops/steps";
-import { containerCli, EXIT, etcdScript, kubeconfigOf, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--kubeconfig FILE] [--wait SECONDS]
 
@@ -29,12 +29,8 @@ Options:
 Environment: KINDHA_CONTAINER_CLI (docker, podman or nerdctl; default docker).`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
-  return runTool(io, USAGE, async () => {
+  return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { snapshot: { type: "string" }, kubeconfig: { type: "string" }, wait: { type: "string" } });
-    if (values.help) {
-      io.out(USAGE);
-      return EXIT.ok;
-    }
     const stack = singleStack(positionals);
     if (!values.snapshot) throw new UsageError("--snapshot FILE is required");
     const snapshot = resolve(values.snapshot);
@@ -43,17 +39,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!Number.isFinite(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a number of seconds from 10 to 600");
     const deps = toolDeps(given);
     const ctx: RestoreContext = {
+      ...clusterOpsContext(stack, values.kubeconfig, deps, io),
       stackId: stack.id,
-      topology: stack.topology,
       snapshot,
-      kubeconfig: kubeconfigOf(stack.topology, values.kubeconfig),
-      etcdScript: etcdScript(deps.env),
-      exec: deps.exec,
-      containerCli: containerCli(deps.env),
       stamp: utcStamp(new Date(deps.clock.now())),
-      clock: deps.clock,
-      log: (l) => io.out(l),
-      env: deps.env,
       waitMs: wait * 1000,
       ips: new Map(),
     };

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { homedir, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { App, TerraformStack } from "cdktf";
+import { App } from "cdktf";
 import { stringify } from "yaml";
 import { buildApp } from "../main";
 import { projectRoot } from "../lib/project";
@@ -29,30 +29,11 @@ import {
   type PlanInfo,
   type PlanOutcome,
 } from "../lib/review";
-import type { Topology } from "../lib/topology";
+import { loadStackDefinitions, stackDefinitionsFromYaml } from "../lib/stack-config";
+import { ClusterStack } from "../stacks/cluster-stack";
 
 // ---------------------------------------------------------------------------------------------
 // Synthesis of this checkout (in-process)
-
-/**
- * Runs `fn` with KINDHA_CONFIG naming a temporary file holding `yaml` (the stack config the app
- * reads); with no yaml, runs it as is.
- */
-function withStackConfig<T>(yaml: string | undefined, fn: () => T): T {
-  if (yaml === undefined) return fn();
-  const dir = mkdtempSync(join(tmpdir(), "kindha-review-config-"));
-  const saved = process.env.KINDHA_CONFIG;
-  try {
-    const file = join(dir, "kindha.config.yaml");
-    writeFileSync(file, yaml);
-    process.env.KINDHA_CONFIG = file;
-    return fn();
-  } finally {
-    if (saved === undefined) delete process.env.KINDHA_CONFIG;
-    else process.env.KINDHA_CONFIG = saved;
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /**
  * Synthesizes the app of this checkout into `outdir` (as `npm run synth` does) and returns every
@@ -61,20 +42,16 @@ function withStackConfig<T>(yaml: string | undefined, fn: () => T): T {
  * @param configYaml stack config to use instead of kindha.config.yaml (see lib/stack-config.ts)
  */
 export function synthesizeCheckout(outdir: string, configYaml?: string): HeadStack[] {
-  return withStackConfig(configYaml, () => {
-    const app = buildApp(() => new App({ outdir }));
-    app.synth();
-    const stacks: HeadStack[] = [];
-    for (const child of app.node.children) {
-      if (!TerraformStack.isStack(child)) continue;
-      const topology = (child as unknown as { topology?: Topology }).topology;
-      if (!topology) throw new Error(`review: stack ${child.node.id} has no topology; only cluster stacks can be reviewed`);
-      const id = child.node.id;
+  const defs = configYaml === undefined ? loadStackDefinitions() : stackDefinitionsFromYaml(configYaml, "review config");
+  const app = buildApp(() => new App({ outdir }), defs);
+  app.synth();
+  return app.node.children
+    .filter((child): child is ClusterStack => child instanceof ClusterStack)
+    .map((stack) => {
+      const id = stack.node.id;
       const document = JSON.parse(readFileSync(join(outdir, "stacks", id, "cdk.tf.json"), "utf8")) as unknown;
-      stacks.push({ id, topology, resources: resourcesOf(document) });
-    }
-    return stacks;
-  });
+      return { id, topology: stack.topology, resources: resourcesOf(document) };
+    });
 }
 
 function asBase(stacks: readonly HeadStack[]): BaseStack[] {

@@ -22,12 +22,8 @@ Options:
 Exit: 0 all checks pass, 1 a check failed, 2 bad arguments or unknown stack.`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
-  return runTool(io, USAGE, async () => {
+  return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" } });
-    if (values.help) {
-      io.out(USAGE);
-      return EXIT.ok;
-    }
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
     const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);

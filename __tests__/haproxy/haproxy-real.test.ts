@@ -12,19 +12,11 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HaproxyConfigProps, renderHaproxyConfig } from "../../lib/haproxy-config";
+import { freePort } from "../../test-support/net";
 
 const missing = ["haproxy", "openssl"].filter((t) => spawnSync(t, ["version"]).error !== undefined);
 if (missing.length > 0) throw new Error(`${missing.join(" and ")} not on PATH: apt-get install haproxy openssl`);
 
-
-/** A port free on 127.0.0.1 right now; the kernel picks it, so parallel runs do not collide. */
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve, reject) => probe.once("error", reject).listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** Polls `read` until `done` holds; throws with the last value (and `context`) once the deadline passes. */
 async function waitFor<T>(

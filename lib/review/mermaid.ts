@@ -2,7 +2,7 @@
  * The topology as a Mermaid flowchart: clients, the load balancer (HA only), one API server and
  * one stacked etcd member per control plane, and the workers with their roles.
  */
-import type { Topology } from "../topology";
+import { kindLoadBalancerName, type Topology } from "../topology";
 
 /** Text for a quoted Mermaid label. */
 function label(text: string): string {
@@ -17,11 +17,6 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-/** kind names its HA load balancer container `<cluster>-external-load-balancer`. */
-export function loadBalancerContainer(t: Pick<Topology, "clusterName">): string {
-  return `${t.clusterName}-external-load-balancer`;
-}
-
 /** Mermaid source (without the fence). Node ids: `lb`, `api<i>`, `etcd<i>`, `w<i>`. */
 export function topologyFlowchart(t: Topology): string {
   const lines: string[] = ["flowchart TB"];
@@ -29,7 +24,7 @@ export function topologyFlowchart(t: Topology): string {
   const cps = t.controlPlanes;
   add(`clients([${label(`kubectl and clients<br/>${t.api.url}`)}])`);
   if (t.api.loadBalanced) {
-    add(`lb[${label(`Load balancer: kind's built-in<br/>${loadBalancerContainer(t)}<br/>listens on ${t.api.url}`)}]`);
+    add(`lb[${label(`Load balancer: kind's built-in<br/>${kindLoadBalancerName(t.clusterName)}<br/>listens on ${t.api.url}`)}]`);
     add("clients --> lb");
   }
   const { members, quorum, toleratedFailures } = t.etcd;

@@ -2,9 +2,9 @@
  * The review as GitHub-flavoured markdown: pure functions from synthesized data to text, no
  * cdktf and no I/O, so the output depends on its input only (no time, no paths).
  */
-import type { Topology } from "../topology";
+import { kindLoadBalancerName, type Topology } from "../topology";
 import { code, delta, lineChanges, shortValue, table } from "./markdown";
-import { loadBalancerContainer, topologyFlowchart } from "./mermaid";
+import { topologyFlowchart } from "./mermaid";
 import { diffNodes, nodeDiffIsEmpty, type NodeDiff, type NodeFacts, type NodeLayout } from "./nodes";
 import { renderPlanCounts, type PlanCounts } from "./plan";
 import { clusterReplacement, diffResources, type ClusterReplacement, type ResourceChange, type ResourceDiff, type SynthResource } from "./resources";
@@ -218,7 +218,7 @@ export function comparisonTable(stacks: readonly { readonly id: string; readonly
       row("etcd members", (t) => String(t.etcd.members.length)),
       row("etcd quorum", (t) => String(t.etcd.quorum)),
       row("Load balancer", (t) =>
-        t.api.loadBalanced ? `kind's built-in (${code(loadBalancerContainer(t))}) at ${code(t.api.url)}` : `none: the API server at ${code(t.api.url)}`,
+        t.api.loadBalanced ? `kind's built-in (${code(kindLoadBalancerName(t.clusterName))}) at ${code(t.api.url)}` : `none: the API server at ${code(t.api.url)}`,
       ),
     ],
   );
@@ -260,7 +260,7 @@ function stackSection(r: StackReview, input: ReviewInput): string {
       `- **etcd:** ${t.etcd.members.length} stacked member${t.etcd.members.length === 1 ? "" : "s"} (one per control plane), quorum ${t.etcd.quorum}, tolerated failures ${failures}.`,
       `- **API endpoint:** ${code(t.api.url)}, ${
         t.api.loadBalanced
-          ? `through kind's built-in load balancer (${code(loadBalancerContainer(t))}) in front of ${t.controlPlanes.length} API servers`
+          ? `through kind's built-in load balancer (${code(kindLoadBalancerName(t.clusterName))}) in front of ${t.controlPlanes.length} API servers`
           : "served by the one API server directly (no load balancer)"
       }.`,
       `- **Node image:** ${code(t.nodeImage)}.`,
