@@ -4,7 +4,12 @@ module.exports = {
   roots: ["<rootDir>/__tests__"],
   testMatch: ["**/*.test.ts"],
   // The engine tier needs providers this project's CI machines cannot install: `npm run test:engine`.
-  testPathIgnorePatterns: process.env.KINDHA_ENGINE_TIER === "1" ? ["/node_modules/"] : ["/node_modules/", "/__tests__/engine/"],
+  // The cluster tier runs alone, one cluster at a time: `npm run test:cluster` (npm test runs it last).
+  testPathIgnorePatterns: [
+    "/node_modules/",
+    ...(process.env.KINDHA_ENGINE_TIER === "1" ? [] : ["/__tests__/engine/"]),
+    ...(process.env.KINDHA_CLUSTER_TIER === "1" ? [] : ["/__tests__/cluster/"]),
+  ],
   transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
   testTimeout: 60000,
   reporters: ["default", "<rootDir>/test-support/summary-reporter.js"],

@@ -21,6 +21,8 @@ export interface KindClusterProps {
   readonly stackId: string;
   /** Directory etcd snapshots are written to; `~/` is expanded at apply time. */
   readonly backupDir: string;
+  /** The kind config lets kubelet run on cgroup v1; otherwise the preflight refuses such hosts. */
+  readonly allowCgroupV1: boolean;
 }
 
 /**
@@ -86,6 +88,7 @@ export class KindCluster extends Construct {
             KINDHA_WAIT: props.waitTimeout,
             KINDHA_REQUIRED_CPUS: String(props.budget.cpu),
             KINDHA_REQUIRED_MEMORY_GIB: String(props.budget.memoryGiB),
+            KINDHA_ALLOW_CGROUP_V1: props.allowCgroupV1 ? "1" : "0",
           },
         },
         {

@@ -16,6 +16,8 @@ export const DEFAULTS = {
   apiServerAddress: "127.0.0.1",
   apiServerPort: 6443,
   nodeImage: NODE_IMAGE,
+  /** kubelet refuses cgroup v1 hosts unless a stack allows them. */
+  allowCgroupV1: false,
   /** How long `kind create cluster --wait` waits for the control plane. */
   waitTimeout: "5m",
   haControlPlanes: 3,

@@ -50,13 +50,19 @@ export function etcdSansPatch(certSans: readonly string[]): string {
   });
 }
 
+/**
+ * The KubeletConfiguration patch that lets kubelet v1.35+ start on a cgroup v1 host. Like the etcd
+ * patch it names `kind` only; kubeadm hands it to every node's kubelet.
+ */
+export const CGROUP_V1_PATCH = stringify({ kind: "KubeletConfiguration", failCgroupV1: false });
+
 export function kindConfig(topology: Topology, nodes: readonly KindNode[]): KindConfig {
   return {
     kind: "Cluster",
     apiVersion: KIND_API_VERSION,
     name: topology.clusterName,
     networking: { apiServerAddress: topology.api.address, apiServerPort: topology.api.port },
-    kubeadmConfigPatches: [etcdSansPatch(topology.etcd.certSans)],
+    kubeadmConfigPatches: [etcdSansPatch(topology.etcd.certSans), ...(topology.allowCgroupV1 ? [CGROUP_V1_PATCH] : [])],
     nodes,
   };
 }

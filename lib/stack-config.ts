@@ -24,7 +24,7 @@ export interface StackDefinition {
   readonly platformObjects?: boolean;
 }
 
-const SPEC_KEYS = ["clusterName", "controlPlanes", "workers", "controlPlaneBudget", "apiServerAddress", "apiServerPort", "nodeImage"];
+const SPEC_KEYS = ["clusterName", "controlPlanes", "workers", "controlPlaneBudget", "apiServerAddress", "apiServerPort", "nodeImage", "allowCgroupV1"];
 const STACK_KEYS = ["availability", "platformObjects", ...SPEC_KEYS];
 const STACK_ID = /^[a-z][a-z0-9-]*$/;
 

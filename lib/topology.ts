@@ -76,6 +76,13 @@ export interface TopologySpec {
    * @default - the image released with the pinned kind version (DEFAULTS.nodeImage)
    */
   readonly nodeImage?: string;
+  /**
+   * Let kubelet run on a cgroup v1 host. kubelet v1.35+ refuses cgroup v1 unless its
+   * configuration says `failCgroupV1: false`; this adds that KubeletConfiguration patch to the
+   * kind config. The preflight stops on a cgroup v1 host when this is off.
+   * @default false
+   */
+  readonly allowCgroupV1?: boolean;
 }
 
 /** Whether the topology must tolerate control-plane failures. */
@@ -103,6 +110,8 @@ export interface Topology {
   readonly etcd: EtcdFacts;
   readonly api: ApiEndpoint;
   readonly nodeImage: string;
+  /** kubelet may run on cgroup v1 hosts (`failCgroupV1: false`). */
+  readonly allowCgroupV1: boolean;
   readonly totals: NodeBudget;
 }
 
@@ -213,6 +222,7 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
   const address = spec.apiServerAddress ?? DEFAULTS.apiServerAddress;
   const port = spec.apiServerPort ?? DEFAULTS.apiServerPort;
   const nodeImage = spec.nodeImage ?? DEFAULTS.nodeImage;
+  const allowCgroupV1 = spec.allowCgroupV1 ?? DEFAULTS.allowCgroupV1;
 
   if (!Number.isInteger(cpCount) || cpCount < 1 || cpCount > MAX_CONTROL_PLANES) {
     v.push({ field: "controlPlanes", value: cpCount, rule: "must be a whole number from 1 to 7" });
@@ -261,6 +271,9 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
     v.push({ field: "nodeImage", value: nodeImage, rule: "must be an image reference with a tag or digest, e.g. kindest/node:v1.35.0" });
   }
 
+  if (typeof allowCgroupV1 !== "boolean") {
+    v.push({ field: "allowCgroupV1", value: allowCgroupV1, rule: "must be true or false" });
+  }
   if (typeof clusterName !== "string" || !DNS_LABEL.test(clusterName)) {
     v.push({
       field: "clusterName",
@@ -326,6 +339,7 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
       loadBalanced: controlPlanes.length > 1,
     },
     nodeImage,
+    allowCgroupV1,
     totals: totalBudget(nodes),
   };
 }

@@ -12,3 +12,8 @@ command -v kind >/dev/null 2>&1 || { echo "delete-cluster: kind is not installed
 echo "delete-cluster: deleting $name" >&2
 kind delete cluster --name "$name" --kubeconfig "$kubeconfig"
 rm -f "$kubeconfig"
+# kind creates its Docker network on demand and never removes it; remove it once nothing uses it.
+network="${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}"
+if command -v docker >/dev/null 2>&1 && [ "$(docker network inspect "$network" --format '{{len .Containers}}' 2>/dev/null)" = "0" ]; then
+  docker network rm "$network" >/dev/null && echo "delete-cluster: removed the unused docker network $network" >&2
+fi

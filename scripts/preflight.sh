@@ -4,7 +4,8 @@
 # Prints one line per failure and exits 1 if any; creates nothing.
 #
 # Env: KINDHA_REQUIRED_CPUS, KINDHA_REQUIRED_MEMORY_GIB (the budget);
-#      KINDHA_ALLOW_OVERCOMMIT=1 to proceed when the host is smaller than the budget.
+#      KINDHA_ALLOW_OVERCOMMIT=1 to proceed when the host is smaller than the budget;
+#      KINDHA_ALLOW_CGROUP_V1=1 when the stack's kind config lets kubelet run on cgroup v1.
 set -euo pipefail
 
 required_cpus="${KINDHA_REQUIRED_CPUS:?KINDHA_REQUIRED_CPUS is not set}"
@@ -16,10 +17,13 @@ command -v kubectl >/dev/null 2>&1 || failures+=("kubectl is not installed or no
 
 if ! command -v docker >/dev/null 2>&1; then
   failures+=("docker is not installed or not on PATH (kind runs every node as a docker container)")
-elif ! info=$(docker info --format '{{.NCPU}} {{.MemTotal}}' 2>&1); then
+elif ! info=$(docker info --format '{{.NCPU}} {{.MemTotal}} {{.CgroupVersion}}' 2>&1); then
   failures+=("docker is not reachable: $(printf '%s' "$info" | grep -v '^$' | tail -n 1) (is the docker daemon running, and may this user use it?)")
 else
-  read -r host_cpus host_mem_bytes <<<"$info"
+  read -r host_cpus host_mem_bytes cgroup_version <<<"$info"
+  if [ "$cgroup_version" = "1" ] && [ "${KINDHA_ALLOW_CGROUP_V1:-0}" != "1" ]; then
+    failures+=("docker runs on a cgroup v1 host, and kubelet v1.35+ refuses to start there; set allowCgroupV1: true for this stack (kindha.config.yaml) to configure kubelet with failCgroupV1: false")
+  fi
   host_gib=$(( host_mem_bytes / 1073741824 ))
   short=()
   (( host_cpus >= required_cpus )) || short+=("$host_cpus CPUs, the stack plans $required_cpus")

@@ -110,6 +110,7 @@ export abstract class ClusterStack extends TerraformStack {
       waitTimeout: props.waitTimeout ?? DEFAULTS.waitTimeout,
       stackId: id,
       backupDir: backups,
+      allowCgroupV1: topology.allowCgroupV1,
     });
     this.etcd.backupBeforeDestroy(this.cluster);
 

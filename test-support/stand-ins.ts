@@ -17,13 +17,14 @@ export interface StandIns {
 }
 
 const SCRIPTS: Record<string, string> = {
-  // FAKE_DOCKER: ok (default) | down; FAKE_HOST_CPUS / FAKE_HOST_MEM_BYTES: what `docker info` reports.
+  // FAKE_DOCKER: ok (default) | down; FAKE_HOST_CPUS / FAKE_HOST_MEM_BYTES / FAKE_CGROUP_VERSION:
+  // what `docker info` reports.
   docker: `
 if [ "\${FAKE_DOCKER:-ok}" = down ]; then
   echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1
 fi
 case "$1" in
-  info) echo "\${FAKE_HOST_CPUS:-32} \${FAKE_HOST_MEM_BYTES:-68719476736}" ;;
+  info) echo "\${FAKE_HOST_CPUS:-32} \${FAKE_HOST_MEM_BYTES:-68719476736} \${FAKE_CGROUP_VERSION:-2}" ;;
   *) ;;
 esac`,
   // FAKE_KIND_FAIL=create makes create fail after "creating" (a half-made cluster).

@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the real-process test tiers drive: etcd (server and client),
-# haproxy and openssl. Does nothing when they are present.
+# Installs what the test tiers drive, then builds the cluster tier's images:
+#   Debian packages: etcd (server and client), haproxy, openssl (etcd and haproxy tiers); docker.io,
+#   jq, debootstrap, libseccomp-dev (cluster tier: the Docker engine and the node image build).
+#   The kind node image and its companions (e2e/node-image.sh; cached, seconds when current),
+#   built with a Docker engine that is started for the build and stopped after it if none ran.
+# Prints each step's time. KINDHA_SETUP_SKIP_IMAGE=1 installs the packages only.
 set -euo pipefail
-packages=(etcd-server etcd-client haproxy openssl)
+cd "$(dirname "$0")/.."
+t0=$SECONDS
+packages=(etcd-server etcd-client haproxy openssl docker.io jq debootstrap libseccomp-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if (( ${#missing[@]} == 0 )); then echo "setup: ${packages[*]} present" >&2; exit 0; fi
-
-if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
-  echo "setup: missing ${missing[*]}; run as root: apt-get install -y ${missing[*]}" >&2; exit 1
+if (( ${#missing[@]} == 0 )); then
+  echo "setup: packages present (${packages[*]})" >&2
+else
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+    echo "setup: missing ${missing[*]}; run as root: apt-get install -y ${missing[*]}" >&2; exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  echo "setup: packages installed in $((SECONDS - t0))s" >&2
 fi
-echo "setup: installing ${missing[*]}" >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ "${KINDHA_SETUP_SKIP_IMAGE:-0}" != 1 ]; then
+  t1=$SECONDS
+  bash e2e/docker-engine.sh run bash e2e/node-image.sh >/dev/null
+  echo "setup: images ready in $((SECONDS - t1))s" >&2
+fi
+echo "setup: done in $((SECONDS - t0))s" >&2

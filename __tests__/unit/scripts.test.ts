@@ -44,6 +44,15 @@ describe("preflight.sh", () => {
     expect(r.stderr.split("\n").filter((l) => l.startsWith("preflight:"))).toHaveLength(4);
   });
 
+  test("fails on a cgroup v1 host unless the stack allows cgroup v1, naming the setting", () => {
+    const refused = run("preflight.sh", makeStandIns(), { ...budget, FAKE_CGROUP_VERSION: "1" });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("preflight: docker runs on a cgroup v1 host, and kubelet v1.35+ refuses to start there; set allowCgroupV1: true");
+    expect(refused.stderr).toContain("preflight: nothing was created");
+    const allowed = run("preflight.sh", makeStandIns(), { ...budget, FAKE_CGROUP_VERSION: "1", KINDHA_ALLOW_CGROUP_V1: "1" });
+    expect(allowed.code).toBe(0);
+  });
+
   test("over-commits only when asked", () => {
     const s = makeStandIns();
     const r = run("preflight.sh", s, { ...budget, FAKE_HOST_CPUS: "8", KINDHA_ALLOW_OVERCOMMIT: "1" });

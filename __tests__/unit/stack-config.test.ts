@@ -25,6 +25,15 @@ describe("stack definitions", () => {
     expect(loadStackDefinitions(join(tmpdir(), "does-not-exist.yaml")).map((d) => d.id)).toEqual(["single", "ha-option-b", "ha-option-a"]);
   });
 
+  test("a config file sets the node image and allows cgroup v1, leaving the rest of the preset", () => {
+    const file = configFile("stacks:\n  single:\n    nodeImage: kindha.local/node:v1.36.1\n    allowCgroupV1: true\n");
+    const { topology } = resolveStack("single", file);
+    expect(topology.nodeImage).toBe("kindha.local/node:v1.36.1");
+    expect(topology.allowCgroupV1).toBe(true);
+    expect(topology.nodes.map((n) => n.role)).toEqual(["control-plane", "combined"]);
+    expect(resolveStack("ha-option-a", file).topology.allowCgroupV1).toBe(false);
+  });
+
   test("a config file adds a 5-control-plane stack and adjusts a preset, without code changes", () => {
     const file = configFile(`
 stacks:

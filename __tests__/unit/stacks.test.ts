@@ -168,6 +168,22 @@ describe("stack validation", () => {
     expect(config.networking.apiServerAddress).toBe("192.168.50.10");
   });
 
+  test("lets kubelet run on cgroup v1 only when asked, and tells the preflight", () => {
+    const envOf = (j: any) =>
+      (Object.values(resources(j, "null_resource")).find((r: any) => "config_sha256" in r.triggers) as any).provisioner[0]["local-exec"].environment;
+    const plain = synthStack("plain", "ha", {}).json;
+    expect(kindConfigOf(plain).kubeadmConfigPatches).toHaveLength(1);
+    expect(envOf(plain).KINDHA_ALLOW_CGROUP_V1).toBe("0");
+    const v1 = synthStack("v1", "ha", { allowCgroupV1: true }).json;
+    const patches = kindConfigOf(v1).kubeadmConfigPatches.map((p: string) => require("yaml").parse(p));
+    expect(patches[1]).toEqual({ kind: "KubeletConfiguration", failCgroupV1: false });
+    expect(envOf(v1).KINDHA_ALLOW_CGROUP_V1).toBe("1");
+  });
+
+  test("fails when allowCgroupV1 is not a boolean", () => {
+    expect(() => synthStack("s", "single", { allowCgroupV1: "yes" as unknown as boolean })).toThrow('allowCgroupV1: "yes" must be true or false');
+  });
+
   test("a single stack has no load balancer and HA stacks front every control plane", () => {
     expect(synthPreset("single").stack.loadBalancer).toBeUndefined();
     const lb = synthPreset("ha-option-b").stack.loadBalancer!;

@@ -1,0 +1,114 @@
+/**
+ * Helpers of the cluster tier (`npm run test:cluster`): the tools the node-image build leaves in
+ * the cache, a synthesized stack in a sandbox HOME, kubectl and docker calls, and polling.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { readLifecycle, type Lifecycle } from "./lifecycle";
+
+export const ROOT = join(__dirname, "..");
+export const NODE_IMAGE = "kindha.local/node:v1.36.1";
+export const TOOLS_IMAGE = "kindha.local/tools:bookworm";
+
+/** Where e2e/node-image.sh links kind and kubectl. */
+export function toolsDir(): string {
+  const cache = process.env.KINDHA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "kindha");
+  return join(cache, "e2e", "tools");
+}
+
+/** Why the tier cannot run here, or undefined: the engine, the image and the tools it needs. */
+export function missingPrerequisite(): string | undefined {
+  if (spawnSync("docker", ["info"], { stdio: "ignore", timeout: 15000 }).status !== 0) {
+    return "no Docker engine answers (start one: bash e2e/docker-engine.sh start)";
+  }
+  if (spawnSync("docker", ["image", "inspect", NODE_IMAGE], { stdio: "ignore" }).status !== 0) {
+    return `image ${NODE_IMAGE} is missing (build it: npm run e2e:image)`;
+  }
+  for (const tool of ["kind", "kubectl"]) {
+    if (!existsSync(join(toolsDir(), tool))) return `${join(toolsDir(), tool)} is missing (npm run e2e:image builds it)`;
+  }
+  if (!existsSync(join(ROOT, "dist", "main.js"))) return "dist/main.js is missing (npm run build)";
+  return undefined;
+}
+
+/** A sandbox: its own HOME (kubeconfig, backups) and a config file that points stacks at the local image. */
+export interface Sandbox {
+  readonly dir: string;
+  readonly home: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  env(extra?: Record<string, string>): NodeJS.ProcessEnv;
+  /** Synthesizes every stack with the compiled app and returns one stack's lifecycle. */
+  synth(stack: string): Lifecycle;
+}
+
+export function makeSandbox(stacks: readonly string[]): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), "kindha-cluster-"));
+  const home = join(dir, "home");
+  mkdirSync(home);
+  const configFile = join(dir, "kindha.config.yaml");
+  // The presets, changed only in image and cgroup v1 (these hosts are cgroup v1).
+  writeFileSync(configFile, `stacks:\n${stacks.map((s) => `  ${s}:\n    nodeImage: ${NODE_IMAGE}\n    allowCgroupV1: true\n`).join("")}`);
+  const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+    ...process.env,
+    PATH: `${toolsDir()}:${process.env.PATH}`,
+    HOME: home,
+    KINDHA_CONFIG: configFile,
+    KINDHA_ALLOW_OVERCOMMIT: "1",
+    CHECKPOINT_DISABLE: "1",
+    ...extra,
+  });
+  const out = join(dir, "cdktf.out");
+  let synthesized = false;
+  return {
+    dir,
+    home,
+    configFile,
+    logFile: join(dir, "cluster.log"),
+    env,
+    synth(stack) {
+      if (!synthesized) {
+        execFileSync(process.execPath, [join(ROOT, "dist", "main.js")], { cwd: dir, env: env({ CDKTF_OUTDIR: out }), stdio: "pipe" });
+        synthesized = true;
+      }
+      return readLifecycle(join(out, "stacks", stack), home);
+    },
+  };
+}
+
+/** Runs a command; returns its exit code and output, never throws. */
+export function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 120000) {
+  const r = spawnSync(cmd, args, { env, input, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
+
+/** kubectl against a kubeconfig; throws with kubectl's message when it fails. */
+export function kubectl(kubeconfig: string, env: NodeJS.ProcessEnv, args: readonly string[], input?: string): string {
+  const r = run("kubectl", ["--kubeconfig", kubeconfig, ...args], env, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Polls `check` every `everyMs` until it returns a value or `timeoutMs` passes; then throws the last reason. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined, everyMs = 2000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      const value = check();
+      if (value !== undefined) return value;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Containers kind made for a cluster (nodes and load balancer). */
+export function clusterContainers(cluster: string): string[] {
+  const r = run("docker", ["ps", "-a", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.Names}}"], process.env);
+  return r.stdout.split("\n").filter(Boolean).sort();
+}
