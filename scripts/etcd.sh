@@ -19,7 +19,8 @@ Commands:
   health [--expect N] [--strict]
       Endpoint health of every member as one JSON object on stdout:
       {"state","healthy","members","quorum","tolerated","message","endpoints":[...]}.
-      Exit 1 with "quorum lost: H of N members healthy, quorum needs Q" when a majority is down;
+      Exit 1 with "quorum lost: H of N members healthy, quorum needs Q" when a majority is down
+      (then no member can commit a read: H counts the members that still answer `endpoint status`);
       "degraded" (some members down, quorum held) exits 0 unless --strict.
       --expect N counts members that did not answer at all as unhealthy.
   snapshot-save <file>
@@ -206,9 +207,27 @@ local_ctl() {
   etcdctl --endpoints "$eps" "${tls[@]}" --dial-timeout "$timeout" --command-timeout "$timeout" "$@"
 }
 
-# A binary inside the etcd static pod of $node.
+# A binary inside the etcd static pod of $node: through the API (kubectl exec) or, when the API
+# does not answer (as when etcd lost quorum: every API server then fails the load balancer's
+# health check), through the node's CRI (<container cli> exec NODE crictl exec).
+pod_via=""
 pod_exec() {
-  bounded kubectl --kubeconfig "$kubeconfig" -n kube-system exec "etcd-$node" -- "$@"
+  if [ -z "$pod_via" ]; then
+    if bounded kubectl --kubeconfig "$kubeconfig" --request-timeout 5s get --raw /livez >/dev/null 2>&1; then
+      pod_via=api
+    else
+      pod_via=cri
+      warn "the API does not answer; reaching etcd on $node through $cli exec $node crictl exec"
+    fi
+  fi
+  if [ "$pod_via" = api ]; then
+    bounded kubectl --kubeconfig "$kubeconfig" -n kube-system exec "etcd-$node" -- "$@"
+    return
+  fi
+  local id
+  id=$(bounded "$cli" exec "$node" crictl ps -q --name '^etcd$' --state running 2>/dev/null | head -n 1) || true
+  [ -n "$id" ] || die "no running etcd container on $node (asked its CRI with $cli exec $node crictl ps)"
+  bounded "$cli" exec "$node" crictl exec "$id" "$@"
 }
 
 # etcdctl inside the pod, with kubeadm's certificates; $1 is the endpoint list.
@@ -261,6 +280,15 @@ cmd_health() {
   [[ "$raw" == "["*"]" ]] || die "health: etcdctl gave no result (exit $rc): $(last_error)"
   members=$(count "$raw" '"endpoint":')
   healthy=$(count "$raw" '"health":true')
+  # Without quorum no member can commit the read `endpoint health` makes; a member that still
+  # answers `endpoint status` (served locally) is up, and counts as healthy in the report.
+  if [ "$healthy" -lt $(( ${expect:-$members} / 2 + 1 )) ]; then
+    local status_raw="" up
+    if [ "$mode" = kind ]; then status_raw="$(pod_ctl "${endpoints:-https://127.0.0.1:2379}" endpoint status -w json 2>/dev/null)" || true
+    else status_raw="$(local_ctl "$endpoints" endpoint status -w json 2>/dev/null)" || true; fi
+    up=$(count "$status_raw" '"Endpoint":')
+    [ "$up" -le "$healthy" ] || healthy="$up"
+  fi
   [ -z "$expect" ] || [ "$expect" -le "$n_listed" ] || n_listed="$expect"
   [ "$members" -ge "$n_listed" ] || members="$n_listed"
   [ "$members" -gt 0 ] || die "health: no members answered and none were expected (use --expect N)"

@@ -10,14 +10,15 @@ export const USAGE = `Usage: npm run drill -- <stack> [--observe SECONDS] [--int
 Failure drill for a stack with at least 3 control planes:
   1. verify the cluster (refuses to drill an unhealthy one)
   2. <container cli> stop <cluster>-control-plane2 (never the first control plane)
-  3. poll, for --observe seconds: /readyz through the load balancer, etcd health (expect
-     "degraded", quorum held) and a write (patch of ConfigMap default/kindha-drill); prints how
-     long writes were unavailable
+  3. probe, for --observe seconds and independently of each other: /readyz through the load
+     balancer and a write (patch of ConfigMap default/kindha-drill), each every --interval
+     seconds with a 2 s request timeout; etcd health (expect "degraded", quorum held) every 5 s.
+     Prints how long writes and the API were each unavailable
   4. <container cli> start it again (always, even after an error), wait Ready, verify
 
 Options:
   --observe SECONDS   how long to watch with the member down (default 45, at most 120)
-  --interval SECONDS  between polls (default 3)
+  --interval SECONDS  between API and write probes (default 1)
   --kubeconfig FILE   default: ~/.kube/kindha-<cluster>.yaml
   -h, --help          this help
 
@@ -33,7 +34,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       return EXIT.failed;
     }
     const observe = Number(values.observe ?? "45");
-    const interval = Number(values.interval ?? "3");
+    const interval = Number(values.interval ?? "1");
     if (!Number.isFinite(observe) || observe < 5 || observe > 120) throw new UsageError("--observe must be a number of seconds from 5 to 120");
     if (!Number.isFinite(interval) || interval < 1 || interval > observe) throw new UsageError("--interval must be at least 1 second and at most --observe");
     const deps = toolDeps(given);

@@ -4,8 +4,8 @@
  * resource runs (read from the synthesized cdk.tf.json), checked live, then deleted.
  * One stack at a time; each cluster is deleted at the end even when a check fails.
  */
-import { X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { createHash, X509Certificate } from "node:crypto";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { resolveStack } from "../../lib/stack-config";
@@ -17,6 +17,9 @@ import { clusterContainers, kubectl, makeSandbox, missingPrerequisite, ROOT, run
 const ALL_STACKS = ["single", "ha-option-b", "ha-option-a"];
 // KINDHA_CLUSTER_STACKS narrows a local run (e.g. "single"); CI runs them all.
 const STACKS = process.env.KINDHA_CLUSTER_STACKS?.split(",").filter(Boolean) ?? ALL_STACKS;
+/** Backup and restore round trip: one and three members. Failover: the lighter HA stack. */
+const ROUND_TRIP_STACKS = ["single", "ha-option-b"];
+const FAILOVER_STACKS = ["ha-option-b"];
 const MINUTE = 60_000;
 const say = (line: string) => process.stderr.write(`cluster: ${line}\n`);
 
@@ -39,6 +42,8 @@ if (missing) {
     let env: NodeJS.ProcessEnv;
     let createOutput = "";
     const k = (...args: string[]) => kubectl(kubeconfig, env, args);
+    /** One of the operations tools (npm run <name> -- <args>), compiled. */
+    const tool = (name: string, ...args: string[]) => run(process.execPath, [join(ROOT, "dist", "tools", `${name}.js`), ...args], env, undefined, 10 * MINUTE);
 
     const destroy = () =>
       runLogged(life.destroy.command, { cwd: life.stackDir, env: { ...env, ...life.destroy.environment }, logFile: sandbox.logFile, timeoutMs: 5 * MINUTE });
@@ -164,10 +169,94 @@ if (missing) {
     }, 5 * MINUTE);
 
     test("npm run verify passes", () => {
-      const r = run(process.execPath, [join(ROOT, "dist", "tools", "verify.js"), stack], env, undefined, 5 * MINUTE);
+      const r = tool("verify", stack);
       expect(r.output).not.toContain("FAIL");
       expect(r.code).toBe(0);
     }, 6 * MINUTE);
+
+    /** ConfigMaps of a namespace as a LIST returns them (what users see), name -> data. */
+    const listConfigMaps = (ns: string): Record<string, Record<string, string>> =>
+      Object.fromEntries(JSON.parse(k("get", "configmap", "-n", ns, "-l", "kindha.io/test=marker", "-o", "json")).items.map((c: any) => [c.metadata.name, c.data]));
+    const writeMarkers = (ns: string, count: number) => {
+      const items = Array.from({ length: count }, (_, i) => ({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: `m${String(i).padStart(3, "0")}`, namespace: ns, labels: { "kindha.io/test": "marker" } },
+        data: { index: String(i), content: createHash("sha256").update(`${ns}/${i}`).digest("hex") },
+      }));
+      kubectl(kubeconfig, env, ["create", "namespace", ns], undefined);
+      kubectl(kubeconfig, env, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+      return Object.fromEntries(items.map((c) => [c.metadata.name, c.data]));
+    };
+
+    if (FAILOVER_STACKS.includes(stack)) {
+      test("npm run drill: with one control plane stopped, /readyz and writes keep being served through the load balancer", () => {
+        const r = tool("drill", stack);
+        const writes = Number(/writes unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
+        const api = Number(/API unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
+        say(`${stack}: drill: writes unavailable ${writes} s, API unavailable ${api} s`);
+        expect(r.output).toContain("drill passed");
+        expect(r.code).toBe(0);
+        expect(writes).toBeLessThan(30);
+        expect(api).toBeLessThan(30);
+      }, 10 * MINUTE);
+
+      test("with two of three control planes stopped, quorum is lost and writes fail fast; after restart no key is lost", async () => {
+        const ns = "kindha-quorum";
+        const markers = writeMarkers(ns, 50);
+        const victims = topology.controlPlanes.slice(1).map((n) => n.name);
+        try {
+          for (const v of victims) expect(run("docker", ["stop", v], env).code).toBe(0);
+          const health = run("bash", [join(ROOT, "scripts", "etcd.sh"), "health", "--kind", "--kubeconfig", kubeconfig, "--cluster", topology.clusterName, "--expect", "3"], env);
+          expect(health.stderr).toContain("quorum lost: 1 of 3 members healthy, quorum needs 2");
+          expect(health.code).toBe(1);
+          const t0 = Date.now();
+          const write = run("kubectl", ["--kubeconfig", kubeconfig, "--request-timeout", "10s", "-n", ns, "create", "configmap", "during-outage"], env);
+          const seconds = (Date.now() - t0) / 1000;
+          say(`${stack}: write with quorum lost failed after ${seconds.toFixed(1)} s: ${write.stderr.trim().split("\n").pop()}`);
+          expect(write.code).not.toBe(0);
+          expect(write.stderr.trim()).not.toBe("");
+          expect(seconds).toBeLessThan(20);
+        } finally {
+          for (const v of victims) run("docker", ["start", v], env);
+        }
+        const back = Date.now();
+        await waitFor("verify to pass after the restart", 5 * MINUTE, () => (tool("verify", stack).code === 0 ? true : undefined), 5000);
+        say(`${stack}: recovered from quorum loss in ${((Date.now() - back) / 1000).toFixed(0)} s`);
+        expect(listConfigMaps(ns)).toEqual(markers);
+      }, 10 * MINUTE);
+    }
+
+    if (ROUND_TRIP_STACKS.includes(stack)) {
+      test("backup, delete, create, restore: 200 ConfigMaps come back with their content when listed; verify passes", async () => {
+        const ns = "kindha-roundtrip";
+        const markers = writeMarkers(ns, 200);
+        expect(Object.keys(listConfigMaps(ns))).toHaveLength(200);
+
+        const backup = tool("backup", stack);
+        expect(backup.code).toBe(0);
+        const snapshot = backup.stdout.trim().split("\n").pop()!;
+        expect(snapshot).toMatch(new RegExp(`/\\.kindha/backups/${topology.clusterName}/${topology.clusterName}-${stack}-\\d{8}T\\d{6}Z\\.db$`));
+        expect(statSync(snapshot).mode & 0o777).toBe(0o600);
+        const status = run("bash", [join(ROOT, "scripts", "etcd.sh"), "--kind", "--kubeconfig", kubeconfig, "--cluster", topology.clusterName, "snapshot-status", snapshot], env);
+        expect(status.code).toBe(0);
+        expect(JSON.parse(status.stdout).totalKey).toBeGreaterThan(0);
+
+        expect((await destroy()).code).toBe(0);
+        expect(clusterContainers(topology.clusterName)).toEqual([]);
+        life.writeConfig();
+        const created = await runLogged(life.create.command, { cwd: life.stackDir, env: { ...env, ...life.create.environment }, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
+        expect(created.code).toBe(0);
+        expect(k("get", "namespace", ns, "--ignore-not-found").trim()).toBe("");
+
+        const t0 = Date.now();
+        const restore = tool("restore", stack, "--snapshot", snapshot);
+        say(`${stack}: restore of ${topology.controlPlanes.length} member(s): exit ${restore.code} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+        if (restore.code !== 0) throw new Error(`restore failed:\n${restore.output}`);
+        expect(listConfigMaps(ns)).toEqual(markers);
+        expect(tool("verify", stack).code).toBe(0);
+      }, 30 * MINUTE);
+    }
 
     test("delete-cluster.sh leaves no container, network or kubeconfig behind", async () => {
       const r = await destroy();

@@ -2,7 +2,7 @@
  * The failure drill: refusal on a single control plane, the judgement of its samples, and the
  * whole run over a fake executor and clock answering with recorded output (no kind cluster here).
  */
-import { drillRefusal, drillVictim, runDrill, summarizeDrill, type DrillContext, type DrillSample } from "../../lib/ops/drill";
+import { drillRefusal, drillVictim, outage, runDrill, summarizeDrill, type DrillContext } from "../../lib/ops/drill";
 import { resolveStack } from "../../lib/stack-config";
 import { main as drillMain } from "../../tools/drill";
 import { clusterFixtures, fakeClock, fakeExec, line, okResult, type Call } from "../fixtures/recorded/load";
@@ -37,31 +37,38 @@ describe("drill refusal and victim", () => {
 });
 
 describe("summarizeDrill", () => {
-  const s = (at: number, write: boolean, etcd: DrillSample["etcd"] = "degraded", api = true): DrillSample => ({ at, api, etcd, write });
+  const probes = (...oks: boolean[]) => oks.map((ok, i) => ({ at: i * 1000, ok }));
+  const etcd = (...states: ("healthy" | "degraded" | "quorum-lost")[]) => states.map((state, i) => ({ at: i * 5000, state }));
 
-  test("adds up write outages from the first failing poll to the next succeeding one", () => {
-    const sum = summarizeDrill([s(0, false), s(3000, false), s(6000, true), s(9000, false), s(12000, true), s(15000, true)]);
-    expect(sum).toMatchObject({ writeUnavailableMs: 9000, longestWriteOutageMs: 6000, passed: true, quorumHeld: true, memberDownSeen: true });
+  test("adds up write outages from the first failing probe to the next succeeding one, apart from the API's", () => {
+    const sum = summarizeDrill({ api: probes(true, true, true, true, true, true), write: probes(false, false, true, false, true, true), etcd: etcd("degraded") });
+    expect(sum.write).toEqual({ samples: 6, failures: 3, unavailableMs: 3000, longestMs: 2000, okAtEnd: true });
+    expect(sum.api).toEqual({ samples: 6, failures: 0, unavailableMs: 0, longestMs: 0, okAtEnd: true });
+    expect(sum).toMatchObject({ passed: true, quorumHeld: true, memberDownSeen: true });
+  });
+
+  test("measures the API's outage on its own probes", () => {
+    expect(outage(probes(true, false, false, false, true)).unavailableMs).toBe(3000);
   });
 
   test("fails when etcd lost quorum during the drill", () => {
-    const sum = summarizeDrill([s(0, true), s(3000, false, "quorum-lost"), s(6000, true)]);
+    const sum = summarizeDrill({ api: probes(true), write: probes(true, false, true), etcd: etcd("degraded", "quorum-lost") });
     expect(sum.passed).toBe(false);
     expect(sum.problems).toContain("etcd lost quorum");
   });
 
   test("fails when etcd never saw the member down (the stop did not take)", () => {
-    const sum = summarizeDrill([s(0, true, "healthy"), s(3000, true, "healthy")]);
+    const sum = summarizeDrill({ api: probes(true, true), write: probes(true, true), etcd: etcd("healthy", "healthy") });
     expect(sum.problems).toEqual(["etcd never reported the stopped member down; was it really stopped?"]);
   });
 
-  test("fails when writes still fail at the end, counting the open outage up to the last poll", () => {
-    const sum = summarizeDrill([s(0, true), s(3000, false), s(6000, false, "degraded", false)]);
-    expect(sum).toMatchObject({ passed: false, writeUnavailableMs: 3000, apiFailures: 1, servingAtEnd: false });
+  test("fails when writes still fail at the end, counting the open outage up to the last probe", () => {
+    const sum = summarizeDrill({ api: probes(true, true, false), write: probes(true, false, false), etcd: etcd("degraded") });
+    expect(sum).toMatchObject({ passed: false, write: { unavailableMs: 1000, okAtEnd: false }, api: { failures: 1 } });
   });
 
   test("fails when no samples were taken", () => {
-    expect(summarizeDrill([]).problems).toEqual(["no samples were taken"]);
+    expect(summarizeDrill({ api: [], write: [], etcd: [] }).problems).toEqual(["no samples were taken"]);
   });
 });
 
@@ -96,7 +103,7 @@ describe("runDrill over a fake cluster", () => {
     clock: fakeClock(),
     log: (l) => void log.push(l),
     observeMs: 30_000,
-    intervalMs: 3_000,
+    intervalMs: 1_000,
   });
 
   const order = (calls: readonly Call[]) => calls.filter((c) => c.file === "docker").map(line);
@@ -107,9 +114,15 @@ describe("runDrill over a fake cluster", () => {
     const outcome = await runDrill(context(exec, log));
     expect(outcome.ok).toBe(true);
     expect(order(calls)).toEqual([`docker stop ${C}-control-plane2`, `docker start ${C}-control-plane2`]);
-    // 11 polls 3 s apart in a 30 s window; the first two writes failed: unavailable 0 s -> 6 s.
-    expect(outcome.summary).toMatchObject({ samples: 11, writeUnavailableMs: 6000, quorumHeld: true, memberDownSeen: true, apiFailures: 0 });
-    expect(log.join("\n")).toContain("writes unavailable for 6.0 s in total");
+    // 30 probes 1 s apart in a 30 s window; the first two writes failed: unavailable 0 s -> 2 s.
+    expect(outcome.summary).toMatchObject({
+      write: { samples: 30, failures: 2, unavailableMs: 2000 },
+      api: { samples: 30, failures: 0, unavailableMs: 0 },
+      quorumHeld: true,
+      memberDownSeen: true,
+    });
+    expect(log.join("\n")).toContain("writes unavailable for 2.0 s in total");
+    expect(outcome.message).toContain("writes unavailable 2.0 s, API unavailable 0.0 s");
   });
 
   test("fails when the cluster is unhealthy before the drill: nothing is stopped", async () => {
@@ -149,6 +162,6 @@ describe("runDrill over a fake cluster", () => {
     await runDrill(context(exec, []));
     const patch = calls.find((c) => c.args.includes("patch"));
     expect(patch?.file).toBe("kubectl");
-    expect(patch?.args).toEqual(["--kubeconfig", "/k", "--request-timeout", "20s", "-n", "default", "patch", "configmap", "kindha-drill", "--type", "merge", "-p", '{"data":{"seq":"1"}}']);
+    expect(patch?.args).toEqual(["--kubeconfig", "/k", "--request-timeout", "2s", "-n", "default", "patch", "configmap", "kindha-drill", "--type", "merge", "-p", '{"data":{"seq":"1"}}']);
   });
 });

@@ -7,7 +7,7 @@ import { parseHealthReport, type HealthState } from "../etcd/parse";
 import type { Topology } from "../topology";
 import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
 import { kubectlArgs, parseNodes } from "./kube";
-import { pollUntil } from "./steps";
+import { pollUntil, type Clock } from "./steps";
 import { collectVerifyInputs, etcdHealthArgs, renderChecks, verifyChecks } from "./verify";
 
 /** Why a stack cannot be drilled, or undefined when it can. */
@@ -25,76 +25,94 @@ export function drillVictim(t: Topology): string {
   return t.controlPlanes[1].name;
 }
 
-/** One poll while the victim is down. `at` is ms since the stop. */
-export interface DrillSample {
+/** One probe result while the victim is down. `at` is ms since the stop. */
+export interface ProbeSample {
   readonly at: number;
-  readonly api: boolean;
-  readonly etcd: HealthState | "unknown";
-  readonly write: boolean;
+  readonly ok: boolean;
+}
+
+/** One etcd health reading while the victim is down. */
+export interface EtcdSample {
+  readonly at: number;
+  readonly state: HealthState | "unknown";
+}
+
+/** What the drill saw, per probe; API and writes are sampled independently, about once a second. */
+export interface DrillSamples {
+  readonly api: readonly ProbeSample[];
+  readonly write: readonly ProbeSample[];
+  readonly etcd: readonly EtcdSample[];
+}
+
+/** Outage of one probe: from each failing sample to the next succeeding one (or the last sample). */
+export interface Outage {
+  readonly samples: number;
+  readonly failures: number;
+  readonly unavailableMs: number;
+  readonly longestMs: number;
+  /** The last sample succeeded. */
+  readonly okAtEnd: boolean;
 }
 
 export interface DrillSummary {
-  readonly samples: number;
-  /** Sum of write outages: from each failing sample to the next succeeding one (or the last sample). */
-  readonly writeUnavailableMs: number;
-  readonly longestWriteOutageMs: number;
-  readonly apiFailures: number;
+  readonly api: Outage;
+  readonly write: Outage;
   /** etcd never reported quorum lost. */
   readonly quorumHeld: boolean;
   /** etcd reported the stopped member as down at least once (the drill really removed a member). */
   readonly memberDownSeen: boolean;
-  /** The last sample had the API and writes working. */
-  readonly servingAtEnd: boolean;
   readonly passed: boolean;
   readonly problems: readonly string[];
 }
 
-/** Judges the samples of one drill. Pure. */
-export function summarizeDrill(samples: readonly DrillSample[]): DrillSummary {
+/** Adds up the outages of one probe. Pure. */
+export function outage(samples: readonly ProbeSample[]): Outage {
   let total = 0;
   let longest = 0;
-  let outageStart: number | undefined;
+  let start: number | undefined;
+  const close = (at: number) => {
+    if (start === undefined) return;
+    total += at - start;
+    longest = Math.max(longest, at - start);
+    start = undefined;
+  };
   for (const s of samples) {
-    if (!s.write && outageStart === undefined) outageStart = s.at;
-    if (s.write && outageStart !== undefined) {
-      total += s.at - outageStart;
-      longest = Math.max(longest, s.at - outageStart);
-      outageStart = undefined;
-    }
+    if (!s.ok && start === undefined) start = s.at;
+    if (s.ok) close(s.at);
   }
   const last = samples[samples.length - 1];
-  if (outageStart !== undefined && last) {
-    total += last.at - outageStart;
-    longest = Math.max(longest, last.at - outageStart);
-  }
-  const quorumHeld = samples.every((s) => s.etcd !== "quorum-lost");
-  const memberDownSeen = samples.some((s) => s.etcd === "degraded");
-  const servingAtEnd = !!last && last.api && last.write;
+  if (last) close(last.at);
+  return { samples: samples.length, failures: samples.filter((s) => !s.ok).length, unavailableMs: total, longestMs: longest, okAtEnd: !!last && last.ok };
+}
+
+/** Judges the samples of one drill. Pure. */
+export function summarizeDrill(samples: DrillSamples): DrillSummary {
+  const api = outage(samples.api);
+  const write = outage(samples.write);
+  const quorumHeld = samples.etcd.every((s) => s.state !== "quorum-lost");
+  const memberDownSeen = samples.etcd.some((s) => s.state === "degraded");
+  const none = api.samples === 0 || write.samples === 0;
   const problems = [
-    ...(samples.length === 0 ? ["no samples were taken"] : []),
+    ...(none ? ["no samples were taken"] : []),
     ...(quorumHeld ? [] : ["etcd lost quorum"]),
-    ...(memberDownSeen || samples.length === 0 ? [] : ["etcd never reported the stopped member down; was it really stopped?"]),
-    ...(servingAtEnd || samples.length === 0 ? [] : ["the API or writes were still failing at the end of the observation"]),
+    ...(memberDownSeen || samples.etcd.length === 0 ? [] : ["etcd never reported the stopped member down; was it really stopped?"]),
+    ...(none || (api.okAtEnd && write.okAtEnd) ? [] : ["the API or writes were still failing at the end of the observation"]),
   ];
-  return {
-    samples: samples.length,
-    writeUnavailableMs: total,
-    longestWriteOutageMs: longest,
-    apiFailures: samples.filter((s) => !s.api).length,
-    quorumHeld,
-    memberDownSeen,
-    servingAtEnd,
-    passed: problems.length === 0,
-    problems,
-  };
+  return { api, write, quorumHeld, memberDownSeen, passed: problems.length === 0, problems };
 }
 
 export interface DrillContext extends ClusterOpsContext {
   readonly stackId: string;
   /** How long to observe with the member down (bounded by the caller to at most 120 s). */
   readonly observeMs: number;
+  /** Between API and write probes (each probe gives up after {@link PROBE_TIMEOUT}). */
   readonly intervalMs: number;
 }
+
+/** kubectl's request timeout for the API and write probes: short, so an outage shows as failures. */
+export const PROBE_TIMEOUT = "2s";
+/** etcd health is read less often: each reading execs into an etcd pod. */
+const ETCD_EVERY_MS = 5_000;
 
 export interface DrillOutcome {
   readonly ok: boolean;
@@ -124,7 +142,8 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     return { ok: false, message: `cannot create the drill ConfigMap: ${lastLine(create)}` };
   }
 
-  const samples: DrillSample[] = [];
+  let samples: DrillSamples = { api: [], write: [], etcd: [] };
+  const probe = (...args: string[]) => c.exec("kubectl", ["--kubeconfig", c.kubeconfig, "--request-timeout", PROBE_TIMEOUT, ...args], { env: c.env, timeoutMs: 10_000 });
   // Set before the stop: a stop that timed out may still have stopped the container.
   let stopAttempted = false;
   try {
@@ -134,22 +153,26 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     if (stop.code !== 0) return { ok: false, message: `${c.containerCli} stop ${victim} failed: ${lastLine(stop)}` };
     const t0 = c.clock.now();
     let seq = 0;
-    c.log("  t(s)   API   etcd          write");
-    await pollUntil(
-      async () => {
+    const every = <T>(ms: number, take: () => Promise<T>) => sampleEvery(c.clock, t0, c.observeMs, ms, take);
+    const [api, write, etcd] = await Promise.all([
+      every(c.intervalMs, async () => {
+        const r = await probe("--server", c.topology.api.url, "get", "--raw", "/readyz");
+        return r.code === 0 && r.stdout.trim() === "ok";
+      }),
+      every(c.intervalMs, async () => {
         seq += 1;
-        const [readyz, health, write] = await Promise.all([
-          kc("--server", c.topology.api.url, "get", "--raw", "/readyz"),
-          c.exec("bash", healthArgs, { env: c.env, timeoutMs: 30_000 }),
-          kc("-n", "default", "patch", "configmap", DRILL_CONFIGMAP, "--type", "merge", "-p", JSON.stringify({ data: { seq: String(seq) } })),
-        ]);
-        const s: DrillSample = { at: c.clock.now() - t0, api: readyz.code === 0 && readyz.stdout.trim() === "ok", etcd: healthState(health), write: write.code === 0 };
-        samples.push(s);
-        c.log(`  ${(s.at / 1000).toFixed(1).padStart(5)}  ${s.api ? "ok  " : "FAIL"}  ${s.etcd.padEnd(12)}  ${s.write ? "ok" : "FAIL"}`);
-        return { done: false };
-      },
-      { timeoutMs: c.observeMs, intervalMs: c.intervalMs, clock: c.clock },
-    );
+        return (await probe("-n", "default", "patch", "configmap", DRILL_CONFIGMAP, "--type", "merge", "-p", JSON.stringify({ data: { seq: String(seq) } }))).code === 0;
+      }),
+      every(Math.max(c.intervalMs, ETCD_EVERY_MS), async () => healthState(await c.exec("bash", healthArgs, { env: c.env, timeoutMs: 30_000 }))),
+    ]);
+    samples = { api: api.map(([at, ok]) => ({ at, ok })), write: write.map(([at, ok]) => ({ at, ok })), etcd: etcd.map(([at, state]) => ({ at, state })) };
+    c.log("  t(s)   probe  result");
+    const rows = [
+      ...samples.api.map((s) => [s.at, "API  ", s.ok ? "ok" : "FAIL"] as const),
+      ...samples.write.map((s) => [s.at, "write", s.ok ? "ok" : "FAIL"] as const),
+      ...samples.etcd.map((s) => [s.at, "etcd ", s.state] as const),
+    ].sort((a, b) => a[0] - b[0]);
+    for (const [at, what, result] of rows) c.log(`  ${(at / 1000).toFixed(1).padStart(5)}  ${what}  ${result}`);
   } finally {
     if (stopAttempted) {
       c.log(`starting control plane ${victim} again: ${c.containerCli} start ${victim}`);
@@ -159,7 +182,9 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   }
 
   const summary = summarizeDrill(samples);
-  c.log(`writes unavailable for ${(summary.writeUnavailableMs / 1000).toFixed(1)} s in total (longest ${(summary.longestWriteOutageMs / 1000).toFixed(1)} s); API failures: ${summary.apiFailures} of ${summary.samples} polls`);
+  const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  c.log(`writes unavailable for ${secs(summary.write.unavailableMs)} in total (longest ${secs(summary.write.longestMs)}; ${summary.write.failures} of ${summary.write.samples} writes failed)`);
+  c.log(`API unavailable for ${secs(summary.api.unavailableMs)} in total (longest ${secs(summary.api.longestMs)}; ${summary.api.failures} of ${summary.api.samples} /readyz probes failed)`);
 
   c.log(`waiting for ${victim} to be Ready again`);
   const ready = await pollUntil(
@@ -181,8 +206,27 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
 
   const problems = [...summary.problems, ...(ready.done ? [] : [`${victim} did not become Ready again`]), ...(after.done ? [] : ["verify after the drill failed"])];
   return problems.length === 0
-    ? { ok: true, message: `drill passed: with ${victim} stopped the API and writes kept serving and etcd held quorum`, summary }
+    ? {
+        ok: true,
+        message: `drill passed: with ${victim} stopped etcd held quorum; writes unavailable ${secs(summary.write.unavailableMs)}, API unavailable ${secs(summary.api.unavailableMs)}`,
+        summary,
+      }
     : { ok: false, message: `drill failed: ${problems.join("; ")}`, summary };
+}
+
+/**
+ * Calls `take` every `everyMs` (on a fixed grid from t0, skipping ticks a slow call overran) until
+ * `windowMs` has passed; returns `[ms since t0, value]` pairs.
+ */
+async function sampleEvery<T>(clock: Clock, t0: number, windowMs: number, everyMs: number, take: () => Promise<T>): Promise<[number, T][]> {
+  const out: [number, T][] = [];
+  for (let at = clock.now() - t0; at < windowMs; at = clock.now() - t0) {
+    out.push([at, await take()]);
+    const next = (Math.floor((clock.now() - t0) / everyMs) + 1) * everyMs;
+    if (next >= windowMs) break;
+    await clock.sleep(next - (clock.now() - t0));
+  }
+  return out;
 }
 
 function healthState(r: CommandResult): HealthState | "unknown" {

@@ -62,14 +62,22 @@ export function restoreCommand(c: RestoreContext, index: number): string[] {
     "etcdutl", "snapshot", "restore", `${NODE_RESTORE_DIR}/snapshot.db`,
     "--name", node, "--initial-cluster", initialCluster(c.topology, c.ips),
     "--initial-advertise-peer-urls", peerUrl(ip), "--data-dir", `${NODE_RESTORE_DIR}/etcd`,
+    // Revisions jump past any a client has seen and old ones read as compacted, so every watch
+    // and cache re-lists instead of trusting revisions from before the restore.
+    "--bump-revision", "1000000000", "--mark-compacted",
   ];
 }
 
-/** Whether etcd's container runs on a node, asked of the node's CRI (works while the API is down). */
-async function etcdRunning(c: RestoreContext, node: string): Promise<boolean | undefined> {
-  const r = await inNode(c, node, "crictl", "ps", "-q", "--name", "^etcd$", "--state", "running");
-  return r.code === 0 ? r.stdout.trim() !== "" : undefined;
+/**
+ * Whether a static pod's container runs on a node, asked of the node's CRI (works while the API is
+ * down); a CRI that cannot be asked is an error, never read as "running" or "stopped".
+ */
+async function containerRunning(c: RestoreContext, node: string, name: string): Promise<boolean> {
+  const r = await inNode(c, node, "crictl", "ps", "-q", "--name", `^${name}$`, "--state", "running");
+  if (r.code !== 0) throw new Error(`cannot tell whether ${name} runs on ${node}: crictl ps failed (exit ${r.code}): ${lastLine(r)}`);
+  return r.stdout.trim() !== "";
 }
+const etcdRunning = (c: RestoreContext, node: string) => containerRunning(c, node, "etcd");
 
 /** Node names the API lists that the stack's topology does not have. */
 export function staleNodes(t: Topology, nodesJson: string): string[] {
@@ -147,7 +155,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     ...perNode(
       (n) => `wait for etcd to stop on ${n}`,
       async (node) => {
-        const last = await pollUntil(async () => ({ done: (await etcdRunning(c, node)) === false }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
+        const last = await pollUntil(async () => ({ done: !(await etcdRunning(c, node)) }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
         return last.done ? ok() : failed(`etcd still runs on ${node} after ${c.waitMs / 1000}s`);
       },
       undoHint,
@@ -191,6 +199,22 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
           { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock },
         );
         return last.done ? ok() : failed(`etcd not running on ${last.down.join(", ")}`);
+      },
+    },
+    {
+      name: "restart the API servers so their caches hold the restored state",
+      next: `restart them by hand: ${c.containerCli} exec <node> crictl stop $(crictl ps -q --name '^kube-apiserver$')`,
+      run: async () => {
+        // kubelet starts a stopped static-pod container again; the new process lists etcd afresh.
+        for (const node of cps) {
+          const ids = await inNode(c, node, "crictl", "ps", "-q", "--name", "^kube-apiserver$");
+          if (ids.code !== 0) return failedCmd(`crictl ps on ${node}`, ids);
+          for (const id of ids.stdout.split("\n").filter(Boolean)) {
+            const r = await inNode(c, node, "crictl", "stop", id);
+            if (r.code !== 0) return failedCmd(`stopping kube-apiserver on ${node}`, r);
+          }
+        }
+        return ok(`${cps.length} API servers`);
       },
     },
     {
