@@ -35,6 +35,11 @@ export interface KindClusterProps {
 export class KindCluster extends Construct {
   /** The lifecycle resource; everything that needs the running cluster depends on it. */
   public readonly resource: Resource;
+  /**
+   * The host checks, a step of their own that the cluster depends on: when they fail, the apply
+   * stops with no cluster in state, and the next apply runs them again.
+   */
+  public readonly preflight: Resource;
   public readonly configFile: File;
   /** SHA-256 of the rendered kind config. */
   public readonly configSha256: string;
@@ -76,20 +81,31 @@ export class KindCluster extends Construct {
       KINDHA_BACKUP_DIR: fromTriggers("backup_dir"),
     };
 
+    const preflightEnv = {
+      KINDHA_REQUIRED_CPUS: String(props.budget.cpu),
+      KINDHA_REQUIRED_MEMORY_GIB: String(props.budget.memoryGiB),
+      KINDHA_ALLOW_CGROUP_V1: props.allowCgroupV1 ? "1" : "0",
+    };
+    // Replaced with the cluster (same config hash), so a topology change checks the host again.
+    this.preflight = new Resource(this, "Preflight", {
+      triggers: {
+        config_sha256: this.configSha256,
+        scripts_dir: props.scriptsDir,
+        required_cpus: preflightEnv.KINDHA_REQUIRED_CPUS,
+        required_memory_gib: preflightEnv.KINDHA_REQUIRED_MEMORY_GIB,
+        allow_cgroup_v1: preflightEnv.KINDHA_ALLOW_CGROUP_V1,
+      },
+      provisioners: [{ type: "local-exec", command: 'bash "${self.triggers.scripts_dir}/preflight.sh"', environment: preflightEnv }],
+    });
+
     this.resource = new Resource(this, "Lifecycle", {
       triggers,
-      dependsOn: [this.configFile],
+      dependsOn: [this.configFile, this.preflight],
       provisioners: [
         {
           type: "local-exec",
           command: `bash "${fromTriggers("scripts_dir")}/create-cluster.sh"`,
-          environment: {
-            ...env,
-            KINDHA_WAIT: props.waitTimeout,
-            KINDHA_REQUIRED_CPUS: String(props.budget.cpu),
-            KINDHA_REQUIRED_MEMORY_GIB: String(props.budget.memoryGiB),
-            KINDHA_ALLOW_CGROUP_V1: props.allowCgroupV1 ? "1" : "0",
-          },
+          environment: { ...env, ...preflightEnv, KINDHA_WAIT: props.waitTimeout },
         },
         {
           type: "local-exec",

@@ -30,8 +30,8 @@ type Json = Record<string, any>;
 export function readLifecycle(stackDir: string, home: string): Lifecycle {
   const json: Json = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8"));
   const files: Json = json.resource?.local_file ?? {};
-  const cluster = Object.values<Json>(json.resource?.null_resource ?? {}).find((r) => r.triggers && "config_sha256" in r.triggers);
-  if (!cluster) throw new Error(`${stackDir}: no null_resource with a config_sha256 trigger (the kind cluster)`);
+  const cluster = Object.values<Json>(json.resource?.null_resource ?? {}).find((r) => r.triggers && "config_sha256" in r.triggers && "cluster_name" in r.triggers);
+  if (!cluster) throw new Error(`${stackDir}: no null_resource with config_sha256 and cluster_name triggers (the kind cluster)`);
 
   const resolve = (value: string, self: Record<string, string> = {}): string => {
     const out = value

@@ -47,9 +47,9 @@ function tf(stackDir: string, args: string[], home: string, standIns?: StandIns,
 }
 
 const EXPECTED: Record<string, Record<string, number>> = {
-  single: { local_file: 1, null_resource: 2, kubernetes_namespace_v1: 2 },
-  "ha-option-b": { local_file: 1, null_resource: 2, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
-  "ha-option-a": { local_file: 1, null_resource: 2, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
+  single: { local_file: 1, null_resource: 3, kubernetes_namespace_v1: 2 },
+  "ha-option-b": { local_file: 1, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
+  "ha-option-a": { local_file: 1, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
 };
 
 describe.each(Object.keys(EXPECTED))("stack %s", (id) => {
@@ -93,16 +93,16 @@ describe("apply up to the container runtime (kind replaced by a stand-in)", () =
     expect(tf(stack, ["init", "-input=false", "-no-color"], home).status).toBe(0);
   });
 
-  test("a failed preflight stops the apply before anything is created", () => {
+  test("a failed preflight stops the apply with no cluster resource in state", () => {
     const r = tf(stack, ["apply", "-auto-approve", "-input=false", "-no-color"], home, s, { ...env, FAKE_DOCKER: "down" });
     expect(r.status).not.toBe(0);
     expect(r.stdout + r.stderr).toContain("preflight: docker is not reachable");
     expect(s.calls().filter((c) => c.startsWith("kind create"))).toEqual([]);
-    expect(tf(stack, ["state", "list"], home).stdout).not.toContain("null_resource");
+    expect(tf(stack, ["state", "list"], home).stdout).not.toContain("Cluster_Lifecycle");
     expect(existsSync(kubeconfig)).toBe(false);
   });
 
-  test("apply writes the config where create reads it, and create gets name, config and kubeconfig", () => {
+  test("the next apply retries cleanly: writes the config where create reads it, and create gets name, config and kubeconfig", () => {
     const r = tf(stack, ["apply", "-auto-approve", "-input=false", "-no-color"], home, s, env);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);

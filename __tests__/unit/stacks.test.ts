@@ -18,7 +18,7 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
     const infra = t.workers.filter((w) => w.role === "infrastructure").length;
     expect(resourceCounts(json)).toEqual({
       local_file: 1,
-      null_resource: 2,
+      null_resource: 3,
       kubernetes_namespace_v1: 2,
       ...(infra > 0 ? { kubernetes_node_taint: infra } : {}),
       ...(ha ? { kubernetes_cron_job_v1: 1 } : {}),
@@ -75,7 +75,7 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
 
 describe("cluster lifecycle", () => {
   const { json } = synthPreset("ha-option-a");
-  const lifecycle = Object.values(resources(json, "null_resource")).find((r) => "config_sha256" in r.triggers);
+  const lifecycle = Object.values(resources(json, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers);
 
   test("create runs the create script with name, config, kubeconfig, wait and budget", () => {
     const [create, destroy] = lifecycle.provisioner.map((p: any) => p["local-exec"]);
@@ -95,8 +95,17 @@ describe("cluster lifecycle", () => {
     expect(JSON.stringify(destroy.environment)).not.toMatch(/\$\{(?!self\.)/);
   });
 
+  test("checks the host in a preflight step of its own, which the cluster depends on", () => {
+    const preflight = Object.entries(resources(json, "null_resource")).find(([addr]) => addr.startsWith("Cluster_Preflight"))!;
+    const [exec] = preflight[1].provisioner.map((p: any) => p["local-exec"]);
+    expect(exec.command).toBe('bash "${self.triggers.scripts_dir}/preflight.sh"');
+    expect(exec.environment).toEqual({ KINDHA_REQUIRED_CPUS: "18", KINDHA_REQUIRED_MEMORY_GIB: "36", KINDHA_ALLOW_CGROUP_V1: "0" });
+    expect(preflight[1].triggers.config_sha256).toBe(lifecycle.triggers.config_sha256);
+    expect(lifecycle.depends_on).toContain(`null_resource.${preflight[0]}`);
+  });
+
   test("is replaced when the rendered config changes, and only then", () => {
-    const sha = (j: typeof json) => Object.values(resources(j, "null_resource")).find((r) => "config_sha256" in r.triggers).triggers.config_sha256;
+    const sha = (j: typeof json) => Object.values(resources(j, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers).triggers.config_sha256;
     expect(sha(synthPreset("ha-option-a").json)).toBe(lifecycle.triggers.config_sha256);
     expect(sha(synthPreset("ha-option-a", { controlPlanes: 5 }).json)).not.toBe(lifecycle.triggers.config_sha256);
     expect(sha(synthPreset("ha-option-a", { apiServerPort: 7443 }).json)).not.toBe(lifecycle.triggers.config_sha256);
@@ -170,7 +179,7 @@ describe("stack validation", () => {
 
   test("lets kubelet run on cgroup v1 only when asked, and tells the preflight", () => {
     const envOf = (j: any) =>
-      (Object.values(resources(j, "null_resource")).find((r: any) => "config_sha256" in r.triggers) as any).provisioner[0]["local-exec"].environment;
+      (Object.values(resources(j, "null_resource")).find((r: any) => "cluster_name" in r.triggers && "config_sha256" in r.triggers) as any).provisioner[0]["local-exec"].environment;
     const plain = synthStack("plain", "ha", {}).json;
     expect(kindConfigOf(plain).kubeadmConfigPatches).toHaveLength(1);
     expect(envOf(plain).KINDHA_ALLOW_CGROUP_V1).toBe("0");
@@ -215,7 +224,7 @@ describe("external load balancer", () => {
 
 describe("scripts", () => {
   test("are copied into the stack at a path that does not change with their content", () => {
-    const lifecycle = Object.values(resources(synthPreset("single").json, "null_resource")).find((r) => "config_sha256" in r.triggers);
+    const lifecycle = Object.values(resources(synthPreset("single").json, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers);
     // The path is a trigger: were it content-addressed, editing a script would replace the cluster.
     expect(lifecycle.triggers.scripts_dir).toBe("assets/Scripts/current");
   });

@@ -171,10 +171,19 @@ function cascadeReplacements(head: readonly SynthResource[], found: Map<string, 
   }
 }
 
-/** The kind cluster's lifecycle resource: the `null_resource` whose triggers hold `config_sha256`. */
+/**
+ * The kind cluster's lifecycle resource: the `null_resource` whose triggers hold `config_sha256`
+ * and `cluster_name` (the preflight step shares the config hash, not the name).
+ */
 export function isKindCluster(r: SynthResource): boolean {
   const triggers = r.body.triggers;
-  return r.mode === "managed" && r.type === "null_resource" && isJsonObject(triggers) && typeof triggers.config_sha256 === "string";
+  return (
+    r.mode === "managed" &&
+    r.type === "null_resource" &&
+    isJsonObject(triggers) &&
+    typeof triggers.config_sha256 === "string" &&
+    typeof triggers.cluster_name === "string"
+  );
 }
 
 export interface ClusterReplacement {
