@@ -277,10 +277,12 @@ node_image() {
   rm -rf "$ctx"
 
   # Pre-load images as kind does: containerd in a build container, `ctr import --no-unpack`.
-  local id="kindha-node-build-$$"
-  docker rm -f "$id" >/dev/null 2>&1 || true
+  local id="kindha-node-build-$$" stale
+  # A build container left by an interrupted run, and ours on any exit (die exits the script).
+  stale=$(docker ps -aq --filter name=kindha-node-build-)
+  [ -z "$stale" ] || docker rm -f $stale >/dev/null
+  trap 'docker rm -f "'"$id"'" >/dev/null 2>&1 || true' EXIT
   docker run -d --name "$id" --privileged --entrypoint=sleep kindha.local/node-base:build infinity >/dev/null
-  trap 'docker rm -f "'"$id"'" >/dev/null 2>&1 || true' RETURN
   docker exec "$id" bash -c 'nohup containerd >/dev/null 2>&1 & for i in $(seq 1 30); do [ -S /run/containerd/containerd.sock ] && ctr version >/dev/null 2>&1 && exit 0; sleep 1; done; exit 1' \
     || die "containerd did not start in the build container"
   step "pre-load $(preloaded_images | wc -l) images" quiet "$cache/preload.log" bash -c '

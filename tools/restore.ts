@@ -47,7 +47,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       ips: new Map(),
     };
     io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
-    const report = await runSteps(restoreSteps(ctx), ctx, (l) => io.out(l));
+    const report = await runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
     io.out(report.ok ? `restore: done; stack ${stack.id} runs from ${snapshot}` : `restore: stopped at "${report.failed?.step}"`);
     return report.ok ? EXIT.ok : EXIT.failed;
   });

@@ -5,7 +5,7 @@
  * One stack at a time; each cluster is deleted at the end even when a check fails.
  */
 import { createHash, X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { resolveStack } from "../../lib/stack-config";
@@ -43,7 +43,12 @@ if (missing) {
     let createOutput = "";
     const k = (...args: string[]) => kubectl(kubeconfig, env, args);
     /** One of the operations tools (npm run <name> -- <args>), compiled. */
-    const tool = (name: string, ...args: string[]) => run(process.execPath, [join(ROOT, "dist", "tools", `${name}.js`), ...args], env, undefined, 10 * MINUTE);
+    const tool = (name: string, ...args: string[]) => {
+      const started = Date.now();
+      const r = run(process.execPath, [join(ROOT, "dist", "tools", `${name}.js`), ...args], env, undefined, 10 * MINUTE);
+      appendFileSync(sandbox.logFile, `\n$ npm run ${name} -- ${args.join(" ")}  (exit ${r.code}, ${((Date.now() - started) / 1000).toFixed(1)} s)\n${r.output}`);
+      return r;
+    };
 
     const destroy = () =>
       runLogged(life.destroy.command, { cwd: life.stackDir, env: { ...env, ...life.destroy.environment }, logFile: sandbox.logFile, timeoutMs: 5 * MINUTE });

@@ -102,20 +102,24 @@ describe("step runner", () => {
     },
   });
 
-  test("runs steps in order and reports them completed", async () => {
+  test("runs steps in order, reports them completed, and prints each step's time", async () => {
     const seen: string[] = [];
-    const report = await runSteps([step("a", true, seen), step("b", true, seen)], {}, () => undefined);
-    expect(report).toEqual({ ok: true, completed: ["a", "b"] });
+    const log: string[] = [];
+    const clock = fakeClock();
+    const timed: Step<unknown> = { name: "slow", next: "n", run: async () => (await clock.sleep(2500), { ok: true }) };
+    const report = await runSteps([step("a", true, seen), timed, step("b", true, seen)], {}, (l) => void log.push(l), clock);
+    expect(report).toEqual({ ok: true, completed: ["a", "slow", "b"] });
     expect(seen).toEqual(["a", "b"]);
+    expect(log).toEqual(["[1/3] a", "      ok in 0.0 s", "[2/3] slow", "      ok in 2.5 s", "[3/3] b", "      ok in 0.0 s", "done: 3 steps in 3 s"]);
   });
 
   test("fails when a step fails: later steps never run, and the log says what to do next", async () => {
     const seen: string[] = [];
     const log: string[] = [];
-    const report = await runSteps([step("a", true, seen), step("b", false, seen), step("c", true, seen)], {}, (l) => void log.push(l));
+    const report = await runSteps([step("a", true, seen), step("b", false, seen), step("c", true, seen)], {}, (l) => void log.push(l), fakeClock());
     expect(seen).toEqual(["a", "b"]);
     expect(report.failed).toEqual({ step: "b", reason: "b broke", next: "fix b" });
-    expect(log).toEqual(["[1/3] a", "      ok", "[2/3] b", "      FAILED: b broke", "      next: fix b", "      not run: c"]);
+    expect(log).toEqual(["[1/3] a", "      ok in 0.0 s", "[2/3] b", "      FAILED: b broke", "      next: fix b", "      not run: c"]);
   });
 
   test("fails when a step throws: the error becomes the failure reason", async () => {

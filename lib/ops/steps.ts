@@ -23,11 +23,13 @@ export interface StepReport {
 export const ok = (detail?: string): StepResult => (detail === undefined ? { ok: true } : { ok: true, detail });
 export const failed = (reason: string): StepResult => ({ ok: false, reason });
 
-/** Runs steps in order, printing `[i/n] name`, and stops at the first failure. */
-export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line: string) => void): Promise<StepReport> {
+/** Runs steps in order, printing `[i/n] name` and each step's time, and stops at the first failure. */
+export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line: string) => void, clock: Clock = realClock): Promise<StepReport> {
   const completed: string[] = [];
+  const t0 = clock.now();
   for (const [i, step] of steps.entries()) {
     log(`[${i + 1}/${steps.length}] ${step.name}`);
+    const started = clock.now();
     let result: StepResult;
     try {
       result = await step.run(ctx);
@@ -41,9 +43,10 @@ export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line:
       if (i + 1 < steps.length) log(`      not run: ${steps.slice(i + 1).map((s) => s.name).join("; ")}`);
       return { ok: false, completed, failed: { step: step.name, reason: result.reason, next } };
     }
-    log(`      ok${result.detail ? `: ${result.detail}` : ""}`);
+    log(`      ok in ${((clock.now() - started) / 1000).toFixed(1)} s${result.detail ? `: ${result.detail}` : ""}`);
     completed.push(step.name);
   }
+  log(`done: ${steps.length} steps in ${((clock.now() - t0) / 1000).toFixed(0)} s`);
   return { ok: true, completed };
 }
 
