@@ -12,7 +12,7 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
   validateDefinitions(defs);
   const app = makeApp();
   for (const def of defs) {
-    const props = { ...def.spec, platformObjects: def.platformObjects };
+    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);
   }

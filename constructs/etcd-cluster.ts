@@ -33,7 +33,7 @@ export interface ScheduledBackupProps {
   readonly retention?: number;
   /**
    * Image with etcdctl (the etcd image kubeadm runs).
-   * @default "registry.k8s.io/etcd:3.6.6-0"
+   * @default "registry.k8s.io/etcd:3.6.8-0"
    */
   readonly etcdImage?: string;
   /**

@@ -32,9 +32,15 @@ export const DEFAULTS = {
   /** etcd backups kept by the in-cluster CronJob of HA stacks. */
   backupSchedule: "0 */6 * * *",
   backupRetention: 8,
-  /** Image with etcdctl for scheduled snapshots (the etcd kubeadm runs). */
-  backupEtcdImage: "registry.k8s.io/etcd:3.6.6-0",
-  /** Image with a shell for naming, permissions and retention of scheduled snapshots. */
+  /**
+   * Image with etcdctl for scheduled snapshots: the etcd image the cluster itself runs (kubeadm
+   * v1.36.1's, `kubeadm config images list`), so every control plane already holds it.
+   */
+  backupEtcdImage: "registry.k8s.io/etcd:3.6.8-0",
+  /**
+   * Image with a POSIX shell for naming, permissions and retention of scheduled snapshots; pulled
+   * by the nodes on first use (the etcd image has no shell). Offline, name one the nodes hold.
+   */
   backupShellImage: "busybox:1.37",
 } as const;
 

@@ -22,10 +22,29 @@ export interface StackDefinition {
    * @default true
    */
   readonly platformObjects?: boolean;
+  /**
+   * Scheduled in-cluster etcd backups (schedule, retention, etcdImage, shellImage), or false.
+   * @default - HA stacks: every 6 hours, keeping 8; single stacks: none
+   */
+  readonly scheduledBackups?: ScheduledBackupOptions | false;
 }
 
+/** The user's settings of scheduled backups (see EtcdCluster.scheduleBackups). */
+export interface ScheduledBackupOptions {
+  /** @default "0 *\/6 * * *" */
+  readonly schedule?: string;
+  /** @default 8 */
+  readonly retention?: number;
+  /** @default DEFAULTS.backupEtcdImage */
+  readonly etcdImage?: string;
+  /** @default DEFAULTS.backupShellImage */
+  readonly shellImage?: string;
+}
+
+const BACKUP_KEYS: Record<keyof ScheduledBackupOptions, "string" | "number"> = { schedule: "string", retention: "number", etcdImage: "string", shellImage: "string" };
+
 const SPEC_KEYS = ["clusterName", "controlPlanes", "workers", "controlPlaneBudget", "apiServerAddress", "apiServerPort", "nodeImage", "allowCgroupV1"];
-const STACK_KEYS = ["availability", "platformObjects", ...SPEC_KEYS];
+const STACK_KEYS = ["availability", "platformObjects", "scheduledBackups", ...SPEC_KEYS];
 const STACK_ID = /^[a-z][a-z0-9-]*$/;
 
 /**
@@ -84,6 +103,7 @@ export function stackDefinitionsFromYaml(text: string | undefined, source: strin
       availability,
       spec: spec as TopologySpec,
       ...(typeof entry.platformObjects === "boolean" ? { platformObjects: entry.platformObjects } : {}),
+      ...(entry.scheduledBackups !== undefined ? { scheduledBackups: scheduledBackups(`stacks.${id}.scheduledBackups`, entry.scheduledBackups, v) } : {}),
     });
   }
   if (v.length > 0) throw new TopologyError(`config file ${source}`, v);
@@ -98,6 +118,20 @@ export function resolveStack(id: string, file?: string): { definition: StackDefi
     throw new Error(`stack: ${JSON.stringify(id)} is not defined; known stacks: ${defs.map((d) => d.id).join(", ")}`);
   }
   return { definition, topology: planTopology(definition.availability, definition.spec, `stack "${id}"`) };
+}
+
+function scheduledBackups(field: string, value: unknown, v: Violation[]): ScheduledBackupOptions | false {
+  if (value === false) return false;
+  if (!isRecord(value)) {
+    v.push({ field, value, rule: "must be false or a map of schedule, retention, etcdImage, shellImage" });
+    return false;
+  }
+  for (const [key, given] of Object.entries(value)) {
+    const type = BACKUP_KEYS[key as keyof ScheduledBackupOptions];
+    if (!type) v.push({ field: `${field}.${key}`, value: given, rule: `is not a known setting (${Object.keys(BACKUP_KEYS).join(", ")})` });
+    else if (typeof given !== type) v.push({ field: `${field}.${key}`, value: given, rule: `must be a ${type}` });
+  }
+  return value as ScheduledBackupOptions;
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {

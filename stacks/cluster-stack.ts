@@ -4,7 +4,7 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider";
 import { AssetType, LocalBackend, TerraformAsset, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { ControlPlaneNode } from "../constructs/control-plane-node";
-import { EtcdCluster, NODE_BACKUP_DIR, type ScheduledBackupProps } from "../constructs/etcd-cluster";
+import { EtcdCluster, NODE_BACKUP_DIR } from "../constructs/etcd-cluster";
 import { KindCluster } from "../constructs/kind-cluster";
 import { LoadBalancer, type ExternalHaproxyProps } from "../constructs/load-balancer";
 import { PlatformObjects } from "../constructs/platform-objects";
@@ -13,6 +13,7 @@ import { DEFAULTS } from "../lib/defaults";
 import { kindConfig } from "../lib/kind-config";
 import { backupDir, kubeconfigPath } from "../lib/paths";
 import { scriptsDir } from "../lib/project";
+import type { ScheduledBackupOptions } from "../lib/stack-config";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/topology";
 
 /** Settings shared by every cluster stack; topology fields come from TopologySpec. */
@@ -42,7 +43,7 @@ export interface ClusterStackProps extends TopologySpec {
    * Scheduled in-cluster etcd backups; false turns them off.
    * @default - HA stacks: every 6 hours, keeping 8; single stacks: none
    */
-  readonly scheduledBackups?: Omit<ScheduledBackupProps, "provider" | "dependsOn"> | false;
+  readonly scheduledBackups?: ScheduledBackupOptions | false;
   /**
    * Render an HAProxy config for an external load balancer in front of the API servers (HA only).
    * @default - none: kind's built-in load balancer only

@@ -28,6 +28,8 @@ Options:
   --from STACK      the deployed stack
   --to STACK        the stack to move to
   --backup-dir DIR  default: ~/.kindha/backups/<cluster of --from>
+  --skip-provider-lock  passed to cdktf deploy/destroy, as for a deploy whose providers come
+                    from a filesystem mirror (cdktf's lock step wants a registry)
   -h, --help        this help
 
 Environment: TERRAFORM_BINARY_NAME (engine cdktf runs; default tofu).`;
@@ -44,7 +46,7 @@ const realFiles: Files = {
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string }> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" } });
+    const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" }, "skip-provider-lock": { type: "boolean" } });
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}; use --from and --to`);
     const from = loadStack(values.from, "--from <stack>");
     const to = loadStack(values.to, "--to <stack>");
@@ -61,6 +63,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
       node: process.execPath,
       stamp: utcStamp(new Date(deps.clock.now())),
+      cdktfFlags: values["skip-provider-lock"] ? ["--skip-provider-lock"] : [],
     };
     io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
     const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));

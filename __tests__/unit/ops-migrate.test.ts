@@ -2,7 +2,7 @@
  * Migration single <-> HA: step order and stop-on-first-failure, driven by a fake executor.
  * The old cluster is never destroyed before a verified snapshot exists.
  */
-import { migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate";
+import { errorCause, migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
 import { main as migrateMain } from "../../tools/migrate";
@@ -125,6 +125,28 @@ describe("migrate single -> ha-option-a", () => {
     expect(labels(w.calls)).not.toContain("cdktf deploy ha-option-a");
     expect(report.failed?.next).toContain(`the snapshot ${SNAPSHOT}`);
     expect(report.failed?.next).toContain(`npm run restore -- ha-option-a --snapshot ${SNAPSHOT}`);
+  });
+
+  test("fails when destroy fails: the reason is the engine's error behind cdktf's exit line", async () => {
+    const base = world();
+    const cdktfOutput = {
+      code: 1,
+      stdout: "single  \u001b[31m│\u001b[0m Error: Could not retrieve providers for locking\nsingle  │ registry.opentofu.org/hashicorp/null: could not connect\n",
+      stderr: "Error: non-zero exit code 1\n",
+    };
+    const w = { ...base, exec: ((file: string, args: readonly string[], opts?: any) => (file === "npx" ? Promise.resolve(cdktfOutput) : base.exec(file, args, opts))) as typeof base.exec };
+    const { report } = await run(context("single", "ha-option-a", w));
+    expect(report.failed?.reason).toBe("npx cdktf destroy single --auto-approve failed (exit 1): single  │ Error: Could not retrieve providers for locking");
+    expect(errorCause({ code: 1, stdout: "", stderr: "plain failure\n" })).toBe("plain failure");
+  });
+
+  test("passes the engine flags the user's deploy needs, e.g. --skip-provider-lock", async () => {
+    const w = world();
+    await run({ ...context("single", "ha-option-a", w), cdktfFlags: ["--skip-provider-lock"] });
+    expect(w.calls.filter((c) => c.file === "npx").map((c) => c.args.join(" "))).toEqual([
+      "cdktf destroy single --auto-approve --skip-provider-lock",
+      "cdktf deploy ha-option-a --auto-approve --skip-provider-lock",
+    ]);
   });
 
   test("fails when deploy fails: stops before restore", async () => {

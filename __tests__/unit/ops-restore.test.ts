@@ -26,11 +26,11 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Node containers whose etcd stops when its manifest is parked; `ctr` can fail on one node. */
-function fakeNodes(opts: { ctrFailsOn?: string } = {}) {
+function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean } = {}) {
   const parked = new Set<string>();
   return fakeExec((file, args) => {
     if (file === "bash" && args.includes("snapshot-status")) return recorded("etcd-snapshot-status");
-    if (file === "kubectl" && args.includes("jsonpath={.spec.containers[0].image}")) return okResult("registry.k8s.io/etcd:3.6.6-0");
+    if (file === "kubectl" && args.includes("jsonpath={.spec.containers[0].image}")) return okResult("registry.k8s.io/etcd:3.6.8-0");
     if (file === "kubectl" && args.includes("delete")) return okResult();
     const known = clusterFixtures()(file, args);
     if (known) return known;
@@ -39,6 +39,7 @@ function fakeNodes(opts: { ctrFailsOn?: string } = {}) {
     const [, node, cmd, ...rest] = args;
     if (cmd === "mv" && rest[0] === ETCD_MANIFEST) return parked.add(node), okResult();
     if (cmd === "mv" && rest[0] === PARKED_MANIFEST) return parked.delete(node), okResult();
+    if (cmd === "crictl" && opts.noCrictl) return { code: 127, stdout: "", stderr: 'OCI runtime exec failed: exec: "crictl": executable file not found in $PATH' };
     if (cmd === "crictl") return okResult(parked.has(node) ? "" : "3f2a9c1d\n");
     if (cmd === "ctr") return node === opts.ctrFailsOn ? failResult("ctr: failed to create shim task: OCI runtime create failed") : okResult();
     if (["mv", "rm", "mkdir", "systemctl"].includes(cmd)) return okResult();
@@ -78,11 +79,11 @@ describe("restore plan for a 3-control-plane stack", () => {
 
   test("each member restores with every member in --initial-cluster and its own peer URL", () => {
     const ctx = context(fakeNodes().exec);
-    ctx.image = "registry.k8s.io/etcd:3.6.6-0";
+    ctx.image = "registry.k8s.io/etcd:3.6.8-0";
     ["172.18.0.4", "172.18.0.6", "172.18.0.5"].forEach((ip, i) => ctx.ips.set(CPS[i], ip));
     const cmd = restoreCommand(ctx, 1);
     expect(cmd.slice(0, 3)).toEqual(["exec", `${C}-control-plane2`, "ctr"]);
-    expect(cmd).toContain("registry.k8s.io/etcd:3.6.6-0");
+    expect(cmd).toContain("registry.k8s.io/etcd:3.6.8-0");
     const flag = (f: string) => cmd[cmd.indexOf(f) + 1];
     expect(flag("--name")).toBe(`${C}-control-plane2`);
     expect(flag("--initial-cluster")).toBe(`${CPS[0]}=https://172.18.0.4:2380,${CPS[1]}=https://172.18.0.6:2380,${CPS[2]}=https://172.18.0.5:2380`);
@@ -114,7 +115,20 @@ describe("restore run over fake node containers", () => {
       expect(swap).toBeLessThan(unpark);
     }
     expect(docker).toContain(`docker exec ${C}-worker2 systemctl restart kubelet`);
+    // Every API server is restarted once etcd holds the restored data, before verify.
+    const apiStops = docker.filter((l) => /crictl stop/.test(l));
+    expect(apiStops).toHaveLength(CPS.length);
+    expect(docker.indexOf(apiStops[0])).toBeGreaterThan(docker.lastIndexOf(`docker exec ${CPS[CPS.length - 1]} mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`));
     expect(log.join("\n")).toContain("API through load balancer");
+  });
+
+  test("fails at once when a node's CRI cannot be asked: says so, never reads it as etcd still running", async () => {
+    const { exec } = fakeNodes({ noCrictl: true });
+    const ctx = context(exec);
+    const report = await runSteps(restoreSteps(ctx), ctx, () => undefined, ctx.clock);
+    expect(report.failed?.step).toBe(`wait for etcd to stop on ${C}-control-plane`);
+    expect(report.failed?.reason).toBe(`cannot tell whether etcd runs on ${C}-control-plane: crictl ps failed (exit 127): OCI runtime exec failed: exec: "crictl": executable file not found in $PATH`);
+    expect(ctx.clock.now() - 1_795_000_000_000).toBe(0);
   });
 
   test("fails when etcdutl restore fails on control-plane2: stops before any data dir is swapped, with how to undo", async () => {

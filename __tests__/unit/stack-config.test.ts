@@ -34,6 +34,18 @@ describe("stack definitions", () => {
     expect(resolveStack("ha-option-a", file).topology.allowCgroupV1).toBe(false);
   });
 
+  test("a config file sets the scheduled backups' images, or turns them off", () => {
+    const file = configFile("stacks:\n  ha-option-b:\n    scheduledBackups: { shellImage: kindha.local/tools:bookworm, retention: 3 }\n  ha-option-a:\n    scheduledBackups: false\n");
+    const defs = loadStackDefinitions(file);
+    expect(defs.find((d) => d.id === "ha-option-b")?.scheduledBackups).toEqual({ shellImage: "kindha.local/tools:bookworm", retention: 3 });
+    expect(defs.find((d) => d.id === "ha-option-a")?.scheduledBackups).toBe(false);
+  });
+
+  test("fails when scheduledBackups has an unknown key or a wrong type, naming each", () => {
+    const file = configFile("stacks:\n  ha-option-b:\n    scheduledBackups: { shelImage: busybox, retention: three }\n");
+    expect(() => loadStackDefinitions(file)).toThrow(/stacks\.ha-option-b\.scheduledBackups\.shelImage: "busybox" is not a known setting[\s\S]*stacks\.ha-option-b\.scheduledBackups\.retention: "three" must be a number/);
+  });
+
   test("a config file adds a 5-control-plane stack and adjusts a preset, without code changes", () => {
     const file = configFile(`
 stacks:

@@ -230,6 +230,11 @@ describe("scripts", () => {
   });
 });
 
+test("the scheduled backup runs the etcd image kubeadm v1.36.1 runs, unless told otherwise", () => {
+  const cron = only(resources(synthPreset("ha-option-b").json, "kubernetes_cron_job_v1"));
+  expect(cron.spec.job_template.spec.template.spec.init_container[0].image).toBe("registry.k8s.io/etcd:3.6.8-0");
+});
+
 test("the scheduled backup's etcd image is configurable", () => {
   const cron = only(resources(synthPreset("ha-option-b", { scheduledBackups: { etcdImage: "registry.k8s.io/etcd:3.6.9-0" } }).json, "kubernetes_cron_job_v1"));
   expect(cron.spec.job_template.spec.template.spec.init_container[0].image).toBe("registry.k8s.io/etcd:3.6.9-0");

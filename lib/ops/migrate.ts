@@ -42,6 +42,8 @@ export interface MigrateContext {
   readonly node: string;
   /** UTC yyyymmddThhmmssZ, naming the export file. */
   readonly stamp: string;
+  /** Extra flags for `cdktf deploy` and `cdktf destroy`, e.g. `--skip-provider-lock`. */
+  readonly cdktfFlags?: readonly string[];
   /** Filled by the steps. */
   exportFile?: string;
   snapshot?: string;
@@ -54,7 +56,18 @@ const SKIP_KINDS = new Set(["events", "events.events.k8s.io", "pods.metrics.k8s.
 
 const exec = (c: MigrateContext, file: string, args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> =>
   c.exec(file, args, { env: c.env, cwd: c.cwd, timeoutMs });
-const failedCmd = (file: string, args: readonly string[], r: CommandResult) => failed(`${showCommand(file, args)} failed (exit ${r.code}): ${lastLine(r)}`);
+const failedCmd = (file: string, args: readonly string[], r: CommandResult) => failed(`${showCommand(file, args)} failed (exit ${r.code}): ${errorCause(r)}`);
+
+/**
+ * The lines of a failed command that say why: cdktf ends with "Error: non-zero exit code 1" and
+ * prints the engine's own errors above it. At most the last 5, without colour codes.
+ */
+export function errorCause(r: CommandResult): string {
+  // eslint-disable-next-line no-control-regex
+  const lines = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim());
+  const causes = [...new Set(lines.filter((l) => /\b(Error|error|ERROR)\b/.test(l) && !/non-zero exit code/.test(l)))];
+  return causes.length > 0 ? causes.slice(-5).join(" | ") : lastLine(r);
+}
 
 async function apiAnswers(c: MigrateContext, s: StackRef): Promise<CommandResult> {
   return exec(c, "kubectl", kubectlArgs(s.kubeconfig, "--server", s.topology.api.url, "get", "--raw", "/readyz"), 60_000);
@@ -68,7 +81,7 @@ function finishByHand(c: MigrateContext): string {
 
 /** The migration steps, in order. Pure: nothing runs until runSteps calls them. */
 export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
-  const cdktf = (verb: "destroy" | "deploy", stack: string) => ["cdktf", verb, stack, "--auto-approve"];
+  const cdktf = (verb: "destroy" | "deploy", stack: string) => ["cdktf", verb, stack, "--auto-approve", ...(c.cdktfFlags ?? [])];
   return [
     {
       name: `preflight: ${c.from.id} -> ${c.to.id}, the ${c.from.id} cluster answers`,

@@ -180,10 +180,13 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       (ctx) => `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
     ),
     ...perNode(
-      (n) => `start etcd on ${n} (restore its manifest)`,
+      (n) => `start etcd on ${n} (restore its manifest, restart kubelet to read it now)`,
       async (node) => {
         const r = await inNode(c, node, "mv", PARKED_MANIFEST, ETCD_MANIFEST);
-        return r.code === 0 ? ok() : failedCmd("mv", r);
+        if (r.code !== 0) return failedCmd("mv", r);
+        // kubelet would notice the manifest on its own only after a minute or so.
+        const k = await inNode(c, node, "systemctl", "restart", "kubelet");
+        return k.code === 0 ? ok() : failedCmd(`restarting kubelet on ${node}`, k);
       },
       undoHint,
     ),
