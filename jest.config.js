@@ -9,8 +9,11 @@ module.exports = {
     "/node_modules/",
     ...(process.env.KINDHA_ENGINE_TIER === "1" ? [] : ["/__tests__/engine/"]),
     ...(process.env.KINDHA_CLUSTER_TIER === "1" ? [] : ["/__tests__/cluster/"]),
+    // The deploy tier needs the pinned providers too: `npm run test:deploy`, never in CI.
+    ...(process.env.KINDHA_DEPLOY_TIER === "1" ? [] : ["/__tests__/deploy/"]),
   ],
-  transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+  // Transpile only (tsconfig's isolatedModules); `npm test` type-checks with tsc first.
+  transform: { "^.+\\.ts$": ["ts-jest", {}] },
   testTimeout: 60000,
   reporters: ["default", "<rootDir>/test-support/summary-reporter.js"],
 };

@@ -44,13 +44,14 @@ export interface Sandbox {
   synth(stack: string): Lifecycle;
 }
 
-export function makeSandbox(stacks: readonly string[]): Sandbox {
+/** @param extra YAML lines added to a stack's settings, by stack id */
+export function makeSandbox(stacks: readonly string[], extra: Readonly<Record<string, string>> = {}): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), "kindha-cluster-"));
   const home = join(dir, "home");
   mkdirSync(home);
   const configFile = join(dir, "kindha.config.yaml");
   // The presets, changed only in image and cgroup v1 (these hosts are cgroup v1).
-  writeFileSync(configFile, `stacks:\n${stacks.map((s) => `  ${s}:\n    nodeImage: ${NODE_IMAGE}\n    allowCgroupV1: true\n`).join("")}`);
+  writeFileSync(configFile, `stacks:\n${stacks.map((s) => `  ${s}:\n    nodeImage: ${NODE_IMAGE}\n    allowCgroupV1: true\n${extra[s] ?? ""}`).join("")}`);
   const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
     ...process.env,
     PATH: `${toolsDir()}:${process.env.PATH}`,

@@ -65,10 +65,10 @@ export interface StackTarget {
 }
 
 /** Resolves a stack id; an unknown id is a usage error that lists the known stacks. */
-export function loadStack(id: string | undefined, what = "<stack>"): StackTarget {
+export function loadStack(id: string | undefined, what = "<stack>", configFile?: string): StackTarget {
   if (!id) throw new UsageError(`missing ${what}`);
   try {
-    const { definition, topology } = resolveStack(id);
+    const { definition, topology } = resolveStack(id, configFile);
     return { id, definition, topology };
   } catch (e) {
     throw new UsageError((e as Error).message);

@@ -4,12 +4,13 @@
  * snapshot exists. Steps in lib/ops/migrate.ts.
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/paths";
 import { EXIT, etcdScript, kubeconfigOf, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
 import { projectRoot } from "../lib/project";
+import { CONFIG_FILE } from "../lib/stack-config";
 
 export const USAGE = `Usage: npm run migrate -- --from <stack> --to <stack> [--backup-dir DIR]
 
@@ -28,6 +29,8 @@ Options:
   --from STACK      the deployed stack
   --to STACK        the stack to move to
   --backup-dir DIR  default: ~/.kindha/backups/<cluster of --from>
+  --project-dir DIR the directory holding cdktf.json (and kindha.config.yaml) where cdktf runs;
+                    default: this checkout
   --skip-provider-lock  passed to cdktf deploy/destroy, as for a deploy whose providers come
                     from a filesystem mirror (cdktf's lock step wants a registry)
   -h, --help        this help
@@ -46,12 +49,15 @@ const realFiles: Files = {
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string }> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" }, "skip-provider-lock": { type: "boolean" } });
+    const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" }, "skip-provider-lock": { type: "boolean" }, "project-dir": { type: "string" } });
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}; use --from and --to`);
-    const from = loadStack(values.from, "--from <stack>");
-    const to = loadStack(values.to, "--to <stack>");
-    if (from.id === to.id) throw new UsageError(`--from and --to are both ${from.id}`);
     const deps = toolDeps(given);
+    // The stacks cdktf will deploy: the project directory's config file, unless KINDHA_CONFIG names one.
+    const projectDir = values["project-dir"] ? resolve(values["project-dir"]) : undefined;
+    const config = deps.env.KINDHA_CONFIG || (projectDir ? join(projectDir, CONFIG_FILE) : undefined);
+    const from = loadStack(values.from, "--from <stack>", config);
+    const to = loadStack(values.to, "--to <stack>", config);
+    if (from.id === to.id) throw new UsageError(`--from and --to are both ${from.id}`);
     const ctx: MigrateContext = {
       from: { id: from.id, topology: from.topology, kubeconfig: kubeconfigOf(from.topology) },
       to: { id: to.id, topology: to.topology, kubeconfig: kubeconfigOf(to.topology) },
@@ -59,7 +65,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       etcdScript: etcdScript(deps.env),
       exec: deps.exec,
       files: given.files ?? realFiles,
-      cwd: given.cwd ?? projectRoot(),
+      cwd: projectDir ?? given.cwd ?? projectRoot(),
+      toolsDir: join(projectRoot(), "dist", "tools"),
       env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
       node: process.execPath,
       stamp: utcStamp(new Date(deps.clock.now())),

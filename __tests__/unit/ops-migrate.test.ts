@@ -62,6 +62,7 @@ function context(from: string, to: string, w: ReturnType<typeof world>): Migrate
     exec: w.exec,
     files: w.fs,
     cwd: "/repo",
+    toolsDir: "/repo/dist/tools",
     env: { TERRAFORM_BINARY_NAME: "tofu" },
     node: "/usr/bin/node",
     stamp: "20260102T030405Z",

@@ -34,8 +34,10 @@ export interface MigrateContext {
   readonly etcdScript: string;
   readonly exec: Executor;
   readonly files: Files;
-  /** Repository root: where `npx cdktf` and the compiled tools run. */
+  /** The project directory (cdktf.json, kindha.config.yaml): where `npx cdktf` and the tools run. */
   readonly cwd: string;
+  /** Directory of the compiled tools (dist/tools of this checkout). */
+  readonly toolsDir: string;
   /** Environment of every command; TERRAFORM_BINARY_NAME is set (default tofu). */
   readonly env: NodeJS.ProcessEnv;
   /** Node binary that runs dist/tools/*.js. */
@@ -162,7 +164,7 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       name: `restore the snapshot into ${c.to.id}`,
       next: (ctx) => `see the restore output above; rerun: npm run restore -- ${ctx.to.id} --snapshot ${ctx.snapshot} (objects are also in ${ctx.exportFile}: kubectl apply -f)`,
       run: async () => {
-        const args = [join(c.cwd, "dist", "tools", "restore.js"), c.to.id, "--snapshot", c.snapshot ?? ""];
+        const args = [join(c.toolsDir, "restore.js"), c.to.id, "--snapshot", c.snapshot ?? ""];
         const r = await exec(c, c.node, args, 1_800_000);
         return r.code === 0 ? ok() : failedCmd("node", args, r);
       },
@@ -171,7 +173,7 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       name: `verify stack ${c.to.id}`,
       next: (ctx) => `run npm run verify -- ${ctx.to.id} for the table; the snapshot is ${ctx.snapshot}`,
       run: async () => {
-        const args = [join(c.cwd, "dist", "tools", "verify.js"), c.to.id];
+        const args = [join(c.toolsDir, "verify.js"), c.to.id];
         const r = await exec(c, c.node, args, 600_000);
         return r.code === 0 ? ok() : failedCmd("node", args, r);
       },

@@ -1,0 +1,171 @@
+/**
+ * The deploy tier (`npm run test:deploy`): the whole Terraform path as users run it, through the
+ * cdktf CLI with OpenTofu and the pinned providers, on real kind clusters of the node image.
+ * deploy single (cluster and Kubernetes objects, then a no-op plan); migrate to ha-option-a and
+ * back with marker ConfigMaps preserved; the scheduled backup's Job writing into the host backup
+ * directory; destroy taking its snapshot before the cluster goes.
+ *
+ * Needs KINDHA_PROVIDER_DIR with the three pinned provider binaries (no registry here serves
+ * them; build them from their public sources). Without them it fails with one line naming what
+ * is missing. Not part of `npm test` or CI.
+ */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { resolveStack } from "../../lib/stack-config";
+import { clusterContainers, kubectl, makeSandbox, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { runLogged } from "../../test-support/lifecycle";
+
+const MINUTE = 60_000;
+const PROVIDERS = ["terraform-provider-null_v3.2.4", "terraform-provider-local_v2.6.1", "terraform-provider-kubernetes_v2.38.0"];
+const say = (line: string) => process.stderr.write(`deploy: ${line}\n`);
+
+function missing(): string | undefined {
+  const dir = process.env.KINDHA_PROVIDER_DIR;
+  if (!dir) return `KINDHA_PROVIDER_DIR is not set; it must name a directory holding ${PROVIDERS.join(", ")}`;
+  const absent = PROVIDERS.filter((p) => !existsSync(join(dir, p)));
+  if (absent.length > 0) return `KINDHA_PROVIDER_DIR=${dir} lacks ${absent.join(", ")}`;
+  return missingPrerequisite();
+}
+
+const why = missing();
+if (why) {
+  test("the deploy tier has what it needs", () => {
+    throw new Error(`deploy tier cannot run: ${why}`);
+  });
+} else {
+  const sandbox = makeSandbox(["single", "ha-option-a"], { "ha-option-a": `    scheduledBackups: { shellImage: ${TOOLS_IMAGE} }\n` });
+  const project = sandbox.dir;
+  const engine: Record<string, string> = {};
+  let env: NodeJS.ProcessEnv;
+  const cluster = resolveStack("single", sandbox.configFile).topology.clusterName;
+  const kubeconfig = join(sandbox.home, ".kube", `kindha-${cluster}.yaml`);
+  const backups = join(sandbox.home, ".kindha", "backups", cluster);
+  const k = (...args: string[]) => kubectl(kubeconfig, env, args);
+
+  const cdktf = (...args: string[]) =>
+    runLogged(`npx cdktf ${args.join(" ")} --auto-approve --skip-provider-lock`, { cwd: project, env, logFile: sandbox.logFile, timeoutMs: 30 * MINUTE });
+  const tool = (name: string, ...args: string[]) =>
+    runLogged(`node ${JSON.stringify(join(ROOT, "dist", "tools", `${name}.js`))} ${args.join(" ")}`, { cwd: project, env, logFile: sandbox.logFile, timeoutMs: 30 * MINUTE });
+  const fail = (what: string, r: { code: number | null; output: string }) => new Error(`${what} exited ${r.code}:\n${r.output.split("\n").slice(-40).join("\n")}`);
+
+  const markers = (ns: string) =>
+    Object.fromEntries(
+      JSON.parse(k("get", "configmap", "-n", ns, "-l", "kindha.io/test=marker", "-o", "json")).items.map((c: any) => [c.metadata.name, c.data]),
+    );
+
+  beforeAll(() => {
+    const boot = spawnSync("bash", [join(ROOT, "tools", "engine.sh"), "--env"], { encoding: "utf8" });
+    if (boot.status !== 0) throw new Error(`engine bootstrap failed:\n${boot.stderr}`);
+    for (const line of boot.stdout.trim().split("\n")) {
+      const [key, ...value] = line.split("=");
+      engine[key] = value.join("=");
+    }
+    // A project directory as users have one: cdktf.json, kindha.config.yaml, node_modules.
+    writeFileSync(join(project, "cdktf.json"), JSON.stringify({ language: "typescript", app: `node ${join(ROOT, "dist", "main.js")}`, projectId: "kindha-deploy-tier", sendCrashReports: "false" }));
+    symlinkSync(join(ROOT, "node_modules"), join(project, "node_modules"));
+    env = sandbox.env({ PATH: `${engine.KINDHA_ENGINE_PATH}:${sandbox.env().PATH}`, TERRAFORM_BINARY_NAME: "tofu", TF_CLI_CONFIG_FILE: engine.TF_CLI_CONFIG_FILE });
+    // cdktf and the tools read the project directory's kindha.config.yaml, as in a user's project.
+    delete env.KINDHA_CONFIG;
+  }, 30 * MINUTE);
+
+  afterAll(async () => {
+    for (const stack of ["single", "ha-option-a"]) {
+      if (existsSync(join(project, `terraform.${stack}.tfstate`)) && clusterContainers(cluster).length > 0) {
+        await runLogged(`npx cdktf destroy ${stack} --auto-approve --skip-provider-lock`, { cwd: project, env: { ...env, KINDHA_SKIP_BACKUP: "1" }, logFile: sandbox.logFile, timeoutMs: 10 * MINUTE });
+      }
+    }
+    run("kind", ["delete", "cluster", "--name", cluster], env);
+    if (process.env.KINDHA_KEEP_SANDBOX !== "1") rmSync(sandbox.dir, { recursive: true, force: true });
+  }, 20 * MINUTE);
+
+  test("cdktf deploy single creates the cluster and its Kubernetes objects; a second plan is a no-op", async () => {
+    const r = await cdktf("deploy", "single");
+    if (r.code !== 0) throw fail("cdktf deploy single", r);
+    say(`cdktf deploy single took ${r.seconds} s`);
+    const namespaces = JSON.parse(k("get", "namespaces", "-o", "json")).items.map((n: any) => n.metadata.name);
+    expect(namespaces).toEqual(expect.arrayContaining(["data-platform", "workloads"]));
+    const roles = JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => [n.metadata.name, n.metadata.labels["kindha.io/role"]]).sort();
+    expect(roles).toEqual([[`${cluster}-control-plane`, "control-plane"], [`${cluster}-worker`, "combined"]]);
+    const plan = spawnSync(engine.KINDHA_ENGINE_BIN, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], {
+      cwd: join(project, "cdktf.out", "stacks", "single"),
+      env,
+      encoding: "utf8",
+    });
+    // -detailed-exitcode: 0 no changes, 2 changes, 1 error.
+    expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+  }, 30 * MINUTE);
+
+  const written: Record<string, Record<string, string>> = {};
+  test("npm run migrate -- --from single --to ha-option-a keeps every marker ConfigMap, with its content", async () => {
+    const ns = "kindha-markers";
+    k("create", "namespace", ns);
+    const items = Array.from({ length: 30 }, (_, i) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: `m${String(i).padStart(2, "0")}`, namespace: ns, labels: { "kindha.io/test": "marker" } },
+      data: { index: String(i), content: createHash("sha256").update(String(i)).digest("hex") },
+    }));
+    kubectl(kubeconfig, env, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+    Object.assign(written, Object.fromEntries(items.map((c) => [c.metadata.name, c.data])));
+    const r = await tool("migrate", "--from", "single", "--to", "ha-option-a", "--project-dir", project, "--skip-provider-lock");
+    if (r.code !== 0) throw fail("migrate single -> ha-option-a", r);
+    say(`migrate single -> ha-option-a took ${r.seconds} s`);
+    expect(markers(ns)).toEqual(written);
+    expect(JSON.parse(k("get", "nodes", "-o", "json")).items).toHaveLength(5);
+  }, 40 * MINUTE);
+
+  test("after the restore, cdktf deploy ha-option-a puts back the objects the old snapshot lacked: taint and backup CronJob", async () => {
+    const r = await cdktf("deploy", "ha-option-a");
+    if (r.code !== 0) throw fail("cdktf deploy ha-option-a", r);
+    const infra = JSON.parse(k("get", "nodes", "-l", "kindha.io/role=infrastructure", "-o", "json")).items;
+    expect(infra.map((n: any) => n.spec.taints)).toEqual([[{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }]]);
+    expect(k("-n", "kube-system", "get", "cronjob", "etcd-backup", "-o", "jsonpath={.spec.schedule}")).toBe("0 */6 * * *");
+  }, 30 * MINUTE);
+
+  test("a Job made from the backup CronJob writes a snapshot into the host backup directory", async () => {
+    const scheduled = join(backups, "scheduled");
+    const before = existsSync(scheduled) ? readdirSync(scheduled) : [];
+    k("-n", "kube-system", "create", "job", "--from=cronjob/etcd-backup", "etcd-backup-now");
+    await waitFor("the Job to complete", 5 * MINUTE, () => {
+      const status = JSON.parse(k("-n", "kube-system", "get", "job", "etcd-backup-now", "-o", "json")).status;
+      if ((status.failed ?? 0) > 0) throw new Error(`the Job failed: ${JSON.stringify(status)}`);
+      return status.succeeded === 1 ? true : undefined;
+    });
+    const added = readdirSync(scheduled).filter((f) => !before.includes(f));
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatch(/^scheduled-\d{8}T\d{6}Z\.db$/);
+    const file = join(scheduled, added[0]);
+    expect(statSync(file).size).toBeGreaterThan(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  }, 10 * MINUTE);
+
+  test("npm run migrate -- --from ha-option-a --to single keeps every marker ConfigMap", async () => {
+    const r = await tool("migrate", "--from", "ha-option-a", "--to", "single", "--project-dir", project, "--skip-provider-lock");
+    if (r.code !== 0) throw fail("migrate ha-option-a -> single", r);
+    say(`migrate ha-option-a -> single took ${r.seconds} s`);
+    expect(markers("kindha-markers")).toEqual(written);
+    expect(JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => n.metadata.name).sort()).toEqual([`${cluster}-control-plane`, `${cluster}-worker`]);
+  }, 40 * MINUTE);
+
+  test("cdktf destroy single takes a snapshot before the cluster is deleted, and destroys every resource", async () => {
+    mkdirSync(backups, { recursive: true });
+    const before = new Set(readdirSync(backups));
+    const started = Date.now();
+    const r = await cdktf("destroy", "single");
+    if (r.code !== 0) throw fail("cdktf destroy single", r);
+    const snapshots = readdirSync(backups).filter((f) => !before.has(f) && f.endsWith(".db"));
+    expect(snapshots).toHaveLength(1);
+    expect(snapshots[0]).toMatch(new RegExp(`^${cluster}-single-\\d{8}T\\d{6}Z\\.db$`));
+    const taken = statSync(join(backups, snapshots[0])).mtimeMs;
+    expect(taken).toBeGreaterThanOrEqual(started - 1000);
+    // The snapshot is written while the cluster still answers: before kind deletes the nodes.
+    const deleteLine = r.output.indexOf("delete-cluster: deleting");
+    const backupLine = r.output.indexOf(snapshots[0]);
+    expect(backupLine).toBeGreaterThanOrEqual(0);
+    expect(backupLine).toBeLessThan(deleteLine);
+    expect(r.output).toMatch(/Destroy complete! Resources: 6 destroyed/);
+    expect(clusterContainers(cluster)).toEqual([]);
+  }, 20 * MINUTE);
+}
