@@ -4,6 +4,7 @@
  */
 import { App } from "cdktf";
 import { loadStackDefinitions, validateDefinitions, type StackDefinition } from "./lib/stack-config";
+import { ValidationError } from "./lib/validation";
 import { HaStack } from "./stacks/ha-stack";
 import { SingleStack } from "./stacks/single-stack";
 
@@ -23,8 +24,8 @@ if (require.main === module) {
   try {
     buildApp().synth();
   } catch (err) {
-    // A validation error is the user's to fix: print it plainly and exit non-zero.
-    console.error(err instanceof Error && err.name === "TopologyError" ? err.message : err);
+    // Bad input is the user's to fix: the message alone, no stack trace; anything else is a bug.
+    console.error(err instanceof ValidationError ? err.message : err);
     process.exit(1);
   }
 }

@@ -9,7 +9,8 @@
  */
 import { isIP } from "node:net";
 import { DEFAULTS } from "./defaults";
-import type { PlannedNode, Violation } from "./topology";
+import type { PlannedNode } from "./topology";
+import { ValidationError, type Violation } from "./validation";
 
 /** One API server behind the balancer. */
 export interface HaproxyBackend {
@@ -130,20 +131,6 @@ export const HAPROXY_DEFAULTS = {
 } as const;
 
 /** Every rule the props broke, in one error. */
-export class HaproxyConfigError extends Error {
-  constructor(readonly violations: readonly Violation[]) {
-    super(
-      `Invalid haproxy config (${violations.length} problem${violations.length === 1 ? "" : "s"}):\n` +
-        violations.map((v) => `  - ${v.field}: ${show(v.value)} ${v.rule}`).join("\n"),
-    );
-    this.name = "HaproxyConfigError";
-  }
-}
-
-function show(value: unknown): string {
-  return JSON.stringify(value) ?? String(value);
-}
-
 /**
  * One backend per control plane, named after the node.
  *
@@ -194,7 +181,7 @@ export interface ResolvedHaproxyConfig {
   readonly statsSocket?: Required<HaproxyStatsSocket>;
 }
 
-/** Resolves defaults and checks every rule; throws one {@link HaproxyConfigError} naming each violation. */
+/** Resolves defaults and checks every rule; throws one {@link ValidationError} naming each violation. */
 export function resolveHaproxyConfig(props: HaproxyConfigProps): ResolvedHaproxyConfig {
   const v: Violation[] = [];
   const d = HAPROXY_DEFAULTS;
@@ -291,7 +278,7 @@ export function resolveHaproxyConfig(props: HaproxyConfigProps): ResolvedHaproxy
     });
   }
 
-  if (v.length > 0) throw new HaproxyConfigError(v);
+  if (v.length > 0) throw new ValidationError("haproxy config", v);
   return { backends, bindAddress, bindPort, healthCheckPath, checkIntervalMs, fall, rise, balance, timeouts, statsSocket };
 }
 
@@ -317,7 +304,7 @@ function endpoint(address: string, port: number): string {
 /**
  * Renders haproxy.cfg for the API servers; deterministic, so the same props give the same bytes.
  *
- * Throws a {@link HaproxyConfigError} listing every invalid prop.
+ * Throws a {@link ValidationError} listing every invalid prop.
  */
 export function renderHaproxyConfig(props: HaproxyConfigProps): string {
   const c = resolveHaproxyConfig(props);

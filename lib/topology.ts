@@ -4,6 +4,7 @@
  */
 import { isIP } from "node:net";
 import { DEFAULTS, ETCD_BASE_SANS, ROLE_LABEL } from "./defaults";
+import { ValidationError, type Violation } from "./validation";
 
 /** What a node is for. Workers are infrastructure, workload or both (combined). */
 export type NodeRole = "control-plane" | "infrastructure" | "workload" | "combined";
@@ -156,32 +157,12 @@ export function totalBudget(nodes: readonly { budget: NodeBudget }[]): NodeBudge
   );
 }
 
-/** One broken rule: the field, the value received and the rule. */
-export interface Violation {
-  readonly field: string;
-  readonly value: unknown;
-  readonly rule: string;
-}
-
-/** All the rules a topology broke, in one error. */
-export class TopologyError extends Error {
-  constructor(
-    readonly scope: string,
-    readonly violations: readonly Violation[],
-  ) {
-    super(
-      `Invalid topology for ${scope} (${violations.length} problem${violations.length === 1 ? "" : "s"}):\n` +
-        violations.map((v) => `  - ${v.field}: ${show(v.value)} ${v.rule}`).join("\n"),
-    );
-    this.name = "TopologyError";
-  }
-}
-
-function show(value: unknown): string {
-  return JSON.stringify(value) ?? String(value);
-}
-
 const MAX_CONTROL_PLANES = 7;
+/**
+ * kind runs every node as a container on one host, each at least ~0.5 GiB with its own systemd,
+ * kubelet and containerd: beyond this many workers no single host runs the cluster.
+ */
+export const MAX_WORKERS = 100;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_DNS_LABEL = 63;
 
@@ -209,7 +190,7 @@ export function taintsFor(role: NodeRole): readonly Taint[] {
 }
 
 /**
- * Resolves a spec against the defaults and checks every rule; throws one {@link TopologyError}
+ * Resolves a spec against the defaults and checks every rule; throws one {@link ValidationError}
  * naming each violation.
  *
  * @param scope what the error names, e.g. `stack "ha-option-a"`
@@ -253,6 +234,14 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
     }
     checkBudget(`${field}.budget`, resolveBudget(g.budget, DEFAULTS.workerBudgets[g.role] ?? { cpu: 1, memoryGiB: 1 }), v);
   });
+  const workerTotal = workerGroups.reduce((n, g) => n + (Number.isInteger(g.count ?? 1) ? (g.count ?? 1) : 0), 0);
+  if (workerTotal > MAX_WORKERS) {
+    v.push({
+      field: "workers",
+      value: workerTotal,
+      rule: `are too many: at most ${MAX_WORKERS} workers, because kind runs every node as a container on one host (each needs at least ~0.5 GiB)`,
+    });
+  }
   if (schedulable === 0) {
     v.push({
       field: "workers",
@@ -316,7 +305,7 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
       });
     }
   }
-  if (v.length > 0) throw new TopologyError(scope, v);
+  if (v.length > 0) throw new ValidationError(`topology for ${scope}`, v);
 
   const members = controlPlanes.map((n) => n.name);
   const nodes = [...controlPlanes, ...workers];

@@ -73,6 +73,7 @@ esac
 
 arch="$(go env GOOS 2>/dev/null || echo linux)_$(go env GOARCH 2>/dev/null || echo amd64)"
 mirrored=0
+absent=()
 for entry in "${providers[@]}"; do
   read -r type version module commit <<<"$entry"
   built="$cache/providers/terraform-provider-${type}_v${version}"
@@ -87,6 +88,7 @@ for entry in "${providers[@]}"; do
     log "building provider hashicorp/$type $version from $module@$commit (once)"
     if ! go_build "$module" "$commit" . "$built"; then
       log "provider hashicorp/$type $version: not built; \`init\` will need the registry for it"
+      absent+=("terraform-provider-${type}_v${version}")
       continue
     fi
   fi
@@ -122,6 +124,9 @@ if [ "${1:-}" = "--env" ]; then
   echo "KINDHA_ENGINE_BIN=$engine_bin"
   echo "KINDHA_ENGINE_PATH=$(dirname "$engine_bin")"
   # Only a complete mirror replaces the registry.
-  [ "$mirrored" -eq "${#providers[@]}" ] && echo "TF_CLI_CONFIG_FILE=$cli_config"
+  if [ "$mirrored" -ne "${#providers[@]}" ]; then
+  log "missing providers: ${absent[*]} (set KINDHA_PROVIDER_DIR to a directory holding them)"
+  exit 1
+fi && echo "TF_CLI_CONFIG_FILE=$cli_config"
 fi
 [ "$mirrored" -eq "${#providers[@]}" ]

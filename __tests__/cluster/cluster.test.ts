@@ -22,6 +22,7 @@ const ROUND_TRIP_STACKS = ["single", "ha-option-b"];
 const FAILOVER_STACKS = ["ha-option-b"];
 const MINUTE = 60_000;
 const say = (line: string) => process.stderr.write(`cluster: ${line}\n`);
+const ipNumber = (ip: string) => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
 
 const missing = missingPrerequisite();
 if (missing) {
@@ -210,6 +211,12 @@ if (missing) {
         const ns = "kindha-quorum";
         const markers = writeMarkers(ns, 50);
         const victims = topology.controlPlanes.slice(1).map((n) => n.name);
+        const ipOf = (node: string) => run("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node], env).stdout.trim();
+        const ipsBefore = Object.fromEntries(victims.map((v) => [v, ipOf(v)]));
+        // Docker gives a restarted container the lowest free address, not its own: start the
+        // stopped control planes in the order of their addresses so each gets its own back
+        // (etcd's peer URLs and certificates name those addresses).
+        const startOrder = [...victims].sort((a, b) => ipNumber(ipsBefore[a]) - ipNumber(ipsBefore[b]));
         try {
           for (const v of victims) expect(run("docker", ["stop", v], env).code).toBe(0);
           const health = run("bash", [join(ROOT, "scripts", "etcd.sh"), "health", "--kind", "--kubeconfig", kubeconfig, "--cluster", topology.clusterName, "--expect", "3"], env);
@@ -223,8 +230,9 @@ if (missing) {
           expect(write.stderr.trim()).not.toBe("");
           expect(seconds).toBeLessThan(20);
         } finally {
-          for (const v of victims) run("docker", ["start", v], env);
+          for (const v of startOrder) run("docker", ["start", v], env);
         }
+        expect(Object.fromEntries(victims.map((v) => [v, ipOf(v)]))).toEqual(ipsBefore);
         const back = Date.now();
         await waitFor("verify to pass after the restart", 5 * MINUTE, () => (tool("verify", stack).code === 0 ? true : undefined), 5000);
         say(`${stack}: recovered from quorum loss in ${((Date.now() - back) / 1000).toFixed(0)} s`);

@@ -4,13 +4,13 @@
  */
 import {
   HAPROXY_DEFAULTS,
-  HaproxyConfigError,
   HaproxyConfigProps,
   controlPlaneBackends,
   haproxyDuration,
   renderHaproxyConfig,
 } from "../../lib/haproxy-config";
 import { planTopology } from "../../lib/topology";
+import { ValidationError } from "../../lib/validation";
 
 const threeBackends: HaproxyConfigProps = {
   backends: [
@@ -21,11 +21,11 @@ const threeBackends: HaproxyConfigProps = {
 };
 
 /** The error a render throws; fails the test when it does not throw. */
-function renderError(props: HaproxyConfigProps): HaproxyConfigError {
+function renderError(props: HaproxyConfigProps): ValidationError {
   try {
     renderHaproxyConfig(props);
   } catch (e) {
-    if (e instanceof HaproxyConfigError) return e;
+    if (e instanceof ValidationError) return e;
     throw e;
   }
   throw new Error("renderHaproxyConfig did not throw");
@@ -273,7 +273,7 @@ describe("renderHaproxyConfig validation", () => {
       bindPort: 70000,
       fall: 0,
     });
-    expect(e.name).toBe("HaproxyConfigError");
+    expect(e.name).toBe("ValidationError");
     expect(e.message.split("\n")[0]).toBe("Invalid haproxy config (6 problems):");
     expect(e.violations.map((v) => v.field)).toEqual([
       "bindAddress",

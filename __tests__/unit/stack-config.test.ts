@@ -111,8 +111,42 @@ describe("the compiled app", () => {
   test("fails on bad input with the field, value and rule, and writes nothing", () => {
     const r = synthIn("stacks:\n  ha-option-a:\n    controlPlanes: 4\n");
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('Invalid topology for stack "ha-option-a"');
-    expect(r.stderr).toContain("controlPlanes: 4 is even; etcd quorum needs an odd count (1, 3, 5, 7)");
+    expect(r.stderr).toContain("Invalid config file kindha.config.yaml (1 problem)");
+    expect(r.stderr).toContain("stacks.ha-option-a.controlPlanes: 4 is even; etcd quorum needs an odd count (1, 3, 5, 7)");
+    expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(existsSync(join(r.cwd, "cdktf.out"))).toBe(false);
+  });
+
+  test.each([
+    ["a typo in a nested budget", "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, budget: { cpu: 4, memoryGB: 8 } }\n", ["stacks.ha-option-a.workers[0].budget.memoryGB: 8 is not a known setting (cpu, memoryGiB)"]],
+    ["a typo in a worker group", "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, cout: 3 }\n", ["stacks.ha-option-a.workers[0].cout: 3 is not a known setting (role, count, budget)"]],
+    ["a typo in controlPlaneBudget", "stacks:\n  single:\n    controlPlaneBudget: { cpus: 2 }\n", ["stacks.single.controlPlaneBudget.cpus: 2 is not a known setting (cpu, memoryGiB)"]],
+    ["too many workers", "stacks:\n  single:\n    workers: [{ role: combined, count: 100000 }]\n", ["stacks.single.workers: 100000 are too many: at most 100 workers, because kind runs every node as a container on one host"]],
+    ["broken YAML", "stacks:\n  single:\n    controlPlanes: [1\n", ["line 4, column 1:", "is not valid YAML"]],
+    [
+      "problems in two stacks and in the file at once",
+      "extra: 1\nstacks:\n  single:\n    controlPlanes: 3\n  ha-option-b:\n    controlPlanes: 4\n",
+      ["(3 problems)", "  - extra: 1 is not a known setting (stacks)", "stacks.single.controlPlanes: 3 must be 1 in a single stack", "stacks.ha-option-b.controlPlanes: 4 is even"],
+    ],
+  ])("fails on %s: exit 1, every problem in one message naming the file, no stack trace, nothing written", (_what, config, messages) => {
+    const r = synthIn(config);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("config file kindha.config.yaml");
+    for (const m of messages) expect(r.stderr).toContain(m);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(existsSync(join(r.cwd, "cdktf.out"))).toBe(false);
+  });
+
+  test("reads kindha.config.yml when there is no kindha.config.yaml, and refuses both at once", () => {
+    const cwd = tempDir("kindha-yml-");
+    writeFileSync(join(cwd, "kindha.config.yml"), "stacks:\n  ha-option-a:\n    controlPlanes: 4\n");
+    const run = () => spawnSync("node", [join(root, "dist", "main.js")], { cwd, encoding: "utf8", env: { ...process.env, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(cwd, "cdktf.out") } });
+    const yml = run();
+    expect(yml.status).toBe(1);
+    expect(yml.stderr).toContain("Invalid config file kindha.config.yml");
+    writeFileSync(join(cwd, "kindha.config.yaml"), "stacks: {}\n");
+    const both = run();
+    expect(both.status).toBe(1);
+    expect(both.stderr).toContain("kindha.config.yml: \"kindha.config.yml\" exists beside kindha.config.yaml; keep one of the two");
   });
 });

@@ -1,5 +1,6 @@
 import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
-import { etcdCertSans, etcdQuorum, planTopology, toleratedFailures, TopologyError, type Availability, type TopologySpec } from "../../lib/topology";
+import { etcdCertSans, etcdQuorum, planTopology, toleratedFailures, type Availability, type TopologySpec } from "../../lib/topology";
+import { ValidationError } from "../../lib/validation";
 
 describe("etcd maths", () => {
   test.each([
@@ -118,18 +119,18 @@ describe("validation", () => {
   ];
 
   test.each(cases)("fails when %s", (_name, availability, spec, message) => {
-    expect(() => planTopology(availability, spec, 'stack "t"')).toThrow(TopologyError);
+    expect(() => planTopology(availability, spec, 'stack "t"')).toThrow(ValidationError);
     expect(() => planTopology(availability, spec, 'stack "t"')).toThrow(message);
   });
 
   test("fails with every violation in one error, naming the stack", () => {
-    let error: TopologyError | undefined;
+    let error: ValidationError | undefined;
     try {
       planTopology("ha", { controlPlanes: 4, apiServerPort: 0, apiServerAddress: "x", clusterName: "BAD" }, 'stack "ha-option-a"');
     } catch (e) {
-      error = e as TopologyError;
+      error = e as ValidationError;
     }
-    expect(error).toBeInstanceOf(TopologyError);
+    expect(error).toBeInstanceOf(ValidationError);
     expect(error!.violations.map((v) => v.field)).toEqual(["controlPlanes", "apiServerPort", "apiServerAddress", "clusterName"]);
     expect(error!.message).toMatch(/^Invalid topology for stack "ha-option-a" \(4 problems\):/);
   });
