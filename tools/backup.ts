@@ -5,7 +5,7 @@
 import { backupArgs } from "../lib/etcd/runner";
 import { lastLine } from "../lib/ops/exec";
 import { backupDir, expandHome } from "../lib/paths";
-import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
+import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run backup -- <stack> [--kubeconfig FILE] [--backup-dir DIR]
 
@@ -18,28 +18,36 @@ Options:
   --backup-dir DIR   default: ~/.kindha/backups/<cluster>
   -h, --help         this help
 
-Fails when the cluster is unreachable; KINDHA_SKIP_BACKUP=1 turns that into a warning.`;
+Fails when the stack has no cluster or it does not answer; it never exits 0 without writing a
+snapshot (KINDHA_SKIP_BACKUP applies to the destroy-time backup alone).`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, "backup-dir": { type: "string" } });
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
+    const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);
+    requireCluster(stack.id, kubeconfig, deps);
     const args = backupArgs({
       cluster: stack.topology.clusterName,
       stack: stack.id,
-      kubeconfig: kubeconfigOf(stack.topology, values.kubeconfig),
+      kubeconfig,
       backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),
       node: stack.topology.controlPlanes[0].name,
     });
-    const r = await deps.exec("bash", [etcdScript(deps.env), ...args], { env: deps.env, timeoutMs: 600_000 });
+    // KINDHA_SKIP_BACKUP is for the destroy hook alone: this command never succeeds without a snapshot.
+    const r = await deps.exec("bash", [etcdScript(deps.env), ...args], { env: { ...deps.env, KINDHA_SKIP_BACKUP: "" }, timeoutMs: 600_000 });
     if (r.stderr.trim()) io.err(r.stderr.trimEnd());
     if (r.code !== 0) {
       io.err(`backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}`);
       return EXIT.failed;
     }
     const path = r.stdout.trim().split("\n").pop() ?? "";
-    io.out(path === "" ? "backup: skipped (no snapshot written)" : path);
+    if (path === "") {
+      io.err("backup: FAILED: etcd.sh wrote no snapshot");
+      return EXIT.failed;
+    }
+    io.out(path);
     return EXIT.ok;
   });
 }

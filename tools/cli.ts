@@ -4,6 +4,7 @@
  * Tools export `main(argv, io, deps)` returning the exit code, so tests call them in-process with
  * a fake executor; the compiled file runs `main` only when node starts it directly.
  */
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { execFileExecutor, type ClusterOpsContext, type Executor } from "../lib/ops/exec";
@@ -35,15 +36,24 @@ export class UsageError extends Error {
   }
 }
 
-/** What tools run commands and wait with; tests replace both. */
+/** What tools run commands, wait and look for files with; tests replace them. */
 export interface ToolDeps {
   readonly exec: Executor;
   readonly clock: Clock;
   readonly env: NodeJS.ProcessEnv;
+  readonly exists: (path: string) => boolean;
 }
 
 export function toolDeps(given: Partial<ToolDeps> = {}): ToolDeps {
-  return { exec: given.exec ?? execFileExecutor, clock: given.clock ?? realClock, env: given.env ?? process.env };
+  return { exec: given.exec ?? execFileExecutor, clock: given.clock ?? realClock, env: given.env ?? process.env, exists: given.exists ?? existsSync };
+}
+
+/**
+ * A deployed stack writes its kubeconfig; without one there is no cluster to work on. Throws the
+ * one line the tools print for it (exit 1).
+ */
+export function requireCluster(stackId: string, kubeconfig: string, deps: ToolDeps): void {
+  if (!deps.exists(kubeconfig)) throw new Error(`no cluster for stack ${stackId}: deploy it first (npx cdktf deploy ${stackId}); there is no kubeconfig at ${kubeconfig}`);
 }
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -83,9 +93,11 @@ export function singleStack(positionals: readonly string[]): StackTarget {
 
 /** What drill and restore share: the stack's topology, its kubeconfig and the command runners. */
 export function clusterOpsContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io): ClusterOpsContext {
+  const path = kubeconfigOf(stack.topology, kubeconfig);
+  requireCluster(stack.id, path, deps);
   return {
     topology: stack.topology,
-    kubeconfig: kubeconfigOf(stack.topology, kubeconfig),
+    kubeconfig: path,
     etcdScript: etcdScript(deps.env),
     exec: deps.exec,
     containerCli: containerCli(deps.env),

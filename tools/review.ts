@@ -100,7 +100,12 @@ function firstError(r: RunResult, paths: Readonly<Record<string, string>>): stri
     .split("\n")
     .map((l) => l.replace(/^[\s│╷╵]+/, "").trim())
     .filter((l) => l !== "");
-  const line = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit code ${r.status}`;
+  // A validation error is a heading and its problems: keep them together on one line.
+  const heading = lines.findIndex((l) => /^Invalid .* \(\d+ problems?\):$/.test(l));
+  const line =
+    heading >= 0
+      ? [lines[heading], ...lines.slice(heading + 1).filter((l) => l.startsWith("- "))].join(" ")
+      : (lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit code ${r.status}`);
   return scrub(line, paths).slice(0, 300);
 }
 
@@ -407,6 +412,10 @@ export function main(argv: readonly string[]): number {
   if (cli.help) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (cli.base !== undefined && run("git", ["rev-parse", "--verify", "--quiet", `${cli.base}^{commit}`], { cwd: projectRoot() }).status !== 0) {
+    process.stderr.write(`review: --base ${cli.base} is not a commit of this repository (fetch it first, e.g. git fetch origin)\n\n${USAGE}`);
+    return 2;
   }
   try {
     // The example's default path is the project's, wherever the command runs.

@@ -3,7 +3,7 @@
  * one row per check; exit 1 when any check fails.
  */
 import { collectVerifyInputs, renderChecks, verifyChecks } from "../lib/ops/verify";
-import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
+import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run verify -- <stack> [--kubeconfig FILE]
 
@@ -27,6 +27,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
     const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);
+    requireCluster(stack.id, kubeconfig, deps);
     io.out(`verify: stack ${stack.id}, cluster ${stack.topology.clusterName}, ${stack.topology.controlPlanes.length} control plane(s), API ${stack.topology.api.url}`);
     const inputs = await collectVerifyInputs(stack.topology, { kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env });
     const results = verifyChecks(stack.topology, inputs);

@@ -71,7 +71,7 @@ describe("npm run backup -- <stack>", () => {
   test("runs scripts/etcd.sh backup for the stack's cluster into ~/.kindha/backups/<cluster> and prints the path", async () => {
     const c = capture();
     const { exec, calls } = fakeExec(() => okResult("/b/data-platform-local-single-20260102T030405Z.db\n"));
-    expect(await backupMain(["single"], c.io, { exec, env: {} })).toBe(0);
+    expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
     expect(c.out).toEqual(["/b/data-platform-local-single-20260102T030405Z.db"]);
     expect(calls).toHaveLength(1);
     expect(calls[0].file).toBe("bash");
@@ -84,10 +84,26 @@ describe("npm run backup -- <stack>", () => {
     ]);
   });
 
+  test("fails when the stack has no cluster: one line, exit 1, nothing run", async () => {
+    const c = capture();
+    const { exec, calls } = fakeExec(() => okResult());
+    expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => false })).toBe(1);
+    expect(c.err).toEqual([`error: no cluster for stack single: deploy it first (npx cdktf deploy single); there is no kubeconfig at ${join(homedir(), ".kube/kindha-data-platform-local.yaml")}`]);
+    expect(calls).toEqual([]);
+  });
+
+  test("fails when etcd.sh writes no snapshot, and never lets KINDHA_SKIP_BACKUP make it a success", async () => {
+    const c = capture();
+    const { exec, calls } = fakeExec(() => okResult(""));
+    expect(await backupMain(["single"], c.io, { exec, env: { KINDHA_SKIP_BACKUP: "1" }, exists: () => true })).toBe(1);
+    expect(c.err).toEqual(["backup: FAILED: etcd.sh wrote no snapshot"]);
+    expect(calls[0].opts?.env?.KINDHA_SKIP_BACKUP).toBe("");
+  });
+
   test("fails when the script fails: exit 1 with its error", async () => {
     const c = capture();
     const { exec } = fakeExec(() => failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist"));
-    expect(await backupMain(["single"], c.io, { exec, env: {} })).toBe(1);
+    expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
     expect(c.err).toEqual(["etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist", "backup: FAILED (exit 1)"]);
   });
 });

@@ -166,16 +166,25 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
   test("prints the table and exits 0 on a healthy cluster", async () => {
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
-    expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {} })).toBe(0);
+    expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
     expect(c.out.join("\n")).toContain("verify: all 6 checks pass");
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
     expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(true);
   });
 
+  test("fails when the stack has no cluster: one line instead of six failed checks", async () => {
+    const { exec, calls } = fakeExec(clusterFixtures());
+    const c = capture();
+    expect(await verifyMain(["ha-option-a", "--kubeconfig", "/nope.yaml"], c.io, { exec, env: {}, exists: () => false })).toBe(1);
+    expect(c.err).toEqual(["error: no cluster for stack ha-option-a: deploy it first (npx cdktf deploy ha-option-a); there is no kubeconfig at /nope.yaml"]);
+    expect(c.out).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+
   test("fails when a check fails: exit 1 and the failed count", async () => {
     const { exec } = fakeExec(clusterFixtures({ health: "etcd-script-health-degraded" }));
     const c = capture();
-    expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {} })).toBe(1);
+    expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
     expect(c.out.join("\n")).toContain("verify: 1 of 6 checks FAILED");
     expect(c.out.join("\n")).toMatch(/etcd member health\s+FAIL\s+degraded: 2 of 3/);
   });

@@ -507,6 +507,22 @@ describe("command line", () => {
     expect(() => parseCli(["--base", ""])).toThrow("--base needs a git ref");
     expect(() => parseCli(["--example", "--base", "main"])).toThrow("--example compares with its own built-in base");
   });
+
+  test("fails when --base names no commit or has no value: a usage error, exit 2, nothing written", () => {
+    const cli = join(projectRoot(), "dist", "tools", "review.js");
+    const cwd = mkdtempSync(join(tmpdir(), "kindha-review-cli-"));
+    try {
+      const bad = spawnSync(process.execPath, [cli, "--base", "no-such-ref-kindha"], { cwd, encoding: "utf8" });
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain("review: --base no-such-ref-kindha is not a commit of this repository");
+      const empty = spawnSync(process.execPath, [cli, "--base"], { cwd, encoding: "utf8" });
+      expect(empty.status).toBe(2);
+      expect(empty.stderr).toContain("argument missing");
+      expect(spawnSync("ls", [cwd], { encoding: "utf8" }).stdout).toBe("");
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("pull-request workflow", () => {
