@@ -2,7 +2,8 @@
  * The app: one stack per topology. `cdktf deploy <id>` (single, ha-option-b, ha-option-a, or an
  * id from kindha.config.yaml) is the whole user command.
  */
-import { App } from "cdktf";
+import { App, TerraformStack } from "cdktf";
+import { join, relative } from "node:path";
 import { loadStackDefinitions, validateDefinitions, type StackDefinition } from "./lib/stack-config";
 import { ValidationError } from "./lib/validation";
 import { HaStack } from "./stacks/ha-stack";
@@ -22,7 +23,12 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
 
 if (require.main === module) {
   try {
-    buildApp().synth();
+    const app = buildApp();
+    app.synth();
+    const cwd = process.cwd();
+    for (const stack of app.node.children) {
+      if (stack instanceof TerraformStack) console.log(`${stack.node.id}: ${relative(cwd, join(app.outdir, "stacks", stack.node.id, "cdk.tf.json"))}`);
+    }
   } catch (err) {
     // Bad input is the user's to fix: the message alone, no stack trace; anything else is a bug.
     console.error(err instanceof ValidationError ? err.message : err);

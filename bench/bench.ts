@@ -1,7 +1,9 @@
 /**
  * Benchmark: cold synth through the compiled app (a fresh `node dist/main.js` per run), for the
- * three shipped stacks and for a large 7-control-plane + 100-worker topology. Prints figures;
- * asserts nothing (timings belong here, not in tests).
+ * three shipped stacks and for a large 7-control-plane + 100-worker topology; then the commands as
+ * users type them, warm: `npm run synth` and `npm run verify -- --help` through tools/run.js, side
+ * by side with the old path that type-checked the project first (`tsc && node dist/...`). Prints
+ * figures; asserts nothing (timings belong here, not in tests).
  *
  * Usage: npm run bench [-- --runs 5]
  */
@@ -51,3 +53,24 @@ const base = time("single + ha-option-b + ha-option-a");
 const large = time("the three + ha-large (7 CP, 100 workers)", LARGE);
 const ratio = large[Math.floor(large.length / 2)] / base[Math.floor(base.length / 2)];
 console.log(`large / base: ${ratio.toFixed(2)}x (target < 2x); base target <= 1000 ms`);
+
+/** Median wall time of a shell command run in the project root, in ms. */
+function command(label: string, cmd: string, target: number): void {
+  const root = resolve(__dirname, "..", "..");
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    const r = spawnSync("sh", ["-c", cmd], { cwd: root, encoding: "utf8", env: { ...process.env, CHECKPOINT_DISABLE: "1" } });
+    if (r.status !== 0) throw new Error(`${label}: failed: ${r.stderr}`);
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  samples.sort((a, b) => a - b);
+  const median = samples[Math.floor(samples.length / 2)];
+  console.log(`${label.padEnd(48)} median ${median.toFixed(0).padStart(5)} ms  (min ${samples[0].toFixed(0)}, max ${samples[samples.length - 1].toFixed(0)}; target ${target ? `<= ${target} ms` : "none"})`);
+}
+
+console.log(`\nthe commands, warm (${runs} runs each)`);
+command("npm run synth", "npm run -s synth >/dev/null", 1000);
+command("old path: tsc && node dist/main.js", "npx tsc -p tsconfig.json && node dist/main.js >/dev/null", 0);
+command("npm run verify -- --help", "npm run -s verify -- --help >/dev/null", 1500);
+command("old path: tsc && node dist/tools/verify.js --help", "npx tsc -p tsconfig.json && node dist/tools/verify.js --help >/dev/null", 0);

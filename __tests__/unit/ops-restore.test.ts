@@ -42,7 +42,7 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean } = {}) {
     if (cmd === "crictl" && opts.noCrictl) return { code: 127, stdout: "", stderr: 'OCI runtime exec failed: exec: "crictl": executable file not found in $PATH' };
     if (cmd === "crictl") return okResult(parked.has(node) ? "" : "3f2a9c1d\n");
     if (cmd === "ctr") return node === opts.ctrFailsOn ? failResult("ctr: failed to create shim task: OCI runtime create failed") : okResult();
-    if (["mv", "rm", "mkdir", "systemctl"].includes(cmd)) return okResult();
+    if (["mv", "rm", "mkdir", "systemctl", "sed"].includes(cmd)) return okResult();
     return undefined;
   });
 }

@@ -182,6 +182,10 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     ...perNode(
       (n) => `start etcd on ${n} (restore its manifest, restart kubelet to read it now)`,
       async (node) => {
+        // A changed manifest is a new static pod to kubelet: no crash-loop back-off carried over
+        // from the etcd it stopped (that back-off alone held etcd down for minutes).
+        const mark = await inNode(c, node, "sed", "-i", `0,/^  annotations:$/s//  annotations:\n    kindha.io\/restored-at: "${c.stamp}"/`, PARKED_MANIFEST);
+        if (mark.code !== 0) return failedCmd("marking the etcd manifest", mark);
         const r = await inNode(c, node, "mv", PARKED_MANIFEST, ETCD_MANIFEST);
         if (r.code !== 0) return failedCmd("mv", r);
         // kubelet would notice the manifest on its own only after a minute or so.
