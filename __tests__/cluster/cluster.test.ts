@@ -197,7 +197,7 @@ if (missing) {
 
     if (FAILOVER_STACKS.includes(stack)) {
       test("npm run drill: with one control plane stopped, /readyz and writes keep being served through the load balancer", () => {
-        const r = tool("drill", stack);
+        const r = tool("drill", stack, "--observe", "20");
         const writes = Number(/writes unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
         const api = Number(/API unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
         say(`${stack}: drill: writes unavailable ${writes} s, API unavailable ${api} s`);

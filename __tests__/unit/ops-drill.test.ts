@@ -5,17 +5,11 @@
 import { drillRefusal, drillVictim, outage, runDrill, summarizeDrill, type DrillContext } from "../../lib/ops/drill";
 import { resolveStack } from "../../lib/stack-config";
 import { main as drillMain } from "../../tools/drill";
-import { clusterFixtures, fakeClock, fakeExec, line, okResult, type Call } from "../fixtures/recorded/load";
+import { capture, clusterFixtures, fakeClock, fakeExec, line, okResult, type Call } from "../fixtures/recorded/load";
 
 const ha = resolveStack("ha-option-a").topology;
 const single = resolveStack("single").topology;
 const C = "data-platform-local";
-
-const capture = () => {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
-};
 
 describe("drill refusal and victim", () => {
   test("fails when the stack has a single control plane: the drill refuses with the count", () => {

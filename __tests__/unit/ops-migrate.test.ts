@@ -6,7 +6,7 @@ import { errorCause, migrateSteps, type Files, type MigrateContext } from "../..
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
 import { main as migrateMain } from "../../tools/migrate";
-import { failResult, fakeClock, fakeExec, okResult, recorded, type Call } from "../fixtures/recorded/load";
+import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call } from "../fixtures/recorded/load";
 
 const SNAPSHOT = "/backups/data-platform-local-single-20260102T030405Z.db";
 
@@ -183,12 +183,6 @@ describe("migrate ha-option-a -> single (and back)", () => {
 });
 
 describe("npm run migrate (tools/migrate.ts)", () => {
-  const capture = () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
-  };
-
   test("defaults the engine to tofu and prints each step", async () => {
     const w = world();
     const c = capture();

@@ -9,7 +9,7 @@ import { ETCD_MANIFEST, PARKED_MANIFEST, restoreCommand, restoreSteps, staleNode
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
 import { main as restoreMain } from "../../tools/restore";
-import { clusterFixtures, fakeClock, fakeExec, failResult, line, okResult, recorded } from "../fixtures/recorded/load";
+import { capture, clusterFixtures, fakeClock, fakeExec, failResult, line, okResult, recorded } from "../fixtures/recorded/load";
 
 const ha = resolveStack("ha-option-a").topology;
 const single = resolveStack("single").topology;
@@ -156,12 +156,6 @@ describe("restore run over fake node containers", () => {
 });
 
 describe("npm run restore (tools/restore.ts)", () => {
-  const capture = () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
-  };
-
   test("fails when --snapshot is missing", async () => {
     const c = capture();
     expect(await restoreMain(["ha-option-a"], c.io)).toBe(2);

@@ -13,13 +13,7 @@ import { main as drillMain } from "../../tools/drill";
 import { main as migrateMain } from "../../tools/migrate";
 import { main as restoreMain } from "../../tools/restore";
 import { main as verifyMain } from "../../tools/verify";
-import { fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
-
-const capture = () => {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
-};
+import { capture, fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
 
 const TOOLS = [
   ["verify", verifyMain],

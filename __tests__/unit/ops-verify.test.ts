@@ -16,7 +16,7 @@ import {
   verifyChecks,
 } from "../../lib/ops/verify";
 import { main as verifyMain } from "../../tools/verify";
-import { clusterFixtures, failResult, fakeExec, recorded } from "../fixtures/recorded/load";
+import { capture, clusterFixtures, failResult, fakeExec, recorded } from "../fixtures/recorded/load";
 
 const ha = resolveStack("ha-option-a").topology;
 const single = resolveStack("single").topology;
@@ -157,12 +157,6 @@ describe("verify checks, recorded single control plane (stack single)", () => {
 });
 
 describe("npm run verify (tools/verify.ts) over a fake executor answering with recorded output", () => {
-  const capture = () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
-  };
-
   test("prints the table and exits 0 on a healthy cluster", async () => {
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
