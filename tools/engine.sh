@@ -2,8 +2,9 @@
 # Finds or builds the Terraform engine (OpenTofu) and the exact provider versions the synthesized
 # stacks pin, as a local filesystem mirror, so `init` needs no registry. Idempotent and cached.
 #
-# Usage: tools/engine.sh [--env]
-#   --env   print KEY=VALUE lines (TERRAFORM_BINARY_NAME, KINDHA_ENGINE_BIN, TF_CLI_CONFIG_FILE)
+# Usage: tools/engine.sh [--env] [--no-build]
+#   --env       print KEY=VALUE lines (TERRAFORM_BINARY_NAME, KINDHA_ENGINE_BIN, TF_CLI_CONFIG_FILE)
+#   --no-build  use only what is found or cached; fail at once instead of building
 #
 # A provider that cannot be built is reported and left to the ordinary registry (a user's machine
 # reaches it; this project's CI machines do not, see README "Engine").
@@ -31,6 +32,14 @@ log() { echo "engine: $*" >&2; }
 die() { echo "engine: error: $*" >&2; exit 1; }
 
 started=$(date +%s)
+want_env=0 no_build=0
+for arg in "$@"; do
+  case "$arg" in
+    --env) want_env=1 ;;
+    --no-build) no_build=1 ;;
+    *) die "unknown option $arg (usage: tools/engine.sh [--env] [--no-build])" ;;
+  esac
+done
 mkdir -p "$cache/bin" "$cache/mirror"
 
 # Builds the main package in <dir-in-module> of Go module <module>@<ref> into <output>.
@@ -60,6 +69,7 @@ case "$engine" in
     else
       engine_bin="$cache/bin/tofu"
       if [ ! -x "$engine_bin" ]; then
+        [ "$no_build" = 0 ] || die "no OpenTofu on PATH or in $cache (npm run engine builds it)"
         log "building OpenTofu $tofu_version from its Go module (once; cached in $cache)"
         go_build github.com/opentofu/opentofu "$tofu_version" ./cmd/tofu "$engine_bin" "-X github.com/opentofu/opentofu/version.dev=no" || die "cannot build OpenTofu $tofu_version"
       fi
@@ -82,6 +92,10 @@ for entry in "${providers[@]}"; do
     mkdir -p "$cache/providers"
     cp "$given" "$built"
     log "provider hashicorp/$type $version: taken from $KINDHA_PROVIDER_DIR"
+  fi
+  if [ ! -x "$built" ] && [ "$no_build" = 1 ]; then
+    absent+=("terraform-provider-${type}_v${version}")
+    continue
   fi
   if [ ! -x "$built" ]; then
     mkdir -p "$cache/providers"
@@ -119,7 +133,7 @@ log "using $("$engine_bin" version 2>/dev/null | grep -m1 -E "^(OpenTofu|Terrafo
 log "providers in the local mirror: $mirrored of ${#providers[@]}"
 log "ready in $(( $(date +%s) - started ))s"
 
-if [ "${1:-}" = "--env" ]; then
+if [ "$want_env" = 1 ]; then
   echo "TERRAFORM_BINARY_NAME=$(basename "$engine_bin")"
   echo "KINDHA_ENGINE_BIN=$engine_bin"
   echo "KINDHA_ENGINE_PATH=$(dirname "$engine_bin")"

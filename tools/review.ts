@@ -202,10 +202,25 @@ export interface Engine {
   readonly bin: string;
   /** Its base name, for the report. */
   readonly name: string;
+  /** Settings it needs, e.g. the CLI config of a provider mirror. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
-/** The engine named by TERRAFORM_BINARY_NAME, else `tofu` on PATH; or why there is none. */
+/**
+ * The engine named by TERRAFORM_BINARY_NAME, else `tofu` on PATH, else the one `npm run engine`
+ * bootstrapped with its provider mirror (what the engine tier runs; nothing is built here); or why
+ * there is none.
+ */
 export function findEngine(env: NodeJS.ProcessEnv): Engine | { readonly reason: string } {
+  const found = findNamedEngine(env);
+  if (!("reason" in found) || env.TERRAFORM_BINARY_NAME?.trim()) return found;
+  const boot = run("bash", [join(projectRoot(), "tools", "engine.sh"), "--env", "--no-build"], { env, timeoutMs: 60_000 });
+  const vars = Object.fromEntries(boot.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  if (boot.status !== 0 || !vars.KINDHA_ENGINE_BIN || !vars.TF_CLI_CONFIG_FILE) return found;
+  return { bin: vars.KINDHA_ENGINE_BIN, name: basename(vars.KINDHA_ENGINE_BIN), env: { TF_CLI_CONFIG_FILE: vars.TF_CLI_CONFIG_FILE } };
+}
+
+function findNamedEngine(env: NodeJS.ProcessEnv): Engine | { readonly reason: string } {
   const named = env.TERRAFORM_BINARY_NAME?.trim();
   const bin = named || "tofu";
   const r = run(bin, ["version"], { env, timeoutMs: 60_000 });
@@ -232,7 +247,7 @@ export function planStacks(engine: Engine, outdir: string, ids: readonly string[
     const stateName = `terraform.${id}.tfstate`;
     const state = join(projectDir, stateName);
     const hasState = existsSync(state);
-    const tf = (args: string[]) => run(engine.bin, args, { cwd: dir, env: { ...env, TF_IN_AUTOMATION: "1" } });
+    const tf = (args: string[]) => run(engine.bin, args, { cwd: dir, env: { ...env, ...engine.env, TF_IN_AUTOMATION: "1" } });
     const init = tf(["init", "-input=false", "-no-color", `-backend-config=path=${hasState ? state : join(dir, "review.tfstate")}`]);
     if (init.status !== 0) {
       results[id] = { ok: false, reason: `\`${engine.name} init\` failed: ${firstError(init, paths)}` };
