@@ -2,10 +2,12 @@
  * Restore into a fresh kind cluster: the step plan, the per-member etcdutl command, and a run over
  * a fake node runtime (docker exec/cp, crictl, ctr) answering with recorded kubectl output.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ETCD_MANIFEST, PARKED_MANIFEST, restoreCommand, restoreSteps, staleNodes, type RestoreContext } from "../../lib/ops/restore";
+import { parse } from "yaml";
+import { ETCD_MANIFEST, markManifest, PARKED_MANIFEST, restoreCommand, restoreSteps, staleNodes, type RestoreContext } from "../../lib/ops/restore";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
 import { main as restoreMain } from "../../tools/restore";
@@ -31,7 +33,7 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean } = {}) {
   return fakeExec((file, args) => {
     if (file === "bash" && args.includes("snapshot-status")) return recorded("etcd-snapshot-status");
     if (file === "kubectl" && args.includes("jsonpath={.spec.containers[0].image}")) return okResult("registry.k8s.io/etcd:3.6.8-0");
-    if (file === "kubectl" && args.includes("delete")) return okResult();
+    if (file === "kubectl" && (args.includes("delete") || args.includes("label") || args.includes("taint"))) return okResult();
     const known = clusterFixtures()(file, args);
     if (known) return known;
     if (file !== "docker") return undefined;
@@ -115,11 +117,27 @@ describe("restore run over fake node containers", () => {
       expect(swap).toBeLessThan(unpark);
     }
     expect(docker).toContain(`docker exec ${C}-worker2 systemctl restart kubelet`);
+    // Nodes end labelled as the stack plans them (a snapshot of another topology holds others).
+    const kube = calls.filter((c) => c.file === "kubectl").map((c) => c.args.slice(4).join(" "));
+    expect(kube).toContain(`label node ${C}-control-plane2 kindha.io/role=control-plane node-role.kubernetes.io/control-plane= --overwrite`);
+    expect(kube).toContain(`taint node ${C}-control-plane3 node-role.kubernetes.io/control-plane:NoSchedule --overwrite`);
+    expect(kube).toContain(`label node ${C}-worker kindha.io/role=infrastructure --overwrite`);
     // Every API server is restarted once etcd holds the restored data, before verify.
     const apiStops = docker.filter((l) => /crictl stop/.test(l));
     expect(apiStops).toHaveLength(CPS.length);
     expect(docker.indexOf(apiStops[0])).toBeGreaterThan(docker.lastIndexOf(`docker exec ${CPS[CPS.length - 1]} mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`));
     expect(log.join("\n")).toContain("API through load balancer");
+  });
+
+  test("marks the parked etcd manifest with the restore stamp (the real sed on a kubeadm manifest)", () => {
+    const file = join(dir, "etcd.yaml");
+    writeFileSync(file, "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://10.0.0.2:2379\n  labels:\n    component: etcd\n");
+    const r = spawnSync("sed", ["-i", markManifest("20260102T030405Z"), file], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(parse(readFileSync(file, "utf8")).metadata.annotations).toEqual({
+      "kindha.io/restored-at": "20260102T030405Z",
+      "kubeadm.kubernetes.io/etcd.advertise-client-urls": "https://10.0.0.2:2379",
+    });
   });
 
   test("fails at once when a node's CRI cannot be asked: says so, never reads it as etcd still running", async () => {

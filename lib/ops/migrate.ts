@@ -67,7 +67,7 @@ const failedCmd = (file: string, args: readonly string[], r: CommandResult) => f
 export function errorCause(r: CommandResult): string {
   // eslint-disable-next-line no-control-regex
   const lines = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim());
-  const causes = [...new Set(lines.filter((l) => /\b(Error|error|ERROR)\b/.test(l) && !/non-zero exit code/.test(l)))];
+  const causes = [...new Set(lines.filter((l) => /\b(Error|error|ERROR|FAILED)\b/.test(l) && !/non-zero exit code|^Command failed:/.test(l)))];
   return causes.length > 0 ? causes.slice(-5).join(" | ") : lastLine(r);
 }
 

@@ -12,7 +12,8 @@ import { parseHealthReport, parseSnapshotStatus } from "../etcd/parse";
 import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
 import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
-import { kubectlArgs, parseNodes } from "./kube";
+import { ROLE_LABEL } from "../defaults";
+import { CONTROL_PLANE_LABEL, kubectlArgs, parseNodes } from "./kube";
 import { failed, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, collectVerifyInputs, renderChecks, verifyChecks } from "./verify";
 
@@ -78,6 +79,14 @@ async function containerRunning(c: RestoreContext, node: string, name: string): 
   return r.stdout.trim() !== "";
 }
 const etcdRunning = (c: RestoreContext, node: string) => containerRunning(c, node, "etcd");
+
+/**
+ * The sed program that adds `kindha.io/restored-at: "<stamp>"` to the first `annotations:` of
+ * kubeadm's etcd manifest (kubeadm always writes one), which makes it a new static pod to kubelet.
+ */
+export function markManifest(stamp: string): string {
+  return String.raw`0,/^  annotations:$/s||  annotations:\n    kindha.io/restored-at: "${stamp}"|`;
+}
 
 /** Node names the API lists that the stack's topology does not have. */
 export function staleNodes(t: Topology, nodesJson: string): string[] {
@@ -180,17 +189,14 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       (ctx) => `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
     ),
     ...perNode(
-      (n) => `start etcd on ${n} (restore its manifest, restart kubelet to read it now)`,
+      (n) => `start etcd on ${n} (restore its manifest, marked as a new static pod)`,
       async (node) => {
         // A changed manifest is a new static pod to kubelet: no crash-loop back-off carried over
         // from the etcd it stopped (that back-off alone held etcd down for minutes).
-        const mark = await inNode(c, node, "sed", "-i", `0,/^  annotations:$/s//  annotations:\n    kindha.io\/restored-at: "${c.stamp}"/`, PARKED_MANIFEST);
+        const mark = await inNode(c, node, "sed", "-i", markManifest(c.stamp), PARKED_MANIFEST);
         if (mark.code !== 0) return failedCmd("marking the etcd manifest", mark);
         const r = await inNode(c, node, "mv", PARKED_MANIFEST, ETCD_MANIFEST);
-        if (r.code !== 0) return failedCmd("mv", r);
-        // kubelet would notice the manifest on its own only after a minute or so.
-        const k = await inNode(c, node, "systemctl", "restart", "kubelet");
-        return k.code === 0 ? ok() : failedCmd(`restarting kubelet on ${node}`, k);
+        return r.code === 0 ? ok() : failedCmd("mv", r);
       },
       undoHint,
     ),
@@ -276,6 +282,26 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
           if (r.code !== 0) return failedCmd(`kubectl delete node ${n}`, r);
         }
         return ok(stale.length === 0 ? "none" : `deleted ${stale.join(", ")}`);
+      },
+    },
+    {
+      name: `label the nodes as stack ${c.stackId} plans them`,
+      next: `label them by hand: kubectl label node <node> ${ROLE_LABEL}=<role> --overwrite (control planes also node-role.kubernetes.io/control-plane=)`,
+      run: async () => {
+        // A snapshot of another topology holds the node objects (and labels) of that topology;
+        // kubelet sets its labels only when it registers a new node, and kubeadm marks control
+        // planes only when they join.
+        for (const n of c.topology.nodes) {
+          const labels = [`${ROLE_LABEL}=${n.role}`, ...(n.role === "control-plane" ? [`${CONTROL_PLANE_LABEL}=`] : [])];
+          const r = await kubectl(c, "label", "node", n.name, ...labels, "--overwrite");
+          if (r.code !== 0) return failedCmd(`kubectl label node ${n.name}`, r);
+          // kind keeps control planes tainted when the cluster has workers (every stack here does).
+          if (n.role === "control-plane" && c.topology.workers.length > 0) {
+            const t = await kubectl(c, "taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite");
+            if (t.code !== 0) return failedCmd(`kubectl taint node ${n.name}`, t);
+          }
+        }
+        return ok(`${c.topology.nodes.length} nodes`);
       },
     },
     {
