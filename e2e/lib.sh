@@ -20,10 +20,11 @@ step() {
 # quiet LOG CMD...: runs CMD with its output in LOG.
 quiet() { local out="$1"; shift; "$@" >"$out" 2>&1; }
 
-# content_key TEXT FILE...: a short hash of TEXT and the named files' contents.
+# content_key TEXT FILE...: a short hash of TEXT and the named files' names and contents (not
+# their directories: a checkout elsewhere gives the same key).
 content_key() {
   local text="$1"; shift
-  { printf '%s\n' "$text"; for f in "$@"; do printf '%s\n' "$f"; cat "$f"; done; } | sha256sum | cut -c1-16
+  { printf '%s\n' "$text"; for f in "$@"; do basename "$f"; cat "$f"; done; } | sha256sum | cut -c1-16
 }
 
 # go_module_dir MODULE@VERSION: downloads a module (Go module proxy) and prints its directory.

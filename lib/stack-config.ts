@@ -129,15 +129,26 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       continue;
     }
     unknownKeys(at, entry, STACK_KEYS, v);
-    if (isRecord(entry.controlPlaneBudget)) unknownKeys(`${at}.controlPlaneBudget`, entry.controlPlaneBudget, BUDGET_KEYS, v);
+    // Settings of the wrong shape are reported here and keep the stack from being planned.
+    let shapeOk = true;
+    const wrongShape = (field: string, value: unknown, rule: string) => {
+      v.push({ field, value, rule });
+      shapeOk = false;
+    };
+    const budget = (field: string, value: unknown) => {
+      if (value === undefined) return;
+      if (isRecord(value)) unknownKeys(field, value, BUDGET_KEYS, v);
+      else wrongShape(field, value, "must be a map of cpu and memoryGiB");
+    };
+    budget(`${at}.controlPlaneBudget`, entry.controlPlaneBudget);
     if (entry.workers !== undefined && !Array.isArray(entry.workers)) {
-      v.push({ field: `${at}.workers`, value: entry.workers, rule: "must be a list of worker groups ({ role, count, budget })" });
+      wrongShape(`${at}.workers`, entry.workers, "must be a list of worker groups ({ role, count, budget })");
     }
     if (Array.isArray(entry.workers)) {
       entry.workers.forEach((w: unknown, i: number) => {
-        if (!isRecord(w)) return void v.push({ field: `${at}.workers[${i}]`, value: w, rule: "must be a map of role, count, budget" });
+        if (!isRecord(w)) return wrongShape(`${at}.workers[${i}]`, w, "must be a map of role, count, budget");
         unknownKeys(`${at}.workers[${i}]`, w, WORKER_KEYS, v);
-        if (isRecord(w.budget)) unknownKeys(`${at}.workers[${i}].budget`, w.budget, BUDGET_KEYS, v);
+        budget(`${at}.workers[${i}].budget`, w.budget);
       });
     }
     if (entry.platformObjects !== undefined && typeof entry.platformObjects !== "boolean") {
@@ -147,6 +158,8 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
     const availability = (entry.availability ?? base?.availability) as Availability | undefined;
     if (availability !== "single" && availability !== "ha") {
       v.push({ field: `${at}.availability`, value: entry.availability ?? null, rule: 'must be "single" or "ha"' });
+    }
+    if ((availability !== "single" && availability !== "ha") || !shapeOk) {
       defs.delete(id);
       continue;
     }

@@ -121,6 +121,8 @@ describe("the compiled app", () => {
     ["a typo in a nested budget", "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, budget: { cpu: 4, memoryGB: 8 } }\n", ["stacks.ha-option-a.workers[0].budget.memoryGB: 8 is not a known setting (cpu, memoryGiB)"]],
     ["a typo in a worker group", "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, cout: 3 }\n", ["stacks.ha-option-a.workers[0].cout: 3 is not a known setting (role, count, budget)"]],
     ["a typo in controlPlaneBudget", "stacks:\n  single:\n    controlPlaneBudget: { cpus: 2 }\n", ["stacks.single.controlPlaneBudget.cpus: 2 is not a known setting (cpu, memoryGiB)"]],
+    ["workers given as a map", "stacks:\n  single:\n    workers: { role: combined }\n", ['stacks.single.workers: {"role":"combined"} must be a list of worker groups']],
+    ["a budget given as a number", "stacks:\n  single:\n    controlPlaneBudget: 4\n    workers: [{ role: combined, budget: big }]\n", ["stacks.single.controlPlaneBudget: 4 must be a map of cpu and memoryGiB", 'stacks.single.workers[0].budget: "big" must be a map of cpu and memoryGiB']],
     ["too many workers", "stacks:\n  single:\n    workers: [{ role: combined, count: 100000 }]\n", ["stacks.single.workers: 100000 are too many: at most 100 workers, because kind runs every node as a container on one host"]],
     ["broken YAML", "stacks:\n  single:\n    controlPlanes: [1\n", ["line 4, column 1:", "is not valid YAML"]],
     [
