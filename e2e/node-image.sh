@@ -235,6 +235,8 @@ main() {
   derived_image "$LB_IMAGE" "$TOOLS_IMAGE" "" "$image_dir/envoy:envoy"
 
   node_image "$kind" "$k8s" "$ctrd" "$runc" "$crictl" "$cni"
+  # Earlier builds of these images, now untagged, would pile up on disk.
+  docker image prune -f --filter label=io.kindha.key >/dev/null
   # The tools the cluster tier runs: kind and kubectl of exactly these versions.
   mkdir -p "$cache/tools"
   ln -sfn "$kind/kind" "$cache/tools/kind"
