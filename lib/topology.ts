@@ -6,23 +6,8 @@ import { isIP } from "node:net";
 import { DEFAULTS, ETCD_BASE_SANS, ROLE_LABEL } from "./defaults";
 import { ValidationError, type Violation } from "./validation";
 
-/** What a node is for. Workers are infrastructure, workload or both (combined). */
-export type NodeRole = "control-plane" | "infrastructure" | "workload" | "combined";
-export type WorkerRole = Exclude<NodeRole, "control-plane">;
-export const WORKER_ROLES: readonly WorkerRole[] = ["infrastructure", "workload", "combined"];
-
-/** CPU and memory planned for one node. */
-export interface NodeBudget {
-  readonly cpu: number;
-  readonly memoryGiB: number;
-}
-
-/** A Kubernetes taint, as kubectl and the API spell it. */
-export interface Taint {
-  readonly key: string;
-  readonly value: string;
-  readonly effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
-}
+export { WORKER_ROLES, type NodeBudget, type NodeRole, type Taint, type WorkerRole } from "./model";
+import { WORKER_ROLES, type NodeBudget, type NodeRole, type Taint, type WorkerRole } from "./model";
 
 /** A group of identical workers. */
 export interface WorkerGroup {

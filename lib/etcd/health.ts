@@ -3,17 +3,9 @@
  * so tools and tests can reason about it without running etcd.
  */
 import { etcdQuorum, toleratedFailures } from "../topology";
-import type { HealthState } from "./parse";
+import type { HealthJudgement } from "../model";
 
-export interface HealthJudgement {
-  readonly state: HealthState;
-  readonly healthy: number;
-  readonly members: number;
-  readonly quorum: number;
-  /** Failures the full member set tolerates: floor((n-1)/2). */
-  readonly tolerated: number;
-  readonly message: string;
-}
+export type { HealthJudgement } from "../model";
 
 /**
  * Healthy when every member answers, degraded when a majority still does, quorum lost otherwise.

@@ -1,4 +1,6 @@
-import type { HealthJudgement } from "./health";
+import type { HealthJudgement, HealthState } from "../model";
+
+export type { HealthState } from "../model";
 /**
  * Parsers of etcdctl's JSON output (`-w json`) and of scripts/etcd.sh's health report.
  *
@@ -36,8 +38,6 @@ export interface SnapshotStatus {
   readonly totalKey: number;
   readonly totalSize: number;
 }
-
-export type HealthState = "healthy" | "degraded" | "quorum-lost";
 
 /** The object `scripts/etcd.sh health` prints. */
 export interface HealthReport extends HealthJudgement {

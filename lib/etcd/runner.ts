@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { execFileExecutor, lastLine, type CommandResult, type Executor } from "../ops/exec";
+import { execFileExecutor, lastLine, type CommandResult, type Executor } from "../exec";
 import { parseHealthReport, parseSnapshotStatus, type HealthReport, type SnapshotStatus } from "./parse";
 
 /** Where etcdctl runs: on this machine, or inside a kind control plane's etcd pod. */

@@ -1,0 +1,61 @@
+/**
+ * The one place tools run external commands: argv arrays through execFile, never a shell string.
+ *
+ * An {@link Executor} never throws for a failing command; it returns the exit code, so step
+ * runners decide what a failure means and tests can inject a fake.
+ */
+import { execFile } from "node:child_process";
+
+export interface CommandResult {
+  /** Exit code; 127 when the program is missing, 124 when it ran out of time. */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Kill the command after this long (default 5 minutes; every call is bounded). */
+  readonly timeoutMs?: number;
+}
+
+export type Executor = (file: string, args: readonly string[], opts?: RunOptions) => Promise<CommandResult>;
+
+const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+
+/** Runs a program with execFile and collects its output. */
+export const execFileExecutor: Executor = (file, args, opts = {}) =>
+  new Promise((resolve) => {
+    execFile(
+      file,
+      [...args],
+      {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        maxBuffer: 256 * 1024 * 1024,
+        encoding: "utf8",
+      },
+      (error, stdout, stderr) => {
+        if (!error) return resolve({ code: 0, stdout, stderr });
+        const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string };
+        if (e.code === "ENOENT") return resolve({ code: 127, stdout, stderr: `${file}: command not found` });
+        if (e.killed && e.signal) {
+          return resolve({ code: 124, stdout, stderr: `${stderr}${file}: timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` });
+        }
+        resolve({ code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
+      },
+    );
+  });
+
+/** `file arg1 arg2`, quoting args with spaces: for printing what runs, never for running it. */
+export function showCommand(file: string, args: readonly string[]): string {
+  return [file, ...args].map((a) => (/^[\w@%+=:,./~-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+/** Last non-empty line of stderr (else stdout): what to show when a command failed. */
+export function lastLine(r: CommandResult): string {
+  const lines = (r.stderr.trim() || r.stdout.trim()).split("\n").filter((l) => l.trim() !== "");
+  return lines.pop() ?? `exit code ${r.code}`;
+}
