@@ -4,7 +4,7 @@ import type { NodeBudget, PlannedNode } from "../lib/topology";
 
 export interface ControlPlaneNodeProps {
   /** The resolved node, from `planTopology`. */
-  readonly node: PlannedNode;
+  readonly planned: PlannedNode;
   /** Node image reference (tag and digest). */
   readonly image: string;
   /**
@@ -30,12 +30,12 @@ export class ControlPlaneNode extends Construct {
 
   constructor(scope: Construct, id: string, props: ControlPlaneNodeProps) {
     super(scope, id);
-    if (props.node.role !== "control-plane") {
-      throw new Error(`ControlPlaneNode: node ${props.node.name} has role "${props.node.role}"; expected "control-plane"`);
+    if (props.planned.role !== "control-plane") {
+      throw new Error(`ControlPlaneNode: node ${props.planned.name} has role "${props.planned.role}"; expected "control-plane"`);
     }
-    this.nodeName = props.node.name;
-    this.budget = props.node.budget;
-    this.etcdPodName = `etcd-${props.node.name}`;
-    this.kindNode = kindNode(props.node, props.image, props.extraMounts);
+    this.nodeName = props.planned.name;
+    this.budget = props.planned.budget;
+    this.etcdPodName = `etcd-${props.planned.name}`;
+    this.kindNode = kindNode(props.planned, props.image, props.extraMounts);
   }
 }

@@ -4,7 +4,7 @@ import type { NodeBudget, PlannedNode, Taint, WorkerRole } from "../lib/topology
 
 export interface WorkerNodeProps {
   /** The resolved node, from `planTopology`. */
-  readonly node: PlannedNode;
+  readonly planned: PlannedNode;
   /** Node image reference (tag and digest). */
   readonly image: string;
 }
@@ -24,13 +24,13 @@ export class WorkerNode extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkerNodeProps) {
     super(scope, id);
-    if (props.node.role === "control-plane") {
-      throw new Error(`WorkerNode: node ${props.node.name} is a control plane; use ControlPlaneNode`);
+    if (props.planned.role === "control-plane") {
+      throw new Error(`WorkerNode: node ${props.planned.name} is a control plane; use ControlPlaneNode`);
     }
-    this.nodeName = props.node.name;
-    this.role = props.node.role;
-    this.budget = props.node.budget;
-    this.taints = props.node.taints;
-    this.kindNode = kindNode(props.node, props.image);
+    this.nodeName = props.planned.name;
+    this.role = props.planned.role;
+    this.budget = props.planned.budget;
+    this.taints = props.planned.taints;
+    this.kindNode = kindNode(props.planned, props.image);
   }
 }

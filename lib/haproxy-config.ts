@@ -10,6 +10,7 @@
 import { isIP } from "node:net";
 import { DEFAULTS } from "./defaults";
 import type { PlannedNode } from "./topology";
+import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
 /** One API server behind the balancer. */
@@ -298,7 +299,7 @@ export function haproxyDuration(ms: number): string {
 
 /** `address:port`, with IPv6 addresses bracketed as haproxy reads them. */
 function endpoint(address: string, port: number): string {
-  return `${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
+  return hostPort(address, port);
 }
 
 /**

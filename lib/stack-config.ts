@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "./topology";
+import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
 /** Default config file, looked up in the working directory; `KINDHA_CONFIG` names another. */
@@ -206,9 +207,6 @@ function scheduledBackups(field: string, value: unknown, v: Violation[]): Schedu
   return value as ScheduledBackupOptions;
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
 
 /**
  * Plans every stack given in code, collecting the problems of all of them into one

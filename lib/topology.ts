@@ -4,6 +4,7 @@
  */
 import { isIP } from "node:net";
 import { DEFAULTS, ETCD_BASE_SANS, ROLE_LABEL } from "./defaults";
+import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
 export { WORKER_ROLES, type NodeBudget, type NodeRole, type Taint, type WorkerRole } from "./model";
@@ -309,7 +310,7 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
     api: {
       address,
       port,
-      url: `https://${isIP(address) === 6 ? `[${address}]` : address}:${port}`,
+      url: `https://${hostPort(address, port)}`,
       loadBalanced: controlPlanes.length > 1,
     },
     nodeImage,

@@ -82,14 +82,14 @@ export abstract class ClusterStack extends TerraformStack {
     const scheduled = props.scheduledBackups ?? (availability === "ha" ? {} : false);
     const backupMount = { hostPath: `\${pathexpand("${backups}")}/scheduled`, containerPath: NODE_BACKUP_DIR };
     this.controlPlanes = topology.controlPlanes.map(
-      (node, i) =>
+      (planned, i) =>
         new ControlPlaneNode(this, `ControlPlane${i + 1}`, {
-          node,
+          planned,
           image: topology.nodeImage,
           extraMounts: scheduled ? [backupMount] : [],
         }),
     );
-    this.workers = topology.workers.map((node, i) => new WorkerNode(this, `Worker${i + 1}`, { node, image: topology.nodeImage }));
+    this.workers = topology.workers.map((planned, i) => new WorkerNode(this, `Worker${i + 1}`, { planned, image: topology.nodeImage }));
     this.etcd = new EtcdCluster(this, "Etcd", { members: this.controlPlanes, certSans: topology.etcd.certSans });
     if (topology.api.loadBalanced) {
       this.loadBalancer = new LoadBalancer(this, "LoadBalancer", {

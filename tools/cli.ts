@@ -5,12 +5,11 @@
  * a fake executor; the compiled file runs `main` only when node starts it directly.
  */
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { execFileExecutor, type ClusterOpsContext, type Executor } from "../lib/ops/exec";
 import { realClock, type Clock } from "../lib/ops/steps";
 import { expandHome, kubeconfigPath } from "../lib/paths";
-import { scriptsDir } from "../lib/project";
+import { etcdScriptPath } from "../lib/etcd/runner";
 import { resolveStack, type StackDefinition } from "../lib/stack-config";
 import type { Topology } from "../lib/topology";
 
@@ -113,19 +112,14 @@ export function kubeconfigOf(t: Topology, given?: string): string {
 }
 
 /** scripts/etcd.sh of this checkout (KINDHA_ETCD_SCRIPT overrides). */
-export function etcdScript(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KINDHA_ETCD_SCRIPT ? resolve(env.KINDHA_ETCD_SCRIPT) : join(scriptsDir(), "etcd.sh");
-}
+export const etcdScript = etcdScriptPath;
 
 /** The container CLI kind used: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker. */
 export function containerCli(env: NodeJS.ProcessEnv = process.env): string {
   return env.KINDHA_CONTAINER_CLI || env.KIND_EXPERIMENTAL_PROVIDER || "docker";
 }
 
-/** UTC `yyyymmddThhmmssZ`, the stamp in snapshot and export names. */
-export function utcStamp(at: Date = new Date()): string {
-  return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
-}
+export { utcStamp } from "../lib/util";
 
 /**
  * Runs a tool body: prints usage for --help (exit 0), turns a UsageError into its message plus a

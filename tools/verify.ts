@@ -2,7 +2,7 @@
  * `npm run verify -- <stack>`: checks the running cluster against the stack's topology and prints
  * one row per check; exit 1 when any check fails.
  */
-import { collectVerifyInputs, renderChecks, verifyChecks } from "../lib/ops/verify";
+import { renderChecks, verifyOnce } from "../lib/ops/verify";
 import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run verify -- <stack> [--kubeconfig FILE]
@@ -29,8 +29,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);
     requireCluster(stack.id, kubeconfig, deps);
     io.out(`verify: stack ${stack.id}, cluster ${stack.topology.clusterName}, ${stack.topology.controlPlanes.length} control plane(s), API ${stack.topology.api.url}`);
-    const inputs = await collectVerifyInputs(stack.topology, { kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env });
-    const results = verifyChecks(stack.topology, inputs);
+    const results = await verifyOnce(stack.topology, { kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env });
     io.out(renderChecks(results));
     const failed = results.filter((r) => !r.ok).length;
     io.out(failed === 0 ? `verify: all ${results.length} checks pass` : `verify: ${failed} of ${results.length} checks FAILED`);

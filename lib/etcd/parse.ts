@@ -1,4 +1,5 @@
 import type { HealthJudgement, HealthState } from "../model";
+import { isRecord } from "../util";
 
 export type { HealthState } from "../model";
 /**
@@ -62,9 +63,6 @@ function parseBigJson(text: string, what: string): unknown {
   }
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
 
 /** Decimal id (string or number) to lowercase hex. */
 function hexId(x: unknown): string {

@@ -3,9 +3,10 @@
  *
  * Arguments are built as arrays; nothing is concatenated into a shell string.
  */
-import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { execFileExecutor, lastLine, type CommandResult, type Executor } from "../exec";
+import { scriptsDir } from "../project";
+import { utcStamp } from "../util";
 import { parseHealthReport, parseSnapshotStatus, type HealthReport, type SnapshotStatus } from "./parse";
 
 /** Where etcdctl runs: on this machine, or inside a kind control plane's etcd pod. */
@@ -37,17 +38,9 @@ export class EtcdCommandError extends Error {
   }
 }
 
-/**
- * scripts/etcd.sh of this checkout: KINDHA_ETCD_SCRIPT when set, else found upwards from here
- * (lib/etcd under ts-jest, dist/lib/etcd when compiled).
- */
-export function etcdScriptPath(): string {
-  if (process.env.KINDHA_ETCD_SCRIPT) return resolve(process.env.KINDHA_ETCD_SCRIPT);
-  for (const up of ["../..", "../../.."]) {
-    const candidate = resolve(__dirname, up, "scripts", "etcd.sh");
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error(`scripts/etcd.sh not found above ${__dirname}; set KINDHA_ETCD_SCRIPT`);
+/** scripts/etcd.sh of this checkout, or KINDHA_ETCD_SCRIPT when set. */
+export function etcdScriptPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KINDHA_ETCD_SCRIPT ? resolve(env.KINDHA_ETCD_SCRIPT) : join(scriptsDir(), "etcd.sh");
 }
 
 /** The script's connection flags for a connection. */
@@ -180,6 +173,5 @@ export function runEtcdctl(
 
 /** The name `etcd.sh backup` gives a snapshot: `<dir>/<cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db`. */
 export function snapshotFileName(dir: string, cluster: string, stack: string, at: Date): string {
-  const stamp = at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
-  return join(dir, `${cluster}-${stack}-${stamp}.db`);
+  return join(dir, `${cluster}-${stack}-${utcStamp(at)}.db`);
 }

@@ -8,7 +8,7 @@ import type { Topology } from "../topology";
 import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
 import { kubectlArgs, parseNodes } from "./kube";
 import { pollUntil, type Clock } from "./steps";
-import { collectVerifyInputs, etcdHealthArgs, renderChecks, verifyChecks } from "./verify";
+import { etcdHealthArgs, renderChecks, verifyOnce, waitForVerify } from "./verify";
 
 /** Why a stack cannot be drilled, or undefined when it can. */
 export function drillRefusal(stackId: string, t: Topology): string | undefined {
@@ -130,7 +130,7 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   const victim = drillVictim(c.topology);
 
   c.log(`preflight: verify stack ${c.stackId} before breaking anything`);
-  const before = verifyChecks(c.topology, await collectVerifyInputs(c.topology, { kubeconfig: c.kubeconfig, etcdScript: c.etcdScript, exec: c.exec, env: c.env }));
+  const before = await verifyOnce(c.topology, c);
   c.log(renderChecks(before));
   if (!before.every((r) => r.ok)) {
     return { ok: false, message: `drill refused: stack ${c.stackId} is not healthy before the drill (a drill on a degraded cluster could lose quorum); fix it first` };
@@ -194,13 +194,7 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     },
     { timeoutMs: 180_000, intervalMs: 5_000, clock: c.clock },
   );
-  const after = await pollUntil(
-    async () => {
-      const results = verifyChecks(c.topology, await collectVerifyInputs(c.topology, { kubeconfig: c.kubeconfig, etcdScript: c.etcdScript, exec: c.exec, env: c.env }));
-      return { done: results.every((r) => r.ok), results };
-    },
-    { timeoutMs: 120_000, intervalMs: 10_000, clock: c.clock },
-  );
+  const after = await waitForVerify(c.topology, c, { timeoutMs: 120_000, intervalMs: 10_000, clock: c.clock });
   c.log(renderChecks(after.results));
   await kc("-n", "default", "delete", "configmap", DRILL_CONFIGMAP, "--ignore-not-found");
 

@@ -37,8 +37,9 @@ export class KubeOutputError extends Error {
   }
 }
 
+import { isRecord } from "../util";
+
 type Json = Record<string, unknown>;
-const isRecord = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x);
 const arr = (x: unknown): unknown[] => (Array.isArray(x) ? x : []);
 const str = (x: unknown): string => (typeof x === "string" ? x : "");
 

@@ -13,9 +13,10 @@ import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
 import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
 import { ROLE_LABEL } from "../defaults";
+import { hostPort } from "../util";
 import { CONTROL_PLANE_LABEL, kubectlArgs, parseNodes } from "./kube";
 import { failed, ok, pollUntil, type Step } from "./steps";
-import { checkControlPlaneCount, checkControlPlanesReady, collectVerifyInputs, renderChecks, verifyChecks } from "./verify";
+import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForVerify } from "./verify";
 
 /** Working directory inside each node container (on its /var volume, like /var/lib/etcd). */
 export const NODE_RESTORE_DIR = "/var/lib/kindha-restore";
@@ -49,7 +50,7 @@ export function initialCluster(t: Topology, ips: ReadonlyMap<string, string>): s
 }
 
 function peerUrl(ip: string): string {
-  return `https://${ip.includes(":") ? `[${ip}]` : ip}:2380`;
+  return `https://${hostPort(ip, 2380)}`;
 }
 
 /** `ctr run` of the etcd image on a node: etcdutl snapshot restore into NODE_RESTORE_DIR/etcd. */
@@ -308,13 +309,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       name: `verify stack ${c.stackId}`,
       next: `run npm run verify -- ${c.stackId} again in a minute; static pods and endpoints settle after kubelets restart`,
       run: async () => {
-        const last = await pollUntil(
-          async () => {
-            const results = verifyChecks(c.topology, await collectVerifyInputs(c.topology, { kubeconfig: c.kubeconfig, etcdScript: c.etcdScript, exec: c.exec, env: c.env }));
-            return { done: results.every((r) => r.ok), results };
-          },
-          { timeoutMs: c.waitMs, intervalMs: 10_000, clock: c.clock },
-        );
+        const last = await waitForVerify(c.topology, c, { timeoutMs: c.waitMs, intervalMs: 10_000, clock: c.clock });
         c.log(renderChecks(last.results).replace(/^/gm, "      "));
         return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
       },

@@ -5,10 +5,12 @@
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
  */
 import { parseHealthReport } from "../etcd/parse";
+import { hostPort } from "../util";
 import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
 import { lastLine, type CommandResult, type Executor } from "./exec";
 import { kubectlArgs, parseApiAddresses, parseNodes, parsePods, type NodeInfo } from "./kube";
+import { pollUntil, type Clock } from "./steps";
 import { renderTable } from "./table";
 
 /** One row of the verify table. */
@@ -170,6 +172,25 @@ export interface ClusterAccess {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** Every check, once: what `npm run verify` prints. */
+export async function verifyOnce(t: Topology, a: ClusterAccess): Promise<CheckResult[]> {
+  return verifyChecks(t, await collectVerifyInputs(t, a));
+}
+
+/**
+ * Runs verify until every check passes or `timeoutMs` passes (static pods and endpoints settle
+ * for a while after kubelets restart); resolves to whether it passed and the last results.
+ */
+export async function waitForVerify(t: Topology, a: ClusterAccess, opts: { timeoutMs: number; intervalMs: number; clock: Clock }): Promise<{ done: boolean; results: CheckResult[] }> {
+  return pollUntil(
+    async () => {
+      const results = await verifyOnce(t, a);
+      return { done: results.every((r) => r.ok), results };
+    },
+    opts,
+  );
+}
+
 /** Runs the five commands verify judges. The etcd check goes through the first control plane's pod. */
 export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promise<VerifyInputs> {
   const kc = (...args: string[]) => a.exec("kubectl", kubectlArgs(a.kubeconfig, ...args), { env: a.env, timeoutMs: 60_000 });
@@ -190,6 +211,6 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
  */
 export function etcdHealthArgs(t: Topology, kubeconfig: string, nodes: CommandResult, node = t.controlPlanes[0].name): string[] {
   const ips = controlPlaneIps(t, nodes);
-  const endpoints = ips.length === t.controlPlanes.length ? ips.map((ip) => `https://${ip.includes(":") ? `[${ip}]` : ip}:2379`) : undefined;
+  const endpoints = ips.length === t.controlPlanes.length ? ips.map((ip) => `https://${hostPort(ip, 2379)}`) : undefined;
   return [...connectionArgs({ mode: "kind", kubeconfig, node, endpoints }), "health", "--expect", String(t.etcd.members.length)];
 }
