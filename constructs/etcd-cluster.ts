@@ -4,6 +4,7 @@ import { Resource } from "@cdktf/provider-null/lib/resource";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { DEFAULTS } from "../lib/defaults";
+import type { ScheduledBackupOptions } from "../lib/model";
 import { etcdSansPatch } from "../lib/kind-config";
 import { etcdQuorum, toleratedFailures } from "../lib/topology";
 import type { ControlPlaneNode } from "./control-plane-node";
@@ -16,31 +17,12 @@ export interface EtcdClusterProps {
   readonly certSans: readonly string[];
 }
 
-export interface ScheduledBackupProps {
+/** Where the scheduled backups' CronJob is created: the cluster's provider, after the cluster. */
+export interface ScheduledBackupTarget {
   /** Provider of the cluster the CronJob runs in. */
   readonly provider: KubernetesProvider;
   /** What the CronJob waits for (the cluster). */
   readonly dependsOn: ITerraformDependable[];
-  /**
-   * Cron schedule.
-   * @default "0 *\/6 * * *" (every 6 hours)
-   */
-  readonly schedule?: string;
-  /**
-   * Snapshots kept; older ones are deleted.
-   * @default 8
-   */
-  readonly retention?: number;
-  /**
-   * Image with etcdctl (the etcd image kubeadm runs).
-   * @default "registry.k8s.io/etcd:3.6.8-0"
-   */
-  readonly etcdImage?: string;
-  /**
-   * Image with a shell for naming, permissions and retention.
-   * @default "busybox:1.37"
-   */
-  readonly shellImage?: string;
 }
 
 /** Path inside control-plane nodes where scheduled snapshots are kept (mounted from the host). */
@@ -116,7 +98,7 @@ export class EtcdCluster extends Construct {
    * Snapshots etcd on a schedule inside the cluster, onto the host directory every control
    * plane mounts at {@link NODE_BACKUP_DIR}.
    */
-  public scheduleBackups(props: ScheduledBackupProps): CronJobV1 {
+  public scheduleBackups(props: ScheduledBackupOptions, target: ScheduledBackupTarget): CronJobV1 {
     const schedule = props.schedule ?? DEFAULTS.backupSchedule;
     const retention = props.retention ?? DEFAULTS.backupRetention;
     if (!Number.isInteger(retention) || retention < 1) {
@@ -129,8 +111,8 @@ export class EtcdCluster extends Construct {
       { name: "snapshot", emptyDir: {} },
     ];
     return new CronJobV1(this, "ScheduledBackup", {
-      provider: props.provider,
-      dependsOn: props.dependsOn,
+      provider: target.provider,
+      dependsOn: target.dependsOn,
       metadata: { name: "etcd-backup", namespace: "kube-system", labels: { "app.kubernetes.io/managed-by": "kindha" } },
       spec: {
         schedule,

@@ -1,6 +1,7 @@
 /**
- * Types shared across lib/ with no logic of their own, so that the modules using them need not
- * import each other (defaults and topology, etcd health and its parsers).
+ * Types shared across the program, with no logic of their own, so that the modules using them need
+ * not import each other (defaults and topology, etcd health and its parsers, the stack config and
+ * the constructs).
  */
 
 /** What a node is for. Workers are infrastructure, workload or both (combined). */
@@ -33,4 +34,28 @@ export interface HealthJudgement {
   /** Failures the full member set tolerates: floor((n-1)/2). */
   readonly tolerated: number;
   readonly message: string;
+}
+
+/** The user's settings of scheduled etcd backups (see EtcdCluster.scheduleBackups). */
+export interface ScheduledBackupOptions {
+  /**
+   * Cron schedule.
+   * @default "0 *\/6 * * *" (every 6 hours)
+   */
+  readonly schedule?: string;
+  /**
+   * Snapshots kept; older ones are deleted.
+   * @default 8
+   */
+  readonly retention?: number;
+  /**
+   * Image with etcdctl.
+   * @default "registry.k8s.io/etcd:3.6.8-0" (the etcd kubeadm v1.36.1 runs)
+   */
+  readonly etcdImage?: string;
+  /**
+   * Image with a POSIX shell for naming, permissions and retention.
+   * @default "busybox:1.37"
+   */
+  readonly shellImage?: string;
 }

@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "./topology";
+import type { ScheduledBackupOptions } from "./model";
 import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
@@ -35,17 +36,7 @@ export interface StackDefinition {
   readonly scheduledBackups?: ScheduledBackupOptions | false;
 }
 
-/** The user's settings of scheduled backups (see EtcdCluster.scheduleBackups). */
-export interface ScheduledBackupOptions {
-  /** @default "0 *\/6 * * *" */
-  readonly schedule?: string;
-  /** @default 8 */
-  readonly retention?: number;
-  /** @default DEFAULTS.backupEtcdImage */
-  readonly etcdImage?: string;
-  /** @default DEFAULTS.backupShellImage */
-  readonly shellImage?: string;
-}
+export type { ScheduledBackupOptions } from "./model";
 
 const BACKUP_KEYS: Record<keyof ScheduledBackupOptions, "string" | "number"> = { schedule: "string", retention: "number", etcdImage: "string", shellImage: "string" };
 

@@ -124,7 +124,7 @@ export abstract class ClusterStack extends TerraformStack {
       });
       const dependsOn = [this.cluster.resource];
       this.platform = new PlatformObjects(this, "Platform", { provider, dependsOn, workers: this.workers });
-      if (scheduled) this.etcd.scheduleBackups({ provider, dependsOn, ...scheduled });
+      if (scheduled) this.etcd.scheduleBackups(scheduled, { provider, dependsOn });
     }
 
     this.outputs(id);
