@@ -135,6 +135,20 @@ export function parseSnapshotStatus(text: string): SnapshotStatus {
 
 const STATES: readonly HealthState[] = ["healthy", "degraded", "quorum-lost"];
 
+/**
+ * The report in the output of an `etcd.sh health` run: the parsed report, or the reason there is
+ * none (the script stopped before judging, e.g. etcdctl could not run). The one place that reads
+ * health output.
+ */
+export function healthReportOf(r: { readonly stdout: string }): { report: HealthReport } | { reason: string } {
+  if (!r.stdout.includes('"state"')) return { reason: "etcd.sh health printed no report" };
+  try {
+    return { report: parseHealthReport(r.stdout) };
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
+}
+
 /** The JSON object `scripts/etcd.sh health` prints on stdout (its last non-empty line). */
 export function parseHealthReport(text: string): HealthReport {
   const what = "etcd.sh health";

@@ -3,10 +3,10 @@
  * balancer), etcd and writes keep serving, measure how long writes were unavailable, start it
  * again and verify. The container is always started again (finally), whatever happened.
  */
-import { parseHealthReport, type HealthState } from "../etcd/parse";
+import { healthReportOf, type HealthState } from "../etcd/parse";
 import type { Topology } from "../topology";
 import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
-import { kubectlArgs, parseNodes } from "./kube";
+import { kubectlRunner, parseNodes } from "./kube";
 import { pollUntil, type Clock } from "./steps";
 import { etcdHealthArgs, renderChecks, verifyOnce, waitForVerify } from "./verify";
 
@@ -126,7 +126,7 @@ const DRILL_CONFIGMAP = "kindha-drill";
 export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   const refusal = drillRefusal(c.stackId, c.topology);
   if (refusal) return { ok: false, message: refusal };
-  const kc = (...args: string[]) => c.exec("kubectl", kubectlArgs(c.kubeconfig, ...args), { env: c.env, timeoutMs: 30_000 });
+  const kc = kubectlRunner(c, 30_000);
   const victim = drillVictim(c.topology);
 
   c.log(`preflight: verify stack ${c.stackId} before breaking anything`);
@@ -224,10 +224,6 @@ async function sampleEvery<T>(clock: Clock, t0: number, windowMs: number, everyM
 }
 
 function healthState(r: CommandResult): HealthState | "unknown" {
-  if (!r.stdout.includes('"state"')) return "unknown";
-  try {
-    return parseHealthReport(r.stdout).state;
-  } catch {
-    return "unknown";
-  }
+  const got = healthReportOf(r);
+  return "report" in got ? got.report.state : "unknown";
 }

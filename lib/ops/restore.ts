@@ -8,13 +8,13 @@
  * re-register, drop nodes the stack does not have, and verify.
  */
 import { existsSync } from "node:fs";
-import { parseHealthReport, parseSnapshotStatus } from "../etcd/parse";
+import { healthReportOf, parseSnapshotStatus } from "../etcd/parse";
 import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
 import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
 import { ROLE_LABEL } from "../defaults";
 import { hostPort } from "../util";
-import { CONTROL_PLANE_LABEL, kubectlArgs, parseNodes } from "./kube";
+import { CONTROL_PLANE_LABEL, kubectlRunner, parseNodes } from "./kube";
 import { failed, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForVerify } from "./verify";
 
@@ -40,7 +40,7 @@ export interface RestoreContext extends ClusterOpsContext {
 
 const run = (c: RestoreContext, file: string, args: string[], timeoutMs = 120_000): Promise<CommandResult> =>
   c.exec(file, args, { env: c.env, timeoutMs });
-const kubectl = (c: RestoreContext, ...args: string[]) => run(c, "kubectl", kubectlArgs(c.kubeconfig, ...args));
+const kubectl = (c: RestoreContext, ...args: string[]) => kubectlRunner(c, 120_000)(...args);
 const inNode = (c: RestoreContext, node: string, ...args: string[]) => run(c, c.containerCli, ["exec", node, ...args]);
 const failedCmd = (what: string, r: CommandResult) => failed(`${what} failed (exit ${r.code}): ${lastLine(r)}`);
 
@@ -252,9 +252,9 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
             const r = await kubectl(c, "--server", c.topology.api.url, "get", "--raw", "/readyz");
             if (r.code !== 0) return { done: false, why: `API: ${lastLine(r)}` };
             const h = await run(c, "bash", health);
-            if (!h.stdout.includes('"state"')) return { done: false, why: `etcd: ${lastLine(h)}` };
-            const report = parseHealthReport(h.stdout);
-            return { done: report.state === "healthy", why: report.message };
+            const got = healthReportOf(h);
+            if (!("report" in got)) return { done: false, why: `etcd: ${lastLine(h)}` };
+            return { done: got.report.state === "healthy", why: got.report.message };
           },
           { timeoutMs: c.waitMs, intervalMs: 5_000, clock: c.clock },
         );

@@ -4,12 +4,12 @@
  * Each check is a pure function of the topology and recorded command output, so tests feed
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
  */
-import { parseHealthReport } from "../etcd/parse";
+import { healthReportOf } from "../etcd/parse";
 import { hostPort } from "../util";
 import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
 import { lastLine, type CommandResult, type Executor } from "./exec";
-import { kubectlArgs, parseApiAddresses, parseNodes, parsePods, type NodeInfo } from "./kube";
+import { kubectlRunner, parseApiAddresses, parseNodes, parsePods, type NodeInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
 import { renderTable } from "./table";
 
@@ -97,16 +97,13 @@ export function checkEtcdPods(t: Topology, pods: CommandResult): CheckResult {
 /** etcd reports every member healthy (the script's report; it exits 1 when quorum is lost). */
 export function checkEtcdHealth(t: Topology, health: CommandResult): CheckResult {
   const check = "etcd member health";
-  if (!health.stdout.includes('"state"')) return fail(check, `command failed: ${lastLine(health)}`);
-  try {
-    const r = parseHealthReport(health.stdout);
-    if (r.members !== t.etcd.members.length) {
-      return fail(check, `${r.members} members answered for, topology has ${t.etcd.members.length}; ${r.message}`);
-    }
-    return { check, ok: r.state === "healthy", reason: r.message };
-  } catch (e) {
-    return fail(check, (e as Error).message);
+  const got = healthReportOf(health);
+  if (!("report" in got)) return fail(check, health.stdout.includes('"state"') ? got.reason : `command failed: ${lastLine(health)}`);
+  const r = got.report;
+  if (r.members !== t.etcd.members.length) {
+    return fail(check, `${r.members} members answered for, topology has ${t.etcd.members.length}; ${r.message}`);
   }
+  return { check, ok: r.state === "healthy", reason: r.message };
 }
 
 /** The `kubernetes` service lists one ready API server per control plane, at their addresses. */
@@ -193,7 +190,7 @@ export async function waitForVerify(t: Topology, a: ClusterAccess, opts: { timeo
 
 /** Runs the five commands verify judges. The etcd check goes through the first control plane's pod. */
 export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promise<VerifyInputs> {
-  const kc = (...args: string[]) => a.exec("kubectl", kubectlArgs(a.kubeconfig, ...args), { env: a.env, timeoutMs: 60_000 });
+  const kc = kubectlRunner(a, 60_000);
   const nodes = await kc("get", "nodes", "-o", "json");
   const [etcdPods, apiEndpoints, readyz] = await Promise.all([
     kc("-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "json"),
