@@ -15,5 +15,6 @@ module.exports = {
   // Transpile only (tsconfig's isolatedModules); `npm test` type-checks with tsc first.
   transform: { "^.+\\.ts$": ["ts-jest", {}] },
   testTimeout: 60000,
+  setupFilesAfterEnv: ["<rootDir>/test-support/jest-setup.ts"],
   reporters: ["default", "<rootDir>/test-support/summary-reporter.js"],
 };

@@ -1,3 +1,6 @@
+import { CronJobV1 } from "@cdktf/provider-kubernetes/lib/cron-job-v1";
+import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1";
+import { NodeTaint } from "@cdktf/provider-kubernetes/lib/node-taint";
 import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
 import { kindConfigOf, resourceCounts, resources, synthPreset, synthStack, only } from "../../test-support/synth";
 
@@ -133,11 +136,15 @@ describe("cluster lifecycle", () => {
   });
 
   test("taints the infrastructure node and creates both namespaces", () => {
-    const taint = only(resources(json, "kubernetes_node_taint"));
-    expect(taint.metadata).toEqual({ name: "data-platform-local-worker" });
-    expect(taint.taint).toEqual([{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }]);
-    const names = Object.values(resources(json, "kubernetes_namespace_v1")).map((n) => n.metadata.name);
-    expect(names.sort()).toEqual(["data-platform", "workloads"]);
+    const text = synthPreset("ha-option-a").text;
+    expect(text).toHaveResourceWithProperties(NodeTaint, {
+      metadata: { name: "data-platform-local-worker" },
+      taint: [{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }],
+    });
+    expect(text).toHaveResourceWithProperties(NamespaceV1, { metadata: expect.objectContaining({ name: "data-platform" }) });
+    expect(text).toHaveResourceWithProperties(NamespaceV1, { metadata: expect.objectContaining({ name: "workloads" }) });
+    expect(Object.keys(resources(json, "kubernetes_namespace_v1"))).toHaveLength(2);
+    expect(Object.keys(resources(json, "kubernetes_node_taint"))).toHaveLength(1);
   });
 
   test("schedules etcd backups in HA onto a host directory every control plane mounts", () => {
@@ -233,6 +240,9 @@ describe("scripts", () => {
 test("the scheduled backup runs the etcd image kubeadm v1.36.1 runs, unless told otherwise", () => {
   const cron = only(resources(synthPreset("ha-option-b").json, "kubernetes_cron_job_v1"));
   expect(cron.spec.job_template.spec.template.spec.init_container[0].image).toBe("registry.k8s.io/etcd:3.6.8-0");
+  expect(synthPreset("ha-option-b").text).toHaveResourceWithProperties(CronJobV1, {
+    metadata: expect.objectContaining({ name: "etcd-backup", namespace: "kube-system" }),
+  });
 });
 
 test("the scheduled backup's etcd image is configurable", () => {
