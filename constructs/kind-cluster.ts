@@ -3,7 +3,9 @@ import { File } from "@cdktf/provider-local/lib/file";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
+import { DEFAULTS } from "../lib/defaults";
 import { renderKindConfig, sha256, type KindConfig } from "../lib/kind-config";
+import { kubeconfigPath } from "../lib/paths";
 import type { NodeBudget } from "../lib/topology";
 
 export interface KindClusterProps {
@@ -13,10 +15,16 @@ export interface KindClusterProps {
   readonly budget: NodeBudget;
   /** Directory of the provisioner scripts, relative to the stack (a TerraformAsset path). */
   readonly scriptsDir: string;
-  /** Kubeconfig the cluster's credentials are written to; `~/` is expanded at apply time. */
-  readonly kubeconfigPath: string;
-  /** How long `kind create cluster --wait` waits for the control plane, e.g. `5m`. */
-  readonly waitTimeout: string;
+  /**
+   * Kubeconfig the cluster's credentials are written to (0600); `~/` is expanded at apply time.
+   * @default "~/.kube/kindha-<cluster name>.yaml"
+   */
+  readonly kubeconfigPath?: string;
+  /**
+   * How long `kind create cluster --wait` waits for the control plane.
+   * @default "5m"
+   */
+  readonly waitTimeout?: string;
   /** Stack id, recorded for scripts and backups. */
   readonly stackId: string;
   /** Directory etcd snapshots are written to; `~/` is expanded at apply time. */
@@ -54,7 +62,7 @@ export class KindCluster extends Construct {
     super(scope, id);
     this.renderedConfig = renderKindConfig(props.config);
     this.configSha256 = sha256(this.renderedConfig);
-    this.kubeconfigPath = Fn.pathexpand(props.kubeconfigPath);
+    this.kubeconfigPath = Fn.pathexpand(props.kubeconfigPath ?? kubeconfigPath(props.config.name));
 
     this.configFile = new File(this, "Config", {
       filename: "${path.module}/kind-config.yaml",
@@ -105,7 +113,7 @@ export class KindCluster extends Construct {
         {
           type: "local-exec",
           command: `bash "${fromTriggers("scripts_dir")}/create-cluster.sh"`,
-          environment: { ...env, ...preflightEnv, KINDHA_WAIT: props.waitTimeout },
+          environment: { ...env, ...preflightEnv, KINDHA_WAIT: props.waitTimeout ?? DEFAULTS.waitTimeout },
         },
         {
           type: "local-exec",

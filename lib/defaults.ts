@@ -18,6 +18,8 @@ export const DEFAULTS = {
   nodeImage: NODE_IMAGE,
   /** kubelet refuses cgroup v1 hosts unless a stack allows them. */
   allowCgroupV1: false,
+  /** Stacks create their Kubernetes objects (namespaces, taints, backup CronJob) after the cluster. */
+  platformObjects: true,
   /** How long `kind create cluster --wait` waits for the control plane. */
   waitTimeout: "5m",
   haControlPlanes: 3,

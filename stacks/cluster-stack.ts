@@ -11,7 +11,7 @@ import { PlatformObjects } from "../constructs/platform-objects";
 import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/defaults";
 import { kindConfig } from "../lib/kind-config";
-import { backupDir, kubeconfigPath } from "../lib/paths";
+import { backupDir } from "../lib/paths";
 import { scriptsDir } from "../lib/project";
 import type { ScheduledBackupOptions } from "../lib/stack-config";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/topology";
@@ -107,15 +107,15 @@ export abstract class ClusterStack extends TerraformStack {
       config: kindConfig(topology, [...this.controlPlanes, ...this.workers].map((n) => n.kindNode)),
       budget: topology.totals,
       scriptsDir: scripts.path,
-      kubeconfigPath: props.kubeconfigPath ?? kubeconfigPath(clusterName),
-      waitTimeout: props.waitTimeout ?? DEFAULTS.waitTimeout,
+      kubeconfigPath: props.kubeconfigPath,
+      waitTimeout: props.waitTimeout,
       stackId: id,
       backupDir: backups,
       allowCgroupV1: topology.allowCgroupV1,
     });
     this.etcd.backupBeforeDestroy(this.cluster);
 
-    if (props.platformObjects ?? true) {
+    if (props.platformObjects ?? DEFAULTS.platformObjects) {
       const provider = new KubernetesProvider(this, "kubernetes", {
         host: this.cluster.credential("server"),
         clusterCaCertificate: this.cluster.credential("certificate-authority-data"),
