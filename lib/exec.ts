@@ -4,7 +4,7 @@
  * An {@link Executor} never throws for a failing command; it returns the exit code, so step
  * runners decide what a failure means and tests can inject a fake.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 
 export interface CommandResult {
   /** Exit code; 127 when the program is missing, 124 when it ran out of time. */
@@ -58,4 +58,36 @@ export function showCommand(file: string, args: readonly string[]): string {
 export function lastLine(r: CommandResult): string {
   const lines = (r.stderr.trim() || r.stdout.trim()).split("\n").filter((l) => l.trim() !== "");
   return lines.pop() ?? `exit code ${r.code}`;
+}
+
+/** What {@link runSync} returns. */
+export interface RunResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The program could not be started (not found, not executable). */
+  readonly missing: boolean;
+}
+
+/** Runs a program to completion, synchronously (review's git, tsc and engine calls). */
+export function runSync(
+  file: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: Buffer; timeoutMs?: number; binary?: boolean } = {},
+): RunResult & { stdoutBuffer?: Buffer } {
+  const r = spawnSync(file, [...args], {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    input: opts.input,
+    timeout: opts.timeoutMs ?? 10 * 60_000,
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  const err = r.error as NodeJS.ErrnoException | undefined;
+  return {
+    status: r.status ?? (err ? 127 : 1),
+    stdout: r.stdout ? r.stdout.toString("utf8") : "",
+    stderr: r.stderr ? r.stderr.toString("utf8") : err ? err.message : "",
+    missing: err?.code === "ENOENT" || err?.code === "EACCES",
+    ...(opts.binary && r.stdout ? { stdoutBuffer: r.stdout } : {}),
+  };
 }

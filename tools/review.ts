@@ -7,30 +7,23 @@
  *   npm run review -- --base origin/main    compared with a base revision
  *   npm run review -- --example             regenerates docs/review-example.md
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { App } from "cdktf";
 import { stringify } from "yaml";
 import { buildApp } from "../main";
 import { projectRoot } from "../lib/project";
-import {
-  analyze,
-  asNodeLayout,
-  code,
-  planCounts,
-  renderReview,
-  resourcesOf,
-  type BaseInfo,
-  type BaseStack,
-  type HeadStack,
-  type PlanInfo,
-  type PlanOutcome,
-} from "../lib/review";
+import { analyze, renderReview, resourcesOf, type BaseInfo, type BaseStack, type HeadStack, type PlanInfo } from "../lib/review";
+import { runSync as run } from "../lib/exec";
+import { synthesizeRef } from "../lib/review/base";
+import { findEngine, planStacks } from "../lib/review/engine";
 import { loadStackDefinitions, stackDefinitionsFromYaml } from "../lib/stack-config";
 import { ClusterStack } from "../stacks/cluster-stack";
+import { EXIT, parseToolArgs, processIo, runMain, runTool, UsageError, type Io } from "./cli";
+
+export { synthesizeRef } from "../lib/review/base";
+export { findEngine, planStacks, type Engine } from "../lib/review/engine";
 
 // ---------------------------------------------------------------------------------------------
 // Synthesis of this checkout (in-process)
@@ -56,225 +49,6 @@ export function synthesizeCheckout(outdir: string, configYaml?: string): HeadSta
 
 function asBase(stacks: readonly HeadStack[]): BaseStack[] {
   return stacks.map((s) => ({ id: s.id, layout: s.topology, resources: s.resources }));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-
-interface RunResult {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** The program could not be started (not found, not executable). */
-  readonly missing: boolean;
-}
-
-function run(
-  file: string,
-  args: readonly string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: Buffer; timeoutMs?: number; binary?: boolean } = {},
-): RunResult & { stdoutBuffer?: Buffer } {
-  const r = spawnSync(file, [...args], {
-    cwd: opts.cwd,
-    env: opts.env ?? process.env,
-    input: opts.input,
-    timeout: opts.timeoutMs ?? 10 * 60_000,
-    maxBuffer: 512 * 1024 * 1024,
-  });
-  const err = r.error as NodeJS.ErrnoException | undefined;
-  return {
-    status: r.status ?? (err ? 127 : 1),
-    stdout: r.stdout ? r.stdout.toString("utf8") : "",
-    stderr: r.stderr ? r.stderr.toString("utf8") : err ? err.message : "",
-    missing: err?.code === "ENOENT" || err?.code === "EACCES",
-    ...(opts.binary && r.stdout ? { stdoutBuffer: r.stdout } : {}),
-  };
-}
-
-/**
- * The first informative line of a failed command's output, with the machine's paths replaced, so
- * the report stays the same wherever it is generated.
- */
-function firstError(r: RunResult, paths: Readonly<Record<string, string>>): string {
-  const lines = `${r.stderr}\n${r.stdout}`
-    .split("\n")
-    .map((l) => l.replace(/^[\s│╷╵]+/, "").trim())
-    .filter((l) => l !== "");
-  // A validation error is a heading and its problems: keep them together on one line.
-  const heading = lines.findIndex((l) => /^Invalid .* \(\d+ problems?\):$/.test(l));
-  const line =
-    heading >= 0
-      ? [lines[heading], ...lines.slice(heading + 1).filter((l) => l.startsWith("- "))].join(" ")
-      : (lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit code ${r.status}`);
-  return scrub(line, paths).slice(0, 300);
-}
-
-function scrub(text: string, paths: Readonly<Record<string, string>>): string {
-  let out = text;
-  const entries = Object.entries({ ...paths, "~": homedir() }).sort((a, b) => b[1].length - a[1].length);
-  for (const [name, path] of entries) if (path.length > 1) out = out.split(path).join(name);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The base revision (a temporary copy, compiled with this checkout's tsc)
-
-/** Prints the base's stack topologies as JSON; run inside the base copy. */
-const LAYOUT_PROBE = `
-const s = require("./dist/lib/stack-config.js");
-const t = require("./dist/lib/topology.js");
-const out = [];
-for (const d of s.loadStackDefinitions()) {
-  try { out.push({ id: d.id, topology: t.planTopology(d.availability, d.spec, "stack " + d.id) }); }
-  catch (e) { out.push({ id: d.id, error: String((e && e.message) || e) }); }
-}
-process.stdout.write(JSON.stringify(out));
-`;
-
-/**
- * Synthesizes the stacks of git revision `ref`: `git archive` into a temporary directory,
- * node_modules linked from this checkout, compiled with this checkout's tsc, run with
- * CDKTF_OUTDIR. Never throws for a bad base: says what went wrong instead.
- */
-export function synthesizeRef(ref: string, projectDir: string): BaseInfo {
-  const git = (args: string[]) => run("git", args, { cwd: projectDir });
-  const sha = git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
-  if (sha.missing) return { kind: "unavailable", label: code(ref), reason: "`git` is not installed" };
-  if (sha.status !== 0) return { kind: "unavailable", label: code(ref), reason: "it is not a commit of this repository (fetch it first, e.g. `git fetch origin`)" };
-  const commit = sha.stdout.trim();
-  const label = `${code(ref)} (${code(commit.slice(0, 12))})`;
-  const dir = mkdtempSync(join(tmpdir(), "kindha-review-base-"));
-  const paths = { "<base checkout>": dir, ".": projectDir };
-  const fail = (reason: string): BaseInfo => ({ kind: "unavailable", label, reason });
-  try {
-    const archive = run("git", ["archive", "--format=tar", commit], { cwd: projectDir, binary: true });
-    if (archive.status !== 0 || !archive.stdoutBuffer) return fail(`\`git archive\` failed: ${firstError(archive, paths)}`);
-    const untar = run("tar", ["-x", "-C", dir], { input: archive.stdoutBuffer });
-    if (untar.status !== 0) return fail(`extracting it failed: ${firstError(untar, paths)}`);
-    symlinkSync(join(projectDir, "node_modules"), join(dir, "node_modules"), "dir");
-
-    const notes: string[] = [];
-    const tsc = run(process.execPath, [join(projectDir, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], { cwd: dir });
-    if (!existsSync(join(dir, "dist", "main.js"))) return fail(`it does not compile: ${firstError(tsc, paths)}`);
-    if (tsc.status !== 0) notes.push(`The base has type errors (first: ${code(firstError(tsc, paths))}); its compiled output was used anyway.`);
-
-    const outdir = join(dir, "cdktf.out");
-    const synth = run(process.execPath, ["dist/main.js"], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: outdir } });
-    if (synth.status !== 0) return fail(`it fails to synthesize: ${firstError(synth, paths)}`);
-    const stacksDir = join(outdir, "stacks");
-    const ids = existsSync(stacksDir)
-      ? readdirSync(stacksDir)
-          .filter((id) => existsSync(join(stacksDir, id, "cdk.tf.json")))
-          .sort()
-      : [];
-
-    const layouts = new Map<string, unknown>();
-    const probe = run(process.execPath, ["-e", LAYOUT_PROBE], { cwd: dir });
-    let order: string[] = [];
-    if (probe.status === 0) {
-      try {
-        const parsed = JSON.parse(probe.stdout) as { id: string; topology?: unknown }[];
-        for (const p of parsed) layouts.set(p.id, p.topology);
-        order = parsed.map((p) => p.id);
-      } catch {
-        notes.push("The base's topologies could not be read, so node differences are not shown.");
-      }
-    } else {
-      notes.push(`The base's topologies could not be computed (${code(firstError(probe, paths))}), so node differences are not shown.`);
-    }
-    ids.sort((a, b) => (order.includes(a) ? order.indexOf(a) : order.length) - (order.includes(b) ? order.indexOf(b) : order.length));
-    const stacks: BaseStack[] = ids.map((id) => {
-      const document = JSON.parse(readFileSync(join(stacksDir, id, "cdk.tf.json"), "utf8")) as unknown;
-      const layout = asNodeLayout(layouts.get(id));
-      return { id, ...(layout ? { layout } : {}), resources: resourcesOf(document) };
-    });
-    return { kind: "synthesized", label, notes, stacks };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Plan counts (only with an engine)
-
-export interface Engine {
-  /** What to run: TERRAFORM_BINARY_NAME or `tofu`. */
-  readonly bin: string;
-  /** Its base name, for the report. */
-  readonly name: string;
-  /** Settings it needs, e.g. the CLI config of a provider mirror. */
-  readonly env?: Readonly<Record<string, string>>;
-}
-
-/**
- * The engine named by TERRAFORM_BINARY_NAME, else `tofu` on PATH, else the one `npm run engine`
- * bootstrapped with its provider mirror (what the engine tier runs; nothing is built here); or why
- * there is none.
- */
-export function findEngine(env: NodeJS.ProcessEnv): Engine | { readonly reason: string } {
-  const found = findNamedEngine(env);
-  if (!("reason" in found) || env.TERRAFORM_BINARY_NAME?.trim()) return found;
-  const boot = run("bash", [join(projectRoot(), "tools", "engine.sh"), "--env", "--no-build"], { env, timeoutMs: 60_000 });
-  const vars = Object.fromEntries(boot.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  if (boot.status !== 0 || !vars.KINDHA_ENGINE_BIN || !vars.TF_CLI_CONFIG_FILE) return found;
-  return { bin: vars.KINDHA_ENGINE_BIN, name: basename(vars.KINDHA_ENGINE_BIN), env: { TF_CLI_CONFIG_FILE: vars.TF_CLI_CONFIG_FILE } };
-}
-
-function findNamedEngine(env: NodeJS.ProcessEnv): Engine | { readonly reason: string } {
-  const named = env.TERRAFORM_BINARY_NAME?.trim();
-  const bin = named || "tofu";
-  const r = run(bin, ["version"], { env, timeoutMs: 60_000 });
-  if (r.missing) {
-    return {
-      reason: named
-        ? `TERRAFORM_BINARY_NAME names ${code(basename(named))}, which cannot be run`
-        : "no Terraform engine here (TERRAFORM_BINARY_NAME is not set and `tofu` is not on PATH; `tools/engine.sh --env` prints the settings for one)",
-    };
-  }
-  if (r.status !== 0) return { reason: `\`${basename(bin)} version\` failed: ${firstError(r, {})}` };
-  return { bin, name: basename(bin) };
-}
-
-/**
- * init, plan and `show -json` for each synthesized stack in `outdir`, against the stack's local
- * state beside cdktf.json when there is one (read only: no lock, no refresh), else no state.
- */
-export function planStacks(engine: Engine, outdir: string, ids: readonly string[], projectDir: string, env: NodeJS.ProcessEnv): PlanInfo {
-  const results: Record<string, PlanOutcome> = {};
-  for (const id of ids) {
-    const dir = join(outdir, "stacks", id);
-    const paths = { "<stack dir>": dir, ".": projectDir };
-    const stateName = `terraform.${id}.tfstate`;
-    const state = join(projectDir, stateName);
-    const hasState = existsSync(state);
-    const tf = (args: string[]) => run(engine.bin, args, { cwd: dir, env: { ...env, ...engine.env, TF_IN_AUTOMATION: "1" } });
-    const init = tf(["init", "-input=false", "-no-color", `-backend-config=path=${hasState ? state : join(dir, "review.tfstate")}`]);
-    if (init.status !== 0) {
-      results[id] = { ok: false, reason: `\`${engine.name} init\` failed: ${firstError(init, paths)}` };
-      continue;
-    }
-    const plan = tf(["plan", "-input=false", "-no-color", "-lock=false", "-refresh=false", "-out=review.tfplan"]);
-    if (plan.status !== 0) {
-      results[id] = { ok: false, reason: `\`${engine.name} plan\` failed: ${firstError(plan, paths)}` };
-      continue;
-    }
-    const show = tf(["show", "-json", "-no-color", "review.tfplan"]);
-    try {
-      if (show.status !== 0) throw new Error(firstError(show, paths));
-      results[id] = {
-        ok: true,
-        counts: planCounts(JSON.parse(show.stdout)),
-        against: hasState ? `against the local state ${code(stateName)}` : "against no state: nothing is deployed from this checkout",
-      };
-    } catch (e) {
-      results[id] = { ok: false, reason: `\`${engine.name} show -json\` failed: ${(e as Error).message}` };
-    }
-  }
-  const failures = Object.values(results).filter((r): r is Extract<PlanOutcome, { ok: false }> => !r.ok);
-  if (ids.length > 0 && failures.length === ids.length && failures.every((f) => f.reason === failures[0].reason)) {
-    return { kind: "not-computed", reason: failures[0].reason };
-  }
-  return { kind: "computed", engine: engine.name, stacks: results };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,21 +167,16 @@ export interface CliOptions {
   readonly help: boolean;
 }
 
-/** Parses the arguments; throws a usage error. */
+/** Parses the arguments; throws a UsageError. */
 export function parseCli(argv: readonly string[]): CliOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      base: { type: "string" },
-      out: { type: "string" },
-      example: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values } = parseToolArgs(argv, {
+    base: { type: "string" },
+    out: { type: "string" },
+    example: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
   });
-  if (values.example && values.base !== undefined) throw new Error("--example compares with its own built-in base; drop --base");
-  if (values.base !== undefined && values.base.trim() === "") throw new Error("--base needs a git ref, e.g. --base origin/main");
+  if (values.example && values.base !== undefined) throw new UsageError("--example compares with its own built-in base; drop --base");
+  if (values.base !== undefined && values.base.trim() === "") throw new UsageError("--base needs a git ref, e.g. --base origin/main");
   return {
     ...(values.base !== undefined ? { base: values.base } : {}),
     out: values.out ?? (values.example ? EXAMPLE_FILE : "review.md"),
@@ -416,41 +185,26 @@ export function parseCli(argv: readonly string[]): CliOptions {
   };
 }
 
-export function main(argv: readonly string[]): number {
-  let cli: CliOptions;
-  try {
-    cli = parseCli(argv);
-  } catch (e) {
-    process.stderr.write(`review: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (cli.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (cli.base !== undefined && run("git", ["rev-parse", "--verify", "--quiet", `${cli.base}^{commit}`], { cwd: projectRoot() }).status !== 0) {
-    process.stderr.write(`review: --base ${cli.base} is not a commit of this repository (fetch it first, e.g. git fetch origin)\n\n${USAGE}`);
-    return 2;
-  }
-  try {
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  return runTool(io, USAGE, argv, async () => {
+    const cli = parseCli(argv);
+    if (cli.base !== undefined && run("git", ["rev-parse", "--verify", "--quiet", `${cli.base}^{commit}`], { cwd: projectRoot() }).status !== 0) {
+      throw new UsageError(`--base ${cli.base} is not a commit of this repository (fetch it first, e.g. git fetch origin)`);
+    }
     // The example's default path is the project's, wherever the command runs.
     const out = cli.example && cli.out === EXAMPLE_FILE ? join(projectRoot(), EXAMPLE_FILE) : resolve(cli.out);
+    mkdirSync(dirname(out), { recursive: true });
     if (cli.example) {
-      mkdirSync(dirname(out), { recursive: true });
       writeFileSync(out, exampleReview());
-      process.stderr.write(`review: wrote ${cli.out} (example: ha-option-b against a single-control-plane base)\n`);
-      return 0;
+      io.err(`review: wrote ${cli.out} (example: ha-option-b against a single-control-plane base)`);
+      return EXIT.ok;
     }
     const review = createReview({ base: cli.base });
-    mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, review.markdown);
     const replaced = review.replaced.length > 0 ? `; CLUSTER REPLACED in ${review.replaced.join(", ")}` : "";
-    process.stderr.write(`review: wrote ${cli.out} (${review.stacks.length} stacks${cli.base ? `, against ${cli.base}` : ""}${replaced})\n`);
-    return 0;
-  } catch (e) {
-    process.stderr.write(`review: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
-  }
+    io.err(`review: wrote ${cli.out} (${review.stacks.length} stacks${cli.base ? `, against ${cli.base}` : ""}${replaced})`);
+    return EXIT.ok;
+  });
 }
 
-if (require.main === module) process.exit(main(process.argv.slice(2)));
+if (require.main === module) runMain(main);

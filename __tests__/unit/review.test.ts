@@ -514,7 +514,7 @@ describe("command line", () => {
     try {
       const bad = spawnSync(process.execPath, [cli, "--base", "no-such-ref-kindha"], { cwd, encoding: "utf8" });
       expect(bad.status).toBe(2);
-      expect(bad.stderr).toContain("review: --base no-such-ref-kindha is not a commit of this repository");
+      expect(bad.stderr).toContain("error: --base no-such-ref-kindha is not a commit of this repository");
       const empty = spawnSync(process.execPath, [cli, "--base"], { cwd, encoding: "utf8" });
       expect(empty.status).toBe(2);
       expect(empty.stderr).toContain("argument missing");
