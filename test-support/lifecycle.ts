@@ -68,7 +68,8 @@ export function readLifecycle(stackDir: string, home: string): Lifecycle {
     destroy: provisioner("destroy"),
     writeConfig: () => {
       mkdirSync(dirname(triggers.config_path), { recursive: true });
-      writeFileSync(triggers.config_path, configFile.content, { mode: 0o644 });
+      // Terraform interpolates the content too (the backup mount's `pathexpand("~/...")`).
+      writeFileSync(triggers.config_path, resolve(configFile.content), { mode: 0o644 });
       return triggers.config_path;
     },
   };
