@@ -79,14 +79,7 @@ export function stackDefinitionsFromYaml(text: string | undefined, source: strin
   );
   const v: Violation[] = [];
   if (text !== undefined) readStacks(text, defs, v);
-  for (const d of defs.values()) {
-    try {
-      planTopology(d.availability, d.spec, `stack "${d.id}"`);
-    } catch (e) {
-      if (!(e instanceof ValidationError)) throw e;
-      v.push(...e.violations.map((x) => ({ ...x, field: `stacks.${d.id}.${x.field}` })));
-    }
-  }
+  v.push(...topologyViolations([...defs.values()]));
   if (v.length > 0) throw new ValidationError(text === undefined ? "stack presets" : `config file ${source}`, v);
   return [...defs.values()];
 }
@@ -205,14 +198,19 @@ function scheduledBackups(field: string, value: unknown, v: Violation[]): Schedu
  * creates its output directory on construction).
  */
 export function validateDefinitions(defs: readonly StackDefinition[]): void {
-  const v: Violation[] = [];
-  for (const d of defs) {
+  const v = topologyViolations(defs);
+  if (v.length > 0) throw new ValidationError("stacks", v);
+}
+
+/** Every topology rule the stacks break, each field prefixed with `stacks.<id>.`. */
+function topologyViolations(defs: readonly StackDefinition[]): Violation[] {
+  return defs.flatMap((d) => {
     try {
       planTopology(d.availability, d.spec, `stack "${d.id}"`);
+      return [];
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
-      v.push(...e.violations.map((x) => ({ ...x, field: `stacks.${d.id}.${x.field}` })));
+      return e.violations.map((x) => ({ ...x, field: `stacks.${d.id}.${x.field}` }));
     }
-  }
-  if (v.length > 0) throw new ValidationError("stacks", v);
+  });
 }
