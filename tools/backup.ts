@@ -2,8 +2,8 @@
  * `npm run backup -- <stack>`: snapshot of the stack's etcd into its backup directory, through
  * scripts/etcd.sh backup (the same command the destroy-time provisioner runs).
  */
-import { backupArgs } from "../lib/etcd/runner";
-import { lastLine } from "../lib/ops/exec";
+import { lastLine } from "../lib/exec";
+import { ClusterClient } from "../lib/ops/client";
 import { backupDir, expandHome } from "../lib/paths";
 import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
 
@@ -28,15 +28,13 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const deps = toolDeps(given);
     const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);
     requireCluster(stack.id, kubeconfig, deps);
-    const args = backupArgs({
+    // The client clears KINDHA_SKIP_BACKUP (the destroy hook's alone): no exit 0 without a snapshot.
+    const r = await new ClusterClient({ kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env }).backup({
       cluster: stack.topology.clusterName,
       stack: stack.id,
-      kubeconfig,
       backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),
       node: stack.topology.controlPlanes[0].name,
     });
-    // KINDHA_SKIP_BACKUP is for the destroy hook alone: this command never succeeds without a snapshot.
-    const r = await deps.exec("bash", [etcdScript(deps.env), ...args], { env: { ...deps.env, KINDHA_SKIP_BACKUP: "" }, timeoutMs: 600_000 });
     if (r.stderr.trim()) io.err(r.stderr.trimEnd());
     if (r.code !== 0) {
       io.err(`backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}`);

@@ -6,9 +6,11 @@
  */
 import { existsSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { execFileExecutor, type ClusterOpsContext, type Executor } from "../lib/ops/exec";
+import { execFileExecutor, type Executor } from "../lib/exec";
+import type { ClusterOpsContext } from "../lib/ops/client";
 import { realClock, type Clock } from "../lib/ops/steps";
 import { expandHome, kubeconfigPath } from "../lib/paths";
+import { DEFAULTS } from "../lib/defaults";
 import { etcdScriptPath } from "../lib/etcd/runner";
 import { resolveStack, type StackDefinition } from "../lib/stack-config";
 import type { Topology } from "../lib/topology";
@@ -116,7 +118,7 @@ export const etcdScript = etcdScriptPath;
 
 /** The container CLI kind used: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker. */
 export function containerCli(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KINDHA_CONTAINER_CLI || env.KIND_EXPERIMENTAL_PROVIDER || "docker";
+  return env.KINDHA_CONTAINER_CLI || env.KIND_EXPERIMENTAL_PROVIDER || DEFAULTS.containerCli;
 }
 
 export { utcStamp } from "../lib/util";

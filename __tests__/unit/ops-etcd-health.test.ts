@@ -2,6 +2,9 @@
  * lib/etcd: parsers on etcdctl output recorded from real etcd 3.4.23 processes, and the health
  * judgement (healthy / degraded / quorum lost) as a table.
  */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { judgeEtcdHealth } from "../../lib/etcd/health";
 import { EtcdOutputError, parseEndpointHealth, parseEndpointStatus, parseHealthReport, parseSnapshotStatus } from "../../lib/etcd/parse";
 import { backupArgs, connectionArgs, snapshotFileName } from "../../lib/etcd/runner";
@@ -27,6 +30,24 @@ describe("judgeEtcdHealth", () => {
     ${3}    | ${7}    | ${"quorum-lost"} | ${4}   | ${3}
   `("$healthy of $members healthy is $state (quorum $quorum, tolerates $tolerated)", ({ healthy, members, state, quorum, tolerated }) => {
     expect(judgeEtcdHealth(eps(healthy, members), members)).toMatchObject({ state, healthy, members, quorum, tolerated });
+  });
+
+  test("scripts/etcd.sh judges exactly as judgeEtcdHealth: state, quorum, tolerance and message, for every count of 1 to 7 members", () => {
+    const script = readFileSync(join(__dirname, "..", "..", "scripts", "etcd.sh"), "utf8");
+    const judge = /^judge\(\) \{\n[\s\S]*?\n\}\n/m.exec(script)?.[0];
+    expect(judge).toBeDefined();
+    const cases = Array.from({ length: 7 }, (_, i) => i + 1).flatMap((n) => Array.from({ length: n + 1 }, (_, h) => [h, n] as const));
+    const bash = spawnSync("bash", ["-c", `${judge}\nfor c in ${cases.map(([h, n]) => `${h}:${n}`).join(" ")}; do judge "\${c%:*}" "\${c#*:}"; done`], { encoding: "utf8" });
+    expect(bash.status).toBe(0);
+    const fromBash = bash.stdout.trimEnd().split("\n").map((l) => {
+      const [state, quorum, tolerated, message] = l.split("|");
+      return { state, quorum: Number(quorum), tolerated: Number(tolerated), message };
+    });
+    expect(fromBash).toEqual(cases.map(([h, n]) => {
+      const { state, quorum, tolerated, message } = judgeEtcdHealth(eps(h, n), n);
+      return { state, quorum, tolerated, message };
+    }));
+    expect(fromBash).toHaveLength(35);
   });
 
   test("names the counts in the quorum-lost message", () => {

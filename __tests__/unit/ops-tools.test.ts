@@ -6,7 +6,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { pollUntil, runSteps, ok, failed, type Step } from "../../lib/ops/steps";
 import { renderTable } from "../../lib/ops/table";
-import { showCommand } from "../../lib/ops/exec";
+import { showCommand } from "../../lib/exec";
 import { main as backupMain } from "../../tools/backup";
 import { utcStamp } from "../../tools/cli";
 import { main as drillMain } from "../../tools/drill";

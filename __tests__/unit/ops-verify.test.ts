@@ -11,7 +11,7 @@ import {
   checkControlPlanesReady,
   checkEtcdHealth,
   checkEtcdPods,
-  etcdHealthArgs,
+  collectVerifyInputs,
   renderChecks,
   verifyChecks,
 } from "../../lib/ops/verify";
@@ -121,16 +121,23 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     expect(r.reason).toBe("command failed: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?");
   });
 
-  test("health runs in the first control plane's pod against every member's InternalIP, expecting 3", () => {
-    expect(etcdHealthArgs(ha, "/k", haInputs.nodes)).toEqual([
-      "--mode", "kind", "--kubeconfig", "/k", "--node", `${C}-control-plane`,
+  /** The etcd.sh command verify runs, given what `kubectl get nodes` answers. */
+  async function healthCommand(nodes: ReturnType<typeof recorded>) {
+    const { exec, calls } = fakeExec((file, args) => (file === "kubectl" && args.includes("nodes") ? nodes : clusterFixtures()(file, args)));
+    await collectVerifyInputs(ha, { kubeconfig: "/k", etcdScript: "/repo/scripts/etcd.sh", exec });
+    return calls.filter((c) => c.file === "bash").map((c) => c.args);
+  }
+
+  test("health runs in the first control plane's pod against every member's InternalIP, expecting 3", async () => {
+    expect(await healthCommand(haInputs.nodes)).toEqual([[
+      "/repo/scripts/etcd.sh", "--mode", "kind", "--kubeconfig", "/k", "--node", `${C}-control-plane`,
       "--endpoints", "https://172.18.0.4:2379,https://172.18.0.6:2379,https://172.18.0.5:2379",
       "health", "--expect", "3",
-    ]);
+    ]]);
   });
 
-  test("health falls back to the member list (still --expect 3) when the nodes are unknown", () => {
-    expect(etcdHealthArgs(ha, "/k", failResult("refused"))).toEqual(["--mode", "kind", "--kubeconfig", "/k", "--node", `${C}-control-plane`, "health", "--expect", "3"]);
+  test("health falls back to the member list (still --expect 3) when the nodes are unknown", async () => {
+    expect(await healthCommand(failResult("refused"))).toEqual([["/repo/scripts/etcd.sh", "--mode", "kind", "--kubeconfig", "/k", "--node", `${C}-control-plane`, "health", "--expect", "3"]]);
   });
 
   test("renders one row per check with pass/FAIL", () => {

@@ -87,10 +87,30 @@ export function backupArgs(b: BackupRequest): string[] {
 }
 
 export interface EtcdScriptOptions {
+  /**
+   * Runs the script.
+   * @default execFileExecutor
+   */
   readonly exec?: Executor;
+  /**
+   * The script's path.
+   * @default etcdScriptPath()
+   */
   readonly script?: string;
-  /** Extra environment (e.g. KINDHA_ETCD_TIMEOUT, KINDHA_SKIP_BACKUP). */
+  /**
+   * Extra environment over process.env (e.g. KINDHA_ETCD_TIMEOUT, KINDHA_SKIP_BACKUP).
+   * @default none
+   */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Working directory of the script.
+   * @default the current directory
+   */
+  readonly cwd?: string;
+  /**
+   * Kill the script after this long.
+   * @default 5 minutes
+   */
   readonly timeoutMs?: number;
 }
 
@@ -112,6 +132,7 @@ export class EtcdScript {
     const conn = this.conn ? connectionArgs(this.conn) : [];
     return this.exec("bash", [this.script, ...conn, ...args], {
       env: { ...process.env, ...this.opts.env },
+      cwd: this.opts.cwd,
       timeoutMs: this.opts.timeoutMs ?? 5 * 60_000,
     });
   }

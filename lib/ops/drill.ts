@@ -3,12 +3,13 @@
  * balancer), etcd and writes keep serving, measure how long writes were unavailable, start it
  * again and verify. The container is always started again (finally), whatever happened.
  */
-import { healthReportOf, type HealthState } from "../etcd/parse";
+import type { HealthState } from "../etcd/parse";
 import type { Topology } from "../topology";
-import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
-import { kubectlRunner, parseNodes } from "./kube";
+import { lastLine } from "../exec";
+import { ClusterClient, type ClusterOpsContext } from "./client";
+import { parseNodes } from "./kube";
 import { pollUntil, type Clock } from "./steps";
-import { etcdHealthArgs, renderChecks, verifyOnce, waitForVerify } from "./verify";
+import { etcdMemberEndpoints, renderChecks, verifyOnce, waitForVerify } from "./verify";
 
 /** Why a stack cannot be drilled, or undefined when it can. */
 export function drillRefusal(stackId: string, t: Topology): string | undefined {
@@ -126,7 +127,8 @@ const DRILL_CONFIGMAP = "kindha-drill";
 export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   const refusal = drillRefusal(c.stackId, c.topology);
   if (refusal) return { ok: false, message: refusal };
-  const kc = kubectlRunner(c, 30_000);
+  const k = new ClusterClient(c);
+  const kc = k.kubectlWith(30_000);
   const victim = drillVictim(c.topology);
 
   c.log(`preflight: verify stack ${c.stackId} before breaking anything`);
@@ -136,34 +138,37 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     return { ok: false, message: `drill refused: stack ${c.stackId} is not healthy before the drill (a drill on a degraded cluster could lose quorum); fix it first` };
   }
   const nodes = await kc("get", "nodes", "-o", "json");
-  const healthArgs = [c.etcdScript, ...etcdHealthArgs(c.topology, c.kubeconfig, nodes)];
+  const etcdHealth = async (): Promise<HealthState | "unknown"> => {
+    const got = await k.etcdHealth(c.topology.controlPlanes[0].name, c.topology.etcd.members.length, etcdMemberEndpoints(c.topology, nodes), 30_000);
+    return "report" in got ? got.report.state : "unknown";
+  };
   const create = await kc("-n", "default", "create", "configmap", DRILL_CONFIGMAP, "--from-literal=seq=0");
   if (create.code !== 0 && !/AlreadyExists|already exists/.test(create.stderr)) {
     return { ok: false, message: `cannot create the drill ConfigMap: ${lastLine(create)}` };
   }
 
   let samples: DrillSamples = { api: [], write: [], etcd: [] };
-  const probe = (...args: string[]) => c.exec("kubectl", ["--kubeconfig", c.kubeconfig, "--request-timeout", PROBE_TIMEOUT, ...args], { env: c.env, timeoutMs: 10_000 });
+  const probe = { requestTimeout: PROBE_TIMEOUT, timeoutMs: 10_000 };
   // Set before the stop: a stop that timed out may still have stopped the container.
   let stopAttempted = false;
   try {
     c.log(`stopping control plane ${victim}: ${c.containerCli} stop ${victim}`);
     stopAttempted = true;
-    const stop = await c.exec(c.containerCli, ["stop", victim], { env: c.env, timeoutMs: 60_000 });
+    const stop = await k.containers(["stop", victim], 60_000);
     if (stop.code !== 0) return { ok: false, message: `${c.containerCli} stop ${victim} failed: ${lastLine(stop)}` };
     const t0 = c.clock.now();
     let seq = 0;
     const every = <T>(ms: number, take: () => Promise<T>) => sampleEvery(c.clock, t0, c.observeMs, ms, take);
     const [api, write, etcd] = await Promise.all([
       every(c.intervalMs, async () => {
-        const r = await probe("--server", c.topology.api.url, "get", "--raw", "/readyz");
+        const r = await k.readyz(c.topology.api.url, probe);
         return r.code === 0 && r.stdout.trim() === "ok";
       }),
       every(c.intervalMs, async () => {
         seq += 1;
-        return (await probe("-n", "default", "patch", "configmap", DRILL_CONFIGMAP, "--type", "merge", "-p", JSON.stringify({ data: { seq: String(seq) } }))).code === 0;
+        return (await k.kubectl(["-n", "default", "patch", "configmap", DRILL_CONFIGMAP, "--type", "merge", "-p", JSON.stringify({ data: { seq: String(seq) } })], probe)).code === 0;
       }),
-      every(Math.max(c.intervalMs, ETCD_EVERY_MS), async () => healthState(await c.exec("bash", healthArgs, { env: c.env, timeoutMs: 30_000 }))),
+      every(Math.max(c.intervalMs, ETCD_EVERY_MS), etcdHealth),
     ]);
     samples = { api: api.map(([at, ok]) => ({ at, ok })), write: write.map(([at, ok]) => ({ at, ok })), etcd: etcd.map(([at, state]) => ({ at, state })) };
     c.log("  t(s)   probe  result");
@@ -176,7 +181,7 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   } finally {
     if (stopAttempted) {
       c.log(`starting control plane ${victim} again: ${c.containerCli} start ${victim}`);
-      const start = await c.exec(c.containerCli, ["start", victim], { env: c.env, timeoutMs: 60_000 });
+      const start = await k.containers(["start", victim], 60_000);
       if (start.code !== 0) c.log(`  ${c.containerCli} start ${victim} FAILED: ${lastLine(start)}; start it by hand`);
     }
   }
@@ -223,7 +228,3 @@ async function sampleEvery<T>(clock: Clock, t0: number, windowMs: number, everyM
   return out;
 }
 
-function healthState(r: CommandResult): HealthState | "unknown" {
-  const got = healthReportOf(r);
-  return "report" in got ? got.report.state : "unknown";
-}

@@ -37,7 +37,6 @@ export class KubeOutputError extends Error {
   }
 }
 
-import type { CommandResult, Executor } from "../exec";
 import { isRecord } from "../util";
 
 type Json = Record<string, unknown>;
@@ -119,14 +118,4 @@ export function parseApiAddresses(text: string): ApiAddress[] {
         return arr(e.addresses).map((ip) => ({ ip: str(ip), ready }));
       }),
   );
-}
-
-/** kubectl flags every tool passes: the stack's kubeconfig and a bound on each request. */
-export function kubectlArgs(kubeconfig: string, ...args: string[]): string[] {
-  return ["--kubeconfig", kubeconfig, "--request-timeout", "20s", ...args];
-}
-
-/** kubectl against one cluster, each call bounded by `timeoutMs`: what the operations call. */
-export function kubectlRunner(a: { readonly kubeconfig: string; readonly exec: Executor; readonly env?: NodeJS.ProcessEnv }, timeoutMs: number) {
-  return (...args: string[]): Promise<CommandResult> => a.exec("kubectl", kubectlArgs(a.kubeconfig, ...args), { env: a.env, timeoutMs });
 }

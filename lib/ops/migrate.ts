@@ -4,11 +4,10 @@
  * restore and verify. Stops at the first failure with what to do next.
  */
 import { join } from "node:path";
-import { parseSnapshotStatus } from "../etcd/parse";
-import { backupArgs, connectionArgs } from "../etcd/runner";
+import { backupArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
-import { lastLine, showCommand, type CommandResult, type Executor } from "./exec";
-import { kubectlArgs } from "./kube";
+import { lastLine, showCommand, type CommandResult, type Executor } from "../exec";
+import { ClusterClient } from "./client";
 import { failed, ok, type Step } from "./steps";
 
 /** One side of a migration. */
@@ -71,9 +70,10 @@ export function errorCause(r: CommandResult): string {
   return causes.length > 0 ? causes.slice(-5).join(" | ") : lastLine(r);
 }
 
-async function apiAnswers(c: MigrateContext, s: StackRef): Promise<CommandResult> {
-  return exec(c, "kubectl", kubectlArgs(s.kubeconfig, "--server", s.topology.api.url, "get", "--raw", "/readyz"), 60_000);
-}
+/** The client of one side's cluster. */
+const clusterOf = (c: MigrateContext, s: StackRef) => new ClusterClient({ kubeconfig: s.kubeconfig, etcdScript: c.etcdScript, exec: c.exec, env: c.env, cwd: c.cwd });
+
+const apiAnswers = (c: MigrateContext, s: StackRef): Promise<CommandResult> => clusterOf(c, s).readyz(s.topology.api.url);
 
 /** Commands that finish the migration by hand from a verified snapshot. */
 function finishByHand(c: MigrateContext): string {
@@ -84,6 +84,7 @@ function finishByHand(c: MigrateContext): string {
 /** The migration steps, in order. Pure: nothing runs until runSteps calls them. */
 export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
   const cdktf = (verb: "destroy" | "deploy", stack: string) => ["cdktf", verb, stack, "--auto-approve", ...(c.cdktfFlags ?? [])];
+  const old = clusterOf(c, c.from);
   return [
     {
       name: `preflight: ${c.from.id} -> ${c.to.id}, the ${c.from.id} cluster answers`,
@@ -98,11 +99,11 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       name: "export namespaced objects (kubectl get -A -o yaml)",
       next: "nothing was changed; fix kubectl access and run migrate again",
       run: async () => {
-        const kinds = await exec(c, "kubectl", kubectlArgs(c.from.kubeconfig, "api-resources", "--namespaced=true", "--verbs=list,get", "-o", "name"));
+        const kinds = await old.kubectl(["api-resources", "--namespaced=true", "--verbs=list,get", "-o", "name"], { timeoutMs: 120_000 });
         if (kinds.code !== 0) return failedCmd("kubectl", ["api-resources"], kinds);
         const names = kinds.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !SKIP_KINDS.has(l));
         if (names.length === 0) return failed("kubectl api-resources listed no namespaced kinds");
-        const get = await exec(c, "kubectl", kubectlArgs(c.from.kubeconfig, "get", names.join(","), "-A", "-o", "yaml"), 300_000);
+        const get = await old.kubectl(["get", names.join(","), "-A", "-o", "yaml"], { timeoutMs: 300_000 });
         if (get.code !== 0) return failedCmd("kubectl", ["get", `<${names.length} kinds>`, "-A", "-o", "yaml"], get);
         if (!/^kind: List$/m.test(get.stdout)) return failed("kubectl get -o yaml did not return a List");
         const file = join(c.backupDir, `${c.from.topology.clusterName}-${c.from.id}-${c.stamp}-objects.yaml`);
@@ -115,9 +116,10 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       name: `snapshot etcd of ${c.from.id} (scripts/etcd.sh backup)`,
       next: "nothing was destroyed; run `npm run backup -- " + c.from.id + "` to see the error, then migrate again",
       run: async () => {
-        const args = backupArgs({ cluster: c.from.topology.clusterName, stack: c.from.id, kubeconfig: c.from.kubeconfig, backupDir: c.backupDir });
-        // KINDHA_SKIP_BACKUP must not turn this step into a silent no-op.
-        const r = await c.exec("bash", [c.etcdScript, ...args], { env: { ...c.env, KINDHA_SKIP_BACKUP: "" }, cwd: c.cwd, timeoutMs: 300_000 });
+        const request = { cluster: c.from.topology.clusterName, stack: c.from.id, backupDir: c.backupDir };
+        // The client clears KINDHA_SKIP_BACKUP: this step is never a silent no-op.
+        const r = await old.backup(request, 300_000);
+        const args = backupArgs({ ...request, kubeconfig: c.from.kubeconfig });
         const path = r.stdout.trim().split("\n").pop() ?? "";
         if (r.code !== 0 || path === "") return failedCmd("etcd.sh", args, r);
         if (!c.files.exists(path)) return failed(`etcd.sh backup printed ${path}, which does not exist`);
@@ -130,10 +132,7 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       next: "nothing was destroyed; take a new snapshot with npm run backup and migrate again",
       run: async () => {
         if (!c.snapshot) return failed("no snapshot was taken");
-        const args = [...connectionArgs({ mode: "kind", kubeconfig: c.from.kubeconfig, node: c.from.topology.controlPlanes[0].name }), "snapshot-status", c.snapshot];
-        const r = await exec(c, "bash", [c.etcdScript, ...args]);
-        if (r.code !== 0) return failedCmd("etcd.sh", args, r);
-        const s = parseSnapshotStatus(r.stdout);
+        const s = await old.snapshotStatus(c.snapshot, c.from.topology.controlPlanes[0].name);
         if (s.totalKey <= 0) return failed(`${c.snapshot} holds no keys`);
         c.snapshotVerified = true;
         return ok(`${s.totalKey} keys, revision ${s.revision}, ${s.totalSize} bytes`);

@@ -8,13 +8,12 @@
  * re-register, drop nodes the stack does not have, and verify.
  */
 import { existsSync } from "node:fs";
-import { healthReportOf, parseSnapshotStatus } from "../etcd/parse";
-import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
-import { lastLine, type ClusterOpsContext, type CommandResult } from "./exec";
+import { lastLine, type CommandResult } from "../exec";
 import { ROLE_LABEL } from "../defaults";
 import { hostPort } from "../util";
-import { CONTROL_PLANE_LABEL, kubectlRunner, parseNodes } from "./kube";
+import { ClusterClient, type ClusterOpsContext } from "./client";
+import { CONTROL_PLANE_LABEL, parseNodes } from "./kube";
 import { failed, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForVerify } from "./verify";
 
@@ -38,10 +37,6 @@ export interface RestoreContext extends ClusterOpsContext {
   image?: string;
 }
 
-const run = (c: RestoreContext, file: string, args: string[], timeoutMs = 120_000): Promise<CommandResult> =>
-  c.exec(file, args, { env: c.env, timeoutMs });
-const kubectl = (c: RestoreContext, ...args: string[]) => kubectlRunner(c, 120_000)(...args);
-const inNode = (c: RestoreContext, node: string, ...args: string[]) => run(c, c.containerCli, ["exec", node, ...args]);
 const failedCmd = (what: string, r: CommandResult) => failed(`${what} failed (exit ${r.code}): ${lastLine(r)}`);
 
 /** `name=https://ip:2380,...` of every control plane, in topology order. */
@@ -74,12 +69,11 @@ export function restoreCommand(c: RestoreContext, index: number): string[] {
  * Whether a static pod's container runs on a node, asked of the node's CRI (works while the API is
  * down); a CRI that cannot be asked is an error, never read as "running" or "stopped".
  */
-async function containerRunning(c: RestoreContext, node: string, name: string): Promise<boolean> {
-  const r = await inNode(c, node, "crictl", "ps", "-q", "--name", `^${name}$`, "--state", "running");
+async function containerRunning(k: ClusterClient, node: string, name: string): Promise<boolean> {
+  const r = await k.inNode(node, ["crictl", "ps", "-q", "--name", `^${name}$`, "--state", "running"]);
   if (r.code !== 0) throw new Error(`cannot tell whether ${name} runs on ${node}: crictl ps failed (exit ${r.code}): ${lastLine(r)}`);
   return r.stdout.trim() !== "";
 }
-const etcdRunning = (c: RestoreContext, node: string) => containerRunning(c, node, "etcd");
 
 /**
  * The sed program that adds `kindha.io/restored-at: "<stamp>"` to the first `annotations:` of
@@ -103,6 +97,10 @@ const undoHint = (c: RestoreContext) =>
 export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
   const cps = c.topology.controlPlanes.map((n) => n.name);
   const first = cps[0];
+  const k = new ClusterClient(c);
+  const kubectl = k.kubectlWith(120_000);
+  const inNode = (node: string, ...args: string[]) => k.inNode(node, args);
+  const etcdRunning = (node: string) => containerRunning(k, node, "etcd");
   const perNode = (name: (n: string) => string, body: (n: string, i: number) => Promise<ReturnType<typeof ok>>, next: Step<RestoreContext>["next"]) =>
     cps.map((node, i): Step<RestoreContext> => ({ name: name(node), run: () => body(node, i), next }));
 
@@ -112,9 +110,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       next: "pick a snapshot that `scripts/etcd.sh snapshot-status FILE` reads (npm run backup writes them to the backup dir)",
       run: async () => {
         if (!existsSync(c.snapshot)) return failed(`${c.snapshot} does not exist`);
-        const r = await run(c, "bash", [c.etcdScript, ...connectionArgs({ mode: "kind", kubeconfig: c.kubeconfig, node: first }), "snapshot-status", c.snapshot]);
-        if (r.code !== 0) return failedCmd("snapshot-status", r);
-        const s = parseSnapshotStatus(r.stdout);
+        const s = await k.snapshotStatus(c.snapshot, first);
         return s.totalKey > 0 ? ok(`${s.totalKey} keys, revision ${s.revision}`) : failed("the snapshot holds no keys");
       },
     },
@@ -122,7 +118,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       name: `check the cluster is a fresh ${c.stackId}`,
       next: `create the cluster first: npx cdktf deploy ${c.stackId} --auto-approve`,
       run: async () => {
-        const r = await kubectl(c, "get", "nodes", "-o", "json");
+        const r = await kubectl("get", "nodes", "-o", "json");
         const checks = [checkControlPlaneCount(c.topology, r), checkControlPlanesReady(c.topology, r)];
         const bad = checks.find((x) => !x.ok);
         if (bad) return failed(`${bad.check}: ${bad.reason}`);
@@ -136,7 +132,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       name: `find the etcd image of etcd-${first}`,
       next: "check `kubectl -n kube-system get pod etcd-<node> -o yaml`; the etcd static pod must be running",
       run: async () => {
-        const r = await kubectl(c, "-n", "kube-system", "get", "pod", `etcd-${first}`, "-o", "jsonpath={.spec.containers[0].image}");
+        const r = await kubectl("-n", "kube-system", "get", "pod", `etcd-${first}`, "-o", "jsonpath={.spec.containers[0].image}");
         if (r.code !== 0 || r.stdout.trim() === "") return failedCmd("reading the etcd image", r);
         c.image = r.stdout.trim();
         return ok(c.image);
@@ -146,10 +142,10 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       (n) => `copy the snapshot into ${n}`,
       async (node) => {
         for (const args of [["exec", node, "rm", "-rf", `${NODE_RESTORE_DIR}/etcd`], ["exec", node, "mkdir", "-p", NODE_RESTORE_DIR]]) {
-          const r = await run(c, c.containerCli, args);
+          const r = await k.containers(args);
           if (r.code !== 0) return failedCmd(args.slice(2).join(" "), r);
         }
-        const r = await run(c, c.containerCli, ["cp", c.snapshot, `${node}:${NODE_RESTORE_DIR}/snapshot.db`]);
+        const r = await k.containers(["cp", c.snapshot, `${node}:${NODE_RESTORE_DIR}/snapshot.db`]);
         return r.code === 0 ? ok() : failedCmd(`${c.containerCli} cp`, r);
       },
       "nothing changed on the nodes yet; fix the container CLI access and run restore again",
@@ -157,7 +153,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     ...perNode(
       (n) => `stop etcd on ${n} (park its manifest)`,
       async (node) => {
-        const r = await inNode(c, node, "mv", ETCD_MANIFEST, PARKED_MANIFEST);
+        const r = await inNode(node, "mv", ETCD_MANIFEST, PARKED_MANIFEST);
         return r.code === 0 ? ok() : failedCmd("mv", r);
       },
       undoHint,
@@ -165,7 +161,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     ...perNode(
       (n) => `wait for etcd to stop on ${n}`,
       async (node) => {
-        const last = await pollUntil(async () => ({ done: !(await etcdRunning(c, node)) }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
+        const last = await pollUntil(async () => ({ done: !(await etcdRunning(node)) }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
         return last.done ? ok() : failed(`etcd still runs on ${node} after ${c.waitMs / 1000}s`);
       },
       undoHint,
@@ -173,7 +169,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     ...perNode(
       (n) => `restore member ${n} from the snapshot`,
       async (node, i) => {
-        const r = await run(c, c.containerCli, restoreCommand(c, i), 300_000);
+        const r = await k.containers(restoreCommand(c, i), 300_000);
         return r.code === 0 ? ok(`${NODE_RESTORE_DIR}/etcd on ${node}`) : failedCmd("etcdutl snapshot restore", r);
       },
       (ctx) => `${undoHint(ctx)}; data dirs are untouched so far`,
@@ -182,9 +178,9 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       (n) => `swap data dirs on ${n} (previous one kept)`,
       async (node) => {
         const keep = `${NODE_RESTORE_DIR}/etcd-before-${c.stamp}`;
-        const a = await inNode(c, node, "mv", ETCD_DATA_DIR, keep);
+        const a = await inNode(node, "mv", ETCD_DATA_DIR, keep);
         if (a.code !== 0) return failedCmd(`mv ${ETCD_DATA_DIR}`, a);
-        const b = await inNode(c, node, "mv", `${NODE_RESTORE_DIR}/etcd`, ETCD_DATA_DIR);
+        const b = await inNode(node, "mv", `${NODE_RESTORE_DIR}/etcd`, ETCD_DATA_DIR);
         return b.code === 0 ? ok(`previous data dir: ${keep}`) : failedCmd(`mv ${NODE_RESTORE_DIR}/etcd`, b);
       },
       (ctx) => `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
@@ -194,9 +190,9 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       async (node) => {
         // A changed manifest is a new static pod to kubelet: no crash-loop back-off carried over
         // from the etcd it stopped (that back-off alone held etcd down for minutes).
-        const mark = await inNode(c, node, "sed", "-i", markManifest(c.stamp), PARKED_MANIFEST);
+        const mark = await inNode(node, "sed", "-i", markManifest(c.stamp), PARKED_MANIFEST);
         if (mark.code !== 0) return failedCmd("marking the etcd manifest", mark);
-        const r = await inNode(c, node, "mv", PARKED_MANIFEST, ETCD_MANIFEST);
+        const r = await inNode(node, "mv", PARKED_MANIFEST, ETCD_MANIFEST);
         return r.code === 0 ? ok() : failedCmd("mv", r);
       },
       undoHint,
@@ -207,7 +203,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       run: async () => {
         const last = await pollUntil(
           async () => {
-            const states = await Promise.all(cps.map((n) => etcdRunning(c, n)));
+            const states = await Promise.all(cps.map((n) => etcdRunning(n)));
             return { done: states.every((s) => s === true), down: cps.filter((_, i) => states[i] !== true) };
           },
           { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock },
@@ -221,10 +217,10 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       run: async () => {
         // kubelet starts a stopped static-pod container again; the new process lists etcd afresh.
         for (const node of cps) {
-          const ids = await inNode(c, node, "crictl", "ps", "-q", "--name", "^kube-apiserver$");
+          const ids = await inNode(node, "crictl", "ps", "-q", "--name", "^kube-apiserver$");
           if (ids.code !== 0) return failedCmd(`crictl ps on ${node}`, ids);
           for (const id of ids.stdout.split("\n").filter(Boolean)) {
-            const r = await inNode(c, node, "crictl", "stop", id);
+            const r = await inNode(node, "crictl", "stop", id);
             if (r.code !== 0) return failedCmd(`stopping kube-apiserver on ${node}`, r);
           }
         }
@@ -236,7 +232,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       next: `restart them by hand: ${c.containerCli} exec <node> systemctl restart kubelet`,
       run: async () => {
         for (const n of c.topology.nodes) {
-          const r = await inNode(c, n.name, "systemctl", "restart", "kubelet");
+          const r = await inNode(n.name, "systemctl", "restart", "kubelet");
           if (r.code !== 0) return failedCmd(`restarting kubelet on ${n.name}`, r);
         }
         return ok(`${c.topology.nodes.length} nodes`);
@@ -246,14 +242,12 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       name: "wait for the API and a healthy etcd",
       next: `run npm run verify -- ${c.stackId} to see what is missing`,
       run: async () => {
-        const health = [c.etcdScript, ...connectionArgs({ mode: "kind", kubeconfig: c.kubeconfig, node: first }), "health", "--expect", String(cps.length)];
         const last = await pollUntil(
           async () => {
-            const r = await kubectl(c, "--server", c.topology.api.url, "get", "--raw", "/readyz");
+            const r = await k.readyz(c.topology.api.url, { timeoutMs: 120_000 });
             if (r.code !== 0) return { done: false, why: `API: ${lastLine(r)}` };
-            const h = await run(c, "bash", health);
-            const got = healthReportOf(h);
-            if (!("report" in got)) return { done: false, why: `etcd: ${lastLine(h)}` };
+            const got = await k.etcdHealth(first, cps.length);
+            if (!("report" in got)) return { done: false, why: `etcd: ${lastLine(got.result)}` };
             return { done: got.report.state === "healthy", why: got.report.message };
           },
           { timeoutMs: c.waitMs, intervalMs: 5_000, clock: c.clock },
@@ -268,7 +262,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         const want = c.topology.nodes.map((n) => n.name);
         const last = await pollUntil(
           async () => {
-            const r = await kubectl(c, "get", "nodes", "-o", "json");
+            const r = await kubectl("get", "nodes", "-o", "json");
             if (r.code !== 0) return { done: false, nodes: "", why: lastLine(r) };
             const have = parseNodes(r.stdout).map((n) => n.name);
             const missing = want.filter((n) => !have.includes(n));
@@ -279,7 +273,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         if (!last.done) return failed(last.why);
         const stale = staleNodes(c.topology, last.nodes);
         for (const n of stale) {
-          const r = await kubectl(c, "delete", "node", n);
+          const r = await kubectl("delete", "node", n);
           if (r.code !== 0) return failedCmd(`kubectl delete node ${n}`, r);
         }
         return ok(stale.length === 0 ? "none" : `deleted ${stale.join(", ")}`);
@@ -294,11 +288,11 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         // planes only when they join.
         for (const n of c.topology.nodes) {
           const labels = [`${ROLE_LABEL}=${n.role}`, ...(n.role === "control-plane" ? [`${CONTROL_PLANE_LABEL}=`] : [])];
-          const r = await kubectl(c, "label", "node", n.name, ...labels, "--overwrite");
+          const r = await kubectl("label", "node", n.name, ...labels, "--overwrite");
           if (r.code !== 0) return failedCmd(`kubectl label node ${n.name}`, r);
           // kind keeps control planes tainted when the cluster has workers (every stack here does).
           if (n.role === "control-plane" && c.topology.workers.length > 0) {
-            const t = await kubectl(c, "taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite");
+            const t = await kubectl("taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite");
             if (t.code !== 0) return failedCmd(`kubectl taint node ${n.name}`, t);
           }
         }

@@ -6,10 +6,10 @@
  */
 import { healthReportOf } from "../etcd/parse";
 import { hostPort } from "../util";
-import { connectionArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
-import { lastLine, type CommandResult, type Executor } from "./exec";
-import { kubectlRunner, parseApiAddresses, parseNodes, parsePods, type NodeInfo } from "./kube";
+import { ClusterClient, type ClusterAccess } from "./client";
+import { lastLine, type CommandResult } from "../exec";
+import { parseApiAddresses, parseNodes, parsePods, type NodeInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
 import { renderTable } from "./table";
 
@@ -161,14 +161,6 @@ export function renderChecks(results: readonly CheckResult[]): string {
   return renderTable(["check", "result", "reason"], results.map((r) => [r.check, r.ok ? "pass" : "FAIL", r.reason]));
 }
 
-/** How to reach the cluster: kubeconfig, the etcd script, the container CLI. */
-export interface ClusterAccess {
-  readonly kubeconfig: string;
-  readonly etcdScript: string;
-  readonly exec: Executor;
-  readonly env?: NodeJS.ProcessEnv;
-}
-
 /** Every check, once: what `npm run verify` prints. */
 export async function verifyOnce(t: Topology, a: ClusterAccess): Promise<CheckResult[]> {
   return verifyChecks(t, await collectVerifyInputs(t, a));
@@ -190,24 +182,24 @@ export async function waitForVerify(t: Topology, a: ClusterAccess, opts: { timeo
 
 /** Runs the five commands verify judges. The etcd check goes through the first control plane's pod. */
 export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promise<VerifyInputs> {
-  const kc = kubectlRunner(a, 60_000);
+  const k = new ClusterClient(a);
+  const kc = k.kubectlWith(60_000);
   const nodes = await kc("get", "nodes", "-o", "json");
   const [etcdPods, apiEndpoints, readyz] = await Promise.all([
     kc("-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "json"),
     kc("-n", "default", "get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"),
-    kc("--server", t.api.url, "get", "--raw", "/readyz"),
+    k.readyz(t.api.url),
   ]);
-  const etcdHealth = await a.exec("bash", [a.etcdScript, ...etcdHealthArgs(t, a.kubeconfig, nodes)], { env: a.env, timeoutMs: 120_000 });
+  const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
   return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz };
 }
 
 /**
- * `etcd.sh` arguments for the health of every member, run in the first control plane's pod: the
- * member URLs from the nodes' InternalIPs when all are known (a dead member still counts), else
- * the member list, with --expect so a member missing from it counts as unhealthy.
+ * The member URLs etcd health asks, from the nodes' InternalIPs when all are known (a dead member
+ * still counts); undefined when not, and the script asks the member list instead (with --expect,
+ * so a member missing from it still counts as unhealthy).
  */
-export function etcdHealthArgs(t: Topology, kubeconfig: string, nodes: CommandResult, node = t.controlPlanes[0].name): string[] {
+export function etcdMemberEndpoints(t: Topology, nodes: CommandResult): string[] | undefined {
   const ips = controlPlaneIps(t, nodes);
-  const endpoints = ips.length === t.controlPlanes.length ? ips.map((ip) => `https://${hostPort(ip, 2379)}`) : undefined;
-  return [...connectionArgs({ mode: "kind", kubeconfig, node, endpoints }), "health", "--expect", String(t.etcd.members.length)];
+  return ips.length === t.controlPlanes.length ? ips.map((ip) => `https://${hostPort(ip, 2379)}`) : undefined;
 }

@@ -1,0 +1,124 @@
+/**
+ * The one way the operations talk to a kind cluster: kubectl with its kubeconfig, scripts/etcd.sh
+ * through a control plane's etcd pod, and the node containers through the container CLI.
+ *
+ * Every call goes through the injected {@link Executor}, so tests drive the operations with a fake.
+ */
+import { DEFAULTS } from "../defaults";
+import { EtcdScript, type BackupRequest } from "../etcd/runner";
+import { healthReportOf, type HealthReport, type SnapshotStatus } from "../etcd/parse";
+import type { CommandResult, Executor } from "../exec";
+import type { Topology } from "../topology";
+import type { Clock } from "./steps";
+
+/** How to reach one cluster. */
+export interface ClusterAccess {
+  readonly kubeconfig: string;
+  /** Path of scripts/etcd.sh. */
+  readonly etcdScript: string;
+  readonly exec: Executor;
+  /**
+   * Environment of every command.
+   * @default process.env
+   */
+  readonly env?: NodeJS.ProcessEnv;
+  /**
+   * docker, podman or nerdctl: what kind created the node containers with.
+   * @default DEFAULTS.containerCli ("docker")
+   */
+  readonly containerCli?: string;
+  /**
+   * Working directory of every command.
+   * @default the current directory
+   */
+  readonly cwd?: string;
+}
+
+/** What every operation on a deployed cluster needs: its topology, access and a clock and log. */
+export interface ClusterOpsContext extends ClusterAccess {
+  readonly topology: Topology;
+  readonly containerCli: string;
+  readonly clock: Clock;
+  readonly log: (line: string) => void;
+}
+
+/** kubectl's bound on each request unless a call asks for another. */
+const REQUEST_TIMEOUT = "20s";
+
+export class ClusterClient {
+  constructor(private readonly a: ClusterAccess) {}
+
+  get containerCli(): string {
+    return this.a.containerCli ?? DEFAULTS.containerCli;
+  }
+
+  /** kubectl against this cluster; the process is killed after `timeoutMs`. */
+  kubectl(args: readonly string[], opts: { readonly timeoutMs?: number; readonly requestTimeout?: string } = {}): Promise<CommandResult> {
+    const flags = ["--kubeconfig", this.a.kubeconfig, "--request-timeout", opts.requestTimeout ?? REQUEST_TIMEOUT];
+    return this.run("kubectl", [...flags, ...args], opts.timeoutMs ?? 60_000);
+  }
+
+  /** kubectl bound to one process timeout: `kc("get", "nodes")`. */
+  kubectlWith(timeoutMs: number): (...args: string[]) => Promise<CommandResult> {
+    return (...args) => this.kubectl(args, { timeoutMs });
+  }
+
+  /** `/readyz` through `url` (the stack's API address: the load balancer of an HA stack). */
+  readyz(url: string, opts: { readonly timeoutMs?: number; readonly requestTimeout?: string } = {}): Promise<CommandResult> {
+    return this.kubectl(["--server", url, "get", "--raw", "/readyz"], opts);
+  }
+
+  /**
+   * scripts/etcd.sh run in `node`'s etcd pod, or without a connection (snapshot-status of a local
+   * file, backup, which finds its node itself).
+   */
+  etcd(node?: string, opts: { readonly endpoints?: readonly string[]; readonly env?: NodeJS.ProcessEnv; readonly timeoutMs?: number } = {}): EtcdScript {
+    const conn = node ? { mode: "kind" as const, kubeconfig: this.a.kubeconfig, node, endpoints: opts.endpoints } : undefined;
+    return new EtcdScript(conn, {
+      exec: this.a.exec,
+      script: this.a.etcdScript,
+      env: { ...this.a.env, ...opts.env },
+      cwd: this.a.cwd,
+      timeoutMs: opts.timeoutMs,
+    });
+  }
+
+  /** `etcd.sh health --expect N` in `node`'s pod: the raw result (verify judges a failed one too). */
+  etcdHealthResult(node: string, expect: number, endpoints?: readonly string[], timeoutMs = 120_000): Promise<CommandResult> {
+    return this.etcd(node, { endpoints, timeoutMs }).run(["health", "--expect", String(expect)]);
+  }
+
+  /** The health report, or why there is none. */
+  async etcdHealth(node: string, expect: number, endpoints?: readonly string[], timeoutMs?: number): Promise<{ report: HealthReport } | { reason: string; result: CommandResult }> {
+    const result = await this.etcdHealthResult(node, expect, endpoints, timeoutMs);
+    const got = healthReportOf(result);
+    return "report" in got ? got : { reason: got.reason, result };
+  }
+
+  /** Snapshot status of a local file, read with `node`'s etcd image when this machine has no etcdutl. */
+  snapshotStatus(file: string, node: string): Promise<SnapshotStatus> {
+    return this.etcd(node).snapshotStatus(file);
+  }
+
+  /**
+   * `etcd.sh backup` of this cluster: resolves to the snapshot's path. KINDHA_SKIP_BACKUP is cleared:
+   * a backup asked for by name never succeeds without a snapshot.
+   */
+  backup(b: Omit<BackupRequest, "kubeconfig">, timeoutMs = 600_000): Promise<CommandResult> {
+    return this.etcd(undefined, { env: { KINDHA_SKIP_BACKUP: "" }, timeoutMs }).backup({ ...b, kubeconfig: this.a.kubeconfig });
+  }
+
+  /** A command inside a node container. */
+  inNode(node: string, args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> {
+    return this.containers(["exec", node, ...args], timeoutMs);
+  }
+
+  /** The container CLI itself: stop, start, cp. */
+  containers(args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> {
+    return this.run(this.containerCli, args, timeoutMs);
+  }
+
+  private run(file: string, args: readonly string[], timeoutMs: number): Promise<CommandResult> {
+    return this.a.exec(file, args, { env: this.a.env, cwd: this.a.cwd, timeoutMs });
+  }
+}
