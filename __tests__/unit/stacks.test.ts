@@ -1,10 +1,17 @@
 import { CronJobV1 } from "@cdktf/provider-kubernetes/lib/cron-job-v1";
 import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1";
 import { NodeTaint } from "@cdktf/provider-kubernetes/lib/node-taint";
+import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
+import { DataLocalSensitiveFile } from "@cdktf/provider-local/lib/data-local-sensitive-file";
+import { File } from "@cdktf/provider-local/lib/file";
+import { Resource } from "@cdktf/provider-null/lib/resource";
 import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
 import { kindConfigOf, resourceCounts, resources, synthPreset, synthStack, only } from "../../test-support/synth";
 
 const NODE_IMAGE = /^kindest\/node:v1\.36\.1@sha256:[0-9a-f]{64}$/;
+
+/** A local-exec provisioner with at least these fields. */
+const localExec = (fields: Record<string, unknown>) => ({ "local-exec": expect.objectContaining(fields) });
 
 describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
   const { text, json, stack } = synthPreset(option);
@@ -48,9 +55,8 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
   });
 
   test("writes the kind config at a path relative to the stack", () => {
-    const file = only(resources(json, "local_file"));
-    expect(file.filename).toBe("${path.module}/kind-config.yaml");
-    expect(file.file_permission).toBe("0644");
+    expect(text).toHaveResourceWithProperties(File, { filename: "${path.module}/kind-config.yaml", file_permission: "0644" });
+    expect(Object.keys(resources(json, "local_file"))).toHaveLength(1);
   });
 
   test("outputs the topology's numbers, credentials marked sensitive", () => {
@@ -77,34 +83,45 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
 });
 
 describe("cluster lifecycle", () => {
-  const { json } = synthPreset("ha-option-a");
+  const { json, text } = synthPreset("ha-option-a");
   const lifecycle = Object.values(resources(json, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers);
 
   test("create runs the create script with name, config, kubeconfig, wait and budget", () => {
-    const [create, destroy] = lifecycle.provisioner.map((p: any) => p["local-exec"]);
-    expect(create.command).toBe('bash "${self.triggers.scripts_dir}/create-cluster.sh"');
-    expect(create.when).toBeUndefined();
-    expect(create.environment).toMatchObject({
-      KINDHA_CLUSTER_NAME: "${self.triggers.cluster_name}",
-      KINDHA_KIND_CONFIG: "${self.triggers.config_path}",
-      KINDHA_KUBECONFIG: "${self.triggers.kubeconfig_path}",
-      KINDHA_WAIT: "5m",
-      KINDHA_REQUIRED_CPUS: "18",
-      KINDHA_REQUIRED_MEMORY_GIB: "36",
+    expect(text).toHaveResourceWithProperties(Resource, {
+      triggers: expect.objectContaining({ cluster_name: "data-platform-local", config_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }),
+      provisioner: [
+        localExec({
+          command: 'bash "${self.triggers.scripts_dir}/create-cluster.sh"',
+          environment: expect.objectContaining({
+            KINDHA_CLUSTER_NAME: "${self.triggers.cluster_name}",
+            KINDHA_KIND_CONFIG: "${self.triggers.config_path}",
+            KINDHA_KUBECONFIG: "${self.triggers.kubeconfig_path}",
+            KINDHA_WAIT: "5m",
+            KINDHA_REQUIRED_CPUS: "18",
+            KINDHA_REQUIRED_MEMORY_GIB: "36",
+          }),
+        }),
+        localExec({ when: "destroy", command: 'bash "${self.triggers.scripts_dir}/delete-cluster.sh"' }),
+      ],
     });
-    expect(destroy.when).toBe("destroy");
-    expect(destroy.command).toBe('bash "${self.triggers.scripts_dir}/delete-cluster.sh"');
+    const [create, destroy] = lifecycle.provisioner.map((p: any) => p["local-exec"]);
+    expect(create.when).toBeUndefined();
     // A destroy-time provisioner may only read self.
     expect(JSON.stringify(destroy.environment)).not.toMatch(/\$\{(?!self\.)/);
   });
 
   test("checks the host in a preflight step of its own, which the cluster depends on", () => {
-    const preflight = Object.entries(resources(json, "null_resource")).find(([addr]) => addr.startsWith("Cluster_Preflight"))!;
-    const [exec] = preflight[1].provisioner.map((p: any) => p["local-exec"]);
-    expect(exec.command).toBe('bash "${self.triggers.scripts_dir}/preflight.sh"');
-    expect(exec.environment).toEqual({ KINDHA_REQUIRED_CPUS: "18", KINDHA_REQUIRED_MEMORY_GIB: "36", KINDHA_ALLOW_CGROUP_V1: "0" });
-    expect(preflight[1].triggers.config_sha256).toBe(lifecycle.triggers.config_sha256);
-    expect(lifecycle.depends_on).toContain(`null_resource.${preflight[0]}`);
+    expect(text).toHaveResourceWithProperties(Resource, {
+      triggers: expect.objectContaining({ config_sha256: lifecycle.triggers.config_sha256 }),
+      provisioner: [
+        localExec({
+          command: 'bash "${self.triggers.scripts_dir}/preflight.sh"',
+          environment: { KINDHA_REQUIRED_CPUS: "18", KINDHA_REQUIRED_MEMORY_GIB: "36", KINDHA_ALLOW_CGROUP_V1: "0" },
+        }),
+      ],
+    });
+    const preflight = Object.keys(resources(json, "null_resource")).find((addr) => addr.startsWith("Cluster_Preflight"));
+    expect(lifecycle.depends_on).toContain(`null_resource.${preflight}`);
   });
 
   test("is replaced when the rendered config changes, and only then", () => {
@@ -116,27 +133,31 @@ describe("cluster lifecycle", () => {
   });
 
   test("backs etcd up before the cluster is destroyed or replaced", () => {
-    const backup = Object.values(resources(json, "null_resource")).find((r) => "cluster_id" in r.triggers);
-    expect(backup.triggers.cluster_id).toMatch(/^\$\{null_resource\.[\w]+\.id\}$/);
-    expect(backup.depends_on).toEqual([expect.stringMatching(/^null_resource\./)]);
-    const p = backup.provisioner[0]["local-exec"];
-    expect(p).toMatchObject({ when: "destroy", command: 'bash "${self.triggers.scripts_dir}/etcd.sh" backup' });
-    expect(p.environment.KINDHA_ETCD_POD).toBe("${self.triggers.etcd_pod}");
-    expect(backup.triggers.etcd_pod).toBe("etcd-data-platform-local-control-plane");
+    expect(text).toHaveResourceWithProperties(Resource, {
+      triggers: expect.objectContaining({ cluster_id: expect.stringMatching(/^\$\{null_resource\.[\w]+\.id\}$/), etcd_pod: "etcd-data-platform-local-control-plane" }),
+      depends_on: [expect.stringMatching(/^null_resource\./)],
+      provisioner: [
+        localExec({
+          when: "destroy",
+          command: 'bash "${self.triggers.scripts_dir}/etcd.sh" backup',
+          environment: expect.objectContaining({ KINDHA_ETCD_POD: "${self.triggers.etcd_pod}" }),
+        }),
+      ],
+    });
   });
 
   test("configures the Kubernetes provider from the kubeconfig read after the cluster exists", () => {
-    const kubeconfig = only(json.data.local_sensitive_file as Record<string, any>);
-    expect(kubeconfig.depends_on).toEqual([expect.stringMatching(/^null_resource\.Cluster_Lifecycle/)]);
+    expect(text).toHaveDataSourceWithProperties(DataLocalSensitiveFile, { depends_on: [expect.stringMatching(/^null_resource\.Cluster_Lifecycle/)] });
+    expect(Object.keys(json.data.local_sensitive_file)).toHaveLength(1);
+    expect(text).toHaveProviderWithProperties(KubernetesProvider, {
+      host: expect.stringMatching(/^\$\{yamldecode\(data\.local_sensitive_file\.\w+\.content\)\.clusters\.0\.cluster\.server\}$/),
+      client_key: expect.stringContaining("base64decode("),
+    });
     const provider = json.provider.kubernetes[0] as Record<string, string>;
     expect(Object.keys(provider).sort()).toEqual(["client_certificate", "client_key", "cluster_ca_certificate", "host"]);
-    expect(provider.host).toMatch(/^\$\{yamldecode\(data\.local_sensitive_file\.\w+\.content\)\.clusters\.0\.cluster\.server\}$/);
-    expect(provider.client_key).toContain("base64decode(");
-    expect(provider).not.toHaveProperty("config_path");
   });
 
   test("taints the infrastructure node and creates both namespaces", () => {
-    const text = synthPreset("ha-option-a").text;
     expect(text).toHaveResourceWithProperties(NodeTaint, {
       metadata: { name: "data-platform-local-worker" },
       taint: [{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }],
@@ -148,16 +169,14 @@ describe("cluster lifecycle", () => {
   });
 
   test("schedules etcd backups in HA onto a host directory every control plane mounts", () => {
-    const cron = only(resources(json, "kubernetes_cron_job_v1"));
-    expect(cron.spec.schedule).toBe("0 */6 * * *");
-    expect(cron.spec.job_template.spec.template.spec.container[0].command[2]).toContain("tail -n +9");
+    expect(text).toHaveResourceWithProperties(CronJobV1, { spec: expect.objectContaining({ schedule: "0 */6 * * *" }) });
+    expect(backupCommand(json)).toContain("tail -n +9");
     const mounts = kindConfigOf(json).nodes.filter((n: any) => n.role === "control-plane").map((n: any) => n.extraMounts);
     expect(mounts).toEqual(Array(3).fill([{ hostPath: '${pathexpand("~/.kindha/backups/data-platform-local")}/scheduled', containerPath: "/var/lib/kindha/backups" }]));
   });
 
   test("keeps the retention configurable", () => {
-    const cron = only(resources(synthPreset("ha-option-a", { scheduledBackups: { retention: 3 } }).json, "kubernetes_cron_job_v1"));
-    expect(cron.spec.job_template.spec.template.spec.container[0].command[2]).toContain("tail -n +4");
+    expect(backupCommand(synthPreset("ha-option-a", { scheduledBackups: { retention: 3 } }).json)).toContain("tail -n +4");
   });
 
   test("manages only the cluster when platform objects are off", () => {
@@ -184,16 +203,17 @@ describe("stack validation", () => {
     expect(config.networking.apiServerAddress).toBe("192.168.50.10");
   });
 
-  test("lets kubelet run on cgroup v1 only when asked, and tells the preflight", () => {
-    const envOf = (j: any) =>
-      (Object.values(resources(j, "null_resource")).find((r: any) => "cluster_name" in r.triggers && "config_sha256" in r.triggers) as any).provisioner[0]["local-exec"].environment;
-    const plain = synthStack("plain", "ha", {}).json;
-    expect(kindConfigOf(plain).kubeadmConfigPatches).toHaveLength(1);
-    expect(envOf(plain).KINDHA_ALLOW_CGROUP_V1).toBe("0");
-    const v1 = synthStack("v1", "ha", { allowCgroupV1: true }).json;
-    const patches = kindConfigOf(v1).kubeadmConfigPatches.map((p: string) => require("yaml").parse(p));
+  test("lets kubelet run on cgroup v1 only when asked, and tells the preflight and the create script", () => {
+    const plain = synthStack("plain", "ha", {});
+    expect(kindConfigOf(plain.json).kubeadmConfigPatches).toHaveLength(1);
+    const v1 = synthStack("v1", "ha", { allowCgroupV1: true });
+    const patches = kindConfigOf(v1.json).kubeadmConfigPatches.map((p: string) => require("yaml").parse(p));
     expect(patches[1]).toEqual({ kind: "KubeletConfiguration", failCgroupV1: false });
-    expect(envOf(v1).KINDHA_ALLOW_CGROUP_V1).toBe("1");
+    for (const [synth, allowed] of [[plain, "0"], [v1, "1"]] as const) {
+      const runs = (script: string) => localExec({ command: expect.stringContaining(`/${script}"`), environment: expect.objectContaining({ KINDHA_ALLOW_CGROUP_V1: allowed }) });
+      expect(synth.text).toHaveResourceWithProperties(Resource, { provisioner: [runs("preflight.sh")] });
+      expect(synth.text).toHaveResourceWithProperties(Resource, { provisioner: [runs("create-cluster.sh"), expect.anything()] });
+    }
   });
 
   test("fails when allowCgroupV1 is not a boolean", () => {
@@ -238,14 +258,23 @@ describe("scripts", () => {
 });
 
 test("the scheduled backup runs the etcd image kubeadm v1.36.1 runs, unless told otherwise", () => {
-  const cron = only(resources(synthPreset("ha-option-b").json, "kubernetes_cron_job_v1"));
-  expect(cron.spec.job_template.spec.template.spec.init_container[0].image).toBe("registry.k8s.io/etcd:3.6.8-0");
-  expect(synthPreset("ha-option-b").text).toHaveResourceWithProperties(CronJobV1, {
+  const { json, text } = synthPreset("ha-option-b");
+  expect(backupPod(json).init_container[0].image).toBe("registry.k8s.io/etcd:3.6.8-0");
+  expect(text).toHaveResourceWithProperties(CronJobV1, {
     metadata: expect.objectContaining({ name: "etcd-backup", namespace: "kube-system" }),
   });
 });
 
 test("the scheduled backup's etcd image is configurable", () => {
-  const cron = only(resources(synthPreset("ha-option-b", { scheduledBackups: { etcdImage: "registry.k8s.io/etcd:3.6.9-0" } }).json, "kubernetes_cron_job_v1"));
-  expect(cron.spec.job_template.spec.template.spec.init_container[0].image).toBe("registry.k8s.io/etcd:3.6.9-0");
+  expect(backupPod(synthPreset("ha-option-b", { scheduledBackups: { etcdImage: "registry.k8s.io/etcd:3.6.9-0" } }).json).init_container[0].image).toBe("registry.k8s.io/etcd:3.6.9-0");
 });
+
+/** The pod spec of the one scheduled-backup CronJob. */
+function backupPod(json: ReturnType<typeof synthPreset>["json"]) {
+  return only(resources(json, "kubernetes_cron_job_v1")).spec.job_template.spec.template.spec;
+}
+
+/** The shell script of the scheduled backup's main container. */
+function backupCommand(json: ReturnType<typeof synthPreset>["json"]): string {
+  return backupPod(json).container[0].command[2];
+}
