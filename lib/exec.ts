@@ -69,11 +69,11 @@ export interface RunResult {
   readonly missing: boolean;
 }
 
-/** Runs a program to completion, synchronously (review's git, tsc and engine calls). */
+/** Runs a program to completion, synchronously (review's git, tsc and engine calls; the test tiers). */
 export function runSync(
   file: string,
   args: readonly string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: Buffer; timeoutMs?: number; binary?: boolean } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number; binary?: boolean } = {},
 ): RunResult & { stdoutBuffer?: Buffer } {
   const r = spawnSync(file, [...args], {
     cwd: opts.cwd,
@@ -90,4 +90,17 @@ export function runSync(
     missing: err?.code === "ENOENT" || err?.code === "EACCES",
     ...(opts.binary && r.stdout ? { stdoutBuffer: r.stdout } : {}),
   };
+}
+
+/**
+ * The non-empty lines of a command's output, without colour codes and without the box drawing
+ * the engine frames its diagnostics in: what a failure message is picked from.
+ */
+export function outputLines(text: string): string[] {
+  return text
+    // eslint-disable-next-line no-control-regex
+    .replace(/\x1b\[[0-9;]*m/g, "")
+    .split("\n")
+    .map((l) => l.replace(/^[\s│╷╵]+/, "").trim())
+    .filter((l) => l !== "");
 }

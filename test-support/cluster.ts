@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { runSync } from "../lib/exec";
 import { readLifecycle, type Lifecycle } from "./lifecycle";
 
 export const ROOT = join(__dirname, "..");
@@ -81,8 +82,8 @@ export function makeSandbox(stacks: readonly string[], extra: Readonly<Record<st
 
 /** Runs a command; returns its exit code and output, never throws. */
 export function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 120000) {
-  const r = spawnSync(cmd, args, { env, input, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+  const r = runSync(cmd, args, { env, input, timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}${r.stderr}` };
 }
 
 /** kubectl against a kubeconfig; throws with kubectl's message when it fails. */

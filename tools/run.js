@@ -8,7 +8,7 @@
  * Usage: node tools/run.js <entry without .js> [args...]
  */
 "use strict";
-const { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } = require("node:fs");
+const { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } = require("node:fs");
 const { dirname, join } = require("node:path");
 const Module = require("node:module");
 
@@ -16,17 +16,25 @@ const root = join(__dirname, "..");
 const dist = join(root, "dist");
 const SOURCE_DIRS = ["constructs", "stacks", "lib", "tools", "bench"];
 
-function sources() {
-  const found = ["main.ts"];
+/** Paths (relative to `base`) of the files under SOURCE_DIRS whose names end with `ext`. */
+function filesUnder(base, ext) {
+  const found = [];
   const walk = (rel) => {
-    for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+    for (const entry of readdirSync(join(base, rel), { withFileTypes: true })) {
       const path = `${rel}/${entry.name}`;
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) found.push(path);
+      else if (entry.name.endsWith(ext) && !entry.name.endsWith(".d.ts")) found.push(path);
     }
   };
-  for (const dir of SOURCE_DIRS) if (existsSync(join(root, dir))) walk(dir);
+  for (const dir of SOURCE_DIRS) if (existsSync(join(base, dir))) walk(dir);
   return found;
+}
+
+const sources = () => ["main.ts", ...filesUnder(root, ".ts")];
+
+// Output of a source that is gone would still load: remove it.
+for (const out of existsSync(dist) ? filesUnder(dist, ".js") : []) {
+  if (!existsSync(join(root, out.replace(/\.js$/, ".ts")))) rmSync(join(dist, out));
 }
 
 const outputOf = (src) => join(dist, src.replace(/\.ts$/, ".js"));

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { backupArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
-import { lastLine, showCommand, type CommandResult, type Executor } from "../exec";
+import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../exec";
 import { ClusterClient } from "./client";
 import { failed, ok, type Step } from "./steps";
 
@@ -64,8 +64,7 @@ const failedCmd = (file: string, args: readonly string[], r: CommandResult) => f
  * prints the engine's own errors above it. At most the last 5, without colour codes.
  */
 export function errorCause(r: CommandResult): string {
-  // eslint-disable-next-line no-control-regex
-  const lines = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim());
+  const lines = outputLines(`${r.stdout}\n${r.stderr}`);
   const causes = [...new Set(lines.filter((l) => /\b(Error|error|ERROR|FAILED)\b/.test(l) && !/non-zero exit code|^Command failed:/.test(l)))];
   return causes.length > 0 ? causes.slice(-5).join(" | ") : lastLine(r);
 }

@@ -3,17 +3,14 @@
  * paths replaced so the report reads the same everywhere.
  */
 import { homedir } from "node:os";
-import type { RunResult } from "../exec";
+import { outputLines, type RunResult } from "../exec";
 
 /**
  * The first informative line of a failed command's output, with the machine's paths replaced, so
  * the report stays the same wherever it is generated.
  */
 export function firstError(r: RunResult, paths: Readonly<Record<string, string>>): string {
-  const lines = `${r.stderr}\n${r.stdout}`
-    .split("\n")
-    .map((l) => l.replace(/^[\s│╷╵]+/, "").trim())
-    .filter((l) => l !== "");
+  const lines = outputLines(`${r.stderr}\n${r.stdout}`);
   // A validation error is a heading and its problems: keep them together on one line.
   const heading = lines.findIndex((l) => /^Invalid .* \(\d+ problems?\):$/.test(l));
   const line =
