@@ -68,14 +68,16 @@ describe("summarizeDrill", () => {
 
 describe("runDrill over a fake cluster", () => {
   /** A cluster that reacts to docker stop/start: nodes, etcd health and writes follow the stopped state. */
-  function fakeCluster(opts: { failingWrites?: number; throwOnPatch?: boolean } = {}) {
+  function fakeCluster(opts: { failingWrites?: number; throwOnPatch?: boolean; movesTo?: string } = {}) {
     let stopped = false;
+    let restarted = false;
     let patches = 0;
     const healthy = clusterFixtures();
     const degraded = clusterFixtures({ nodes: "kubectl-nodes-ha-option-a-cp2-stopped", health: "etcd-script-health-degraded", endpoints: "kubectl-endpointslices-kubernetes-ha-option-a-cp2-stopped" });
     const fake = fakeExec((file, args) => {
       if (file === "docker" && args[0] === "stop") return (stopped = true), okResult(args[1]);
-      if (file === "docker" && args[0] === "start") return (stopped = false), okResult(args[1]);
+      if (file === "docker" && args[0] === "start") return (stopped = false), (restarted = true), okResult(args[1]);
+      if (file === "docker" && args[0] === "inspect") return okResult(`${restarted && opts.movesTo ? opts.movesTo : "172.18.0.6"}\n`);
       if (file === "kubectl" && args.includes("configmap") && (args.includes("create") || args.includes("delete"))) return okResult();
       if (file === "kubectl" && args.includes("patch")) {
         if (opts.throwOnPatch) throw new Error("executor crashed");
@@ -100,7 +102,8 @@ describe("runDrill over a fake cluster", () => {
     intervalMs: 1_000,
   });
 
-  const order = (calls: readonly Call[]) => calls.filter((c) => c.file === "docker").map(line);
+  /** The container CLI calls that change a container. */
+  const order = (calls: readonly Call[]) => calls.filter((c) => c.file === "docker" && c.args[0] !== "inspect").map(line);
 
   test("stops control-plane2, sees degraded etcd with writes back, starts it again and passes", async () => {
     const { exec, calls } = fakeCluster({ failingWrites: 2 });
@@ -141,6 +144,21 @@ describe("runDrill over a fake cluster", () => {
     const outcome = await runDrill(context(exec, []));
     expect(outcome).toMatchObject({ ok: false, message: `docker stop ${C}-control-plane2 failed: Error response from daemon: timeout` });
     expect(order(calls)).toEqual([`docker stop ${C}-control-plane2`, `docker start ${C}-control-plane2`]);
+  });
+
+  test("fails at once, saying how to mend it, when the stopped control plane comes back at another address", async () => {
+    const { exec, calls } = fakeCluster({ movesTo: "172.18.0.9" });
+    const outcome = await runDrill(context(exec, []));
+    expect(outcome).toMatchObject({
+      ok: false,
+      message: `drill failed: ${C}-control-plane2 came back at 172.18.0.9, not 172.18.0.6, which its etcd member and certificates name; docker stop ${C}-control-plane2, free 172.18.0.6 (docker network inspect kind shows who holds it), then docker start ${C}-control-plane2`,
+    });
+    expect(calls.filter((c) => c.args[0] === "inspect").map(line)).toEqual(Array(2).fill(`docker inspect -f {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}} ${C}-control-plane2`));
+    // No waiting for a node that cannot rejoin: after the second address read, only the clean-up.
+    const lastInspect = calls.map((c) => c.args[0]).lastIndexOf("inspect");
+    expect(calls.slice(lastInspect + 1).map(line)).toEqual([
+      "kubectl --kubeconfig /k --request-timeout 20s -n default delete configmap kindha-drill --ignore-not-found",
+    ]);
   });
 
   test("fails when writes never come back during the observation", async () => {

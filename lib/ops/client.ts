@@ -118,6 +118,12 @@ export class ClusterClient {
     return this.run(this.containerCli, args, timeoutMs);
   }
 
+  /** A node container's address on its network, or undefined when the container CLI cannot tell. */
+  async nodeAddress(node: string): Promise<string | undefined> {
+    const r = await this.containers(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node], 30_000);
+    return r.code === 0 && r.stdout.trim() !== "" ? r.stdout.trim() : undefined;
+  }
+
   private run(file: string, args: readonly string[], timeoutMs: number): Promise<CommandResult> {
     return this.a.exec(file, args, { env: this.a.env, cwd: this.a.cwd, timeoutMs });
   }

@@ -1,7 +1,8 @@
 /**
  * Failure drill for HA stacks: stop one control-plane container, watch the API (through the load
  * balancer), etcd and writes keep serving, measure how long writes were unavailable, start it
- * again and verify. The container is always started again (finally), whatever happened.
+ * again, check it got its address back, and verify. The container is always started again
+ * (finally), whatever happened.
  */
 import type { HealthState } from "../etcd/parse";
 import type { Topology } from "../topology";
@@ -147,6 +148,9 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     return { ok: false, message: `cannot create the drill ConfigMap: ${lastLine(create)}` };
   }
 
+  // Docker hands a started container the lowest free address; etcd's peer URLs and certificates
+  // name the old one, so a control plane that comes back elsewhere cannot rejoin.
+  const addressBefore = await k.nodeAddress(victim);
   let samples: DrillSamples = { api: [], write: [], etcd: [] };
   const probe = { requestTimeout: PROBE_TIMEOUT, timeoutMs: 10_000 };
   // Set before the stop: a stop that timed out may still have stopped the container.
@@ -186,6 +190,17 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     }
   }
 
+  const addressAfter = addressBefore ? await k.nodeAddress(victim) : undefined;
+  if (addressBefore && addressAfter !== addressBefore) {
+    await kc("-n", "default", "delete", "configmap", DRILL_CONFIGMAP, "--ignore-not-found");
+    return {
+      ok: false,
+      message:
+        `drill failed: ${victim} came back at ${addressAfter ?? "no address"}, not ${addressBefore}, which its etcd member and certificates name; ` +
+        `${c.containerCli} stop ${victim}, free ${addressBefore} (${c.containerCli} network inspect kind shows who holds it), then ${c.containerCli} start ${victim}`,
+      summary: summarizeDrill(samples),
+    };
+  }
   const summary = summarizeDrill(samples);
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   c.log(`writes unavailable for ${secs(summary.write.unavailableMs)} in total (longest ${secs(summary.write.longestMs)}; ${summary.write.failures} of ${summary.write.samples} writes failed)`);
