@@ -180,18 +180,6 @@ import_rootfs() {
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$tarball" "$image" >/dev/null
 }
 
-# binary_image IMAGE KEY ENTRYPOINT-JSON FILE...: a FROM-scratch image holding FILEs in /usr/local/bin.
-binary_image() {
-  local image="$1" key="$2" entrypoint="$3"; shift 3
-  local ctx; ctx=$(mktemp -d)
-  mkdir -p "$ctx/bin"; cp "$@" "$ctx/bin/"
-  { echo "FROM scratch"; echo "COPY bin/ /usr/local/bin/"
-    echo "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    [ -n "$entrypoint" ] && echo "ENTRYPOINT $entrypoint"; true; } >"$ctx/Dockerfile"
-  docker_build "$image" "$key" "$ctx"
-  rm -rf "$ctx"
-}
-
 main() {
   need go gcc docker tar sha256sum
   timeout 10 docker info >/dev/null 2>&1 || die "no Docker engine answers; start one with e2e/docker-engine.sh start"
@@ -225,14 +213,14 @@ main() {
   # Images pre-loaded into the node, each keyed by its content.
   local c
   for c in kube-apiserver kube-controller-manager kube-scheduler; do
-    binary_image "$REG/$c:$K8S_VERSION" "$(content_key "$c" "$k8s/$c")" "" "$k8s/$c"
+    file_image "$REG/$c:$K8S_VERSION" scratch "" "$k8s/$c"
   done
-  binary_image "$ETCD_IMAGE" "$(content_key etcd "$etcd/etcd" "$etcd/etcdctl" "$etcd/etcdutl")" "" "$etcd/etcd" "$etcd/etcdctl" "$etcd/etcdutl"
-  binary_image "$COREDNS_IMAGE" "$(content_key coredns "$coredns/coredns")" '["/usr/local/bin/coredns"]' "$coredns/coredns"
-  binary_image "$PAUSE_IMAGE" "$(content_key pause "$pause/pause")" '["/usr/local/bin/pause"]' "$pause/pause"
-  derived_image "$REG/kube-proxy:$K8S_VERSION" "$TOOLS_IMAGE" "" "$k8s/kube-proxy"
-  derived_image "$PODNET_IMAGE" "$TOOLS_IMAGE" '["/usr/local/bin/podnet"]' "$image_dir/podnet.sh:podnet"
-  derived_image "$LB_IMAGE" "$TOOLS_IMAGE" "" "$image_dir/envoy:envoy"
+  file_image "$ETCD_IMAGE" scratch "" "$etcd/etcd" "$etcd/etcdctl" "$etcd/etcdutl"
+  file_image "$COREDNS_IMAGE" scratch '["/usr/local/bin/coredns"]' "$coredns/coredns"
+  file_image "$PAUSE_IMAGE" scratch '["/usr/local/bin/pause"]' "$pause/pause"
+  file_image "$REG/kube-proxy:$K8S_VERSION" "$TOOLS_IMAGE" "" "$k8s/kube-proxy"
+  file_image "$PODNET_IMAGE" "$TOOLS_IMAGE" '["/usr/local/bin/podnet"]' "$image_dir/podnet.sh:podnet"
+  file_image "$LB_IMAGE" "$TOOLS_IMAGE" "" "$image_dir/envoy:envoy"
 
   node_image "$kind" "$k8s" "$ctrd" "$runc" "$crictl" "$cni"
   # Earlier builds of these images, now untagged, would pile up on disk.
@@ -246,13 +234,18 @@ main() {
   echo "KUBECTL=$k8s/kubectl"
 }
 
-# derived_image IMAGE BASE ENTRYPOINT-JSON FILE[:NAME]...: BASE plus FILEs in /usr/local/bin.
-derived_image() {
+# file_image IMAGE BASE ENTRYPOINT-JSON FILE[:NAME]...: BASE (an image, or scratch) plus FILEs in
+# /usr/local/bin, keyed by the base and the files.
+file_image() {
   local image="$1" base="$2" entrypoint="$3"; shift 3
-  local ctx f key; ctx=$(mktemp -d); mkdir -p "$ctx/bin"
+  local ctx f key base_key=""; ctx=$(mktemp -d); mkdir -p "$ctx/bin"
   for f in "$@"; do install -m 0755 "${f%%:*}" "$ctx/bin/$(basename "${f#*:}")"; done
-  { echo "FROM $base"; echo "COPY bin/ /usr/local/bin/"; [ -n "$entrypoint" ] && echo "ENTRYPOINT $entrypoint"; true; } >"$ctx/Dockerfile"
-  key=$(cd "$ctx" && content_key "$(image_key "$base")" Dockerfile bin/*)
+  { echo "FROM $base"; echo "COPY bin/ /usr/local/bin/"
+    # scratch has no PATH; kubeadm's manifests call the binaries by name.
+    [ "$base" != scratch ] || echo "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    [ -n "$entrypoint" ] && echo "ENTRYPOINT $entrypoint"; true; } >"$ctx/Dockerfile"
+  [ "$base" = scratch ] || base_key=$(image_key "$base")
+  key=$(cd "$ctx" && content_key "$base $base_key" Dockerfile bin/*)
   docker_build "$image" "$key" "$ctx"
   rm -rf "$ctx"
 }

@@ -2,12 +2,10 @@
  * Restore into a fresh kind cluster: the step plan, the per-member etcdutl command, and a run over
  * a fake node runtime (docker exec/cp, crictl, ctr) answering with recorded kubectl output.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
-import { ETCD_MANIFEST, markManifest, PARKED_MANIFEST, restoreCommand, restoreSteps, staleNodes, type RestoreContext } from "../../lib/ops/restore";
+import { restoreCommand, restoreSteps, staleNodes, type RestoreContext } from "../../lib/ops/restore";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
 import { main as restoreMain } from "../../tools/restore";
@@ -27,9 +25,15 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Node containers whose etcd stops when its manifest is parked; `ctr` can fail on one node. */
+/**
+ * Node containers with a kubelet: a static pod's container stays stopped only while kubelet is
+ * stopped (a running kubelet starts it again), and kubelet starts them all when it starts. `ctr`
+ * can fail on one node.
+ */
 function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean } = {}) {
-  const parked = new Set<string>();
+  const kubeletDown = new Set<string>();
+  const stopped = new Map<string, Set<string>>();
+  const stoppedOn = (node: string) => stopped.get(node) ?? stopped.set(node, new Set()).get(node)!;
   return fakeExec((file, args) => {
     if (file === "bash" && args.includes("snapshot-status")) return recorded("etcd-snapshot-status");
     if (file === "kubectl" && args.includes("jsonpath={.spec.containers[0].image}")) return okResult("registry.k8s.io/etcd:3.6.8-0");
@@ -39,12 +43,19 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean } = {}) {
     if (file !== "docker") return undefined;
     if (args[0] === "cp") return okResult();
     const [, node, cmd, ...rest] = args;
-    if (cmd === "mv" && rest[0] === ETCD_MANIFEST) return parked.add(node), okResult();
-    if (cmd === "mv" && rest[0] === PARKED_MANIFEST) return parked.delete(node), okResult();
     if (cmd === "crictl" && opts.noCrictl) return { code: 127, stdout: "", stderr: 'OCI runtime exec failed: exec: "crictl": executable file not found in $PATH' };
-    if (cmd === "crictl") return okResult(parked.has(node) ? "" : "3f2a9c1d\n");
+    if (cmd === "crictl" && rest[0] === "ps") {
+      const name = rest[rest.indexOf("--name") + 1].replace(/^\^|\$$/g, "");
+      return okResult(stoppedOn(node).has(name) ? "" : `id-${name}\n`);
+    }
+    if (cmd === "crictl" && rest[0] === "stop") {
+      if (kubeletDown.has(node)) stoppedOn(node).add(rest[1].replace(/^id-/, ""));
+      return okResult();
+    }
+    if (cmd === "systemctl" && rest[0] === "stop") return kubeletDown.add(node), okResult();
+    if (cmd === "systemctl" && rest[0] === "start") return kubeletDown.delete(node), stoppedOn(node).clear(), okResult();
     if (cmd === "ctr") return node === opts.ctrFailsOn ? failResult("ctr: failed to create shim task: OCI runtime create failed") : okResult();
-    if (["mv", "rm", "mkdir", "systemctl", "sed"].includes(cmd)) return okResult();
+    if (["mv", "rm", "mkdir", "systemctl"].includes(cmd)) return okResult();
     return undefined;
   });
 }
@@ -72,9 +83,9 @@ describe("restore plan for a 3-control-plane stack", () => {
   const lastIndex = (re: RegExp) => names.length - 1 - [...names].reverse().findIndex((n) => re.test(n));
 
   test("stops etcd everywhere before restoring any member, and swaps every data dir before starting any", () => {
-    expect(lastIndex(/^wait for etcd to stop/)).toBeLessThan(firstIndex(/^restore member/));
+    expect(lastIndex(/^stop kubelet, etcd/)).toBeLessThan(firstIndex(/^restore member/));
     expect(lastIndex(/^restore member/)).toBeLessThan(firstIndex(/^swap data dirs/));
-    expect(lastIndex(/^swap data dirs/)).toBeLessThan(firstIndex(/^start etcd/));
+    expect(lastIndex(/^swap data dirs/)).toBeLessThan(firstIndex(/^start kubelet/));
     expect(names[names.length - 1]).toBe("verify stack ha-option-a");
     expect(names.filter((n) => n.startsWith("restore member"))).toEqual(CPS.map((n) => `restore member ${n} from the snapshot`));
   });
@@ -100,7 +111,7 @@ describe("restore plan for a 3-control-plane stack", () => {
 });
 
 describe("restore run over fake node containers", () => {
-  test("runs every step, parks and restores each manifest, and ends verified", async () => {
+  test("runs every step: on each control plane kubelet stops before etcd and the API server, and starts after the swap; ends verified", async () => {
     const { exec, calls } = fakeNodes();
     const log: string[] = [];
     const ctx = context(exec, log);
@@ -109,43 +120,35 @@ describe("restore run over fake node containers", () => {
     expect(report.ok).toBe(true);
     const docker = calls.filter((c) => c.file === "docker").map(line);
     for (const node of CPS) {
-      const park = docker.indexOf(`docker exec ${node} mv ${ETCD_MANIFEST} ${PARKED_MANIFEST}`);
-      const swap = docker.indexOf(`docker exec ${node} mv /var/lib/kindha-restore/etcd /var/lib/etcd`);
-      const unpark = docker.indexOf(`docker exec ${node} mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`);
-      expect(park).toBeGreaterThanOrEqual(0);
-      expect(park).toBeLessThan(swap);
-      expect(swap).toBeLessThan(unpark);
+      const at = (l: string) => docker.indexOf(`docker exec ${node} ${l}`);
+      const stopKubelet = at("systemctl stop kubelet");
+      const swap = at("mv /var/lib/kindha-restore/etcd /var/lib/etcd");
+      const startKubelet = at("systemctl start kubelet");
+      expect(stopKubelet).toBeGreaterThanOrEqual(0);
+      for (const pod of ["etcd", "kube-apiserver"]) {
+        expect(at(`crictl stop id-${pod}`)).toBeGreaterThan(stopKubelet);
+        expect(at(`crictl stop id-${pod}`)).toBeLessThan(swap);
+      }
+      expect(swap).toBeLessThan(startKubelet);
     }
-    expect(docker).toContain(`docker exec ${C}-worker2 systemctl restart kubelet`);
+    // Every member is restored and swapped before the first kubelet starts its etcd again.
+    expect(docker.findIndex((l) => l.endsWith("systemctl start kubelet"))).toBeGreaterThan(docker.map((l) => l.endsWith("mv /var/lib/kindha-restore/etcd /var/lib/etcd")).lastIndexOf(true));
+    expect(docker.filter((l) => l.endsWith("systemctl restart kubelet"))).toEqual([`docker exec ${C}-worker systemctl restart kubelet`, `docker exec ${C}-worker2 systemctl restart kubelet`]);
     // Nodes end labelled as the stack plans them (a snapshot of another topology holds others).
     const kube = calls.filter((c) => c.file === "kubectl").map((c) => c.args.slice(4).join(" "));
     expect(kube).toContain(`label node ${C}-control-plane2 kindha.io/role=control-plane node-role.kubernetes.io/control-plane= --overwrite`);
     expect(kube).toContain(`taint node ${C}-control-plane3 node-role.kubernetes.io/control-plane:NoSchedule --overwrite`);
     expect(kube).toContain(`label node ${C}-worker kindha.io/role=infrastructure --overwrite`);
-    // Every API server is restarted once etcd holds the restored data, before verify.
-    const apiStops = docker.filter((l) => /crictl stop/.test(l));
-    expect(apiStops).toHaveLength(CPS.length);
-    expect(docker.indexOf(apiStops[0])).toBeGreaterThan(docker.lastIndexOf(`docker exec ${CPS[CPS.length - 1]} mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`));
     expect(log.join("\n")).toContain("API through load balancer");
-  });
-
-  test("marks the parked etcd manifest with the restore stamp (the real sed on a kubeadm manifest)", () => {
-    const file = join(dir, "etcd.yaml");
-    writeFileSync(file, "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://10.0.0.2:2379\n  labels:\n    component: etcd\n");
-    const r = spawnSync("sed", ["-i", markManifest("20260102T030405Z"), file], { encoding: "utf8" });
-    expect(r.stderr).toBe("");
-    expect(parse(readFileSync(file, "utf8")).metadata.annotations).toEqual({
-      "kindha.io/restored-at": "20260102T030405Z",
-      "kubeadm.kubernetes.io/etcd.advertise-client-urls": "https://10.0.0.2:2379",
-    });
   });
 
   test("fails at once when a node's CRI cannot be asked: says so, never reads it as etcd still running", async () => {
     const { exec } = fakeNodes({ noCrictl: true });
     const ctx = context(exec);
     const report = await runSteps(restoreSteps(ctx), ctx, () => undefined, ctx.clock);
-    expect(report.failed?.step).toBe(`wait for etcd to stop on ${C}-control-plane`);
-    expect(report.failed?.reason).toBe(`cannot tell whether etcd runs on ${C}-control-plane: crictl ps failed (exit 127): OCI runtime exec failed: exec: "crictl": executable file not found in $PATH`);
+    expect(report.failed?.step).toBe(`stop kubelet, etcd and the API server on ${C}-control-plane`);
+    expect(report.failed?.reason).toBe(`crictl ps on ${C}-control-plane failed (exit 127): OCI runtime exec failed: exec: "crictl": executable file not found in $PATH`);
+    expect(report.failed?.next).toContain("systemctl start kubelet");
     expect(ctx.clock.now() - 1_795_000_000_000).toBe(0);
   });
 
@@ -156,7 +159,7 @@ describe("restore run over fake node containers", () => {
     const report = await runSteps(restoreSteps(ctx), ctx, (l) => void log.push(l));
     expect(report.failed?.step).toBe(`restore member ${C}-control-plane2 from the snapshot`);
     expect(report.failed?.reason).toContain("OCI runtime create failed");
-    expect(report.failed?.next).toContain(`docker exec <node> mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`);
+    expect(report.failed?.next).toContain("docker exec <node> systemctl start kubelet");
     expect(calls.map(line).some((l) => l.includes("mv /var/lib/etcd"))).toBe(false);
   });
 

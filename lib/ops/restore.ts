@@ -1,11 +1,12 @@
 /**
  * Restore of an etcd snapshot into a freshly created kind cluster of a stack, as checked steps.
  *
- * Per control plane: copy the snapshot into the node container, park the etcd static-pod
- * manifest so kubelet stops etcd, `etcdutl snapshot restore` with the full --initial-cluster
- * (run from the etcd image with the node's containerd, since the image itself is distroless and
- * the node has no etcdutl), swap data dirs, put the manifest back. Then restart kubelets so nodes
- * re-register, drop nodes the stack does not have, and verify.
+ * Per control plane: copy the snapshot into the node container, stop kubelet and then the etcd
+ * and API server containers (with kubelet stopped nothing restarts them), `etcdutl snapshot
+ * restore` with the full --initial-cluster (run from the etcd image with the node's containerd,
+ * since the image itself is distroless and the node has no etcdutl), swap data dirs, start kubelet:
+ * it starts etcd and the API server again at once, the API server's cache empty. Then restart the
+ * workers' kubelets so they re-register, drop nodes the stack does not have, and verify.
  */
 import { existsSync } from "node:fs";
 import type { Topology } from "../topology";
@@ -19,9 +20,6 @@ import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForV
 
 /** Working directory inside each node container (on its /var volume, like /var/lib/etcd). */
 export const NODE_RESTORE_DIR = "/var/lib/kindha-restore";
-export const ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml";
-/** Where the manifest is parked while etcd is stopped (outside the directory kubelet watches). */
-export const PARKED_MANIFEST = "/etc/kubernetes/kindha-etcd.yaml";
 export const ETCD_DATA_DIR = "/var/lib/etcd";
 
 export interface RestoreContext extends ClusterOpsContext {
@@ -75,23 +73,18 @@ async function containerRunning(k: ClusterClient, node: string, name: string): P
   return r.stdout.trim() !== "";
 }
 
-/**
- * The sed program that adds `kindha.io/restored-at: "<stamp>"` to the first `annotations:` of
- * kubeadm's etcd manifest (kubeadm always writes one), which makes it a new static pod to kubelet.
- */
-export function markManifest(stamp: string): string {
-  return String.raw`0,/^  annotations:$/s||  annotations:\n    kindha.io/restored-at: "${stamp}"|`;
-}
-
 /** Node names the API lists that the stack's topology does not have. */
 export function staleNodes(t: Topology, nodesJson: string): string[] {
   const want = new Set(t.nodes.map((n) => n.name));
   return parseNodes(nodesJson).map((n) => n.name).filter((n) => !want.has(n));
 }
 
+/** Static pods stopped with kubelet; kubelet starts them again when it starts. */
+const STOPPED_PODS = ["etcd", "kube-apiserver"];
+
 const undoHint = (c: RestoreContext) =>
-  `etcd manifests may be parked at ${PARKED_MANIFEST}; on each control plane (${c.topology.controlPlanes.map((n) => n.name).join(", ")}) ` +
-  `where it is, put it back: ${c.containerCli} exec <node> mv ${PARKED_MANIFEST} ${ETCD_MANIFEST}`;
+  `kubelet (and with it etcd and the API server) may be stopped on the control planes (${c.topology.controlPlanes.map((n) => n.name).join(", ")}); ` +
+  `start it where it is: ${c.containerCli} exec <node> systemctl start kubelet`;
 
 /** The restore steps, in order. Pure: nothing runs until {@link runSteps} calls them. */
 export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
@@ -151,16 +144,19 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       "nothing changed on the nodes yet; fix the container CLI access and run restore again",
     ),
     ...perNode(
-      (n) => `stop etcd on ${n} (park its manifest)`,
+      (n) => `stop kubelet, etcd and the API server on ${n}`,
       async (node) => {
-        const r = await inNode(node, "mv", ETCD_MANIFEST, PARKED_MANIFEST);
-        return r.code === 0 ? ok() : failedCmd("mv", r);
-      },
-      undoHint,
-    ),
-    ...perNode(
-      (n) => `wait for etcd to stop on ${n}`,
-      async (node) => {
+        // kubelet first: while it runs it would start the stopped containers again.
+        const stop = await inNode(node, "systemctl", "stop", "kubelet");
+        if (stop.code !== 0) return failedCmd("systemctl stop kubelet", stop);
+        for (const name of STOPPED_PODS) {
+          const ids = await inNode(node, "crictl", "ps", "-q", "--name", `^${name}$`);
+          if (ids.code !== 0) return failedCmd(`crictl ps on ${node}`, ids);
+          for (const id of ids.stdout.split("\n").filter(Boolean)) {
+            const r = await inNode(node, "crictl", "stop", id);
+            if (r.code !== 0) return failedCmd(`stopping ${name} on ${node}`, r);
+          }
+        }
         const last = await pollUntil(async () => ({ done: !(await etcdRunning(node)) }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
         return last.done ? ok() : failed(`etcd still runs on ${node} after ${c.waitMs / 1000}s`);
       },
@@ -186,14 +182,10 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       (ctx) => `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
     ),
     ...perNode(
-      (n) => `start etcd on ${n} (restore its manifest, marked as a new static pod)`,
+      (n) => `start kubelet on ${n} (it starts etcd and the API server again)`,
       async (node) => {
-        // A changed manifest is a new static pod to kubelet: no crash-loop back-off carried over
-        // from the etcd it stopped (that back-off alone held etcd down for minutes).
-        const mark = await inNode(node, "sed", "-i", markManifest(c.stamp), PARKED_MANIFEST);
-        if (mark.code !== 0) return failedCmd("marking the etcd manifest", mark);
-        const r = await inNode(node, "mv", PARKED_MANIFEST, ETCD_MANIFEST);
-        return r.code === 0 ? ok() : failedCmd("mv", r);
+        const r = await inNode(node, "systemctl", "start", "kubelet");
+        return r.code === 0 ? ok() : failedCmd("systemctl start kubelet", r);
       },
       undoHint,
     ),
@@ -206,36 +198,9 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
             const states = await Promise.all(cps.map((n) => etcdRunning(n)));
             return { done: states.every((s) => s === true), down: cps.filter((_, i) => states[i] !== true) };
           },
-          { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock },
+          { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock },
         );
         return last.done ? ok() : failed(`etcd not running on ${last.down.join(", ")}`);
-      },
-    },
-    {
-      name: "restart the API servers so their caches hold the restored state",
-      next: `restart them by hand: ${c.containerCli} exec <node> crictl stop $(crictl ps -q --name '^kube-apiserver$')`,
-      run: async () => {
-        // kubelet starts a stopped static-pod container again; the new process lists etcd afresh.
-        for (const node of cps) {
-          const ids = await inNode(node, "crictl", "ps", "-q", "--name", "^kube-apiserver$");
-          if (ids.code !== 0) return failedCmd(`crictl ps on ${node}`, ids);
-          for (const id of ids.stdout.split("\n").filter(Boolean)) {
-            const r = await inNode(node, "crictl", "stop", id);
-            if (r.code !== 0) return failedCmd(`stopping kube-apiserver on ${node}`, r);
-          }
-        }
-        return ok(`${cps.length} API servers`);
-      },
-    },
-    {
-      name: "restart kubelets so every node registers with the restored API state",
-      next: `restart them by hand: ${c.containerCli} exec <node> systemctl restart kubelet`,
-      run: async () => {
-        for (const n of c.topology.nodes) {
-          const r = await inNode(n.name, "systemctl", "restart", "kubelet");
-          if (r.code !== 0) return failedCmd(`restarting kubelet on ${n.name}`, r);
-        }
-        return ok(`${c.topology.nodes.length} nodes`);
       },
     },
     {
@@ -250,9 +215,20 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
             if (!("report" in got)) return { done: false, why: `etcd: ${lastLine(got.result)}` };
             return { done: got.report.state === "healthy", why: got.report.message };
           },
-          { timeoutMs: c.waitMs, intervalMs: 5_000, clock: c.clock },
+          { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock },
         );
         return last.done ? ok(last.why) : failed(last.why);
+      },
+    },
+    {
+      name: "restart the workers' kubelets so they register with the restored API state",
+      next: `restart them by hand: ${c.containerCli} exec <node> systemctl restart kubelet`,
+      run: async () => {
+        for (const n of c.topology.workers) {
+          const r = await inNode(n.name, "systemctl", "restart", "kubelet");
+          if (r.code !== 0) return failedCmd(`restarting kubelet on ${n.name}`, r);
+        }
+        return ok(`${c.topology.workers.length} workers`);
       },
     },
     {
@@ -303,7 +279,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       name: `verify stack ${c.stackId}`,
       next: `run npm run verify -- ${c.stackId} again in a minute; static pods and endpoints settle after kubelets restart`,
       run: async () => {
-        const last = await waitForVerify(c.topology, c, { timeoutMs: c.waitMs, intervalMs: 10_000, clock: c.clock });
+        const last = await waitForVerify(c.topology, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
         c.log(renderChecks(last.results).replace(/^/gm, "      "));
         return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
       },
