@@ -23,11 +23,14 @@ describe("ClusterClient", () => {
     ]);
   });
 
-  test("node commands go through the container CLI kind used (docker unless told)", async () => {
+  test("node commands, and etcd.sh's, go through the container CLI kind used (docker unless told)", async () => {
     const { exec, calls } = fakeExec(() => okResult());
     await new ClusterClient({ ...access, exec }).inNode("cp1", ["crictl", "ps"]);
     await new ClusterClient({ ...access, exec, containerCli: "podman" }).containers(["stop", "cp2"]);
-    expect(calls.map(line)).toEqual(["docker exec cp1 crictl ps", "podman stop cp2"]);
+    await new ClusterClient({ ...access, exec, containerCli: "podman" }).etcdHealthResult("cp1", 3);
+    expect(calls.map(line).slice(0, 2)).toEqual(["docker exec cp1 crictl ps", "podman stop cp2"]);
+    // etcd.sh copies into and execs in the nodes itself: with the same CLI.
+    expect(calls[2].opts?.env?.KINDHA_CONTAINER_CLI).toBe("podman");
   });
 
   test("etcd health runs etcd.sh in the node's pod with --expect; a missing report is a reason, not a throw", async () => {

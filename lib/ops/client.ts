@@ -77,7 +77,8 @@ export class ClusterClient {
     return new EtcdScript(conn, {
       exec: this.a.exec,
       script: this.a.etcdScript,
-      env: { ...this.a.env, ...opts.env },
+      // etcd.sh reaches the node containers through the same container CLI.
+      env: { ...this.a.env, ...(this.a.containerCli ? { KINDHA_CONTAINER_CLI: this.a.containerCli } : {}), ...opts.env },
       cwd: this.a.cwd,
       timeoutMs: opts.timeoutMs,
     });
