@@ -3,7 +3,7 @@
  * one row per check; exit 1 when any check fails.
  */
 import { renderChecks, verifyOnce } from "../lib/ops/verify";
-import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
+import { containerCli, EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run verify -- <stack> [--kubeconfig FILE]
 
@@ -11,6 +11,8 @@ Checks a running kind cluster of <stack> against the stack's topology:
   control-plane nodes          exactly the topology's control planes exist
   control planes Ready         each reports Ready=True
   etcd pod per control plane   one running, ready etcd-<node> static pod on each
+  control planes at their etcd addresses
+                               each node container is at the address its etcd member advertises
   etcd member health           every member healthy (scripts/etcd.sh health in the first pod)
   API servers behind service   the kubernetes service lists one API server per control plane
   API through load balancer    /readyz answers ok at the stack's API address
@@ -29,7 +31,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);
     requireCluster(stack.id, kubeconfig, deps);
     io.out(`verify: stack ${stack.id}, cluster ${stack.topology.clusterName}, ${stack.topology.controlPlanes.length} control plane(s), API ${stack.topology.api.url}`);
-    const results = await verifyOnce(stack.topology, { kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env });
+    const results = await verifyOnce(stack.topology, { kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env) });
     io.out(renderChecks(results));
     const failed = results.filter((r) => !r.ok).length;
     io.out(failed === 0 ? `verify: all ${results.length} checks pass` : `verify: ${failed} of ${results.length} checks FAILED`);

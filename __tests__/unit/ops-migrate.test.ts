@@ -31,7 +31,7 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
     if (file === "npx" && args[1] === "destroy") return fail.destroy ? failResult("Error: exit status 1") : ((up = false), okResult());
     if (file === "npx" && args[1] === "deploy") return fail.deploy ? failResult("Error: kind create failed") : ((up = true), okResult());
     if (args[0]?.endsWith("restore.js")) return fail.restore ? failResult("restore: stopped") : okResult();
-    if (args[0]?.endsWith("verify.js")) return fail.verify ? failResult("verify: 1 of 6 checks FAILED") : okResult();
+    if (args[0]?.endsWith("verify.js")) return fail.verify ? failResult("verify: 1 of 7 checks FAILED") : okResult();
     return undefined;
   });
   const fs: Files = { exists: (p) => files.has(p), write: (p, t) => void files.set(p, t) };

@@ -11,16 +11,17 @@ import {
   checkControlPlanesReady,
   checkEtcdHealth,
   checkEtcdPods,
+  checkNodeAddresses,
   collectVerifyInputs,
   renderChecks,
   verifyChecks,
 } from "../../lib/ops/verify";
 import { main as verifyMain } from "../../tools/verify";
-import { capture, clusterFixtures, failResult, fakeExec, recorded } from "../fixtures/recorded/load";
+import { capture, clusterFixtures, failResult, fakeExec, okResult, recorded } from "../fixtures/recorded/load";
 
+const C = "data-platform-local";
 const ha = resolveStack("ha-option-a").topology;
 const single = resolveStack("single").topology;
-const C = "data-platform-local";
 
 const haInputs = {
   nodes: recorded("kubectl-nodes-ha-option-a"),
@@ -28,7 +29,13 @@ const haInputs = {
   apiEndpoints: recorded("kubectl-endpointslices-kubernetes-ha-option-a"),
   etcdHealth: recorded("etcd-script-health-healthy"),
   readyz: recorded("kubectl-readyz-ok"),
+  nodeAddresses: addresses({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
 };
+
+/** What `docker inspect` answers for each node container's address. */
+function addresses(byNode: Record<string, string>): Map<string, ReturnType<typeof okResult>> {
+  return new Map(Object.entries(byNode).map(([node, ip]) => [node, okResult(`${ip}\n`)]));
+}
 
 describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", () => {
   test("every check passes on a healthy cluster", () => {
@@ -37,12 +44,29 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
       ["control-plane nodes", true],
       ["control planes Ready", true],
       ["etcd pod per control plane", true],
+      ["control planes at their etcd addresses", true],
       ["etcd member health", true],
       ["API servers behind kubernetes service", true],
       ["API through load balancer", true],
     ]);
     expect(results[0].reason).toBe(`3 of 3: ${C}-control-plane, ${C}-control-plane2, ${C}-control-plane3`);
-    expect(results[4].reason).toBe("3: 172.18.0.4, 172.18.0.5, 172.18.0.6");
+    expect(results[5].reason).toBe("3: 172.18.0.4, 172.18.0.5, 172.18.0.6");
+  });
+
+  test("fails when a control plane came back at another address than its etcd member's, saying how to mend it", () => {
+    const moved = new Map(haInputs.nodeAddresses).set(`${C}-control-plane2`, okResult("172.18.0.9\n"));
+    expect(checkNodeAddresses(ha, haInputs.etcdPods, moved)).toEqual({
+      check: "control planes at their etcd addresses",
+      ok: false,
+      reason: `${C}-control-plane2 is at 172.18.0.9, its etcd member at 172.18.0.6 (a restarted container got another address: stop it, free its old one, start it)`,
+    });
+  });
+
+  test("fails when a node container's address cannot be read, or it has none", () => {
+    const unread = new Map(haInputs.nodeAddresses).set(`${C}-control-plane3`, failResult("Error: No such object: data-platform-local-control-plane3"));
+    expect(checkNodeAddresses(ha, haInputs.etcdPods, unread).reason).toBe(`cannot read the address of ${C}-control-plane3: Error: No such object: data-platform-local-control-plane3`);
+    const stopped = new Map(haInputs.nodeAddresses).set(`${C}-control-plane2`, okResult("\n"));
+    expect(checkNodeAddresses(ha, haInputs.etcdPods, stopped).reason).toMatch(new RegExp(`^${C}-control-plane2 is at no address \\(stopped\\?\\), its etcd member at 172\\.18\\.0\\.6`));
   });
 
   test("fails when control-plane2 is stopped: not Ready, and the service lists only 2 API servers", () => {
@@ -144,8 +168,8 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     const table = renderChecks(verifyChecks(ha, { ...haInputs, readyz: recorded("kubectl-readyz-refused") }));
     const lines = table.split("\n");
     expect(lines[0]).toMatch(/^check\s+result\s+reason$/);
-    expect(lines).toHaveLength(8);
-    expect(lines[7]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: The connection/);
+    expect(lines).toHaveLength(9);
+    expect(lines[8]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: The connection/);
   });
 });
 
@@ -157,9 +181,10 @@ describe("verify checks, recorded single control plane (stack single)", () => {
       apiEndpoints: recorded("kubectl-endpoints-kubernetes-single"),
       etcdHealth: { code: 0, stdout: '{"state":"healthy","healthy":1,"members":1,"quorum":1,"tolerated":0,"message":"healthy: 1 of 1 members healthy, quorum 1, tolerates 0 failed","endpoints":[{"endpoint":"https://172.18.0.3:2379","health":true,"took":"9ms"}]}', stderr: "" },
       readyz: recorded("kubectl-readyz-ok"),
+      nodeAddresses: addresses({ [`${C}-control-plane`]: "172.18.0.3" }),
     });
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(results[5].check).toBe("API server");
+    expect(results[6].check).toBe("API server");
   });
 });
 
@@ -168,12 +193,12 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
-    expect(c.out.join("\n")).toContain("verify: all 6 checks pass");
+    expect(c.out.join("\n")).toContain("verify: all 7 checks pass");
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
     expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(true);
   });
 
-  test("fails when the stack has no cluster: one line instead of six failed checks", async () => {
+  test("fails when the stack has no cluster: one line instead of a table of failed checks", async () => {
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/nope.yaml"], c.io, { exec, env: {}, exists: () => false })).toBe(1);
@@ -186,7 +211,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec } = fakeExec(clusterFixtures({ health: "etcd-script-health-degraded" }));
     const c = capture();
     expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
-    expect(c.out.join("\n")).toContain("verify: 1 of 6 checks FAILED");
+    expect(c.out.join("\n")).toContain("verify: 1 of 7 checks FAILED");
     expect(c.out.join("\n")).toMatch(/etcd member health\s+FAIL\s+degraded: 2 of 3/);
   });
 });

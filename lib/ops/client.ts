@@ -119,9 +119,14 @@ export class ClusterClient {
     return this.run(this.containerCli, args, timeoutMs);
   }
 
-  /** A node container's address on its network, or undefined when the container CLI cannot tell. */
+  /** `inspect` of a node container's address on its network (empty while it is stopped). */
+  nodeAddressResult(node: string): Promise<CommandResult> {
+    return this.containers(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node], 30_000);
+  }
+
+  /** A node container's address, or undefined when the container CLI cannot tell. */
   async nodeAddress(node: string): Promise<string | undefined> {
-    const r = await this.containers(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node], 30_000);
+    const r = await this.nodeAddressResult(node);
     return r.code === 0 && r.stdout.trim() !== "" ? r.stdout.trim() : undefined;
   }
 

@@ -20,6 +20,8 @@ export interface PodInfo {
   readonly phase: string;
   /** Every container reports ready. */
   readonly ready: boolean;
+  /** Host of the client URL kubeadm wrote into an etcd pod (its member's address), if any. */
+  readonly etcdAddress?: string;
 }
 
 /** An API server address behind the `kubernetes` service. */
@@ -56,6 +58,17 @@ export function listItems(text: string, what: string): Json[] {
 }
 
 export const CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane";
+/** Where kubeadm writes the client URL an etcd member advertises, on its static pod. */
+const ETCD_ADVERTISE_ANNOTATION = "kubeadm.kubernetes.io/etcd.advertise-client-urls";
+
+/** The host of a URL without IPv6 brackets, or undefined when it is not one. */
+function urlHost(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1") || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** `kubectl get nodes -o json`. */
 export function parseNodes(text: string): NodeInfo[] {
@@ -82,11 +95,14 @@ export function parsePods(text: string): PodInfo[] {
     const spec = isRecord(p.spec) ? p.spec : {};
     const status = isRecord(p.status) ? p.status : {};
     const containers = arr(status.containerStatuses).filter(isRecord);
+    const annotations = isRecord(meta.annotations) ? meta.annotations : {};
+    const etcdAddress = urlHost(str(annotations[ETCD_ADVERTISE_ANNOTATION]));
     return {
       name: str(meta.name),
       nodeName: str(spec.nodeName),
       phase: str(status.phase) || "Unknown",
       ready: containers.length > 0 && containers.every((c) => c.ready === true),
+      ...(etcdAddress ? { etcdAddress } : {}),
     };
   });
 }

@@ -32,6 +32,8 @@ export interface VerifyInputs {
   readonly etcdHealth: CommandResult;
   /** `kubectl --server <topology.api.url> get --raw /readyz` */
   readonly readyz: CommandResult;
+  /** `docker inspect` of each control plane's address, by node name. */
+  readonly nodeAddresses: ReadonlyMap<string, CommandResult>;
 }
 
 const fail = (check: string, reason: string): CheckResult => ({ check, ok: false, reason });
@@ -94,6 +96,28 @@ export function checkEtcdPods(t: Topology, pods: CommandResult): CheckResult {
   });
 }
 
+/**
+ * Each control plane's container is at the address its etcd member advertises. Docker hands a
+ * restarted container the lowest free address; a member whose node moved cannot rejoin.
+ */
+export function checkNodeAddresses(t: Topology, pods: CommandResult, addresses: ReadonlyMap<string, CommandResult>): CheckResult {
+  const check = "control planes at their etcd addresses";
+  return guarded(check, pods, (out) => {
+    const all = parsePods(out);
+    const problems = t.controlPlanes.flatMap((cp) => {
+      const r = addresses.get(cp.name);
+      if (!r || r.code !== 0) return [`cannot read the address of ${cp.name}: ${r ? lastLine(r) : "not asked"}`];
+      const at = r.stdout.trim() || "no address (stopped?)";
+      const advertised = all.find((p) => p.name === `etcd-${cp.name}`)?.etcdAddress;
+      if (!advertised) return [`etcd-${cp.name} names no member address`];
+      return at === advertised ? [] : [`${cp.name} is at ${at}, its etcd member at ${advertised}`];
+    });
+    return problems.length === 0
+      ? { check, ok: true, reason: `${t.controlPlanes.length} of ${t.controlPlanes.length}` }
+      : fail(check, `${problems.join("; ")}${problems.some((p) => p.includes(" is at ")) ? " (a restarted container got another address: stop it, free its old one, start it)" : ""}`);
+  });
+}
+
 /** etcd reports every member healthy (the script's report; it exits 1 when quorum is lost). */
 export function checkEtcdHealth(t: Topology, health: CommandResult): CheckResult {
   const check = "etcd member health";
@@ -151,6 +175,7 @@ export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
     checkControlPlaneCount(t, i.nodes),
     checkControlPlanesReady(t, i.nodes),
     checkEtcdPods(t, i.etcdPods),
+    checkNodeAddresses(t, i.etcdPods, i.nodeAddresses),
     checkEtcdHealth(t, i.etcdHealth),
     checkApiEndpoints(t, i.apiEndpoints, i.nodes),
     checkApiThroughLb(t, i.readyz),
@@ -180,7 +205,7 @@ export async function waitForVerify(t: Topology, a: ClusterAccess, opts: { timeo
   );
 }
 
-/** Runs the five commands verify judges. The etcd check goes through the first control plane's pod. */
+/** Runs the commands verify judges. The etcd check goes through the first control plane's pod. */
 export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promise<VerifyInputs> {
   const k = new ClusterClient(a);
   const kc = k.kubectlWith(60_000);
@@ -191,7 +216,8 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
     k.readyz(t.api.url),
   ]);
   const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
-  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz };
+  const nodeAddresses = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)));
+  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses };
 }
 
 /**
