@@ -5,7 +5,7 @@
 import { lastLine } from "../lib/exec";
 import { ClusterClient } from "../lib/ops/client";
 import { backupDir, expandHome } from "../lib/paths";
-import { EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
+import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run backup -- <stack> [--kubeconfig FILE] [--backup-dir DIR]
 
@@ -26,10 +26,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, "backup-dir": { type: "string" } });
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
-    const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);
-    requireCluster(stack.id, kubeconfig, deps);
     // The client clears KINDHA_SKIP_BACKUP (the destroy hook's alone): no exit 0 without a snapshot.
-    const r = await new ClusterClient({ kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env }).backup({
+    const r = await new ClusterClient(clusterAccess(stack, values.kubeconfig, deps)).backup({
       cluster: stack.topology.clusterName,
       stack: stack.id,
       backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { execFileExecutor, type Executor } from "../lib/exec";
-import type { ClusterOpsContext } from "../lib/ops/client";
+import type { ClusterAccess, ClusterOpsContext } from "../lib/ops/client";
 import { realClock, type Clock } from "../lib/ops/steps";
 import { expandHome, kubeconfigPath } from "../lib/paths";
 import { DEFAULTS } from "../lib/defaults";
@@ -92,20 +92,16 @@ export function singleStack(positionals: readonly string[]): StackTarget {
   return loadStack(positionals[0]);
 }
 
-/** What drill and restore share: the stack's topology, its kubeconfig and the command runners. */
-export function clusterOpsContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io): ClusterOpsContext {
+/** How the tools reach a deployed stack's cluster; no cluster (no kubeconfig) is the one-line error. */
+export function clusterAccess(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
   const path = kubeconfigOf(stack.topology, kubeconfig);
   requireCluster(stack.id, path, deps);
-  return {
-    topology: stack.topology,
-    kubeconfig: path,
-    etcdScript: etcdScript(deps.env),
-    exec: deps.exec,
-    containerCli: containerCli(deps.env),
-    clock: deps.clock,
-    log: (l) => io.out(l),
-    env: deps.env,
-  };
+  return { kubeconfig: path, etcdScript: etcdScriptPath(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env) };
+}
+
+/** What drill and restore share: the cluster's access, its topology, the clock and the log. */
+export function clusterOpsContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io): ClusterOpsContext {
+  return { ...clusterAccess(stack, kubeconfig, deps), topology: stack.topology, clock: deps.clock, log: (l) => io.out(l) };
 }
 
 /** The kubeconfig kind writes for the stack's cluster, or the one given, with `~/` expanded. */
@@ -113,15 +109,10 @@ export function kubeconfigOf(t: Topology, given?: string): string {
   return expandHome(given ?? kubeconfigPath(t.clusterName));
 }
 
-/** scripts/etcd.sh of this checkout (KINDHA_ETCD_SCRIPT overrides). */
-export const etcdScript = etcdScriptPath;
-
 /** The container CLI kind used: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker. */
 export function containerCli(env: NodeJS.ProcessEnv = process.env): string {
   return env.KINDHA_CONTAINER_CLI || env.KIND_EXPERIMENTAL_PROVIDER || DEFAULTS.containerCli;
 }
-
-export { utcStamp } from "../lib/util";
 
 /**
  * Runs a tool body: prints usage for --help (exit 0), turns a UsageError into its message plus a

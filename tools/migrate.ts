@@ -8,7 +8,9 @@ import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/paths";
-import { EXIT, etcdScript, kubeconfigOf, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
+import { EXIT, kubeconfigOf, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { etcdScriptPath } from "../lib/etcd/runner";
+import { utcStamp } from "../lib/util";
 import { projectRoot } from "../lib/project";
 import { CONFIG_FILE } from "../lib/stack-config";
 
@@ -62,7 +64,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       from: { id: from.id, topology: from.topology, kubeconfig: kubeconfigOf(from.topology) },
       to: { id: to.id, topology: to.topology, kubeconfig: kubeconfigOf(to.topology) },
       backupDir: expandHome(values["backup-dir"] ?? backupDir(from.topology.clusterName)),
-      etcdScript: etcdScript(deps.env),
+      etcdScript: etcdScriptPath(deps.env),
       exec: deps.exec,
       files: given.files ?? realFiles,
       cwd: projectDir ?? given.cwd ?? projectRoot(),

@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
 import { runSteps } from "../lib/ops/steps";
-import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, utcStamp, type Io, type ToolDeps } from "./cli";
+import { utcStamp } from "../lib/util";
+import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--kubeconfig FILE] [--wait SECONDS]
 

@@ -3,7 +3,7 @@
  * one row per check; exit 1 when any check fails.
  */
 import { renderChecks, verifyOnce } from "../lib/ops/verify";
-import { containerCli, EXIT, etcdScript, kubeconfigOf, parseToolArgs, requireCluster, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
+import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run verify -- <stack> [--kubeconfig FILE]
 
@@ -28,10 +28,9 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" } });
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
-    const kubeconfig = kubeconfigOf(stack.topology, values.kubeconfig);
-    requireCluster(stack.id, kubeconfig, deps);
+    const access = clusterAccess(stack, values.kubeconfig, deps);
     io.out(`verify: stack ${stack.id}, cluster ${stack.topology.clusterName}, ${stack.topology.controlPlanes.length} control plane(s), API ${stack.topology.api.url}`);
-    const results = await verifyOnce(stack.topology, { kubeconfig, etcdScript: etcdScript(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env) });
+    const results = await verifyOnce(stack.topology, access);
     io.out(renderChecks(results));
     const failed = results.filter((r) => !r.ok).length;
     io.out(failed === 0 ? `verify: all ${results.length} checks pass` : `verify: ${failed} of ${results.length} checks FAILED`);

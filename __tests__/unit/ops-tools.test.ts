@@ -8,7 +8,7 @@ import { pollUntil, runSteps, ok, failed, type Step } from "../../lib/ops/steps"
 import { renderTable } from "../../lib/ops/table";
 import { showCommand } from "../../lib/exec";
 import { main as backupMain } from "../../tools/backup";
-import { utcStamp } from "../../tools/cli";
+import { utcStamp } from "../../lib/util";
 import { main as drillMain } from "../../tools/drill";
 import { main as migrateMain } from "../../tools/migrate";
 import { main as restoreMain } from "../../tools/restore";

@@ -2,6 +2,7 @@
  * The few fields of kubectl's JSON output the operations read, parsed defensively: a missing
  * field becomes "unknown", never a crash, so a check can say what it did not find.
  */
+import { isRecord } from "../util";
 
 /** A node as the checks see it. */
 export interface NodeInfo {
@@ -38,8 +39,6 @@ export class KubeOutputError extends Error {
     this.name = "KubeOutputError";
   }
 }
-
-import { isRecord } from "../util";
 
 type Json = Record<string, unknown>;
 const arr = (x: unknown): unknown[] => (Array.isArray(x) ? x : []);
