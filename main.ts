@@ -6,6 +6,7 @@ import { App, TerraformStack } from "cdktf";
 import { join, relative } from "node:path";
 import { loadStackDefinitions, validateDefinitions, type StackDefinition } from "./lib/stack-config";
 import { ValidationError } from "./lib/validation";
+import { ClusterStack } from "./stacks/cluster-stack";
 import { HaStack } from "./stacks/ha-stack";
 import { SingleStack } from "./stacks/single-stack";
 
@@ -14,7 +15,7 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
   validateDefinitions(defs);
   const app = makeApp();
   for (const def of defs) {
-    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups };
+    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups, dataDir: def.dataDir };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);
   }
@@ -27,7 +28,9 @@ if (require.main === module) {
     app.synth();
     const cwd = process.cwd();
     for (const stack of app.node.children) {
-      if (stack instanceof TerraformStack) console.log(`${stack.node.id}: ${relative(cwd, join(app.outdir, "stacks", stack.node.id, "cdk.tf.json"))}`);
+      if (!(stack instanceof TerraformStack)) continue;
+      console.log(`${stack.node.id}: ${relative(cwd, join(app.outdir, "stacks", stack.node.id, "cdk.tf.json"))}`);
+      if (stack instanceof ClusterStack) for (const w of stack.topology.warnings) console.error(`warning: stack ${stack.node.id}: ${w}`);
     }
   } catch (err) {
     // Bad input is the user's to fix: the message alone, no stack trace; anything else is a bug.

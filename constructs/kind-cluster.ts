@@ -6,6 +6,7 @@ import { Construct } from "constructs";
 import { DEFAULTS } from "../lib/defaults";
 import { renderKindConfig, sha256, type KindConfig } from "../lib/kind-config";
 import { kubeconfigPath } from "../lib/paths";
+import { provisionerConfigPatch, storageClassManifest } from "../lib/storage";
 import type { NodeBudget } from "../lib/topology";
 
 export interface KindClusterProps {
@@ -31,6 +32,13 @@ export interface KindClusterProps {
   readonly backupDir: string;
   /** The kind config lets kubelet run on cgroup v1; otherwise the preflight refuses such hosts. */
   readonly allowCgroupV1: boolean;
+  /**
+   * Host directory of the cluster's volumes (mounted into the nodes by the kind config); `~/` is
+   * expanded at apply time. The preflight checks it, create makes it (0700) and applies the
+   * shared-storage configuration, delete keeps it.
+   * @default - none: volumes stay inside the nodes
+   */
+  readonly dataDir?: string;
 }
 
 /**
@@ -55,7 +63,16 @@ export class KindCluster extends Construct {
   /** Absolute kubeconfig path, resolved at plan time on the applying machine. */
   public readonly kubeconfigPath: string;
   /** The values the lifecycle scripts read, also recorded in the resource's triggers. */
-  public readonly settings: Readonly<Record<"cluster_name" | "config_sha256" | "config_path" | "kubeconfig_path" | "scripts_dir" | "stack_id" | "backup_dir", string>>;
+  public readonly settings: Readonly<
+    Record<
+      "cluster_name" | "config_sha256" | "config_path" | "kubeconfig_path" | "scripts_dir" | "stack_id" | "backup_dir" | "data_dir" | "storage_class_path" | "storage_config_path",
+      string
+    >
+  >;
+  /** What create-cluster.sh applies when the volumes live on the host: the class and the provisioner's config. */
+  public readonly storageFiles?: { readonly storageClass: File; readonly provisionerConfig: File };
+  /** Absolute host data directory (expanded at plan time), when volumes live on the host. */
+  public readonly dataDir?: string;
   private readonly kubeconfigFile: DataLocalSensitiveFile;
 
   constructor(scope: Construct, id: string, props: KindClusterProps) {
@@ -71,6 +88,17 @@ export class KindCluster extends Construct {
       directoryPermission: "0755",
     });
 
+    if (props.dataDir !== undefined) {
+      const file = (id: string, name: string, content: string) =>
+        new File(this, id, { filename: `\${path.module}/${name}`, content, filePermission: "0644", directoryPermission: "0755" });
+      this.storageFiles = {
+        storageClass: file("StorageClass", "storage-class.yaml", storageClassManifest()),
+        provisionerConfig: file("ProvisionerConfig", "provisioner-config.json", provisionerConfigPatch()),
+      };
+    }
+    this.dataDir = props.dataDir === undefined ? undefined : Fn.pathexpand(props.dataDir);
+    const dataDirPath = this.dataDir ?? "";
+
     const triggers = (this.settings = {
       cluster_name: props.config.name,
       config_sha256: this.configSha256,
@@ -79,6 +107,9 @@ export class KindCluster extends Construct {
       scripts_dir: props.scriptsDir,
       stack_id: props.stackId,
       backup_dir: Fn.pathexpand(props.backupDir),
+      data_dir: dataDirPath,
+      storage_class_path: this.storageFiles?.storageClass.filename ?? "",
+      storage_config_path: this.storageFiles?.provisionerConfig.filename ?? "",
     });
     const fromTriggers = (name: keyof typeof triggers) => `\${self.triggers.${name}}`;
     const env = {
@@ -87,12 +118,15 @@ export class KindCluster extends Construct {
       KINDHA_KUBECONFIG: fromTriggers("kubeconfig_path"),
       KINDHA_STACK: fromTriggers("stack_id"),
       KINDHA_BACKUP_DIR: fromTriggers("backup_dir"),
+      KINDHA_DATA_DIR: fromTriggers("data_dir"),
     };
 
     const preflightEnv = {
       KINDHA_REQUIRED_CPUS: String(props.budget.cpu),
       KINDHA_REQUIRED_MEMORY_GIB: String(props.budget.memoryGiB),
       KINDHA_ALLOW_CGROUP_V1: props.allowCgroupV1 ? "1" : "0",
+      KINDHA_CLUSTER_NAME: props.config.name,
+      KINDHA_DATA_DIR: dataDirPath,
     };
     // Replaced with the cluster (same config hash), so a topology change checks the host again.
     this.preflight = new Resource(this, "Preflight", {
@@ -102,18 +136,20 @@ export class KindCluster extends Construct {
         required_cpus: preflightEnv.KINDHA_REQUIRED_CPUS,
         required_memory_gib: preflightEnv.KINDHA_REQUIRED_MEMORY_GIB,
         allow_cgroup_v1: preflightEnv.KINDHA_ALLOW_CGROUP_V1,
+        data_dir: dataDirPath,
       },
       provisioners: [{ type: "local-exec", command: 'bash "${self.triggers.scripts_dir}/preflight.sh"', environment: preflightEnv }],
     });
 
     this.resource = new Resource(this, "Lifecycle", {
       triggers,
-      dependsOn: [this.configFile, this.preflight],
+      dependsOn: [this.configFile, ...Object.values(this.storageFiles ?? {}), this.preflight],
       provisioners: [
         {
           type: "local-exec",
           command: `bash "${fromTriggers("scripts_dir")}/create-cluster.sh"`,
-          environment: { ...env, ...preflightEnv, KINDHA_WAIT: props.waitTimeout ?? DEFAULTS.waitTimeout },
+          environment: { ...preflightEnv, ...env, KINDHA_STORAGE_CLASS: fromTriggers("storage_class_path"),
+            KINDHA_STORAGE_CONFIG: fromTriggers("storage_config_path"), KINDHA_WAIT: props.waitTimeout ?? DEFAULTS.waitTimeout },
         },
         {
           type: "local-exec",

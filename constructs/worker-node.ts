@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { kindNode, type KindNode } from "../lib/kind-config";
+import { kindNode, type KindMount, type KindNode } from "../lib/kind-config";
 import type { NodeBudget, PlannedNode, Taint, WorkerRole } from "../lib/topology";
 
 export interface WorkerNodeProps {
@@ -7,6 +7,11 @@ export interface WorkerNodeProps {
   readonly planned: PlannedNode;
   /** Node image reference (tag and digest). */
   readonly image: string;
+  /**
+   * Host directories mounted into the node.
+   * @default - none
+   */
+  readonly extraMounts?: readonly KindMount[];
 }
 
 /**
@@ -31,6 +36,6 @@ export class WorkerNode extends Construct {
     this.role = props.planned.role;
     this.budget = props.planned.budget;
     this.taints = props.planned.taints;
-    this.kindNode = kindNode(props.planned, props.image);
+    this.kindNode = kindNode(props.planned, props.image, props.extraMounts);
   }
 }

@@ -18,9 +18,13 @@
 #   registry.k8s.io/etcd:3.6.8-0, registry.k8s.io/coredns/coredns:v1.14.2,
 #   registry.k8s.io/pause:3.10.2 (and :3.10, the sandbox image kind's containerd config names),
 #   kindha.local/podnet:v1 (the pod network, see image/podnet.sh), kindha.local/tools:bookworm
-#   (a Debian shell image: the backup CronJob's shell and the tests' pods)
+#   (a Debian shell image: the backup CronJob's shell, the storage helper pods and the tests'
+#   pods), kindha.local/local-path-provisioner:v0.0.30 (dynamic volumes, the class `standard`,
+#   installed from /kind/manifests/default-storage.yaml as kindest/node does)
 #   docker.io/envoyproxy/envoy:v1.36.2   stand-in for kind's HA load balancer: haproxy driven by
 #                                        the Envoy xDS files kind writes (see image/envoy)
+#   kindha.local/postgres:15             PostgreSQL from Debian (image/postgres): the cluster tier's
+#                                        database; not pre-loaded (the tests load it with kind)
 # Needs root (debootstrap), go, gcc, a running Docker engine (e2e/docker-engine.sh start).
 set -euo pipefail
 E2E_LOG_PREFIX=e2e:image
@@ -35,12 +39,15 @@ CNI_VERSION=v1.9.1
 ETCD_VERSION=v3.6.8
 COREDNS_VERSION=v1.14.2
 PAUSE_VERSION=3.10.2
+LOCAL_PATH_VERSION=v0.0.30   # the newest the Go module proxy serves (kind v0.32 ships v0.0.34)
 DEBIAN_SUITE=bookworm
 
 NODE_IMAGE=kindha.local/node:$K8S_VERSION
 LB_IMAGE=docker.io/envoyproxy/envoy:v1.36.2
 TOOLS_IMAGE=kindha.local/tools:$DEBIAN_SUITE
 PODNET_IMAGE=kindha.local/podnet:v1
+LOCAL_PATH_IMAGE=kindha.local/local-path-provisioner:$LOCAL_PATH_VERSION
+POSTGRES_IMAGE=kindha.local/postgres:15
 REG=registry.k8s.io
 ETCD_IMAGE=$REG/etcd:${ETCD_VERSION#v}-0
 COREDNS_IMAGE=$REG/coredns/coredns:$COREDNS_VERSION
@@ -49,6 +56,7 @@ KIND_SANDBOX_IMAGE=$REG/pause:3.10
 
 NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps,e2fsprogs
 TOOLS_PACKAGES=bash,iptables,nftables,conntrack,iproute2,haproxy,busybox,ca-certificates,curl,jq,procps
+POSTGRES_PACKAGES=bash,postgresql,procps
 
 cache="$KINDHA_CACHE/e2e"
 image_dir="$E2E_DIR/image"
@@ -126,6 +134,8 @@ build_etcd() {
   CGO_ENABLED=0 go_build_module "go.etcd.io/etcd/etcdutl/v3@$v" "$1" -ldflags "-s -w" .
 }
 
+build_local_path() { CGO_ENABLED=0 go_build_module "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION" "$1" -ldflags "-s -w -X main.VERSION=$LOCAL_PATH_VERSION" .; }
+
 build_coredns() { CGO_ENABLED=0 go_build_module "github.com/coredns/coredns@$COREDNS_VERSION" "$1" -ldflags "-s -w" .; }
 
 build_pause() {
@@ -186,7 +196,7 @@ main() {
   local t0=$SECONDS
   mkdir -p "$cache"
 
-  local kind k8s ctrd runc crictl cni etcd coredns pause
+  local kind k8s ctrd runc crictl cni etcd coredns pause local_path
   kind=$(cached kind "$KIND_VERSION" build_kind)
   k8s=$(cached kubernetes "$K8S_VERSION" build_kubernetes)
   ctrd=$(cached containerd "$CONTAINERD_VERSION" build_containerd)
@@ -196,6 +206,7 @@ main() {
   etcd=$(cached etcd "$ETCD_VERSION" build_etcd)
   coredns=$(cached coredns "$COREDNS_VERSION" build_coredns)
   pause=$(cached pause "$PAUSE_VERSION" build_pause)
+  local_path=$(cached local-path-provisioner "$LOCAL_PATH_VERSION" build_local_path)
 
   # kubeadm must ask for exactly the images built here, or a node would try to pull.
   local want have
@@ -204,11 +215,14 @@ main() {
   have=$("$k8s/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null | sort)
   [ "$want" = "$have" ] || die "kubeadm $K8S_VERSION asks for other images than this script builds:"$'\n'"$have"
 
-  local node_tar tools_tar
+  local node_tar tools_tar postgres_tar
   node_tar=$(rootfs node "$NODE_PACKAGES")
   tools_tar=$(rootfs tools "$TOOLS_PACKAGES")
+  postgres_tar=$(rootfs postgres "$POSTGRES_PACKAGES")
   import_rootfs kindha.local/rootfs-node:$DEBIAN_SUITE "$node_tar"
   import_rootfs "$TOOLS_IMAGE" "$tools_tar"
+  import_rootfs kindha.local/rootfs-postgres:$DEBIAN_SUITE "$postgres_tar"
+  file_image "$POSTGRES_IMAGE" kindha.local/rootfs-postgres:$DEBIAN_SUITE '["/usr/local/bin/postgres-entrypoint"]' "$image_dir/postgres:postgres-entrypoint"
 
   # Images pre-loaded into the node, each keyed by its content.
   local c
@@ -221,6 +235,7 @@ main() {
   file_image "$REG/kube-proxy:$K8S_VERSION" "$TOOLS_IMAGE" "" "$k8s/kube-proxy"
   file_image "$PODNET_IMAGE" "$TOOLS_IMAGE" '["/usr/local/bin/podnet"]' "$image_dir/podnet.sh:podnet"
   file_image "$LB_IMAGE" "$TOOLS_IMAGE" "" "$image_dir/envoy:envoy"
+  file_image "$LOCAL_PATH_IMAGE" "$TOOLS_IMAGE" "" "$local_path/local-path-provisioner"
 
   node_image "$kind" "$k8s" "$ctrd" "$runc" "$crictl" "$cni"
   # Earlier builds of these images, now untagged, would pile up on disk.
@@ -254,14 +269,14 @@ file_image() {
 preloaded_images() {
   printf '%s\n' "$REG/kube-apiserver:$K8S_VERSION" "$REG/kube-controller-manager:$K8S_VERSION" \
     "$REG/kube-scheduler:$K8S_VERSION" "$REG/kube-proxy:$K8S_VERSION" "$ETCD_IMAGE" "$COREDNS_IMAGE" \
-    "$PAUSE_IMAGE" "$PODNET_IMAGE" "$TOOLS_IMAGE"
+    "$PAUSE_IMAGE" "$PODNET_IMAGE" "$TOOLS_IMAGE" "$LOCAL_PATH_IMAGE"
 }
 
 node_image() {
   local kind="$1" k8s="$2" ctrd="$3" runc="$4" crictl="$5" cni="$6"
   local ctx key img ids=""
   for img in $(preloaded_images) kindha.local/rootfs-node:$DEBIAN_SUITE; do ids="$ids $(docker image inspect -f '{{.Id}}' "$img")"; done
-  key=$(content_key "node $ids $(declare -f node_image) $(declare -f node_context)" \
+  key=$(content_key "node $ids $(declare -f node_image) $(declare -f node_context) $(declare -f storage_manifest)" \
     "$ctrd/containerd" "$runc/runc" "$crictl/crictl" "$k8s/kubelet" "$k8s/kubeadm" "$k8s/kubectl" "$image_dir"/*)
   if [ "$(image_key "$NODE_IMAGE")" = "$key" ]; then log "$NODE_IMAGE is current ($key)"; return 0; fi
 
@@ -308,6 +323,19 @@ docker_ref() {
   printf '%s\n' "$r"
 }
 
+# kind's own storage manifest (read from the kind module, as kindest/node ships it), naming this
+# project's provisioner image and the tools image as the helper (it has the /bin/sh the volume
+# setup and teardown scripts run).
+storage_manifest() {
+  local src out
+  src="$(go_module_dir "sigs.k8s.io/kind@$KIND_VERSION")/pkg/build/nodeimage/const_storage.go"
+  out=$(awk '/^const defaultStorageManifest = `$/ {on = 1; next} on && /^`$/ {exit} on' "$src" |
+    sed -e "s|\` + storageProvisionerImage + \`|$LOCAL_PATH_IMAGE|" -e "s|\` + storageHelperImage + \`|$TOOLS_IMAGE|")
+  grep -q "image: $LOCAL_PATH_IMAGE" <<<"$out" && grep -q -- "- $TOOLS_IMAGE" <<<"$out" && ! grep -q '`' <<<"$out" \
+    || die "kind $KIND_VERSION's storage manifest has changed shape ($src); update storage_manifest"
+  printf '%s\n' "$out"
+}
+
 # node_context DIR KIND K8S CONTAINERD RUNC CRICTL CNI: the docker build context of the node.
 node_context() {
   local ctx="$1" kind="$2" k8s="$3" ctrd="$4" runc="$5" crictl="$6" cni="$7"
@@ -323,7 +351,8 @@ node_context() {
   cp "$runc/runc" "$ctx/files/usr/local/sbin/runc"
   cp "$cni/ptp" "$cni/host-local" "$cni/loopback" "$cni/portmap" "$ctx/files/opt/cni/bin/"
   printf '%s' "$K8S_VERSION" >"$ctx/files/kind/version"
-  cp "$image_dir/default-cni.yaml" "$image_dir/default-storage.yaml" "$ctx/files/kind/manifests/"
+  cp "$image_dir/default-cni.yaml" "$ctx/files/kind/manifests/"
+  storage_manifest >"$ctx/files/kind/manifests/default-storage.yaml"
   cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM kindha.local/rootfs-node:$DEBIAN_SUITE
 COPY files/ /
@@ -347,7 +376,7 @@ DOCKERFILE
 
 case "${1:-}" in
   "") main ;;
-  --print) echo "$NODE_IMAGE"; echo "$LB_IMAGE"; preloaded_images ;;
+  --print) echo "$NODE_IMAGE"; echo "$LB_IMAGE"; echo "$POSTGRES_IMAGE"; preloaded_images ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
   *) echo "usage: e2e/node-image.sh [--print]" >&2; exit 2 ;;
 esac

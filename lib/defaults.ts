@@ -20,6 +20,8 @@ export const DEFAULTS = {
   allowCgroupV1: false,
   /** Stacks create their Kubernetes objects (namespaces, taints, backup CronJob) after the cluster. */
   platformObjects: true,
+  /** Volumes live in a host directory per cluster (lib/paths dataDir), kept across re-creation. */
+  persistentData: true,
   /** What kind creates node containers with when KIND_EXPERIMENTAL_PROVIDER names none. */
   containerCli: "docker",
   /** How long `kind create cluster --wait` waits for the control plane. */

@@ -4,6 +4,7 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { DEFAULTS } from "./defaults";
 
 /** Kubeconfig that `kind create cluster` writes (0600). */
 export function kubeconfigPath(clusterName: string): string {
@@ -13,6 +14,20 @@ export function kubeconfigPath(clusterName: string): string {
 /** Directory of etcd snapshots of a cluster (0700; snapshots 0600). */
 export function backupDir(clusterName: string): string {
   return `~/.kindha/backups/${clusterName}`;
+}
+
+/**
+ * Directory of a cluster's persistent volumes (0700): mounted into every node, kept when the
+ * cluster is deleted.
+ */
+export function dataDir(clusterName: string): string {
+  return `~/.kindha/data/${clusterName}`;
+}
+
+/** The data directory a stack's `dataDir` setting resolves to; undefined when volumes stay in the nodes. */
+export function resolveDataDir(given: string | false | undefined, clusterName: string): string | undefined {
+  if (given === false) return undefined;
+  return given ?? (DEFAULTS.persistentData ? dataDir(clusterName) : undefined);
 }
 
 /** A `~/`-path as this process sees it. */

@@ -4,12 +4,14 @@
  * an unknown key at any depth is refused, and every problem of the file and of every stack comes
  * back in one {@link ValidationError} that names the file.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { LineCounter, parseDocument } from "yaml";
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "./topology";
 import type { ScheduledBackupOptions } from "./model";
+import { cronSchedule, imageReference, wholeNumber } from "./grammar";
+import { hostPathViolations } from "./storage";
 import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
@@ -34,17 +36,26 @@ export interface StackDefinition {
    * @default - HA stacks: every 6 hours, keeping 8; single stacks: none
    */
   readonly scheduledBackups?: ScheduledBackupOptions | false;
+  /**
+   * Host directory of the cluster's persistent volumes, or false to keep them inside the nodes.
+   * @default "~/.kindha/data/<clusterName>"
+   */
+  readonly dataDir?: string | false;
 }
 
 export type { ScheduledBackupOptions } from "./model";
 
 const BACKUP_KEYS: Record<keyof ScheduledBackupOptions, "string" | "number"> = { schedule: "string", retention: "number", etcdImage: "string", shellImage: "string" };
+/** Scheduled snapshots kept at most: each is the whole etcd database. */
+const MAX_RETENTION = 1000;
 
 const SPEC_KEYS = ["clusterName", "controlPlanes", "workers", "controlPlaneBudget", "apiServerAddress", "apiServerPort", "nodeImage", "allowCgroupV1"];
 const WORKER_KEYS = ["role", "count", "budget"];
 const BUDGET_KEYS = ["cpu", "memoryGiB"];
-const STACK_KEYS = ["availability", "platformObjects", "scheduledBackups", ...SPEC_KEYS];
-const STACK_ID = /^[a-z][a-z0-9-]*$/;
+const STACK_KEYS = ["availability", "platformObjects", "scheduledBackups", "dataDir", ...SPEC_KEYS];
+/** Stack ids name the state file (terraform.<id>.tfstate) and cdktf's output directory. */
+const STACK_ID = /^[a-z][a-z0-9-]{0,62}$/;
+const STACK_ID_RULE = "is not a valid stack id: a lowercase letter, then lowercase letters, digits and '-', at most 63 characters";
 
 /**
  * The stacks to synthesize: presets first, then the config file's entries (same id: merged over
@@ -54,18 +65,55 @@ const STACK_ID = /^[a-z][a-z0-9-]*$/;
  *   else kindha.config.yaml (or kindha.config.yml) in the working directory
  */
 export function loadStackDefinitions(file?: string): StackDefinition[] {
-  if (file !== undefined) return stackDefinitionsFromYaml(existsSync(resolve(file)) ? readFileSync(resolve(file), "utf8") : undefined, file);
+  if (file !== undefined) return stackDefinitionsFromYaml(existsSync(resolve(file)) ? readConfig(file, "config file") : undefined, file);
   const named = process.env.KINDHA_CONFIG;
-  if (named) {
-    if (!existsSync(resolve(named))) throw new ValidationError("configuration", [{ field: "KINDHA_CONFIG", value: named, rule: "names a file that does not exist" }]);
-    return stackDefinitionsFromYaml(readFileSync(resolve(named), "utf8"), named);
-  }
-  const [yaml, yml] = [existsSync(CONFIG_FILE), existsSync(CONFIG_FILE_YML)];
+  if (named) return stackDefinitionsFromYaml(readConfig(named, "KINDHA_CONFIG"), named);
+  const [yaml, yml] = [present(CONFIG_FILE), present(CONFIG_FILE_YML)];
   if (yaml && yml) {
     throw new ValidationError("configuration", [{ field: CONFIG_FILE_YML, value: CONFIG_FILE_YML, rule: `exists beside ${CONFIG_FILE}; keep one of the two` }]);
   }
   const found = yaml ? CONFIG_FILE : yml ? CONFIG_FILE_YML : undefined;
-  return stackDefinitionsFromYaml(found === undefined ? undefined : readFileSync(found, "utf8"), found ?? "(presets)");
+  return stackDefinitionsFromYaml(found === undefined ? undefined : readConfig(found, found), found ?? "(presets)");
+}
+
+/** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
+export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
+
+/** Something stands at the path: a file, a directory or a link, even a dangling one. */
+function present(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A config file's text; anything but a readable regular file of at most CONFIG_LIMITS.bytes is
+ * one ValidationError naming it (never a fallback to the presets).
+ */
+function readConfig(path: string, field: string): string {
+  const refuse = (rule: string): never => {
+    throw new ValidationError("configuration", [{ field, value: path, rule }]);
+  };
+  if (!present(path)) refuse("names a file that does not exist");
+  let size = 0;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) refuse("names a directory, not a file");
+    if (!st.isFile()) refuse("names something that is not a regular file");
+    size = st.size;
+  } catch (e) {
+    if (e instanceof ValidationError) throw e;
+    refuse("is a link to nothing (its target does not exist)");
+  }
+  if (size > CONFIG_LIMITS.bytes) refuse(`is ${size} bytes; a config file may have at most ${CONFIG_LIMITS.bytes} (1 MiB)`);
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    return refuse(`cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 /**
@@ -99,7 +147,18 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
     }
     return;
   }
-  const raw = doc.toJS() as unknown;
+  const shape = yamlShapeViolations(doc.contents, lineCounter);
+  if (shape.length > 0) {
+    v.push(...shape);
+    return;
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: CONFIG_LIMITS.aliases });
+  } catch (e) {
+    v.push({ field: "yaml", value: `${CONFIG_LIMITS.aliases}+ aliases`, rule: `uses too many aliases (${(e as Error).message.split(".")[0]}); at most ${CONFIG_LIMITS.aliases}` });
+    return;
+  }
   const stacks = isRecord(raw) ? raw.stacks : undefined;
   if (!isRecord(raw) || !isRecord(stacks)) {
     v.push({ field: "stacks", value: stacks ?? null, rule: "must be a map of stack id to stack settings" });
@@ -108,7 +167,7 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
   unknownKeys("", raw, ["stacks"], v);
   for (const [id, entry] of Object.entries(stacks)) {
     const at = `stacks.${id}`;
-    if (!STACK_ID.test(id)) v.push({ field: at, value: id, rule: "is not a valid stack id (lowercase letters, digits, '-')" });
+    if (!STACK_ID.test(id)) v.push({ field: at, value: id, rule: STACK_ID_RULE });
     if (!isRecord(entry)) {
       v.push({ field: at, value: entry, rule: "must be a map of settings" });
       continue;
@@ -136,9 +195,6 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
         budget(`${at}.workers[${i}].budget`, w.budget);
       });
     }
-    if (entry.platformObjects !== undefined && typeof entry.platformObjects !== "boolean") {
-      v.push({ field: `${at}.platformObjects`, value: entry.platformObjects, rule: "must be true or false" });
-    }
     const base = defs.get(id);
     const availability = (entry.availability ?? base?.availability) as Availability | undefined;
     if (availability !== "single" && availability !== "ha") {
@@ -154,10 +210,60 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       id,
       availability,
       spec: spec as TopologySpec,
-      ...(typeof entry.platformObjects === "boolean" ? { platformObjects: entry.platformObjects } : {}),
-      ...(entry.scheduledBackups !== undefined ? { scheduledBackups: scheduledBackups(`${at}.scheduledBackups`, entry.scheduledBackups, v) } : {}),
+      ...(entry.platformObjects !== undefined ? { platformObjects: entry.platformObjects as boolean } : {}),
+      ...(entry.dataDir !== undefined ? { dataDir: entry.dataDir as string | false } : {}),
+      ...(entry.scheduledBackups !== undefined ? { scheduledBackups: entry.scheduledBackups as ScheduledBackupOptions | false } : {}),
     });
   }
+}
+
+/** Tags a config may carry: plain maps, lists and scalars (what toJS turns into data unchanged). */
+const PLAIN_TAGS = new Set(["tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"]);
+
+/**
+ * What a config's YAML may not hold, found in one walk (linear in its size): nesting deeper than
+ * CONFIG_LIMITS.depth, more than CONFIG_LIMITS.nodes nodes, tags other than plain maps, lists and
+ * scalars (`!!omap`, `!!set`, `!custom`: never silently dropped), and two keys of one map that
+ * read the same as text (`true` and `"true"`, `1` and `"1"`: they would merge).
+ */
+function yamlShapeViolations(root: unknown, lines: LineCounter): Violation[] {
+  const v: Violation[] = [];
+  let nodes = 0;
+  const where = (node: { range?: [number, number, number] | null }) => {
+    const at = node.range ? lines.linePos(node.range[0]) : undefined;
+    return at ? `line ${at.line}, column ${at.col}` : "yaml";
+  };
+  const walk = (node: unknown, depth: number): boolean => {
+    if (!isNode(node)) return true;
+    nodes += 1;
+    if (nodes > CONFIG_LIMITS.nodes) {
+      v.push({ field: "yaml", value: `${CONFIG_LIMITS.nodes}+ nodes`, rule: `has too many keys and values; a config may have at most ${CONFIG_LIMITS.nodes}` });
+      return false;
+    }
+    if (depth > CONFIG_LIMITS.depth) {
+      v.push({ field: where(node), value: `depth ${depth}`, rule: `nests too deep; a config may nest at most ${CONFIG_LIMITS.depth} levels` });
+      return false;
+    }
+    if (node.tag && !PLAIN_TAGS.has(node.tag)) {
+      v.push({ field: where(node), value: node.tag.replace(/^tag:yaml.org,2002:/, "!!"), rule: "is a YAML tag a config may not use: only plain maps, lists and scalars" });
+    }
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key !== undefined) {
+          if (seen.has(key)) v.push({ field: where(pair.key as Scalar), value: key, rule: "is a second key of this map that reads the same (e.g. true and \"true\"); keys must differ as text" });
+          seen.add(key);
+        }
+        if (!walk(pair.key, depth + 1) || !walk(pair.value, depth + 1)) return false;
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) if (!walk(item, depth + 1)) return false;
+    }
+    return true;
+  };
+  walk(root, 1);
+  return v;
 }
 
 function unknownKeys(at: string, map: Record<string, unknown>, known: readonly string[], v: Violation[]): void {
@@ -176,19 +282,39 @@ export function resolveStack(id: string, file?: string): { definition: StackDefi
   return { definition, topology: planTopology(definition.availability, definition.spec, `stack "${id}"`) };
 }
 
-function scheduledBackups(field: string, value: unknown, v: Violation[]): ScheduledBackupOptions | false {
-  if (value === false) return false;
-  if (!isRecord(value)) {
-    v.push({ field, value, rule: "must be false or a map of schedule, retention, etcdImage, shellImage" });
-    return false;
+/** The violations of a scheduledBackups setting, from a file or from code. */
+export function scheduledBackupViolations(field: string, value: unknown): Violation[] {
+  if (value === false || value === undefined) return [];
+  if (!isRecord(value)) return [{ field, value, rule: "must be false or a map of schedule, retention, etcdImage, shellImage" }];
+  return Object.entries(value).flatMap(([key, given]): Violation[] => {
+    const at = `${field}.${key}`;
+    switch (key as keyof ScheduledBackupOptions) {
+      case "schedule":
+        return cronSchedule(at, given);
+      case "retention":
+        return wholeNumber(at, given, 1, MAX_RETENTION, "snapshots");
+      case "etcdImage":
+      case "shellImage":
+        return imageReference(at, given);
+      default:
+        return [{ field: at, value: given, rule: `is not a known setting (${Object.keys(BACKUP_KEYS).join(", ")})` }];
+    }
+  });
+}
+
+/**
+ * The violations of a stack's settings beyond its topology: the data directory, scheduled backups,
+ * and combinations that would silently do nothing.
+ */
+export function settingViolations(s: { readonly dataDir?: string | false; readonly scheduledBackups?: ScheduledBackupOptions | false; readonly platformObjects?: boolean }, prefix = ""): Violation[] {
+  const v: Violation[] = [];
+  if (s.dataDir !== undefined && s.dataDir !== false) v.push(...hostPathViolations(`${prefix}dataDir`, s.dataDir));
+  v.push(...scheduledBackupViolations(`${prefix}scheduledBackups`, s.scheduledBackups));
+  if (s.platformObjects === false && isRecord(s.scheduledBackups)) {
+    v.push({ field: `${prefix}scheduledBackups`, value: s.scheduledBackups, rule: "needs platformObjects: the backup CronJob is a platform object; set scheduledBackups: false, or platformObjects: true" });
   }
-  for (const [key, given] of Object.entries(value)) {
-    const type = BACKUP_KEYS[key as keyof ScheduledBackupOptions];
-    if (!type) v.push({ field: `${field}.${key}`, value: given, rule: `is not a known setting (${Object.keys(BACKUP_KEYS).join(", ")})` });
-    else if (typeof given !== type) v.push({ field: `${field}.${key}`, value: given, rule: `must be a ${type}` });
-    else if (key === "retention" && (!Number.isInteger(given) || (given as number) < 1)) v.push({ field: `${field}.${key}`, value: given, rule: "must be a whole number of at least 1" });
-  }
-  return value as ScheduledBackupOptions;
+  if (s.platformObjects !== undefined && typeof s.platformObjects !== "boolean") v.push({ field: `${prefix}platformObjects`, value: s.platformObjects, rule: "must be true or false" });
+  return v;
 }
 
 
@@ -198,19 +324,22 @@ function scheduledBackups(field: string, value: unknown, v: Violation[]): Schedu
  * creates its output directory on construction).
  */
 export function validateDefinitions(defs: readonly StackDefinition[]): void {
-  const v = topologyViolations(defs);
+  const ids = defs.filter((d) => !STACK_ID.test(d.id)).map((d) => ({ field: `stacks.${d.id}`, value: d.id, rule: STACK_ID_RULE }));
+  const v = [...ids, ...topologyViolations(defs)];
   if (v.length > 0) throw new ValidationError("stacks", v);
 }
 
 /** Every topology rule the stacks break, each field prefixed with `stacks.<id>.`. */
 function topologyViolations(defs: readonly StackDefinition[]): Violation[] {
   return defs.flatMap((d) => {
+    const prefix = `stacks.${d.id}.`;
+    let topology: Violation[] = [];
     try {
       planTopology(d.availability, d.spec, `stack "${d.id}"`);
-      return [];
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
-      return e.violations.map((x) => ({ ...x, field: `stacks.${d.id}.${x.field}` }));
+      topology = e.violations.map((x) => ({ ...x, field: `${prefix}${x.field}` }));
     }
+    return [...topology, ...settingViolations(d, prefix)];
   });
 }

@@ -2,8 +2,8 @@
  * Topology maths and validation: pure functions, no cdktf. Constructs translate the result
  * into resources; tests exercise it directly.
  */
-import { isIP } from "node:net";
 import { DEFAULTS, ETCD_BASE_SANS, ROLE_LABEL } from "./defaults";
+import { apiAddress, imageReference, wholeNumber } from "./grammar";
 import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
@@ -100,6 +100,8 @@ export interface Topology {
   /** kubelet may run on cgroup v1 hosts (`failCgroupV1: false`). */
   readonly allowCgroupV1: boolean;
   readonly totals: NodeBudget;
+  /** What is allowed but risky (e.g. an API on every address), for the app to print. */
+  readonly warnings: readonly string[];
 }
 
 export interface EtcdFacts {
@@ -157,13 +159,12 @@ export function kindNodeName(cluster: string, kindRole: "control-plane" | "worke
   return `${cluster}-${kindRole}${index === 0 ? "" : index + 1}`;
 }
 
-function checkBudget(field: string, budget: NodeBudget, out: Violation[]): void {
-  if (!Number.isFinite(budget.cpu) || budget.cpu <= 0) {
-    out.push({ field: `${field}.cpu`, value: budget.cpu, rule: "must be a positive number of CPUs" });
-  }
-  if (!Number.isFinite(budget.memoryGiB) || budget.memoryGiB <= 0) {
-    out.push({ field: `${field}.memoryGiB`, value: budget.memoryGiB, rule: "must be a positive number of GiB" });
-  }
+/** Bounds of a node's budget: whole CPUs and GiB (the preflight compares whole numbers). */
+export const BUDGET_LIMITS = { cpu: { min: 1, max: 1024 }, memoryGiB: { min: 1, max: 4096 }, controlPlaneMemoryGiB: { min: 2 } } as const;
+
+function checkBudget(field: string, budget: NodeBudget, out: Violation[], minMemoryGiB: number = BUDGET_LIMITS.memoryGiB.min): void {
+  out.push(...wholeNumber(`${field}.cpu`, budget.cpu, BUDGET_LIMITS.cpu.min, BUDGET_LIMITS.cpu.max, "CPUs"));
+  out.push(...wholeNumber(`${field}.memoryGiB`, budget.memoryGiB, minMemoryGiB, BUDGET_LIMITS.memoryGiB.max, "GiB"));
 }
 
 function resolveBudget(given: Partial<NodeBudget> | undefined, fallback: NodeBudget): NodeBudget {
@@ -204,7 +205,8 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
   }
 
   const cpBudget = resolveBudget(spec.controlPlaneBudget, DEFAULTS.controlPlaneBudget);
-  checkBudget("controlPlaneBudget", cpBudget, v);
+  // etcd, the API server, the controller manager and the scheduler: kubeadm wants 1.7 GB at least.
+  checkBudget("controlPlaneBudget", cpBudget, v, BUDGET_LIMITS.controlPlaneMemoryGiB.min);
 
   let schedulable = 0;
   workerGroups.forEach((g, i) => {
@@ -239,12 +241,9 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     v.push({ field: "apiServerPort", value: port, rule: "must be a whole number from 1 to 65535" });
   }
-  if (typeof address !== "string" || isIP(address) === 0) {
-    v.push({ field: "apiServerAddress", value: address, rule: "must be an IPv4 or IPv6 address" });
-  }
-  if (typeof nodeImage !== "string" || !/^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$/.test(nodeImage) || !/[:@]/.test(nodeImage)) {
-    v.push({ field: "nodeImage", value: nodeImage, rule: "must be an image reference with a tag or digest, e.g. kindest/node:v1.35.0" });
-  }
+  const addressCheck = apiAddress("apiServerAddress", address);
+  v.push(...addressCheck.violations);
+  v.push(...imageReference("nodeImage", nodeImage));
 
   if (typeof allowCgroupV1 !== "boolean") {
     v.push({ field: "allowCgroupV1", value: allowCgroupV1, rule: "must be true or false" });
@@ -316,6 +315,7 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
     nodeImage,
     allowCgroupV1,
     totals: totalBudget(nodes),
+    warnings: addressCheck.warning ? [addressCheck.warning] : [],
   };
 }
 

@@ -18,13 +18,25 @@ export class ValidationError extends Error {
   ) {
     super(
       `Invalid ${what} (${violations.length} problem${violations.length === 1 ? "" : "s"}):\n` +
-        violations.map((v) => `  - ${v.field}: ${show(v.value)} ${v.rule}`).join("\n"),
+        violations.map((v) => `  - ${fieldName(v.field)}: ${show(v.value)} ${v.rule}`).join("\n"),
     );
     this.name = "ValidationError";
   }
 }
 
-/** A value as the messages show it: JSON where it has one. */
+/** A field path as messages show it: control characters escaped (keys come from files), at most 120 characters. */
+function fieldName(field: string): string {
+  const text = JSON.stringify(field).slice(1, -1);
+  return text.length <= 120 ? text : `${text.slice(0, 117)}...`;
+}
+
+/** A value as the messages show it: JSON where it has one (control characters escaped), at most 80 characters. */
 export function show(value: unknown): string {
-  return JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length <= 80 ? text : `${text.slice(0, 77)}...`;
 }

@@ -4,6 +4,9 @@
 #
 # Env: KINDHA_CLUSTER_NAME, KINDHA_KIND_CONFIG, KINDHA_KUBECONFIG, KINDHA_WAIT, KINDHA_BACKUP_DIR,
 #      KINDHA_REQUIRED_CPUS, KINDHA_REQUIRED_MEMORY_GIB (see preflight.sh)
+#      KINDHA_DATA_DIR: host directory of the cluster's volumes (made 0700 and marked as this
+#        cluster's); KINDHA_STORAGE_CLASS, KINDHA_STORAGE_CONFIG: the StorageClass and the merge
+#        patch of the provisioner's ConfigMap applied after create (all empty: volumes stay in the nodes)
 #      KINDHA_SKIP_VERIFY=1 skips the etcd health check (for stand-ins that cannot answer it)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,6 +31,15 @@ fi
 umask 077
 mkdir -p "$(dirname "$kubeconfig")" "$backups/scheduled"
 chmod 700 "$backups" "$backups/scheduled"
+data_dir="${KINDHA_DATA_DIR:-}"
+if [ -n "$data_dir" ]; then
+  for f in KINDHA_STORAGE_CLASS KINDHA_STORAGE_CONFIG; do
+    [ -f "${!f:-}" ] || { echo "create-cluster: storage configuration ${!f:-($f unset)} does not exist" >&2; exit 1; }
+  done
+  mkdir -p "$data_dir"
+  chmod 700 "$data_dir"
+  printf '%s\n' "$name" >"$data_dir/.kindha-cluster"
+fi
 
 created=0
 cleanup() {
@@ -41,11 +53,26 @@ cleanup() {
 trap cleanup EXIT
 
 echo "create-cluster: creating $name from $config (kind $(kind version 2>/dev/null | awk '{print $2}'))" >&2
+# kind's network, made with its IPv4 subnet named so that node addresses can be fixed.
+bash "$here/nodes.sh" network
 created=1
 kind create cluster --name "$name" --config "$config" --kubeconfig "$kubeconfig" --wait "$wait"
 chmod 600 "$kubeconfig"
+# A restart of Docker or the host must not move a node: etcd and kubeadm named these addresses.
+bash "$here/nodes.sh" pin "$name"
 
 kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready nodes --all --timeout "$wait"
+if [ -n "$data_dir" ]; then
+  # kind installed the image's default-storage.yaml; its class `standard` has immutable
+  # parameters, so it is replaced, and only config.json of the provisioner's ConfigMap is set.
+  k=(kubectl --kubeconfig "$kubeconfig")
+  "${k[@]}" delete storageclass standard --ignore-not-found >/dev/null
+  "${k[@]}" create -f "$KINDHA_STORAGE_CLASS" >/dev/null
+  "${k[@]}" -n local-path-storage patch configmap local-path-config --type merge --patch-file "$KINDHA_STORAGE_CONFIG" >/dev/null
+  "${k[@]}" -n local-path-storage rollout restart deployment/local-path-provisioner >/dev/null
+  "${k[@]}" -n local-path-storage rollout status deployment/local-path-provisioner --timeout "$wait" >/dev/null
+  echo "create-cluster: volumes of $name live in $data_dir (class standard, shared by every node)" >&2
+fi
 if [ "${KINDHA_SKIP_VERIFY:-0}" != "1" ]; then
   bash "$here/etcd.sh" health --kind --kubeconfig "$kubeconfig" --cluster "$name"
 fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Deletes the kind cluster of a stack and its kubeconfig; run by the destroy-time provisioner.
-# Idempotent: a cluster that is already gone is not an error. Snapshots are kept.
+# Idempotent: a cluster that is already gone is not an error. Snapshots and the data directory
+# (the cluster's volumes) are kept: only `npm run remove-data` removes that.
 #
-# Env: KINDHA_CLUSTER_NAME, KINDHA_KUBECONFIG
+# Env: KINDHA_CLUSTER_NAME, KINDHA_KUBECONFIG, KINDHA_DATA_DIR and KINDHA_STACK (named in the message)
 set -euo pipefail
 
 name="${KINDHA_CLUSTER_NAME:?KINDHA_CLUSTER_NAME is not set}"
@@ -16,4 +17,8 @@ rm -f "$kubeconfig"
 network="${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}"
 if command -v docker >/dev/null 2>&1 && [ "$(docker network inspect "$network" --format '{{len .Containers}}' 2>/dev/null)" = "0" ]; then
   docker network rm "$network" >/dev/null && echo "delete-cluster: removed the unused docker network $network" >&2
+fi
+if [ -n "${KINDHA_DATA_DIR:-}" ] && [ -d "$KINDHA_DATA_DIR" ]; then
+  echo "delete-cluster: the volumes of $name are kept in $KINDHA_DATA_DIR; a new cluster of this name finds them there." \
+    "To delete them: npm run remove-data -- ${KINDHA_STACK:-<stack>} --yes" >&2
 fi

@@ -5,7 +5,9 @@
 #
 # Env: KINDHA_REQUIRED_CPUS, KINDHA_REQUIRED_MEMORY_GIB (the budget);
 #      KINDHA_ALLOW_OVERCOMMIT=1 to proceed when the host is smaller than the budget;
-#      KINDHA_ALLOW_CGROUP_V1=1 when the stack's kind config lets kubelet run on cgroup v1.
+#      KINDHA_ALLOW_CGROUP_V1=1 when the stack's kind config lets kubelet run on cgroup v1;
+#      KINDHA_DATA_DIR (the host directory of the cluster's volumes; empty: none) and
+#      KINDHA_CLUSTER_NAME: the directory must be creatable or writable, and not another cluster's.
 set -euo pipefail
 
 required_cpus="${KINDHA_REQUIRED_CPUS:?KINDHA_REQUIRED_CPUS is not set}"
@@ -38,9 +40,30 @@ else
   fi
 fi
 
+data_dir="${KINDHA_DATA_DIR:-}"
+if [ -n "$data_dir" ]; then
+  cluster="${KINDHA_CLUSTER_NAME:?KINDHA_CLUSTER_NAME is not set}"
+  owner_file="$data_dir/.kindha-cluster"
+  if [ -e "$data_dir" ] && [ ! -d "$data_dir" ]; then
+    failures+=("data directory $data_dir exists and is not a directory; move it away or set dataDir to another path")
+  elif [ -d "$data_dir" ]; then
+    if [ ! -w "$data_dir" ] || [ ! -x "$data_dir" ]; then
+      failures+=("data directory $data_dir is not writable by $(id -un); fix its owner or mode, or set dataDir to another path")
+    elif [ -f "$owner_file" ] && [ "$(head -c 256 "$owner_file")" != "$cluster" ]; then
+      failures+=("data directory $data_dir belongs to cluster $(head -c 256 "$owner_file" | tr -cd '[:alnum:]-'), not $cluster; set dataDir to another path (its volumes are kept)")
+    fi
+  else
+    parent="$data_dir"
+    while [ ! -e "$parent" ]; do parent="$(dirname "$parent")"; done
+    if [ ! -d "$parent" ] || [ ! -w "$parent" ] || [ ! -x "$parent" ]; then
+      failures+=("data directory $data_dir cannot be created: $parent is not a writable directory for $(id -un); set dataDir to another path")
+    fi
+  fi
+fi
+
 if (( ${#failures[@]} > 0 )); then
   for f in "${failures[@]}"; do echo "preflight: $f" >&2; done
   echo "preflight: nothing was created" >&2
   exit 1
 fi
-echo "preflight: ok (docker, kind, kubectl; budget $required_cpus CPUs / $required_gib GiB)" >&2
+echo "preflight: ok (docker, kind, kubectl; budget $required_cpus CPUs / $required_gib GiB${data_dir:+; data in $data_dir})" >&2

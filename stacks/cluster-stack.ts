@@ -11,9 +11,11 @@ import { PlatformObjects } from "../constructs/platform-objects";
 import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/defaults";
 import { kindConfig } from "../lib/kind-config";
-import { backupDir } from "../lib/paths";
+import { backupDir, resolveDataDir } from "../lib/paths";
+import { NODE_DATA_DIR } from "../lib/storage";
+import { ValidationError } from "../lib/validation";
 import { scriptsDir } from "../lib/project";
-import type { ScheduledBackupOptions } from "../lib/stack-config";
+import { settingViolations, type ScheduledBackupOptions } from "../lib/stack-config";
 import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/topology";
 
 /** Settings shared by every cluster stack; topology fields come from TopologySpec. */
@@ -39,6 +41,15 @@ export interface ClusterStackProps extends TopologySpec {
    * @default "~/.kindha/backups/<clusterName>"
    */
   readonly backupDir?: string;
+  /**
+   * Host directory that holds every PersistentVolume of the cluster (0700), mounted into every
+   * node at the local-path provisioner's path. Volumes get no node affinity and stable names
+   * (`<namespace>/<claim>`), so a pod may move to any node and a re-created, restored or migrated
+   * cluster finds its data where it left it. Deleting the cluster keeps the directory. `false`
+   * keeps volumes inside the node containers, as plain kind does (lost with the cluster).
+   * @default "~/.kindha/data/<clusterName>"
+   */
+  readonly dataDir?: string | false;
   /**
    * Scheduled in-cluster etcd backups; false turns them off.
    * @default - HA stacks: every 6 hours, keeping 8; single stacks: none
@@ -68,6 +79,9 @@ export abstract class ClusterStack extends TerraformStack {
   protected constructor(scope: Construct, id: string, availability: Availability, props: ClusterStackProps) {
     // Validate before any construct exists, so bad input writes nothing.
     const topology = planTopology(availability, props, `stack "${id}"`);
+    const data = resolveDataDir(props.dataDir, topology.clusterName);
+    const settings = settingViolations({ ...props, dataDir: data ?? false });
+    if (settings.length > 0) throw new ValidationError(`settings for stack "${id}"`, settings);
     super(scope, id);
     this.topology = topology;
     const clusterName = topology.clusterName;
@@ -79,17 +93,23 @@ export abstract class ClusterStack extends TerraformStack {
     new NullProvider(this, "null");
     new LocalProvider(this, "local");
 
-    const scheduled = props.scheduledBackups ?? (availability === "ha" ? {} : false);
+    const platformObjects = props.platformObjects ?? DEFAULTS.platformObjects;
+    // The CronJob is a platform object: without them, no schedule (and no mount for one).
+    const scheduled = platformObjects ? (props.scheduledBackups ?? (availability === "ha" ? {} : false)) : false;
     const backupMount = { hostPath: `\${pathexpand("${backups}")}/scheduled`, containerPath: NODE_BACKUP_DIR };
+    // Every node: the provisioner's helper pods tolerate every taint and may run anywhere.
+    const dataMounts = data === undefined ? [] : [{ hostPath: `\${pathexpand("${data}")}`, containerPath: NODE_DATA_DIR }];
     this.controlPlanes = topology.controlPlanes.map(
       (planned, i) =>
         new ControlPlaneNode(this, `ControlPlane${i + 1}`, {
           planned,
           image: topology.nodeImage,
-          extraMounts: scheduled ? [backupMount] : [],
+          extraMounts: [...(scheduled ? [backupMount] : []), ...dataMounts],
         }),
     );
-    this.workers = topology.workers.map((planned, i) => new WorkerNode(this, `Worker${i + 1}`, { planned, image: topology.nodeImage }));
+    this.workers = topology.workers.map(
+      (planned, i) => new WorkerNode(this, `Worker${i + 1}`, { planned, image: topology.nodeImage, extraMounts: dataMounts }),
+    );
     this.etcd = new EtcdCluster(this, "Etcd", { members: this.controlPlanes, certSans: topology.etcd.certSans });
     if (topology.api.loadBalanced) {
       this.loadBalancer = new LoadBalancer(this, "LoadBalancer", {
@@ -112,10 +132,11 @@ export abstract class ClusterStack extends TerraformStack {
       stackId: id,
       backupDir: backups,
       allowCgroupV1: topology.allowCgroupV1,
+      dataDir: data,
     });
     this.etcd.backupBeforeDestroy(this.cluster);
 
-    if (props.platformObjects ?? DEFAULTS.platformObjects) {
+    if (platformObjects) {
       const provider = new KubernetesProvider(this, "kubernetes", {
         host: this.cluster.credential("server"),
         clusterCaCertificate: this.cluster.credential("certificate-authority-data"),
@@ -138,6 +159,7 @@ export abstract class ClusterStack extends TerraformStack {
     out("cluster_name", t.clusterName, "kind cluster name (kube context kind-<name>)");
     out("api_endpoint", t.api.url, t.api.loadBalanced ? "API server, through the load balancer" : "API server");
     out("kubeconfig_path", this.cluster.kubeconfigPath, "Kubeconfig of the cluster (0600)");
+    out("data_dir", this.cluster.dataDir ?? "", "Host directory of the cluster's persistent volumes (kept when the cluster is deleted); empty: inside the nodes");
     out("kubeconfig", this.cluster.kubeconfig, "Kubeconfig content (credentials)", true);
     out("control_plane_count", t.controlPlanes.length, "Control-plane nodes");
     out("worker_count", t.workers.length, "Worker nodes");

@@ -12,11 +12,16 @@ import { readLifecycle, type Lifecycle } from "./lifecycle";
 export const ROOT = join(__dirname, "..");
 export const NODE_IMAGE = "kindha.local/node:v1.36.1";
 export const TOOLS_IMAGE = "kindha.local/tools:bookworm";
+export const MINUTE = 60_000;
+
+/** The cache e2e/lib.sh uses (images' keys, tools, the Docker engine's pid file), as this process sees it. */
+export function kindhaCache(): string {
+  return process.env.KINDHA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "kindha");
+}
 
 /** Where e2e/node-image.sh links kind and kubectl. */
 export function toolsDir(): string {
-  const cache = process.env.KINDHA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "kindha");
-  return join(cache, "e2e", "tools");
+  return join(kindhaCache(), "e2e", "tools");
 }
 
 /** Why the tier cannot run here, or undefined: the engine, the image and the tools it needs. */
@@ -59,6 +64,8 @@ export function makeSandbox(stacks: readonly string[], extra: Readonly<Record<st
     HOME: home,
     KINDHA_CONFIG: configFile,
     KINDHA_ALLOW_OVERCOMMIT: "1",
+    // The sandbox's HOME must not hide the Docker engine's state (e2e/docker-engine.sh stop/start).
+    KINDHA_CACHE: kindhaCache(),
     CHECKPOINT_DISABLE: "1",
     ...extra,
   });

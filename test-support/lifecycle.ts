@@ -21,7 +21,10 @@ export interface Lifecycle {
   readonly triggers: Readonly<Record<string, string>>;
   readonly create: Provisioner;
   readonly destroy: Provisioner;
-  /** Writes the kind config where the create command reads it (the local_file resource). */
+  /**
+   * Writes the files the create command reads (the kind config and, with a data directory, the
+   * storage configuration: their local_file resources); returns the kind config's path.
+   */
   writeConfig(): string;
 }
 
@@ -36,7 +39,7 @@ export function readLifecycle(stackDir: string, home: string): Lifecycle {
   const resolve = (value: string, self: Record<string, string> = {}): string => {
     const out = value
       .replace(/\$\{path\.module\}/g, stackDir)
-      .replace(/\$\{pathexpand\("~\/([^"]*)"\)\}/g, (_, rest: string) => join(home, rest))
+      .replace(/\$\{pathexpand\("([^"]*)"\)\}/g, (_, path: string) => (path.startsWith("~/") ? join(home, path.slice(2)) : path))
       .replace(/\$\{local_file\.([\w]+)\.filename\}/g, (_, name: string) => {
         if (!files[name]) throw new Error(`local_file.${name} is not in ${stackDir}`);
         return resolve(files[name].filename);
@@ -58,8 +61,16 @@ export function readLifecycle(stackDir: string, home: string): Lifecycle {
       environment: Object.fromEntries(Object.entries<string>(p.environment ?? {}).map(([k, v]) => [k, resolve(v, triggers)])),
     };
   };
-  const configFile = Object.values<Json>(files).find((f) => resolve(f.filename) === triggers.config_path);
+  const fileAt = (path: string) => Object.values<Json>(files).find((f) => resolve(f.filename) === path);
+  const configFile = fileAt(triggers.config_path);
   if (!configFile) throw new Error("no local_file writes the kind config the cluster reads");
+  // The storage configuration files the create step reads (with a data directory).
+  const storageFiles = ["storage_class_path", "storage_config_path"].flatMap((key) => {
+    if (!triggers[key]) return [];
+    const file = fileAt(triggers[key]);
+    if (!file) throw new Error(`no local_file writes ${key}, which the cluster reads`);
+    return [[triggers[key], file] as const];
+  });
 
   return {
     stackDir,
@@ -68,8 +79,9 @@ export function readLifecycle(stackDir: string, home: string): Lifecycle {
     destroy: provisioner("destroy"),
     writeConfig: () => {
       mkdirSync(dirname(triggers.config_path), { recursive: true });
-      // Terraform interpolates the content too (the backup mount's `pathexpand("~/...")`).
+      // Terraform interpolates the content too (the mounts' `pathexpand("~/...")`).
       writeFileSync(triggers.config_path, resolve(configFile.content), { mode: 0o644 });
+      for (const [path, file] of storageFiles) writeFileSync(path, resolve(file.content), { mode: 0o644 });
       return triggers.config_path;
     },
   };

@@ -23,8 +23,19 @@ const SCRIPTS: Record<string, string> = {
 if [ "\${FAKE_DOCKER:-ok}" = down ]; then
   echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1
 fi
+nets="$FAKE_DIR/networks"; touch "$nets"
 case "$1" in
   info) echo "\${FAKE_HOST_CPUS:-32} \${FAKE_HOST_MEM_BYTES:-68719476736} \${FAKE_CGROUP_VERSION:-2}" ;;
+  network)
+    case "$2" in
+      inspect) [ "$3" = bridge ] && exit 0; grep -qx -- "$3" "$nets" || { echo "Error: No such network: $3" >&2; exit 1; }
+        case "$*" in *Subnet*) echo "\${FAKE_SUBNETS:-172.18.0.0/16 fc00:f853:ccd:e793::/64 }" ;; esac ;;
+      create) echo "\${@: -1}" >> "$nets" ;;
+      rm) grep -vx -- "$3" "$nets" > "$nets.new" || true; mv "$nets.new" "$nets" ;;
+    esac ;;
+  # The one node of each cluster kind's stand-in "created", at a fixed address.
+  ps) sed 's/$/-control-plane/' "$FAKE_DIR/clusters" 2>/dev/null || true ;;
+  inspect) case "$*" in *IPAddress*) echo 172.18.0.2 ;; esac ;;
   *) ;;
 esac`,
   // FAKE_KIND_FAIL=create makes create fail after "creating" (a half-made cluster).
@@ -49,7 +60,7 @@ exit 0`,
 };
 
 /** Basic tools the scripts use; linked into the sandbox so PATH holds nothing else of the host. */
-const BASICS = ["bash", "env", "cat", "grep", "sed", "awk", "mkdir", "chmod", "rm", "mv", "cp", "dirname", "basename", "tail", "head", "touch", "date", "tr", "cut", "sort", "mktemp", "ls", "stat", "sleep", "printf", "id"];
+const BASICS = ["bash", "env", "cat", "grep", "sed", "awk", "mkdir", "chmod", "rm", "mv", "cp", "dirname", "basename", "tail", "head", "touch", "date", "tr", "cut", "sort", "mktemp", "ls", "stat", "sleep", "printf", "id", "sha1sum", "wc"];
 
 function linkBasics(dir: string): void {
   for (const tool of BASICS) {

@@ -1,21 +1,34 @@
 /**
- * `npm run backup -- <stack>`: snapshot of the stack's etcd into its backup directory, through
- * scripts/etcd.sh backup (the same command the destroy-time provisioner runs).
+ * `npm run backup -- <stack> [--with-data]`: snapshot of the stack's etcd into its backup
+ * directory, through scripts/etcd.sh backup (the same command the destroy-time provisioner runs),
+ * and with --with-data a consistent archive of the cluster's volumes beside it.
  */
+import { chmodSync } from "node:fs";
 import { lastLine } from "../lib/exec";
 import { ClusterClient } from "../lib/ops/client";
-import { backupDir, expandHome } from "../lib/paths";
-import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, type Io, type ToolDeps } from "./cli";
+import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
+import { backupDir, expandHome, resolveDataDir } from "../lib/paths";
+import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
-export const USAGE = `Usage: npm run backup -- <stack> [--kubeconfig FILE] [--backup-dir DIR]
+export const USAGE = `Usage: npm run backup -- <stack> [--with-data] [--kubeconfig FILE] [--backup-dir DIR]
 
 Saves an etcd snapshot of the stack's kind cluster from the first control plane's etcd pod,
 verifies it (snapshot status, non-zero keys) and prints its path:
   <backup dir>/<cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db   (file 0600, directory 0700)
 
+With --with-data it then archives the cluster's volumes (the stack's data directory) beside it,
+  <backup dir>/<cluster>-<stack>-<UTC stamp>.data.tar.gz   (0600), and prints that path too.
+Consistency: every Deployment and StatefulSet whose pods mount a PersistentVolumeClaim is scaled
+to zero first (databases shut down cleanly), the directory is archived, and each is scaled back
+to its replica count. The snapshot is taken before, so it records the counts to restore. Pods
+that nothing can scale down (bare pods, DaemonSets, Jobs) are named: their volumes are archived
+while they run.
+
 Options:
+  --with-data        also archive the volumes (needs the stack's dataDir, on by default)
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
   --backup-dir DIR   default: ~/.kindha/backups/<cluster>
+  --wait SECONDS     bound of waiting for pods to stop (default 300, at most 1800)
   -h, --help         this help
 
 Fails when the stack has no cluster or it does not answer; it never exits 0 without writing a
@@ -23,11 +36,23 @@ snapshot (KINDHA_SKIP_BACKUP applies to the destroy-time backup alone).`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, "backup-dir": { type: "string" } });
+    const { values, positionals } = parseToolArgs(argv, {
+      kubeconfig: { type: "string" },
+      "backup-dir": { type: "string" },
+      "with-data": { type: "boolean" },
+      wait: { type: "string" },
+    });
     const stack = singleStack(positionals);
+    const wait = Number(values.wait ?? "300");
+    if (!Number.isInteger(wait) || wait < 10 || wait > 1800) throw new UsageError("--wait must be a whole number of seconds from 10 to 1800");
+    const withData = values["with-data"] === true;
+    if (withData && resolveDataDir(stack.definition.dataDir, stack.topology.clusterName) === undefined) {
+      throw new UsageError(`--with-data: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory to archive`);
+    }
     const deps = toolDeps(given);
+    const k = new ClusterClient(clusterAccess(stack, values.kubeconfig, deps));
     // The client clears KINDHA_SKIP_BACKUP (the destroy hook's alone): no exit 0 without a snapshot.
-    const r = await new ClusterClient(clusterAccess(stack, values.kubeconfig, deps)).backup({
+    const r = await k.backup({
       cluster: stack.topology.clusterName,
       stack: stack.id,
       backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),
@@ -44,7 +69,28 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       return EXIT.failed;
     }
     io.out(path);
-    return EXIT.ok;
+    if (!withData) return EXIT.ok;
+
+    const archive = dataArchivePath(path);
+    const log = (l: string) => io.err(l.trim());
+    const q = await quiesce(k, { clock: deps.clock, waitMs: wait * 1000, log });
+    for (const p of q.running) io.err(`backup: warning: ${p.namespace}/${p.name} (${p.owner || "bare pod"}) mounts a claim and kept running; its volume is archived live`);
+    let archived: Error | undefined;
+    try {
+      await archiveVolumes(k, stack.topology.controlPlanes[0].name, archive);
+      chmodSync(archive, 0o600);
+    } catch (e) {
+      archived = e as Error;
+    }
+    const back = await resume(k, q.scaled);
+    if (back.length > 0) io.err(`backup: scaling back failed; run by hand: ${back.join("; ")}`);
+    else if (q.scaled.length > 0) io.err(`backup: ${q.scaled.length} workload(s) scaled back to their replica counts`);
+    if (archived) {
+      io.err(`backup: FAILED to archive the volumes: ${archived.message} (the snapshot ${path} is written)`);
+      return EXIT.failed;
+    }
+    io.out(archive);
+    return back.length > 0 ? EXIT.failed : EXIT.ok;
   });
 }
 

@@ -109,6 +109,11 @@ export function kubeconfigOf(t: Topology, given?: string): string {
   return expandHome(given ?? kubeconfigPath(t.clusterName));
 }
 
+/** The Docker network kind puts nodes on: KIND_EXPERIMENTAL_DOCKER_NETWORK, else kind. */
+export function kindNetwork(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KIND_EXPERIMENTAL_DOCKER_NETWORK || "kind";
+}
+
 /** The container CLI kind used: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker. */
 export function containerCli(env: NodeJS.ProcessEnv = process.env): string {
   return env.KINDHA_CONTAINER_CLI || env.KIND_EXPERIMENTAL_PROVIDER || DEFAULTS.containerCli;

@@ -3,9 +3,11 @@
  * keep serving; always starts it again. Refuses a single control plane.
  */
 import { drillRefusal, runDrill } from "../lib/ops/drill";
-import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { runRestartDrill } from "../lib/ops/restart-drill";
+import { clusterOpsContext, EXIT, kindNetwork, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run drill -- <stack> [--observe SECONDS] [--interval SECONDS] [--kubeconfig FILE]
+       npm run drill -- <stack> --docker-restart [--kubeconfig FILE]
 
 Failure drill for a stack with at least 3 control planes:
   1. verify the cluster (refuses to drill an unhealthy one)
@@ -16,7 +18,14 @@ Failure drill for a stack with at least 3 control planes:
      Prints how long writes and the API were each unavailable
   4. <container cli> start it again (always, even after an error), wait Ready, verify
 
+With --docker-restart, any stack: what a restart of Docker or of the host does, done to this
+cluster's containers only: verify, stop every container, start them again in the reverse of the
+order the nodes need (the load balancer first; it empties its configuration on every start),
+then npm run recover; passes when the cluster verifies with every container at its address.
+Prints the time from the restart to a verified cluster.
+
 Options:
+  --docker-restart    the restart drill above
   --observe SECONDS   how long to watch with the member down (default 45, at most 120)
   --interval SECONDS  between API and write probes (default 1)
   --kubeconfig FILE   default: ~/.kube/kindha-<cluster>.yaml
@@ -26,8 +35,20 @@ Exit: 0 drill passed, 1 it failed or was refused, 2 bad arguments or unknown sta
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { observe: { type: "string" }, interval: { type: "string" }, kubeconfig: { type: "string" } });
+    const { values, positionals } = parseToolArgs(argv, { observe: { type: "string" }, interval: { type: "string" }, kubeconfig: { type: "string" }, "docker-restart": { type: "boolean" } });
     const stack = singleStack(positionals);
+    if (values["docker-restart"]) {
+      if (values.observe !== undefined || values.interval !== undefined) throw new UsageError("--observe and --interval belong to the control-plane drill, not --docker-restart");
+      const deps = toolDeps(given);
+      const outcome = await runRestartDrill({
+        ...clusterOpsContext(stack, values.kubeconfig, deps, io),
+        stackId: stack.id,
+        network: kindNetwork(deps.env),
+        waitMs: 300_000,
+      });
+      (outcome.ok ? io.out : io.err)(`drill: ${outcome.message}`);
+      return outcome.ok ? EXIT.ok : EXIT.failed;
+    }
     const refusal = drillRefusal(stack.id, stack.topology);
     if (refusal) {
       io.err(`drill: ${refusal}`);

@@ -3,11 +3,11 @@
  * (e.g. single -> ha-option-a and back), never destroying the old cluster before a verified
  * snapshot exists. Steps in lib/ops/migrate.ts.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
-import { backupDir, expandHome } from "../lib/paths";
+import { backupDir, expandHome, resolveDataDir } from "../lib/paths";
 import { EXIT, kubeconfigOf, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 import { etcdScriptPath } from "../lib/etcd/runner";
 import { utcStamp } from "../lib/util";
@@ -22,10 +22,15 @@ Each step is checked; the first failure stops the run and prints what to do next
   2. export namespaced objects: kubectl get -A -o yaml into the backup dir
   3. snapshot etcd (scripts/etcd.sh backup)
   4. verify the snapshot: snapshot status with a non-zero key count
-  5. destroy --from: npx cdktf destroy <from> --auto-approve   (only after 4 passed)
-  6. deploy --to:    npx cdktf deploy <to> --auto-approve
-  7. restore the snapshot into --to (npm run restore)
-  8. verify --to (npm run verify)
+  5. stop the workloads that mount volumes: Deployments and StatefulSets scaled to 0, so
+     databases shut down cleanly (the snapshot keeps their replica counts)
+  6. destroy --from: npx cdktf destroy <from> --auto-approve   (only after 4 passed)
+  7. when the two clusters' data directories differ: move (rename) it to the new one's
+  8. deploy --to:    npx cdktf deploy <to> --auto-approve
+  9. restore the snapshot into --to (npm run restore)
+ 10. verify --to (npm run verify: nodes, etcd, API, every claim Bound, every workload available)
+
+The volumes stay on this machine, in the data directory: never copied through the API.
 
 Options:
   --from STACK      the deployed stack
@@ -47,6 +52,25 @@ const realFiles: Files = {
     writeFileSync(p, text, { mode: 0o600 });
     chmodSync(p, 0o600);
   },
+  move: (from, to) => {
+    mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
+    renameSync(from, to);
+  },
+};
+
+/** --project-dir as given, resolved: an existing directory holding cdktf.json, or a usage error naming what it is. */
+function checkedProjectDir(given: string): string {
+  const dir = resolve(given);
+  if (given === "") throw new UsageError("--project-dir needs a directory");
+  if (!existsSync(dir)) throw new UsageError(`--project-dir: ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`--project-dir: ${dir} is a file, not a directory`);
+  if (!existsSync(join(dir, "cdktf.json"))) throw new UsageError(`--project-dir: ${dir} has no cdktf.json; name the directory of the kindha checkout (or project) to deploy from`);
+  return dir;
+}
+
+const dataDirOf = (s: ReturnType<typeof loadStack>) => {
+  const d = resolveDataDir(s.definition.dataDir, s.topology.clusterName);
+  return d === undefined ? undefined : expandHome(d);
 };
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string }> = {}): Promise<number> {
@@ -55,7 +79,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}; use --from and --to`);
     const deps = toolDeps(given);
     // The stacks cdktf will deploy: the project directory's config file, unless KINDHA_CONFIG names one.
-    const projectDir = values["project-dir"] ? resolve(values["project-dir"]) : undefined;
+    const projectDir = values["project-dir"] !== undefined ? checkedProjectDir(values["project-dir"]) : undefined;
     const config = deps.env.KINDHA_CONFIG || (projectDir ? join(projectDir, CONFIG_FILE) : undefined);
     const from = loadStack(values.from, "--from <stack>", config);
     const to = loadStack(values.to, "--to <stack>", config);
@@ -73,6 +97,9 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       node: process.execPath,
       stamp: utcStamp(new Date(deps.clock.now())),
       cdktfFlags: values["skip-provider-lock"] ? ["--skip-provider-lock"] : [],
+      fromDataDir: dataDirOf(from),
+      toDataDir: dataDirOf(to),
+      clock: deps.clock,
     };
     io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
     const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));

@@ -6,23 +6,29 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
 import { runSteps } from "../lib/ops/steps";
+import { dataArchivePath } from "../lib/ops/data";
+import { resolveDataDir } from "../lib/paths";
 import { utcStamp } from "../lib/util";
 import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
-export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--kubeconfig FILE] [--wait SECONDS]
+export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--with-data] [--kubeconfig FILE] [--wait SECONDS]
 
 Restores an etcd snapshot into a freshly created kind cluster of <stack> (deploy it first:
 npx cdktf deploy <stack>). Steps, each checked, stopping at the first failure with what to do:
   1. check the snapshot (snapshot-status: non-zero keys) and that the cluster matches the stack
-  2. copy the snapshot into every control-plane container (<container cli> cp)
-  3. stop etcd on every control plane: move /etc/kubernetes/manifests/etcd.yaml aside, wait
-  4. etcdutl snapshot restore per member (from the etcd image, via the node's containerd),
+  2. with --with-data: put the volumes back into the data directory
+  3. copy the snapshot into every control-plane container (<container cli> cp)
+  4. stop kubelet, then etcd and the API server, on every control plane
+  5. etcdutl snapshot restore per member (from the etcd image, via the node's containerd),
      with --initial-cluster of every control plane and the member's own peer URL
-  5. swap data dirs (the previous one is kept under /var/lib/kindha-restore), manifests back
-  6. wait for etcd, restart kubelets, remove nodes the stack does not have, verify
+  6. swap data dirs (the previous one is kept under /var/lib/kindha-restore), start kubelet
+  7. wait for etcd and the API, restart workers' kubelets, remove nodes the stack does not
+     have, label the nodes as the stack plans them, verify
 
 Options:
   --snapshot FILE    snapshot to restore (required), e.g. from npm run backup
+  --with-data        also put back the volumes of backup --with-data (FILE's .data.tar.gz),
+                     before etcd: what the data directory held is moved aside, never deleted
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
   --wait SECONDS     bound of each wait (default 180, at most 600)
   -h, --help         this help
@@ -31,13 +37,18 @@ Environment: KINDHA_CONTAINER_CLI (docker, podman or nerdctl; default docker).`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { snapshot: { type: "string" }, kubeconfig: { type: "string" }, wait: { type: "string" } });
+    const { values, positionals } = parseToolArgs(argv, { snapshot: { type: "string" }, kubeconfig: { type: "string" }, wait: { type: "string" }, "with-data": { type: "boolean" } });
     const stack = singleStack(positionals);
     if (!values.snapshot) throw new UsageError("--snapshot FILE is required");
     const snapshot = resolve(values.snapshot);
     if (!existsSync(snapshot)) throw new UsageError(`--snapshot: ${snapshot} does not exist`);
     const wait = Number(values.wait ?? "180");
     if (!Number.isFinite(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a number of seconds from 10 to 600");
+    const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
+    if (archive && !existsSync(archive)) throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
+    if (archive && resolveDataDir(stack.definition.dataDir, stack.topology.clusterName) === undefined) {
+      throw new UsageError(`--with-data: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory to restore into`);
+    }
     const deps = toolDeps(given);
     const ctx: RestoreContext = {
       ...clusterOpsContext(stack, values.kubeconfig, deps, io),
@@ -46,6 +57,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       stamp: utcStamp(new Date(deps.clock.now())),
       waitMs: wait * 1000,
       ips: new Map(),
+      ...(archive ? { dataArchive: archive } : {}),
     };
     io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
     const report = await runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);

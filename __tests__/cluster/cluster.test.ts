@@ -5,14 +5,16 @@
  * One stack at a time; each cluster is deleted at the end even when a check fails.
  */
 import { createHash, X509Certificate } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { kindLbConfig } from "../../lib/kind-lb-config";
 import { resolveStack } from "../../lib/stack-config";
 import type { Topology } from "../../lib/topology";
 import type { Lifecycle } from "../../test-support/lifecycle";
 import { runLogged } from "../../test-support/lifecycle";
-import { clusterContainers, kubectl, makeSandbox, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { clusterContainers, kubectl, makeSandbox, MINUTE, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import * as pg from "../../test-support/postgres";
 
 const ALL_STACKS = ["single", "ha-option-b", "ha-option-a"];
 // KINDHA_CLUSTER_STACKS narrows a local run (e.g. "single"); CI runs them all.
@@ -20,7 +22,12 @@ const STACKS = process.env.KINDHA_CLUSTER_STACKS?.split(",").filter(Boolean) ?? 
 /** Backup and restore round trip: one and three members. Failover: the lighter HA stack. */
 const ROUND_TRIP_STACKS = ["single", "ha-option-b"];
 const FAILOVER_STACKS = ["ha-option-b"];
-const MINUTE = 60_000;
+/** PostgreSQL on a claim: volumes through backup and restore, and into ha-option-b (the migrate path). */
+const DATA_STACKS = ["single"];
+/** Docker engine restarts, then recover: how many in a row, per stack. */
+const RESTARTS: Record<string, number> = { single: 1, "ha-option-b": 2 };
+/** The bound asserted on restart-to-verified (measured: see the README). */
+const RECOVERY_BOUND_S = 240;
 const say = (line: string) => process.stderr.write(`cluster: ${line}\n`);
 const ipNumber = (ip: string) => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
 
@@ -31,7 +38,8 @@ if (missing) {
     throw new Error(`cluster tier cannot run: ${missing}`);
   });
 } else {
-  const sandbox = makeSandbox(STACKS);
+  // Every stack is configured for this machine: the data tests move single's state into ha-option-b.
+  const sandbox = makeSandbox(ALL_STACKS);
   afterAll(() => {
     if (process.env.KINDHA_KEEP_SANDBOX !== "1") rmSync(sandbox.dir, { recursive: true, force: true });
   });
@@ -137,6 +145,11 @@ if (missing) {
         // The stand-in fronts every API server.
         const servers = run("docker", ["exec", lb, "grep", "-c", "^  server ", "/home/envoy/haproxy.cfg"], env);
         expect(servers.stdout.trim()).toBe(String(topology.controlPlanes.length));
+        // What recover writes back after a restart is, byte for byte, what kind wrote at create.
+        const names = topology.controlPlanes.map((n) => n.name);
+        for (const [file, text] of Object.entries(kindLbConfig(names))) {
+          expect({ file, text: run("docker", ["exec", lb, "cat", `/home/envoy/${file}.yaml`], env).stdout }).toEqual({ file, text });
+        }
       } else {
         expect(published.code).not.toBe(0);
       }
@@ -179,6 +192,116 @@ if (missing) {
       expect(r.output).not.toContain("FAIL");
       expect(r.code).toBe(0);
     }, 6 * MINUTE);
+
+    const db = () => ({ kubeconfig, env });
+    /** PostgreSQL's rows, written once; every later test reads the same checksum back. */
+    let rows = "";
+    const dataDir = () => life.triggers.data_dir;
+
+    if (DATA_STACKS.includes(stack)) {
+      test("PostgreSQL on a claim from standard: 10,000 rows, the volume in the host data directory with a stable name and no node affinity", async () => {
+        pg.loadImage(topology.clusterName, env);
+        kubectl(kubeconfig, env, ["apply", "-f", "-"], pg.postgresManifest());
+        const node = await pg.waitReady(db());
+        rows = pg.writeRows(db());
+        say(`${stack}: PostgreSQL on ${node}: ${rows}`);
+        expect(rows).toMatch(/^10000 [0-9a-f]{32}$/);
+        const pvc = JSON.parse(k("-n", pg.NAMESPACE, "get", "pvc", pg.CLAIM, "-o", "json"));
+        expect(pvc.status.phase).toBe("Bound");
+        expect(pvc.spec.storageClassName).toBe("standard");
+        const pv = JSON.parse(k("get", "pv", pvc.spec.volumeName, "-o", "json"));
+        expect(pv.spec.nodeAffinity).toBeUndefined();
+        expect(pv.spec.hostPath.path).toBe(`/var/local-path-provisioner/${pg.NAMESPACE}/${pg.CLAIM}`);
+        expect(existsSync(join(dataDir(), pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
+        expect(statSync(dataDir()).mode & 0o777).toBe(0o700);
+        expect(readFileSync(join(dataDir(), ".kindha-cluster"), "utf8")).toBe(`${topology.clusterName}\n`);
+        const v = tool("verify", stack);
+        expect(v.output).toMatch(/PersistentVolumeClaims Bound\s+pass\s+1 Bound/);
+        expect(v.output).toMatch(/workloads available\s+pass\s+.*1 StatefulSets/);
+      }, 10 * MINUTE);
+
+      test("the database moved to another node reads the same bytes", async () => {
+        const from = JSON.parse(k("-n", pg.NAMESPACE, "get", "pod", pg.POD, "-o", "json")).spec.nodeName;
+        const to = topology.controlPlanes[0].name;
+        expect(from).not.toBe(to);
+        const patch = { spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": to }, tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }] } } } };
+        k("-n", pg.NAMESPACE, "patch", "statefulset", "postgres", "--type", "merge", "-p", JSON.stringify(patch));
+        const node = await waitFor(`${pg.POD} on ${to}`, 5 * MINUTE, () => {
+          const p = JSON.parse(k("-n", pg.NAMESPACE, "get", "pod", pg.POD, "-o", "json"));
+          return p.spec.nodeName === to && p.status.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ? p.spec.nodeName : undefined;
+        });
+        await pg.waitReady(db());
+        say(`${stack}: PostgreSQL moved from ${from} to ${node}`);
+        expect(pg.checksum(db())).toBe(rows);
+      }, 10 * MINUTE);
+    }
+
+    /** A container's address on kind's network. */
+    const ipOf = (name: string) => run("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name], env).stdout.trim();
+    const engine = (verb: "stop" | "start") => {
+      const r = run("bash", [join(ROOT, "e2e", "docker-engine.sh"), verb], env, undefined, 3 * MINUTE);
+      if (r.code !== 0) throw new Error(`docker-engine.sh ${verb} failed: ${r.output}`);
+      return r.output;
+    };
+
+    if (RESTARTS[stack]) {
+      test(`survives ${RESTARTS[stack] === 1 ? "a restart" : `${RESTARTS[stack]} restarts in a row`} of the Docker engine: recover, verify, no object lost, etcd at its address with a certificate naming it`, async () => {
+        const ns = "kindha-restart";
+        const markers = writeMarkers(ns, 100);
+        const containers = clusterContainers(topology.clusterName);
+        const before = Object.fromEntries(containers.map((c) => [c, ipOf(c)]));
+        for (let round = 1; round <= RESTARTS[stack]; round++) {
+          expect(engine("stop")).toContain("stopped");
+          expect(run("docker", ["info"], env).code).not.toBe(0);
+          engine("start");
+          const t0 = Date.now();
+          const r = tool("recover", stack);
+          const seconds = (Date.now() - t0) / 1000;
+          say(`${stack}: restart ${round}: recover exit ${r.code} in ${seconds.toFixed(0)} s`);
+          if (r.code !== 0) throw new Error(`recover failed after restart ${round}:\n${r.output}`);
+          expect(seconds).toBeLessThan(RECOVERY_BOUND_S);
+          expect(Object.fromEntries(containers.map((c) => [c, ipOf(c)]))).toEqual(before);
+          const v = tool("verify", stack);
+          expect(v.output).not.toContain("FAIL");
+          expect(k("get", "--raw", "/readyz").trim()).toBe("ok");
+          expect(listConfigMaps(ns)).toEqual(markers);
+          if (DATA_STACKS.includes(stack) && rows) {
+            await pg.waitReady(db());
+            expect(pg.checksum(db())).toBe(rows);
+          }
+        }
+        // etcd answers at the address kubeadm advertised, over TLS that checks the address is in its certificate.
+        for (const cp of topology.controlPlanes) {
+          const manifest = run("docker", ["exec", cp.name, "cat", "/etc/kubernetes/manifests/etcd.yaml"], env).stdout;
+          const advertised = /--advertise-client-urls=https:\/\/([\d.]+):2379/.exec(manifest)?.[1];
+          expect(advertised).toBe(before[cp.name]);
+          const pki = "/etc/kubernetes/pki/etcd";
+          const health = run("docker", ["exec", cp.name, "curl", "-sS", "--max-time", "5", "--cacert", `${pki}/ca.crt`, "--cert", `${pki}/healthcheck-client.crt`, "--key", `${pki}/healthcheck-client.key`, `https://${advertised}:2379/health`], env);
+          expect({ node: cp.name, health: health.stdout.trim() }).toEqual({ node: cp.name, health: '{"health":"true","reason":""}' });
+        }
+        k("delete", "namespace", ns, "--wait=false");
+      }, (4 + 4 * RESTARTS[stack]) * MINUTE);
+    }
+
+    if (FAILOVER_STACKS.includes(stack)) {
+      test("a control plane restarted alone comes back at its address, and the cluster verifies", async () => {
+        const victim = topology.controlPlanes[1].name;
+        const was = ipOf(victim);
+        // Taken by nothing: the next container on the network would have got the lowest free address.
+        expect(run("docker", ["restart", victim], env).code).toBe(0);
+        expect(ipOf(victim)).toBe(was);
+        await waitFor("verify to pass after the restart", 5 * MINUTE, () => (tool("verify", stack).code === 0 ? true : undefined), 5000);
+      }, 8 * MINUTE);
+    }
+
+    if (DATA_STACKS.includes(stack)) {
+      test("npm run drill -- --docker-restart: every container stopped and started in the wrong order, recovered and verified", () => {
+        const r = tool("drill", stack, "--docker-restart");
+        say(`${stack}: ${r.output.trim().split("\n").pop()}`);
+        expect(r.output).toMatch(/drill passed: cluster back and verified \d+ s after the restart; every container at its address/);
+        expect(r.code).toBe(0);
+      }, 10 * MINUTE);
+    }
 
     /** ConfigMaps of a namespace as a LIST returns them (what users see), name -> data. */
     const listConfigMaps = (ns: string): Record<string, Record<string, string>> =>
@@ -246,28 +369,85 @@ if (missing) {
         const markers = writeMarkers(ns, 200);
         expect(Object.keys(listConfigMaps(ns))).toHaveLength(200);
 
-        const backup = tool("backup", stack);
+        const withData = DATA_STACKS.includes(stack);
+        const backup = withData ? tool("backup", stack, "--with-data") : tool("backup", stack);
         expect(backup.code).toBe(0);
-        const snapshot = backup.stdout.trim().split("\n").pop()!;
+        const printed = backup.stdout.trim().split("\n");
+        const snapshot = printed[0];
+        expect(printed).toHaveLength(withData ? 2 : 1);
         expect(snapshot).toMatch(new RegExp(`/\\.kindha/backups/${topology.clusterName}/${topology.clusterName}-${stack}-\\d{8}T\\d{6}Z\\.db$`));
         expect(statSync(snapshot).mode & 0o777).toBe(0o600);
         const status = run("bash", [join(ROOT, "scripts", "etcd.sh"), "--kind", "--kubeconfig", kubeconfig, "--cluster", topology.clusterName, "snapshot-status", snapshot], env);
         expect(status.code).toBe(0);
         expect(JSON.parse(status.stdout).totalKey).toBeGreaterThan(0);
 
+        if (withData) {
+          const archive = printed[1];
+          expect(archive).toBe(snapshot.replace(/\.db$/, ".data.tar.gz"));
+          expect(statSync(archive).mode & 0o777).toBe(0o600);
+          // The database was stopped for the archive and runs again with its rows.
+          expect(backup.stderr).toContain("scaled StatefulSet kindha-data/postgres from 1 to 0");
+          await pg.waitReady(db());
+          expect(pg.checksum(db())).toBe(rows);
+        }
+
         expect((await destroy()).code).toBe(0);
         expect(clusterContainers(topology.clusterName)).toEqual([]);
+        if (withData) {
+          // delete-cluster.sh kept the volumes; take them away, as on a new machine, so only the archive can bring them back.
+          expect(existsSync(join(dataDir(), pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
+          renameSync(dataDir(), `${dataDir()}.moved-away`);
+        }
         life.writeConfig();
         const created = await runLogged(life.create.command, { cwd: life.stackDir, env: { ...env, ...life.create.environment }, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
         expect(created.code).toBe(0);
         expect(k("get", "namespace", ns, "--ignore-not-found").trim()).toBe("");
+        if (withData) {
+          expect(existsSync(join(dataDir(), pg.NAMESPACE))).toBe(false);
+          pg.loadImage(topology.clusterName, env);
+        }
 
         const t0 = Date.now();
-        const restore = tool("restore", stack, "--snapshot", snapshot);
+        const restore = withData ? tool("restore", stack, "--snapshot", snapshot, "--with-data") : tool("restore", stack, "--snapshot", snapshot);
         say(`${stack}: restore of ${topology.controlPlanes.length} member(s): exit ${restore.code} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
         if (restore.code !== 0) throw new Error(`restore failed:\n${restore.output}`);
         expect(listConfigMaps(ns)).toEqual(markers);
+        if (withData) {
+          const node = await pg.waitReady(db());
+          say(`${stack}: PostgreSQL back from the archive on ${node}: ${pg.checksum(db())}`);
+          expect(pg.checksum(db())).toBe(rows);
+          rmSync(`${dataDir()}.moved-away`, { recursive: true, force: true });
+        }
         expect(tool("verify", stack).code).toBe(0);
+      }, 30 * MINUTE);
+    }
+
+    if (DATA_STACKS.includes(stack)) {
+      test("into ha-option-b the way migrate goes (snapshot, delete, create, restore): the volumes stay in place and PostgreSQL has its rows", async () => {
+        const backup = tool("backup", stack);
+        expect(backup.code).toBe(0);
+        const snapshot = backup.stdout.trim();
+        expect((await destroy()).code).toBe(0);
+        expect(existsSync(join(dataDir(), pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
+
+        const target = "ha-option-b";
+        const ha = sandbox.synth(target);
+        expect(ha.triggers.data_dir).toBe(dataDir());
+        ha.writeConfig();
+        const created = await runLogged(ha.create.command, { cwd: ha.stackDir, env: { ...env, ...ha.create.environment }, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
+        if (created.code !== 0) throw new Error(`create ${target} failed:\n${created.output.split("\n").slice(-30).join("\n")}`);
+        pg.loadImage(topology.clusterName, env);
+        const t0 = Date.now();
+        const restore = tool("restore", target, "--snapshot", snapshot);
+        say(`${stack} -> ${target}: restore in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+        if (restore.code !== 0) throw new Error(`restore failed:\n${restore.output}`);
+        const node = await pg.waitReady(db());
+        say(`${stack} -> ${target}: PostgreSQL on ${node}: ${pg.checksum(db())}`);
+        expect(pg.checksum(db())).toBe(rows);
+        const v = tool("verify", target);
+        expect(v.output).not.toContain("FAIL");
+        expect(v.code).toBe(0);
+        // The last test deletes whatever cluster of this name runs: now ha-option-b's.
       }, 30 * MINUTE);
     }
 
@@ -278,6 +458,15 @@ if (missing) {
       expect(clusterContainers(topology.clusterName)).toEqual([]);
       expect(run("docker", ["network", "inspect", "kind"], env).code).not.toBe(0);
       expect(existsSync(kubeconfig)).toBe(false);
+      // The volumes stay: only npm run remove-data deletes them.
+      expect(readFileSync(join(dataDir(), ".kindha-cluster"), "utf8")).toBe(`${topology.clusterName}\n`);
+      if (DATA_STACKS.includes(stack)) {
+        expect(existsSync(join(dataDir(), pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
+        expect(r.output).toContain(`the volumes of ${topology.clusterName} are kept in ${dataDir()}`);
+        const removed = tool("remove-data", stack, "--yes");
+        expect(removed.stdout).toContain(`remove-data: deleted ${dataDir()} (1 volume(s): ${pg.NAMESPACE}/${pg.CLAIM})`);
+        expect(existsSync(dataDir())).toBe(false);
+      }
     }, 6 * MINUTE);
   });
 }

@@ -21,9 +21,24 @@ test.each(["single", "ha-option-b", "ha-option-a"])("%s: the kind config is writ
   expect(path).toBe(join(dir, "out", "stacks", stack, "kind-config.yaml"));
   const text = readFileSync(path, "utf8");
   expect(text).not.toContain("${");
-  const mounts = parse(text).nodes.flatMap((n: any) => n.extraMounts ?? []).map((m: any) => m.hostPath);
-  for (const m of mounts) expect(m).toBe(join(home, ".kindha/backups/data-platform-local/scheduled"));
-  expect(mounts).toHaveLength(stack === "single" ? 0 : 3);
-  expect(life.create.environment).toMatchObject({ KINDHA_KIND_CONFIG: path, KINDHA_KUBECONFIG: join(home, ".kube/kindha-data-platform-local.yaml") });
+  const nodes = parse(text).nodes;
+  const mounts = nodes.flatMap((n: any) => n.extraMounts ?? []).map((m: any) => `${m.hostPath} -> ${m.containerPath}`);
+  const data = join(home, ".kindha/data/data-platform-local");
+  const backups = `${join(home, ".kindha/backups/data-platform-local/scheduled")} -> /var/lib/kindha/backups`;
+  // Every node mounts the data directory; HA control planes also the scheduled backups.
+  expect(mounts.filter((m: string) => m === `${data} -> /var/local-path-provisioner`)).toHaveLength(nodes.length);
+  expect(mounts.filter((m: string) => m === backups)).toHaveLength(stack === "single" ? 0 : 3);
+  expect(mounts).toHaveLength(nodes.length + (stack === "single" ? 0 : 3));
+  const stackDir = join(dir, "out", "stacks", stack);
+  expect(readFileSync(join(stackDir, "provisioner-config.json"), "utf8")).toContain("sharedFileSystemPath");
+  expect(readFileSync(join(stackDir, "storage-class.yaml"), "utf8")).toContain("pathPattern");
+  expect(life.create.environment).toMatchObject({
+    KINDHA_KIND_CONFIG: path,
+    KINDHA_KUBECONFIG: join(home, ".kube/kindha-data-platform-local.yaml"),
+    KINDHA_DATA_DIR: data,
+    KINDHA_STORAGE_CLASS: join(stackDir, "storage-class.yaml"),
+    KINDHA_STORAGE_CONFIG: join(stackDir, "provisioner-config.json"),
+  });
+  expect(life.destroy.environment).toMatchObject({ KINDHA_DATA_DIR: data, KINDHA_STACK: stack });
   expect(life.create.command).toBe('bash "assets/Scripts/current/create-cluster.sh"');
 });

@@ -11,11 +11,24 @@ import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call
 const SNAPSHOT = "/backups/data-platform-local-single-20260102T030405Z.db";
 
 /** A fake world: one cluster that answers until destroyed, and answers again after deploy. */
-function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "destroy" | "deploy" | "restore" | "verify" | "export", boolean>> = {}) {
+function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "destroy" | "deploy" | "restore" | "verify" | "export" | "scale", boolean>> = {}) {
   let up = true;
+  // The PostgreSQL StatefulSet of the workloads fixture: its pod runs until it is scaled to 0.
+  let postgresReplicas = 1;
   const files = new Map<string, string>();
+  const moves: string[] = [];
   const fake = fakeExec((file, args) => {
     const a = args.join(" ");
+    if (file === "kubectl" && a.includes("get deployments,statefulsets,daemonsets")) return recorded("kubectl-workloads-available");
+    if (file === "kubectl" && a.includes("scale statefulset/postgres")) {
+      if (fail.scale) return failResult("error: no objects passed to scale");
+      postgresReplicas = Number(/--replicas=(\d+)/.exec(a)?.[1]);
+      return okResult("statefulset.apps/postgres scaled");
+    }
+    if (file === "kubectl" && a.includes("get pods -A -o json")) {
+      const pod = { metadata: { namespace: "workloads", name: "postgres-0", ownerReferences: [{ kind: "StatefulSet" }] }, spec: { volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data-postgres-0" } }] } };
+      return okResult(JSON.stringify({ kind: "List", items: postgresReplicas > 0 ? [pod] : [] }));
+    }
     if (file === "kubectl" && a.includes("/readyz")) return up ? okResult("ok") : recorded("kubectl-readyz-refused");
     if (file === "kubectl" && a.includes("api-resources")) return okResult("configmaps\nsecrets\nevents\nevents.events.k8s.io\ndeployments.apps\n");
     if (file === "kubectl" && a.includes("-o yaml")) return fail.export ? failResult("error: timeout") : okResult("apiVersion: v1\nitems: []\nkind: List\nmetadata: {}\n");
@@ -34,8 +47,8 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
     if (args[0]?.endsWith("verify.js")) return fail.verify ? failResult("verify: 1 of 7 checks FAILED") : okResult();
     return undefined;
   });
-  const fs: Files = { exists: (p) => files.has(p), write: (p, t) => void files.set(p, t) };
-  return { ...fake, files, fs };
+  const fs: Files = { exists: (p) => files.has(p), write: (p, t) => void files.set(p, t), move: (from, to) => void moves.push(`${from} -> ${to}`) };
+  return { ...fake, files, fs, moves, replicas: () => postgresReplicas };
 }
 
 /** Each call as a short label, so the order reads like the plan. */
@@ -43,6 +56,9 @@ function labels(calls: readonly Call[]): string[] {
   return calls.map((c) => {
     const a = c.args.join(" ");
     if (a.includes("/readyz")) return `readyz`;
+    if (a.includes("get deployments,statefulsets,daemonsets")) return "list workloads";
+    if (a.includes(" scale ")) return `scale ${c.args[c.args.length - 1]}`;
+    if (a.includes("get pods")) return "list pods";
     if (a.includes("api-resources")) return "api-resources";
     if (a.includes("-o yaml")) return "export";
     if (c.file === "bash") return c.args.includes("backup") ? "backup" : "snapshot-status";
@@ -82,6 +98,7 @@ describe("migrate single -> ha-option-a", () => {
     expect(report.ok).toBe(true);
     expect(labels(w.calls)).toEqual([
       "readyz", "api-resources", "export", "backup", "snapshot-status",
+      "list workloads", "scale --replicas=0", "list pods",
       "cdktf destroy single", "readyz", "cdktf deploy ha-option-a", "readyz", "restore.js", "verify.js",
     ]);
     expect([...w.files.keys()]).toEqual(["/backups/data-platform-local-single-20260102T030405Z-objects.yaml", SNAPSHOT]);
@@ -161,7 +178,7 @@ describe("migrate single -> ha-option-a", () => {
     const w = world({ verify: true });
     const { report } = await run(context("single", "ha-option-a", w));
     expect(report).toMatchObject({ ok: false, failed: { step: "verify stack ha-option-a" } });
-    expect(report.completed).toHaveLength(7);
+    expect(report.completed).toHaveLength(8);
   });
 
   test("fails when the destroy step runs without a verified snapshot: it refuses and runs nothing", async () => {
@@ -169,6 +186,63 @@ describe("migrate single -> ha-option-a", () => {
     const ctx = context("single", "ha-option-a", w);
     const destroy = migrateSteps(ctx).find((s) => s.name === "destroy stack single");
     expect(await destroy?.run(ctx)).toEqual({ ok: false, reason: "no verified snapshot; refusing to destroy the old cluster" });
+    expect(w.calls).toEqual([]);
+  });
+});
+
+describe("migrate and the cluster's volumes", () => {
+  test("stops the workloads that mount volumes after the snapshot, before the destroy; the snapshot keeps their counts", async () => {
+    const w = world();
+    const { log } = await run(context("single", "ha-option-a", w));
+    const order = labels(w.calls);
+    expect(order.indexOf("backup")).toBeLessThan(order.indexOf("scale --replicas=0"));
+    expect(order.indexOf("list pods")).toBeLessThan(order.indexOf("cdktf destroy single"));
+    expect(w.replicas()).toBe(0);
+    expect(log).toContain("      ok in 0.0 s: 1 scaled to 0");
+  });
+
+  test("fails when scaling fails: nothing is destroyed", async () => {
+    const w = world({ scale: true });
+    const { report } = await run(context("single", "ha-option-a", w));
+    expect(report.failed?.step).toBe("stop the workloads that mount volumes (scaled to 0; the snapshot keeps their counts)");
+    expect(report.failed?.reason).toContain("scaling StatefulSet workloads/postgres to 0 failed");
+    expect(w.calls.some((c) => c.file === "npx")).toBe(false);
+  });
+
+  test("fails when destroy fails after the workloads stopped, saying how to scale them back", async () => {
+    const w = world({ destroy: true });
+    const { report } = await run(context("single", "ha-option-a", w));
+    expect(report.failed?.next).toContain("to keep the old cluster instead, scale back: kubectl -n workloads scale statefulset/postgres --replicas=1");
+  });
+
+  test("keeps the data directory in place when both clusters share it, and moves nothing", async () => {
+    const w = world();
+    const { report, log } = await run({ ...context("single", "ha-option-a", w), fromDataDir: "/h/.kindha/data/x", toDataDir: "/h/.kindha/data/x" });
+    expect(report.ok).toBe(true);
+    expect(w.moves).toEqual([]);
+    expect(log[1]).toContain("volumes stay in /h/.kindha/data/x");
+  });
+
+  test("moves (renames) the data directory after the destroy when the new cluster's differs, and marks it as the new cluster's", async () => {
+    const w = world();
+    const { report } = await run({ ...context("single", "ha-option-a", w), fromDataDir: "/h/a", toDataDir: "/h/b" });
+    expect(report.ok).toBe(true);
+    expect(w.moves).toEqual(["/h/a -> /h/b"]);
+    expect(w.files.get("/h/b/.kindha-cluster")).toBe("data-platform-local\n");
+    const order = report.completed;
+    expect(order.indexOf("destroy stack single")).toBeLessThan(order.indexOf("move the volumes from /h/a to /h/b"));
+    expect(order.indexOf("move the volumes from /h/a to /h/b")).toBeLessThan(order.indexOf("deploy stack ha-option-a"));
+  });
+
+  test.each([
+    [{ fromDataDir: "/h/a", toDataDir: undefined }, "keeps volumes inside its nodes (dataDir: false), so the volumes in /h/a would not follow"],
+    [{ fromDataDir: "/h/a", toDataDir: "/h/taken" }, "/h/taken (the data directory of ha-option-a) exists already"],
+  ])("fails in the preflight, before anything, when the volumes could not follow (%j)", async (dirs, reason) => {
+    const w = world();
+    w.files.set("/h/taken", "");
+    const { report } = await run({ ...context("single", "ha-option-a", w), ...dirs });
+    expect(report.failed?.step).toMatch(/^preflight/);
+    expect(report.failed?.reason).toContain(reason);
     expect(w.calls).toEqual([]);
   });
 });
@@ -189,7 +263,7 @@ describe("npm run migrate (tools/migrate.ts)", () => {
     const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo" });
     expect(code).toBe(0);
     expect(c.out[0]).toBe("migrate: single (1 control plane(s)) -> ha-option-a (3), engine tofu");
-    expect(c.out).toContain("[5/8] destroy stack single");
+    expect(c.out).toContain("[6/9] destroy stack single");
     expect(w.calls.find((x) => x.file === "npx")?.opts?.env?.TERRAFORM_BINARY_NAME).toBe("tofu");
   });
 

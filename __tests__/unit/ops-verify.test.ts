@@ -7,6 +7,8 @@ import { resolveStack } from "../../lib/stack-config";
 import {
   checkApiEndpoints,
   checkApiThroughLb,
+  checkClaimsBound,
+  checkWorkloadsAvailable,
   checkControlPlaneCount,
   checkControlPlanesReady,
   checkEtcdHealth,
@@ -17,7 +19,7 @@ import {
   verifyChecks,
 } from "../../lib/ops/verify";
 import { main as verifyMain } from "../../tools/verify";
-import { capture, clusterFixtures, failResult, fakeExec, okResult, recorded } from "../fixtures/recorded/load";
+import { capture, clusterFixtures, etcdServerCert, failResult, fakeExec, okResult, recorded } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
 const ha = resolveStack("ha-option-a").topology;
@@ -30,7 +32,15 @@ const haInputs = {
   etcdHealth: recorded("etcd-script-health-healthy"),
   readyz: recorded("kubectl-readyz-ok"),
   nodeAddresses: addresses({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
+  etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
+  claims: recorded("kubectl-pvc-bound"),
+  workloads: recorded("kubectl-workloads-available"),
 };
+
+/** What `docker exec <node> cat .../etcd/server.crt` answers: a certificate naming the member's address. */
+function certs(byNode: Record<string, string>): Map<string, ReturnType<typeof okResult>> {
+  return new Map(Object.entries(byNode).map(([node, ip]) => [node, okResult(etcdServerCert(ip, node))]));
+}
 
 /** What `docker inspect` answers for each node container's address. */
 function addresses(byNode: Record<string, string>): Map<string, ReturnType<typeof okResult>> {
@@ -48,25 +58,54 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
       ["etcd member health", true],
       ["API servers behind kubernetes service", true],
       ["API through load balancer", true],
+      ["PersistentVolumeClaims Bound", true],
+      ["workloads available", true],
     ]);
+    expect(results[7].reason).toBe("1 Bound");
+    expect(results[8].reason).toBe("2 Deployments, 1 StatefulSets, 2 DaemonSets");
     expect(results[0].reason).toBe(`3 of 3: ${C}-control-plane, ${C}-control-plane2, ${C}-control-plane3`);
     expect(results[5].reason).toBe("3: 172.18.0.4, 172.18.0.5, 172.18.0.6");
   });
 
   test("fails when a control plane came back at another address than its etcd member's, saying how to mend it", () => {
     const moved = new Map(haInputs.nodeAddresses).set(`${C}-control-plane2`, okResult("172.18.0.9\n"));
-    expect(checkNodeAddresses(ha, haInputs.etcdPods, moved)).toEqual({
+    expect(checkNodeAddresses(ha, moved, haInputs.etcdCerts)).toEqual({
       check: "control planes at their etcd addresses",
       ok: false,
-      reason: `${C}-control-plane2 is at 172.18.0.9, its etcd member at 172.18.0.6 (a restarted container got another address: stop it, free its old one, start it)`,
+      reason: `${C}-control-plane2 is at 172.18.0.9, its etcd member at 172.18.0.6 (a container got another address: npm run recover gives it back)`,
     });
   });
 
   test("fails when a node container's address cannot be read, or it has none", () => {
     const unread = new Map(haInputs.nodeAddresses).set(`${C}-control-plane3`, failResult("Error: No such object: data-platform-local-control-plane3"));
-    expect(checkNodeAddresses(ha, haInputs.etcdPods, unread).reason).toBe(`cannot read the address of ${C}-control-plane3: Error: No such object: data-platform-local-control-plane3`);
+    expect(checkNodeAddresses(ha, unread, haInputs.etcdCerts).reason).toBe(`cannot read the address of ${C}-control-plane3: Error: No such object: data-platform-local-control-plane3`);
     const stopped = new Map(haInputs.nodeAddresses).set(`${C}-control-plane2`, okResult("\n"));
-    expect(checkNodeAddresses(ha, haInputs.etcdPods, stopped).reason).toMatch(new RegExp(`^${C}-control-plane2 is at no address \\(stopped\\?\\), its etcd member at 172\\.18\\.0\\.6`));
+    expect(checkNodeAddresses(ha, stopped, haInputs.etcdCerts).reason).toMatch(new RegExp(`^${C}-control-plane2 is at no address \\(stopped\\?\\), its etcd member at 172\\.18\\.0\\.6`));
+  });
+
+  test("reads the member's address from its certificate, not through the API: it judges with the API down", () => {
+    const unreadable = new Map(haInputs.etcdCerts).set(`${C}-control-plane2`, failResult("Error response from daemon: container is not running"));
+    expect(checkNodeAddresses(ha, haInputs.nodeAddresses, unreadable).reason).toBe(`cannot read the etcd certificate of ${C}-control-plane2: Error response from daemon: container is not running`);
+    // The stack's own SANs (localhost, 127.0.0.1) and loopback never count as the member's address.
+    const onlyShared = new Map(haInputs.etcdCerts).set(`${C}-control-plane2`, okResult(etcdServerCert("127.0.0.1", `${C}-control-plane2`)));
+    expect(checkNodeAddresses(ha, haInputs.nodeAddresses, onlyShared).reason).toBe(`the etcd certificate of ${C}-control-plane2 names no node address`);
+  });
+
+  test("with the API down, every API check says so in one short line", () => {
+    const down = { code: 1, stdout: "", stderr: "E1201 07:00:00.000000 memcache.go:265] couldn't get current server API group list: Get \"https://127.0.0.1:6443/api?timeout=20s\": dial tcp 127.0.0.1:6443: connect: connection refused\nThe connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n" };
+    const results = verifyChecks(ha, { ...haInputs, nodes: down, etcdPods: down, apiEndpoints: down, readyz: down, claims: down, workloads: down });
+    const apiRows = results.filter((r) => !r.ok);
+    expect(apiRows.map((r) => r.reason)).toEqual([
+      "no API at 127.0.0.1:6443: connection refused",
+      "no API at 127.0.0.1:6443: connection refused",
+      "no API at 127.0.0.1:6443: connection refused",
+      "no API at 127.0.0.1:6443: connection refused",
+      "https://127.0.0.1:6443/readyz: no API at 127.0.0.1:6443: connection refused",
+      "no API at 127.0.0.1:6443: connection refused",
+      "no API at 127.0.0.1:6443: connection refused",
+    ]);
+    // The checks that read the node containers still judge.
+    expect(results.find((r) => r.check === "control planes at their etcd addresses")?.ok).toBe(true);
   });
 
   test("fails when control-plane2 is stopped: not Ready, and the service lists only 2 API servers", () => {
@@ -127,7 +166,7 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     expect(checkApiThroughLb(ha, recorded("kubectl-readyz-refused"))).toEqual({
       check: "API through load balancer",
       ok: false,
-      reason: "https://127.0.0.1:6443/readyz: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
+      reason: "https://127.0.0.1:6443/readyz: no API at 127.0.0.1:6443: connection refused",
     });
   });
 
@@ -142,7 +181,7 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
 
   test("fails when kubectl itself fails, showing its error", () => {
     const r = checkControlPlanesReady(ha, recorded("kubectl-readyz-refused"));
-    expect(r.reason).toBe("command failed: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?");
+    expect(r.reason).toBe("no API at 127.0.0.1:6443: connection refused");
   });
 
   /** The etcd.sh command verify runs, given what `kubectl get nodes` answers. */
@@ -168,8 +207,47 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     const table = renderChecks(verifyChecks(ha, { ...haInputs, readyz: recorded("kubectl-readyz-refused") }));
     const lines = table.split("\n");
     expect(lines[0]).toMatch(/^check\s+result\s+reason$/);
-    expect(lines).toHaveLength(9);
-    expect(lines[8]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: The connection/);
+    expect(lines).toHaveLength(11);
+    expect(lines[8]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: no API at 127\.0\.0\.1:6443: connection refused$/);
+  });
+});
+
+describe("verify checks of the data platform's services", () => {
+  test("fails when a claim is not Bound, naming it and its phase", () => {
+    expect(checkClaimsBound(recorded("kubectl-pvc-pending"))).toEqual({
+      check: "PersistentVolumeClaims Bound",
+      ok: false,
+      reason: "1 of 2 not Bound: workloads/data-queue-0 Pending",
+    });
+  });
+
+  test("passes with no claims at all", () => {
+    expect(checkClaimsBound(okResult('{"kind":"List","items":[]}'))).toEqual({ check: "PersistentVolumeClaims Bound", ok: true, reason: "no claims" });
+  });
+
+  test("fails when a Deployment or StatefulSet is not fully available, naming each with its counts", () => {
+    expect(checkWorkloadsAvailable(recorded("kubectl-workloads-degraded"))).toEqual({
+      check: "workloads available",
+      ok: false,
+      reason: "2 of 5 not fully available: Deployment local-path-storage/local-path-provisioner 0/1, StatefulSet workloads/postgres 0/1",
+    });
+  });
+
+  test("fails when a DaemonSet has fewer pods available than nodes it should run on", () => {
+    const ds = { kind: "DaemonSet", metadata: { namespace: "kube-system", name: "kube-proxy" }, spec: {}, status: { desiredNumberScheduled: 4, numberAvailable: 3 } };
+    expect(checkWorkloadsAvailable(okResult(JSON.stringify({ kind: "List", items: [ds] }))).reason).toBe("1 of 1 not fully available: DaemonSet kube-system/kube-proxy 3/4");
+  });
+
+  test("names at most 8 and counts the rest, so a broken cluster gives one readable row", () => {
+    const items = Array.from({ length: 11 }, (_, i) => ({ kind: "PersistentVolumeClaim", metadata: { namespace: "ns", name: `c${i}` }, status: { phase: "Pending" } }));
+    expect(checkClaimsBound(okResult(JSON.stringify({ kind: "List", items }))).reason).toBe(
+      "11 of 11 not Bound: ns/c0 Pending, ns/c1 Pending, ns/c2 Pending, ns/c3 Pending, ns/c4 Pending, ns/c5 Pending, ns/c6 Pending, ns/c7 Pending and 3 more",
+    );
+  });
+
+  test("fails when kubectl fails, with kubectl's error", () => {
+    expect(checkWorkloadsAvailable(recorded("kubectl-readyz-refused")).reason).toBe("no API at 127.0.0.1:6443: connection refused");
+    expect(checkWorkloadsAvailable(failResult("error: You must be logged in to the server (Unauthorized)")).reason).toBe("command failed: error: You must be logged in to the server (Unauthorized)");
   });
 });
 
@@ -182,6 +260,9 @@ describe("verify checks, recorded single control plane (stack single)", () => {
       etcdHealth: { code: 0, stdout: '{"state":"healthy","healthy":1,"members":1,"quorum":1,"tolerated":0,"message":"healthy: 1 of 1 members healthy, quorum 1, tolerates 0 failed","endpoints":[{"endpoint":"https://172.18.0.3:2379","health":true,"took":"9ms"}]}', stderr: "" },
       readyz: recorded("kubectl-readyz-ok"),
       nodeAddresses: addresses({ [`${C}-control-plane`]: "172.18.0.3" }),
+      etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.3" }),
+      claims: recorded("kubectl-pvc-bound"),
+      workloads: recorded("kubectl-workloads-available"),
     });
     expect(results.filter((r) => !r.ok)).toEqual([]);
     expect(results[6].check).toBe("API server");
@@ -193,7 +274,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
-    expect(c.out.join("\n")).toContain("verify: all 7 checks pass");
+    expect(c.out.join("\n")).toContain("verify: all 9 checks pass");
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
     expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(true);
   });
@@ -211,7 +292,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec } = fakeExec(clusterFixtures({ health: "etcd-script-health-degraded" }));
     const c = capture();
     expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
-    expect(c.out.join("\n")).toContain("verify: 1 of 7 checks FAILED");
+    expect(c.out.join("\n")).toContain("verify: 1 of 9 checks FAILED");
     expect(c.out.join("\n")).toMatch(/etcd member health\s+FAIL\s+degraded: 2 of 3/);
   });
 });

@@ -292,7 +292,7 @@ describe("differences against a base", () => {
     const b = stack("ha-option-a").resources;
     const byType = (t: string) => (r: SynthResource) => r.type === t && !r.address.startsWith("data.");
     const ns = (r: SynthResource) => r.address.includes("InfrastructureNamespace");
-    let base = edit(b, byType("local_file"), (body) => (body.content = "old"));
+    let base = edit(b, (r) => byType("local_file")(r) && r.address.includes("Cluster_Config"), (body) => (body.content = "old"));
     base = edit(base, ns, (body) => ((body.metadata as { labels: Record<string, string> }).labels["kindha.io/tier"] = "old"));
     base = edit(base, (r) => r.address.includes("Etcd_BackupBeforeDestroy"), (body) => (body.provisioner = []));
     base = edit(base, (r) => r.mode === "data", (body) => (body.filename = "old"));

@@ -3,15 +3,15 @@
  * (no Docker engine here): preflight failures, create, cleanup of a half-made cluster, delete.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
 
 const SCRIPTS = join(__dirname, "..", "..", "scripts");
 const GiB = 1073741824;
 
-function run(script: string, s: StandIns, env: Record<string, string> = {}) {
-  const r = spawnSync("bash", [join(SCRIPTS, script)], { env: s.env(env), encoding: "utf8", cwd: s.dir });
+function run(script: string, s: StandIns, env: Record<string, string> = {}, as: readonly string[] = []) {
+  const r = spawnSync(as[0] ?? "bash", [...as.slice(1), ...(as.length > 0 ? ["bash"] : []), join(SCRIPTS, script)], { env: s.env(env), encoding: "utf8", cwd: s.dir });
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -61,6 +61,66 @@ describe("preflight.sh", () => {
   });
 });
 
+describe("preflight.sh: the data directory", () => {
+  const data = (s: StandIns, name = "data-platform-local") => ({ ...budget, KINDHA_CLUSTER_NAME: name, KINDHA_DATA_DIR: join(s.dir, "home", ".kindha", "data", name) });
+
+  test("passes when it does not exist yet, creating nothing itself", () => {
+    const s = makeStandIns();
+    const env = data(s);
+    const r = run("preflight.sh", s, env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`data in ${env.KINDHA_DATA_DIR}`);
+    expect(existsSync(join(s.dir, "home"))).toBe(false);
+  });
+
+  test("passes when it is this cluster's", () => {
+    const s = makeStandIns();
+    const env = data(s);
+    mkdirSync(env.KINDHA_DATA_DIR, { recursive: true });
+    writeFileSync(join(env.KINDHA_DATA_DIR, ".kindha-cluster"), "data-platform-local\n");
+    expect(run("preflight.sh", s, env).code).toBe(0);
+  });
+
+  test("fails in one line when it belongs to another cluster name", () => {
+    const s = makeStandIns();
+    const env = data(s);
+    mkdirSync(env.KINDHA_DATA_DIR, { recursive: true });
+    writeFileSync(join(env.KINDHA_DATA_DIR, ".kindha-cluster"), "other-cluster\n");
+    const r = run("preflight.sh", s, env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n").filter((l) => l.includes("data directory"))).toEqual([
+      `preflight: data directory ${env.KINDHA_DATA_DIR} belongs to cluster other-cluster, not data-platform-local; set dataDir to another path (its volumes are kept)`,
+    ]);
+  });
+
+  test("fails when a file stands where it should be", () => {
+    const s = makeStandIns();
+    const env = data(s);
+    mkdirSync(join(env.KINDHA_DATA_DIR, ".."), { recursive: true });
+    writeFileSync(env.KINDHA_DATA_DIR, "");
+    const r = run("preflight.sh", s, env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`preflight: data directory ${env.KINDHA_DATA_DIR} exists and is not a directory`);
+  });
+
+  test("fails when the user cannot write it (or create it), naming the user", () => {
+    const s = makeStandIns();
+    const env = data(s);
+    mkdirSync(env.KINDHA_DATA_DIR, { recursive: true });
+    // root may write anything: it runs the script as nobody, which may not write a root-owned 0755 directory.
+    const root = process.getuid?.() === 0;
+    chmodSync(env.KINDHA_DATA_DIR, root ? 0o755 : 0o500);
+    if (root) for (const d of [s.dir, ...readdirSync(s.dir).map((e) => join(s.dir, e))]) if (statSync(d).isDirectory()) chmodSync(d, 0o755);
+    const as = root ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    const r = run("preflight.sh", s, env, as);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`preflight: data directory ${env.KINDHA_DATA_DIR} is not writable by (nobody|${process.env.USER ?? "\\w+"}); fix its owner or mode`));
+    const child = { ...env, KINDHA_DATA_DIR: join(env.KINDHA_DATA_DIR, "sub") };
+    expect(run("preflight.sh", s, child, as).stderr).toContain(`data directory ${child.KINDHA_DATA_DIR} cannot be created: ${env.KINDHA_DATA_DIR} is not a writable directory`);
+    chmodSync(env.KINDHA_DATA_DIR, 0o755);
+  });
+});
+
 describe("create-cluster.sh", () => {
   function setup(s: StandIns) {
     const config = join(s.dir, "kind-config.yaml");
@@ -85,6 +145,35 @@ describe("create-cluster.sh", () => {
     expect(s.calls()).toContain(`kind create cluster --name data-platform-local --config ${env.KINDHA_KIND_CONFIG} --kubeconfig ${env.KINDHA_KUBECONFIG} --wait 5m`);
     expect(statSync(env.KINDHA_KUBECONFIG).mode & 0o777).toBe(0o600);
     expect(statSync(env.KINDHA_BACKUP_DIR).mode & 0o777).toBe(0o700);
+  });
+
+  test("makes kind's network with its IPv4 subnet named, then fixes every node at its address", () => {
+    const s = makeStandIns();
+    const r = run("create-cluster.sh", s, setup(s));
+    expect(r.code).toBe(0);
+    const docker = s.calls().filter((c) => c.startsWith("docker network") || c.startsWith("docker ps"));
+    expect(docker).toEqual([
+      "docker network inspect kind",
+      expect.stringMatching(/^docker network create kindha-subnet-probe-\d+$/),
+      expect.stringMatching(/^docker network inspect kindha-subnet-probe-\d+ -f/),
+      expect.stringMatching(/^docker network rm kindha-subnet-probe-\d+$/),
+      "docker network inspect bridge -f {{ index .Options \"com.docker.network.driver.mtu\" }}",
+      "docker network create -d=bridge -o com.docker.network.bridge.enable_ip_masquerade=true --ipv6 --subnet fc00:f853:ccd:e793::/64 --subnet 172.18.0.0/16 kind",
+      "docker network inspect kind -f {{range .IPAM.Config}}{{.Subnet}} {{end}}",
+      "docker ps --filter label=io.x-k8s.kind.cluster=data-platform-local --format {{.Names}}",
+      "docker network disconnect kind data-platform-local-control-plane",
+      "docker network connect --ip 172.18.0.2 kind data-platform-local-control-plane",
+    ]);
+    expect(r.stderr).toContain("nodes: fixed the addresses of 1 containers of data-platform-local");
+  });
+
+  test("leaves addresses as they are, saying so, on a network that names no IPv4 subnet", () => {
+    const s = makeStandIns();
+    writeFileSync(join(s.dir, "networks"), "kind\n");
+    const r = run("create-cluster.sh", s, { ...setup(s), FAKE_SUBNETS: "fc00:f853:ccd:e793::/64" });
+    expect(r.code).toBe(0);
+    expect(s.calls().filter((c) => /^docker network (create|connect)/.test(c))).toEqual([]);
+    expect(r.stderr).toContain("nodes: warning: network kind names no IPv4 subnet");
   });
 
   test("fails before creating anything when the preflight fails", () => {
@@ -118,6 +207,42 @@ describe("create-cluster.sh", () => {
     expect(existsSync(env.KINDHA_KUBECONFIG)).toBe(false);
   });
 
+  test("with a data directory: makes it 0700, marks it as this cluster's, and switches storage to it after create", () => {
+    const s = makeStandIns();
+    const storage = join(s.dir, "storage-class.yaml");
+    const patch = join(s.dir, "provisioner-config.json");
+    writeFileSync(storage, "kind: StorageClass\n");
+    writeFileSync(patch, "{}\n");
+    const env = { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch };
+    const r = run("create-cluster.sh", s, env);
+    expect(r.code).toBe(0);
+    expect(statSync(env.KINDHA_DATA_DIR).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(env.KINDHA_DATA_DIR, ".kindha-cluster"), "utf8")).toBe("data-platform-local\n");
+    const kubectl = s.calls().filter((c) => c.startsWith("kubectl")).map((c) => c.replace(/--kubeconfig \S+ /, ""));
+    expect(kubectl).toEqual([
+      "kubectl wait --for=condition=Ready nodes --all --timeout 5m",
+      "kubectl delete storageclass standard --ignore-not-found",
+      `kubectl create -f ${storage}`,
+      `kubectl -n local-path-storage patch configmap local-path-config --type merge --patch-file ${patch}`,
+      "kubectl -n local-path-storage rollout restart deployment/local-path-provisioner",
+      "kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout 5m",
+    ]);
+    expect(r.stderr).toContain(`volumes of data-platform-local live in ${env.KINDHA_DATA_DIR}`);
+  });
+
+  test("with a data directory, keeps it (and what it holds) when the create fails", () => {
+    const s = makeStandIns();
+    const storage = join(s.dir, "storage-class.yaml");
+    const patch = join(s.dir, "provisioner-config.json");
+    writeFileSync(storage, "kind: StorageClass\n");
+    writeFileSync(patch, "{}\n");
+    const env = { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch };
+    mkdirSync(join(env.KINDHA_DATA_DIR, "db", "data-postgres-0"), { recursive: true });
+    const r = run("create-cluster.sh", s, { ...env, FAKE_KIND_FAIL: "create" });
+    expect(r.code).not.toBe(0);
+    expect(existsSync(join(env.KINDHA_DATA_DIR, "db", "data-postgres-0"))).toBe(true);
+  });
+
   test("fails naming the variable a caller forgot", () => {
     const s = makeStandIns();
     const { KINDHA_KIND_CONFIG: _omit, ...env } = setup(s);
@@ -138,6 +263,17 @@ describe("delete-cluster.sh", () => {
     expect(existsSync(kubeconfig)).toBe(false);
     expect(readFileSync(join(s.dir, "clusters"), "utf8").trim()).toBe("");
     expect(run("delete-cluster.sh", s, env).code).toBe(0);
+  });
+
+  test("keeps the data directory and says where it is and how it would be removed", () => {
+    const s = makeStandIns();
+    const dataDir = join(s.dir, "data");
+    mkdirSync(join(dataDir, "db", "data-postgres-0"), { recursive: true });
+    writeFileSync(join(s.dir, "clusters"), "data-platform-local\n");
+    const r = run("delete-cluster.sh", s, { KINDHA_CLUSTER_NAME: "data-platform-local", KINDHA_KUBECONFIG: join(s.dir, "kc"), KINDHA_DATA_DIR: dataDir, KINDHA_STACK: "single" });
+    expect(r.code).toBe(0);
+    expect(existsSync(join(dataDir, "db", "data-postgres-0"))).toBe(true);
+    expect(r.stderr).toContain(`delete-cluster: the volumes of data-platform-local are kept in ${dataDir}; a new cluster of this name finds them there. To delete them: npm run remove-data -- single --yes`);
   });
 
   test("fails loudly when kind is missing", () => {

@@ -43,7 +43,7 @@ describe("stack definitions", () => {
 
   test("fails when scheduledBackups has an unknown key or a wrong type, naming each", () => {
     const file = configFile("stacks:\n  ha-option-b:\n    scheduledBackups: { shelImage: busybox, retention: three }\n");
-    expect(() => loadStackDefinitions(file)).toThrow(/stacks\.ha-option-b\.scheduledBackups\.shelImage: "busybox" is not a known setting[\s\S]*stacks\.ha-option-b\.scheduledBackups\.retention: "three" must be a number/);
+    expect(() => loadStackDefinitions(file)).toThrow(/stacks\.ha-option-b\.scheduledBackups\.shelImage: "busybox" is not a known setting[\s\S]*stacks\.ha-option-b\.scheduledBackups\.retention: "three" must be a whole number of snapshots from 1 to 1000/);
   });
 
   test("a config file adds a 5-control-plane stack and adjusts a preset, without code changes", () => {

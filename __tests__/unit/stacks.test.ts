@@ -27,7 +27,7 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
   test("creates the cluster, its config, the pre-destroy backup and the platform objects", () => {
     const infra = t.workers.filter((w) => w.role === "infrastructure").length;
     expect(resourceCounts(json)).toEqual({
-      local_file: 1,
+      local_file: 3,
       null_resource: 3,
       kubernetes_namespace_v1: 2,
       ...(infra > 0 ? { kubernetes_node_taint: infra } : {}),
@@ -56,7 +56,17 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
 
   test("writes the kind config at a path relative to the stack", () => {
     expect(text).toHaveResourceWithProperties(File, { filename: "${path.module}/kind-config.yaml", file_permission: "0644" });
-    expect(Object.keys(resources(json, "local_file"))).toHaveLength(1);
+    expect(text).toHaveResourceWithProperties(File, { filename: "${path.module}/storage-class.yaml", file_permission: "0644" });
+    expect(text).toHaveResourceWithProperties(File, { filename: "${path.module}/provisioner-config.json", file_permission: "0644" });
+    expect(Object.keys(resources(json, "local_file"))).toHaveLength(3);
+  });
+
+  test("mounts the cluster's data directory into every node, at the provisioner's path", () => {
+    const nodes = kindConfigOf(json).nodes;
+    for (const node of nodes) {
+      expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("~/.kindha/data/data-platform-local")}', containerPath: "/var/local-path-provisioner" });
+    }
+    expect(json.output.data_dir.value).toBe('${pathexpand("~/.kindha/data/data-platform-local")}');
   });
 
   test("outputs the topology's numbers, credentials marked sensitive", () => {
@@ -116,7 +126,13 @@ describe("cluster lifecycle", () => {
       provisioner: [
         localExec({
           command: 'bash "${self.triggers.scripts_dir}/preflight.sh"',
-          environment: { KINDHA_REQUIRED_CPUS: "18", KINDHA_REQUIRED_MEMORY_GIB: "36", KINDHA_ALLOW_CGROUP_V1: "0" },
+          environment: {
+            KINDHA_REQUIRED_CPUS: "18",
+            KINDHA_REQUIRED_MEMORY_GIB: "36",
+            KINDHA_ALLOW_CGROUP_V1: "0",
+            KINDHA_CLUSTER_NAME: "data-platform-local",
+            KINDHA_DATA_DIR: '${pathexpand("~/.kindha/data/data-platform-local")}',
+          },
         }),
       ],
     });
@@ -171,8 +187,9 @@ describe("cluster lifecycle", () => {
   test("schedules etcd backups in HA onto a host directory every control plane mounts", () => {
     expect(text).toHaveResourceWithProperties(CronJobV1, { spec: expect.objectContaining({ schedule: "0 */6 * * *" }) });
     expect(backupCommand(json)).toContain("tail -n +9");
-    const mounts = kindConfigOf(json).nodes.filter((n: any) => n.role === "control-plane").map((n: any) => n.extraMounts);
-    expect(mounts).toEqual(Array(3).fill([{ hostPath: '${pathexpand("~/.kindha/backups/data-platform-local")}/scheduled', containerPath: "/var/lib/kindha/backups" }]));
+    const mounts = kindConfigOf(json).nodes.map((n: any) => [n.role, n.extraMounts.filter((m: any) => m.containerPath === "/var/lib/kindha/backups")]);
+    const backups = [{ hostPath: '${pathexpand("~/.kindha/backups/data-platform-local")}/scheduled', containerPath: "/var/lib/kindha/backups" }];
+    expect(mounts).toEqual([...Array(3).fill(["control-plane", backups]), ["worker", []], ["worker", []]]);
   });
 
   test("keeps the retention configurable", () => {
@@ -229,6 +246,59 @@ describe("stack validation", () => {
   });
 });
 
+describe("data directory", () => {
+  const lifecycleOf = (j: ReturnType<typeof synthPreset>["json"]) =>
+    Object.values(resources(j, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers);
+
+  test("create makes it and applies the shared storage configuration; destroy is told where it is, to keep it", () => {
+    const { json } = synthPreset("single");
+    const life = lifecycleOf(json);
+    expect(life.triggers.data_dir).toBe('${pathexpand("~/.kindha/data/data-platform-local")}');
+    expect(life.triggers.storage_class_path).toMatch(/^\$\{local_file\.Cluster_StorageClass_[0-9A-F]{8}\.filename\}$/);
+    expect(life.triggers.storage_config_path).toMatch(/^\$\{local_file\.Cluster_ProvisionerConfig_[0-9A-F]{8}\.filename\}$/);
+    const [create, destroy] = life.provisioner.map((p: any) => p["local-exec"]);
+    expect(create.environment).toMatchObject({
+      KINDHA_DATA_DIR: "${self.triggers.data_dir}",
+      KINDHA_STORAGE_CLASS: "${self.triggers.storage_class_path}",
+      KINDHA_STORAGE_CONFIG: "${self.triggers.storage_config_path}",
+    });
+    expect(destroy.environment).toMatchObject({ KINDHA_DATA_DIR: "${self.triggers.data_dir}" });
+    const file = (name: string) => Object.values(resources(json, "local_file")).find((f) => f.filename === `\${path.module}/${name}`).content;
+    expect(JSON.parse(JSON.parse(file("provisioner-config.json")).data["config.json"])).toEqual({ sharedFileSystemPath: "/var/local-path-provisioner" });
+    expect(require("yaml").parse(file("storage-class.yaml"))).toEqual({
+      apiVersion: "storage.k8s.io/v1",
+      kind: "StorageClass",
+      metadata: { name: "standard", annotations: { "storageclass.kubernetes.io/is-default-class": "true" }, labels: { "app.kubernetes.io/managed-by": "kindha" } },
+      provisioner: "rancher.io/local-path",
+      volumeBindingMode: "WaitForFirstConsumer",
+      reclaimPolicy: "Delete",
+      parameters: { pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}" },
+    });
+  });
+
+  test("a path of the user's goes where they said, on every node", () => {
+    const { json } = synthPreset("ha-option-a", { dataDir: "/srv/kindha-data" });
+    for (const node of kindConfigOf(json).nodes) expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("/srv/kindha-data")}', containerPath: "/var/local-path-provisioner" });
+  });
+
+  test("off (false): no mount, no storage configuration, volumes stay in the nodes as with plain kind", () => {
+    const { json } = synthPreset("single", { dataDir: false });
+    expect(kindConfigOf(json).nodes.flatMap((n: any) => n.extraMounts ?? [])).toEqual([]);
+    expect(Object.values(resources(json, "local_file")).map((f) => f.filename)).toEqual(["${path.module}/kind-config.yaml"]);
+    expect(lifecycleOf(json).triggers).toMatchObject({ data_dir: "", storage_class_path: "", storage_config_path: "" });
+  });
+
+  test.each([
+    ["data/relative", "must be an absolute or ~/ path"],
+    ['/tmp/${file("/etc/passwd")}', "must be an absolute or ~/ path"],
+    ["/srv/../etc", "must be an absolute or ~/ path"],
+    ["/srv/a b", "must be an absolute or ~/ path"],
+    ["/", "must name a directory of its own"],
+  ])("fails when dataDir is %j, before anything is written", (dataDir, rule) => {
+    expect(() => synthStack("s", "single", { dataDir })).toThrow(`Invalid settings for stack "s" (1 problem):\n  - dataDir: ${JSON.stringify(dataDir)} ${rule}`);
+  });
+});
+
 describe("external load balancer", () => {
   test("renders an HAProxy config with one backend per control plane, written beside the stack", () => {
     const { json } = synthPreset("ha-option-a", { externalLoadBalancer: {} });
@@ -245,7 +315,7 @@ describe("external load balancer", () => {
   });
 
   test("is absent by default", () => {
-    expect(Object.values(resources(synthPreset("ha-option-b").json, "local_file"))).toHaveLength(1);
+    expect(Object.values(resources(synthPreset("ha-option-b").json, "local_file")).map((f) => f.filename)).not.toContain("${path.module}/haproxy.cfg");
   });
 });
 

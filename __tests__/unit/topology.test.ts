@@ -106,21 +106,50 @@ describe("validation", () => {
     ["there are no workers", "single", { workers: [] }, "workers: [] has no schedulable worker"],
     ["a worker count is zero", "ha", { workers: [{ role: "workload", count: 0 }] }, "workers[0].count: 0 must be a whole number of at least 1"],
     ["a worker role is unknown", "ha", { workers: [{ role: "gpu" as never }] }, 'workers[0].role: "gpu" must be one of infrastructure, workload, combined'],
-    ["control-plane CPU is zero", "ha", { controlPlaneBudget: { cpu: 0 } }, "controlPlaneBudget.cpu: 0 must be a positive number of CPUs"],
-    ["worker memory is negative", "ha", { workers: [{ role: "combined", budget: { memoryGiB: -16 } }] }, "workers[0].budget.memoryGiB: -16 must be a positive number of GiB"],
+    ["control-plane CPU is zero", "ha", { controlPlaneBudget: { cpu: 0 } }, "controlPlaneBudget.cpu: 0 must be a whole number of CPUs from 1 to 1024"],
+    ["worker memory is negative", "ha", { workers: [{ role: "combined", budget: { memoryGiB: -16 } }] }, "workers[0].budget.memoryGiB: -16 must be a whole number of GiB from 1 to 4096"],
+    ["a budget is a decimal (the preflight compares whole numbers)", "ha", { controlPlaneBudget: { cpu: 1.5 } }, "controlPlaneBudget.cpu: 1.5 must be a whole number of CPUs from 1 to 1024"],
+    ["a budget is huge", "single", { workers: [{ role: "combined", budget: { cpu: 1e300 } }] }, "workers[0].budget.cpu: 1e+300 must be a whole number of CPUs from 1 to 1024"],
+    ["a budget is not a number", "single", { controlPlaneBudget: { memoryGiB: "4" as never } }, 'controlPlaneBudget.memoryGiB: "4" must be a whole number of GiB from 2 to 4096'],
+    ["a control plane has less memory than it needs", "single", { controlPlaneBudget: { memoryGiB: 1 } }, "controlPlaneBudget.memoryGiB: 1 must be a whole number of GiB from 2 to 4096"],
     ["the API port is out of range", "ha", { apiServerPort: 70000 }, "apiServerPort: 70000 must be a whole number from 1 to 65535"],
     ["the API port is zero", "single", { apiServerPort: 0 }, "apiServerPort: 0 must be a whole number from 1 to 65535"],
-    ["the API address is a hostname", "ha", { apiServerAddress: "localhost" }, 'apiServerAddress: "localhost" must be an IPv4 or IPv6 address'],
-    ["the API address is not an IP", "ha", { apiServerAddress: "300.1.1.1" }, 'apiServerAddress: "300.1.1.1" must be an IPv4 or IPv6 address'],
+    ["the API address is a hostname", "ha", { apiServerAddress: "localhost" }, 'apiServerAddress: "localhost" must be a unicast IPv4 or IPv6 address without a zone'],
+    ["the API address is not an IP", "ha", { apiServerAddress: "300.1.1.1" }, 'apiServerAddress: "300.1.1.1" must be a unicast IPv4 or IPv6 address without a zone'],
+    ["the API address is multicast", "ha", { apiServerAddress: "239.1.2.3" }, "multicast addresses cannot be bound"],
+    ["the API address is IPv6 multicast", "ha", { apiServerAddress: "ff02::1" }, "multicast addresses cannot be bound"],
+    ["the API address is the broadcast address", "ha", { apiServerAddress: "255.255.255.255" }, "broadcast or reserved addresses cannot be bound"],
+    ["the API address carries a zone id", "ha", { apiServerAddress: "fe80::1%eth0" }, "a zone id (%...) names an interface, not an address"],
     ["the cluster name has capitals", "ha", { clusterName: "Data_Platform" }, 'clusterName: "Data_Platform" must be a DNS-1123 label'],
     ["the cluster name ends with a dash", "single", { clusterName: "data-" }, 'clusterName: "data-" must be a DNS-1123 label'],
     ["the cluster name makes node names too long", "ha", { clusterName: "a".repeat(50) }, 'has 65 characters; node names must be at most 63'],
-    ["the node image has no tag", "ha", { nodeImage: "kindest/node" }, 'nodeImage: "kindest/node" must be an image reference with a tag or digest'],
+    ["the node image has no tag", "ha", { nodeImage: "kindest/node" }, 'nodeImage: "kindest/node" must name a tag or a digest'],
+    ["the node image is empty", "ha", { nodeImage: "" }, 'nodeImage: "" must be an image reference (OCI distribution grammar'],
+    ["the node image has capitals in its path", "ha", { nodeImage: "Kindest/Node:v1" }, "must be an image reference (OCI distribution grammar"],
+    ["the node image is a Terraform template", "ha", { nodeImage: 'kindest/node:${file("/etc/passwd")}' }, "must be an image reference (OCI distribution grammar"],
+    ["the node image carries a newline and a YAML key", "ha", { nodeImage: "kindest/node:v1\n    extraMounts: [{hostPath: /}]" }, "must be an image reference (OCI distribution grammar"],
+    ["the node image's digest is not hex", "ha", { nodeImage: "kindest/node@sha256:xyz" }, "must be an image reference (OCI distribution grammar"],
   ];
 
   test.each(cases)("fails when %s", (_name, availability, spec, message) => {
     expect(() => planTopology(availability, spec, 'stack "t"')).toThrow(ValidationError);
     expect(() => planTopology(availability, spec, 'stack "t"')).toThrow(message);
+  });
+
+  test.each([
+    "kindest/node:v1.36.1",
+    "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+    "kindha.local/node:v1.36.1",
+    "registry.example.com:5000/team/kind-node:v1.36.1-rc.1",
+    "localhost:5000/node@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+    "docker.io/kindest/node:v1.36.1",
+  ])("accepts the image reference %s", (nodeImage) => {
+    expect(planTopology("ha", { nodeImage }, 'stack "t"').nodeImage).toBe(nodeImage);
+  });
+
+  test("accepts every address of this host for the API, with a warning to print", () => {
+    expect(planTopology("ha", { apiServerAddress: "0.0.0.0" }, 'stack "t"').warnings).toEqual(["apiServerAddress: 0.0.0.0 publishes the API on every address of this host, to every network it is on"]);
+    expect(planTopology("ha", {}, 'stack "t"').warnings).toEqual([]);
   });
 
   test("fails with every violation in one error, naming the stack", () => {

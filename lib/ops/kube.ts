@@ -21,8 +21,6 @@ export interface PodInfo {
   readonly phase: string;
   /** Every container reports ready. */
   readonly ready: boolean;
-  /** Host of the client URL kubeadm wrote into an etcd pod (its member's address), if any. */
-  readonly etcdAddress?: string;
 }
 
 /** An API server address behind the `kubernetes` service. */
@@ -57,17 +55,6 @@ export function listItems(text: string, what: string): Json[] {
 }
 
 export const CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane";
-/** Where kubeadm writes the client URL an etcd member advertises, on its static pod. */
-const ETCD_ADVERTISE_ANNOTATION = "kubeadm.kubernetes.io/etcd.advertise-client-urls";
-
-/** The host of a URL without IPv6 brackets, or undefined when it is not one. */
-function urlHost(url: string): string | undefined {
-  try {
-    return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1") || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** `kubectl get nodes -o json`. */
 export function parseNodes(text: string): NodeInfo[] {
@@ -94,14 +81,11 @@ export function parsePods(text: string): PodInfo[] {
     const spec = isRecord(p.spec) ? p.spec : {};
     const status = isRecord(p.status) ? p.status : {};
     const containers = arr(status.containerStatuses).filter(isRecord);
-    const annotations = isRecord(meta.annotations) ? meta.annotations : {};
-    const etcdAddress = urlHost(str(annotations[ETCD_ADVERTISE_ANNOTATION]));
     return {
       name: str(meta.name),
       nodeName: str(spec.nodeName),
       phase: str(status.phase) || "Unknown",
       ready: containers.length > 0 && containers.every((c) => c.ready === true),
-      ...(etcdAddress ? { etcdAddress } : {}),
     };
   });
 }
@@ -133,4 +117,61 @@ export function parseApiAddresses(text: string): ApiAddress[] {
         return arr(e.addresses).map((ip) => ({ ip: str(ip), ready }));
       }),
   );
+}
+
+/** A PersistentVolumeClaim as the checks see it. */
+export interface ClaimInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly phase: string;
+  readonly storageClass: string;
+  readonly volume: string;
+}
+
+/** `kubectl get pvc -A -o json`. */
+export function parseClaims(text: string): ClaimInfo[] {
+  return listItems(text, "kubectl get pvc").map((c) => {
+    const meta = isRecord(c.metadata) ? c.metadata : {};
+    const spec = isRecord(c.spec) ? c.spec : {};
+    const status = isRecord(c.status) ? c.status : {};
+    return { namespace: str(meta.namespace), name: str(meta.name), phase: str(status.phase) || "Unknown", storageClass: str(spec.storageClassName), volume: str(spec.volumeName) };
+  });
+}
+
+/** A Deployment, StatefulSet or DaemonSet: how many pods it wants and how many are available. */
+export interface WorkloadInfo {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly desired: number;
+  readonly available: number;
+  /** Names of the claims its pods mount (template volumes and StatefulSet claim templates). */
+  readonly claims: readonly string[];
+}
+
+const num = (x: unknown, fallback = 0): number => (typeof x === "number" && Number.isFinite(x) ? x : fallback);
+
+/** `kubectl get deployments,statefulsets,daemonsets -A -o json` (a List of mixed kinds). */
+export function parseWorkloads(text: string): WorkloadInfo[] {
+  return listItems(text, "kubectl get deployments,statefulsets,daemonsets").map((w) => {
+    const meta = isRecord(w.metadata) ? w.metadata : {};
+    const spec = isRecord(w.spec) ? w.spec : {};
+    const status = isRecord(w.status) ? w.status : {};
+    const kind = str(w.kind);
+    const template = isRecord(spec.template) && isRecord(spec.template.spec) ? spec.template.spec : {};
+    const claims = [
+      ...arr(template.volumes).filter(isRecord).flatMap((v) => (isRecord(v.persistentVolumeClaim) ? [str(v.persistentVolumeClaim.claimName)] : [])),
+      ...arr(spec.volumeClaimTemplates).filter(isRecord).map((t) => (isRecord(t.metadata) ? str(t.metadata.name) : "")),
+    ].filter(Boolean);
+    const daemon = kind === "DaemonSet";
+    return {
+      kind,
+      namespace: str(meta.namespace),
+      name: str(meta.name),
+      // Deployments and StatefulSets default to 1 replica when spec.replicas is absent.
+      desired: daemon ? num(status.desiredNumberScheduled) : num(spec.replicas, 1),
+      available: daemon ? num(status.numberAvailable) : num(status.availableReplicas),
+      claims,
+    };
+  });
 }

@@ -8,7 +8,9 @@ import { backupArgs } from "../etcd/runner";
 import type { Topology } from "../topology";
 import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../exec";
 import { ClusterClient } from "./client";
-import { failed, ok, type Step } from "./steps";
+import { quiesce, type Scaled } from "./data";
+import { failed, ok, realClock, type Clock, type Step } from "./steps";
+import { DATA_OWNER_FILE } from "../storage";
 
 /** One side of a migration. */
 export interface StackRef {
@@ -23,6 +25,8 @@ export interface Files {
   exists(path: string): boolean;
   /** Writes a file 0600, creating its directory 0700. */
   write(path: string, text: string): void;
+  /** Renames a directory (the same file system: nothing is copied). */
+  move(from: string, to: string): void;
 }
 
 export interface MigrateContext {
@@ -45,11 +49,19 @@ export interface MigrateContext {
   readonly stamp: string;
   /** Extra flags for `cdktf deploy` and `cdktf destroy`, e.g. `--skip-provider-lock`. */
   readonly cdktfFlags?: readonly string[];
+  /** Data directories of the two clusters (expanded); undefined where volumes stay in the nodes. */
+  readonly fromDataDir?: string;
+  readonly toDataDir?: string;
+  /** Bound of waiting for the volumes' pods to stop, in ms. @default 300000 */
+  readonly quiesceWaitMs?: number;
+  readonly clock?: Clock;
   /** Filled by the steps. */
   exportFile?: string;
   snapshot?: string;
   /** Set only after snapshot-status read a non-empty snapshot: the destroy step's precondition. */
   snapshotVerified?: boolean;
+  /** The workloads scaled to zero before the destroy (the snapshot holds their counts). */
+  quiesced?: readonly Scaled[];
 }
 
 /** Kinds never worth exporting: high churn, recreated by the cluster. */
@@ -80,6 +92,17 @@ function finishByHand(c: MigrateContext): string {
   return `npx cdktf deploy ${c.to.id} --auto-approve && npm run restore -- ${c.to.id} --snapshot ${snap} && npm run verify -- ${c.to.id}`;
 }
 
+/** Why the volumes cannot follow the migration, or undefined when they can. */
+export function dataPlanProblem(c: Pick<MigrateContext, "fromDataDir" | "toDataDir" | "files" | "to">): string | undefined {
+  if (c.fromDataDir === undefined || c.fromDataDir === c.toDataDir) return undefined;
+  if (c.toDataDir === undefined) return `stack ${c.to.id} keeps volumes inside its nodes (dataDir: false), so the volumes in ${c.fromDataDir} would not follow; give it a dataDir`;
+  if (c.files.exists(c.toDataDir)) return `${c.toDataDir} (the data directory of ${c.to.id}) exists already; the volumes in ${c.fromDataDir} would not fit in beside it: move one of them away`;
+  return undefined;
+}
+
+const scaleBackHint = (c: MigrateContext) =>
+  (c.quiesced ?? []).map((w) => `kubectl -n ${w.namespace} scale ${w.kind.toLowerCase()}/${w.name} --replicas=${w.replicas}`).join("; ");
+
 /** The migration steps, in order. Pure: nothing runs until runSteps calls them. */
 export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
   const cdktf = (verb: "destroy" | "deploy", stack: string) => ["cdktf", verb, stack, "--auto-approve", ...(c.cdktfFlags ?? [])];
@@ -90,8 +113,12 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       next: `bring stack ${c.from.id} up (npx cdktf deploy ${c.from.id}) or migrate from the stack that is deployed`,
       run: async () => {
         if (c.from.id === c.to.id) return failed(`--from and --to are both ${c.from.id}`);
+        const problem = dataPlanProblem(c);
+        if (problem) return failed(problem);
         const r = await apiAnswers(c, c.from);
-        return r.code === 0 ? ok(`${c.from.topology.api.url}/readyz: ok`) : failed(`the ${c.from.id} API does not answer: ${lastLine(r)}`);
+        if (r.code !== 0) return failed(`the ${c.from.id} API does not answer: ${lastLine(r)}`);
+        const data = c.fromDataDir === undefined ? "" : c.fromDataDir === c.toDataDir ? `; volumes stay in ${c.fromDataDir}` : `; volumes move from ${c.fromDataDir} to ${c.toDataDir}`;
+        return ok(`${c.from.topology.api.url}/readyz: ok${data}`);
       },
     },
     {
@@ -138,8 +165,20 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       },
     },
     {
+      name: "stop the workloads that mount volumes (scaled to 0; the snapshot keeps their counts)",
+      next: "nothing was destroyed; whatever was scaled down was scaled back; run migrate again",
+      run: async () => {
+        const q = await quiesce(old, { clock: c.clock ?? realClock, waitMs: c.quiesceWaitMs ?? 300_000, log: () => undefined });
+        c.quiesced = q.scaled;
+        const live = q.running.map((p) => `${p.namespace}/${p.name}`);
+        return ok(`${q.scaled.length} scaled to 0${live.length > 0 ? `; still running (not scalable): ${live.join(", ")}` : ""}`);
+      },
+    },
+    {
       name: `destroy stack ${c.from.id}`,
-      next: (ctx) => `the snapshot ${ctx.snapshot} and objects ${ctx.exportFile} are safe; check what is left (kind get clusters), run npx cdktf destroy ${ctx.from.id} --auto-approve, then: ${finishByHand(ctx)}`,
+      next: (ctx) =>
+        `the snapshot ${ctx.snapshot} and objects ${ctx.exportFile} are safe; check what is left (kind get clusters), run npx cdktf destroy ${ctx.from.id} --auto-approve, then: ${finishByHand(ctx)}` +
+        (ctx.quiesced && ctx.quiesced.length > 0 ? `; to keep the old cluster instead, scale back: ${scaleBackHint(ctx)}` : ""),
       run: async () => {
         if (!c.snapshotVerified || !c.snapshot) return failed("no verified snapshot; refusing to destroy the old cluster");
         const r = await exec(c, "npx", cdktf("destroy", c.from.id), 1_800_000);
@@ -148,6 +187,19 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
         return still.code === 0 ? failed(`the ${c.from.id} API still answers after destroy`) : ok();
       },
     },
+    ...(c.fromDataDir !== undefined && c.toDataDir !== undefined && c.fromDataDir !== c.toDataDir
+      ? [
+          {
+            name: `move the volumes from ${c.fromDataDir} to ${c.toDataDir}`,
+            next: (ctx: MigrateContext) => `move the directory by hand (mv ${ctx.fromDataDir} ${ctx.toDataDir}; echo ${ctx.to.topology.clusterName} > ${ctx.toDataDir}/${DATA_OWNER_FILE}), then: ${finishByHand(ctx)}`,
+            run: async () => {
+              c.files.move(c.fromDataDir!, c.toDataDir!);
+              c.files.write(`${c.toDataDir}/${DATA_OWNER_FILE}`, `${c.to.topology.clusterName}\n`);
+              return ok();
+            },
+          } satisfies Step<MigrateContext>,
+        ]
+      : []),
     {
       name: `deploy stack ${c.to.id}`,
       next: (ctx) => `fix the deploy error, then: ${finishByHand(ctx)}`,

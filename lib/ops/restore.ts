@@ -14,6 +14,7 @@ import { lastLine, type CommandResult } from "../exec";
 import { ROLE_LABEL } from "../defaults";
 import { hostPort } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
+import { restoreVolumes } from "./data";
 import { CONTROL_PLANE_LABEL, parseNodes } from "./kube";
 import { failed, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForVerify } from "./verify";
@@ -30,6 +31,8 @@ export interface RestoreContext extends ClusterOpsContext {
   readonly stamp: string;
   /** Bound of each wait, in ms. */
   readonly waitMs: number;
+  /** Archive of the volumes to put back into the data directory first (backup --with-data). */
+  readonly dataArchive?: string;
   /** Filled by the steps. */
   readonly ips: Map<string, string>;
   image?: string;
@@ -86,6 +89,18 @@ const undoHint = (c: RestoreContext) =>
   `kubelet (and with it etcd and the API server) may be stopped on the control planes (${c.topology.controlPlanes.map((n) => n.name).join(", ")}); ` +
   `start it where it is: ${c.containerCli} exec <node> systemctl start kubelet`;
 
+/** Puts the archived volumes into the data directory (every node mounts it) before etcd is restored. */
+function volumesStep(c: RestoreContext, k: ClusterClient, node: string, archive: string): Step<RestoreContext> {
+  return {
+    name: `put the volumes back from ${archive}`,
+    next: "nothing of etcd changed yet; what the data directory held before is in its .kindha-before-restore-* directory, if anything",
+    run: async () => {
+      const aside = await restoreVolumes(k, node, archive, c.stamp);
+      return ok(aside ? `what was there before is kept in ${aside} (inside the nodes; in the data directory on the host)` : "the data directory was empty");
+    },
+  };
+}
+
 /** The restore steps, in order. Pure: nothing runs until {@link runSteps} calls them. */
 export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
   const cps = c.topology.controlPlanes.map((n) => n.name);
@@ -131,6 +146,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         return ok(c.image);
       },
     },
+    ...(c.dataArchive ? [volumesStep(c, k, first, c.dataArchive)] : []),
     ...perNode(
       (n) => `copy the snapshot into ${n}`,
       async (node) => {

@@ -9,8 +9,9 @@ import { hostPort } from "../util";
 import type { Topology } from "../topology";
 import { ClusterClient, type ClusterAccess } from "./client";
 import { lastLine, type CommandResult } from "../exec";
-import { parseApiAddresses, parseNodes, parsePods, type NodeInfo } from "./kube";
+import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseWorkloads, type NodeInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
+import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
 import { renderTable } from "./table";
 
 /** One row of the verify table. */
@@ -34,14 +35,35 @@ export interface VerifyInputs {
   readonly readyz: CommandResult;
   /** `docker inspect` of each control plane's address, by node name. */
   readonly nodeAddresses: ReadonlyMap<string, CommandResult>;
+  /** `docker exec <node> cat` of each control plane's etcd serving certificate, by node name. */
+  readonly etcdCerts: ReadonlyMap<string, CommandResult>;
+  /** `kubectl get pvc -A -o json` */
+  readonly claims: CommandResult;
+  /** `kubectl get deployments,statefulsets,daemonsets -A -o json` */
+  readonly workloads: CommandResult;
 }
 
 const fail = (check: string, reason: string): CheckResult => ({ check, ok: false, reason });
 const list = (xs: readonly string[]) => (xs.length === 0 ? "none" : xs.join(", "));
 
+/**
+ * Why a kubectl call failed, in a few words when the API did not answer (every API check then
+ * says the same short thing instead of kubectl's long line); else kubectl's last line.
+ */
+export function failureReason(r: CommandResult): string {
+  const text = `${r.stderr}\n${r.stdout}`;
+  const server = /(\d{1,3}(?:\.\d{1,3}){3}:\d+|\[[0-9a-f:]+\]:\d+)/i.exec(text)?.[1];
+  const at = server ? ` at ${server}` : "";
+  if (/connection (to the server \S+ was )?refused|connect: connection refused/i.test(text)) return `no API${at}: connection refused`;
+  if (/Client\.Timeout|context deadline exceeded|i\/o timeout|timed out/i.test(text)) return `no API${at}: timed out`;
+  if (/connection reset by peer|EOF$|unexpected EOF|TLS handshake/im.test(text)) return `no API${at}: connection dropped`;
+  if (/no route to host|network is unreachable/i.test(text)) return `no API${at}: unreachable`;
+  return `command failed: ${lastLine(r)}`;
+}
+
 /** Runs a check over parsed output; a failed command or unparsable output fails the check. */
 function guarded(check: string, r: CommandResult, judge: (stdout: string) => CheckResult): CheckResult {
-  if (r.code !== 0) return fail(check, `command failed: ${lastLine(r)}`);
+  if (r.code !== 0) return fail(check, failureReason(r));
   try {
     return judge(r.stdout);
   } catch (e) {
@@ -97,25 +119,30 @@ export function checkEtcdPods(t: Topology, pods: CommandResult): CheckResult {
 }
 
 /**
- * Each control plane's container is at the address its etcd member advertises. Docker hands a
- * restarted container the lowest free address; a member whose node moved cannot rejoin.
+ * Each control plane's container is at the address its etcd member's certificate names (read from
+ * the node, so this works while the API is down). Docker hands a restarted container the lowest
+ * free address unless it was fixed; a member whose node moved cannot serve or rejoin.
  */
-export function checkNodeAddresses(t: Topology, pods: CommandResult, addresses: ReadonlyMap<string, CommandResult>): CheckResult {
+export function checkNodeAddresses(t: Topology, addresses: ReadonlyMap<string, CommandResult>, certs: ReadonlyMap<string, CommandResult>): CheckResult {
   const check = "control planes at their etcd addresses";
-  return guarded(check, pods, (out) => {
-    const all = parsePods(out);
-    const problems = t.controlPlanes.flatMap((cp) => {
-      const r = addresses.get(cp.name);
-      if (!r || r.code !== 0) return [`cannot read the address of ${cp.name}: ${r ? lastLine(r) : "not asked"}`];
-      const at = r.stdout.trim() || "no address (stopped?)";
-      const advertised = all.find((p) => p.name === `etcd-${cp.name}`)?.etcdAddress;
-      if (!advertised) return [`etcd-${cp.name} names no member address`];
-      return at === advertised ? [] : [`${cp.name} is at ${at}, its etcd member at ${advertised}`];
-    });
-    return problems.length === 0
-      ? { check, ok: true, reason: `${t.controlPlanes.length} of ${t.controlPlanes.length}` }
-      : fail(check, `${problems.join("; ")}${problems.some((p) => p.includes(" is at ")) ? " (a restarted container got another address: stop it, free its old one, start it)" : ""}`);
+  const problems = t.controlPlanes.flatMap((cp) => {
+    const r = addresses.get(cp.name);
+    if (!r || r.code !== 0) return [`cannot read the address of ${cp.name}: ${r ? lastLine(r) : "not asked"}`];
+    const at = r.stdout.trim() || "no address (stopped?)";
+    const c = certs.get(cp.name);
+    if (!c || c.code !== 0) return [`cannot read the etcd certificate of ${cp.name}: ${c ? lastLine(c) : "not asked"}`];
+    let named: string[];
+    try {
+      named = memberAddresses(c.stdout, t.etcd.certSans);
+    } catch (e) {
+      return [`the etcd certificate of ${cp.name} does not parse: ${(e as Error).message}`];
+    }
+    if (named.length === 0) return [`the etcd certificate of ${cp.name} names no node address`];
+    return named.includes(at) ? [] : [`${cp.name} is at ${at}, its etcd member at ${named.join(" or ")}`];
   });
+  return problems.length === 0
+    ? { check, ok: true, reason: `${t.controlPlanes.length} of ${t.controlPlanes.length}` }
+    : fail(check, `${problems.join("; ")}${problems.some((p) => p.includes(" is at ")) ? " (a container got another address: npm run recover gives it back)" : ""}`);
 }
 
 /** etcd reports every member healthy (the script's report; it exits 1 when quorum is lost). */
@@ -152,9 +179,36 @@ export function checkApiEndpoints(t: Topology, endpoints: CommandResult, nodes: 
 /** `/readyz` answers "ok" through the stack's API address (the load balancer of an HA stack). */
 export function checkApiThroughLb(t: Topology, readyz: CommandResult): CheckResult {
   const check = t.api.loadBalanced ? "API through load balancer" : "API server";
-  if (readyz.code !== 0) return fail(check, `${t.api.url}/readyz: ${lastLine(readyz)}`);
+  if (readyz.code !== 0) return fail(check, `${t.api.url}/readyz: ${failureReason(readyz)}`);
   const body = readyz.stdout.trim();
   return body === "ok" ? { check, ok: true, reason: `${t.api.url}/readyz: ok` } : fail(check, `${t.api.url}/readyz answered ${JSON.stringify(body.slice(0, 80))}`);
+}
+
+/** At most this many names in a reason; the rest are counted. */
+const NAMED = 8;
+const someOf = (xs: readonly string[]) => (xs.length <= NAMED ? xs.join(", ") : `${xs.slice(0, NAMED).join(", ")} and ${xs.length - NAMED} more`);
+
+/** Every PersistentVolumeClaim, in every namespace, is Bound to a volume. */
+export function checkClaimsBound(claims: CommandResult): CheckResult {
+  const check = "PersistentVolumeClaims Bound";
+  return guarded(check, claims, (out) => {
+    const all = parseClaims(out);
+    const unbound = all.filter((c) => c.phase !== "Bound").map((c) => `${c.namespace}/${c.name} ${c.phase}`);
+    if (unbound.length > 0) return fail(check, `${unbound.length} of ${all.length} not Bound: ${someOf(unbound)}`);
+    return { check, ok: true, reason: all.length === 0 ? "no claims" : `${all.length} Bound` };
+  });
+}
+
+/** Every Deployment, StatefulSet and DaemonSet, in every namespace, has all its pods available. */
+export function checkWorkloadsAvailable(workloads: CommandResult): CheckResult {
+  const check = "workloads available";
+  return guarded(check, workloads, (out) => {
+    const all = parseWorkloads(out);
+    const short = all.filter((w) => w.available < w.desired).map((w) => `${w.kind} ${w.namespace}/${w.name} ${w.available}/${w.desired}`);
+    if (short.length > 0) return fail(check, `${short.length} of ${all.length} not fully available: ${someOf(short)}`);
+    const count = (kind: string) => all.filter((w) => w.kind === kind).length;
+    return { check, ok: true, reason: `${count("Deployment")} Deployments, ${count("StatefulSet")} StatefulSets, ${count("DaemonSet")} DaemonSets` };
+  });
 }
 
 /** InternalIPs of the topology's control planes, in topology order (those the nodes list has). */
@@ -175,10 +229,12 @@ export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
     checkControlPlaneCount(t, i.nodes),
     checkControlPlanesReady(t, i.nodes),
     checkEtcdPods(t, i.etcdPods),
-    checkNodeAddresses(t, i.etcdPods, i.nodeAddresses),
+    checkNodeAddresses(t, i.nodeAddresses, i.etcdCerts),
     checkEtcdHealth(t, i.etcdHealth),
     checkApiEndpoints(t, i.apiEndpoints, i.nodes),
     checkApiThroughLb(t, i.readyz),
+    checkClaimsBound(i.claims),
+    checkWorkloadsAvailable(i.workloads),
   ];
 }
 
@@ -210,14 +266,17 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
   const k = new ClusterClient(a);
   const kc = k.kubectlWith(60_000);
   const nodes = await kc("get", "nodes", "-o", "json");
-  const [etcdPods, apiEndpoints, readyz] = await Promise.all([
+  const [etcdPods, apiEndpoints, readyz, claims, workloads] = await Promise.all([
     kc("-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "json"),
     kc("-n", "default", "get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"),
     k.readyz(t.api.url),
+    kc("get", "pvc", "-A", "-o", "json"),
+    kc("get", "deployments,statefulsets,daemonsets", "-A", "-o", "json"),
   ]);
   const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
   const nodeAddresses = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)));
-  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses };
+  const etcdCerts = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["cat", ETCD_SERVER_CERT], 30_000)] as const)));
+  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads };
 }
 
 /**

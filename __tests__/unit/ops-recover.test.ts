@@ -1,0 +1,179 @@
+/**
+ * Recovery after a Docker restart: kind's load-balancer configuration as kind v0.32 writes it, the
+ * address plan over `docker inspect` output, and a whole run over a fake Docker.
+ */
+import { isEmptyLbConfig, kindLbConfig } from "../../lib/kind-lb-config";
+import { parseContainers, parseHolders, planAddresses, recoverSteps, startOrder, type ContainerState, type RecoverContext } from "../../lib/ops/recover";
+import { runSteps } from "../../lib/ops/steps";
+import { resolveStack } from "../../lib/stack-config";
+import { main as recoverMain } from "../../tools/recover";
+import { capture, clusterFixtures, etcdServerCert, fakeClock, fakeExec, line, okResult } from "../fixtures/recorded/load";
+
+const C = "data-platform-local";
+const ha = resolveStack("ha-option-b").topology;
+const LB = `${C}-external-load-balancer`;
+
+describe("kind's load-balancer configuration", () => {
+  test("is the text kind v0.32's templates render (its own test vector, one backend node0)", () => {
+    const { cds, lds } = kindLbConfig(["node0"]);
+    expect(lds).toBe(
+      '\nresources:\n- "@type": type.googleapis.com/envoy.config.listener.v3.Listener\n  name: listener_apiserver\n  address:\n    socket_address:\n      address: "0.0.0.0"\n      port_value: 6443\n' +
+        '  filter_chains:\n  - filters:\n    - name: envoy.filters.network.tcp_proxy\n      typed_config:\n        "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n        stat_prefix: ingress_tcp\n        cluster: kube_apiservers\n',
+    );
+    expect(cds.startsWith('\nresources:\n- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster\n  name: kube_apiservers\n  connect_timeout: 0.25s\n  type: STRICT_DNS\n')).toBe(true);
+    expect(cds).toContain("  dns_lookup_family: V4_PREFERRED\n  health_checks:\n  - timeout: 3s\n    interval: 2s\n    unhealthy_threshold: 2\n    healthy_threshold: 1\n");
+    expect(cds.endsWith("    - lb_endpoints:\n      - endpoint:\n          address:\n            socket_address:\n              address: node0\n              port_value: 6443\n")).toBe(true);
+    expect(kindLbConfig(["node0"], true).cds).toContain("dns_lookup_family: AUTO");
+  });
+
+  test("names every control plane by container name, in Go's map order (sorted)", () => {
+    const { cds } = kindLbConfig([`${C}-control-plane3`, `${C}-control-plane`, `${C}-control-plane2`]);
+    expect([...cds.matchAll(/address: (\S+)\n\s+port_value: 6443/g)].map((m) => m[1])).toEqual([`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`]);
+  });
+
+  test("tells the reset state (what the entrypoint writes) from a configured one", () => {
+    expect(isEmptyLbConfig("resources: []")).toBe(true);
+    expect(isEmptyLbConfig("")).toBe(true);
+    expect(isEmptyLbConfig(kindLbConfig(["a"]).cds)).toBe(false);
+  });
+});
+
+/** `docker inspect` JSON of containers: name, running, address, fixed address. */
+function inspected(cs: readonly { name: string; running?: boolean; ip?: string; pinned?: string }[]): string {
+  return JSON.stringify(
+    cs.map((c) => ({
+      Name: `/${c.name}`,
+      State: { Running: c.running ?? true },
+      NetworkSettings: { Networks: { kind: { IPAddress: c.running === false ? "" : (c.ip ?? ""), IPAMConfig: c.pinned ? { IPv4Address: c.pinned } : null } } },
+    })),
+  );
+}
+
+describe("the address plan", () => {
+  const order = startOrder(ha);
+  const states = (cs: Parameters<typeof inspected>[0]): ContainerState[] => parseContainers(inspected(cs), "kind");
+
+  test("lists control planes, then workers, then the load balancer", () => {
+    expect(order).toEqual([`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`, `${C}-worker`, LB]);
+  });
+
+  test("leaves alone what runs at its fixed address", () => {
+    const plan = planAddresses(order, states(order.map((name, i) => ({ name, ip: `172.18.0.${i + 2}`, pinned: `172.18.0.${i + 2}` }))), new Map());
+    expect(plan).toEqual({ inPlace: order, moves: [], conflicts: [], unknown: [] });
+  });
+
+  test("starts stopped pinned containers at their addresses, control planes first, nothing to re-fix", () => {
+    const cs = order.map((name, i) => ({ name, running: i % 2 === 1 ? false : true, ip: `172.18.0.${i + 2}`, pinned: `172.18.0.${i + 2}` }));
+    const plan = planAddresses(order, states(cs), new Map());
+    expect(plan.moves).toEqual([
+      { name: `${C}-control-plane2`, address: "172.18.0.3", stopFirst: false, pin: false },
+      { name: `${C}-worker`, address: "172.18.0.5", stopFirst: false, pin: false },
+    ]);
+  });
+
+  test("moves unpinned control planes that Docker shuffled back where their certificates say, restarting them", () => {
+    // After a restart: control-plane2 .5 -> .3, control-plane3 .3 -> .4, control-plane .4 -> .5 (as seen on ha-option-b).
+    const cs = [
+      { name: `${C}-control-plane`, ip: "172.18.0.5" },
+      { name: `${C}-control-plane2`, ip: "172.18.0.3" },
+      { name: `${C}-control-plane3`, ip: "172.18.0.4" },
+      { name: `${C}-worker`, ip: "172.18.0.2" },
+      { name: LB, ip: "172.18.0.6" },
+    ];
+    const want = new Map([[`${C}-control-plane`, "172.18.0.4"], [`${C}-control-plane2`, "172.18.0.5"], [`${C}-control-plane3`, "172.18.0.3"]]);
+    const holders = new Map(cs.map((c) => [c.ip, c.name]));
+    const plan = planAddresses(order, states(cs), holders, want);
+    expect(plan.conflicts).toEqual([]);
+    expect(plan.inPlace).toEqual([`${C}-worker`, LB]);
+    expect(plan.moves.map((m) => [m.name, m.address, m.stopFirst, m.pin])).toEqual([
+      [`${C}-control-plane`, "172.18.0.4", true, true],
+      [`${C}-control-plane2`, "172.18.0.5", true, true],
+      [`${C}-control-plane3`, "172.18.0.3", true, true],
+    ]);
+  });
+
+  test("fails on an address held by a container outside the cluster, naming it", () => {
+    const cs = order.map((name, i) => ({ name, running: name !== `${C}-control-plane2`, ip: `172.18.0.${i + 2}`, pinned: `172.18.0.${i + 2}` }));
+    const plan = planAddresses(order, states(cs), new Map([["172.18.0.3", "someone-elses-db"]]));
+    expect(plan.conflicts).toEqual([{ name: `${C}-control-plane2`, address: "172.18.0.3", holder: "someone-elses-db" }]);
+  });
+
+  test("starts containers with no known address last, wherever Docker puts them", () => {
+    const cs = order.map((name, i) => ({ name, running: name !== `${C}-worker`, ip: `172.18.0.${i + 2}`, pinned: name === `${C}-worker` ? undefined : `172.18.0.${i + 2}` }));
+    expect(planAddresses(order, states(cs), new Map()).unknown).toEqual([`${C}-worker`]);
+  });
+
+  test("reads who holds which address from docker network inspect", () => {
+    const net = JSON.stringify([{ Name: "kind", Containers: { a1: { Name: `${C}-worker`, IPv4Address: "172.18.0.2/16" }, b2: { Name: "x", IPv4Address: "172.18.0.9/16" } } }]);
+    expect([...parseHolders(net)]).toEqual([["172.18.0.2", `${C}-worker`], ["172.18.0.9", "x"]]);
+  });
+});
+
+describe("recover over a fake Docker after a restart", () => {
+  /** All containers stopped, every one fixed at its address; the load balancer's config reset. */
+  function world() {
+    const running = new Set<string>();
+    let cds = "resources: []";
+    const ips: Record<string, string> = { [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5", [`${C}-worker`]: "172.18.0.3", [LB]: "172.18.0.7" };
+    const healthy = clusterFixtures({ nodes: "kubectl-nodes-ha-option-a" });
+    const fake = fakeExec((file, args) => {
+      if (file === "docker" && args[0] === "inspect" && args[1] !== "-f") {
+        return okResult(inspected(Object.entries(ips).map(([name, ip]) => ({ name, running: running.has(name), ip, pinned: ip }))));
+      }
+      if (file === "docker" && args[0] === "network" && args[1] === "inspect") return okResult(JSON.stringify([{ Containers: {} }]));
+      if (file === "docker" && args[0] === "start") return running.add(args[1]), okResult(args[1]);
+      if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "cat") return okResult(cds);
+      if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "sh") return (cds = args[6]), okResult();
+      if (file === "docker" && args[0] === "exec" && args[3]?.endsWith("server.crt")) return okResult(etcdServerCert(ips[args[1]], args[1]));
+      return healthy(file, args);
+    });
+    return { ...fake, running, cds: () => cds };
+  }
+
+  const context = (w: ReturnType<typeof world>, log: string[]): RecoverContext => ({
+    stackId: "ha-option-b",
+    topology: ha,
+    kubeconfig: "/k",
+    etcdScript: "/repo/scripts/etcd.sh",
+    exec: w.exec,
+    containerCli: "docker",
+    clock: fakeClock(),
+    log: (l) => void log.push(l),
+    network: "kind",
+    waitMs: 60_000,
+  });
+
+  test("starts control planes first, then the worker and the load balancer, writes kind's config back, and verifies", async () => {
+    const w = world();
+    const log: string[] = [];
+    const report = await runSteps(recoverSteps(context(w, log)), context(w, log), (l) => void log.push(l));
+    expect(report.failed).toBeUndefined();
+    expect(w.calls.filter((c) => c.file === "docker" && c.args[0] === "start").map(line)).toEqual(startOrder(ha).map((n) => `docker start ${n}`));
+    expect(w.cds()).toBe(kindLbConfig(ha.controlPlanes.map((n) => n.name)).cds);
+    expect(log.join("\n")).toContain("3 backends (it had none: reset by its restart)");
+    // Nothing was re-fixed: every container kept its fixed address.
+    expect(w.calls.some((c) => c.args[0] === "network" && c.args[1] === "connect")).toBe(false);
+  });
+
+  test("npm run recover prints each step and its total time", async () => {
+    const w = world();
+    const c = capture();
+    expect(await recoverMain(["ha-option-b", "--kubeconfig", "/k"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), exists: () => true })).toBe(0);
+    expect(c.out[0]).toBe("recover: stack ha-option-b (4 nodes and a load balancer)");
+    expect(c.out[c.out.length - 1]).toMatch(/^recover: done in \d+ s; stack ha-option-b verified$/);
+  });
+
+  test("fails when a container is gone, saying the cluster must be re-created", async () => {
+    const w = world();
+    const exec: typeof w.exec = (file, args, opts) =>
+      file === "docker" && args[0] === "inspect" && args[1] !== "-f"
+        ? Promise.resolve({ code: 1, stdout: inspected([{ name: `${C}-control-plane`, ip: "172.18.0.4" }]), stderr: `Error: No such object: ${C}-control-plane2` })
+        : w.exec(file, args, opts);
+    const log: string[] = [];
+    const ctx = { ...context(w, log), exec };
+    const report = await runSteps(recoverSteps(ctx), ctx, (l) => void log.push(l));
+    expect(report.failed?.step).toBe(`find the containers of ${C}`);
+    expect(report.failed?.reason).toContain(`no container ${C}-control-plane2`);
+    expect(report.failed?.next).toContain("re-create it");
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * The cluster's volumes in backups and restores. Volumes live in the host data directory, which
+ * every node mounts at NODE_DATA_DIR; the archive is written and read through a node, because the
+ * files belong to the containers' users, which the host user may not be able to read.
+ *
+ * Consistency: the Deployments and StatefulSets whose pods mount a claim are scaled to zero
+ * (their replica counts remembered), so every database has shut down cleanly, then the directory
+ * is archived, then each is scaled back to its count. Pods nothing can scale down (bare pods,
+ * DaemonSets, Jobs) are named in the output: their volumes are archived while they run.
+ */
+import { DATA_OWNER_FILE, NODE_DATA_DIR } from "../storage";
+import { lastLine } from "../exec";
+import { isRecord } from "../util";
+import type { ClusterClient } from "./client";
+import { listItems, parseWorkloads, type WorkloadInfo } from "./kube";
+import { pollUntil, type Clock } from "./steps";
+
+/** Where the archive is staged inside the node (on its /var volume). */
+const NODE_STAGING = "/var/lib/kindha-restore/data.tar.gz";
+
+/** The archive that goes with a snapshot: `<snapshot without .db>.data.tar.gz`. */
+export function dataArchivePath(snapshot: string): string {
+  return `${snapshot.replace(/\.db$/, "")}.data.tar.gz`;
+}
+
+/** A workload scaled down for the archive, and the count it goes back to. */
+export interface Scaled {
+  readonly kind: "Deployment" | "StatefulSet";
+  readonly namespace: string;
+  readonly name: string;
+  readonly replicas: number;
+}
+
+/** The Deployments and StatefulSets with running replicas whose pods mount a claim. */
+export function workloadsToQuiesce(workloads: readonly WorkloadInfo[]): Scaled[] {
+  return workloads.flatMap((w) =>
+    (w.kind === "Deployment" || w.kind === "StatefulSet") && w.claims.length > 0 && w.desired > 0
+      ? [{ kind: w.kind, namespace: w.namespace, name: w.name, replicas: w.desired }]
+      : [],
+  );
+}
+
+/** A pod that mounts claims, with the kind of its owner ("" for a bare pod). */
+export interface ClaimPod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly owner: string;
+}
+
+/** Pods of `kubectl get pods -A -o json` that mount a PersistentVolumeClaim. */
+export function podsWithClaims(text: string): ClaimPod[] {
+  return listItems(text, "kubectl get pods").flatMap((p) => {
+    const meta = isRecord(p.metadata) ? p.metadata : {};
+    const spec = isRecord(p.spec) ? p.spec : {};
+    const volumes = Array.isArray(spec.volumes) ? spec.volumes.filter(isRecord) : [];
+    if (!volumes.some((v) => isRecord(v.persistentVolumeClaim))) return [];
+    const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.filter(isRecord) : [];
+    return [{ namespace: String(meta.namespace ?? ""), name: String(meta.name ?? ""), owner: String(owners[0]?.kind ?? "") }];
+  });
+}
+
+/** Owners whose pods go away when their Deployment or StatefulSet is scaled to zero. */
+const SCALED_OWNERS = new Set(["ReplicaSet", "StatefulSet"]);
+
+/** `kubectl scale` of one workload. */
+const scale = (k: ClusterClient, w: Scaled, replicas: number) =>
+  k.kubectl(["-n", w.namespace, "scale", `${w.kind.toLowerCase()}/${w.name}`, `--replicas=${replicas}`], { timeoutMs: 60_000 });
+
+export interface Quiesced {
+  readonly scaled: readonly Scaled[];
+  /** Pods that still mount claims (nothing scales them): archived while they run. */
+  readonly running: readonly ClaimPod[];
+}
+
+/**
+ * Scales every Deployment and StatefulSet that mounts a claim to zero and waits until their pods
+ * are gone. On failure the ones already scaled are scaled back before it throws.
+ */
+export async function quiesce(k: ClusterClient, opts: { clock: Clock; waitMs: number; log: (l: string) => void }): Promise<Quiesced> {
+  const got = await k.kubectl(["get", "deployments,statefulsets,daemonsets", "-A", "-o", "json"]);
+  if (got.code !== 0) throw new Error(`listing workloads failed: ${lastLine(got)}`);
+  const todo = workloadsToQuiesce(parseWorkloads(got.stdout));
+  const scaled: Scaled[] = [];
+  try {
+    for (const w of todo) {
+      const r = await scale(k, w, 0);
+      if (r.code !== 0) throw new Error(`scaling ${w.kind} ${w.namespace}/${w.name} to 0 failed: ${lastLine(r)}`);
+      scaled.push(w);
+      opts.log(`      scaled ${w.kind} ${w.namespace}/${w.name} from ${w.replicas} to 0`);
+    }
+    const last = await pollUntil(
+      async () => {
+        const pods = await k.kubectl(["get", "pods", "-A", "-o", "json"]);
+        if (pods.code !== 0) return { done: false, left: [] as ClaimPod[], why: lastLine(pods) };
+        const left = podsWithClaims(pods.stdout);
+        return { done: left.every((p) => !SCALED_OWNERS.has(p.owner)), left, why: "" };
+      },
+      { timeoutMs: opts.waitMs, intervalMs: 2_000, clock: opts.clock },
+    );
+    if (!last.done) {
+      const stuck = last.left.filter((p) => SCALED_OWNERS.has(p.owner)).map((p) => `${p.namespace}/${p.name}`);
+      throw new Error(`pods still mount their claims after ${opts.waitMs / 1000}s: ${stuck.join(", ") || last.why}`);
+    }
+    return { scaled, running: last.left };
+  } catch (e) {
+    const back = await resume(k, scaled);
+    throw new Error(`${(e as Error).message}${back.length > 0 ? `; scaling back failed too: ${back.join("; ")}` : ""}`);
+  }
+}
+
+/** Scales each workload back to its count; returns what failed (with the command to run by hand). */
+export async function resume(k: ClusterClient, scaled: readonly Scaled[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const w of scaled) {
+    const r = await scale(k, w, w.replicas);
+    if (r.code !== 0) problems.push(`kubectl -n ${w.namespace} scale ${w.kind.toLowerCase()}/${w.name} --replicas=${w.replicas} (${lastLine(r)})`);
+  }
+  return problems;
+}
+
+/**
+ * Archives the data directory, as `node` sees it, into `file` on this machine (0600 is the
+ * caller's: the container CLI's cp keeps the node's mode).
+ */
+export async function archiveVolumes(k: ClusterClient, node: string, file: string): Promise<void> {
+  const tar = await k.inNode(node, ["sh", "-c", 'mkdir -p "$(dirname "$1")" && tar -C "$2" --exclude="./$3" -czf "$1" .', "-", NODE_STAGING, NODE_DATA_DIR, DATA_OWNER_FILE], 1_800_000);
+  if (tar.code !== 0) throw new Error(`archiving ${NODE_DATA_DIR} on ${node} failed: ${lastLine(tar)}`);
+  const cp = await k.containers(["cp", `${node}:${NODE_STAGING}`, file], 1_800_000);
+  await k.inNode(node, ["rm", "-f", NODE_STAGING]);
+  if (cp.code !== 0) throw new Error(`copying the archive out of ${node} failed: ${lastLine(cp)}`);
+}
+
+/**
+ * Puts an archive's volumes into the data directory through `node`. What the directory held
+ * before (but its owner file) is moved into `.kindha-before-restore-<stamp>/` beside them, never
+ * deleted. Returns that directory's path as the node sees it, or undefined when it was empty.
+ */
+export async function restoreVolumes(k: ClusterClient, node: string, archive: string, stamp: string): Promise<string | undefined> {
+  const dir = await k.inNode(node, ["mkdir", "-p", NODE_STAGING.replace(/\/[^/]+$/, "")]);
+  if (dir.code !== 0) throw new Error(`preparing ${node} failed: ${lastLine(dir)}`);
+  const cp = await k.containers(["cp", archive, `${node}:${NODE_STAGING}`], 1_800_000);
+  if (cp.code !== 0) throw new Error(`copying ${archive} into ${node} failed: ${lastLine(cp)}`);
+  const aside = `.kindha-before-restore-${stamp}`;
+  const script = [
+    'cd "$1"',
+    // Everything but the owner file and earlier set-aside directories moves aside.
+    'set -- "$2" "$3" "$4"',
+    'moved=0; for e in * .[!.]* ..?*; do [ -e "$e" ] || continue; case "$e" in "$3"|.kindha-before-restore-*) continue;; esac; mkdir -p "$2"; mv "$e" "$2/"; moved=1; done',
+    'tar -xzf "$1" && rm -f "$1"',
+    'if [ "$moved" = 1 ]; then echo "$2"; fi',
+  ].join("\n");
+  const r = await k.inNode(node, ["sh", "-c", script, "-", NODE_DATA_DIR, NODE_STAGING, aside, DATA_OWNER_FILE], 1_800_000);
+  if (r.code !== 0) throw new Error(`unpacking ${archive} on ${node} failed: ${lastLine(r)}`);
+  return r.stdout.trim() === "" ? undefined : `${NODE_DATA_DIR}/${aside}`;
+}
