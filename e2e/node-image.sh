@@ -23,8 +23,9 @@
 #   installed from /kind/manifests/default-storage.yaml as kindest/node does)
 #   docker.io/envoyproxy/envoy:v1.36.2   stand-in for kind's HA load balancer: haproxy driven by
 #                                        the Envoy xDS files kind writes (see image/envoy)
-#   kindha.local/postgres:15             PostgreSQL from Debian (image/postgres): the cluster tier's
-#                                        database; not pre-loaded (the tests load it with kind)
+#   kindha.local/postgres:15             PostgreSQL from Debian (image/postgres): the test tiers'
+#                                        database, pre-loaded too (no registry serves it, and a
+#                                        cluster that migrate creates must find it)
 # Needs root (debootstrap), go, gcc, a running Docker engine (e2e/docker-engine.sh start).
 set -euo pipefail
 E2E_LOG_PREFIX=e2e:image
@@ -269,7 +270,7 @@ file_image() {
 preloaded_images() {
   printf '%s\n' "$REG/kube-apiserver:$K8S_VERSION" "$REG/kube-controller-manager:$K8S_VERSION" \
     "$REG/kube-scheduler:$K8S_VERSION" "$REG/kube-proxy:$K8S_VERSION" "$ETCD_IMAGE" "$COREDNS_IMAGE" \
-    "$PAUSE_IMAGE" "$PODNET_IMAGE" "$TOOLS_IMAGE" "$LOCAL_PATH_IMAGE"
+    "$PAUSE_IMAGE" "$PODNET_IMAGE" "$TOOLS_IMAGE" "$LOCAL_PATH_IMAGE" "$POSTGRES_IMAGE"
 }
 
 node_image() {
@@ -376,7 +377,7 @@ DOCKERFILE
 
 case "${1:-}" in
   "") main ;;
-  --print) echo "$NODE_IMAGE"; echo "$LB_IMAGE"; echo "$POSTGRES_IMAGE"; preloaded_images ;;
+  --print) echo "$NODE_IMAGE"; echo "$LB_IMAGE"; preloaded_images ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
   *) echo "usage: e2e/node-image.sh [--print]" >&2; exit 2 ;;
 esac

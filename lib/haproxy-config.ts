@@ -225,8 +225,8 @@ export function resolveHaproxyConfig(props: HaproxyConfigProps): ResolvedHaproxy
   if (props.statsSocket !== undefined) {
     const s = props.statsSocket;
     statsSocket = { path: s.path, mode: s.mode ?? d.statsSocket.mode, level: s.level ?? d.statsSocket.level };
-    if (typeof s.path !== "string" || !s.path.startsWith("/") || /[\s#"'\\]/.test(s.path)) {
-      v.push({ field: "statsSocket.path", value: s.path, rule: "must be an absolute path without spaces, quotes, '#' or '\\'" });
+    if (typeof s.path !== "string" || !/^\/[A-Za-z0-9._@+/-]*$/.test(s.path)) {
+      v.push({ field: "statsSocket.path", value: s.path, rule: "must be an absolute path of letters, digits and . _ @ + - / (no spaces, quotes, '$', braces or '\\')" });
     }
     if (typeof statsSocket.mode !== "string" || !OCTAL_MODE.test(statsSocket.mode)) {
       v.push({ field: "statsSocket.mode", value: statsSocket.mode, rule: "must be an octal file mode such as \"600\"" });

@@ -30,7 +30,7 @@ export function resolveDataDir(given: string | false | undefined, clusterName: s
   return given ?? (DEFAULTS.persistentData ? dataDir(clusterName) : undefined);
 }
 
-/** A `~/`-path as this process sees it. */
-export function expandHome(path: string): string {
-  return path.startsWith("~/") ? join(homedir(), path.slice(2)) : path;
+/** A `~/`-path as this process (or the given home directory) sees it. */
+export function expandHome(path: string, home: string = homedir()): string {
+  return path.startsWith("~/") ? join(home, path.slice(2)) : path;
 }

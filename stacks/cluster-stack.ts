@@ -12,7 +12,7 @@ import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/defaults";
 import { kindConfig } from "../lib/kind-config";
 import { backupDir, resolveDataDir } from "../lib/paths";
-import { NODE_DATA_DIR } from "../lib/storage";
+import { hostPathViolations, NODE_DATA_DIR } from "../lib/storage";
 import { ValidationError } from "../lib/validation";
 import { scriptsDir } from "../lib/project";
 import { settingViolations, type ScheduledBackupOptions } from "../lib/stack-config";
@@ -80,7 +80,17 @@ export abstract class ClusterStack extends TerraformStack {
     // Validate before any construct exists, so bad input writes nothing.
     const topology = planTopology(availability, props, `stack "${id}"`);
     const data = resolveDataDir(props.dataDir, topology.clusterName);
-    const settings = settingViolations({ ...props, dataDir: data ?? false });
+    const settings = [
+      ...settingViolations({ ...props, dataDir: data ?? false }),
+      ...(props.kubeconfigPath === undefined ? [] : hostPathViolations("kubeconfigPath", props.kubeconfigPath)),
+      ...(props.backupDir === undefined ? [] : hostPathViolations("backupDir", props.backupDir)),
+      ...(props.waitTimeout === undefined || /^[1-9][0-9]{0,4}(s|m|h)$/.test(props.waitTimeout)
+        ? []
+        : [{ field: "waitTimeout", value: props.waitTimeout, rule: 'must be a duration kind takes, a whole number of s, m or h (e.g. "5m")' }]),
+      ...(props.externalLoadBalancer !== undefined && !topology.api.loadBalanced
+        ? [{ field: "externalLoadBalancer", value: props.externalLoadBalancer, rule: "needs several control planes: a single API server has no load balancer" }]
+        : []),
+    ];
     if (settings.length > 0) throw new ValidationError(`settings for stack "${id}"`, settings);
     super(scope, id);
     this.topology = topology;

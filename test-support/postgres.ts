@@ -1,8 +1,9 @@
 /**
- * The cluster tier's database: PostgreSQL from Debian (kindha.local/postgres:15, built by
- * e2e/node-image.sh) as a StatefulSet whose claim comes from the class `standard`.
+ * The test tiers' database: PostgreSQL from Debian (kindha.local/postgres:15, built by
+ * e2e/node-image.sh and pre-loaded into its nodes) as a StatefulSet whose claim comes from the
+ * class `standard`.
  */
-import { kubectl, MINUTE, run, waitFor } from "./cluster";
+import { kubectl, MINUTE, waitFor } from "./cluster";
 
 export const POSTGRES_IMAGE = "kindha.local/postgres:15";
 export const NAMESPACE = "kindha-data";
@@ -68,12 +69,6 @@ export function sql(db: Db, statement: string): string {
 /** Row count and an md5 over every row in key order: `10000 <md5>`. */
 export function checksum(db: Db): string {
   return sql(db, "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v, ',' ORDER BY id)) FROM rows").replace(/\s+/g, " ");
-}
-
-/** Loads the image into every node of the cluster (no registry serves it). */
-export function loadImage(cluster: string, env: NodeJS.ProcessEnv): void {
-  const r = run("kind", ["load", "docker-image", POSTGRES_IMAGE, "--name", cluster], env, undefined, 5 * MINUTE);
-  if (r.code !== 0) throw new Error(`kind load docker-image ${POSTGRES_IMAGE} failed: ${r.output}`);
 }
 
 /** Waits until postgres-0 is Ready and answers; returns the node it runs on. */

@@ -41,7 +41,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const name = stack.topology.clusterName;
     const configured = resolveDataDir(stack.definition.dataDir, name);
     if (configured === undefined) throw new UsageError(`stack ${stack.id} has no data directory (dataDir: false): its volumes lived inside the nodes`);
-    const dir = expandHome(configured);
+    const dir = expandHome(configured, deps.env.HOME || undefined);
     if (!existsSync(dir)) {
       io.out(`remove-data: ${dir} does not exist; nothing to delete`);
       return EXIT.ok;

@@ -200,7 +200,6 @@ if (missing) {
 
     if (DATA_STACKS.includes(stack)) {
       test("PostgreSQL on a claim from standard: 10,000 rows, the volume in the host data directory with a stable name and no node affinity", async () => {
-        pg.loadImage(topology.clusterName, env);
         kubectl(kubeconfig, env, ["apply", "-f", "-"], pg.postgresManifest());
         const node = await pg.waitReady(db());
         rows = pg.writeRows(db());
@@ -402,10 +401,7 @@ if (missing) {
         const created = await runLogged(life.create.command, { cwd: life.stackDir, env: { ...env, ...life.create.environment }, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
         expect(created.code).toBe(0);
         expect(k("get", "namespace", ns, "--ignore-not-found").trim()).toBe("");
-        if (withData) {
-          expect(existsSync(join(dataDir(), pg.NAMESPACE))).toBe(false);
-          pg.loadImage(topology.clusterName, env);
-        }
+        if (withData) expect(existsSync(join(dataDir(), pg.NAMESPACE))).toBe(false);
 
         const t0 = Date.now();
         const restore = withData ? tool("restore", stack, "--snapshot", snapshot, "--with-data") : tool("restore", stack, "--snapshot", snapshot);
@@ -436,7 +432,6 @@ if (missing) {
         ha.writeConfig();
         const created = await runLogged(ha.create.command, { cwd: ha.stackDir, env: { ...env, ...ha.create.environment }, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
         if (created.code !== 0) throw new Error(`create ${target} failed:\n${created.output.split("\n").slice(-30).join("\n")}`);
-        pg.loadImage(topology.clusterName, env);
         const t0 = Date.now();
         const restore = tool("restore", target, "--snapshot", snapshot);
         say(`${stack} -> ${target}: restore in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

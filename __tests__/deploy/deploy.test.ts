@@ -2,7 +2,7 @@
  * The deploy tier (`npm run test:deploy`): the whole Terraform path as users run it, through the
  * cdktf CLI with OpenTofu and the pinned providers, on real kind clusters of the node image.
  * deploy single (cluster and Kubernetes objects, then a no-op plan); migrate to ha-option-a and
- * back with marker ConfigMaps preserved; the scheduled backup's Job writing into the host backup
+ * back with marker ConfigMaps and PostgreSQL's rows preserved; the scheduled backup's Job writing into the host backup
  * directory; destroy taking its snapshot before the cluster goes.
  *
  * Needs KINDHA_PROVIDER_DIR with the three pinned provider binaries (no registry here serves
@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { resolveStack } from "../../lib/stack-config";
 import { clusterContainers, kubectl, makeSandbox, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
 import { runLogged } from "../../test-support/lifecycle";
+import * as pg from "../../test-support/postgres";
 
 const MINUTE = 60_000;
 const PROVIDERS = ["terraform-provider-null_v3.2.4", "terraform-provider-local_v2.6.1", "terraform-provider-kubernetes_v2.38.0"];
@@ -98,7 +99,13 @@ if (why) {
   }, 30 * MINUTE);
 
   const written: Record<string, Record<string, string>> = {};
-  test("npm run migrate -- --from single --to ha-option-a keeps every marker ConfigMap, with its content", async () => {
+  let rows = "";
+  const db = () => ({ kubeconfig, env });
+  test("npm run migrate -- --from single --to ha-option-a keeps every marker ConfigMap, with its content, and PostgreSQL's rows", async () => {
+    kubectl(kubeconfig, env, ["apply", "-f", "-"], pg.postgresManifest());
+    await pg.waitReady(db());
+    rows = pg.writeRows(db());
+    say(`PostgreSQL on single: ${rows}`);
     const ns = "kindha-markers";
     k("create", "namespace", ns);
     const items = Array.from({ length: 30 }, (_, i) => ({
@@ -114,6 +121,8 @@ if (why) {
     say(`migrate single -> ha-option-a took ${r.seconds} s`);
     expect(markers(ns)).toEqual(written);
     expect(JSON.parse(k("get", "nodes", "-o", "json")).items).toHaveLength(5);
+    await pg.waitReady(db());
+    expect(pg.checksum(db())).toBe(rows);
   }, 40 * MINUTE);
 
   test("after the restore, cdktf deploy ha-option-a puts back the objects the old snapshot lacked: taint and backup CronJob", async () => {
@@ -141,12 +150,14 @@ if (why) {
     expect(statSync(file).mode & 0o777).toBe(0o600);
   }, 10 * MINUTE);
 
-  test("npm run migrate -- --from ha-option-a --to single keeps every marker ConfigMap", async () => {
+  test("npm run migrate -- --from ha-option-a --to single keeps every marker ConfigMap and PostgreSQL's rows", async () => {
     const r = await tool("migrate", "--from", "ha-option-a", "--to", "single", "--project-dir", project, "--skip-provider-lock");
     if (r.code !== 0) throw fail("migrate ha-option-a -> single", r);
     say(`migrate ha-option-a -> single took ${r.seconds} s`);
     expect(markers("kindha-markers")).toEqual(written);
     expect(JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => n.metadata.name).sort()).toEqual([`${cluster}-control-plane`, `${cluster}-worker`]);
+    await pg.waitReady(db());
+    expect(pg.checksum(db())).toBe(rows);
   }, 40 * MINUTE);
 
   test("cdktf destroy single takes a snapshot before the cluster is deleted, and destroys every resource", async () => {

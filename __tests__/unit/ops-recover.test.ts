@@ -177,3 +177,23 @@ describe("recover over a fake Docker after a restart", () => {
     expect(report.failed?.next).toContain("re-create it");
   });
 });
+
+describe("verify that must hold", () => {
+  test("is done only after every check kept passing for the hold time; a failure in between starts it again", async () => {
+    const { waitForSteadyVerify } = await import("../../lib/ops/verify");
+    // Passes, fails once (a pod goes unready after its kubelet synced), then passes for good.
+    let call = 0;
+    const healthy = clusterFixtures();
+    const flapping = clusterFixtures({ workloads: "kubectl-workloads-degraded" });
+    const { exec } = fakeExec((file, args) => {
+      if (file === "kubectl" && args.includes("deployments,statefulsets,daemonsets")) return (call++ === 1 ? flapping : healthy)(file, args);
+      return healthy(file, args);
+    });
+    const clock = fakeClock();
+    const t0 = clock.now();
+    const last = await waitForSteadyVerify(ha, { kubeconfig: "/k", etcdScript: "/repo/scripts/etcd.sh", exec }, { timeoutMs: 60_000, intervalMs: 3_000, holdMs: 30_000, clock });
+    expect(last.done).toBe(true);
+    // First pass at 0 s, the failure at 3 s, passing again from 6 s: done at 36 s, not 30.
+    expect(clock.now() - t0).toBe(36_000);
+  });
+});

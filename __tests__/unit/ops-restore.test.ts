@@ -30,14 +30,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * stopped (a running kubelet starts it again), and kubelet starts them all when it starts. `ctr`
  * can fail on one node.
  */
-function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean } = {}) {
+function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: boolean } = {}) {
   const kubeletDown = new Set<string>();
   const stopped = new Map<string, Set<string>>();
   const stoppedOn = (node: string) => stopped.get(node) ?? stopped.set(node, new Set()).get(node)!;
   return fakeExec((file, args) => {
     if (file === "bash" && args.includes("snapshot-status")) return recorded("etcd-snapshot-status");
     if (file === "kubectl" && args.includes("jsonpath={.spec.containers[0].image}")) return okResult("registry.k8s.io/etcd:3.6.8-0");
-    if (file === "kubectl" && (args.includes("delete") || args.includes("label") || args.includes("taint"))) return okResult();
+    if (file === "kubectl" && (args.includes("delete") || args.includes("label") || args.includes("taint") || args.includes("rollout"))) return okResult();
+    // The controller manager has published this cluster's CA; one bare pod has no controller.
+    if (file === "kubectl" && args.includes("kube-root-ca.crt")) return okResult(opts.staleCa ? "OLD CA" : "THIS CA");
+    if (file === "kubectl" && args.includes("pods") && args.includes("-A")) {
+      return okResult(JSON.stringify({ kind: "List", items: [{ metadata: { namespace: "default", name: "debug" } }, { metadata: { namespace: "kube-system", name: "coredns-1", ownerReferences: [{ kind: "ReplicaSet" }] } }] }));
+    }
+    if (file === "docker" && args[2] === "cat" && args[3] === "/etc/kubernetes/pki/ca.crt") return okResult("THIS CA\n");
     const known = clusterFixtures()(file, args);
     if (known) return known;
     if (file !== "docker") return undefined;
@@ -137,6 +143,19 @@ describe("restore run over fake node containers", () => {
     // Nodes end labelled as the stack plans them (a snapshot of another topology holds others).
     const kube = calls.filter((c) => c.file === "kubectl").map((c) => c.args.slice(4).join(" "));
     expect(kube).toContain(`label node ${C}-control-plane2 kindha.io/role=control-plane node-role.kubernetes.io/control-plane= --overwrite`);
+    // Every workload restarts, after the labels, so its pods trust the new cluster's CA; a pod
+    // with no controller is named, never deleted.
+    const restarts = kube.filter((a) => a.includes("rollout restart"));
+    expect(restarts).toEqual([
+      "-n kube-system rollout restart deployment/coredns",
+      "-n local-path-storage rollout restart deployment/local-path-provisioner",
+      "-n kube-system rollout restart daemonset/kindha-podnet",
+      "-n kube-system rollout restart daemonset/kube-proxy",
+      "-n workloads rollout restart statefulset/postgres",
+    ]);
+    expect(kube.findIndex((a) => a.includes("rollout restart"))).toBeGreaterThan(kube.findIndex((a) => a.startsWith("label node")));
+    expect(log.join("\n")).toContain("5 restarted; pods with no controller keep the old certificates until you re-create them: default/debug");
+    expect(kube.some((a) => a.includes("delete pod"))).toBe(false);
     expect(kube).toContain(`taint node ${C}-control-plane3 node-role.kubernetes.io/control-plane:NoSchedule --overwrite`);
     expect(kube).toContain(`label node ${C}-worker kindha.io/role=infrastructure --overwrite`);
     expect(log.join("\n")).toContain("API through load balancer");
@@ -173,6 +192,17 @@ describe("restore run over fake node containers", () => {
     expect(report.failed?.step).toBe("check the cluster is a fresh ha-option-a");
     expect(report.failed?.reason).toContain("control-plane nodes: found 1, topology has 3");
     expect(calls.some((c) => c.file === "docker")).toBe(false);
+  });
+});
+
+describe("restore and the new cluster's certificates", () => {
+  test("fails when the controller manager never publishes this cluster's CA: nothing is restarted with the old one", async () => {
+    const { exec, calls } = fakeNodes({ staleCa: true });
+    const ctx = context(exec);
+    const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
+    expect(report.failed?.step).toBe("restart every Deployment, DaemonSet and StatefulSet, so their pods trust this cluster's certificates");
+    expect(report.failed?.reason).toBe("kube-root-ca.crt in kube-system does not hold this cluster's CA after 60s");
+    expect(calls.some((c) => c.args.includes("rollout"))).toBe(false);
   });
 });
 

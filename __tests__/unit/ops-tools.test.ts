@@ -13,6 +13,10 @@ import { main as drillMain } from "../../tools/drill";
 import { main as migrateMain } from "../../tools/migrate";
 import { main as restoreMain } from "../../tools/restore";
 import { main as verifyMain } from "../../tools/verify";
+import { main as recoverMain } from "../../tools/recover";
+import { main as removeDataMain } from "../../tools/remove-data";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { capture, fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
 
 const TOOLS = [
@@ -21,6 +25,8 @@ const TOOLS = [
   ["restore", restoreMain],
   ["drill", drillMain],
   ["migrate", migrateMain],
+  ["recover", recoverMain],
+  ["remove-data", removeDataMain],
 ] as const;
 
 describe.each(TOOLS)("npm run %s", (name, main) => {
@@ -99,6 +105,73 @@ describe("npm run backup -- <stack>", () => {
     const { exec } = fakeExec(() => failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist"));
     expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
     expect(c.err).toEqual(["etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist", "backup: FAILED (exit 1)"]);
+  });
+});
+
+describe("the tools and the cluster's volumes", () => {
+  /** A config in which `single` keeps its volumes inside the nodes. */
+  const noDataDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), "kindha-tools-"));
+    writeFileSync(join(dir, "k.yaml"), "stacks:\n  single: { dataDir: false }\n");
+    return { dir, env: { KINDHA_CONFIG: join(dir, "k.yaml") } };
+  };
+  const withConfig = async <T>(env: Record<string, string>, f: () => Promise<T>): Promise<T> => {
+    const saved = process.env.KINDHA_CONFIG;
+    process.env.KINDHA_CONFIG = env.KINDHA_CONFIG;
+    try {
+      return await f();
+    } finally {
+      if (saved === undefined) delete process.env.KINDHA_CONFIG;
+      else process.env.KINDHA_CONFIG = saved;
+    }
+  };
+
+  test("backup --with-data fails when the stack keeps its volumes in the nodes: exit 2, nothing run", async () => {
+    const t = noDataDir();
+    const { exec, calls } = fakeExec(() => okResult());
+    const c = capture();
+    expect(await withConfig(t.env, () => backupMain(["single", "--with-data"], c.io, { exec, env: {}, exists: () => true }))).toBe(2);
+    expect(c.err[0]).toBe("error: --with-data: stack single keeps its volumes inside the nodes (dataDir: false); there is no data directory to archive");
+    expect(calls).toEqual([]);
+    rmSync(t.dir, { recursive: true, force: true });
+  });
+
+  test("restore --with-data fails when the archive is not beside the snapshot, naming where it looked", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kindha-tools-"));
+    const snapshot = join(dir, "c-single-20260101T000000Z.db");
+    writeFileSync(snapshot, "x");
+    const c = capture();
+    expect(await restoreMain(["single", "--snapshot", snapshot, "--with-data"], c.io, { exec: fakeExec(() => okResult()).exec, env: {}, exists: () => true })).toBe(2);
+    expect(c.err[0]).toBe(`error: --with-data: ${join(dir, "c-single-20260101T000000Z.data.tar.gz")} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("remove-data refuses while the cluster's containers exist, and without --yes lists what would go", async () => {
+    const home = mkdtempSync(join(tmpdir(), "kindha-tools-"));
+    const data = join(home, ".kindha", "data", "data-platform-local");
+    mkdirSync(join(data, "db", "data-postgres-0"), { recursive: true });
+    writeFileSync(join(data, ".kindha-cluster"), "data-platform-local\n");
+    try {
+      const running = fakeExec(() => okResult("data-platform-local-control-plane\n"));
+      const c1 = capture();
+      expect(await removeDataMain(["single", "--yes"], c1.io, { exec: running.exec, env: { HOME: home } })).toBe(1);
+      expect(c1.err[0]).toBe(`error: cluster data-platform-local exists and uses ${data}; destroy it first (npx cdktf destroy single)`);
+      const gone = fakeExec(() => okResult(""));
+      const c2 = capture();
+      expect(await removeDataMain(["single"], c2.io, { exec: gone.exec, env: { HOME: home } })).toBe(2);
+      expect(c2.err[0]).toBe(`error: add --yes to delete ${data} (1 volume(s): db/data-postgres-0)`);
+      expect(existsSync(join(data, "db", "data-postgres-0"))).toBe(true);
+      writeFileSync(join(data, ".kindha-cluster"), "another\n");
+      const c3 = capture();
+      expect(await removeDataMain(["single", "--yes"], c3.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
+      expect(c3.err[0]).toBe(`error: ${data} belongs to cluster "another", not data-platform-local; not touching it`);
+      writeFileSync(join(data, ".kindha-cluster"), "data-platform-local\n");
+      const c4 = capture();
+      expect(await removeDataMain(["single", "--yes"], c4.io, { exec: gone.exec, env: { HOME: home } })).toBe(0);
+      expect(existsSync(data)).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
 

@@ -136,6 +136,15 @@ describe("create-cluster.sh", () => {
     };
   }
 
+  /** The create script's environment with a data directory and its storage files. */
+  function withData(s: StandIns) {
+    const storage = join(s.dir, "storage-class.yaml");
+    const patch = join(s.dir, "provisioner-config.json");
+    writeFileSync(storage, "kind: StorageClass\n");
+    writeFileSync(patch, "{}\n");
+    return { storage, patch, env: { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch } };
+  }
+
   test("creates the cluster with the right name, config, kubeconfig and wait; credentials 0600", () => {
     const s = makeStandIns();
     const env = setup(s);
@@ -209,11 +218,7 @@ describe("create-cluster.sh", () => {
 
   test("with a data directory: makes it 0700, marks it as this cluster's, and switches storage to it after create", () => {
     const s = makeStandIns();
-    const storage = join(s.dir, "storage-class.yaml");
-    const patch = join(s.dir, "provisioner-config.json");
-    writeFileSync(storage, "kind: StorageClass\n");
-    writeFileSync(patch, "{}\n");
-    const env = { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch };
+    const { env, storage, patch } = withData(s);
     const r = run("create-cluster.sh", s, env);
     expect(r.code).toBe(0);
     expect(statSync(env.KINDHA_DATA_DIR).mode & 0o777).toBe(0o700);
@@ -232,11 +237,7 @@ describe("create-cluster.sh", () => {
 
   test("with a data directory, keeps it (and what it holds) when the create fails", () => {
     const s = makeStandIns();
-    const storage = join(s.dir, "storage-class.yaml");
-    const patch = join(s.dir, "provisioner-config.json");
-    writeFileSync(storage, "kind: StorageClass\n");
-    writeFileSync(patch, "{}\n");
-    const env = { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch };
+    const { env } = withData(s);
     mkdirSync(join(env.KINDHA_DATA_DIR, "db", "data-postgres-0"), { recursive: true });
     const r = run("create-cluster.sh", s, { ...env, FAKE_KIND_FAIL: "create" });
     expect(r.code).not.toBe(0);

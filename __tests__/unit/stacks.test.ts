@@ -299,6 +299,21 @@ describe("data directory", () => {
   });
 });
 
+describe("settings given in code are data too", () => {
+  test.each([
+    [{ kubeconfigPath: '~/.kube/x")} ${file("/etc/passwd")' }, "kubeconfigPath: " + JSON.stringify('~/.kube/x")} ${file("/etc/passwd")') + " must be an absolute or ~/ path"],
+    [{ backupDir: "/srv/${path.cwd}" }, 'backupDir: "/srv/${path.cwd}" must be an absolute or ~/ path'],
+    [{ waitTimeout: "5m; rm -rf /" }, 'waitTimeout: "5m; rm -rf /" must be a duration kind takes'],
+    [{ externalLoadBalancer: {} }, "externalLoadBalancer: {} needs several control planes"],
+  ])("fails on %j, before anything is written", (props, message) => {
+    expect(() => synthStack("s", "single", props)).toThrow(message);
+  });
+
+  test("an external load balancer's stats socket path cannot carry an expression", () => {
+    expect(() => synthPreset("ha-option-b", { externalLoadBalancer: { statsSocket: { path: '/run/${file("/etc/passwd")}' } } })).toThrow("statsSocket.path");
+  });
+});
+
 describe("external load balancer", () => {
   test("renders an HAProxy config with one backend per control plane, written beside the stack", () => {
     const { json } = synthPreset("ha-option-a", { externalLoadBalancer: {} });

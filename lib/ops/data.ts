@@ -10,9 +10,8 @@
  */
 import { DATA_OWNER_FILE, NODE_DATA_DIR } from "../storage";
 import { lastLine } from "../exec";
-import { isRecord } from "../util";
 import type { ClusterClient } from "./client";
-import { listItems, parseWorkloads, type WorkloadInfo } from "./kube";
+import { parseWorkloads, podsWithClaims, type ClaimPod, type WorkloadInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
 
 /** Where the archive is staged inside the node (on its /var volume). */
@@ -38,25 +37,6 @@ export function workloadsToQuiesce(workloads: readonly WorkloadInfo[]): Scaled[]
       ? [{ kind: w.kind, namespace: w.namespace, name: w.name, replicas: w.desired }]
       : [],
   );
-}
-
-/** A pod that mounts claims, with the kind of its owner ("" for a bare pod). */
-export interface ClaimPod {
-  readonly namespace: string;
-  readonly name: string;
-  readonly owner: string;
-}
-
-/** Pods of `kubectl get pods -A -o json` that mount a PersistentVolumeClaim. */
-export function podsWithClaims(text: string): ClaimPod[] {
-  return listItems(text, "kubectl get pods").flatMap((p) => {
-    const meta = isRecord(p.metadata) ? p.metadata : {};
-    const spec = isRecord(p.spec) ? p.spec : {};
-    const volumes = Array.isArray(spec.volumes) ? spec.volumes.filter(isRecord) : [];
-    if (!volumes.some((v) => isRecord(v.persistentVolumeClaim))) return [];
-    const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.filter(isRecord) : [];
-    return [{ namespace: String(meta.namespace ?? ""), name: String(meta.name ?? ""), owner: String(owners[0]?.kind ?? "") }];
-  });
 }
 
 /** Owners whose pods go away when their Deployment or StatefulSet is scaled to zero. */

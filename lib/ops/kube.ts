@@ -175,3 +175,35 @@ export function parseWorkloads(text: string): WorkloadInfo[] {
     };
   });
 }
+
+/** A pod that mounts claims, with the kind of its owner ("" for a bare pod). */
+export interface ClaimPod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly owner: string;
+}
+
+/** Pods of `kubectl get pods -A -o json` that mount a PersistentVolumeClaim. */
+export function podsWithClaims(text: string): ClaimPod[] {
+  return listItems(text, "kubectl get pods").flatMap((p) => {
+    const meta = isRecord(p.metadata) ? p.metadata : {};
+    const spec = isRecord(p.spec) ? p.spec : {};
+    const volumes = arr(spec.volumes).filter(isRecord);
+    if (!volumes.some((v) => isRecord(v.persistentVolumeClaim))) return [];
+    const owners = arr(meta.ownerReferences).filter(isRecord);
+    return [{ namespace: str(meta.namespace), name: str(meta.name), owner: str(owners[0]?.kind) }];
+  });
+}
+
+/**
+ * `namespace/name` of the pods of `kubectl get pods -A -o json` that no controller owns and that
+ * are not static (mirror) pods: nothing re-creates them when they are deleted.
+ */
+export function barePods(text: string): string[] {
+  return listItems(text, "kubectl get pods").flatMap((p) => {
+    const meta = isRecord(p.metadata) ? p.metadata : {};
+    const annotations = isRecord(meta.annotations) ? meta.annotations : {};
+    if (arr(meta.ownerReferences).length > 0 || "kubernetes.io/config.mirror" in annotations) return [];
+    return [`${str(meta.namespace)}/${str(meta.name)}`];
+  });
+}

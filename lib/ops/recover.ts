@@ -14,7 +14,10 @@ import { isRecord } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
 import { failed, ok, pollUntil, type Step } from "./steps";
-import { renderChecks, waitForVerify } from "./verify";
+import { renderChecks, waitForSteadyVerify } from "./verify";
+
+/** How long verify must keep passing before recover calls the cluster back (see waitForSteadyVerify). */
+export const STEADY_MS = 30_000;
 
 /** One container of the cluster as Docker reports it. */
 export interface ContainerState {
@@ -253,10 +256,10 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
       },
     },
     {
-      name: `verify stack ${c.stackId}`,
+      name: `verify stack ${c.stackId}, passing for ${STEADY_MS / 1000} s in a row`,
       next: `run npm run verify -- ${c.stackId} again in a minute; pods settle after the nodes restart`,
       run: async () => {
-        const last = await waitForVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
+        const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
         c.log(renderChecks(last.results).replace(/^/gm, "      "));
         return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
       },

@@ -9,7 +9,7 @@ import { lastLine } from "../exec";
 import { ClusterClient } from "./client";
 import { parseContainers, recoverSteps, startOrder, type RecoverContext } from "./recover";
 import { runSteps } from "./steps";
-import { renderChecks, verifyOnce } from "./verify";
+import { renderChecks, waitForVerify } from "./verify";
 
 export interface RestartDrillOutcome {
   readonly ok: boolean;
@@ -21,10 +21,11 @@ export interface RestartDrillOutcome {
 export async function runRestartDrill(c: RecoverContext): Promise<RestartDrillOutcome> {
   const k = new ClusterClient(c);
   const names = startOrder(c.topology);
-  const before = await verifyOnce(c.topology, c);
+  // A cluster that has just started settles for a while: wait for it, within a bound.
+  const before = (await waitForVerify(c.topology, c, { timeoutMs: 90_000, intervalMs: 3_000, clock: c.clock })).results;
   if (!before.every((r) => r.ok)) {
     c.log(renderChecks(before));
-    return { ok: false, message: "the cluster is not healthy before the drill; nothing was stopped (npm run recover, or npm run verify, first)" };
+    return { ok: false, message: "the cluster is not healthy before the drill (90 s waited); nothing was stopped (npm run recover, or npm run verify, first)" };
   }
   const addresses = async () => {
     const r = await k.containers(["inspect", ...names], 60_000);

@@ -15,7 +15,7 @@ import { ROLE_LABEL } from "../defaults";
 import { hostPort } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { restoreVolumes } from "./data";
-import { CONTROL_PLANE_LABEL, parseNodes } from "./kube";
+import { barePods, CONTROL_PLANE_LABEL, parseNodes, parseWorkloads } from "./kube";
 import { failed, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForVerify } from "./verify";
 
@@ -289,6 +289,35 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
           }
         }
         return ok(`${c.topology.nodes.length} nodes`);
+      },
+    },
+    {
+      name: "restart every Deployment, DaemonSet and StatefulSet, so their pods trust this cluster's certificates",
+      next: `restart them by hand once kube-root-ca.crt holds this cluster's CA: kubectl -n <namespace> rollout restart <kind>/<name>`,
+      run: async () => {
+        // A fresh cluster has a new CA and service-account key; the snapshot's pods were started
+        // with the old ones, and clients such as CoreDNS keep the CA they loaded. The controller
+        // manager publishes the new CA into every namespace's kube-root-ca.crt first.
+        const ca = await inNode(first, "cat", "/etc/kubernetes/pki/ca.crt");
+        if (ca.code !== 0) return failedCmd(`reading the cluster CA on ${first}`, ca);
+        const published = await pollUntil(
+          async () => {
+            const r = await kubectl("-n", "kube-system", "get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}");
+            return { done: r.code === 0 && r.stdout.trim() === ca.stdout.trim() };
+          },
+          { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock },
+        );
+        if (!published.done) return failed(`kube-root-ca.crt in kube-system does not hold this cluster's CA after ${c.waitMs / 1000}s`);
+        const listed = await kubectl("get", "deployments,statefulsets,daemonsets", "-A", "-o", "json");
+        if (listed.code !== 0) return failedCmd("listing the workloads", listed);
+        const workloads = parseWorkloads(listed.stdout);
+        for (const w of workloads) {
+          const r = await kubectl("-n", w.namespace, "rollout", "restart", `${w.kind.toLowerCase()}/${w.name}`);
+          if (r.code !== 0) return failedCmd(`kubectl rollout restart ${w.kind.toLowerCase()}/${w.name}`, r);
+        }
+        const pods = await kubectl("get", "pods", "-A", "-o", "json");
+        const bare = pods.code === 0 ? barePods(pods.stdout) : [];
+        return ok(`${workloads.length} restarted${bare.length > 0 ? `; pods with no controller keep the old certificates until you re-create them: ${bare.join(", ")}` : ""}`);
       },
     },
     {

@@ -261,6 +261,27 @@ export async function waitForVerify(t: Topology, a: ClusterAccess, opts: { timeo
   );
 }
 
+/**
+ * Like {@link waitForVerify}, but done only once every check has kept passing for `holdMs`: right
+ * after nodes restart, the API still shows the pods' old Ready status until each kubelet has synced
+ * them, so one passing run can come before the pods go unready for a while.
+ */
+export async function waitForSteadyVerify(t: Topology, a: ClusterAccess, opts: { timeoutMs: number; intervalMs: number; holdMs: number; clock: Clock }): Promise<{ done: boolean; results: CheckResult[] }> {
+  let since: number | undefined;
+  return pollUntil(
+    async () => {
+      const results = await verifyOnce(t, a);
+      if (!results.every((r) => r.ok)) {
+        since = undefined;
+        return { done: false, results };
+      }
+      since ??= opts.clock.now();
+      return { done: opts.clock.now() - since >= opts.holdMs, results };
+    },
+    { timeoutMs: opts.timeoutMs + opts.holdMs, intervalMs: opts.intervalMs, clock: opts.clock },
+  );
+}
+
 /** Runs the commands verify judges. The etcd check goes through the first control plane's pod. */
 export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promise<VerifyInputs> {
   const k = new ClusterClient(a);
