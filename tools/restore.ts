@@ -23,7 +23,7 @@ npx cdktf deploy <stack>). Steps, each checked, stopping at the first failure wi
      with --initial-cluster of every control plane and the member's own peer URL
   6. swap data dirs (the previous one is kept under /var/lib/kindha-restore), start kubelet
   7. wait for etcd and the API, restart workers' kubelets, remove nodes the stack does not
-     have, label the nodes as the stack plans them
+     have, label and taint the nodes as the stack plans them
   8. once the controller manager has published this cluster's CA, restart every Deployment,
      DaemonSet and StatefulSet (their pods were started with the old cluster's CA and tokens;
      pods with no controller are named, not deleted), verify

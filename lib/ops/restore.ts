@@ -272,12 +272,13 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       },
     },
     {
-      name: `label the nodes as stack ${c.stackId} plans them`,
-      next: `label them by hand: kubectl label node <node> ${ROLE_LABEL}=<role> --overwrite (control planes also node-role.kubernetes.io/control-plane=)`,
+      name: `label and taint the nodes as stack ${c.stackId} plans them`,
+      next: `label them by hand: kubectl label node <node> ${ROLE_LABEL}=<role> --overwrite (control planes also node-role.kubernetes.io/control-plane=); taint infrastructure nodes ${ROLE_LABEL}=infrastructure:NoSchedule and no others`,
       run: async () => {
-        // A snapshot of another topology holds the node objects (and labels) of that topology;
-        // kubelet sets its labels only when it registers a new node, and kubeadm marks control
-        // planes only when they join.
+        // A snapshot of another topology holds the node objects (labels and taints) of that
+        // topology: ha-option-a's infrastructure worker restored into single would keep repelling
+        // every pod. kubelet sets labels only when it registers a new node, and kubeadm marks
+        // control planes only when they join.
         for (const n of c.topology.nodes) {
           const labels = [`${ROLE_LABEL}=${n.role}`, ...(n.role === "control-plane" ? [`${CONTROL_PLANE_LABEL}=`] : [])];
           const r = await kubectl("label", "node", n.name, ...labels, "--overwrite");
@@ -287,6 +288,12 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
             const t = await kubectl("taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite");
             if (t.code !== 0) return failedCmd(`kubectl taint node ${n.name}`, t);
           }
+          const role = n.taints.find((t) => t.key === ROLE_LABEL);
+          const t = role
+            ? await kubectl("taint", "node", n.name, `${role.key}=${role.value}:${role.effect}`, "--overwrite")
+            : await kubectl("taint", "node", n.name, `${ROLE_LABEL}-`);
+          // Removing a taint the node does not have is what a fresh node answers: not found.
+          if (t.code !== 0 && !(role === undefined && /not found/.test(t.stderr))) return failedCmd(`kubectl taint node ${n.name}`, t);
         }
         return ok(`${c.topology.nodes.length} nodes`);
       },
