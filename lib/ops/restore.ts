@@ -273,7 +273,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     },
     {
       name: `label and taint the nodes as stack ${c.stackId} plans them`,
-      next: `label them by hand: kubectl label node <node> ${ROLE_LABEL}=<role> --overwrite (control planes also node-role.kubernetes.io/control-plane=); taint infrastructure nodes ${ROLE_LABEL}=infrastructure:NoSchedule and no others`,
+      next: `label them by hand: kubectl label node <node> ${ROLE_LABEL}=<role> --overwrite (control planes also node-role.kubernetes.io/control-plane=); remove ${ROLE_LABEL} taints from nodes that are not infrastructure (kubectl taint node <node> ${ROLE_LABEL}-)`,
       run: async () => {
         // A snapshot of another topology holds the node objects (labels and taints) of that
         // topology: ha-option-a's infrastructure worker restored into single would keep repelling
@@ -288,12 +288,13 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
             const t = await kubectl("taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite");
             if (t.code !== 0) return failedCmd(`kubectl taint node ${n.name}`, t);
           }
-          const role = n.taints.find((t) => t.key === ROLE_LABEL);
-          const t = role
-            ? await kubectl("taint", "node", n.name, `${role.key}=${role.value}:${role.effect}`, "--overwrite")
-            : await kubectl("taint", "node", n.name, `${ROLE_LABEL}-`);
-          // Removing a taint the node does not have is what a fresh node answers: not found.
-          if (t.code !== 0 && !(role === undefined && /not found/.test(t.stderr))) return failedCmd(`kubectl taint node ${n.name}`, t);
+          // The infrastructure taint is the stack's NodeTaint's (Terraform, field manager kindha):
+          // restore only removes one the stack does not plan, and `cdktf deploy` puts back its own.
+          if (!n.taints.some((t) => t.key === ROLE_LABEL)) {
+            const t = await kubectl("taint", "node", n.name, `${ROLE_LABEL}-`);
+            // Removing a taint the node does not have is what a fresh node answers: not found.
+            if (t.code !== 0 && !/not found/.test(t.stderr)) return failedCmd(`kubectl taint node ${n.name} ${ROLE_LABEL}-`, t);
+          }
         }
         return ok(`${c.topology.nodes.length} nodes`);
       },
