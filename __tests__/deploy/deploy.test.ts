@@ -176,7 +176,9 @@ if (why) {
     const backupLine = r.output.indexOf(snapshots[0]);
     expect(backupLine).toBeGreaterThanOrEqual(0);
     expect(backupLine).toBeLessThan(deleteLine);
-    expect(r.output).toMatch(/Destroy complete! Resources: 6 destroyed/);
+    // The cluster, its kind config, the two storage files, the preflight, the pre-destroy backup
+    // and the two namespaces.
+    expect(r.output).toMatch(/Destroy complete! Resources: 8 destroyed/);
     expect(clusterContainers(cluster)).toEqual([]);
   }, 20 * MINUTE);
 }
