@@ -7,8 +7,8 @@ import { chmodSync } from "node:fs";
 import { lastLine } from "../lib/exec";
 import { ClusterClient } from "../lib/ops/client";
 import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
-import { backupDir, expandHome, resolveDataDir } from "../lib/paths";
-import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { backupDir, expandHome } from "../lib/paths";
+import { clusterAccess, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run backup -- <stack> [--with-data] [--kubeconfig FILE] [--backup-dir DIR]
 
@@ -46,9 +46,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const wait = Number(values.wait ?? "300");
     if (!Number.isInteger(wait) || wait < 10 || wait > 1800) throw new UsageError("--wait must be a whole number of seconds from 10 to 1800");
     const withData = values["with-data"] === true;
-    if (withData && resolveDataDir(stack.definition.dataDir, stack.topology.clusterName) === undefined) {
-      throw new UsageError(`--with-data: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory to archive`);
-    }
+    if (withData) requireDataDir(stack, "--with-data", "to archive");
     const deps = toolDeps(given);
     const k = new ClusterClient(clusterAccess(stack, values.kubeconfig, deps));
     // The client clears KINDHA_SKIP_BACKUP (the destroy hook's alone): no exit 0 without a snapshot.

@@ -9,7 +9,8 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { execFileExecutor, type Executor } from "../lib/exec";
 import type { ClusterAccess, ClusterOpsContext } from "../lib/ops/client";
 import { realClock, type Clock } from "../lib/ops/steps";
-import { expandHome, kubeconfigPath } from "../lib/paths";
+import { expandHome, kubeconfigPath, resolveDataDir } from "../lib/paths";
+import type { RecoverContext } from "../lib/ops/recover";
 import { DEFAULTS } from "../lib/defaults";
 import { etcdScriptPath } from "../lib/etcd/runner";
 import { resolveStack, type StackDefinition } from "../lib/stack-config";
@@ -102,6 +103,21 @@ export function clusterAccess(stack: StackTarget, kubeconfig: string | undefined
 /** What drill and restore share: the cluster's access, its topology, the clock and the log. */
 export function clusterOpsContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io): ClusterOpsContext {
   return { ...clusterAccess(stack, kubeconfig, deps), topology: stack.topology, clock: deps.clock, log: (l) => io.out(l) };
+}
+
+/** What recover and the restart drill share: the ops context, the cluster's network and the bound of each wait. */
+export function recoverContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io, waitSeconds: number): RecoverContext {
+  return { ...clusterOpsContext(stack, kubeconfig, deps, io), stackId: stack.id, network: kindNetwork(deps.env), waitMs: waitSeconds * 1000 };
+}
+
+/**
+ * The data directory of a stack, `~/` expanded; a usage error naming the option and what it would
+ * have done (`to archive`) when the stack keeps its volumes in the nodes.
+ */
+export function requireDataDir(stack: StackTarget, option: string, purpose: string): string {
+  const dir = resolveDataDir(stack.definition.dataDir, stack.topology.clusterName);
+  if (dir === undefined) throw new UsageError(`${option}: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory ${purpose}`);
+  return expandHome(dir);
 }
 
 /** The kubeconfig kind writes for the stack's cluster, or the one given, with `~/` expanded. */

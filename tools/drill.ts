@@ -4,7 +4,7 @@
  */
 import { drillRefusal, runDrill } from "../lib/ops/drill";
 import { runRestartDrill } from "../lib/ops/restart-drill";
-import { clusterOpsContext, EXIT, kindNetwork, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run drill -- <stack> [--observe SECONDS] [--interval SECONDS] [--kubeconfig FILE]
        npm run drill -- <stack> --docker-restart [--kubeconfig FILE]
@@ -40,12 +40,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (values["docker-restart"]) {
       if (values.observe !== undefined || values.interval !== undefined) throw new UsageError("--observe and --interval belong to the control-plane drill, not --docker-restart");
       const deps = toolDeps(given);
-      const outcome = await runRestartDrill({
-        ...clusterOpsContext(stack, values.kubeconfig, deps, io),
-        stackId: stack.id,
-        network: kindNetwork(deps.env),
-        waitMs: 300_000,
-      });
+      const outcome = await runRestartDrill(recoverContext(stack, values.kubeconfig, deps, io, 300));
       (outcome.ok ? io.out : io.err)(`drill: ${outcome.message}`);
       return outcome.ok ? EXIT.ok : EXIT.failed;
     }

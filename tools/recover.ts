@@ -2,9 +2,9 @@
  * `npm run recover -- <stack>`: brings the stack's kind cluster back after a Docker restart, a host
  * reboot or containers stopped by hand (steps in lib/ops/recover.ts).
  */
-import { recoverSteps, type RecoverContext } from "../lib/ops/recover";
+import { recoverSteps } from "../lib/ops/recover";
 import { runSteps } from "../lib/ops/steps";
-import { clusterOpsContext, EXIT, kindNetwork, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run recover -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -33,12 +33,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const wait = Number(values.wait ?? "300");
     if (!Number.isInteger(wait) || wait < 10 || wait > 900) throw new UsageError("--wait must be a whole number of seconds from 10 to 900");
     const deps = toolDeps(given);
-    const ctx: RecoverContext = {
-      ...clusterOpsContext(stack, values.kubeconfig, deps, io),
-      stackId: stack.id,
-      network: kindNetwork(deps.env),
-      waitMs: wait * 1000,
-    };
+    const ctx = recoverContext(stack, values.kubeconfig, deps, io, wait);
     const t0 = deps.clock.now();
     io.out(`recover: stack ${stack.id} (${stack.topology.nodes.length} nodes${stack.topology.api.loadBalanced ? " and a load balancer" : ""})`);
     const report = await runSteps(recoverSteps(ctx), ctx, (l) => io.out(l), ctx.clock);

@@ -7,9 +7,8 @@ import { resolve } from "node:path";
 import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
 import { runSteps } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
-import { resolveDataDir } from "../lib/paths";
 import { utcStamp } from "../lib/util";
-import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--with-data] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -49,9 +48,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!Number.isFinite(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a number of seconds from 10 to 600");
     const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
     if (archive && !existsSync(archive)) throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
-    if (archive && resolveDataDir(stack.definition.dataDir, stack.topology.clusterName) === undefined) {
-      throw new UsageError(`--with-data: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory to restore into`);
-    }
+    if (archive) requireDataDir(stack, "--with-data", "to restore into");
     const deps = toolDeps(given);
     const ctx: RestoreContext = {
       ...clusterOpsContext(stack, values.kubeconfig, deps, io),

@@ -14,8 +14,10 @@ import type { ClusterClient } from "./client";
 import { parseWorkloads, podsWithClaims, type ClaimPod, type WorkloadInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
 
-/** Where the archive is staged inside the node (on its /var volume). */
-const NODE_STAGING = "/var/lib/kindha-restore/data.tar.gz";
+/** Working directory of restores inside each node (on its /var volume, like /var/lib/etcd). */
+export const NODE_RESTORE_DIR = "/var/lib/kindha-restore";
+/** Where the archive is staged inside the node. */
+const NODE_STAGING = `${NODE_RESTORE_DIR}/data.tar.gz`;
 
 /** The archive that goes with a snapshot: `<snapshot without .db>.data.tar.gz`. */
 export function dataArchivePath(snapshot: string): string {
@@ -116,7 +118,7 @@ export async function archiveVolumes(k: ClusterClient, node: string, file: strin
  * deleted. Returns that directory's path as the node sees it, or undefined when it was empty.
  */
 export async function restoreVolumes(k: ClusterClient, node: string, archive: string, stamp: string): Promise<string | undefined> {
-  const dir = await k.inNode(node, ["mkdir", "-p", NODE_STAGING.replace(/\/[^/]+$/, "")]);
+  const dir = await k.inNode(node, ["mkdir", "-p", NODE_RESTORE_DIR]);
   if (dir.code !== 0) throw new Error(`preparing ${node} failed: ${lastLine(dir)}`);
   const cp = await k.containers(["cp", archive, `${node}:${NODE_STAGING}`], 1_800_000);
   if (cp.code !== 0) throw new Error(`copying ${archive} into ${node} failed: ${lastLine(cp)}`);

@@ -13,7 +13,7 @@ import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../kind-lb-confi
 import { isRecord } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
-import { failed, ok, pollUntil, type Step } from "./steps";
+import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { renderChecks, waitForSteadyVerify } from "./verify";
 
 /** How long verify must keep passing before recover calls the cluster back (see waitForSteadyVerify). */
@@ -53,6 +53,13 @@ export function parseContainers(text: string, network: string): ContainerState[]
       ...(str(ipam.IPv6Address) ? { pinned6: str(ipam.IPv6Address) } : {}),
     };
   });
+}
+
+/** The containers Docker knows of these names, on `network` (missing ones are left out). */
+export async function inspectContainers(k: ClusterClient, names: readonly string[], network: string): Promise<{ r: CommandResult; states: ContainerState[] }> {
+  const r = await k.containers(["inspect", ...names], 60_000);
+  // inspect prints the ones it found and fails naming the others.
+  return { r, states: r.stdout.trim().startsWith("[") ? parseContainers(r.stdout, network) : [] };
 }
 
 /** `docker network inspect <network>`: the address each running container holds, by address. */
@@ -136,7 +143,6 @@ export function startOrder(t: Topology): string[] {
   return [...t.controlPlanes.map((n) => n.name), ...t.workers.map((n) => n.name), ...(t.api.loadBalanced ? [kindLoadBalancerName(t.clusterName)] : [])];
 }
 
-const failedCmd = (what: string, r: CommandResult) => failed(`${what} failed (exit ${r.code}): ${lastLine(r)}`);
 
 /** The recovery steps, in order. Pure: nothing runs until runSteps calls them. */
 export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
@@ -144,11 +150,7 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
   const t = c.topology;
   const names = startOrder(t);
   const lb = kindLoadBalancerName(t.clusterName);
-  const inspect = async () => {
-    const r = await k.containers(["inspect", ...names], 60_000);
-    // inspect prints the ones it found and fails naming the others.
-    return { r, states: r.stdout.trim().startsWith("[") ? parseContainers(r.stdout, c.network) : [] };
-  };
+  const inspect = () => inspectContainers(k, names, c.network);
 
   return [
     {
@@ -173,7 +175,7 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
       run: async () => {
         const { states } = await inspect();
         const net = await k.containers(["network", "inspect", c.network], 30_000);
-        if (net.code !== 0) return failedCmd(`${c.containerCli} network inspect ${c.network}`, net);
+        if (net.code !== 0) return failedCommand(`${c.containerCli} network inspect ${c.network}`, net);
         // Unpinned control planes (clusters made before addresses were fixed): the address their
         // etcd certificate names, read while they run.
         const want = new Map<string, string>();
@@ -200,20 +202,20 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
         if (!plan) return failed("no address plan");
         for (const m of plan.moves.filter((x) => x.stopFirst)) {
           const r = await k.containers(["stop", m.name], 120_000);
-          if (r.code !== 0) return failedCmd(`${c.containerCli} stop ${m.name}`, r);
+          if (r.code !== 0) return failedCommand(`${c.containerCli} stop ${m.name}`, r);
         }
         for (const m of plan.moves) {
           if (m.pin) {
             await k.containers(["network", "disconnect", c.network, m.name], 60_000);
             const r = await k.containers(["network", "connect", "--ip", m.address, ...(m.address6 ? ["--ip6", m.address6] : []), c.network, m.name], 60_000);
-            if (r.code !== 0) return failedCmd(`${c.containerCli} network connect --ip ${m.address} ${c.network} ${m.name}`, r);
+            if (r.code !== 0) return failedCommand(`${c.containerCli} network connect --ip ${m.address} ${c.network} ${m.name}`, r);
           }
           const r = await k.containers(["start", m.name], 120_000);
-          if (r.code !== 0) return failedCmd(`${c.containerCli} start ${m.name}`, r);
+          if (r.code !== 0) return failedCommand(`${c.containerCli} start ${m.name}`, r);
         }
         for (const name of plan.unknown) {
           const r = await k.containers(["start", name], 120_000);
-          if (r.code !== 0) return failedCmd(`${c.containerCli} start ${name}`, r);
+          if (r.code !== 0) return failedCommand(`${c.containerCli} start ${name}`, r);
         }
         const started = plan.moves.length + plan.unknown.length;
         return ok(started === 0 ? "nothing to start" : `${started} started`);
@@ -231,7 +233,7 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
               // As kind does: write beside, then move over, so the proxy never reads half a file.
               const script = 'printf "%s" "$1" >"$3.tmp" && printf "%s" "$2" >"$4.tmp" && chmod 666 "$3.tmp" "$4.tmp" && mv "$3.tmp" "$3" && mv "$4.tmp" "$4"';
               const r = await k.containers(["exec", lb, "sh", "-c", script, "-", want.cds, want.lds, LB_CONFIG_PATHS.cds, LB_CONFIG_PATHS.lds], 30_000);
-              if (r.code !== 0) return failedCmd(`writing ${LB_CONFIG_PATHS.cds} in ${lb}`, r);
+              if (r.code !== 0) return failedCommand(`writing ${LB_CONFIG_PATHS.cds} in ${lb}`, r);
               return ok(`${t.controlPlanes.length} backends${now.code === 0 && isEmptyLbConfig(now.stdout) ? " (it had none: reset by its restart)" : ""}`);
             },
           } satisfies Step<RecoverContext>,

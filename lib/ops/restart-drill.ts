@@ -7,7 +7,7 @@
  */
 import { lastLine } from "../exec";
 import { ClusterClient } from "./client";
-import { parseContainers, recoverSteps, startOrder, type RecoverContext } from "./recover";
+import { inspectContainers, recoverSteps, startOrder, type RecoverContext } from "./recover";
 import { runSteps } from "./steps";
 import { renderChecks, waitForVerify } from "./verify";
 
@@ -27,10 +27,7 @@ export async function runRestartDrill(c: RecoverContext): Promise<RestartDrillOu
     c.log(renderChecks(before));
     return { ok: false, message: "the cluster is not healthy before the drill (90 s waited); nothing was stopped (npm run recover, or npm run verify, first)" };
   }
-  const addresses = async () => {
-    const r = await k.containers(["inspect", ...names], 60_000);
-    return new Map(parseContainers(r.stdout, c.network).map((s) => [s.name, s.address]));
-  };
+  const addresses = async () => new Map((await inspectContainers(k, names, c.network)).states.map((s) => [s.name, s.address]));
   const was = await addresses();
   c.log(`drill: stopping ${names.length} containers, as a Docker restart does`);
   const stop = await k.containers(["stop", ...names], 300_000);

@@ -10,17 +10,17 @@
  */
 import { existsSync } from "node:fs";
 import type { Topology } from "../topology";
-import { lastLine, type CommandResult } from "../exec";
+import { lastLine } from "../exec";
 import { ROLE_LABEL } from "../defaults";
 import { hostPort } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
-import { restoreVolumes } from "./data";
+import { NODE_RESTORE_DIR, restoreVolumes } from "./data";
+
+export { NODE_RESTORE_DIR };
 import { barePods, CONTROL_PLANE_LABEL, parseNodes, parseWorkloads } from "./kube";
-import { failed, ok, pollUntil, type Step } from "./steps";
+import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForVerify } from "./verify";
 
-/** Working directory inside each node container (on its /var volume, like /var/lib/etcd). */
-export const NODE_RESTORE_DIR = "/var/lib/kindha-restore";
 export const ETCD_DATA_DIR = "/var/lib/etcd";
 
 export interface RestoreContext extends ClusterOpsContext {
@@ -38,7 +38,6 @@ export interface RestoreContext extends ClusterOpsContext {
   image?: string;
 }
 
-const failedCmd = (what: string, r: CommandResult) => failed(`${what} failed (exit ${r.code}): ${lastLine(r)}`);
 
 /** `name=https://ip:2380,...` of every control plane, in topology order. */
 export function initialCluster(t: Topology, ips: ReadonlyMap<string, string>): string {
@@ -141,7 +140,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       next: "check `kubectl -n kube-system get pod etcd-<node> -o yaml`; the etcd static pod must be running",
       run: async () => {
         const r = await kubectl("-n", "kube-system", "get", "pod", `etcd-${first}`, "-o", "jsonpath={.spec.containers[0].image}");
-        if (r.code !== 0 || r.stdout.trim() === "") return failedCmd("reading the etcd image", r);
+        if (r.code !== 0 || r.stdout.trim() === "") return failedCommand("reading the etcd image", r);
         c.image = r.stdout.trim();
         return ok(c.image);
       },
@@ -152,10 +151,10 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       async (node) => {
         for (const args of [["exec", node, "rm", "-rf", `${NODE_RESTORE_DIR}/etcd`], ["exec", node, "mkdir", "-p", NODE_RESTORE_DIR]]) {
           const r = await k.containers(args);
-          if (r.code !== 0) return failedCmd(args.slice(2).join(" "), r);
+          if (r.code !== 0) return failedCommand(args.slice(2).join(" "), r);
         }
         const r = await k.containers(["cp", c.snapshot, `${node}:${NODE_RESTORE_DIR}/snapshot.db`]);
-        return r.code === 0 ? ok() : failedCmd(`${c.containerCli} cp`, r);
+        return r.code === 0 ? ok() : failedCommand(`${c.containerCli} cp`, r);
       },
       "nothing changed on the nodes yet; fix the container CLI access and run restore again",
     ),
@@ -164,13 +163,13 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       async (node) => {
         // kubelet first: while it runs it would start the stopped containers again.
         const stop = await inNode(node, "systemctl", "stop", "kubelet");
-        if (stop.code !== 0) return failedCmd("systemctl stop kubelet", stop);
+        if (stop.code !== 0) return failedCommand("systemctl stop kubelet", stop);
         for (const name of STOPPED_PODS) {
           const ids = await inNode(node, "crictl", "ps", "-q", "--name", `^${name}$`);
-          if (ids.code !== 0) return failedCmd(`crictl ps on ${node}`, ids);
+          if (ids.code !== 0) return failedCommand(`crictl ps on ${node}`, ids);
           for (const id of ids.stdout.split("\n").filter(Boolean)) {
             const r = await inNode(node, "crictl", "stop", id);
-            if (r.code !== 0) return failedCmd(`stopping ${name} on ${node}`, r);
+            if (r.code !== 0) return failedCommand(`stopping ${name} on ${node}`, r);
           }
         }
         const last = await pollUntil(async () => ({ done: !(await etcdRunning(node)) }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
@@ -182,7 +181,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       (n) => `restore member ${n} from the snapshot`,
       async (node, i) => {
         const r = await k.containers(restoreCommand(c, i), 300_000);
-        return r.code === 0 ? ok(`${NODE_RESTORE_DIR}/etcd on ${node}`) : failedCmd("etcdutl snapshot restore", r);
+        return r.code === 0 ? ok(`${NODE_RESTORE_DIR}/etcd on ${node}`) : failedCommand("etcdutl snapshot restore", r);
       },
       (ctx) => `${undoHint(ctx)}; data dirs are untouched so far`,
     ),
@@ -191,9 +190,9 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       async (node) => {
         const keep = `${NODE_RESTORE_DIR}/etcd-before-${c.stamp}`;
         const a = await inNode(node, "mv", ETCD_DATA_DIR, keep);
-        if (a.code !== 0) return failedCmd(`mv ${ETCD_DATA_DIR}`, a);
+        if (a.code !== 0) return failedCommand(`mv ${ETCD_DATA_DIR}`, a);
         const b = await inNode(node, "mv", `${NODE_RESTORE_DIR}/etcd`, ETCD_DATA_DIR);
-        return b.code === 0 ? ok(`previous data dir: ${keep}`) : failedCmd(`mv ${NODE_RESTORE_DIR}/etcd`, b);
+        return b.code === 0 ? ok(`previous data dir: ${keep}`) : failedCommand(`mv ${NODE_RESTORE_DIR}/etcd`, b);
       },
       (ctx) => `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
     ),
@@ -201,7 +200,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       (n) => `start kubelet on ${n} (it starts etcd and the API server again)`,
       async (node) => {
         const r = await inNode(node, "systemctl", "start", "kubelet");
-        return r.code === 0 ? ok() : failedCmd("systemctl start kubelet", r);
+        return r.code === 0 ? ok() : failedCommand("systemctl start kubelet", r);
       },
       undoHint,
     ),
@@ -242,7 +241,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       run: async () => {
         for (const n of c.topology.workers) {
           const r = await inNode(n.name, "systemctl", "restart", "kubelet");
-          if (r.code !== 0) return failedCmd(`restarting kubelet on ${n.name}`, r);
+          if (r.code !== 0) return failedCommand(`restarting kubelet on ${n.name}`, r);
         }
         return ok(`${c.topology.workers.length} workers`);
       },
@@ -266,7 +265,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         const stale = staleNodes(c.topology, last.nodes);
         for (const n of stale) {
           const r = await kubectl("delete", "node", n);
-          if (r.code !== 0) return failedCmd(`kubectl delete node ${n}`, r);
+          if (r.code !== 0) return failedCommand(`kubectl delete node ${n}`, r);
         }
         return ok(stale.length === 0 ? "none" : `deleted ${stale.join(", ")}`);
       },
@@ -282,18 +281,18 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         for (const n of c.topology.nodes) {
           const labels = [`${ROLE_LABEL}=${n.role}`, ...(n.role === "control-plane" ? [`${CONTROL_PLANE_LABEL}=`] : [])];
           const r = await kubectl("label", "node", n.name, ...labels, "--overwrite");
-          if (r.code !== 0) return failedCmd(`kubectl label node ${n.name}`, r);
+          if (r.code !== 0) return failedCommand(`kubectl label node ${n.name}`, r);
           // kind keeps control planes tainted when the cluster has workers (every stack here does).
           if (n.role === "control-plane" && c.topology.workers.length > 0) {
             const t = await kubectl("taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite");
-            if (t.code !== 0) return failedCmd(`kubectl taint node ${n.name}`, t);
+            if (t.code !== 0) return failedCommand(`kubectl taint node ${n.name}`, t);
           }
           // The infrastructure taint is the stack's NodeTaint's (Terraform, field manager kindha):
           // restore only removes one the stack does not plan, and `cdktf deploy` puts back its own.
           if (!n.taints.some((t) => t.key === ROLE_LABEL)) {
             const t = await kubectl("taint", "node", n.name, `${ROLE_LABEL}-`);
             // Removing a taint the node does not have is what a fresh node answers: not found.
-            if (t.code !== 0 && !/not found/.test(t.stderr)) return failedCmd(`kubectl taint node ${n.name} ${ROLE_LABEL}-`, t);
+            if (t.code !== 0 && !/not found/.test(t.stderr)) return failedCommand(`kubectl taint node ${n.name} ${ROLE_LABEL}-`, t);
           }
         }
         return ok(`${c.topology.nodes.length} nodes`);
@@ -307,7 +306,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         // with the old ones, and clients such as CoreDNS keep the CA they loaded. The controller
         // manager publishes the new CA into every namespace's kube-root-ca.crt first.
         const ca = await inNode(first, "cat", "/etc/kubernetes/pki/ca.crt");
-        if (ca.code !== 0) return failedCmd(`reading the cluster CA on ${first}`, ca);
+        if (ca.code !== 0) return failedCommand(`reading the cluster CA on ${first}`, ca);
         const published = await pollUntil(
           async () => {
             const r = await kubectl("-n", "kube-system", "get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}");
@@ -317,11 +316,11 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
         );
         if (!published.done) return failed(`kube-root-ca.crt in kube-system does not hold this cluster's CA after ${c.waitMs / 1000}s`);
         const listed = await kubectl("get", "deployments,statefulsets,daemonsets", "-A", "-o", "json");
-        if (listed.code !== 0) return failedCmd("listing the workloads", listed);
+        if (listed.code !== 0) return failedCommand("listing the workloads", listed);
         const workloads = parseWorkloads(listed.stdout);
         for (const w of workloads) {
           const r = await kubectl("-n", w.namespace, "rollout", "restart", `${w.kind.toLowerCase()}/${w.name}`);
-          if (r.code !== 0) return failedCmd(`kubectl rollout restart ${w.kind.toLowerCase()}/${w.name}`, r);
+          if (r.code !== 0) return failedCommand(`kubectl rollout restart ${w.kind.toLowerCase()}/${w.name}`, r);
         }
         const pods = await kubectl("get", "pods", "-A", "-o", "json");
         const bare = pods.code === 0 ? barePods(pods.stdout) : [];

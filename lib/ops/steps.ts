@@ -1,3 +1,5 @@
+import { lastLine, type CommandResult } from "../exec";
+
 /**
  * A step runner for restore and migrate: runs steps in order, checks each, and stops at the first
  * failure with what to do next. Steps get their commands through an injected executor, so tests
@@ -22,6 +24,9 @@ export interface StepReport {
 
 export const ok = (detail?: string): StepResult => (detail === undefined ? { ok: true } : { ok: true, detail });
 export const failed = (reason: string): StepResult => ({ ok: false, reason });
+
+/** A step failed because a command did: what, its exit code and its last line. */
+export const failedCommand = (what: string, r: CommandResult): StepResult => failed(`${what} failed (exit ${r.code}): ${lastLine(r)}`);
 
 /** Runs steps in order, printing `[i/n] name` and each step's time, and stops at the first failure. */
 export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line: string) => void, clock: Clock = realClock): Promise<StepReport> {
