@@ -5,7 +5,8 @@
  * by side with the old path that type-checked the project first (`tsc && node dist/...`). Prints
  * figures; asserts nothing (timings belong here, not in tests).
  *
- * Usage: npm run bench [-- --runs 5]
+ * Usage: npm run bench [-- --runs 5]; `npm run bench -- --migrate` runs bench/migrate.ts instead
+ * (real clusters, about 15 minutes).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -13,10 +14,20 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "5" }, help: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "5" }, migrate: { type: "boolean", default: false }, help: { type: "boolean", default: false } },
+});
 if (values.help) {
-  console.log("Usage: npm run bench [-- --runs N]\nTimes cold synths of the compiled app; prints median and range in ms.");
+  console.log(
+    "Usage: npm run bench [-- --runs N]\nTimes cold synths of the compiled app; prints median and range in ms.\n" +
+      "npm run bench -- --migrate: migrate single <-> ha-option-b without and with 1 GiB of volume data (real clusters; needs KINDHA_PROVIDER_DIR).",
+  );
   process.exit(0);
+}
+if (values.migrate) {
+  const root = resolve(__dirname, "..", "..");
+  const r = spawnSync("bash", [join(root, "e2e", "docker-engine.sh"), "run", "node", join(__dirname, "migrate.js")], { cwd: root, stdio: "inherit" });
+  process.exit(r.status ?? 1);
 }
 const runs = Number(values.runs);
 const main = resolve(__dirname, "..", "main.js");

@@ -5,11 +5,12 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { runSync } from "../lib/exec";
 import { readLifecycle, type Lifecycle } from "./lifecycle";
 
-export const ROOT = join(__dirname, "..");
+/** The project root, from the sources (jest) or from dist/ (the migrate bench). */
+export const ROOT = basename(join(__dirname, "..")) === "dist" ? join(__dirname, "..", "..") : join(__dirname, "..");
 export const NODE_IMAGE = "kindha.local/node:v1.36.1";
 export const TOOLS_IMAGE = "kindha.local/tools:bookworm";
 export const MINUTE = 60_000;

@@ -3,34 +3,27 @@
  * cdktf CLI with OpenTofu and the pinned providers, on real kind clusters of the node image.
  * deploy single (cluster and Kubernetes objects, then a no-op plan); migrate to ha-option-a and
  * back with marker ConfigMaps and PostgreSQL's rows preserved; the scheduled backup's Job writing into the host backup
- * directory; destroy taking its snapshot before the cluster goes.
+ * directory; a deploy after a Docker engine restart recovering the cluster in its plan; destroy
+ * taking its snapshot before the cluster goes.
  *
- * Needs KINDHA_PROVIDER_DIR with the three pinned provider binaries (no registry here serves
+ * Needs KINDHA_PROVIDER_DIR with the four pinned provider binaries (no registry here serves
  * them; build them from their public sources). Without them it fails with one line naming what
  * is missing. Not part of `npm test` or CI.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { resolveStack } from "../../lib/stack-config";
-import { clusterContainers, kubectl, makeSandbox, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { clusterContainers, kubectl, makeSandbox, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
 import * as pg from "../../test-support/postgres";
 
 const MINUTE = 60_000;
-const PROVIDERS = ["terraform-provider-null_v3.2.4", "terraform-provider-local_v2.6.1", "terraform-provider-kubernetes_v2.38.0"];
 const say = (line: string) => process.stderr.write(`deploy: ${line}\n`);
 
-function missing(): string | undefined {
-  const dir = process.env.KINDHA_PROVIDER_DIR;
-  if (!dir) return `KINDHA_PROVIDER_DIR is not set; it must name a directory holding ${PROVIDERS.join(", ")}`;
-  const absent = PROVIDERS.filter((p) => !existsSync(join(dir, p)));
-  if (absent.length > 0) return `KINDHA_PROVIDER_DIR=${dir} lacks ${absent.join(", ")}`;
-  return missingPrerequisite();
-}
-
-const why = missing();
+const why = missingForDeploy();
 if (why) {
   test("the deploy tier has what it needs", () => {
     throw new Error(`deploy tier cannot run: ${why}`);
@@ -38,18 +31,14 @@ if (why) {
 } else {
   const sandbox = makeSandbox(["single", "ha-option-a"], { "ha-option-a": `    scheduledBackups: { shellImage: ${TOOLS_IMAGE} }\n` });
   const project = sandbox.dir;
-  const engine: Record<string, string> = {};
+  let p: Project;
   let env: NodeJS.ProcessEnv;
   const cluster = resolveStack("single", sandbox.configFile).topology.clusterName;
   const kubeconfig = join(sandbox.home, ".kube", `kindha-${cluster}.yaml`);
   const backups = join(sandbox.home, ".kindha", "backups", cluster);
   const k = (...args: string[]) => kubectl(kubeconfig, env, args);
-
-  const cdktf = (...args: string[]) =>
-    runLogged(`npx cdktf ${args.join(" ")} --auto-approve --skip-provider-lock`, { cwd: project, env, logFile: sandbox.logFile, timeoutMs: 30 * MINUTE });
-  const tool = (name: string, ...args: string[]) =>
-    runLogged(`node ${JSON.stringify(join(ROOT, "dist", "tools", `${name}.js`))} ${args.join(" ")}`, { cwd: project, env, logFile: sandbox.logFile, timeoutMs: 30 * MINUTE });
-  const fail = (what: string, r: { code: number | null; output: string }) => new Error(`${what} exited ${r.code}:\n${r.output.split("\n").slice(-40).join("\n")}`);
+  const cdktf = (...args: string[]) => p.cdktf(...args);
+  const tool = (name: string, ...args: string[]) => p.tool(name, ...args);
 
   const markers = (ns: string) =>
     Object.fromEntries(
@@ -57,18 +46,8 @@ if (why) {
     );
 
   beforeAll(() => {
-    const boot = spawnSync("bash", [join(ROOT, "tools", "engine.sh"), "--env"], { encoding: "utf8" });
-    if (boot.status !== 0) throw new Error(`engine bootstrap failed:\n${boot.stderr}`);
-    for (const line of boot.stdout.trim().split("\n")) {
-      const [key, ...value] = line.split("=");
-      engine[key] = value.join("=");
-    }
-    // A project directory as users have one: cdktf.json, kindha.config.yaml, node_modules.
-    writeFileSync(join(project, "cdktf.json"), JSON.stringify({ language: "typescript", app: `node ${join(ROOT, "dist", "main.js")}`, projectId: "kindha-deploy-tier", sendCrashReports: "false" }));
-    symlinkSync(join(ROOT, "node_modules"), join(project, "node_modules"));
-    env = sandbox.env({ PATH: `${engine.KINDHA_ENGINE_PATH}:${sandbox.env().PATH}`, TERRAFORM_BINARY_NAME: "tofu", TF_CLI_CONFIG_FILE: engine.TF_CLI_CONFIG_FILE });
-    // cdktf and the tools read the project directory's kindha.config.yaml, as in a user's project.
-    delete env.KINDHA_CONFIG;
+    p = makeProject(sandbox);
+    env = p.env;
   }, 30 * MINUTE);
 
   afterAll(async () => {
@@ -89,7 +68,7 @@ if (why) {
     expect(namespaces).toEqual(expect.arrayContaining(["data-platform", "workloads"]));
     const roles = JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => [n.metadata.name, n.metadata.labels["kindha.io/role"]]).sort();
     expect(roles).toEqual([[`${cluster}-control-plane`, "control-plane"], [`${cluster}-worker`, "combined"]]);
-    const plan = spawnSync(engine.KINDHA_ENGINE_BIN, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], {
+    const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], {
       cwd: join(project, "cdktf.out", "stacks", "single"),
       env,
       encoding: "utf8",
@@ -149,6 +128,25 @@ if (why) {
     expect(statSync(file).size).toBeGreaterThan(0);
     expect(statSync(file).mode & 0o777).toBe(0o600);
   }, 10 * MINUTE);
+
+  test("after a restart of the Docker engine, cdktf deploy ha-option-a recovers the cluster in its plan: same containers, no replacement, a no-op plan after", async () => {
+    const ids = () => Object.fromEntries(clusterContainers(cluster).map((c) => [c, run("docker", ["inspect", "-f", "{{.Id}}", c], env).stdout.trim()]));
+    const before = ids();
+    for (const verb of ["stop", "start"]) {
+      const r = run("bash", [join(ROOT, "e2e", "docker-engine.sh"), verb], env, undefined, 3 * MINUTE);
+      if (r.code !== 0) throw new Error(`docker-engine.sh ${verb} failed: ${r.output}`);
+    }
+    const r = await cdktf("deploy", "ha-option-a");
+    if (r.code !== 0) throw fail("cdktf deploy ha-option-a after the engine restart", r);
+    say(`cdktf deploy ha-option-a after a Docker restart took ${r.seconds} s`);
+    expect(ids()).toEqual(before);
+    expect(r.output).not.toMatch(/Destroying|[1-9]\d* destroyed|must be replaced/);
+    expect(readFileSync(join(sandbox.home, ".kindha", "logs", cluster, "recover.log"), "utf8")).toMatch(/recover: done in \d+ s/);
+    expect(k("get", "--raw", "/readyz").trim()).toBe("ok");
+    expect(markers("kindha-markers")).toEqual(written);
+    const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(project, "cdktf.out", "stacks", "ha-option-a"), env, encoding: "utf8" });
+    expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+  }, 30 * MINUTE);
 
   test("npm run migrate -- --from ha-option-a --to single keeps every marker ConfigMap and PostgreSQL's rows", async () => {
     const r = await tool("migrate", "--from", "ha-option-a", "--to", "single", "--project-dir", project, "--skip-provider-lock");
