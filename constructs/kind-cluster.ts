@@ -1,3 +1,4 @@
+import { DataExternal } from "@cdktf/provider-external/lib/data-external";
 import { DataLocalSensitiveFile } from "@cdktf/provider-local/lib/data-local-sensitive-file";
 import { File } from "@cdktf/provider-local/lib/file";
 import { Resource } from "@cdktf/provider-null/lib/resource";
@@ -39,6 +40,14 @@ export interface KindClusterProps {
    * @default - none: volumes stay inside the nodes
    */
   readonly dataDir?: string;
+  /**
+   * Every plan first looks at the cluster (scripts/plan-hook.sh: `npm run recover --
+   * --terraform-hook` in the project above the stack's directory) and recovers it when it is the stack's own cluster and does not answer
+   * (after a Docker restart or a reboot), before the Kubernetes provider reads it: a deploy
+   * repairs instead of failing or replacing. `KINDHA_RECOVER_ON_PLAN=0` makes it only report.
+   * @default true
+   */
+  readonly recoverOnPlan?: boolean;
 }
 
 /**
@@ -73,6 +82,8 @@ export class KindCluster extends Construct {
   public readonly storageFiles?: { readonly storageClass: File; readonly provisionerConfig: File };
   /** Absolute host data directory (expanded at plan time), when volumes live on the host. */
   public readonly dataDir?: string;
+  /** The plan's look at the cluster (and recovery), when on; the kubeconfig is read after it. */
+  public readonly condition?: DataExternal;
   private readonly kubeconfigFile: DataLocalSensitiveFile;
 
   constructor(scope: Construct, id: string, props: KindClusterProps) {
@@ -160,11 +171,20 @@ export class KindCluster extends Construct {
       ],
     });
 
-    // Read after the cluster exists: the Kubernetes provider is configured from values unknown
-    // until apply, so a plan on a machine with no kubeconfig succeeds.
+    if (props.recoverOnPlan ?? DEFAULTS.recoverOnPlan) {
+      // The values travel on stdin, never on a command line.
+      this.condition = new DataExternal(this, "Condition", {
+        program: ["bash", `${props.scriptsDir}/plan-hook.sh`],
+        query: { stack: props.stackId, kubeconfig: this.kubeconfigPath },
+      });
+    }
+
+    // Read after the cluster exists (and, on a plan, after it is recovered): the Kubernetes
+    // provider is configured from values unknown until apply, so a plan on a machine with no
+    // kubeconfig succeeds.
     this.kubeconfigFile = new DataLocalSensitiveFile(this, "Kubeconfig", {
       filename: this.kubeconfigPath,
-      dependsOn: [this.resource],
+      dependsOn: [this.resource, ...(this.condition ? [this.condition] : [])],
     });
   }
 

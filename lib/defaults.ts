@@ -22,6 +22,8 @@ export const DEFAULTS = {
   platformObjects: true,
   /** Volumes live in a host directory per cluster (lib/paths dataDir), kept across re-creation. */
   persistentData: true,
+  /** A plan looks at the cluster first and recovers it when it does not answer (constructs/kind-cluster.ts). */
+  recoverOnPlan: true,
   /** What kind creates node containers with when KIND_EXPERIMENTAL_PROVIDER names none. */
   containerCli: "docker",
   /** How long `kind create cluster --wait` waits for the control plane. */

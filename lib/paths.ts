@@ -16,6 +16,11 @@ export function backupDir(clusterName: string): string {
   return `~/.kindha/backups/${clusterName}`;
 }
 
+/** Where a plan's recovery of the cluster is logged (Terraform shows a data source's output only when it fails). */
+export function recoverLog(clusterName: string): string {
+  return `~/.kindha/logs/${clusterName}/recover.log`;
+}
+
 /**
  * Directory of a cluster's persistent volumes (0700): mounted into every node, kept when the
  * cluster is deleted.

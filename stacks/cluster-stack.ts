@@ -1,4 +1,5 @@
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
+import { ExternalProvider } from "@cdktf/provider-external/lib/provider";
 import { LocalProvider } from "@cdktf/provider-local/lib/provider";
 import { NullProvider } from "@cdktf/provider-null/lib/provider";
 import { AssetType, LocalBackend, TerraformAsset, TerraformOutput, TerraformStack } from "cdktf";
@@ -102,6 +103,7 @@ export abstract class ClusterStack extends TerraformStack {
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
     new NullProvider(this, "null");
     new LocalProvider(this, "local");
+    new ExternalProvider(this, "external");
 
     const platformObjects = props.platformObjects ?? DEFAULTS.platformObjects;
     // The CronJob is a platform object: without them, no schedule (and no mount for one).

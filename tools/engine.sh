@@ -23,6 +23,7 @@ tofu_version="v1.12.6"
 # type version go-module commit-of-the-tag (see ENGINE notes in README; checked by a test
 # against the versions @cdktf/provider-* pin)
 providers=(
+  "external 2.3.5 github.com/hashicorp/terraform-provider-external 8c00d8b09dd569b30a80ceedfb3a7aa163999c26"
   "null 3.2.4 github.com/terraform-providers/terraform-provider-null 01034f80eb238732fd9e8673582e0e770cfab578"
   "local 2.6.1 github.com/terraform-providers/terraform-provider-local ba8eb9d12edf493cd3f77ac80a59f6c89b50d4fc"
   "kubernetes 2.38.0 github.com/hashicorp/terraform-provider-kubernetes be88f44271050f69d52f410bca388834afedfe71"

@@ -2,9 +2,13 @@
  * `npm run recover -- <stack>`: brings the stack's kind cluster back after a Docker restart, a host
  * reboot or containers stopped by hand (steps in lib/ops/recover.ts).
  */
-import { recoverSteps } from "../lib/ops/recover";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { clusterCondition, recoverSteps } from "../lib/ops/recover";
 import { runSteps } from "../lib/ops/steps";
-import { EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { expandHome, recoverLog } from "../lib/paths";
+import { isRecord } from "../lib/util";
+import { EXIT, loadStack, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run recover -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -22,12 +26,61 @@ stopped by hand). Steps, each checked, stopping at the first failure with what t
 Options:
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
   --wait SECONDS     bound of each wait (default 300, at most 900)
+  --terraform-hook   the step a plan runs (Terraform's external data source: {"stack", "kubeconfig"}
+                     as JSON on stdin, {"state", "detail"} on stdout): recovers only a cluster that
+                     is the stack's and does not answer; logs to ~/.kindha/logs/<cluster>/recover.log
   -h, --help         this help
 
-Environment: KINDHA_CONTAINER_CLI (default docker), KIND_EXPERIMENTAL_DOCKER_NETWORK (default kind).`;
+Environment: KINDHA_CONTAINER_CLI (default docker), KIND_EXPERIMENTAL_DOCKER_NETWORK (default kind),
+KINDHA_RECOVER_ON_PLAN=0 (the hook only reports).`;
+
+/**
+ * The plan's step: finds the cluster's condition and, when it is the stack's own cluster and it
+ * does not answer, recovers it, so that a plan after a reboot reads a live cluster instead of
+ * failing on it. Absent, other-topology and no-engine leave the plan to Terraform.
+ */
+export async function terraformHook(input: string, io: Io, given: Partial<ToolDeps> = {}): Promise<number> {
+  const deps = toolDeps(given);
+  let query: unknown;
+  try {
+    query = JSON.parse(input);
+  } catch {
+    io.err("recover --terraform-hook: stdin is not JSON (Terraform's external data source sends its query there)");
+    return EXIT.usage;
+  }
+  if (!isRecord(query) || typeof query.stack !== "string" || typeof query.kubeconfig !== "string") {
+    io.err('recover --terraform-hook: the query must hold "stack" and "kubeconfig" as strings');
+    return EXIT.usage;
+  }
+  const answer = (state: string, detail: string) => {
+    io.out(JSON.stringify({ state, detail }));
+    return EXIT.ok;
+  };
+  const stack = loadStack(query.stack);
+  if (!deps.exists(query.kubeconfig)) return answer("absent", `no kubeconfig at ${query.kubeconfig}`);
+  const log = expandHome(recoverLog(stack.topology.clusterName), deps.env.HOME);
+  // Line by line, so `tail -f` shows a recovery while the plan waits for it.
+  const say = (line: string) => {
+    mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
+    appendFileSync(log, `${line}\n`, { mode: 0o600 });
+    io.err(line);
+  };
+  const ctx = recoverContext(stack, query.kubeconfig, deps, { out: say, err: say }, 300);
+  const condition = await clusterCondition(ctx);
+  if (condition.state !== "unhealthy") return answer(condition.state, condition.why);
+  if (deps.env.KINDHA_RECOVER_ON_PLAN === "0") return answer("unhealthy", `${condition.why} (KINDHA_RECOVER_ON_PLAN=0: not recovered)`);
+  const t0 = deps.clock.now();
+  say(`recover: ${new Date(t0).toISOString()} plan of stack ${stack.id}: ${condition.why}; recovering`);
+  const report = await runSteps(recoverSteps(ctx), ctx, say, ctx.clock);
+  const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
+  say(report.ok ? `recover: done in ${seconds} s` : `recover: stopped at "${report.failed?.step}" after ${seconds} s; the plan stops here (the cluster is not replaced)`);
+  if (!report.ok) return EXIT.failed;
+  return answer("recovered", `${condition.why}; recovered in ${seconds} s (log: ${log})`);
+}
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
+    if (argv[0] === "--terraform-hook" && argv.length === 1) return terraformHook(readFileSync(0, "utf8"), io, given);
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, wait: { type: "string" } });
     const stack = singleStack(positionals);
     const wait = Number(values.wait ?? "300");

@@ -32,7 +32,7 @@ Options:
   --with-data        also put back the volumes of backup --with-data (FILE's .data.tar.gz),
                      before etcd: what the data directory held is moved aside, never deleted
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
-  --wait SECONDS     bound of each wait (default 180, at most 600)
+  --wait SECONDS     bound of each wait (default 300, at most 600)
   -h, --help         this help
 
 Environment: KINDHA_CONTAINER_CLI (docker, podman or nerdctl; default docker).`;
@@ -44,7 +44,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!values.snapshot) throw new UsageError("--snapshot FILE is required");
     const snapshot = resolve(values.snapshot);
     if (!existsSync(snapshot)) throw new UsageError(`--snapshot: ${snapshot} does not exist`);
-    const wait = Number(values.wait ?? "180");
+    const wait = Number(values.wait ?? "300");
     if (!Number.isFinite(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a number of seconds from 10 to 600");
     const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
     if (archive && !existsSync(archive)) throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);

@@ -7,7 +7,7 @@
  * is not part of `npm test`: no registry this project's CI reaches serves the providers.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
@@ -52,9 +52,9 @@ function tf(stackDir: string, args: string[], home: string, standIns?: StandIns,
 }
 
 const EXPECTED: Record<string, Record<string, number>> = {
-  single: { local_file: 1, null_resource: 3, kubernetes_namespace_v1: 2 },
-  "ha-option-b": { local_file: 1, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
-  "ha-option-a": { local_file: 1, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
+  single: { local_file: 3, null_resource: 3, kubernetes_namespace_v1: 2 },
+  "ha-option-b": { local_file: 3, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
+  "ha-option-a": { local_file: 3, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
 };
 
 describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
@@ -82,6 +82,9 @@ describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
     for (const c of managed) counts[c.type] = (counts[c.type] ?? 0) + 1;
     expect(counts).toEqual(EXPECTED[id]);
     expect(existsSync(join(home, ".kube"))).toBe(false);
+    // The recover hook ran during the plan and, with no kindha project above, did not look.
+    const hook = shown.prior_state.values.root_module.resources.find((r: { type: string }) => r.type === "external");
+    expect(hook.values.result).toEqual({ state: "not-checked", detail: expect.stringContaining("no kindha project") });
   });
 });
 
@@ -119,6 +122,24 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
 
   test("a second plan is a no-op", () => {
     expect(tf(stack, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], home, s, env).status).toBe(0);
+  });
+
+  test("in a kindha project, a plan passes the stack and kubeconfig to npm run recover on stdin; a failed recovery stops it", () => {
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { recover: "node tools/run.js tools/recover" } }));
+    const npm = join(s.bin, "npm");
+    writeFileSync(npm, `#!/usr/bin/env bash\ncat > "$FAKE_DIR/npm-stdin"; echo "$PWD $*" > "$FAKE_DIR/npm-args"\n[ -n "\${FAKE_RECOVER_FAIL:-}" ] && { echo "recover: stopped at start" >&2; exit 1; }\necho '{"state":"healthy","detail":"fake"}'\n`);
+    chmodSync(npm, 0o755);
+    try {
+      expect(tf(stack, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], home, s, env).status).toBe(0);
+      expect(JSON.parse(readFileSync(join(s.dir, "npm-stdin"), "utf8"))).toEqual({ stack: "single", kubeconfig });
+      expect(readFileSync(join(s.dir, "npm-args"), "utf8").trim()).toBe(`${dir} run --silent recover -- --terraform-hook`);
+      const failed = tf(stack, ["plan", "-input=false", "-no-color"], home, s, { ...env, FAKE_RECOVER_FAIL: "1" });
+      expect(failed.status).toBe(1);
+      expect(failed.stderr).toContain("recover: stopped at start");
+    } finally {
+      rmSync(join(dir, "package.json"));
+      rmSync(npm);
+    }
   });
 
   test("a topology change plans a replacement of the cluster", () => {

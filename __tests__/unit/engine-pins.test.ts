@@ -14,5 +14,5 @@ test("the engine bootstrap builds exactly the provider versions the synthesized 
     Object.entries(synthPreset("ha-option-a").json.terraform.required_providers).map(([type, p]) => [type, p.version]),
   );
   expect(enginePins()).toEqual(pinned);
-  expect(Object.keys(pinned).sort()).toEqual(["kubernetes", "local", "null"]);
+  expect(Object.keys(pinned).sort()).toEqual(["external", "kubernetes", "local", "null"]);
 });

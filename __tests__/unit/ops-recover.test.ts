@@ -6,7 +6,10 @@ import { isEmptyLbConfig, kindLbConfig } from "../../lib/kind-lb-config";
 import { parseContainers, parseHolders, planAddresses, recoverSteps, startOrder, type ContainerState, type RecoverContext } from "../../lib/ops/recover";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
-import { main as recoverMain } from "../../tools/recover";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main as recoverMain, terraformHook } from "../../tools/recover";
 import { capture, clusterFixtures, etcdServerCert, fakeClock, fakeExec, line, okResult } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
@@ -121,6 +124,7 @@ describe("recover over a fake Docker after a restart", () => {
         return okResult(inspected(Object.entries(ips).map(([name, ip]) => ({ name, running: running.has(name), ip, pinned: ip }))));
       }
       if (file === "docker" && args[0] === "network" && args[1] === "inspect") return okResult(JSON.stringify([{ Containers: {} }]));
+      if (file === "docker" && args[0] === "ps") return okResult(Object.keys(ips).join("\n"));
       if (file === "docker" && args[0] === "start") return running.add(args[1]), okResult(args[1]);
       if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "cat") return okResult(cds);
       if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "sh") return (cds = args[6]), okResult();
@@ -175,6 +179,76 @@ describe("recover over a fake Docker after a restart", () => {
     expect(report.failed?.step).toBe(`find the containers of ${C}`);
     expect(report.failed?.reason).toContain(`no container ${C}-control-plane2`);
     expect(report.failed?.next).toContain("re-create it");
+  });
+
+  describe("the plan's hook (Terraform's external data source)", () => {
+    const home = mkdtempSync(join(tmpdir(), "kindha-hook-"));
+    afterAll(() => rmSync(home, { recursive: true, force: true }));
+    const query = JSON.stringify({ stack: "ha-option-b", kubeconfig: "/k" });
+    const hook = async (w: { exec: ReturnType<typeof world>["exec"] }, opts: { env?: NodeJS.ProcessEnv; input?: string; exists?: boolean } = {}) => {
+      const c = capture();
+      const code = await terraformHook(opts.input ?? query, c.io, { exec: w.exec, env: { HOME: home, ...opts.env }, clock: fakeClock(), exists: () => opts.exists ?? true });
+      return { code, answer: c.out.length === 1 ? JSON.parse(c.out[0]) : c.out, err: c.err.join("\n") };
+    };
+    const started = (w: ReturnType<typeof world>) => w.calls.filter((c) => c.args[0] === "start").length;
+
+    test("recovers a stopped cluster before the Kubernetes provider reads it, answers one JSON object and keeps a log", async () => {
+      const w = world();
+      const r = await hook(w);
+      expect(r.code).toBe(0);
+      expect(r.answer).toEqual({ state: "recovered", detail: expect.stringMatching(/^stopped: data-platform-local-control-plane, .*; recovered in \d+ s \(log: .*recover\.log\)$/) });
+      expect(started(w)).toBe(5);
+      expect(w.cds()).toBe(kindLbConfig(ha.controlPlanes.map((n) => n.name)).cds);
+      const log = join(home, ".kindha", "logs", C, "recover.log");
+      expect(readFileSync(log, "utf8")).toContain("recover: done in");
+      expect(r.err).toContain("[1/6] find the containers");
+    });
+
+    test("leaves a healthy cluster alone: running in place, kind's load-balancer configuration, the API answers", async () => {
+      const w = world();
+      await hook(w);
+      const before = w.calls.length;
+      const r = await hook(w);
+      expect(r.answer).toEqual({ state: "healthy", detail: "5 containers running where they belong; the API answers" });
+      expect(w.calls.slice(before).map((c) => c.args[0])).toEqual(["ps", "inspect", "exec", "--kubeconfig"]);
+    });
+
+    test("leaves an absent cluster, another topology's cluster and a missing engine to Terraform", async () => {
+      const none = fakeExec((_file, args) => (args[0] === "ps" ? okResult("") : undefined));
+      expect((await hook(none)).answer).toEqual({ state: "absent", detail: `no container of cluster ${C}` });
+      expect((await hook(none, { exists: false })).answer).toEqual({ state: "absent", detail: "no kubeconfig at /k" });
+      const other = fakeExec((_file, args) => (args[0] === "ps" ? okResult(`${C}-control-plane\n${C}-worker`) : undefined));
+      expect((await hook(other)).answer).toEqual({ state: "other-topology", detail: expect.stringContaining(`has ${C}-control-plane, ${C}-worker; the stack plans`) });
+      expect(other.calls.map((c) => c.args[0])).toEqual(["ps"]);
+      const down = fakeExec(() => ({ code: 1, stdout: "", stderr: "Cannot connect to the Docker daemon" }));
+      expect((await hook(down)).answer).toEqual({ state: "no-engine", detail: "docker ps failed: Cannot connect to the Docker daemon" });
+    });
+
+    test("KINDHA_RECOVER_ON_PLAN=0 only reports", async () => {
+      const w = world();
+      expect((await hook(w, { env: { KINDHA_RECOVER_ON_PLAN: "0" } })).answer).toEqual({
+        state: "unhealthy",
+        detail: expect.stringMatching(/^stopped: .* \(KINDHA_RECOVER_ON_PLAN=0: not recovered\)$/),
+      });
+      expect(started(w)).toBe(0);
+    });
+
+    test("a failed recovery fails the plan (exit 1) with the step and what to do, on stderr; nothing on stdout", async () => {
+      const w = world();
+      const exec: typeof w.exec = (file, args, opts) => (args[0] === "start" ? Promise.resolve({ code: 1, stdout: "", stderr: "port is already allocated" }) : w.exec(file, args, opts));
+      const r = await hook({ exec });
+      expect(r.code).toBe(1);
+      expect(r.answer).toEqual([]);
+      expect(r.err).toContain("port is already allocated");
+      expect(r.err).toContain("the plan stops here (the cluster is not replaced)");
+    });
+
+    test("refuses a query that is not Terraform's: not JSON, or without the stack and kubeconfig", async () => {
+      const w = world();
+      expect((await hook(w, { input: "stack=single" })).code).toBe(2);
+      expect((await hook(w, { input: '{"stack":"ha-option-b"}' })).err).toContain('"stack" and "kubeconfig" as strings');
+      expect(w.calls).toEqual([]);
+    });
   });
 });
 

@@ -7,6 +7,7 @@ import { resolveStack } from "../../lib/stack-config";
 import {
   checkApiEndpoints,
   checkApiThroughLb,
+  checkCertificates,
   checkClaimsBound,
   checkWorkloadsAvailable,
   checkControlPlaneCount,
@@ -19,6 +20,8 @@ import {
   verifyChecks,
 } from "../../lib/ops/verify";
 import { main as verifyMain } from "../../tools/verify";
+import { X509Certificate } from "node:crypto";
+import { parseCertBundle } from "../../lib/ops/certs";
 import { capture, clusterFixtures, etcdServerCert, failResult, fakeExec, okResult, recorded } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
@@ -35,7 +38,14 @@ const haInputs = {
   etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
   claims: recorded("kubectl-pvc-bound"),
   workloads: recorded("kubectl-workloads-available"),
+  certBundles: bundles({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
+  now: Date.now(),
 };
+
+/** What `docker exec <node> sh -c CERT_BUNDLE_SCRIPT` answers: here, one certificate per node (365 days). */
+function bundles(byNode: Record<string, string>): Map<string, ReturnType<typeof okResult>> {
+  return new Map(Object.entries(byNode).map(([node, ip]) => [node, okResult(`== pki/etcd/server.crt\n${etcdServerCert(ip, node)}`)]));
+}
 
 /** What `docker exec <node> cat .../etcd/server.crt` answers: a certificate naming the member's address. */
 function certs(byNode: Record<string, string>): Map<string, ReturnType<typeof okResult>> {
@@ -60,7 +70,9 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
       ["API through load balancer", true],
       ["PersistentVolumeClaims Bound", true],
       ["workloads available", true],
+      ["control-plane certificates", true],
     ]);
+    expect(results[9].reason).toMatch(new RegExp(`^earliest: pki/etcd/server\\.crt on ${C}-control-plane\\d? expires \\d{4}-\\d\\d-\\d\\d \\(36[45] days\\)$`));
     expect(results[7].reason).toBe("1 Bound");
     expect(results[8].reason).toBe("2 Deployments, 1 StatefulSets, 2 DaemonSets");
     expect(results[0].reason).toBe(`3 of 3: ${C}-control-plane, ${C}-control-plane2, ${C}-control-plane3`);
@@ -207,8 +219,41 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     const table = renderChecks(verifyChecks(ha, { ...haInputs, readyz: recorded("kubectl-readyz-refused") }));
     const lines = table.split("\n");
     expect(lines[0]).toMatch(/^check\s+result\s+reason$/);
-    expect(lines).toHaveLength(11);
+    expect(lines).toHaveLength(12);
     expect(lines[8]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: no API at 127\.0\.0\.1:6443: connection refused$/);
+  });
+});
+
+describe("control-plane certificates", () => {
+  const DAY = 86_400_000;
+  const cps = ha.controlPlanes.map((n) => n.name);
+  const one = bundles({ [cps[0]]: "172.18.0.4", [cps[1]]: "172.18.0.6", [cps[2]]: "172.18.0.5" });
+  const expiry = (node: string) => new Date(new X509Certificate(etcdServerCert(node === cps[0] ? "172.18.0.4" : node === cps[1] ? "172.18.0.6" : "172.18.0.5", node)).validTo).getTime();
+  const earliest = Math.min(...cps.map(expiry));
+
+  test("names the earliest expiry and the days left", () => {
+    const r = checkCertificates(ha, one, earliest - 200 * DAY);
+    expect(r).toEqual({ check: "control-plane certificates", ok: true, reason: expect.stringMatching(/^earliest: pki\/etcd\/server\.crt on \S+ expires \d{4}-\d\d-\d\d \(200 days\)$/) });
+  });
+
+  test("warns under 30 days, naming the command that renews", () => {
+    const r = checkCertificates(ha, one, earliest - 10 * DAY);
+    expect(r).toMatchObject({ ok: true, warn: true, reason: expect.stringMatching(/, in 10 days: run npm run renew-certs$/) });
+    expect(renderChecks([r])).toMatch(/control-plane certificates\s+warn\s+/);
+  });
+
+  test("fails once one has expired", () => {
+    const r = checkCertificates(ha, one, earliest + DAY);
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/ \(expired; npm run renew-certs renews every certificate, one control plane at a time\)$/) });
+  });
+
+  test("reads every certificate of the bundle, the kubeconfigs' too, and fails on a node it cannot read or a certificate that does not parse", () => {
+    const two = `== pki/apiserver.crt\n${etcdServerCert("10.0.0.1", "a")}== admin.conf\n${etcdServerCert("10.0.0.2", "b")}`;
+    expect(parseCertBundle(two).map((c) => c.name)).toEqual(["pki/apiserver.crt", "admin.conf"]);
+    const unread = new Map(one).set(cps[1], failResult("Error response from daemon: container is not running"));
+    expect(checkCertificates(ha, unread, earliest - 200 * DAY).reason).toBe(`cannot read the certificates of ${cps[1]}: Error response from daemon: container is not running`);
+    const broken = new Map(one).set(cps[2], okResult("== pki/ca.crt\nnot a certificate\n"));
+    expect(checkCertificates(ha, broken, earliest - 200 * DAY).reason).toBe(`${cps[2]}: pki/ca.crt holds no certificate`);
   });
 });
 
@@ -263,6 +308,8 @@ describe("verify checks, recorded single control plane (stack single)", () => {
       etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.3" }),
       claims: recorded("kubectl-pvc-bound"),
       workloads: recorded("kubectl-workloads-available"),
+      certBundles: bundles({ [`${C}-control-plane`]: "172.18.0.3" }),
+      now: Date.now(),
     });
     expect(results.filter((r) => !r.ok)).toEqual([]);
     expect(results[6].check).toBe("API server");
@@ -274,7 +321,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
-    expect(c.out.join("\n")).toContain("verify: all 9 checks pass");
+    expect(c.out.join("\n")).toContain("verify: all 10 checks pass");
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
     expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(true);
   });
@@ -292,7 +339,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec } = fakeExec(clusterFixtures({ health: "etcd-script-health-degraded" }));
     const c = capture();
     expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
-    expect(c.out.join("\n")).toContain("verify: 1 of 9 checks FAILED");
+    expect(c.out.join("\n")).toContain("verify: 1 of 10 checks FAILED");
     expect(c.out.join("\n")).toMatch(/etcd member health\s+FAIL\s+degraded: 2 of 3/);
   });
 });

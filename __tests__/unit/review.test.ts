@@ -295,7 +295,7 @@ describe("differences against a base", () => {
     let base = edit(b, (r) => byType("local_file")(r) && r.address.includes("Cluster_Config"), (body) => (body.content = "old"));
     base = edit(base, ns, (body) => ((body.metadata as { labels: Record<string, string> }).labels["kindha.io/tier"] = "old"));
     base = edit(base, (r) => r.address.includes("Etcd_BackupBeforeDestroy"), (body) => (body.provisioner = []));
-    base = edit(base, (r) => r.mode === "data", (body) => (body.filename = "old"));
+    base = edit(base, (r) => r.type === "local_sensitive_file", (body) => (body.filename = "old"));
     base = base.filter((r) => !r.address.includes("WorkloadsNamespace"));
     base = [...base, { ...base[0], address: "null_resource.Gone", name: "Gone", body: {} }];
     const kinds = Object.fromEntries(diffResources(base, b).changes.map((c) => [c.address.replace(/_[0-9A-F]{8}$/, ""), c.kind]));

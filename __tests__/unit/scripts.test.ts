@@ -285,3 +285,33 @@ describe("delete-cluster.sh", () => {
     expect(r.stderr).toContain("delete-cluster: kind is not installed or not on PATH; cannot delete c");
   });
 });
+
+describe("plan-hook.sh", () => {
+  /** Runs the hook from a stack directory inside `project`, with a stand-in npm that records its cwd, arguments and stdin. */
+  function hook(packageJson: string | undefined) {
+    const s = makeStandIns([]);
+    const project = join(s.dir, "project");
+    const stackDir = join(project, "cdktf.out", "stacks", "single");
+    mkdirSync(stackDir, { recursive: true });
+    if (packageJson !== undefined) writeFileSync(join(project, "package.json"), packageJson);
+    writeFileSync(join(s.bin, "npm"), '#!/usr/bin/env bash\nprintf "%s|%s|%s" "$PWD" "$*" "$(cat)"\n');
+    chmodSync(join(s.bin, "npm"), 0o755);
+    const r = spawnSync("bash", [join(SCRIPTS, "plan-hook.sh")], { env: s.env(), encoding: "utf8", cwd: stackDir, input: '{"stack":"single"}' });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr, project, stackDir };
+  }
+
+  test("runs npm run recover -- --terraform-hook in the project above, passing Terraform's query on stdin", () => {
+    const r = hook('{"scripts":{"recover":"node tools/run.js tools/recover"}}');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${r.project}|run --silent recover -- --terraform-hook|{"stack":"single"}`);
+  });
+
+  test.each([
+    ["no package.json above", undefined],
+    ["a package.json without a recover script", '{"scripts":{"build":"tsc"}}'],
+  ])("with %s answers that it did not look, as JSON, exit 0", (_what, packageJson) => {
+    const r = hook(packageJson);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ state: "not-checked", detail: `no kindha project (package.json with a recover script) above ${r.stackDir}` });
+  });
+});

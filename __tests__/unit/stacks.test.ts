@@ -84,6 +84,7 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
 
   test("pins the provider versions the engine mirror provides", () => {
     expect(Object.fromEntries(Object.entries(json.terraform.required_providers).map(([k, v]) => [k, v.version]))).toEqual({
+      external: "2.3.5",
       kubernetes: "2.38.0",
       local: "2.6.1",
       null: "3.2.4",
@@ -162,8 +163,18 @@ describe("cluster lifecycle", () => {
     });
   });
 
-  test("configures the Kubernetes provider from the kubeconfig read after the cluster exists", () => {
-    expect(text).toHaveDataSourceWithProperties(DataLocalSensitiveFile, { depends_on: [expect.stringMatching(/^null_resource\.Cluster_Lifecycle/)] });
+  test("a plan first runs the recover hook: a fixed script, the stack and kubeconfig on stdin", () => {
+    const hook = only(json.data.external);
+    expect(hook).toEqual({
+      program: ["bash", `${lifecycle.triggers.scripts_dir}/plan-hook.sh`],
+      query: { stack: "ha-option-a", kubeconfig: '${pathexpand("~/.kube/kindha-data-platform-local.yaml")}' },
+    });
+  });
+
+  test("configures the Kubernetes provider from the kubeconfig read after the cluster exists and the plan's recovery", () => {
+    expect(text).toHaveDataSourceWithProperties(DataLocalSensitiveFile, {
+      depends_on: [expect.stringMatching(/^null_resource\.Cluster_Lifecycle/), expect.stringMatching(/^data\.external\.Cluster_Condition/)],
+    });
     expect(Object.keys(json.data.local_sensitive_file)).toHaveLength(1);
     expect(text).toHaveProviderWithProperties(KubernetesProvider, {
       host: expect.stringMatching(/^\$\{yamldecode\(data\.local_sensitive_file\.\w+\.content\)\.clusters\.0\.cluster\.server\}$/),

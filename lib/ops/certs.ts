@@ -22,3 +22,38 @@ export function certIpSans(pem: string): string[] {
 export function memberAddresses(pem: string, sharedSans: readonly string[]): string[] {
   return certIpSans(pem).filter((ip) => !LOOPBACK.has(ip) && !sharedSans.includes(ip));
 }
+
+/**
+ * Prints every certificate kubeadm wrote on a control plane that expires with it (kubelet rotates
+ * its own): the PEM files under /etc/kubernetes/pki, then the client certificates embedded in the
+ * component kubeconfigs, each after a `== <name>` line. Run with `sh -c` in the node.
+ */
+export const CERT_BUNDLE_SCRIPT = [
+  "cd /etc/kubernetes",
+  'for f in pki/*.crt pki/etcd/*.crt; do [ -f "$f" ] && printf "== %s\\n" "$f" && cat "$f"; done',
+  'for f in admin.conf super-admin.conf controller-manager.conf scheduler.conf; do [ -f "$f" ] || continue; printf "== %s\\n" "$f"; sed -n "s/^ *client-certificate-data: *//p" "$f" | base64 -d; done',
+].join("; ");
+
+/** A certificate's name (its file) and when it expires. */
+export interface CertExpiry {
+  readonly name: string;
+  readonly notAfter: Date;
+}
+
+/** The certificates in {@link CERT_BUNDLE_SCRIPT}'s output; throws on one that does not parse. */
+export function parseCertBundle(text: string): CertExpiry[] {
+  return text
+    .split(/^== /m)
+    .filter((part) => part.trim() !== "")
+    .map((part) => {
+      const nl = part.indexOf("\n");
+      const name = part.slice(0, nl).trim();
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(part.slice(nl + 1))?.[0];
+      if (!pem) throw new Error(`${name} holds no certificate`);
+      try {
+        return { name, notAfter: new Date(new X509Certificate(pem).validTo) };
+      } catch (e) {
+        throw new Error(`${name} does not parse: ${(e as Error).message}`);
+      }
+    });
+}

@@ -144,6 +144,44 @@ export function startOrder(t: Topology): string[] {
 }
 
 
+/** What a plan finds of a stack's cluster before the Kubernetes provider reads it (see {@link clusterCondition}). */
+export type Condition =
+  | { readonly state: "absent" | "other-topology" | "no-engine" | "healthy"; readonly why: string }
+  | { readonly state: "unhealthy"; readonly why: string };
+
+/**
+ * A quick look, changing nothing: is the stack's cluster there, the one the stack plans, and
+ * answering? `unhealthy` is the only state recover acts on: every planned container exists (no
+ * other), and one is stopped, at a wrong address, behind an emptied load balancer or the API does
+ * not answer through it.
+ */
+export async function clusterCondition(c: RecoverContext): Promise<Condition> {
+  const k = new ClusterClient(c);
+  const t = c.topology;
+  const names = startOrder(t);
+  const ps = await k.containers(["ps", "-a", "--filter", `label=io.x-k8s.kind.cluster=${t.clusterName}`, "--format", "{{.Names}}"], 30_000);
+  if (ps.code !== 0) return { state: "no-engine", why: `${c.containerCli} ps failed: ${lastLine(ps)}` };
+  const found = ps.stdout.split("\n").filter(Boolean).sort();
+  if (found.length === 0) return { state: "absent", why: `no container of cluster ${t.clusterName}` };
+  const planned = [...names].sort();
+  if (found.join(" ") !== planned.join(" ")) {
+    return { state: "other-topology", why: `cluster ${t.clusterName} has ${found.join(", ")}; the stack plans ${planned.join(", ")}` };
+  }
+  const { states } = await inspectContainers(k, names, c.network);
+  const down = states.filter((s) => !s.running).map((s) => s.name);
+  if (down.length > 0) return { state: "unhealthy", why: `stopped: ${down.join(", ")}` };
+  const moved = states.filter((s) => s.pinned && s.address !== s.pinned).map((s) => `${s.name} at ${s.address}, fixed at ${s.pinned}`);
+  if (moved.length > 0) return { state: "unhealthy", why: moved.join("; ") };
+  if (t.api.loadBalanced) {
+    const lb = kindLoadBalancerName(t.clusterName);
+    const now = await k.containers(["exec", lb, "cat", LB_CONFIG_PATHS.cds], 30_000);
+    if (now.code !== 0 || now.stdout !== kindLbConfig(t.controlPlanes.map((n) => n.name)).cds) return { state: "unhealthy", why: `${lb} does not hold kind's configuration` };
+  }
+  const r = await k.readyz(t.api.url, { timeoutMs: 30_000, requestTimeout: "10s" });
+  if (r.code !== 0) return { state: "unhealthy", why: `no API at ${t.api.url}: ${lastLine(r)}` };
+  return { state: "healthy", why: `${names.length} containers running where they belong; the API answers` };
+}
+
 /** The recovery steps, in order. Pure: nothing runs until runSteps calls them. */
 export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
   const k = new ClusterClient(c);

@@ -11,7 +11,7 @@ import { ClusterClient, type ClusterAccess } from "./client";
 import { lastLine, type CommandResult } from "../exec";
 import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseWorkloads, type NodeInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
-import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
+import { CERT_BUNDLE_SCRIPT, ETCD_SERVER_CERT, memberAddresses, parseCertBundle } from "./certs";
 import { renderTable } from "./table";
 
 /** One row of the verify table. */
@@ -19,7 +19,12 @@ export interface CheckResult {
   readonly check: string;
   readonly ok: boolean;
   readonly reason: string;
+  /** Passes, but needs the user soon (shown as `warn`). */
+  readonly warn?: boolean;
 }
+
+/** Verify warns when the earliest control-plane certificate expires within this many days. */
+export const CERT_WARN_DAYS = 30;
 
 /** The command output verify judges; each is one command's result. */
 export interface VerifyInputs {
@@ -41,6 +46,10 @@ export interface VerifyInputs {
   readonly claims: CommandResult;
   /** `kubectl get deployments,statefulsets,daemonsets -A -o json` */
   readonly workloads: CommandResult;
+  /** `docker exec <node> sh -c CERT_BUNDLE_SCRIPT` of each control plane, by node name. */
+  readonly certBundles: ReadonlyMap<string, CommandResult>;
+  /** When the inputs were collected (ms since the epoch): certificates are judged against it. */
+  readonly now: number;
 }
 
 const fail = (check: string, reason: string): CheckResult => ({ check, ok: false, reason });
@@ -157,6 +166,36 @@ export function checkEtcdHealth(t: Topology, health: CommandResult): CheckResult
   return { check, ok: r.state === "healthy", reason: r.message };
 }
 
+/**
+ * The earliest expiry of the certificates kubeadm wrote on the control planes (read from the
+ * nodes): a warning under {@link CERT_WARN_DAYS} days, a failure once expired.
+ */
+export function checkCertificates(t: Topology, bundles: ReadonlyMap<string, CommandResult>, now: number): CheckResult {
+  const check = "control-plane certificates";
+  const problems: string[] = [];
+  let earliest: { node: string; name: string; notAfter: Date } | undefined;
+  for (const cp of t.controlPlanes) {
+    const r = bundles.get(cp.name);
+    if (!r || r.code !== 0) {
+      problems.push(`cannot read the certificates of ${cp.name}: ${r ? lastLine(r) : "not asked"}`);
+      continue;
+    }
+    try {
+      const certs = parseCertBundle(r.stdout);
+      if (certs.length === 0) problems.push(`${cp.name} has no certificates under /etc/kubernetes`);
+      for (const c of certs) if (!earliest || c.notAfter < earliest.notAfter) earliest = { node: cp.name, ...c };
+    } catch (e) {
+      problems.push(`${cp.name}: ${(e as Error).message}`);
+    }
+  }
+  if (problems.length > 0 || !earliest) return fail(check, problems.join("; ") || "no control plane");
+  const days = Math.floor((earliest.notAfter.getTime() - now) / 86_400_000);
+  const where = `${earliest.name} on ${earliest.node} expires ${earliest.notAfter.toISOString().slice(0, 10)}`;
+  if (earliest.notAfter.getTime() <= now) return fail(check, `${where} (expired; npm run renew-certs renews every certificate, one control plane at a time)`);
+  if (days < CERT_WARN_DAYS) return { check, ok: true, warn: true, reason: `${where}, in ${days} days: run npm run renew-certs` };
+  return { check, ok: true, reason: `earliest: ${where} (${days} days)` };
+}
+
 /** The `kubernetes` service lists one ready API server per control plane, at their addresses. */
 export function checkApiEndpoints(t: Topology, endpoints: CommandResult, nodes: CommandResult): CheckResult {
   const check = "API servers behind kubernetes service";
@@ -235,11 +274,12 @@ export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
     checkApiThroughLb(t, i.readyz),
     checkClaimsBound(i.claims),
     checkWorkloadsAvailable(i.workloads),
+    checkCertificates(t, i.certBundles, i.now),
   ];
 }
 
 export function renderChecks(results: readonly CheckResult[]): string {
-  return renderTable(["check", "result", "reason"], results.map((r) => [r.check, r.ok ? "pass" : "FAIL", r.reason]));
+  return renderTable(["check", "result", "reason"], results.map((r) => [r.check, r.ok ? (r.warn ? "warn" : "pass") : "FAIL", r.reason]));
 }
 
 /** Every check, once: what `npm run verify` prints. */
@@ -297,7 +337,8 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
   const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
   const nodeAddresses = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)));
   const etcdCerts = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["cat", ETCD_SERVER_CERT], 30_000)] as const)));
-  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads };
+  const certBundles = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["sh", "-c", CERT_BUNDLE_SCRIPT], 30_000)] as const)));
+  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads, certBundles, now: Date.now() };
 }
 
 /**
