@@ -31,6 +31,11 @@ Commands:
   restore <file> --name NAME --initial-cluster CLUSTER --initial-advertise-peer-urls URLS
                  --data-dir DIR [--initial-cluster-token TOKEN]
       Restores a snapshot into a new data dir on this machine (etcdutl when present, else etcdctl).
+  leader
+      The leader as one JSON object on stdout: {"name","id"} (member name, hex ID), from
+      `member list` and `endpoint status --cluster`.
+  move-leader --to NAME
+      Hands leadership to member NAME (no-op when it leads already); prints the new leader.
   backup --cluster NAME --stack ID --kubeconfig FILE --backup-dir DIR [--node NODE]
       [env KINDHA_CLUSTER_NAME, KINDHA_STACK, KINDHA_KUBECONFIG, KINDHA_BACKUP_DIR, KINDHA_ETCD_POD]
       Kind mode snapshot of the first control plane's etcd to
@@ -96,6 +101,7 @@ token=""
 cluster="${KINDHA_CLUSTER_NAME:-}"
 stack="${KINDHA_STACK:-}"
 backup_dir="${KINDHA_BACKUP_DIR:-}"
+to=""
 require_keys=0 # set by `backup`: a snapshot of a live Kubernetes cluster is never empty
 
 while [ $# -gt 0 ]; do
@@ -109,7 +115,7 @@ while [ $# -gt 0 ]; do
     --kind | --local) mode="${opt#--}"; shift; continue ;;
     --mode | --endpoints | --cacert | --cert | --key | --kubeconfig | --node | --expect | --name | \
       --initial-cluster | --initial-advertise-peer-urls | --data-dir | --initial-cluster-token | \
-      --cluster | --stack | --backup-dir)
+      --cluster | --stack | --backup-dir | --to)
       if [ "$has_value" = 0 ]; then
         [ $# -ge 2 ] || die "$opt needs a value"
         value="$2"
@@ -139,10 +145,11 @@ while [ $# -gt 0 ]; do
     --cluster) cluster="$value" ;;
     --stack) stack="$value" ;;
     --backup-dir) backup_dir="$value" ;;
+    --to) to="$value" ;;
   esac
 done
 
-[ -n "$command" ] || { usage >&2; die "no command given (health, snapshot-save, snapshot-status, restore, backup)"; }
+[ -n "$command" ] || { usage >&2; die "no command given (health, snapshot-save, snapshot-status, restore, backup, leader, move-leader)"; }
 case "$mode" in local | kind) ;; *) die "--mode must be local or kind, not '$mode'" ;; esac
 [ -z "$expect" ] || [[ "$expect" =~ ^[1-9][0-9]*$ ]] || die "--expect must be a positive whole number, not '$expect'"
 
@@ -458,12 +465,74 @@ cmd_backup() {
   echo "$file"
 }
 
+# etcdctl against the members: in kind mode through the pod (its own member, or the URLs given),
+# in local mode against --endpoints.
+ctl() {
+  if [ "$mode" = kind ]; then pod_ctl "${1:-https://127.0.0.1:2379}" "${@:2}"; else local_ctl "${1:-$endpoints}" "${@:2}"; fi
+}
+
+# Rows of an etcdctl table as `|`-separated cells, trimmed, with the header's column named $2
+# first: `table_column TABLE NAME` prints one value per row.
+table_column() {
+  printf '%s\n' "$1" | awk -F'|' -v want="$2" '
+    /^\|/ { for (i = 2; i < NF; i++) { c = $i; gsub(/^ +| +$/, "", c); cell[i] = c }
+             if (!col) { for (i = 2; i < NF; i++) if (cell[i] == want) col = i; next }
+             print cell[col] }'
+}
+
+# The members as `id name client-urls` lines (hex IDs, as etcdctl's tables print them).
+members_table() {
+  local table
+  table="$(ctl "" member list -w table 2>"$err_file")" || die "member list failed: $(last_error)"
+  paste -d' ' <(table_column "$table" ID) <(table_column "$table" NAME) <(table_column "$table" "CLIENT ADDRS" | tr -d ' ')
+}
+
+# The leader's hex ID, from endpoint status of every member.
+leader_id() {
+  local urls="$1" table ids leaders
+  table="$(ctl "$urls" endpoint status -w table 2>"$err_file")" || die "endpoint status failed: $(last_error)"
+  ids="$(table_column "$table" ID)"
+  leaders="$(table_column "$table" "IS LEADER")"
+  paste -d' ' <(printf '%s\n' "$ids") <(printf '%s\n' "$leaders") | awk '$2 == "true" { print $1; exit }'
+}
+
+cmd_leader() {
+  require_connection
+  local members urls id name
+  members="$(members_table)"
+  urls="$(printf '%s\n' "$members" | awk '{ print $3 }' | paste -sd, -)"
+  id="$(leader_id "$urls")"
+  [ -n "$id" ] || die "no member reports itself leader (quorum lost?)"
+  name="$(printf '%s\n' "$members" | awk -v id="$id" '$1 == id { print $2 }')"
+  printf '{"name":"%s","id":"%s"}\n' "$name" "$id"
+}
+
+cmd_move_leader() {
+  require_connection
+  [ -n "$to" ] || die "move-leader needs --to NAME (a member name)"
+  local members urls target current
+  members="$(members_table)"
+  target="$(printf '%s\n' "$members" | awk -v n="$to" '$2 == n { print $1 }')"
+  [ -n "$target" ] || die "no member named $to (members: $(printf '%s\n' "$members" | awk '{ print $2 }' | paste -sd' ' -))"
+  urls="$(printf '%s\n' "$members" | awk '{ print $3 }' | paste -sd, -)"
+  current="$(leader_id "$urls")"
+  if [ "$current" != "$target" ]; then
+    # etcdctl finds the leader among the endpoints and asks it to step down for the target.
+    ctl "$urls" move-leader "$target" >/dev/null 2>"$err_file" || die "move-leader to $to failed: $(last_error)"
+    current="$(leader_id "$urls")"
+  fi
+  [ "$current" = "$target" ] || die "leadership did not move to $to (leader now $current)"
+  printf '{"name":"%s","id":"%s"}\n' "$to" "$target"
+}
+
 case "$command" in
+  leader) cmd_leader ;;
+  move-leader) cmd_move_leader ;;
   health) cmd_health ;;
   snapshot-save) snapshot_save "${positional[0]:-}" ;;
   snapshot-status) cmd_snapshot_status ;;
   restore) cmd_restore ;;
   backup) cmd_backup ;;
   help) usage ;;
-  *) die "unknown command '$command' (health, snapshot-save, snapshot-status, restore, backup; see --help)" ;;
+  *) die "unknown command '$command' (health, snapshot-save, snapshot-status, restore, backup, leader, move-leader; see --help)" ;;
 esac

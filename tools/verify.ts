@@ -16,12 +16,16 @@ Checks a running kind cluster of <stack> against the stack's topology:
   etcd member health           every member healthy (scripts/etcd.sh health in the first pod)
   API servers behind service   the kubernetes service lists one API server per control plane
   API through load balancer    /readyz answers ok at the stack's API address
+  PersistentVolumeClaims Bound every claim, every namespace
+  workloads available          every Deployment, StatefulSet and DaemonSet fully available
+  control-plane certificates   the earliest expiry of kubeadm's certificates on the control planes:
+                               warn under 30 days, FAIL once expired (npm run renew-certs)
 
 Options:
   --kubeconfig FILE  default: the stack's (~/.kube/kindha-<cluster>.yaml)
   -h, --help         this help
 
-Exit: 0 all checks pass, 1 a check failed, 2 bad arguments or unknown stack.`;
+Exit: 0 all checks pass (warnings included), 1 a check failed, 2 bad arguments or unknown stack.`;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {

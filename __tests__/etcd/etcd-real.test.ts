@@ -87,6 +87,19 @@ describe("scripts/etcd.sh local mode against a real 3-member etcd cluster", () =
     expect(judgeEtcdHealth(report.endpoints, 3).state).toBe("healthy");
   });
 
+  test("leader names the member that leads; move-leader hands leadership to another and back, a no-op when it leads already", async () => {
+    const script = new EtcdScript(localConn(first), { env: ENV });
+    const before = await script.leader();
+    expect(first.members.map((m) => m.name)).toContain(before.name);
+    expect(before.id).toMatch(/^[0-9a-f]+$/);
+    const other = first.members.map((m) => m.name).find((n) => n !== before.name)!;
+    expect((await script.moveLeader(other)).name).toBe(other);
+    expect((await script.leader()).name).toBe(other);
+    expect((await script.moveLeader(other)).name).toBe(other);
+    expect((await script.moveLeader(before.name)).name).toBe(before.name);
+    await expect(script.moveLeader("nobody")).rejects.toThrow(/no member named nobody \(members: m\d m\d m\d\)/);
+  });
+
   test("snapshot-save writes a 0600 snapshot in a new 0700 directory holding all 200 keys", async () => {
     writeKeys(first);
     expect((await readKeys(first)).size).toBe(KEYS);

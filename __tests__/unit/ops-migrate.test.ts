@@ -44,7 +44,10 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
     if (file === "npx" && args[1] === "destroy") return fail.destroy ? failResult("Error: exit status 1") : ((up = false), okResult());
     if (file === "npx" && args[1] === "deploy") return fail.deploy ? failResult("Error: kind create failed") : ((up = true), okResult());
     if (args[0]?.endsWith("restore.js")) return fail.restore ? failResult("restore: stopped") : okResult();
-    if (args[0]?.endsWith("verify.js")) return fail.verify ? failResult("verify: 1 of 7 checks FAILED") : okResult();
+    if (args[0]?.endsWith("verify.js")) {
+      const table = "check                 result  reason\n--------------------  ------  ------\ncontrol planes Ready  pass    3 Ready\nworkloads available   FAIL    kube-system/coredns 1 of 2 available\n";
+      return fail.verify ? { code: 1, stdout: `${table}verify: 1 of 10 checks FAILED\n`, stderr: "" } : okResult();
+    }
     return undefined;
   });
   const fs: Files = { exists: (p) => files.has(p), write: (p, t) => void files.set(p, t), move: (from, to) => void moves.push(`${from} -> ${to}`) };
@@ -177,7 +180,7 @@ describe("migrate single -> ha-option-a", () => {
   test("fails when the final verify fails", async () => {
     const w = world({ verify: true });
     const { report } = await run(context("single", "ha-option-a", w));
-    expect(report).toMatchObject({ ok: false, failed: { step: "verify stack ha-option-a" } });
+    expect(report).toMatchObject({ ok: false, failed: { step: "verify stack ha-option-a", reason: "workloads available FAIL kube-system/coredns 1 of 2 available" } });
     expect(report.completed).toHaveLength(8);
   });
 

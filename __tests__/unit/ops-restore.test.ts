@@ -96,7 +96,7 @@ describe("restore plan for a 3-control-plane stack", () => {
     expect(lastIndex(/^stop kubelet, etcd/)).toBeLessThan(firstIndex(/^restore member/));
     expect(lastIndex(/^restore member/)).toBeLessThan(firstIndex(/^swap data dirs/));
     expect(lastIndex(/^swap data dirs/)).toBeLessThan(firstIndex(/^start kubelet/));
-    expect(names[names.length - 1]).toBe("verify stack ha-option-a");
+    expect(names[names.length - 1]).toBe("verify stack ha-option-a, passing for 30 s in a row");
     expect(names.filter((n) => n.startsWith("restore member"))).toEqual(CPS.map((n) => `restore member ${n} from the snapshot`));
   });
 

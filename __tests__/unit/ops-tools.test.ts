@@ -15,6 +15,7 @@ import { main as restoreMain } from "../../tools/restore";
 import { main as verifyMain } from "../../tools/verify";
 import { main as recoverMain } from "../../tools/recover";
 import { main as removeDataMain } from "../../tools/remove-data";
+import { main as renewCertsMain } from "../../tools/renew-certs";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { capture, fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
@@ -27,6 +28,7 @@ const TOOLS = [
   ["migrate", migrateMain],
   ["recover", recoverMain],
   ["remove-data", removeDataMain],
+  ["renew-certs", renewCertsMain],
 ] as const;
 
 describe.each(TOOLS)("npm run %s", (name, main) => {

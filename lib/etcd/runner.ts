@@ -115,6 +115,20 @@ export interface EtcdScriptOptions {
 }
 
 /** scripts/etcd.sh bound to one connection. */
+/** The etcd leader as etcd.sh prints it. */
+export interface EtcdLeader {
+  readonly name: string;
+  readonly id: string;
+}
+
+function parseLeader(what: string, result: CommandResult): EtcdLeader {
+  if (result.code !== 0) throw new EtcdCommandError(what, result);
+  const parsed: unknown = JSON.parse(result.stdout.trim().split("\n").pop() ?? "");
+  const o = (parsed ?? {}) as Record<string, unknown>;
+  if (typeof o.name !== "string" || typeof o.id !== "string" || !o.name) throw new EtcdCommandError(`${what}: no leader in its output`, result);
+  return { name: o.name, id: o.id };
+}
+
 export class EtcdScript {
   private readonly exec: Executor;
   private readonly script: string;
@@ -166,6 +180,16 @@ export class EtcdScript {
     ]);
     if (result.code !== 0) throw new EtcdCommandError(`etcd.sh restore ${file}`, result);
     return t.dataDir;
+  }
+
+  /** The leader: member name and hex ID. */
+  async leader(): Promise<EtcdLeader> {
+    return parseLeader("etcd.sh leader", await this.run(["leader"]));
+  }
+
+  /** Hands leadership to member `to` (a no-op when it leads already); resolves to the new leader. */
+  async moveLeader(to: string): Promise<EtcdLeader> {
+    return parseLeader(`etcd.sh move-leader --to ${to}`, await this.run(["move-leader", "--to", to]));
   }
 
   /** `etcd.sh backup`: resolves to the script's result (stdout's last line is the path on success). */

@@ -9,7 +9,8 @@ import type { Topology } from "../topology";
 import { lastLine } from "../exec";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { parseNodes } from "./kube";
-import { pollUntil, type Clock } from "./steps";
+import { outage, probesOf, sampleEvery, type Outage, type ProbeSample } from "./probes";
+import { pollUntil } from "./steps";
 import { etcdMemberEndpoints, renderChecks, verifyOnce, waitForVerify } from "./verify";
 
 /** Why a stack cannot be drilled, or undefined when it can. */
@@ -27,12 +28,6 @@ export function drillVictim(t: Topology): string {
   return t.controlPlanes[1].name;
 }
 
-/** One probe result while the victim is down. `at` is ms since the stop. */
-export interface ProbeSample {
-  readonly at: number;
-  readonly ok: boolean;
-}
-
 /** One etcd health reading while the victim is down. */
 export interface EtcdSample {
   readonly at: number;
@@ -46,16 +41,6 @@ export interface DrillSamples {
   readonly etcd: readonly EtcdSample[];
 }
 
-/** Outage of one probe: from each failing sample to the next succeeding one (or the last sample). */
-export interface Outage {
-  readonly samples: number;
-  readonly failures: number;
-  readonly unavailableMs: number;
-  readonly longestMs: number;
-  /** The last sample succeeded. */
-  readonly okAtEnd: boolean;
-}
-
 export interface DrillSummary {
   readonly api: Outage;
   readonly write: Outage;
@@ -65,26 +50,6 @@ export interface DrillSummary {
   readonly memberDownSeen: boolean;
   readonly passed: boolean;
   readonly problems: readonly string[];
-}
-
-/** Adds up the outages of one probe. Pure. */
-export function outage(samples: readonly ProbeSample[]): Outage {
-  let total = 0;
-  let longest = 0;
-  let start: number | undefined;
-  const close = (at: number) => {
-    if (start === undefined) return;
-    total += at - start;
-    longest = Math.max(longest, at - start);
-    start = undefined;
-  };
-  for (const s of samples) {
-    if (!s.ok && start === undefined) start = s.at;
-    if (s.ok) close(s.at);
-  }
-  const last = samples[samples.length - 1];
-  if (last) close(last.at);
-  return { samples: samples.length, failures: samples.filter((s) => !s.ok).length, unavailableMs: total, longestMs: longest, okAtEnd: !!last && last.ok };
 }
 
 /** Judges the samples of one drill. Pure. */
@@ -107,12 +72,10 @@ export interface DrillContext extends ClusterOpsContext {
   readonly stackId: string;
   /** How long to observe with the member down (bounded by the caller to at most 120 s). */
   readonly observeMs: number;
-  /** Between API and write probes (each probe gives up after {@link PROBE_TIMEOUT}). */
+  /** Between API and write probes (each probe gives up after probes.ts's PROBE_TIMEOUT). */
   readonly intervalMs: number;
 }
 
-/** kubectl's request timeout for the API and write probes: short, so an outage shows as failures. */
-export const PROBE_TIMEOUT = "2s";
 /** etcd health is read less often: each reading execs into an etcd pod. */
 const ETCD_EVERY_MS = 5_000;
 
@@ -152,7 +115,7 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   // name the old one, so a control plane that comes back elsewhere cannot rejoin.
   const addressBefore = await k.nodeAddress(victim);
   let samples: DrillSamples = { api: [], write: [], etcd: [] };
-  const probe = { requestTimeout: PROBE_TIMEOUT, timeoutMs: 10_000 };
+  const probes = probesOf(c, DRILL_CONFIGMAP);
   // Set before the stop: a stop that timed out may still have stopped the container.
   let stopAttempted = false;
   try {
@@ -161,17 +124,11 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     const stop = await k.containers(["stop", victim], 60_000);
     if (stop.code !== 0) return { ok: false, message: `${c.containerCli} stop ${victim} failed: ${lastLine(stop)}` };
     const t0 = c.clock.now();
-    let seq = 0;
-    const every = <T>(ms: number, take: () => Promise<T>) => sampleEvery(c.clock, t0, c.observeMs, ms, take);
+    // The observation window: no tick at or past it.
+    const every = <T>(ms: number, take: () => Promise<T>) => sampleEvery(c.clock, t0, ms, take, (next) => next >= c.observeMs);
     const [api, write, etcd] = await Promise.all([
-      every(c.intervalMs, async () => {
-        const r = await k.readyz(c.topology.api.url, probe);
-        return r.code === 0 && r.stdout.trim() === "ok";
-      }),
-      every(c.intervalMs, async () => {
-        seq += 1;
-        return (await k.kubectl(["-n", "default", "patch", "configmap", DRILL_CONFIGMAP, "--type", "merge", "-p", JSON.stringify({ data: { seq: String(seq) } })], probe)).code === 0;
-      }),
+      every(c.intervalMs, probes.api),
+      every(c.intervalMs, probes.write),
       every(Math.max(c.intervalMs, ETCD_EVERY_MS), etcdHealth),
     ]);
     samples = { api: api.map(([at, ok]) => ({ at, ok })), write: write.map(([at, ok]) => ({ at, ok })), etcd: etcd.map(([at, state]) => ({ at, state })) };
@@ -227,19 +184,3 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
       }
     : { ok: false, message: `drill failed: ${problems.join("; ")}`, summary };
 }
-
-/**
- * Calls `take` every `everyMs` (on a fixed grid from t0, skipping ticks a slow call overran) until
- * `windowMs` has passed; returns `[ms since t0, value]` pairs.
- */
-async function sampleEvery<T>(clock: Clock, t0: number, windowMs: number, everyMs: number, take: () => Promise<T>): Promise<[number, T][]> {
-  const out: [number, T][] = [];
-  for (let at = clock.now() - t0; at < windowMs; at = clock.now() - t0) {
-    out.push([at, await take()]);
-    const next = (Math.floor((clock.now() - t0) / everyMs) + 1) * everyMs;
-    if (next >= windowMs) break;
-    await clock.sleep(next - (clock.now() - t0));
-  }
-  return out;
-}
-

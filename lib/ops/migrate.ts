@@ -225,7 +225,10 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       run: async () => {
         const args = [join(c.toolsDir, "verify.js"), c.to.id];
         const r = await exec(c, c.node, args, 600_000);
-        return r.code === 0 ? ok() : failedCmd("node", args, r);
+        if (r.code === 0) return ok();
+        // The failed rows of verify's table, so the reason says which check and why.
+        const rows = r.stdout.split("\n").filter((l) => /\s(FAIL)\s/.test(l)).map((l) => l.trim().replace(/\s{2,}/g, " "));
+        return rows.length > 0 ? failed(rows.join("; ")) : failedCmd("node", args, r);
       },
     },
   ];

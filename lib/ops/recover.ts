@@ -13,11 +13,10 @@ import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../kind-lb-confi
 import { isRecord } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
+import { writeLbConfig } from "./lb";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { renderChecks, waitForSteadyVerify } from "./verify";
+import { renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
 
-/** How long verify must keep passing before recover calls the cluster back (see waitForSteadyVerify). */
-export const STEADY_MS = 30_000;
 
 /** One container of the cluster as Docker reports it. */
 export interface ContainerState {
@@ -268,9 +267,7 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
               const want = kindLbConfig(t.controlPlanes.map((n) => n.name));
               const now = await k.containers(["exec", lb, "cat", LB_CONFIG_PATHS.cds], 30_000);
               if (now.code === 0 && now.stdout === want.cds) return ok("it is kind's already");
-              // As kind does: write beside, then move over, so the proxy never reads half a file.
-              const script = 'printf "%s" "$1" >"$3.tmp" && printf "%s" "$2" >"$4.tmp" && chmod 666 "$3.tmp" "$4.tmp" && mv "$3.tmp" "$3" && mv "$4.tmp" "$4"';
-              const r = await k.containers(["exec", lb, "sh", "-c", script, "-", want.cds, want.lds, LB_CONFIG_PATHS.cds, LB_CONFIG_PATHS.lds], 30_000);
+              const r = await writeLbConfig(k, lb, want);
               if (r.code !== 0) return failedCommand(`writing ${LB_CONFIG_PATHS.cds} in ${lb}`, r);
               return ok(`${t.controlPlanes.length} backends${now.code === 0 && isEmptyLbConfig(now.stdout) ? " (it had none: reset by its restart)" : ""}`);
             },

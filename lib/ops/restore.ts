@@ -19,7 +19,7 @@ import { NODE_RESTORE_DIR, restoreVolumes } from "./data";
 export { NODE_RESTORE_DIR };
 import { barePods, CONTROL_PLANE_LABEL, parseNodes, parseWorkloads } from "./kube";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, waitForVerify } from "./verify";
+import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
 
 export const ETCD_DATA_DIR = "/var/lib/etcd";
 
@@ -328,10 +328,10 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
       },
     },
     {
-      name: `verify stack ${c.stackId}`,
+      name: `verify stack ${c.stackId}, passing for ${STEADY_MS / 1000} s in a row`,
       next: `run npm run verify -- ${c.stackId} again in a minute; static pods and endpoints settle after kubelets restart`,
       run: async () => {
-        const last = await waitForVerify(c.topology, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
+        const last = await waitForSteadyVerify(c.topology, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
         c.log(renderChecks(last.results).replace(/^/gm, "      "));
         return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
       },

@@ -23,6 +23,13 @@ export interface CheckResult {
   readonly warn?: boolean;
 }
 
+/**
+ * How long verify must keep passing before recover and restore call the cluster back: right after
+ * nodes or kubelets restart, pods show their old Ready status until each kubelet has synced them
+ * (see waitForSteadyVerify).
+ */
+export const STEADY_MS = 30_000;
+
 /** Verify warns when the earliest control-plane certificate expires within this many days. */
 export const CERT_WARN_DAYS = 30;
 

@@ -1,0 +1,136 @@
+/**
+ * Certificate renewal over a fake cluster: the order of control planes (followers first, the etcd
+ * leader last), the order of steps on each node (leadership away, out of the load balancer,
+ * renew, etcd -> kube-apiserver -> kube-controller-manager -> kube-scheduler, back in), one node
+ * at a time, and stopping at the first failure with what state the cluster is in.
+ */
+import { COMPONENTS, renewOrder, renewSteps, type RenewContext } from "../../lib/ops/renew-certs";
+import { runSteps } from "../../lib/ops/steps";
+import { resolveStack } from "../../lib/stack-config";
+import { main as renewMain } from "../../tools/renew-certs";
+import { capture, certValidFor, clusterFixtures, fakeClock, fakeExec, line, okResult, failResult } from "../fixtures/recorded/load";
+
+const C = "data-platform-local";
+const ha = resolveStack("ha-option-a").topology;
+const single = resolveStack("single").topology;
+const [CP1, CP2, CP3] = ha.controlPlanes.map((n) => n.name);
+const LB = `${C}-external-load-balancer`;
+
+/** A cluster whose etcd leader is `leader`; certificates expire in 20 days until kubeadm renews them (365). */
+function world(leader = CP1, fail: { renewOn?: string } = {}) {
+  let current = leader;
+  const renewed = new Set<string>();
+  const ids = new Map<string, number>();
+  const backends: string[][] = [];
+  const healthy = clusterFixtures();
+  const fake = fakeExec((file, args) => {
+    const a = [...args];
+    if (file === "bash" && a.includes("leader")) return okResult(`{"name":"${current}","id":"aa"}\n`);
+    if (file === "bash" && a.includes("move-leader")) return (current = a[a.indexOf("--to") + 1]), okResult(`{"name":"${current}","id":"bb"}\n`);
+    if (file === "bash" && a.includes("backup")) return okResult(`/b/${C}-ha-option-a-20261201T000000Z.db\n`);
+    if (file === "docker" && a[0] === "exec" && a[1] === LB && a[2] === "sh") {
+      backends.push([...a[6].matchAll(/address: (\S+)\n\s+port_value: 6443/g)].map((m) => m[1]));
+      return okResult();
+    }
+    if (file === "docker" && a[0] === "exec" && a[2] === "sh" && a[3] === "-c") return okResult(`== pki/apiserver.crt\n${certValidFor(renewed.has(a[1]) ? 365 : 20)}`);
+    if (file === "docker" && a[0] === "exec" && a[2] === "kubeadm") {
+      if (fail.renewOn === a[1]) return failResult("error: failed to renew certificate apiserver");
+      return renewed.add(a[1]), okResult("certificates renewed");
+    }
+    if (file === "docker" && a[0] === "exec" && a[2] === "crictl" && a[3] === "ps") {
+      const key = `${a[1]} ${a[6].slice(1, -1)}`;
+      return okResult(`${key.replace(/\W/g, "")}-${ids.get(key) ?? 0}\n`);
+    }
+    if (file === "docker" && a[0] === "exec" && a[2] === "crictl" && a[3] === "stop") {
+      const key = [...ids.keys()].find((k) => a[4].startsWith(k.replace(/\W/g, ""))) ?? "";
+      return ids.set(key, (ids.get(key) ?? 0) + 1), okResult();
+    }
+    if (file === "docker" && a[0] === "exec" && a[2] === "curl") return okResult("ok");
+    if (file === "kind") return okResult();
+    if (file === "kubectl" && a.includes("configmap")) return okResult();
+    return healthy(file, args);
+  });
+  // crictl ps keys: seed every node and component so stop can find them.
+  for (const n of ha.controlPlanes) for (const comp of COMPONENTS) ids.set(`${n.name} ${comp}`, 0);
+  return { ...fake, backends, renewed, leader: () => current };
+}
+
+const context = (w: ReturnType<typeof world>, log: string[], topology = ha): RenewContext => ({
+  stackId: "ha-option-a",
+  topology,
+  kubeconfig: "/k",
+  etcdScript: "/repo/scripts/etcd.sh",
+  exec: w.exec,
+  env: {},
+  containerCli: "docker",
+  clock: fakeClock(),
+  log: (l) => void log.push(l),
+  waitMs: 60_000,
+  backupDir: "/b",
+  lbSettleMs: 3_000,
+});
+
+test("renews followers first and the etcd leader last; with no leader known, in topology order", () => {
+  expect(renewOrder(ha, CP1)).toEqual([CP2, CP3, CP1]);
+  expect(renewOrder(ha, CP2)).toEqual([CP1, CP3, CP2]);
+  expect(renewOrder(ha, undefined)).toEqual([CP1, CP2, CP3]);
+  expect(renewOrder(single, `${C}-control-plane`)).toEqual([`${C}-control-plane`]);
+});
+
+test("one node at a time: leadership away, out of the load balancer, renew, the four components in order, back in", async () => {
+  const w = world(CP1);
+  const log: string[] = [];
+  const ctx = context(w, log);
+  const report = await runSteps(renewSteps(ctx, [CP2, CP3, CP1]), ctx, (l) => void log.push(l));
+  expect(report.failed).toBeUndefined();
+  expect(w.renewed).toEqual(new Set([CP1, CP2, CP3]));
+  // The load balancer lost one backend at a time and got all three back after each node.
+  expect(w.backends).toEqual([[CP1, CP3], [CP1, CP2, CP3], [CP1, CP2], [CP1, CP2, CP3], [CP2, CP3], [CP1, CP2, CP3]]);
+  // Leadership moved once, off CP1 before it was touched.
+  expect(w.leader()).toBe(CP2);
+  const onCp2 = w.calls.map(line).filter((l) => l.startsWith(`docker exec ${CP2} `) && /kubeadm certs renew|crictl stop/.test(l));
+  expect(onCp2.map((l) => (l.includes("kubeadm") ? "renew" : l.replace(/.*crictl stop \S*(etcd|kubeapiserver|kubecontrollermanager|kubescheduler)-\d+$/, "$1")))).toEqual([
+    "renew", "etcd", "kubeapiserver", "kubecontrollermanager", "kubescheduler",
+  ]);
+  const order = w.calls.map(line).filter((l) => /kubeadm certs renew all|crictl stop/.test(l)).map((l) => /exec (\S+)/.exec(l)![1]);
+  expect(order).toEqual([...Array(5).fill(CP2), ...Array(5).fill(CP3), ...Array(5).fill(CP1)]);
+  expect(w.calls.map(line).some((l) => l.includes(`--to ${CP2}`))).toBe(true);
+  expect(log.join("\n")).toContain(`etcd leadership ${CP1} -> ${CP2}; out of the load balancer; certificates renewed`);
+  expect(w.calls.map(line)).toContain(`kind export kubeconfig --name ${C} --kubeconfig /k`);
+});
+
+test("stops at the first failure, saying which nodes are done and that the others serve", async () => {
+  const w = world(CP1, { renewOn: CP3 });
+  const log: string[] = [];
+  const ctx = context(w, log);
+  const report = await runSteps(renewSteps(ctx, [CP2, CP3, CP1]), ctx, (l) => void log.push(l));
+  expect(report.failed?.step).toBe(`renew ${CP3}: certificates, then etcd, kube-apiserver, kube-controller-manager, kube-scheduler`);
+  expect(report.failed?.reason).toContain("failed to renew certificate apiserver");
+  expect(report.failed?.next).toContain(`the snapshot taken first is /b/${C}-ha-option-a-20261201T000000Z.db`);
+  expect(w.renewed).toEqual(new Set([CP2]));
+  expect(w.calls.map(line).some((l) => l.includes(`exec ${CP1} kubeadm`))).toBe(false);
+});
+
+test("refuses a cluster that verify fails for another reason than its certificates", async () => {
+  const w = world();
+  const exec: typeof w.exec = (file, args, opts) => (file === "kubectl" && args.includes("/readyz") ? Promise.resolve(failResult("connection refused")) : w.exec(file, args, opts));
+  const log: string[] = [];
+  const ctx = { ...context(w, log), exec };
+  const report = await runSteps(renewSteps(ctx, [CP2, CP3, CP1]), ctx, (l) => void log.push(l));
+  expect(report.failed?.step).toBe("verify stack ha-option-a before touching it");
+  expect(report.failed?.reason).toContain("API through load balancer");
+  expect(w.renewed.size).toBe(0);
+});
+
+test("npm run renew-certs probes the API and writes throughout and prints their outage", async () => {
+  const w = world(CP1);
+  const c = capture();
+  expect(await renewMain(["ha-option-a", "--kubeconfig", "/k"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), exists: () => true })).toBe(0);
+  expect(c.out[0]).toBe(`renew-certs: stack ha-option-a, control planes in this order: ${CP2}, ${CP3}, ${CP1}`);
+  expect(c.out.join("\n")).toMatch(/^writes unavailable for 0\.0 s in total \(longest 0\.0 s; 0 of [1-9]\d* failed\)$/m);
+  expect(c.out.join("\n")).toMatch(/^API unavailable for 0\.0 s in total \(longest 0\.0 s; 0 of [1-9]\d* \/readyz probes failed\)$/m);
+  expect(c.out[c.out.length - 1]).toMatch(/^renew-certs: done in \d+ s; stack ha-option-a verified$/);
+  const calls = w.calls.map(line);
+  expect(calls.filter((l) => / patch configmap kindha-renew-probe /.test(l)).length).toBeGreaterThan(0);
+  expect(calls.filter((l) => / delete configmap kindha-renew-probe /.test(l))).toHaveLength(1);
+});

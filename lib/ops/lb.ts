@@ -1,0 +1,13 @@
+/**
+ * kind's load-balancer container: writing its configuration as kind does (beside, then moved over,
+ * so the proxy never reads half a file). kind's Envoy and this project's stand-in both pick the
+ * files up by themselves.
+ */
+import type { CommandResult } from "../exec";
+import { LB_CONFIG_PATHS, type KindLbConfig } from "../kind-lb-config";
+import type { ClusterClient } from "./client";
+
+export function writeLbConfig(k: ClusterClient, lb: string, config: KindLbConfig): Promise<CommandResult> {
+  const script = 'printf "%s" "$1" >"$3.tmp" && printf "%s" "$2" >"$4.tmp" && chmod 666 "$3.tmp" "$4.tmp" && mv "$3.tmp" "$3" && mv "$4.tmp" "$4"';
+  return k.containers(["exec", lb, "sh", "-c", script, "-", config.cds, config.lds, LB_CONFIG_PATHS.cds, LB_CONFIG_PATHS.lds], 30_000);
+}

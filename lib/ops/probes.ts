@@ -1,0 +1,113 @@
+/**
+ * Independent probes through the stack's API address while something happens to the cluster: a
+ * `/readyz` and a write (a ConfigMap patch), each about once a second with a short timeout, so an
+ * outage shows as failed samples. Used by the drill and by the rolling steps (renew-certs).
+ */
+import { ClusterClient, type ClusterOpsContext } from "./client";
+import type { Clock } from "./steps";
+
+/** One probe result. `at` is ms since the probes started. */
+export interface ProbeSample {
+  readonly at: number;
+  readonly ok: boolean;
+}
+
+/** Outage of one probe: from each failing sample to the next succeeding one (or the last sample). */
+export interface Outage {
+  readonly samples: number;
+  readonly failures: number;
+  readonly unavailableMs: number;
+  readonly longestMs: number;
+  /** The last sample succeeded. */
+  readonly okAtEnd: boolean;
+}
+
+/** kubectl's request timeout for the API and write probes: short, so an outage shows as failures. */
+export const PROBE_TIMEOUT = "2s";
+
+/** Adds up the outages of one probe. Pure. */
+export function outage(samples: readonly ProbeSample[]): Outage {
+  let total = 0;
+  let longest = 0;
+  let start: number | undefined;
+  const close = (at: number) => {
+    if (start === undefined) return;
+    total += at - start;
+    longest = Math.max(longest, at - start);
+    start = undefined;
+  };
+  for (const s of samples) {
+    if (!s.ok && start === undefined) start = s.at;
+    if (s.ok) close(s.at);
+  }
+  const last = samples[samples.length - 1];
+  if (last) close(last.at);
+  return { samples: samples.length, failures: samples.filter((s) => !s.ok).length, unavailableMs: total, longestMs: longest, okAtEnd: !!last && last.ok };
+}
+
+/**
+ * Calls `take` every `everyMs` (on a fixed grid from t0, skipping ticks a slow call overran) until
+ * `stop(ms since t0 of the next tick)` says so; returns `[ms since t0, value]` pairs.
+ */
+export async function sampleEvery<T>(clock: Clock, t0: number, everyMs: number, take: () => Promise<T>, stop: (nextAt: number) => boolean): Promise<[number, T][]> {
+  const out: [number, T][] = [];
+  for (;;) {
+    out.push([clock.now() - t0, await take()]);
+    const next = (Math.floor((clock.now() - t0) / everyMs) + 1) * everyMs;
+    if (stop(next)) return out;
+    await clock.sleep(next - (clock.now() - t0));
+  }
+}
+
+/** The two probes, as functions that resolve to whether the sample succeeded. */
+export function probesOf(c: ClusterOpsContext, configMap: string): { api: () => Promise<boolean>; write: () => Promise<boolean> } {
+  const k = new ClusterClient(c);
+  const opts = { requestTimeout: PROBE_TIMEOUT, timeoutMs: 10_000 };
+  let seq = 0;
+  return {
+    api: async () => {
+      const r = await k.readyz(c.topology.api.url, opts);
+      return r.code === 0 && r.stdout.trim() === "ok";
+    },
+    write: async () => {
+      seq += 1;
+      const patch = JSON.stringify({ data: { seq: String(seq) } });
+      return (await k.kubectl(["-n", "default", "patch", "configmap", configMap, "--type", "merge", "-p", patch], opts)).code === 0;
+    },
+  };
+}
+
+/** What the probes saw while `work` ran. */
+export interface Probed<R> {
+  readonly result: R;
+  readonly api: readonly ProbeSample[];
+  readonly write: readonly ProbeSample[];
+}
+
+/**
+ * Runs `work` with both probes sampling every `everyMs` until it settles (and once after). The
+ * ConfigMap the write probe patches is created first and deleted after.
+ */
+export async function probeDuring<R>(c: ClusterOpsContext, configMap: string, everyMs: number, work: () => Promise<R>): Promise<Probed<R>> {
+  const k = new ClusterClient(c);
+  const created = await k.kubectl(["-n", "default", "create", "configmap", configMap, "--from-literal=seq=0"], { timeoutMs: 30_000 });
+  if (created.code !== 0 && !/AlreadyExists|already exists/.test(created.stderr)) throw new Error(`cannot create the probe ConfigMap ${configMap}: ${created.stderr.trim()}`);
+  const probes = probesOf(c, configMap);
+  let settled = false;
+  const t0 = c.clock.now();
+  const sample = (take: () => Promise<boolean>) => sampleEvery(c.clock, t0, everyMs, take, () => settled);
+  const running = Promise.all([sample(probes.api), sample(probes.write)]);
+  try {
+    const result = await work();
+    return { result, ...(await finish()) };
+  } finally {
+    if (!settled) await finish().catch(() => undefined);
+    await k.kubectl(["-n", "default", "delete", "configmap", configMap, "--ignore-not-found"], { timeoutMs: 30_000 });
+  }
+  async function finish() {
+    settled = true;
+    const [api, write] = await running;
+    const samples = (xs: [number, boolean][]) => xs.map(([at, ok]) => ({ at, ok }));
+    return { api: samples(api), write: samples(write) };
+  }
+}

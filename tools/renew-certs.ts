@@ -1,0 +1,79 @@
+/**
+ * `npm run renew-certs -- <stack>`: renews kubeadm's certificates on a live cluster, one control
+ * plane at a time (steps in lib/ops/renew-certs.ts), with /readyz and write probes through the
+ * stack's API address the whole time; prints how long each was unavailable.
+ */
+import { ClusterClient } from "../lib/ops/client";
+import { outage, probeDuring } from "../lib/ops/probes";
+import { renewOrder, renewSteps } from "../lib/ops/renew-certs";
+import { runSteps } from "../lib/ops/steps";
+import { backupDir, expandHome } from "../lib/paths";
+import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+
+export const USAGE = `Usage: npm run renew-certs -- <stack> [--kubeconfig FILE] [--wait SECONDS]
+
+Renews every certificate kubeadm wrote (they last a year; npm run verify warns 30 days ahead) on
+a live cluster, one control plane at a time, each checked, stopping at the first failure:
+  1. verify the stack (the certificate check may fail: that is what this mends)
+  2. snapshot etcd into the backup directory
+  3. per control plane, followers first and the etcd leader last: move etcd leadership away,
+     take the node out of the load balancer (HA), kubeadm certs renew all, restart etcd,
+     kube-apiserver, kube-controller-manager and kube-scheduler (each waited for: etcd healthy
+     with every member, the others' health endpoints ok), put the node back
+  4. refresh the kubeconfig's client certificate (kind export kubeconfig)
+  5. verify
+Meanwhile /readyz and a write (ConfigMap default/kindha-renew-probe) are probed through the
+stack's API address every second; the time each was unavailable is printed. HA stacks keep
+serving; a single control plane cannot (its API server restarts), and the figure says how long.
+
+Options:
+  --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
+  --wait SECONDS     bound of each wait (default 180, at most 600)
+  -h, --help         this help
+
+Certificates that have already expired stop the API; renew those by hand (docker exec <node>
+kubeadm certs renew all on each control plane, then restart them).`;
+
+/** Time the load balancer gets to read a changed configuration (it polls about once a second). */
+const LB_SETTLE_MS = 3_000;
+
+export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
+  return runTool(io, USAGE, argv, async () => {
+    const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, wait: { type: "string" } });
+    const stack = singleStack(positionals);
+    const wait = Number(values.wait ?? "180");
+    if (!Number.isInteger(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a whole number of seconds from 10 to 600");
+    const deps = toolDeps(given);
+    const ctx = {
+      ...clusterOpsContext(stack, values.kubeconfig, deps, io),
+      stackId: stack.id,
+      waitMs: wait * 1000,
+      backupDir: expandHome(backupDir(stack.topology.clusterName), deps.env.HOME),
+      lbSettleMs: LB_SETTLE_MS,
+    };
+    const t = stack.topology;
+    const t0 = deps.clock.now();
+    let leader: string | undefined;
+    if (t.controlPlanes.length > 1) {
+      leader = await new ClusterClient(ctx)
+        .etcd(t.controlPlanes[0].name, { timeoutMs: 60_000 })
+        .leader()
+        .then((l) => l.name)
+        .catch(() => undefined);
+    }
+    const order = renewOrder(t, leader);
+    io.out(`renew-certs: stack ${stack.id}, control planes in this order: ${order.join(", ")}`);
+    const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, (l) => io.out(l), ctx.clock));
+    const report = probed.result;
+    const api = outage(probed.api);
+    const write = outage(probed.write);
+    const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    io.out(`writes unavailable for ${secs(write.unavailableMs)} in total (longest ${secs(write.longestMs)}; ${write.failures} of ${write.samples} failed)`);
+    io.out(`API unavailable for ${secs(api.unavailableMs)} in total (longest ${secs(api.longestMs)}; ${api.failures} of ${api.samples} /readyz probes failed)`);
+    const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
+    io.out(report.ok ? `renew-certs: done in ${seconds} s; stack ${stack.id} verified` : `renew-certs: stopped at "${report.failed?.step}" after ${seconds} s`);
+    return report.ok ? EXIT.ok : EXIT.failed;
+  });
+}
+
+if (require.main === module) runMain(main);
