@@ -41,10 +41,11 @@ export interface KindClusterProps {
    */
   readonly dataDir?: string;
   /**
-   * Every plan first looks at the cluster (scripts/plan-hook.sh: `npm run recover --
-   * --terraform-hook` in the project above the stack's directory) and recovers it when it is the stack's own cluster and does not answer
-   * (after a Docker restart or a reboot), before the Kubernetes provider reads it: a deploy
-   * repairs instead of failing or replacing. `KINDHA_RECOVER_ON_PLAN=0` makes it only report.
+   * Every plan first looks at the cluster (scripts/plan-hook.sh runs `npm run recover --
+   * --terraform-hook` in the project above the stack's directory) and, when it is the stack's own
+   * cluster and does not answer (after a Docker restart or a reboot), recovers it before the
+   * Kubernetes provider reads it: a deploy repairs instead of failing or replacing.
+   * `KINDHA_RECOVER_ON_PLAN=0` makes it only report.
    * @default true
    */
   readonly recoverOnPlan?: boolean;

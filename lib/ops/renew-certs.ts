@@ -97,7 +97,9 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
         name: `renew ${node}: certificates, then etcd, kube-apiserver, kube-controller-manager, kube-scheduler`,
         next: (ctx) =>
           `the other control planes are untouched and serve; look at ${node} (${c.containerCli} exec ${node} crictl ps -a), ` +
-          `then run renew-certs again: renewing twice is harmless${ctx.snapshot ? `; the snapshot taken first is ${ctx.snapshot}` : ""}`,
+          `then run renew-certs again: renewing twice is harmless` +
+          `${t.api.loadBalanced ? ` (a node taken out of ${lb} stays out until renew-certs or npm run recover writes kind's configuration back)` : ""}` +
+          `${ctx.snapshot ? `; the snapshot taken first is ${ctx.snapshot}` : ""}`,
         run: () => renewNode(c, k, node, lb, settle, bundle),
       }),
     ),
