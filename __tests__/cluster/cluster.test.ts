@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { kindLbConfig } from "../../lib/kind-lb-config";
 import { CERT_BUNDLE_SCRIPT, parseCertBundle } from "../../lib/ops/certs";
+import { STEADY_MS } from "../../lib/ops/verify";
 import { resolveStack } from "../../lib/stack-config";
 import type { Topology } from "../../lib/topology";
 import type { Lifecycle } from "../../test-support/lifecycle";
@@ -318,7 +319,15 @@ if (missing) {
         // Taken by nothing: the next container on the network would have got the lowest free address.
         expect(run("docker", ["restart", victim], env).code).toBe(0);
         expect(ipOf(victim)).toBe(was);
-        await waitFor("verify to pass after the restart", 5 * MINUTE, () => (tool("verify", stack).code === 0 ? true : undefined), 5000);
+        // Right after a restart pods still show their old Ready status until the kubelet has synced
+        // them: the cluster is back when verify keeps passing for STEADY_MS, as recover judges it
+        // (the drill next refuses a cluster that is not healthy).
+        let since: number | undefined;
+        await waitFor(`verify to pass for ${STEADY_MS / 1000} s in a row after the restart`, 5 * MINUTE, () => {
+          if (tool("verify", stack).code !== 0) return (since = undefined);
+          since ??= Date.now();
+          return Date.now() - since >= STEADY_MS ? true : undefined;
+        }, 5000);
       }, 8 * MINUTE);
     }
 
