@@ -24,6 +24,8 @@ export const DEFAULTS = {
   persistentData: true,
   /** A plan looks at the cluster first and recovers it when it does not answer (constructs/kind-cluster.ts). */
   recoverOnPlan: true,
+  /** Bound of each wait of a recovery (recover, the plan's hook, the restart drill), in seconds. */
+  recoverWaitSeconds: 300,
   /** What kind creates node containers with when KIND_EXPERIMENTAL_PROVIDER names none. */
   containerCli: "docker",
   /** How long `kind create cluster --wait` waits for the control plane. */

@@ -137,6 +137,11 @@ export function kindLoadBalancerName(cluster: string): string {
   return `${cluster}-external-load-balancer`;
 }
 
+/** `<container cli> <args>` that lists every container kind made for a cluster (nodes and load balancer), one name a line. */
+export function kindClusterPsArgs(cluster: string): string[] {
+  return ["ps", "-a", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.Names}}"];
+}
+
 /** Sum of budgets. */
 export function totalBudget(nodes: readonly { budget: NodeBudget }[]): NodeBudget {
   return nodes.reduce(

@@ -5,12 +5,14 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { runSync } from "../lib/exec";
+import { projectRoot } from "../lib/project";
+import { kindClusterPsArgs } from "../lib/topology";
 import { readLifecycle, type Lifecycle } from "./lifecycle";
 
 /** The project root, from the sources (jest) or from dist/ (the migrate bench). */
-export const ROOT = basename(join(__dirname, "..")) === "dist" ? join(__dirname, "..", "..") : join(__dirname, "..");
+export const ROOT = projectRoot();
 export const NODE_IMAGE = "kindha.local/node:v1.36.1";
 export const TOOLS_IMAGE = "kindha.local/tools:bookworm";
 export const MINUTE = 60_000;
@@ -101,6 +103,13 @@ export function kubectl(kubeconfig: string, env: NodeJS.ProcessEnv, args: readon
   return r.stdout;
 }
 
+/** Stops or starts the project's Docker engine (e2e/docker-engine.sh) as a restart of it does; its output. */
+export function dockerEngine(verb: "stop" | "start", env: NodeJS.ProcessEnv): string {
+  const r = run("bash", [join(ROOT, "e2e", "docker-engine.sh"), verb], env, undefined, 3 * MINUTE);
+  if (r.code !== 0) throw new Error(`docker-engine.sh ${verb} failed: ${r.output}`);
+  return r.output;
+}
+
 /** Polls `check` every `everyMs` until it returns a value or `timeoutMs` passes; then throws the last reason. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined, everyMs = 2000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -119,6 +128,6 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => T
 
 /** Containers kind made for a cluster (nodes and load balancer). */
 export function clusterContainers(cluster: string): string[] {
-  const r = run("docker", ["ps", "-a", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.Names}}"], process.env);
+  const r = run("docker", kindClusterPsArgs(cluster), process.env);
   return r.stdout.split("\n").filter(Boolean).sort();
 }

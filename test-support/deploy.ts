@@ -6,10 +6,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { missingPrerequisite, ROOT, type Sandbox } from "./cluster";
+import { MINUTE, missingPrerequisite, ROOT, type Sandbox } from "./cluster";
 import { runLogged, type Ran } from "./lifecycle";
 
-const MINUTE = 60_000;
 export const PROVIDERS = ["terraform-provider-external_v2.3.5", "terraform-provider-null_v3.2.4", "terraform-provider-local_v2.6.1", "terraform-provider-kubernetes_v2.38.0"];
 
 /** Why a deploy cannot run here (providers, Docker, image, tools), or undefined. */

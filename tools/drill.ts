@@ -2,6 +2,7 @@
  * `npm run drill -- <stack>`: stops one control plane of an HA stack and shows the API and etcd
  * keep serving; always starts it again. Refuses a single control plane.
  */
+import { DEFAULTS } from "../lib/defaults";
 import { drillRefusal, runDrill } from "../lib/ops/drill";
 import { runRestartDrill } from "../lib/ops/restart-drill";
 import { clusterOpsContext, EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
@@ -40,7 +41,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (values["docker-restart"]) {
       if (values.observe !== undefined || values.interval !== undefined) throw new UsageError("--observe and --interval belong to the control-plane drill, not --docker-restart");
       const deps = toolDeps(given);
-      const outcome = await runRestartDrill(recoverContext(stack, values.kubeconfig, deps, io, 300));
+      const outcome = await runRestartDrill(recoverContext(stack, values.kubeconfig, deps, io, DEFAULTS.recoverWaitSeconds));
       (outcome.ok ? io.out : io.err)(`drill: ${outcome.message}`);
       return outcome.ok ? EXIT.ok : EXIT.failed;
     }

@@ -5,6 +5,7 @@
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { clusterCondition, recoverSteps } from "../lib/ops/recover";
+import { DEFAULTS } from "../lib/defaults";
 import { runSteps } from "../lib/ops/steps";
 import { expandHome, recoverLog } from "../lib/paths";
 import { isRecord } from "../lib/util";
@@ -33,9 +34,6 @@ Options:
 
 Environment: KINDHA_CONTAINER_CLI (default docker), KIND_EXPERIMENTAL_DOCKER_NETWORK (default kind),
 KINDHA_RECOVER_ON_PLAN=0 (the hook only reports).`;
-
-/** Bound of each wait, in seconds, unless --wait says otherwise (the plan's hook always uses it). */
-const DEFAULT_WAIT_S = 300;
 
 /**
  * The plan's step: finds the cluster's condition and, when it is the stack's own cluster and it
@@ -68,7 +66,7 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
     appendFileSync(log, `${line}\n`, { mode: 0o600 });
     io.err(line);
   };
-  const ctx = recoverContext(stack, query.kubeconfig, deps, { out: say, err: say }, DEFAULT_WAIT_S);
+  const ctx = recoverContext(stack, query.kubeconfig, deps, { out: say, err: say }, DEFAULTS.recoverWaitSeconds);
   const condition = await clusterCondition(ctx);
   if (condition.state !== "unhealthy") return answer(condition.state, condition.why);
   if (deps.env.KINDHA_RECOVER_ON_PLAN === "0") return answer("unhealthy", `${condition.why} (KINDHA_RECOVER_ON_PLAN=0: not recovered)`);
@@ -86,7 +84,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (argv[0] === "--terraform-hook" && argv.length === 1) return terraformHook(readFileSync(0, "utf8"), io, given);
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, wait: { type: "string" } });
     const stack = singleStack(positionals);
-    const wait = Number(values.wait ?? String(DEFAULT_WAIT_S));
+    const wait = Number(values.wait ?? String(DEFAULTS.recoverWaitSeconds));
     if (!Number.isInteger(wait) || wait < 10 || wait > 900) throw new UsageError("--wait must be a whole number of seconds from 10 to 900");
     const deps = toolDeps(given);
     const ctx = recoverContext(stack, values.kubeconfig, deps, io, wait);

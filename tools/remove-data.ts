@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import { join } from "node:path";
 import { expandHome, resolveDataDir } from "../lib/paths";
 import { DATA_OWNER_FILE } from "../lib/storage";
+import { kindClusterPsArgs } from "../lib/topology";
 import { containerCli, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run remove-data -- <stack> --yes
@@ -50,7 +51,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const owner = existsSync(join(dir, DATA_OWNER_FILE)) ? readFileSync(join(dir, DATA_OWNER_FILE), "utf8").trim() : undefined;
     if (owner !== undefined && owner !== name) throw new Error(`${dir} belongs to cluster ${JSON.stringify(owner)}, not ${name}; not touching it`);
     const cli = containerCli(deps.env);
-    const nodes = await deps.exec(cli, ["ps", "-a", "-q", "--filter", `label=io.x-k8s.kind.cluster=${name}`], { env: deps.env, timeoutMs: 30_000 });
+    const nodes = await deps.exec(cli, kindClusterPsArgs(name), { env: deps.env, timeoutMs: 30_000 });
     if (nodes.code !== 0) throw new Error(`cannot tell whether cluster ${name} exists (${cli} ps failed: ${nodes.stderr.trim() || nodes.code}); not deleting`);
     if (nodes.stdout.trim() !== "") throw new Error(`cluster ${name} exists and uses ${dir}; destroy it first (npx cdktf destroy ${stack.id})`);
     const volumes = volumesIn(dir);

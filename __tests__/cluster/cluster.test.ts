@@ -9,13 +9,13 @@ import { appendFileSync, existsSync, readFileSync, renameSync, rmSync, statSync 
 import { join } from "node:path";
 import { parse } from "yaml";
 import { kindLbConfig } from "../../lib/kind-lb-config";
-import { CERT_BUNDLE_SCRIPT, parseCertBundle } from "../../lib/ops/certs";
+import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "../../lib/ops/certs";
 import { STEADY_MS } from "../../lib/ops/verify";
 import { resolveStack } from "../../lib/stack-config";
 import type { Topology } from "../../lib/topology";
 import type { Lifecycle } from "../../test-support/lifecycle";
 import { runLogged } from "../../test-support/lifecycle";
-import { clusterContainers, kubectl, makeSandbox, MINUTE, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
 
 const ALL_STACKS = ["single", "ha-option-b", "ha-option-a"];
@@ -204,7 +204,7 @@ if (missing) {
         const earliest = () =>
           topology.controlPlanes.map((cp) => {
             const r = run("docker", ["exec", cp.name, "sh", "-c", CERT_BUNDLE_SCRIPT], env);
-            return Math.min(...parseCertBundle(r.stdout).map((c) => c.notAfter.getTime()));
+            return earliestCert(parseCertBundle(r.stdout))?.notAfter.getTime() ?? 0;
           });
         const before = earliest();
         const r = tool("renew-certs", stack);
@@ -267,11 +267,7 @@ if (missing) {
 
     /** A container's address on kind's network. */
     const ipOf = (name: string) => run("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name], env).stdout.trim();
-    const engine = (verb: "stop" | "start") => {
-      const r = run("bash", [join(ROOT, "e2e", "docker-engine.sh"), verb], env, undefined, 3 * MINUTE);
-      if (r.code !== 0) throw new Error(`docker-engine.sh ${verb} failed: ${r.output}`);
-      return r.output;
-    };
+    const engine = (verb: "stop" | "start") => dockerEngine(verb, env);
 
     if (RESTARTS[stack]) {
       test(`survives ${RESTARTS[stack] === 1 ? "a restart" : `${RESTARTS[stack]} restarts in a row`} of the Docker engine: recover, verify, no object lost, etcd at its address with a certificate naming it`, async () => {

@@ -15,12 +15,11 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { resolveStack } from "../../lib/stack-config";
-import { clusterContainers, kubectl, makeSandbox, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
 import * as pg from "../../test-support/postgres";
 
-const MINUTE = 60_000;
 const say = (line: string) => process.stderr.write(`deploy: ${line}\n`);
 
 const why = missingForDeploy();
@@ -132,10 +131,8 @@ if (why) {
   test("after a restart of the Docker engine, cdktf deploy ha-option-a recovers the cluster in its plan: same containers, no replacement, a no-op plan after", async () => {
     const ids = () => Object.fromEntries(clusterContainers(cluster).map((c) => [c, run("docker", ["inspect", "-f", "{{.Id}}", c], env).stdout.trim()]));
     const before = ids();
-    for (const verb of ["stop", "start"]) {
-      const r = run("bash", [join(ROOT, "e2e", "docker-engine.sh"), verb], env, undefined, 3 * MINUTE);
-      if (r.code !== 0) throw new Error(`docker-engine.sh ${verb} failed: ${r.output}`);
-    }
+    dockerEngine("stop", env);
+    dockerEngine("start", env);
     const r = await cdktf("deploy", "ha-option-a");
     if (r.code !== 0) throw fail("cdktf deploy ha-option-a after the engine restart", r);
     say(`cdktf deploy ha-option-a after a Docker restart took ${r.seconds} s`);

@@ -32,7 +32,8 @@ function world(leader = CP1, fail: { renewOn?: string } = {}) {
       backends.push([...a[6].matchAll(/address: (\S+)\n\s+port_value: 6443/g)].map((m) => m[1]));
       return okResult();
     }
-    if (file === "docker" && a[0] === "exec" && a[2] === "sh" && a[3] === "-c") return okResult(`== pki/apiserver.crt\n${certValidFor(renewed.has(a[1]) ? 365 : 20)}`);
+    // The node's etcd serving certificate (verify reads its address from it) and one that expires.
+    if (file === "docker" && a[0] === "exec" && a[2] === "sh" && a[3] === "-c") return okResult(`${healthy(file, args)?.stdout ?? ""}== pki/apiserver.crt\n${certValidFor(renewed.has(a[1]) ? 365 : 20)}`);
     if (file === "docker" && a[0] === "exec" && a[2] === "kubeadm") {
       if (fail.renewOn === a[1]) return failResult("error: failed to renew certificate apiserver");
       return renewed.add(a[1]), okResult("certificates renewed");

@@ -3,9 +3,12 @@
  * (through the container CLI, so it works while the API is down).
  */
 import { X509Certificate } from "node:crypto";
+import type { CommandResult } from "../exec";
 
 /** Where kubeadm puts etcd's serving certificate on a control plane. */
 export const ETCD_SERVER_CERT = "/etc/kubernetes/pki/etcd/server.crt";
+/** Its name in {@link CERT_BUNDLE_SCRIPT}'s output (relative to /etc/kubernetes). */
+export const ETCD_SERVER_BUNDLE_NAME = "pki/etcd/server.crt";
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "0:0:0:0:0:0:0:1"]);
 
@@ -38,6 +41,21 @@ export const CERT_BUNDLE_SCRIPT = [
 export interface CertExpiry {
   readonly name: string;
   readonly notAfter: Date;
+}
+
+/** The certificate that expires first; undefined for none. */
+export function earliestCert(certs: readonly CertExpiry[]): CertExpiry | undefined {
+  return certs.reduce<CertExpiry | undefined>((first, c) => (!first || c.notAfter < first.notAfter ? c : first), undefined);
+}
+
+/**
+ * One file of a bundle as if it had been read alone (`cat <file>` in the node): the bundle's
+ * failure when it failed, a failure naming the file when the bundle lacks it.
+ */
+export function fileOfBundle(bundle: CommandResult, name: string): CommandResult {
+  if (bundle.code !== 0) return bundle;
+  const part = bundle.stdout.split(/^== /m).find((p) => p.slice(0, p.indexOf("\n")).trim() === name);
+  return part === undefined ? { code: 1, stdout: "", stderr: `no ${name} under /etc/kubernetes` } : { code: 0, stdout: part.slice(part.indexOf("\n") + 1), stderr: "" };
 }
 
 /** The certificates in {@link CERT_BUNDLE_SCRIPT}'s output; throws on one that does not parse. */

@@ -7,7 +7,7 @@
 import { DEFAULTS } from "../defaults";
 import { EtcdScript, type BackupRequest } from "../etcd/runner";
 import { healthReportOf, type HealthReport, type SnapshotStatus } from "../etcd/parse";
-import type { CommandResult, Executor } from "../exec";
+import { lastLine, type CommandResult, type Executor } from "../exec";
 import type { Topology } from "../topology";
 import type { Clock } from "./steps";
 
@@ -112,6 +112,17 @@ export class ClusterClient {
   /** A command inside a node container. */
   inNode(node: string, args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> {
     return this.containers(["exec", node, ...args], timeoutMs);
+  }
+
+  /**
+   * The id of the running container named `name` (a static pod's: etcd, kube-apiserver, ...) on a
+   * node, asked of its CRI (works while the API is down); undefined when none runs. A CRI that
+   * cannot be asked is an error, never read as "running" or "stopped".
+   */
+  async runningContainer(node: string, name: string): Promise<string | undefined> {
+    const r = await this.inNode(node, ["crictl", "ps", "-q", "--name", `^${name}$`, "--state", "running"]);
+    if (r.code !== 0) throw new Error(`cannot tell whether ${name} runs on ${node}: crictl ps failed (exit ${r.code}): ${lastLine(r)}`);
+    return r.stdout.trim().split("\n")[0] || undefined;
   }
 
   /** The container CLI itself: stop, start, cp. */

@@ -9,7 +9,7 @@ import type { Topology } from "../topology";
 import { lastLine } from "../exec";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { parseNodes } from "./kube";
-import { outage, probesOf, sampleEvery, type Outage, type ProbeSample } from "./probes";
+import { createProbeConfigMap, outage, probesOf, sampleEvery, type Outage, type ProbeSample } from "./probes";
 import { pollUntil } from "./steps";
 import { etcdMemberEndpoints, renderChecks, verifyOnce, waitForVerify } from "./verify";
 
@@ -106,10 +106,8 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
     const got = await k.etcdHealth(c.topology.controlPlanes[0].name, c.topology.etcd.members.length, etcdMemberEndpoints(c.topology, nodes), 30_000);
     return "report" in got ? got.report.state : "unknown";
   };
-  const create = await kc("-n", "default", "create", "configmap", DRILL_CONFIGMAP, "--from-literal=seq=0");
-  if (create.code !== 0 && !/AlreadyExists|already exists/.test(create.stderr)) {
-    return { ok: false, message: `cannot create the drill ConfigMap: ${lastLine(create)}` };
-  }
+  const cannot = await createProbeConfigMap(k, DRILL_CONFIGMAP);
+  if (cannot) return { ok: false, message: `cannot create the drill ConfigMap: ${cannot}` };
 
   // Docker hands a started container the lowest free address; etcd's peer URLs and certificates
   // name the old one, so a control plane that comes back elsewhere cannot rejoin.

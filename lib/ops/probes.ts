@@ -3,6 +3,7 @@
  * `/readyz` and a write (a ConfigMap patch), each about once a second with a short timeout, so an
  * outage shows as failed samples. Used by the drill and by the rolling steps (renew-certs).
  */
+import { lastLine } from "../exec";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import type { Clock } from "./steps";
 
@@ -77,6 +78,12 @@ export function probesOf(c: ClusterOpsContext, configMap: string): { api: () => 
   };
 }
 
+/** Creates the ConfigMap the write probe patches (one already there is fine); the reason when it cannot. */
+export async function createProbeConfigMap(k: ClusterClient, name: string): Promise<string | undefined> {
+  const r = await k.kubectl(["-n", "default", "create", "configmap", name, "--from-literal=seq=0"], { timeoutMs: 30_000 });
+  return r.code !== 0 && !/AlreadyExists|already exists/.test(r.stderr) ? lastLine(r) : undefined;
+}
+
 /** What the probes saw while `work` ran. */
 export interface Probed<R> {
   readonly result: R;
@@ -90,8 +97,8 @@ export interface Probed<R> {
  */
 export async function probeDuring<R>(c: ClusterOpsContext, configMap: string, everyMs: number, work: () => Promise<R>): Promise<Probed<R>> {
   const k = new ClusterClient(c);
-  const created = await k.kubectl(["-n", "default", "create", "configmap", configMap, "--from-literal=seq=0"], { timeoutMs: 30_000 });
-  if (created.code !== 0 && !/AlreadyExists|already exists/.test(created.stderr)) throw new Error(`cannot create the probe ConfigMap ${configMap}: ${created.stderr.trim()}`);
+  const why = await createProbeConfigMap(k, configMap);
+  if (why) throw new Error(`cannot create the probe ConfigMap ${configMap}: ${why}`);
   const probes = probesOf(c, configMap);
   let settled = false;
   const t0 = c.clock.now();

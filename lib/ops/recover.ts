@@ -7,13 +7,13 @@
  * The address plan is a pure function of `docker inspect` and `docker network inspect` output;
  * the steps run the commands.
  */
-import { kindLoadBalancerName, type Topology } from "../topology";
+import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../topology";
 import { lastLine, type CommandResult } from "../exec";
 import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../kind-lb-config";
 import { isRecord } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
-import { writeLbConfig } from "./lb";
+import { readLbConfig, writeLbConfig } from "./lb";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
 
@@ -144,9 +144,10 @@ export function startOrder(t: Topology): string[] {
 
 
 /** What a plan finds of a stack's cluster before the Kubernetes provider reads it (see {@link clusterCondition}). */
-export type Condition =
-  | { readonly state: "absent" | "other-topology" | "no-engine" | "healthy"; readonly why: string }
-  | { readonly state: "unhealthy"; readonly why: string };
+export interface Condition {
+  readonly state: "absent" | "other-topology" | "no-engine" | "healthy" | "unhealthy";
+  readonly why: string;
+}
 
 /**
  * A quick look, changing nothing: is the stack's cluster there, the one the stack plans, and
@@ -158,7 +159,7 @@ export async function clusterCondition(c: RecoverContext): Promise<Condition> {
   const k = new ClusterClient(c);
   const t = c.topology;
   const names = startOrder(t);
-  const ps = await k.containers(["ps", "-a", "--filter", `label=io.x-k8s.kind.cluster=${t.clusterName}`, "--format", "{{.Names}}"], 30_000);
+  const ps = await k.containers(kindClusterPsArgs(t.clusterName), 30_000);
   if (ps.code !== 0) return { state: "no-engine", why: `${c.containerCli} ps failed: ${lastLine(ps)}` };
   const found = ps.stdout.split("\n").filter(Boolean).sort();
   if (found.length === 0) return { state: "absent", why: `no container of cluster ${t.clusterName}` };
@@ -173,7 +174,7 @@ export async function clusterCondition(c: RecoverContext): Promise<Condition> {
   if (moved.length > 0) return { state: "unhealthy", why: moved.join("; ") };
   if (t.api.loadBalanced) {
     const lb = kindLoadBalancerName(t.clusterName);
-    const now = await k.containers(["exec", lb, "cat", LB_CONFIG_PATHS.cds], 30_000);
+    const now = await readLbConfig(k, lb);
     if (now.code !== 0 || now.stdout !== kindLbConfig(t.controlPlanes.map((n) => n.name)).cds) return { state: "unhealthy", why: `${lb} does not hold kind's configuration` };
   }
   const r = await k.readyz(t.api.url, { timeoutMs: 30_000, requestTimeout: "10s" });
@@ -265,7 +266,7 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
             next: `write it by hand: the files kind writes at create are ${LB_CONFIG_PATHS.cds} and ${LB_CONFIG_PATHS.lds} in ${lb}`,
             run: async () => {
               const want = kindLbConfig(t.controlPlanes.map((n) => n.name));
-              const now = await k.containers(["exec", lb, "cat", LB_CONFIG_PATHS.cds], 30_000);
+              const now = await readLbConfig(k, lb);
               if (now.code === 0 && now.stdout === want.cds) return ok("it is kind's already");
               const r = await writeLbConfig(k, lb, want);
               if (r.code !== 0) return failedCommand(`writing ${LB_CONFIG_PATHS.cds} in ${lb}`, r);

@@ -10,7 +10,7 @@ import { kindLoadBalancerName, type Topology } from "../topology";
 import { lastLine, type CommandResult } from "../exec";
 import { kindLbConfig } from "../kind-lb-config";
 import { ClusterClient, type ClusterOpsContext } from "./client";
-import { CERT_BUNDLE_SCRIPT, parseCertBundle } from "./certs";
+import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "./certs";
 import { writeLbConfig } from "./lb";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { renderChecks, verifyOnce, waitForVerify } from "./verify";
@@ -41,9 +41,7 @@ export interface RenewContext extends ClusterOpsContext {
 
 /** The earliest expiry on one node, from {@link CERT_BUNDLE_SCRIPT}'s output; undefined when unreadable. */
 export function earliestExpiry(bundle: CommandResult): Date | undefined {
-  if (bundle.code !== 0) return undefined;
-  const certs = parseCertBundle(bundle.stdout);
-  return certs.length === 0 ? undefined : new Date(Math.min(...certs.map((c) => c.notAfter.getTime())));
+  return bundle.code === 0 ? earliestCert(parseCertBundle(bundle.stdout))?.notAfter : undefined;
 }
 
 /**
@@ -172,10 +170,8 @@ async function renewNode(
 
 /** Restarts one static pod's container and waits until it is back and healthy; a reason when not. */
 async function restartComponent(c: RenewContext, k: ClusterClient, node: string, component: Component): Promise<string | undefined> {
-  const running = async () => {
-    const r = await k.inNode(node, ["crictl", "ps", "-q", "--name", `^${component}$`, "--state", "running"], 30_000);
-    return r.code === 0 ? r.stdout.trim().split("\n")[0] || undefined : undefined;
-  };
+  // A CRI that does not answer for a moment while a component restarts is waited for, not fatal.
+  const running = () => k.runningContainer(node, component).catch(() => undefined);
   const old = await running();
   if (!old) return `no running ${component} container on ${node}`;
   const stop = await k.inNode(node, ["crictl", "stop", old], 120_000);

@@ -15,8 +15,6 @@ import { ROLE_LABEL } from "../defaults";
 import { hostPort } from "../util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { NODE_RESTORE_DIR, restoreVolumes } from "./data";
-
-export { NODE_RESTORE_DIR };
 import { barePods, CONTROL_PLANE_LABEL, parseNodes, parseWorkloads } from "./kube";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
@@ -65,16 +63,6 @@ export function restoreCommand(c: RestoreContext, index: number): string[] {
   ];
 }
 
-/**
- * Whether a static pod's container runs on a node, asked of the node's CRI (works while the API is
- * down); a CRI that cannot be asked is an error, never read as "running" or "stopped".
- */
-async function containerRunning(k: ClusterClient, node: string, name: string): Promise<boolean> {
-  const r = await k.inNode(node, ["crictl", "ps", "-q", "--name", `^${name}$`, "--state", "running"]);
-  if (r.code !== 0) throw new Error(`cannot tell whether ${name} runs on ${node}: crictl ps failed (exit ${r.code}): ${lastLine(r)}`);
-  return r.stdout.trim() !== "";
-}
-
 /** Node names the API lists that the stack's topology does not have. */
 export function staleNodes(t: Topology, nodesJson: string): string[] {
   const want = new Set(t.nodes.map((n) => n.name));
@@ -107,7 +95,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
   const k = new ClusterClient(c);
   const kubectl = k.kubectlWith(120_000);
   const inNode = (node: string, ...args: string[]) => k.inNode(node, args);
-  const etcdRunning = (node: string) => containerRunning(k, node, "etcd");
+  const etcdRunning = async (node: string) => (await k.runningContainer(node, "etcd")) !== undefined;
   const perNode = (name: (n: string) => string, body: (n: string, i: number) => Promise<ReturnType<typeof ok>>, next: Step<RestoreContext>["next"]) =>
     cps.map((node, i): Step<RestoreContext> => ({ name: name(node), run: () => body(node, i), next }));
 

@@ -11,7 +11,7 @@ import { ClusterClient, type ClusterAccess } from "./client";
 import { lastLine, type CommandResult } from "../exec";
 import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseWorkloads, type NodeInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
-import { CERT_BUNDLE_SCRIPT, ETCD_SERVER_CERT, memberAddresses, parseCertBundle } from "./certs";
+import { CERT_BUNDLE_SCRIPT, earliestCert, ETCD_SERVER_BUNDLE_NAME, fileOfBundle, memberAddresses, parseCertBundle } from "./certs";
 import { renderTable } from "./table";
 
 /** One row of the verify table. */
@@ -188,9 +188,9 @@ export function checkCertificates(t: Topology, bundles: ReadonlyMap<string, Comm
       continue;
     }
     try {
-      const certs = parseCertBundle(r.stdout);
-      if (certs.length === 0) problems.push(`${cp.name} has no certificates under /etc/kubernetes`);
-      for (const c of certs) if (!earliest || c.notAfter < earliest.notAfter) earliest = { node: cp.name, ...c };
+      const first = earliestCert(parseCertBundle(r.stdout));
+      if (!first) problems.push(`${cp.name} has no certificates under /etc/kubernetes`);
+      else if (!earliest || first.notAfter < earliest.notAfter) earliest = { node: cp.name, ...first };
     } catch (e) {
       problems.push(`${cp.name}: ${(e as Error).message}`);
     }
@@ -343,8 +343,9 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
   ]);
   const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
   const nodeAddresses = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)));
-  const etcdCerts = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["cat", ETCD_SERVER_CERT], 30_000)] as const)));
+  // One read per control plane: the etcd serving certificate is one file of the bundle.
   const certBundles = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["sh", "-c", CERT_BUNDLE_SCRIPT], 30_000)] as const)));
+  const etcdCerts = new Map([...certBundles].map(([node, bundle]) => [node, fileOfBundle(bundle, ETCD_SERVER_BUNDLE_NAME)] as const));
   return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads, certBundles, now: Date.now() };
 }
 
