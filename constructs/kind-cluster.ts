@@ -5,7 +5,7 @@ import { Resource } from "@cdktf/provider-null/lib/resource";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { DEFAULTS } from "../lib/defaults";
-import { renderKindConfig, sha256, type KindConfig } from "../lib/kind-config";
+import { identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/kind-config";
 import { kubeconfigPath } from "../lib/paths";
 import { provisionerConfigPatch, storageClassManifest } from "../lib/storage";
 import type { NodeBudget } from "../lib/topology";
@@ -55,7 +55,8 @@ export interface KindClusterProps {
  * The kind cluster: its config file, the create/delete lifecycle and its kubeconfig.
  *
  * The null resource's triggers hold the config hash, so any topology change plans a
- * replacement (kind cannot change a cluster in place). The destroy-time provisioner can only
+ * replacement (kind cannot change a cluster in place); the node image is left out of the hash,
+ * since a new image rolls the cluster in place (RollingUpgrade). The destroy-time provisioner can only
  * read `self`, so every value it needs is a trigger.
  */
 export class KindCluster extends Construct {
@@ -67,7 +68,7 @@ export class KindCluster extends Construct {
    */
   public readonly preflight: Resource;
   public readonly configFile: File;
-  /** SHA-256 of the rendered kind config. */
+  /** SHA-256 of the rendered kind config with the node image left out (lib/kind-config identityConfig). */
   public readonly configSha256: string;
   public readonly renderedConfig: string;
   /** Absolute kubeconfig path, resolved at plan time on the applying machine. */
@@ -90,7 +91,7 @@ export class KindCluster extends Construct {
   constructor(scope: Construct, id: string, props: KindClusterProps) {
     super(scope, id);
     this.renderedConfig = renderKindConfig(props.config);
-    this.configSha256 = sha256(this.renderedConfig);
+    this.configSha256 = sha256(renderKindConfig(identityConfig(props.config)));
     this.kubeconfigPath = Fn.pathexpand(props.kubeconfigPath ?? kubeconfigPath(props.config.name));
 
     this.configFile = new File(this, "Config", {

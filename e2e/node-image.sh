@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Builds the kind node image kindha.local/node:v1.36.1 (for kind v0.32.0) and the images the
-# clusters need, from Debian packages and Go modules only: nothing is pulled from a container
-# registry, and no source is copied into this repository.
+# Builds the kind node images kindha.local/node:<Kubernetes version> (for kind v0.32.0) and the
+# images the clusters need, from Debian packages and Go modules only: nothing is pulled from a
+# container registry, and no source is copied into this repository.
 #
-#   e2e/node-image.sh            build what is missing or stale (npm run e2e:image)
-#   e2e/node-image.sh --print    print the image names and cache keys, build nothing
+#   e2e/node-image.sh [VERSION...]          build what is missing or stale (npm run e2e:image);
+#                                           default: every version below (v1.36.1, the clusters'
+#                                           version, and v1.37.2, what the upgrade test rolls to)
+#   e2e/node-image.sh --print [VERSION...]  print the image names, build nothing
 #
 # Every piece is cached under $KINDHA_CACHE/e2e (default ~/.cache/kindha/e2e) by a content key:
 # the versions below, the Go toolchain and the text of the function that builds it; images carry
 # their key as a label. A second run with nothing changed takes seconds.
 #
 # Images (docker):
-#   kindha.local/node:v1.36.1            the node: Debian bookworm, systemd, kind's base files,
+#   kindha.local/node:<version>          the node: Debian bookworm, systemd, kind's base files,
 #                                        containerd, runc, crictl, CNI plugins, kubeadm, kubelet,
 #                                        kubectl, and these images pre-loaded into containerd:
-#   registry.k8s.io/kube-{apiserver,controller-manager,scheduler,proxy}:v1.36.1,
-#   registry.k8s.io/etcd:3.6.8-0, registry.k8s.io/coredns/coredns:v1.14.2,
-#   registry.k8s.io/pause:3.10.2 (and :3.10, the sandbox image kind's containerd config names),
+#   registry.k8s.io/kube-{apiserver,controller-manager,scheduler,proxy}:<version>, and etcd,
+#   coredns and pause exactly as that version's kubeadm lists them (see k8s_pins; v1.36.1:
+#   etcd:3.6.8-0, coredns/coredns:v1.14.2, pause:3.10.2), pause also as :3.10 (the sandbox
+#   image kind's containerd config names),
 #   kindha.local/podnet:v1 (the pod network, see image/podnet.sh), kindha.local/tools:bookworm
 #   (a Debian shell image: the backup CronJob's shell, the storage helper pods and the tests'
 #   pods), kindha.local/local-path-provisioner:v0.0.30 (dynamic volumes, the class `standard`,
@@ -31,29 +34,38 @@ set -euo pipefail
 E2E_LOG_PREFIX=e2e:image
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-K8S_VERSION=v1.36.1
+# Kubernetes versions built by default; the first is the one the clusters are created at.
+K8S_VERSIONS=(v1.36.1 v1.37.2)
 KIND_VERSION=v0.32.0
 CONTAINERD_VERSION=v2.3.1
 RUNC_VERSION=v1.4.2
 CRICTL_VERSION=v1.37.0   # kind pins v1.36.0, which the Go module proxy does not serve
 CNI_VERSION=v1.9.1
-ETCD_VERSION=v3.6.8
-COREDNS_VERSION=v1.14.2
-PAUSE_VERSION=3.10.2
 LOCAL_PATH_VERSION=v0.0.30   # the newest the Go module proxy serves (kind v0.32 ships v0.0.34)
 DEBIAN_SUITE=bookworm
 
-NODE_IMAGE=kindha.local/node:$K8S_VERSION
 LB_IMAGE=docker.io/envoyproxy/envoy:v1.36.2
 TOOLS_IMAGE=kindha.local/tools:$DEBIAN_SUITE
 PODNET_IMAGE=kindha.local/podnet:v1
 LOCAL_PATH_IMAGE=kindha.local/local-path-provisioner:$LOCAL_PATH_VERSION
 POSTGRES_IMAGE=kindha.local/postgres:15
 REG=registry.k8s.io
-ETCD_IMAGE=$REG/etcd:${ETCD_VERSION#v}-0
-COREDNS_IMAGE=$REG/coredns/coredns:$COREDNS_VERSION
-PAUSE_IMAGE=$REG/pause:$PAUSE_VERSION
 KIND_SANDBOX_IMAGE=$REG/pause:3.10
+
+# k8s_pins VERSION: sets the images one Kubernetes version's kubeadm asks for (checked at build
+# against `kubeadm config images list`).
+k8s_pins() {
+  K8S_VERSION="$1"
+  case "$K8S_VERSION" in
+    v1.36.1) ETCD_VERSION=v3.6.8 COREDNS_VERSION=v1.14.2 PAUSE_VERSION=3.10.2 ;;
+    v1.37.2) ETCD_VERSION=v3.7.0 COREDNS_VERSION=v1.14.6 PAUSE_VERSION=3.10.2 ;;
+    *) die "no pins for Kubernetes $K8S_VERSION (known: ${K8S_VERSIONS[*]}); add them to k8s_pins" ;;
+  esac
+  NODE_IMAGE=kindha.local/node:$K8S_VERSION
+  ETCD_IMAGE=$REG/etcd:${ETCD_VERSION#v}-0
+  COREDNS_IMAGE=$REG/coredns/coredns:$COREDNS_VERSION
+  PAUSE_IMAGE=$REG/pause:$PAUSE_VERSION
+}
 
 NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps,e2fsprogs
 TOOLS_PACKAGES=bash,iptables,nftables,conntrack,iproute2,haproxy,busybox,ca-certificates,curl,jq,procps
@@ -194,27 +206,16 @@ import_rootfs() {
 main() {
   need go gcc docker tar sha256sum
   timeout 10 docker info >/dev/null 2>&1 || die "no Docker engine answers; start one with e2e/docker-engine.sh start"
-  local t0=$SECONDS
+  local t0=$SECONDS v
   mkdir -p "$cache"
 
-  local kind k8s ctrd runc crictl cni etcd coredns pause local_path
+  local kind ctrd runc crictl cni local_path
   kind=$(cached kind "$KIND_VERSION" build_kind)
-  k8s=$(cached kubernetes "$K8S_VERSION" build_kubernetes)
   ctrd=$(cached containerd "$CONTAINERD_VERSION" build_containerd)
   runc=$(cached runc "$RUNC_VERSION" build_runc)
   crictl=$(cached crictl "$CRICTL_VERSION" build_crictl)
   cni=$(cached cni-plugins "$CNI_VERSION" build_cni)
-  etcd=$(cached etcd "$ETCD_VERSION" build_etcd)
-  coredns=$(cached coredns "$COREDNS_VERSION" build_coredns)
-  pause=$(cached pause "$PAUSE_VERSION" build_pause)
   local_path=$(cached local-path-provisioner "$LOCAL_PATH_VERSION" build_local_path)
-
-  # kubeadm must ask for exactly the images built here, or a node would try to pull.
-  local want have
-  want=$(printf '%s\n' "$REG/kube-apiserver:$K8S_VERSION" "$REG/kube-controller-manager:$K8S_VERSION" \
-    "$REG/kube-scheduler:$K8S_VERSION" "$REG/kube-proxy:$K8S_VERSION" "$COREDNS_IMAGE" "$PAUSE_IMAGE" "$ETCD_IMAGE" | sort)
-  have=$("$k8s/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null | sort)
-  [ "$want" = "$have" ] || die "kubeadm $K8S_VERSION asks for other images than this script builds:"$'\n'"$have"
 
   local node_tar tools_tar postgres_tar
   node_tar=$(rootfs node "$NODE_PACKAGES")
@@ -224,30 +225,50 @@ main() {
   import_rootfs "$TOOLS_IMAGE" "$tools_tar"
   import_rootfs kindha.local/rootfs-postgres:$DEBIAN_SUITE "$postgres_tar"
   file_image "$POSTGRES_IMAGE" kindha.local/rootfs-postgres:$DEBIAN_SUITE '["/usr/local/bin/postgres-entrypoint"]' "$image_dir/postgres:postgres-entrypoint"
-
-  # Images pre-loaded into the node, each keyed by its content.
-  local c
-  for c in kube-apiserver kube-controller-manager kube-scheduler; do
-    file_image "$REG/$c:$K8S_VERSION" scratch "" "$k8s/$c"
-  done
-  file_image "$ETCD_IMAGE" scratch "" "$etcd/etcd" "$etcd/etcdctl" "$etcd/etcdutl"
-  file_image "$COREDNS_IMAGE" scratch '["/usr/local/bin/coredns"]' "$coredns/coredns"
-  file_image "$PAUSE_IMAGE" scratch '["/usr/local/bin/pause"]' "$pause/pause"
-  file_image "$REG/kube-proxy:$K8S_VERSION" "$TOOLS_IMAGE" "" "$k8s/kube-proxy"
   file_image "$PODNET_IMAGE" "$TOOLS_IMAGE" '["/usr/local/bin/podnet"]' "$image_dir/podnet.sh:podnet"
   file_image "$LB_IMAGE" "$TOOLS_IMAGE" "" "$image_dir/envoy:envoy"
   file_image "$LOCAL_PATH_IMAGE" "$TOOLS_IMAGE" "" "$local_path/local-path-provisioner"
 
-  node_image "$kind" "$k8s" "$ctrd" "$runc" "$crictl" "$cni"
+  local k8s=""
+  for v in "${versions[@]}"; do
+    k8s_pins "$v"
+    k8s=$(version_images)
+    node_image "$kind" "$k8s" "$ctrd" "$runc" "$crictl" "$cni"
+  done
   # Earlier builds of these images, now untagged, would pile up on disk.
   docker image prune -f --filter label=io.kindha.key >/dev/null
-  # The tools the cluster tier runs: kind and kubectl of exactly these versions.
+  # The tools the cluster tier runs: kind, and the kubectl of the clusters' version.
+  k8s_pins "${versions[0]}"
+  k8s=$(cached kubernetes "$K8S_VERSION" build_kubernetes)
   mkdir -p "$cache/tools"
   ln -sfn "$kind/kind" "$cache/tools/kind"
   ln -sfn "$k8s/kubectl" "$cache/tools/kubectl"
-  log "all images ready in $((SECONDS - t0))s: $NODE_IMAGE, $LB_IMAGE"
+  log "all images ready in $((SECONDS - t0))s: ${versions[*]/#/kindha.local/node:}, $LB_IMAGE"
   echo "KIND=$kind/kind"
   echo "KUBECTL=$k8s/kubectl"
+}
+
+# version_images: builds the Kubernetes binaries and the images of the version k8s_pins set, checks
+# them against what its kubeadm asks for; prints the Kubernetes binaries' directory.
+version_images() {
+  local k8s etcd coredns pause c want have
+  k8s=$(cached kubernetes "$K8S_VERSION" build_kubernetes)
+  etcd=$(cached etcd "$ETCD_VERSION" build_etcd)
+  coredns=$(cached coredns "$COREDNS_VERSION" build_coredns)
+  pause=$(cached pause "$PAUSE_VERSION" build_pause)
+  # kubeadm must ask for exactly the images built here, or a node would try to pull.
+  want=$(printf '%s\n' "$REG/kube-apiserver:$K8S_VERSION" "$REG/kube-controller-manager:$K8S_VERSION" \
+    "$REG/kube-scheduler:$K8S_VERSION" "$REG/kube-proxy:$K8S_VERSION" "$COREDNS_IMAGE" "$PAUSE_IMAGE" "$ETCD_IMAGE" | sort)
+  have=$("$k8s/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null | sort)
+  [ "$want" = "$have" ] || die "kubeadm $K8S_VERSION asks for other images than this script builds:"$'\n'"$have"
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+    file_image "$REG/$c:$K8S_VERSION" scratch "" "$k8s/$c" >&2
+  done
+  file_image "$ETCD_IMAGE" scratch "" "$etcd/etcd" "$etcd/etcdctl" "$etcd/etcdutl" >&2
+  file_image "$COREDNS_IMAGE" scratch '["/usr/local/bin/coredns"]' "$coredns/coredns" >&2
+  file_image "$PAUSE_IMAGE" scratch '["/usr/local/bin/pause"]' "$pause/pause" >&2
+  file_image "$REG/kube-proxy:$K8S_VERSION" "$TOOLS_IMAGE" "" "$k8s/kube-proxy" >&2
+  printf '%s\n' "$k8s"
 }
 
 # file_image IMAGE BASE ENTRYPOINT-JSON FILE[:NAME]...: BASE (an image, or scratch) plus FILEs in
@@ -375,9 +396,19 @@ ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]
 DOCKERFILE
 }
 
+usage() { echo "usage: e2e/node-image.sh [--print] [VERSION...] (versions: ${K8S_VERSIONS[*]})" >&2; exit 2; }
+print=0
 case "${1:-}" in
-  "") main ;;
-  --print) echo "$NODE_IMAGE"; echo "$LB_IMAGE"; preloaded_images ;;
-  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
-  *) echo "usage: e2e/node-image.sh [--print]" >&2; exit 2 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  --print) print=1; shift ;;
+  -*) usage ;;
 esac
+versions=("$@")
+(( ${#versions[@]} > 0 )) || versions=("${K8S_VERSIONS[@]}")
+for v in "${versions[@]}"; do [[ "$v" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || usage; (k8s_pins "$v"); done
+if (( print )); then
+  echo "$LB_IMAGE"
+  for v in "${versions[@]}"; do k8s_pins "$v"; echo "$NODE_IMAGE"; preloaded_images; done | awk '!seen[$0]++'
+else
+  main
+fi

@@ -107,3 +107,9 @@ export function apiAddress(field: string, value: unknown): { violations: Violati
   }
   return { violations: [] };
 }
+
+/** The tag of an image reference (`kindest/node:v1.36.1@sha256:…` -> `v1.36.1`); undefined when it has none. */
+export function imageTag(reference: string): string | undefined {
+  const m = REFERENCE.exec(reference);
+  return m?.[1];
+}

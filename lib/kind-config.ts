@@ -3,6 +3,7 @@
  */
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
+import { DEFAULTS } from "./defaults";
 import type { PlannedNode, Topology } from "./topology";
 
 export const KIND_API_VERSION = "kind.x-k8s.io/v1alpha4";
@@ -65,6 +66,15 @@ export function kindConfig(topology: Topology, nodes: readonly KindNode[]): Kind
     kubeadmConfigPatches: [etcdSansPatch(topology.etcd.certSans), ...(topology.allowCgroupV1 ? [CGROUP_V1_PATCH] : [])],
     nodes,
   };
+}
+
+/**
+ * The cluster's identity: the config with every node's image set to the default one. A new image
+ * is a rolling upgrade of the same cluster (constructs/rolling-upgrade.ts), not another cluster,
+ * and clusters deployed with the default image keep the hash they were created with.
+ */
+export function identityConfig(config: KindConfig): KindConfig {
+  return { ...config, nodes: config.nodes.map((n) => ({ ...n, image: DEFAULTS.nodeImage })) };
 }
 
 export function renderKindConfig(config: KindConfig): string {

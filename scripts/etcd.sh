@@ -472,11 +472,12 @@ ctl() {
 }
 
 # Rows of an etcdctl table as `|`-separated cells, trimmed, with the header's column named $2
-# first: `table_column TABLE NAME` prints one value per row.
+# (any case) first: `table_column TABLE NAME` prints one value per row. etcdctl 3.7 draws its
+# tables with box characters (`│` between cells, `┌─┬` rules): those become `|` and plain rules.
 table_column() {
-  printf '%s\n' "$1" | awk -F'|' -v want="$2" '
+  printf '%s\n' "$1" | sed 's/│/|/g' | awk -F'|' -v want="$2" '
     /^\|/ { for (i = 2; i < NF; i++) { c = $i; gsub(/^ +| +$/, "", c); cell[i] = c }
-             if (!col) { for (i = 2; i < NF; i++) if (cell[i] == want) col = i; next }
+             if (!col) { for (i = 2; i < NF; i++) if (toupper(cell[i]) == toupper(want)) col = i; next }
              print cell[col] }'
 }
 

@@ -9,6 +9,7 @@ import { EtcdCluster, NODE_BACKUP_DIR } from "../constructs/etcd-cluster";
 import { KindCluster } from "../constructs/kind-cluster";
 import { LoadBalancer, type ExternalHaproxyProps } from "../constructs/load-balancer";
 import { PlatformObjects } from "../constructs/platform-objects";
+import { RollingUpgrade } from "../constructs/rolling-upgrade";
 import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/defaults";
 import { kindConfig } from "../lib/kind-config";
@@ -76,6 +77,8 @@ export abstract class ClusterStack extends TerraformStack {
   public readonly loadBalancer?: LoadBalancer;
   public readonly cluster: KindCluster;
   public readonly platform?: PlatformObjects;
+  /** Rolls the live cluster when the node image changes. */
+  public readonly upgrade: RollingUpgrade;
 
   protected constructor(scope: Construct, id: string, availability: Availability, props: ClusterStackProps) {
     // Validate before any construct exists, so bad input writes nothing.
@@ -147,6 +150,13 @@ export abstract class ClusterStack extends TerraformStack {
       dataDir: data,
     });
     this.etcd.backupBeforeDestroy(this.cluster);
+    this.upgrade = new RollingUpgrade(this, "Upgrade", {
+      nodeImage: topology.nodeImage,
+      stackId: id,
+      kubeconfigPath: this.cluster.kubeconfigPath,
+      scriptsDir: scripts.path,
+      cluster: this.cluster.resource,
+    });
 
     if (platformObjects) {
       const provider = new KubernetesProvider(this, "kubernetes", {

@@ -14,6 +14,8 @@ import { readLifecycle, type Lifecycle } from "./lifecycle";
 /** The project root, from the sources (jest) or from dist/ (the migrate bench). */
 export const ROOT = projectRoot();
 export const NODE_IMAGE = "kindha.local/node:v1.36.1";
+/** The next minor's node image, what the upgrade test rolls clusters to (e2e/node-image.sh builds both). */
+export const UPGRADE_IMAGE = "kindha.local/node:v1.37.2";
 export const TOOLS_IMAGE = "kindha.local/tools:bookworm";
 export const MINUTE = 60_000;
 
@@ -32,8 +34,8 @@ export function missingPrerequisite(): string | undefined {
   if (spawnSync("docker", ["info"], { stdio: "ignore", timeout: 15000 }).status !== 0) {
     return "no Docker engine answers (start one: bash e2e/docker-engine.sh start)";
   }
-  if (spawnSync("docker", ["image", "inspect", NODE_IMAGE], { stdio: "ignore" }).status !== 0) {
-    return `image ${NODE_IMAGE} is missing (build it: npm run e2e:image)`;
+  for (const image of [NODE_IMAGE, UPGRADE_IMAGE]) {
+    if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) return `image ${image} is missing (build it: npm run e2e:image)`;
   }
   for (const tool of ["kind", "kubectl"]) {
     if (!existsSync(join(toolsDir(), tool))) return `${join(toolsDir(), tool)} is missing (npm run e2e:image builds it)`;

@@ -4,7 +4,7 @@
  * stack's API address the whole time; prints how long each was unavailable.
  */
 import { ClusterClient } from "../lib/ops/client";
-import { outage, probeDuring } from "../lib/ops/probes";
+import { outageLines, probeDuring } from "../lib/ops/probes";
 import { renewOrder, renewSteps } from "../lib/ops/renew-certs";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/paths";
@@ -65,11 +65,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     io.out(`renew-certs: stack ${stack.id}, control planes in this order: ${order.join(", ")}`);
     const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, (l) => io.out(l), ctx.clock));
     const report = probed.result;
-    const api = outage(probed.api);
-    const write = outage(probed.write);
-    const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-    io.out(`writes unavailable for ${secs(write.unavailableMs)} in total (longest ${secs(write.longestMs)}; ${write.failures} of ${write.samples} failed)`);
-    io.out(`API unavailable for ${secs(api.unavailableMs)} in total (longest ${secs(api.longestMs)}; ${api.failures} of ${api.samples} /readyz probes failed)`);
+    for (const l of outageLines(probed)) io.out(l);
     const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
     io.out(report.ok ? `renew-certs: done in ${seconds} s; stack ${stack.id} verified` : `renew-certs: stopped at "${report.failed?.step}" after ${seconds} s`);
     return report.ok ? EXIT.ok : EXIT.failed;

@@ -15,7 +15,7 @@ import { resolveStack } from "../../lib/stack-config";
 import type { Topology } from "../../lib/topology";
 import type { Lifecycle } from "../../test-support/lifecycle";
 import { runLogged } from "../../test-support/lifecycle";
-import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
 
 const ALL_STACKS = ["single", "ha-option-b", "ha-option-a"];
@@ -30,6 +30,8 @@ const DATA_STACKS = ["single"];
 const RESTARTS: Record<string, number> = { single: 1, "ha-option-b": 2 };
 // Certificate renewal: HA keeps serving (asserted), single reports its outage.
 const RENEW_STACKS = ["single", "ha-option-b"];
+/** Rolling Kubernetes upgrade v1.36.1 -> v1.37.2: HA keeps serving (asserted), single reports its outage. */
+const UPGRADE_STACKS = ["single", "ha-option-b"];
 /** Bound on what the probes through the load balancer may miss while HA control planes roll. */
 const ROLL_OUTAGE_BOUND_S = 5;
 /** The bound asserted on restart-to-verified (measured: see the README). */
@@ -58,9 +60,10 @@ if (missing) {
     let createOutput = "";
     const k = (...args: string[]) => kubectl(kubeconfig, env, args);
     /** One of the operations tools (npm run <name> -- <args>), compiled. */
-    const tool = (name: string, ...args: string[]) => {
+    const tool = (name: string, ...args: string[]) => toolWithin(10 * MINUTE, name, ...args);
+    const toolWithin = (timeoutMs: number, name: string, ...args: string[]) => {
       const started = Date.now();
-      const r = run(process.execPath, [join(ROOT, "dist", "tools", `${name}.js`), ...args], env, undefined, 10 * MINUTE);
+      const r = run(process.execPath, [join(ROOT, "dist", "tools", `${name}.js`), ...args], env, undefined, timeoutMs);
       appendFileSync(sandbox.logFile, `\n$ npm run ${name} -- ${args.join(" ")}  (exit ${r.code}, ${((Date.now() - started) / 1000).toFixed(1)} s)\n${r.output}`);
       return r;
     };
@@ -478,6 +481,58 @@ if (missing) {
         expect(v.code).toBe(0);
         // The last test deletes whatever cluster of this name runs: now ha-option-b's.
       }, 30 * MINUTE);
+    }
+
+    if (UPGRADE_STACKS.includes(stack)) {
+      test(`npm run upgrade rolls v1.36.1 -> v1.37.2 in place${stack === "single" ? ", printing the outage" : ", /readyz and writes served throughout"}: every node, kubeadm and static pod on v1.37.2, etcd healthy, no object lost`, async () => {
+        if (DATA_STACKS.includes(stack)) {
+          // The data tests left ha-option-b's cluster under this name: the stack's own, created at v1.36.1, is rolled.
+          expect((await destroy()).code).toBe(0);
+          life.writeConfig();
+          const created = await runLogged(life.create.command, { cwd: life.stackDir, env: { ...env, ...life.create.environment }, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
+          if (created.code !== 0) throw new Error(`create ${stack} failed:\n${created.output.split("\n").slice(-30).join("\n")}`);
+        }
+        const versions = () => JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => n.status.nodeInfo.kubeletVersion);
+        expect(versions()).toEqual(topology.nodes.map(() => "v1.36.1"));
+        const ns = "kindha-upgrade";
+        const markers = writeMarkers(ns, 50);
+
+        const r = toolWithin(35 * MINUTE, "upgrade", stack, "--to", UPGRADE_IMAGE);
+        const writes = Number(/writes unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
+        const api = Number(/API unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
+        const perNode = [...r.output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to v1\.37\.2[^\n]*\n\s+ok in ([\d.]+) s/g)].map((m) => `${m[1].replace(`${topology.clusterName}-`, "")} ${m[2]} s`);
+        say(`${stack}: upgrade exit ${r.code}: writes unavailable ${writes} s, API unavailable ${api} s; per node: ${perNode.join(", ")}; ${r.output.trim().split("\n").pop()}`);
+        if (r.code !== 0) throw new Error(`upgrade failed:\n${r.output.split("\n").slice(-40).join("\n")}`);
+        expect(perNode).toHaveLength(topology.nodes.length);
+
+        expect(versions()).toEqual(topology.nodes.map(() => "v1.37.2"));
+        for (const n of topology.nodes) expect(run("docker", ["exec", n.name, "kubeadm", "version", "-o", "short"], env).stdout.trim()).toBe("v1.37.2");
+        for (const cp of topology.controlPlanes) {
+          const images = Object.fromEntries(
+            ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((c) => [c, k("-n", "kube-system", "get", "pod", `${c}-${cp.name}`, "-o", "jsonpath={.spec.containers[0].image}").trim()]),
+          );
+          expect(images).toEqual({
+            etcd: "registry.k8s.io/etcd:3.7.0-0",
+            "kube-apiserver": "registry.k8s.io/kube-apiserver:v1.37.2",
+            "kube-controller-manager": "registry.k8s.io/kube-controller-manager:v1.37.2",
+            "kube-scheduler": "registry.k8s.io/kube-scheduler:v1.37.2",
+          });
+        }
+        const health = run("bash", [join(ROOT, "scripts", "etcd.sh"), "health", "--kind", "--kubeconfig", kubeconfig, "--cluster", topology.clusterName, "--expect", String(topology.controlPlanes.length), "--strict"], env);
+        expect(health.code).toBe(0);
+        expect(JSON.parse(health.stdout)).toMatchObject({ state: "healthy", members: topology.controlPlanes.length, healthy: topology.controlPlanes.length });
+        expect(listConfigMaps(ns)).toEqual(markers);
+        const v = tool("verify", stack);
+        expect(v.output).not.toContain("FAIL");
+        expect(v.code).toBe(0);
+        // A second run finds nothing to do (what the roll resource's hook does on every create).
+        const again = tool("upgrade", stack, "--to", UPGRADE_IMAGE);
+        expect(again.stdout.trim()).toBe(`upgrade: stack ${stack} already runs v1.37.2 on every node; nothing to do`);
+        if (topology.api.loadBalanced) {
+          expect(writes).toBeLessThan(ROLL_OUTAGE_BOUND_S);
+          expect(api).toBeLessThan(ROLL_OUTAGE_BOUND_S);
+        }
+      }, 40 * MINUTE);
     }
 
     test("delete-cluster.sh leaves no container, network or kubeconfig behind", async () => {

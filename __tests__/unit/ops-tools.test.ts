@@ -16,6 +16,7 @@ import { main as verifyMain } from "../../tools/verify";
 import { main as recoverMain } from "../../tools/recover";
 import { main as removeDataMain } from "../../tools/remove-data";
 import { main as renewCertsMain } from "../../tools/renew-certs";
+import { main as upgradeMain } from "../../tools/upgrade";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { capture, fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
@@ -29,6 +30,7 @@ const TOOLS = [
   ["recover", recoverMain],
   ["remove-data", removeDataMain],
   ["renew-certs", renewCertsMain],
+  ["upgrade", upgradeMain],
 ] as const;
 
 describe.each(TOOLS)("npm run %s", (name, main) => {
@@ -53,7 +55,7 @@ describe.each(TOOLS)("npm run %s", (name, main) => {
   });
 });
 
-describe.each([["verify", verifyMain], ["backup", backupMain], ["drill", drillMain]] as const)("npm run %s <stack>", (_name, main) => {
+describe.each([["verify", verifyMain], ["backup", backupMain], ["drill", drillMain], ["upgrade", upgradeMain]] as const)("npm run %s <stack>", (_name, main) => {
   test("fails when the stack is unknown: exit 2 listing the known stacks, and nothing runs", async () => {
     const c = capture();
     const { exec, calls } = fakeExec(() => okResult());

@@ -14,6 +14,7 @@ import {
   comparisonTable,
   diffResources,
   isKindCluster,
+  isRollingUpgrade,
   planCounts,
   renderReview,
   resourcesOf,
@@ -24,6 +25,7 @@ import {
   type ReviewInput,
   type SynthResource,
 } from "../../lib/review";
+import { imageTag } from "../../lib/grammar";
 import { planTopology, type Topology } from "../../lib/topology";
 import {
   EXAMPLE_FILE,
@@ -252,6 +254,37 @@ describe("differences against a base", () => {
     for (const id of ["single", "ha-option-a"]) expect(section(md, id)).not.toContain("[!WARNING]");
     const clusterRow = tableRows(section(md, "ha-option-b"), "| Plan | Address | What differs |").find((r) => r[1].includes("Cluster_Lifecycle"));
     expect(clusterRow?.[0]).toBe("replace");
+  });
+
+  test("a new node image is a rolling upgrade: a note instead of the destroy warning, in the summary and the stack's section", () => {
+    const b = stack("ha-option-b");
+    const base = edit(b.resources, isRollingUpgrade, (body) => {
+      (body.triggers as Record<string, string>).node_image = "kindha.local/node:v1.35.4";
+    });
+    const md = compared(head, head.map((h) => (h.id === "ha-option-b" ? { ...asBase(h), resources: base } : asBase(h))));
+    const note = `> **Stack \`ha-option-b\`: rolling upgrade v1.35.4 → ${imageTag(b.topology.nodeImage)}, no re-create.**`;
+    expect(md.indexOf(note)).toBeGreaterThan(0);
+    expect(md.indexOf(note)).toBeLessThan(md.indexOf("## Summary"));
+    expect(section(md, "ha-option-b")).toContain("> [!NOTE]");
+    expect(section(md, "ha-option-b")).toContain("`npm run upgrade -- ha-option-b --to ");
+    expect(md).not.toContain("[!WARNING]");
+    expect(tableRows(md, "| Stack | Layout |").find((r) => r[0] === "`ha-option-b`")?.[6]).toContain(`rolling upgrade v1.35.4 → ${imageTag(b.topology.nodeImage)}, no re-create`);
+    const rows = tableRows(section(md, "ha-option-b"), "| Plan | Address | What differs |");
+    expect(rows.find((r) => r[1].includes("Upgrade_Roll"))?.[0]).toBe("replace");
+    expect(rows.find((r) => r[1].includes("Cluster_Lifecycle"))).toBeUndefined();
+  });
+
+  test("a new node image together with a topology change replaces the cluster: the warning alone", () => {
+    const b = stack("ha-option-b");
+    let base = edit(b.resources, isRollingUpgrade, (body) => {
+      (body.triggers as Record<string, string>).node_image = "kindha.local/node:v1.35.4";
+    });
+    base = edit(base, isKindCluster, (body) => {
+      (body.triggers as Record<string, string>).config_sha256 = "0".repeat(64);
+    });
+    const [review] = analyze({ head: [b], base: { kind: "synthesized", label: "b", stacks: [{ ...asBase(b), resources: base }] } });
+    expect(review.replacement).toBeDefined();
+    expect(review.roll).toBeUndefined();
   });
 
   test("an identical base yields no warning and no resource change", () => {

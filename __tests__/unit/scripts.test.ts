@@ -315,3 +315,37 @@ describe("plan-hook.sh", () => {
     expect(JSON.parse(r.stdout)).toEqual({ state: "not-checked", detail: `no kindha project (package.json with a recover script) above ${r.stackDir}` });
   });
 });
+
+describe("upgrade-hook.sh", () => {
+  const ENV = { KINDHA_STACK: "single", KINDHA_NODE_IMAGE: "kindha.local/node:v1.37.2", KINDHA_KUBECONFIG: "/k/config" };
+  /** Runs the hook from a stack directory inside `project`, with a stand-in npm that records its cwd, arguments and the three values. */
+  function hook(packageJson: string | undefined, env: Record<string, string> = ENV) {
+    const s = makeStandIns([]);
+    const project = join(s.dir, "project");
+    const stackDir = join(project, "cdktf.out", "stacks", "single");
+    mkdirSync(stackDir, { recursive: true });
+    if (packageJson !== undefined) writeFileSync(join(project, "package.json"), packageJson);
+    writeFileSync(join(s.bin, "npm"), '#!/usr/bin/env bash\nprintf "%s|%s|%s %s %s" "$PWD" "$*" "$KINDHA_STACK" "$KINDHA_NODE_IMAGE" "$KINDHA_KUBECONFIG"\n');
+    chmodSync(join(s.bin, "npm"), 0o755);
+    const r = spawnSync("bash", [join(SCRIPTS, "upgrade-hook.sh")], { env: { ...s.env(), ...env }, encoding: "utf8", cwd: stackDir });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr, project, stackDir };
+  }
+
+  test("runs npm run upgrade -- --terraform-hook in the project above, the values in its environment only", () => {
+    const r = hook('{"scripts":{"upgrade":"node tools/run.js tools/upgrade"}}');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${r.project}|run --silent upgrade -- --terraform-hook|single kindha.local/node:v1.37.2 /k/config`);
+  });
+
+  test("fails loudly outside a kindha project, saying how to roll by hand", () => {
+    const r = hook('{"scripts":{"build":"tsc"}}');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`upgrade-hook: no kindha project (package.json with an upgrade script) above ${r.stackDir}; roll the cluster by hand: npm run upgrade -- single --to kindha.local/node:v1.37.2`);
+  });
+
+  test("fails when a value is missing, naming it", () => {
+    const r = hook('{"scripts":{"upgrade":"x"}}', { ...ENV, KINDHA_NODE_IMAGE: "" });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe("upgrade-hook: KINDHA_NODE_IMAGE is not set");
+  });
+});

@@ -28,7 +28,7 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
     const infra = t.workers.filter((w) => w.role === "infrastructure").length;
     expect(resourceCounts(json)).toEqual({
       local_file: 3,
-      null_resource: 3,
+      null_resource: 4,
       kubernetes_namespace_v1: 2,
       ...(infra > 0 ? { kubernetes_node_taint: infra } : {}),
       ...(ha ? { kubernetes_cron_job_v1: 1 } : {}),
@@ -147,6 +147,21 @@ describe("cluster lifecycle", () => {
     expect(sha(synthPreset("ha-option-a", { controlPlanes: 5 }).json)).not.toBe(lifecycle.triggers.config_sha256);
     expect(sha(synthPreset("ha-option-a", { apiServerPort: 7443 }).json)).not.toBe(lifecycle.triggers.config_sha256);
     expect(lifecycle.triggers.config_sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test("keeps its identity when only the node image changes (a rolling upgrade), and the hash of default-image clusters deployed before", () => {
+    const all = (j: typeof json) => resources(j, "null_resource");
+    const triggersOf = (j: typeof json, key: string) => Object.values(all(j)).find((r) => key in r.triggers).triggers;
+    const bumped = synthPreset("ha-option-a", { nodeImage: "kindha.local/node:v1.37.2" }).json;
+    // Every trigger of the cluster and its preflight is the same: neither is replaced.
+    expect(triggersOf(bumped, "cluster_name")).toEqual(lifecycle.triggers);
+    expect(triggersOf(bumped, "required_cpus")).toEqual(triggersOf(json, "required_cpus"));
+    // The default image's hash is the hash of the whole rendered config, as it was before images left the identity.
+    const { createHash } = require("node:crypto");
+    const rendered = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("kind-config.yaml")).content;
+    expect(createHash("sha256").update(rendered).digest("hex")).toBe(lifecycle.triggers.config_sha256);
+    // The config file itself names the new image, so a cluster created from it runs that image.
+    for (const node of kindConfigOf(bumped).nodes) expect(node.image).toBe("kindha.local/node:v1.37.2");
   });
 
   test("backs etcd up before the cluster is destroyed or replaced", () => {
@@ -374,3 +389,38 @@ function backupPod(json: ReturnType<typeof synthPreset>["json"]) {
 function backupCommand(json: ReturnType<typeof synthPreset>["json"]): string {
   return backupPod(json).container[0].command[2];
 }
+
+describe("rolling upgrade resource", () => {
+  const { json, stack } = synthPreset("ha-option-b");
+  const roll = (j: typeof json) => Object.entries(resources(j, "null_resource")).find(([, r]) => "node_image" in r.triggers)!;
+  const [address, resource] = roll(json);
+  const lifecycle = Object.keys(resources(json, "null_resource")).find((a) => a.startsWith("Cluster_Lifecycle"));
+
+  test("runs the upgrade hook after the cluster exists, its values in the environment, its trigger the node image alone", () => {
+    expect(address).toMatch(/^Upgrade_Roll_/);
+    expect(resource.depends_on).toEqual([`null_resource.${lifecycle}`]);
+    expect(resource.triggers).toEqual({ node_image: stack.topology.nodeImage, scripts_dir: "assets/Scripts/current" });
+    expect(resource.provisioner).toEqual([
+      {
+        "local-exec": {
+          command: 'bash "${self.triggers.scripts_dir}/upgrade-hook.sh"',
+          environment: {
+            KINDHA_STACK: "ha-option-b",
+            KINDHA_NODE_IMAGE: "${self.triggers.node_image}",
+            KINDHA_KUBECONFIG: '${pathexpand("~/.kube/kindha-data-platform-local.yaml")}',
+          },
+        },
+      },
+    ]);
+    expect(stack.upgrade.version).toBe("v1.36.1");
+  });
+
+  test("a new image changes the roll's trigger and nothing of the cluster's; a topology change leaves the roll alone", () => {
+    const bumped = synthPreset("ha-option-b", { nodeImage: "kindha.local/node:v1.37.2" }).json;
+    expect(roll(bumped)[1].triggers.node_image).toBe("kindha.local/node:v1.37.2");
+    expect(resources(bumped, "null_resource")[lifecycle!].triggers).toEqual(resources(json, "null_resource")[lifecycle!].triggers);
+    const bigger = synthPreset("ha-option-b", { controlPlanes: 5 }).json;
+    expect(roll(bigger)[1].triggers).toEqual(resource.triggers);
+    expect(resources(bigger, "null_resource")[lifecycle!].triggers.config_sha256).not.toBe(resources(json, "null_resource")[lifecycle!].triggers.config_sha256);
+  });
+});

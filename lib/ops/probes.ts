@@ -118,3 +118,14 @@ export async function probeDuring<R>(c: ClusterOpsContext, configMap: string, ev
     return { api: samples(api), write: samples(write) };
   }
 }
+
+/** The two lines every rolling tool ends with: how long writes and the API were unavailable. */
+export function outageLines(p: Pick<Probed<unknown>, "api" | "write">): string[] {
+  const api = outage(p.api);
+  const write = outage(p.write);
+  const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return [
+    `writes unavailable for ${secs(write.unavailableMs)} in total (longest ${secs(write.longestMs)}; ${write.failures} of ${write.samples} failed)`,
+    `API unavailable for ${secs(api.unavailableMs)} in total (longest ${secs(api.longestMs)}; ${api.failures} of ${api.samples} /readyz probes failed)`,
+  ];
+}

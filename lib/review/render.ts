@@ -7,7 +7,8 @@ import { code, delta, lineChanges, shortValue, table } from "./markdown";
 import { topologyFlowchart } from "./mermaid";
 import { diffNodes, nodeDiffIsEmpty, type NodeDiff, type NodeFacts, type NodeLayout } from "./nodes";
 import { renderPlanCounts, type PlanCounts } from "./plan";
-import { clusterReplacement, diffResources, type ClusterReplacement, type ResourceChange, type ResourceDiff, type SynthResource } from "./resources";
+import { imageTag } from "../grammar";
+import { clusterReplacement, diffResources, imageRoll, type ClusterReplacement, type ImageRoll, type ResourceChange, type ResourceDiff, type SynthResource } from "./resources";
 
 /** One stack of the checkout under review. */
 export interface HeadStack {
@@ -63,6 +64,8 @@ export interface StackReview {
   readonly nodes?: NodeDiff;
   readonly resources?: ResourceDiff;
   readonly replacement?: ClusterReplacement;
+  /** A node image change that rolls the live cluster (only when the cluster is not replaced). */
+  readonly roll?: ImageRoll;
 }
 
 /** Pairs head and base stacks by id: head order first, then stacks only the base has. */
@@ -79,6 +82,8 @@ export function analyze(input: Pick<ReviewInput, "head" | "base">): StackReview[
       out.push({ id: head.id, head, status: "new" });
       continue;
     }
+    const replacement = clusterReplacement(base.resources, head.resources);
+    const roll = replacement ? undefined : imageRoll(base.resources, head.resources);
     out.push({
       id: head.id,
       head,
@@ -86,7 +91,8 @@ export function analyze(input: Pick<ReviewInput, "head" | "base">): StackReview[
       status: "compared",
       ...(base.layout ? { nodes: diffNodes(base.layout, head.topology) } : {}),
       resources: diffResources(base.resources, head.resources),
-      replacement: clusterReplacement(base.resources, head.resources),
+      replacement,
+      ...(roll ? { roll } : {}),
     });
   }
   for (const base of baseStacks ?? []) {
@@ -108,6 +114,7 @@ export function renderReview(input: ReviewInput): string {
 
   const warnings = reviews.filter((r) => r.replacement).map((r) => replacementWarning(r.id, r.replacement!, r.status));
   parts.push(...warnings);
+  parts.push(...reviews.filter((r) => r.roll).map((r) => rollNote(r.id, r.roll!)));
 
   parts.push("## Summary");
   parts.push(summaryTable(reviews, input.base));
@@ -139,6 +146,22 @@ export function replacementWarning(id: string, r: ClusterReplacement, status: St
     "> [!WARNING]",
     `> ${what}, because ${r.reasons.join("; ")}.`,
     `> Everything inside the cluster is lost (etcd data, workloads, volumes). Take a backup first: \`npm run backup -- ${id}\`.`,
+  ].join("\n");
+}
+
+/** `v1.36.1 → v1.37.2`: the images' tags, or the whole references where a tag is missing. */
+export function rollVersions(r: ImageRoll): string {
+  return `${imageTag(r.from) ?? r.from} → ${imageTag(r.to) ?? r.to}`;
+}
+
+/** The call-out of a node image change: a rolling upgrade of the live cluster, not a re-create. */
+export function rollNote(id: string, r: ImageRoll): string {
+  return [
+    "> [!NOTE]",
+    `> **Stack ${code(id)}: rolling upgrade ${rollVersions(r)}, no re-create.** The node image changes from ${code(r.from)} to ${code(r.to)}; ` +
+      `applying this rolls the live cluster in place (\`npm run upgrade\`, run by ${code(r.address)}, which the plan shows as replaced; the cluster resource is unchanged): ` +
+      "an etcd snapshot first, then one control plane at a time, then each worker, every node drained and checked before the next.",
+    `> HA stacks keep serving throughout; a single control plane's API is unavailable while it rolls. Roll it by hand first if you prefer: \`npm run upgrade -- ${id} --to ${r.to}\`.`,
   ].join("\n");
 }
 
@@ -174,6 +197,7 @@ function againstBase(r: StackReview, base: BaseInfo): string {
   if (r.status === "removed") return r.replacement ? "**removed: cluster destroyed**" : "removed";
   const bits: string[] = [];
   if (r.replacement) bits.push("**cluster replaced**");
+  if (r.roll) bits.push(`rolling upgrade ${rollVersions(r.roll)}, no re-create`);
   const n = r.nodes;
   if (n) {
     if (n.added.length > 0) bits.push(`+${n.added.length} node${n.added.length === 1 ? "" : "s"}`);
@@ -290,6 +314,7 @@ function againstBaseSection(r: StackReview, base: BaseInfo): string | undefined 
     return parts.join("\n\n");
   }
   if (r.replacement) parts.push(replacementWarning(r.id, r.replacement, r.status));
+  if (r.roll) parts.push(rollNote(r.id, r.roll));
   const n = r.nodes;
   if (!n) {
     parts.push("Nodes: the base's topology could not be computed, so node differences are not shown.");

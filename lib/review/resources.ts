@@ -235,3 +235,25 @@ function short(value: Json | undefined): string {
 export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** The roll resource (constructs/rolling-upgrade.ts): a null_resource whose trigger is the node image. */
+export function isRollingUpgrade(r: SynthResource): boolean {
+  return r.mode === "managed" && r.type === "null_resource" && isJsonObject(r.body.triggers) && typeof r.body.triggers.node_image === "string";
+}
+
+/** A node image change that rolls the live cluster in place. */
+export interface ImageRoll {
+  /** Address of the roll resource. */
+  readonly address: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+/** The node image change between base and change, when both have a roll resource; undefined otherwise. */
+export function imageRoll(base: readonly SynthResource[], head: readonly SynthResource[]): ImageRoll | undefined {
+  const image = (r: SynthResource | undefined) => (r && isJsonObject(r.body.triggers) ? r.body.triggers.node_image : undefined);
+  const now = head.find(isRollingUpgrade);
+  const from = image(base.find(isRollingUpgrade));
+  const to = image(now);
+  return now && typeof from === "string" && typeof to === "string" && from !== to ? { address: now.address, from, to } : undefined;
+}

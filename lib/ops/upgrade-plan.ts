@@ -1,0 +1,191 @@
+/**
+ * The pure half of a rolling Kubernetes upgrade: versions, the pre-checks as a table of rules, the
+ * order nodes are rolled in and the kubeadm command of each. Nothing here runs a process; the
+ * steps that do are in upgrade.ts.
+ */
+import type { Topology } from "../topology";
+
+/** A Kubernetes release version, `vMAJOR.MINOR.PATCH`. */
+export interface KubeVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  readonly text: string;
+}
+
+/** Parses `v1.37.2` (a pre-release or build suffix is kept in `text`, ignored in comparisons). */
+export function parseKubeVersion(text: string): KubeVersion | undefined {
+  const m = /^v(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.+-]*)?$/.exec(text.trim());
+  return m ? { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), text: text.trim() } : undefined;
+}
+
+/** Negative when a is older than b, 0 when equal, positive when newer. */
+export function compareVersions(a: KubeVersion, b: KubeVersion): number {
+  return a.major - b.major || a.minor - b.minor || a.patch - b.patch;
+}
+
+/**
+ * Kubernetes' version skew policy: a kubelet may be up to three minors older than the API server,
+ * never newer (https://kubernetes.io/releases/version-skew-policy/).
+ */
+export const KUBELET_MAX_SKEW = 3;
+
+/** What the pre-checks judge, read from the cluster and the target image. */
+export interface UpgradeFacts {
+  readonly target: KubeVersion;
+  /** The API server's version (`kubectl version`), the cluster's version. */
+  readonly server: KubeVersion;
+  /** Each node's kubelet version, by node name. */
+  readonly kubelets: ReadonlyMap<string, string>;
+  /** Nodes whose Ready condition is not True, with the reason. */
+  readonly notReady: readonly string[];
+}
+
+/** One pre-check's verdict. */
+export interface PreCheck {
+  readonly rule: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/**
+ * The pre-checks of a roll, one row per rule: every node Ready, no downgrade, one minor at a time,
+ * every kubelet within the skew the target's API server allows, and etcd quorum with a member to
+ * spare (a single control plane passes, with its outage named). Pure.
+ */
+export function preChecks(t: Topology, f: UpgradeFacts): PreCheck[] {
+  const { target, server } = f;
+  const kubelets = [...f.kubelets.entries()];
+  const unparsed = kubelets.filter(([, v]) => !parseKubeVersion(v)).map(([n, v]) => `${n} (${v || "no version"})`);
+  const tooOld = kubelets.filter(([, v]) => {
+    const k = parseKubeVersion(v);
+    return k !== undefined && (k.major !== target.major || target.minor - k.minor > KUBELET_MAX_SKEW);
+  });
+  const newer = kubelets.filter(([, v]) => {
+    const k = parseKubeVersion(v);
+    return k !== undefined && compareVersions(k, target) > 0;
+  });
+  const missing = t.nodes.map((n) => n.name).filter((n) => !f.kubelets.has(n));
+  const members = t.controlPlanes.length;
+  const spare = members >= 3;
+  const rows: PreCheck[] = [
+    {
+      rule: "every node of the topology registered and Ready",
+      ok: missing.length === 0 && f.notReady.length === 0,
+      detail: missing.length > 0 ? `not registered: ${missing.join(", ")}` : f.notReady.length > 0 ? `not Ready: ${f.notReady.join("; ")}` : `${t.nodes.length} nodes Ready`,
+    },
+    {
+      rule: "no downgrade",
+      ok: compareVersions(target, server) >= 0 && newer.length === 0,
+      detail:
+        compareVersions(target, server) < 0
+          ? `the cluster runs ${server.text}, newer than ${target.text}; kubeadm cannot downgrade (restore a snapshot into a cluster created at ${target.text} instead)`
+          : newer.length > 0
+            ? `kubelet newer than ${target.text} on ${newer.map(([n, v]) => `${n} (${v})`).join(", ")}`
+            : `${server.text} -> ${target.text}`,
+    },
+    {
+      rule: "one minor version at a time",
+      ok: target.major === server.major && target.minor - server.minor <= 1,
+      detail:
+        target.major === server.major && target.minor - server.minor <= 1
+          ? `${server.major}.${server.minor} -> ${target.major}.${target.minor}`
+          : `${server.text} -> ${target.text} skips ${target.major === server.major ? target.minor - server.minor - 1 : "a major"} minor version(s); upgrade through each minor in turn`,
+    },
+    {
+      rule: `every kubelet within ${KUBELET_MAX_SKEW} minors of ${target.text} (version skew policy)`,
+      ok: unparsed.length === 0 && tooOld.length === 0,
+      detail:
+        unparsed.length > 0
+          ? `unreadable kubelet version on ${unparsed.join(", ")}`
+          : tooOld.length > 0
+            ? `too old: ${tooOld.map(([n, v]) => `${n} (${v})`).join(", ")}`
+            : `kubelets ${[...new Set(kubelets.map(([, v]) => v))].sort().join(", ")}`,
+    },
+    {
+      rule: "etcd quorum with a member to spare while one control plane rolls",
+      ok: true,
+      detail: spare
+        ? `${members} members: ${members - 1} keep quorum while one restarts`
+        : `${members} control plane: its API server and etcd restart, so the API is unavailable while it rolls (measured and printed)`,
+    },
+  ];
+  return rows;
+}
+
+/** What one node is rolled with. */
+export type NodeRoll =
+  | { readonly node: string; readonly kind: "control-plane"; readonly command: "apply" | "node" }
+  | { readonly node: string; readonly kind: "worker"; readonly command: "node" };
+
+/**
+ * The order of a roll, CAPI's: control planes one at a time, followers first and the etcd leader
+ * last (leadership moves once at most), then workers; nodes already at the target are left out,
+ * so a stopped roll continues where it stopped. `kubeadm upgrade apply` runs once, on the first
+ * control plane rolled while the cluster's configuration still names an older version; every
+ * other node runs `kubeadm upgrade node`. Pure.
+ */
+export function rollOrder(t: Topology, o: { readonly leader?: string; readonly done: ReadonlySet<string>; readonly clusterAtTarget: boolean }): NodeRoll[] {
+  const cps = t.controlPlanes.map((n) => n.name);
+  const ordered = o.leader && cps.includes(o.leader) ? [...cps.filter((n) => n !== o.leader), o.leader] : cps;
+  let applied = o.clusterAtTarget;
+  const out: NodeRoll[] = [];
+  for (const node of ordered.filter((n) => !o.done.has(n))) {
+    out.push({ node, kind: "control-plane", command: applied ? "node" : "apply" });
+    applied = true;
+  }
+  for (const w of t.workers.map((n) => n.name).filter((n) => !o.done.has(n))) out.push({ node: w, kind: "worker", command: "node" });
+  return out;
+}
+
+/**
+ * kubeadm's command line for one node. kubeadm v1.37 refuses cgroup v1 hosts in its
+ * SystemVerification preflight; a stack that allows them (allowCgroupV1) skips that one check, as
+ * kind skips every preflight check at create.
+ */
+export function kubeadmUpgradeArgs(roll: NodeRoll, target: KubeVersion, allowCgroupV1: boolean): string[] {
+  const ignore = allowCgroupV1 ? ["--ignore-preflight-errors=SystemVerification"] : [];
+  return roll.command === "apply" ? ["kubeadm", "upgrade", "apply", target.text, "--yes", ...ignore] : ["kubeadm", "upgrade", "node", ...ignore];
+}
+
+/** The static pods of a control plane and the image name each runs (kubeadm's names). */
+export const STATIC_PODS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
+
+/**
+ * The image each static pod should run at the target, from the images the target's kubeadm lists
+ * (`kubeadm config images list`). Undefined for a component the list does not name.
+ */
+export function staticPodImages(images: readonly string[]): Record<(typeof STATIC_PODS)[number], string | undefined> {
+  const find = (name: string) => images.find((i) => i.replace(/[:@].*$/, "").endsWith(`/${name}`));
+  return { etcd: find("etcd"), "kube-apiserver": find("kube-apiserver"), "kube-controller-manager": find("kube-controller-manager"), "kube-scheduler": find("kube-scheduler") };
+}
+
+/** The kubelet version kubectl reports for each node (`kubectl get nodes -o json`). Pure. */
+export function kubeletVersions(nodesJson: string): Map<string, string> {
+  const items = (JSON.parse(nodesJson) as { items?: unknown[] }).items ?? [];
+  const out = new Map<string, string>();
+  for (const n of items as { metadata?: { name?: string }; status?: { nodeInfo?: { kubeletVersion?: string } } }[]) {
+    if (n.metadata?.name) out.set(n.metadata.name, n.status?.nodeInfo?.kubeletVersion ?? "");
+  }
+  return out;
+}
+
+/** The `kubernetesVersion` of kubeadm's ClusterConfiguration (the kubeadm-config ConfigMap's text). */
+export function clusterConfigVersion(clusterConfiguration: string): string | undefined {
+  return /^kubernetesVersion:\s*"?([^"\s]+)"?\s*$/m.exec(clusterConfiguration)?.[1];
+}
+
+/** What is wrong with a node's static pods against the images they should run (kubectl's pod list JSON). Pure. */
+export function staticPodProblems(podsJson: string, node: string, want: ReturnType<typeof staticPodImages>): string[] {
+  type Pod = { metadata?: { name?: string }; spec?: { containers?: { image?: string }[] }; status?: { conditions?: { type: string; status: string }[] } };
+  const pods = ((JSON.parse(podsJson) as { items?: Pod[] }).items ?? []) as Pod[];
+  const out: string[] = [];
+  for (const comp of STATIC_PODS) {
+    const pod = pods.find((p) => p.metadata?.name === `${comp}-${node}`);
+    const image = pod?.spec?.containers?.[0]?.image;
+    if (!pod) out.push(`no ${comp} pod`);
+    else if (want[comp] && image !== want[comp]) out.push(`${comp} runs ${image ?? "no image"}, not ${want[comp]}`);
+    else if (pod.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True") out.push(`${comp} not ready`);
+  }
+  return out;
+}

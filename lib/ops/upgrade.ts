@@ -1,0 +1,249 @@
+/**
+ * `upgrade`: a rolling Kubernetes upgrade of a live kind cluster to the version of another node
+ * image, the way Cluster API's KubeadmControlPlane rolls: the new binaries and images come out of
+ * that image (no pull), an etcd snapshot first, then one control plane at a time (drain, etcd
+ * leadership away, out of the load balancer, kubeadm, kubelet, waited for until Ready on the target
+ * with its static pods and every etcd member healthy, uncordon, back in), then each worker with a
+ * drain. Stops at the first failure, saying where the cluster is and how to continue or go back.
+ * The pure half (versions, pre-checks, order, kubeadm's command) is upgrade-plan.ts.
+ */
+import { join } from "node:path";
+import { kindLoadBalancerName } from "../topology";
+import { lastLine, type CommandResult } from "../exec";
+import { kindLbConfig } from "../kind-lb-config";
+import { ClusterClient, type ClusterOpsContext } from "./client";
+import { writeLbConfig } from "./lb";
+import { failed, failedCommand, ok, pollUntil, type Step, type StepResult } from "./steps";
+import { kubeadmUpgradeArgs, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
+import { renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
+
+/** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
+export const NODE_PAYLOAD_DIR = "/kind/upgrade";
+/** The binaries a roll installs into every node, from the target image's /usr/bin. */
+export const BINARIES = ["kubeadm", "kubelet", "kubectl"] as const;
+
+/** What the target image holds for the roll, copied to the host. */
+export interface Payload {
+  readonly version: KubeVersion;
+  /** The images the target's kubeadm lists, exported to `dir/images.tar`. */
+  readonly images: readonly string[];
+  /** Host directory holding images.tar and {@link BINARIES}. */
+  readonly dir: string;
+}
+
+export interface UpgradeContext extends ClusterOpsContext {
+  readonly stackId: string;
+  /** The node image rolled to. */
+  readonly image: string;
+  readonly target: KubeVersion;
+  /** Host directory (0700, the tool's own) the payload is copied into. */
+  readonly workDir: string;
+  /** containerd's platform of this machine's images, e.g. linux/amd64. */
+  readonly platform: string;
+  /** Bound of each wait, in ms. */
+  readonly waitMs: number;
+  readonly backupDir: string;
+  /** How long the load balancer gets to read a changed configuration. */
+  readonly lbSettleMs: number;
+  /** Filled by the steps. */
+  snapshot?: string;
+  payload?: Payload;
+}
+
+/** Starts containerd inside a container of a node image, as its build does, and waits for it. */
+const START_CONTAINERD =
+  "nohup containerd >/tmp/kindha-containerd.log 2>&1 & for i in $(seq 1 60); do ctr version >/dev/null 2>&1 && exit 0; sleep 1; done; echo 'containerd did not start' >&2; exit 1";
+
+/** Installs binaries from the node's payload directory over /usr/bin (renamed into place: a running kubelet's file is busy). */
+const INSTALL =
+  'set -e; for b in "${@:2}"; do install -m 0755 "$1/$b" "/usr/bin/$b.kindha-new"; mv -f "/usr/bin/$b.kindha-new" "/usr/bin/$b"; done';
+
+/** The payload container of a cluster's roll (one at a time per cluster). */
+export const payloadContainer = (cluster: string) => `kindha-upgrade-payload-${cluster}`;
+
+/**
+ * Copies the payload out of the target image: its /kind/version, the images its kubeadm lists
+ * (exported by the image's own containerd, in a container that is removed afterwards) and its
+ * kubeadm, kubelet and kubectl. Files go through `cp`, never streamed through `exec -i`.
+ */
+export async function extractPayload(c: UpgradeContext, k: ClusterClient): Promise<Payload> {
+  const name = payloadContainer(c.topology.clusterName);
+  const must = async (what: string, r: Promise<CommandResult>): Promise<string> => {
+    const got = await r;
+    if (got.code !== 0) throw new Error(`${what} failed (exit ${got.code}): ${lastLine(got)}`);
+    return got.stdout.trim();
+  };
+  await k.containers(["rm", "-f", name], 60_000);
+  try {
+    await must(`starting a container of ${c.image}`, k.containers(["run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", c.image, "infinity"], 120_000));
+    await must(`containerd in ${name}`, k.inNode(name, ["sh", "-c", START_CONTAINERD], 120_000));
+    const images = (await must("kubeadm config images list", k.inNode(name, ["kubeadm", "config", "images", "list", "--kubernetes-version", c.target.text], 60_000))).split("\n").filter(Boolean);
+    await must("ctr images export", k.inNode(name, ["ctr", "-n", "k8s.io", "images", "export", "--platform", c.platform, "/kindha-images.tar", ...images], 600_000));
+    await must("copying the images out", k.containers(["cp", `${name}:/kindha-images.tar`, join(c.workDir, "images.tar")], 600_000));
+    for (const b of BINARIES) await must(`copying ${b} out`, k.containers(["cp", `${name}:/usr/bin/${b}`, join(c.workDir, b)], 120_000));
+    return { version: c.target, images, dir: c.workDir };
+  } finally {
+    await k.containers(["rm", "-f", name], 60_000);
+  }
+}
+
+/** Copies the payload into a node and imports its images into the node's containerd; the reason when it fails. */
+async function loadPayload(k: ClusterClient, node: string, p: Payload): Promise<string | undefined> {
+  const dir = `${NODE_PAYLOAD_DIR}/${p.version.text}`;
+  const steps: [string, () => Promise<CommandResult>][] = [
+    ["mkdir", () => k.inNode(node, ["mkdir", "-p", dir], 30_000)],
+    ["copy", () => k.containers(["cp", `${p.dir}/.`, `${node}:${dir}/`], 600_000)],
+    ["ctr images import", () => k.inNode(node, ["ctr", "-n", "k8s.io", "images", "import", "--label=io.cri-containerd.pinned=pinned", `${dir}/images.tar`], 600_000)],
+    ["rm images.tar", () => k.inNode(node, ["rm", "-f", `${dir}/images.tar`], 30_000)],
+  ];
+  for (const [what, run] of steps) {
+    const r = await run();
+    if (r.code !== 0) return `${what} on ${node} failed (exit ${r.code}): ${lastLine(r)}`;
+  }
+  const listed = await k.inNode(node, ["ctr", "-n", "k8s.io", "images", "ls", "-q"], 60_000);
+  const missing = p.images.filter((i) => !listed.stdout.split("\n").includes(i));
+  return missing.length > 0 ? `not in ${node}'s containerd after the import: ${missing.join(", ")}` : undefined;
+}
+
+/** The steps, in order. Pure: nothing runs until runSteps calls them. */
+export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: readonly NodeRoll[]): Step<UpgradeContext>[] {
+  const k = new ClusterClient(c);
+  const t = c.topology;
+  const v = c.target.text;
+  const back = (ctx: UpgradeContext) => (ctx.snapshot ? `; to go back instead, create the stack's cluster at its old image and restore ${ctx.snapshot}` : "");
+  return [
+    {
+      name: `pre-checks for ${facts.server.text} -> ${v}, and verify stack ${c.stackId}`,
+      next: `fix what the checks name first (npm run verify -- ${c.stackId}); nothing has been changed`,
+      run: async () => {
+        const rows = preChecks(t, facts);
+        for (const r of rows) c.log(`      ${r.ok ? "pass" : "FAIL"}  ${r.rule}: ${r.detail}`);
+        const bad = rows.filter((r) => !r.ok);
+        if (bad.length > 0) return failed(bad.map((r) => `${r.rule}: ${r.detail}`).join("; "));
+        const last = await waitForVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
+        if (!last.done) {
+          c.log(renderChecks(last.results).replace(/^/gm, "      "));
+          return failed(`verify: ${last.results.filter((r) => !r.ok).map((r) => `${r.check}: ${r.reason}`).join("; ")}`);
+        }
+        return ok(`${rows.length} pre-checks and verify passed`);
+      },
+    },
+    {
+      name: `copy ${v}'s binaries and images out of ${c.image}`,
+      next: `make sure ${c.image} is a kind node image of ${v} on this machine (${c.containerCli} image inspect ${c.image}); nothing has been changed`,
+      run: async (ctx) => {
+        ctx.payload = await extractPayload(c, k);
+        return ok(`${ctx.payload.images.length} images, ${BINARIES.join(", ")}`);
+      },
+    },
+    {
+      name: "snapshot etcd first (scripts/etcd.sh backup)",
+      next: `free space in the backup directory or check the first control plane's etcd, then run the upgrade again; nothing has been changed`,
+      run: async (ctx) => {
+        const r = await k.backup({ cluster: t.clusterName, stack: c.stackId, backupDir: c.backupDir, node: t.controlPlanes[0].name });
+        if (r.code !== 0) return failedCommand("etcd.sh backup", r);
+        ctx.snapshot = r.stdout.trim().split("\n").pop();
+        return ok(ctx.snapshot);
+      },
+    },
+    {
+      name: `load ${v}'s images into every node, one node at a time`,
+      next: (ctx) => `the cluster still runs ${facts.server.text} unchanged; free disk on the nodes and run the upgrade again${back(ctx)}`,
+      run: async (ctx) => {
+        for (const n of t.nodes) {
+          const why = await loadPayload(k, n.name, ctx.payload!);
+          if (why) return failed(why);
+        }
+        return ok(`${t.nodes.length} nodes`);
+      },
+    },
+    ...order.map(
+      (roll): Step<UpgradeContext> => ({
+        name: `upgrade ${roll.kind} ${roll.node} to ${v} (kubeadm upgrade ${roll.command})`,
+        next: (ctx) =>
+          `nodes rolled before ${roll.node} run ${v}, the others ${facts.server.text}; look at ${roll.node} (${c.containerCli} exec ${roll.node} crictl ps -a; journalctl -u kubelet), ` +
+          `then run the upgrade again: it skips nodes at ${v} and continues here (kubectl uncordon ${roll.node} if it stays cordoned` +
+          `${t.api.loadBalanced && roll.kind === "control-plane" ? `; npm run recover -- ${c.stackId} puts it back into the load balancer` : ""})${back(ctx)}`,
+        run: (ctx) => rollNode(ctx, k, roll),
+      }),
+    ),
+    {
+      name: `verify stack ${c.stackId} (kept passing for ${STEADY_MS / 1000} s)`,
+      next: `every node runs ${v}; run npm run verify -- ${c.stackId} again in a minute`,
+      run: async () => {
+        const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
+        c.log(renderChecks(last.results).replace(/^/gm, "      "));
+        return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
+      },
+    },
+  ];
+}
+
+/** One node's roll; every sub-step it got through is named in a failure. */
+async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Promise<StepResult> {
+  const t = c.topology;
+  const node = roll.node;
+  const p = c.payload!;
+  const cps = t.controlPlanes.map((n) => n.name);
+  const others = cps.filter((n) => n !== node);
+  const lb = kindLoadBalancerName(t.clusterName);
+  const inLb = t.api.loadBalanced && roll.kind === "control-plane";
+  const done: string[] = [];
+  const stop = (why: string) => failed(done.length > 0 ? `${why} (done on ${node}: ${done.join("; ")})` : why);
+  const must = async (what: string, r: Promise<CommandResult>) => {
+    const got = await r;
+    return got.code === 0 ? undefined : `${what} failed (exit ${got.code}): ${lastLine(got)}`;
+  };
+  const dir = `${NODE_PAYLOAD_DIR}/${p.version.text}`;
+  let why: string | undefined;
+
+  if ((why = await must("kubectl drain", k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"], { timeoutMs: 330_000, requestTimeout: "0" })))) return stop(why);
+  done.push("drained");
+  if (roll.kind === "control-plane" && others.length > 0) {
+    const etcd = k.etcd(others[0], { timeoutMs: 60_000 });
+    if ((await etcd.leader()).name === node) done.push(`etcd leadership ${node} -> ${(await etcd.moveLeader(others[0])).name}`);
+  }
+  if (inLb) {
+    if ((why = await must(`taking ${node} out of ${lb}`, writeLbConfig(k, lb, kindLbConfig(others))))) return stop(why);
+    await c.clock.sleep(c.lbSettleMs);
+    done.push("out of the load balancer");
+  }
+  if ((why = await must("installing kubeadm", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubeadm"], 60_000)))) return stop(why);
+  const args = kubeadmUpgradeArgs(roll, c.target, t.allowCgroupV1);
+  if ((why = await must(args.slice(0, 3).join(" "), k.inNode(node, args, 15 * 60_000)))) return stop(why);
+  done.push(args.slice(0, 3).join(" "));
+  if ((why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))) return stop(why);
+  if ((why = await must("restarting kubelet", k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000)))) return stop(why);
+  done.push("kubelet restarted");
+
+  const settled = await pollUntil(() => nodeAtTarget(c, k, roll), { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
+  if (!settled.done) return stop(`not steady at ${c.target.text}: ${settled.why}`);
+  if ((why = await must("kubectl uncordon", k.kubectl(["uncordon", node])))) return stop(why);
+  done.push("uncordoned");
+  if (inLb) {
+    if ((why = await must(`putting ${node} back into ${lb}`, writeLbConfig(k, lb, kindLbConfig(cps))))) return stop(why);
+    await c.clock.sleep(c.lbSettleMs);
+    done.push("back in the load balancer");
+  }
+  return ok(done.join("; "));
+}
+
+/** The node Ready at the target; a control plane's static pods on the target's images and ready, and etcd healthy with every member. */
+async function nodeAtTarget(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Promise<{ done: boolean; why: string }> {
+  const node = roll.node;
+  const r = await k.kubectl(["get", "node", node, "-o", "json"], { timeoutMs: 30_000 });
+  if (r.code !== 0) return { done: false, why: `kubectl get node: ${lastLine(r)}` };
+  const n = JSON.parse(r.stdout) as { status?: { nodeInfo?: { kubeletVersion?: string }; conditions?: { type: string; status: string }[] } };
+  const kubelet = n.status?.nodeInfo?.kubeletVersion;
+  if (kubelet !== c.target.text) return { done: false, why: `kubelet reports ${kubelet ?? "no version"}` };
+  if (n.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True") return { done: false, why: "not Ready" };
+  if (roll.kind === "worker") return { done: true, why: "" };
+  const want = staticPodImages(c.payload!.images);
+  const pods = await k.kubectl(["-n", "kube-system", "get", "pods", "--field-selector", `spec.nodeName=${node}`, "-o", "json"], { timeoutMs: 30_000 });
+  if (pods.code !== 0) return { done: false, why: `kubectl get pods: ${lastLine(pods)}` };
+  const wrong = staticPodProblems(pods.stdout, node, want);
+  if (wrong.length > 0) return { done: false, why: wrong.join("; ") };
+  const health = await k.etcdHealth(node, c.topology.etcd.members.length, undefined, 60_000);
+  if (!("report" in health) || health.report.state !== "healthy") return { done: false, why: "report" in health ? health.report.message : health.reason };
+  return { done: true, why: "" };
+}

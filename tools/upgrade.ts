@@ -1,0 +1,151 @@
+/**
+ * `npm run upgrade -- <stack> --to <image>`: rolls a live cluster to the Kubernetes version of
+ * another kind node image, one node at a time (steps in lib/ops/upgrade.ts), with /readyz and
+ * write probes through the stack's API address the whole time; prints how long each was
+ * unavailable. The stack's roll resource runs it during `cdktf deploy` (scripts/upgrade-hook.sh,
+ * `--terraform-hook`).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { lastLine } from "../lib/exec";
+import { imageReference } from "../lib/grammar";
+import { ClusterClient } from "../lib/ops/client";
+import { parseNodes } from "../lib/ops/kube";
+import { outageLines, probeDuring } from "../lib/ops/probes";
+import { runSteps } from "../lib/ops/steps";
+import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
+import { clusterConfigVersion, kubeletVersions, parseKubeVersion, rollOrder, type UpgradeFacts } from "../lib/ops/upgrade-plan";
+import { backupDir, expandHome } from "../lib/paths";
+import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+
+export const USAGE = `Usage: npm run upgrade -- <stack> [--to IMAGE] [--kubeconfig FILE] [--wait SECONDS]
+
+Rolls the stack's live cluster to the Kubernetes version of kind node image IMAGE (default: the
+stack's nodeImage), without re-creating it, stopping at the first failure:
+  1. pre-checks (every node Ready; no downgrade; one minor at a time; every kubelet within the
+     version skew policy; quorum with a member to spare, or the single control plane's outage
+     named) and verify
+  2. copy the new kubeadm, kubelet, kubectl and the images its kubeadm lists out of IMAGE
+  3. snapshot etcd into the backup directory (the way back)
+  4. load the images into every node's containerd, one node at a time (nothing is pulled)
+  5. each control plane, followers first and the etcd leader last: drain, etcd leadership away,
+     out of the load balancer (HA), kubeadm upgrade apply (the first) or node (the others),
+     kubelet, waited for until Ready on the new version with its static pods on the new images
+     and every etcd member healthy, uncordon, back into the load balancer
+  6. each worker: drain, kubeadm upgrade node, kubelet, Ready on the new version, uncordon
+  7. verify, kept passing for 30 s
+Nodes already on the new version are skipped, so a stopped upgrade continues where it stopped; a
+cluster that runs it everywhere is left alone. Meanwhile /readyz and a write (ConfigMap
+default/kindha-upgrade-probe) are probed through the stack's API address every second; the time
+each was unavailable is printed.
+
+Options:
+  --to IMAGE         the node image to roll to (default: the stack's nodeImage)
+  --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
+  --wait SECONDS     bound of each wait (default 300, at most 1800)
+  --terraform-hook   take the stack, image and kubeconfig from KINDHA_STACK, KINDHA_NODE_IMAGE and
+                     KINDHA_KUBECONFIG (the roll resource's provisioner)
+  -h, --help         this help`;
+
+const LB_SETTLE_MS = 3_000;
+
+/** containerd's name of this machine's platform. */
+const PLATFORM = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
+
+export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
+  return runTool(io, USAGE, argv, async () => {
+    const { values, positionals } = parseToolArgs(argv, {
+      to: { type: "string" },
+      kubeconfig: { type: "string" },
+      wait: { type: "string" },
+      "terraform-hook": { type: "boolean" },
+    });
+    const deps = toolDeps(given);
+    const hook = values["terraform-hook"] === true;
+    if (hook && (positionals.length > 0 || values.to || values.kubeconfig)) throw new UsageError("--terraform-hook takes its values from the environment only");
+    const stack = hook ? loadStack(deps.env.KINDHA_STACK, "KINDHA_STACK") : singleStack(positionals);
+    const image = (hook ? deps.env.KINDHA_NODE_IMAGE : values.to) ?? stack.topology.nodeImage;
+    const bad = imageReference(hook ? "KINDHA_NODE_IMAGE" : "--to", image);
+    if (bad.length > 0) throw new UsageError(`${bad[0].field}: ${JSON.stringify(bad[0].value)} ${bad[0].rule}`);
+    const wait = Number(values.wait ?? "300");
+    if (!Number.isInteger(wait) || wait < 10 || wait > 1800) throw new UsageError("--wait must be a whole number of seconds from 10 to 1800");
+
+    const base = clusterOpsContext(stack, hook ? deps.env.KINDHA_KUBECONFIG || undefined : values.kubeconfig, deps, io);
+    const k = new ClusterClient(base);
+    const t = stack.topology;
+    const t0 = deps.clock.now();
+
+    const target = parseKubeVersion(await imageVersion(k, image));
+    if (!target) throw new Error(`${image} names no Kubernetes version in /kind/version; is it a kind node image?`);
+    const facts = await readFacts(k, target);
+    const clusterVersion = await k.kubectl(["-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}"]);
+    const clusterAtTarget = clusterConfigVersion(clusterVersion.stdout) === target.text;
+    const done = new Set([...facts.kubelets].filter(([, v]) => v === target.text).map(([n]) => n));
+    if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
+      io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);
+      return EXIT.ok;
+    }
+    const leader = t.controlPlanes.length > 1 ? await k.etcd(t.controlPlanes[0].name, { timeoutMs: 60_000 }).leader().then((l) => l.name, () => undefined) : undefined;
+    const order = rollOrder(t, { leader, done, clusterAtTarget });
+
+    const workDir = mkdtempSync(join(tmpdir(), "kindha-upgrade-"));
+    const ctx: UpgradeContext = {
+      ...base,
+      stackId: stack.id,
+      image,
+      target,
+      workDir,
+      platform: PLATFORM,
+      waitMs: wait * 1000,
+      backupDir: expandHome(backupDir(t.clusterName), deps.env.HOME),
+      lbSettleMs: LB_SETTLE_MS,
+    };
+    io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
+    try {
+      const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(upgradeSteps(ctx, facts, order), ctx, (l) => io.out(l), ctx.clock));
+      for (const l of outageLines(probed)) io.out(l);
+      const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
+      const report = probed.result;
+      io.out(report.ok ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified` : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`);
+      return report.ok ? EXIT.ok : EXIT.failed;
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+  });
+}
+
+/** The Kubernetes version a kind node image holds (its /kind/version); pulls the image when this machine lacks it. */
+async function imageVersion(k: ClusterClient, image: string): Promise<string> {
+  if ((await k.containers(["image", "inspect", image], 60_000)).code !== 0) {
+    const pulled = await k.containers(["pull", image], 15 * 60_000);
+    if (pulled.code !== 0) throw new Error(`${image} is not on this machine and ${k.containerCli} pull failed: ${lastLine(pulled)}`);
+  }
+  const r = await k.containers(["run", "--rm", "--entrypoint", "cat", image, "/kind/version"], 120_000);
+  if (r.code !== 0) throw new Error(`cannot read /kind/version from ${image}: ${lastLine(r)}`);
+  return r.stdout.trim();
+}
+
+/** The versions and node states the pre-checks judge. */
+async function readFacts(k: ClusterClient, target: NonNullable<ReturnType<typeof parseKubeVersion>>): Promise<UpgradeFacts> {
+  const nodes = await k.kubectl(["get", "nodes", "-o", "json"]);
+  if (nodes.code !== 0) throw new Error(`kubectl get nodes failed: ${lastLine(nodes)}`);
+  const version = await k.kubectl(["version", "-o", "json"]);
+  const gitVersion = (() => {
+    try {
+      return (JSON.parse(version.stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion;
+    } catch {
+      return undefined;
+    }
+  })();
+  const server = gitVersion ? parseKubeVersion(gitVersion) : undefined;
+  if (!server) throw new Error(`cannot read the API server's version: ${lastLine(version) || version.stdout.trim()}`);
+  return {
+    target,
+    server,
+    kubelets: kubeletVersions(nodes.stdout),
+    notReady: parseNodes(nodes.stdout).filter((n) => !n.ready).map((n) => `${n.name} (${n.readyDetail})`),
+  };
+}
+
+if (require.main === module) runMain(main);
