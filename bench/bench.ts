@@ -6,7 +6,8 @@
  * figures; asserts nothing (timings belong here, not in tests).
  *
  * Usage: npm run bench [-- --runs 5]; `npm run bench -- --migrate` runs bench/migrate.ts instead
- * (real clusters, about 15 minutes).
+ * (real clusters, about 15 minutes), `npm run bench -- --upgrade` bench/upgrade.ts (real clusters,
+ * about 25 minutes).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -15,18 +16,27 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
-  options: { runs: { type: "string", default: "5" }, migrate: { type: "boolean", default: false }, help: { type: "boolean", default: false } },
+  options: {
+    runs: { type: "string", default: "5" },
+    migrate: { type: "boolean", default: false },
+    upgrade: { type: "boolean", default: false },
+    stacks: { type: "string" },
+    help: { type: "boolean", default: false },
+  },
 });
 if (values.help) {
   console.log(
     "Usage: npm run bench [-- --runs N]\nTimes cold synths of the compiled app; prints median and range in ms.\n" +
-      "npm run bench -- --migrate: migrate single <-> ha-option-b without and with 1 GiB of volume data (real clusters; needs KINDHA_PROVIDER_DIR).",
+      "npm run bench -- --migrate: migrate single <-> ha-option-b without and with 1 GiB of volume data (real clusters; needs KINDHA_PROVIDER_DIR).\n" +
+      "npm run bench -- --upgrade [--stacks ha-option-b,single]: npm run upgrade v1.36.1 -> v1.37.2, the roll time per node and the probes' outage (real clusters).",
   );
   process.exit(0);
 }
-if (values.migrate) {
+if (values.migrate || values.upgrade) {
   const root = resolve(__dirname, "..", "..");
-  const r = spawnSync("bash", [join(root, "e2e", "docker-engine.sh"), "run", "node", join(__dirname, "migrate.js")], { cwd: root, stdio: "inherit" });
+  const entry = join(__dirname, values.migrate ? "migrate.js" : "upgrade.js");
+  const args = values.upgrade && values.stacks ? ["--stacks", values.stacks] : [];
+  const r = spawnSync("bash", [join(root, "e2e", "docker-engine.sh"), "run", "node", entry, ...args], { cwd: root, stdio: "inherit" });
   process.exit(r.status ?? 1);
 }
 const runs = Number(values.runs);

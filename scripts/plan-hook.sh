@@ -3,17 +3,12 @@
 # runs `npm run recover -- --terraform-hook` in the kindha project above the stack directory, with
 # Terraform's query on stdin. Outside such a project it answers that it did not look.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/project.sh"
 
-dir=$PWD
-while [ "$dir" != / ]; do
-  if [ -f "$dir/package.json" ]; then
-    if grep -q '"recover"' "$dir/package.json"; then
-      cd "$dir"
-      exec npm run --silent recover -- --terraform-hook
-    fi
-    break
-  fi
-  dir=$(dirname "$dir")
-done
+project=$(kindha_project recover)
+if [ -n "$project" ]; then
+  cd "$project"
+  exec npm run --silent recover -- --terraform-hook
+fi
 cat >/dev/null
 printf '{"state":"not-checked","detail":"no kindha project (package.json with a recover script) above %s"}\n' "$(printf '%s' "$PWD" | sed 's/[\\"]/\\&/g')"

@@ -15,7 +15,7 @@ import { resolveStack } from "../../lib/stack-config";
 import type { Topology } from "../../lib/topology";
 import type { Lifecycle } from "../../test-support/lifecycle";
 import { runLogged } from "../../test-support/lifecycle";
-import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
+import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, rollFigures, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
 
 const ALL_STACKS = ["single", "ha-option-b", "ha-option-a"];
@@ -498,9 +498,8 @@ if (missing) {
         const markers = writeMarkers(ns, 50);
 
         const r = toolWithin(35 * MINUTE, "upgrade", stack, "--to", UPGRADE_IMAGE);
-        const writes = Number(/writes unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
-        const api = Number(/API unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
-        const perNode = [...r.output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to v1\.37\.2[^\n]*\n\s+ok in ([\d.]+) s/g)].map((m) => `${m[1].replace(`${topology.clusterName}-`, "")} ${m[2]} s`);
+        const { nodes: rolled, writesS: writes, apiS: api } = rollFigures(r.output);
+        const perNode = rolled.map(([n, sec]) => `${n.replace(`${topology.clusterName}-`, "")} ${sec} s`);
         say(`${stack}: upgrade exit ${r.code}: writes unavailable ${writes} s, API unavailable ${api} s; per node: ${perNode.join(", ")}; ${r.output.trim().split("\n").pop()}`);
         if (r.code !== 0) throw new Error(`upgrade failed:\n${r.output.split("\n").slice(-40).join("\n")}`);
         expect(perNode).toHaveLength(topology.nodes.length);

@@ -3,8 +3,8 @@
  * cdktf CLI with OpenTofu and the pinned providers, on real kind clusters of the node image.
  * deploy single (cluster and Kubernetes objects, then a no-op plan); migrate to ha-option-a and
  * back with marker ConfigMaps and PostgreSQL's rows preserved; the scheduled backup's Job writing into the host backup
- * directory; a deploy after a Docker engine restart recovering the cluster in its plan; destroy
- * taking its snapshot before the cluster goes.
+ * directory; a deploy after a Docker engine restart recovering the cluster in its plan; a new node
+ * image rolled in place by cdktf deploy; destroy taking its snapshot before the cluster goes.
  *
  * Needs KINDHA_PROVIDER_DIR with the four pinned provider binaries (no registry here serves
  * them; build them from their public sources). Without them it fails with one line naming what
@@ -12,10 +12,10 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolveStack } from "../../lib/stack-config";
-import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, NODE_IMAGE, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
 import * as pg from "../../test-support/postgres";
@@ -155,6 +155,28 @@ if (why) {
     expect(pg.checksum(db())).toBe(rows);
   }, 40 * MINUTE);
 
+  test("a new nodeImage in kindha.config.yaml: cdktf diff plans the roll, not a re-create; cdktf deploy rolls the same containers to v1.37.2; a no-op plan after", async () => {
+    const config = readFileSync(sandbox.configFile, "utf8");
+    const single = config.indexOf("  single:");
+    expect(single).toBeGreaterThanOrEqual(0);
+    writeFileSync(sandbox.configFile, config.slice(0, single) + config.slice(single).replace(`nodeImage: ${NODE_IMAGE}`, `nodeImage: ${UPGRADE_IMAGE}`));
+    const ids = () => Object.fromEntries(clusterContainers(cluster).map((c) => [c, run("docker", ["inspect", "-f", "{{.Id}}", c], env).stdout.trim()]));
+    const before = ids();
+    const diff = await cdktf("diff", "single");
+    if (diff.code !== 0) throw fail("cdktf diff single", diff);
+    expect(diff.output).toMatch(/null_resource\.Upgrade_Roll_\w+ must be replaced/);
+    expect(diff.output).not.toMatch(/Cluster_Lifecycle_\w+ must be replaced/);
+    const r = await cdktf("deploy", "single");
+    if (r.code !== 0) throw fail("cdktf deploy single with the new image", r);
+    say(`cdktf deploy single rolling to v1.37.2 took ${r.seconds} s`);
+    expect(r.output).toMatch(/upgrade: done in \d+ s; stack single runs v1\.37\.2 and verified/);
+    expect(ids()).toEqual(before);
+    expect(JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => n.status.nodeInfo.kubeletVersion)).toEqual(["v1.37.2", "v1.37.2"]);
+    expect(markers("kindha-markers")).toEqual(written);
+    const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(project, "cdktf.out", "stacks", "single"), env, encoding: "utf8" });
+    expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+  }, 40 * MINUTE);
+
   test("cdktf destroy single takes a snapshot before the cluster is deleted, and destroys every resource", async () => {
     mkdirSync(backups, { recursive: true });
     const before = new Set(readdirSync(backups));
@@ -171,9 +193,9 @@ if (why) {
     const backupLine = r.output.indexOf(snapshots[0]);
     expect(backupLine).toBeGreaterThanOrEqual(0);
     expect(backupLine).toBeLessThan(deleteLine);
-    // The cluster, its kind config, the two storage files, the preflight, the pre-destroy backup
-    // and the two namespaces.
-    expect(r.output).toMatch(/Destroy complete! Resources: 8 destroyed/);
+    // The cluster, its kind config, the two storage files, the preflight, the pre-destroy backup,
+    // the roll resource and the two namespaces.
+    expect(r.output).toMatch(/Destroy complete! Resources: 9 destroyed/);
     expect(clusterContainers(cluster)).toEqual([]);
   }, 20 * MINUTE);
 }

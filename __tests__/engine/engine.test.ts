@@ -52,9 +52,9 @@ function tf(stackDir: string, args: string[], home: string, standIns?: StandIns,
 }
 
 const EXPECTED: Record<string, Record<string, number>> = {
-  single: { local_file: 3, null_resource: 3, kubernetes_namespace_v1: 2 },
-  "ha-option-b": { local_file: 3, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
-  "ha-option-a": { local_file: 3, null_resource: 3, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
+  single: { local_file: 3, null_resource: 4, kubernetes_namespace_v1: 2 },
+  "ha-option-b": { local_file: 3, null_resource: 4, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
+  "ha-option-a": { local_file: 3, null_resource: 4, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
 };
 
 describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
@@ -110,10 +110,28 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     expect(existsSync(kubeconfig)).toBe(false);
   });
 
+  /** A kindha project above the stack with only an upgrade script, and a stand-in npm recording how the roll resource called it. */
+  const withUpgradeHook = <T>(body: () => T): T => {
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { upgrade: "node tools/run.js tools/upgrade" } }));
+    const npm = join(s.bin, "npm");
+    writeFileSync(npm, `#!/usr/bin/env bash\necho "$PWD $* | $KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG" >> "$FAKE_DIR/npm-upgrade"\n`);
+    chmodSync(npm, 0o755);
+    try {
+      return body();
+    } finally {
+      rmSync(join(dir, "package.json"));
+      rmSync(npm);
+    }
+  };
+  const upgradeCalls = () => (existsSync(join(s.dir, "npm-upgrade")) ? readFileSync(join(s.dir, "npm-upgrade"), "utf8").trim().split("\n") : []);
+  const IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+
   test("the next apply retries cleanly: writes the config where create reads it, and create gets name, config and kubeconfig", () => {
-    const r = tf(stack, ["apply", "-auto-approve", "-input=false", "-no-color"], home, s, env);
+    const r = withUpgradeHook(() => tf(stack, ["apply", "-auto-approve", "-input=false", "-no-color"], home, s, env));
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
+    // The roll resource ran its hook once, after the cluster, with its values in the environment.
+    expect(upgradeCalls()).toEqual([`${dir} run --silent upgrade -- --terraform-hook | single ${IMAGE} ${kubeconfig}`]);
     const config = join(stack, "kind-config.yaml");
     expect(readFileSync(config, "utf8")).toContain("kind: Cluster");
     expect(s.calls()).toContain(`kind create cluster --name data-platform-local --config ./kind-config.yaml --kubeconfig ${kubeconfig} --wait 5m`);
@@ -152,6 +170,28 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     expect(cluster.change.actions).toEqual(["delete", "create"]);
     writeFileSync(join(dir, "kindha.config.yaml"), bare);
     sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
+  });
+
+  test("a new node image plans a replacement of the roll resource alone (the cluster is a no-op), and applying it runs the roll", () => {
+    const next = "kindha.local/node:v1.37.2";
+    writeFileSync(join(dir, "kindha.config.yaml"), `${bare}    nodeImage: ${next}\n`);
+    const resynth = () => sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
+    try {
+      expect(resynth().status).toBe(0);
+      expect(tf(stack, ["plan", "-input=false", "-no-color", "-out=roll.bin"], home, s, env).status).toBe(0);
+      const shown = JSON.parse(tf(stack, ["show", "-json", "roll.bin"], home).stdout);
+      const actions = (pick: (c: any) => boolean) => shown.resource_changes.find(pick)?.change.actions;
+      expect(actions((c) => c.type === "null_resource" && c.change.before?.triggers?.config_sha256)).toEqual(["no-op"]);
+      expect(actions((c) => c.type === "null_resource" && c.change.before?.triggers?.node_image)).toEqual(["delete", "create"]);
+      const r = withUpgradeHook(() => tf(stack, ["apply", "-input=false", "-no-color", "roll.bin"], home, s, env));
+      expect(r.status).toBe(0);
+      expect(upgradeCalls().pop()).toBe(`${dir} run --silent upgrade -- --terraform-hook | single ${next} ${kubeconfig}`);
+      expect(s.calls().filter((c) => c.startsWith("kind create"))).toHaveLength(1);
+      expect(tf(stack, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], home, s, env).status).toBe(0);
+    } finally {
+      writeFileSync(join(dir, "kindha.config.yaml"), bare);
+      resynth();
+    }
   });
 
   test("destroy runs the delete command and removes the files", () => {

@@ -8,7 +8,7 @@ import { COMPONENTS, renewOrder, renewSteps, type RenewContext } from "../../lib
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
 import { main as renewMain } from "../../tools/renew-certs";
-import { capture, certValidFor, clusterFixtures, fakeClock, fakeExec, line, okResult, failResult } from "../fixtures/recorded/load";
+import { capture, certValidFor, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, line, okResult, failResult } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
 const ha = resolveStack("ha-option-a").topology;
@@ -57,15 +57,8 @@ function world(leader = CP1, fail: { renewOn?: string } = {}) {
 }
 
 const context = (w: ReturnType<typeof world>, log: string[], topology = ha): RenewContext => ({
+  ...fakeOpsContext(topology, w.exec, log),
   stackId: "ha-option-a",
-  topology,
-  kubeconfig: "/k",
-  etcdScript: "/repo/scripts/etcd.sh",
-  exec: w.exec,
-  env: {},
-  containerCli: "docker",
-  clock: fakeClock(),
-  log: (l) => void log.push(l),
   waitMs: 60_000,
   backupDir: "/b",
   lbSettleMs: 3_000,

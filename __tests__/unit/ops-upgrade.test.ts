@@ -20,7 +20,7 @@ import {
 } from "../../lib/ops/upgrade-plan";
 import { resolveStack } from "../../lib/stack-config";
 import { main as upgradeMain } from "../../tools/upgrade";
-import { capture, clusterFixtures, fakeClock, fakeExec, failResult, line, okResult } from "../fixtures/recorded/load";
+import { capture, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, failResult, line, okResult } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
 const ha = resolveStack("ha-option-a").topology;
@@ -211,15 +211,8 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
 }
 
 const context = (w: ReturnType<typeof world>, log: string[], topology = ha): UpgradeContext => ({
+  ...fakeOpsContext(topology, w.exec, log),
   stackId: "ha-option-a",
-  topology,
-  kubeconfig: "/k",
-  etcdScript: "/repo/scripts/etcd.sh",
-  exec: w.exec,
-  env: {},
-  containerCli: "docker",
-  clock: fakeClock(),
-  log: (l) => void log.push(l),
   image: `kindha.local/node:${NEW}`,
   target: v(NEW) as KubeVersion,
   workDir: "/tmp/kindha-upgrade-x",

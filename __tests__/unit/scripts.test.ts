@@ -349,3 +349,37 @@ describe("upgrade-hook.sh", () => {
     expect(r.stderr.trim()).toBe("upgrade-hook: KINDHA_NODE_IMAGE is not set");
   });
 });
+
+describe("etcd.sh leader and move-leader read etcdctl 3.7's tables", () => {
+  /** A stand-in etcdctl answering with the tables a real etcd 3.7.0 cluster printed (m1 leads). */
+  function etcd37() {
+    const s = makeStandIns([]);
+    const fixture = (name: string) => JSON.parse(readFileSync(join(__dirname, "..", "fixtures", "recorded", `${name}.json`), "utf8")).stdout as string;
+    writeFileSync(join(s.dir, "members.txt"), fixture("etcdctl-3.7-member-list-table"));
+    writeFileSync(join(s.dir, "status.txt"), fixture("etcdctl-3.7-endpoint-status-table"));
+    writeFileSync(
+      join(s.bin, "etcdctl"),
+      '#!/usr/bin/env bash\necho "etcdctl $*" >> "$FAKE_DIR/calls.log"\ncase "$*" in *"member list"*) cat "$FAKE_DIR/members.txt" ;; *"endpoint status"*) cat "$FAKE_DIR/status.txt" ;; *) exit 1 ;; esac\n',
+    );
+    chmodSync(join(s.bin, "etcdctl"), 0o755);
+    const etcd = (...args: string[]) => spawnSync("bash", [join(SCRIPTS, "etcd.sh"), "--endpoints", "http://127.0.0.1:23791", ...args], { env: s.env(), encoding: "utf8", cwd: s.dir });
+    return { s, etcd };
+  }
+
+  test("leader: the member whose row says it leads, by name and hex ID", () => {
+    const { etcd } = etcd37();
+    const r = etcd("leader");
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({ name: "m1", id: "bdae9bbc11dd390d" });
+  });
+
+  test("move-leader to the member that leads already is a no-op that names it", () => {
+    const { s, etcd } = etcd37();
+    const r = etcd("move-leader", "--to", "m1");
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ name: "m1", id: "bdae9bbc11dd390d" });
+    expect(s.calls().some((c) => c.includes("move-leader"))).toBe(false);
+    // The endpoints handed on are every member's client URL, read from 3.7's member table.
+    expect(s.calls().find((c) => c.includes("endpoint status"))).toContain("--endpoints http://127.0.0.1:23792,http://127.0.0.1:23793,http://127.0.0.1:23791");
+  });
+});
