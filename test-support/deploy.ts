@@ -47,9 +47,10 @@ export function makeProject(sandbox: Sandbox): Project {
   const dir = sandbox.dir;
   writeFileSync(join(dir, "cdktf.json"), JSON.stringify({ language: "typescript", app: `node ${join(ROOT, "dist", "main.js")}`, projectId: "kindha-deploy-tier", sendCrashReports: "false" }));
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
-  // The plan's recover hook runs `npm run recover` from cdktf.out/stacks/<id>; npm finds this.
-  const recover = `node ${JSON.stringify(join(ROOT, "dist", "tools", "recover.js"))}`;
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "kindha-deploy-tier", private: true, scripts: { recover } }));
+  // The plan's recover hook and the roll resource's upgrade hook run `npm run recover` and
+  // `npm run upgrade` from cdktf.out/stacks/<id>; npm finds these.
+  const tool = (name: string) => `node ${JSON.stringify(join(ROOT, "dist", "tools", `${name}.js`))}`;
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "kindha-deploy-tier", private: true, scripts: { recover: tool("recover"), upgrade: tool("upgrade") } }));
   const env = sandbox.env({ PATH: `${engine.KINDHA_ENGINE_PATH}:${sandbox.env().PATH}`, TERRAFORM_BINARY_NAME: "tofu", TF_CLI_CONFIG_FILE: engine.TF_CLI_CONFIG_FILE });
   // cdktf and the tools read the project directory's kindha.config.yaml, as in a user's project.
   delete env.KINDHA_CONFIG;

@@ -4,7 +4,7 @@
  * stack's API address the whole time; prints how long each was unavailable.
  */
 import { ClusterClient } from "../lib/ops/client";
-import { outageLines, probeDuring } from "../lib/ops/probes";
+import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
 import { renewOrder, renewSteps } from "../lib/ops/renew-certs";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/paths";
@@ -63,9 +63,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     }
     const order = renewOrder(t, leader);
     io.out(`renew-certs: stack ${stack.id}, control planes in this order: ${order.join(", ")}`);
-    const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, (l) => io.out(l), ctx.clock));
+    const steps = stepMarks(ctx.clock, (l) => io.out(l));
+    const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, steps.log, ctx.clock));
     const report = probed.result;
-    for (const l of outageLines(probed)) io.out(l);
+    for (const l of outageLines(probed, steps.marks)) io.out(l);
     const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
     io.out(report.ok ? `renew-certs: done in ${seconds} s; stack ${stack.id} verified` : `renew-certs: stopped at "${report.failed?.step}" after ${seconds} s`);
     return report.ok ? EXIT.ok : EXIT.failed;

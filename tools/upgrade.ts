@@ -12,7 +12,7 @@ import { lastLine } from "../lib/exec";
 import { imageReference } from "../lib/grammar";
 import { ClusterClient } from "../lib/ops/client";
 import { parseNodes } from "../lib/ops/kube";
-import { outageLines, probeDuring } from "../lib/ops/probes";
+import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
 import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
 import { clusterConfigVersion, kubeletVersions, parseKubeVersion, rollOrder, type UpgradeFacts } from "../lib/ops/upgrade-plan";
@@ -103,8 +103,9 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     };
     io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
     try {
-      const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(upgradeSteps(ctx, facts, order), ctx, (l) => io.out(l), ctx.clock));
-      for (const l of outageLines(probed)) io.out(l);
+      const steps = stepMarks(ctx.clock, (l) => io.out(l));
+      const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(upgradeSteps(ctx, facts, order), ctx, steps.log, ctx.clock));
+      for (const l of outageLines(probed, steps.marks)) io.out(l);
       const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
       const report = probed.result;
       io.out(report.ok ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified` : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`);

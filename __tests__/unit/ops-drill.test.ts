@@ -38,8 +38,8 @@ describe("summarizeDrill", () => {
 
   test("adds up write outages from the first failing probe to the next succeeding one, apart from the API's", () => {
     const sum = summarizeDrill({ api: probes(true, true, true, true, true, true), write: probes(false, false, true, false, true, true), etcd: etcd("degraded") });
-    expect(sum.write).toEqual({ samples: 6, failures: 3, unavailableMs: 3000, longestMs: 2000, okAtEnd: true });
-    expect(sum.api).toEqual({ samples: 6, failures: 0, unavailableMs: 0, longestMs: 0, okAtEnd: true });
+    expect(sum.write).toEqual({ samples: 6, failures: 3, unavailableMs: 3000, longestMs: 2000, okAtEnd: true, windows: [{ fromMs: 0, toMs: 2000 }, { fromMs: 3000, toMs: 4000 }] });
+    expect(sum.api).toEqual({ samples: 6, failures: 0, unavailableMs: 0, longestMs: 0, okAtEnd: true, windows: [] });
     expect(sum).toMatchObject({ passed: true, quorumHeld: true, memberDownSeen: true });
   });
 

@@ -4,6 +4,7 @@
  * images in every node before any node rolls, one node at a time in the safe order, and stopping
  * at the first failure with where the cluster is and the way back.
  */
+import { outageLines, stepMarks } from "../../lib/ops/probes";
 import { runSteps } from "../../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../../lib/ops/upgrade";
 import {
@@ -341,5 +342,32 @@ describe("npm run upgrade", () => {
     const { exec } = fakeExec((file, args) => (file === "docker" && args[0] === "image" ? failResult("No such image") : file === "docker" && args[0] === "pull" ? failResult("dial tcp: lookup registry-1.docker.io: no such host") : undefined));
     expect(await upgradeMain(["single", "--to", "kindest/node:v1.37.2"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
     expect(c.err).toEqual(["error: kindest/node:v1.37.2 is not on this machine and docker pull failed: dial tcp: lookup registry-1.docker.io: no such host"]);
+  });
+});
+
+describe("where an outage fell", () => {
+  test("each window of failed probes is named with the step, or sub-step, then running", () => {
+    const clock = fakeClock(1_000);
+    const printed: string[] = [];
+    const steps = stepMarks(clock, (l) => void printed.push(l));
+    steps.log("[5/9] upgrade control-plane x");
+    // A sub-step 12 s after the probes started.
+    steps.marks.push({ at: 13_000, label: "[5/9] after drained" });
+    const sample = (sec: number, ok: boolean) => ({ at: sec * 1000, ok });
+    const lines = outageLines({ startedAt: 1_000, api: [sample(10, true), sample(13, false), sample(16, true)], write: [sample(1, true), sample(2, true)] }, steps.marks);
+    expect(printed).toEqual(["[5/9] upgrade control-plane x"]);
+    expect(lines).toEqual([
+      "writes unavailable for 0.0 s in total (longest 0.0 s; 0 of 2 failed)",
+      "API unavailable for 3.0 s in total (longest 3.0 s; 1 of 3 /readyz probes failed): +13.0 s for 3.0 s in [5/9] after drained",
+    ]);
+  });
+
+  test("a sub-step line a step logs becomes a mark after its step's", () => {
+    const clock = fakeClock(0);
+    const steps = stepMarks(clock, () => undefined);
+    steps.log("[6/9] upgrade control-plane y");
+    steps.log("      · drained (4.0 s)");
+    steps.log("      · out of the load balancer (7.5 s)");
+    expect(steps.marks.map((m) => m.label)).toEqual(["[6/9]", "[6/9] after drained", "[6/9] after out of the load balancer"]);
   });
 });

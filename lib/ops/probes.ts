@@ -21,6 +21,8 @@ export interface Outage {
   readonly longestMs: number;
   /** The last sample succeeded. */
   readonly okAtEnd: boolean;
+  /** Each run of failures: from its first failing sample to the next succeeding one (ms since the probes started). */
+  readonly windows: readonly { readonly fromMs: number; readonly toMs: number }[];
 }
 
 /** kubectl's request timeout for the API and write probes: short, so an outage shows as failures. */
@@ -31,10 +33,12 @@ export function outage(samples: readonly ProbeSample[]): Outage {
   let total = 0;
   let longest = 0;
   let start: number | undefined;
+  const windows: { fromMs: number; toMs: number }[] = [];
   const close = (at: number) => {
     if (start === undefined) return;
     total += at - start;
     longest = Math.max(longest, at - start);
+    windows.push({ fromMs: start, toMs: at });
     start = undefined;
   };
   for (const s of samples) {
@@ -43,7 +47,7 @@ export function outage(samples: readonly ProbeSample[]): Outage {
   }
   const last = samples[samples.length - 1];
   if (last) close(last.at);
-  return { samples: samples.length, failures: samples.filter((s) => !s.ok).length, unavailableMs: total, longestMs: longest, okAtEnd: !!last && last.ok };
+  return { samples: samples.length, failures: samples.filter((s) => !s.ok).length, unavailableMs: total, longestMs: longest, okAtEnd: !!last && last.ok, windows };
 }
 
 /**
@@ -89,6 +93,8 @@ export interface Probed<R> {
   readonly result: R;
   readonly api: readonly ProbeSample[];
   readonly write: readonly ProbeSample[];
+  /** Clock time the samples' `at` counts from. */
+  readonly startedAt: number;
 }
 
 /**
@@ -115,17 +121,47 @@ export async function probeDuring<R>(c: ClusterOpsContext, configMap: string, ev
     settled = true;
     const [api, write] = await running;
     const samples = (xs: [number, boolean][]) => xs.map(([at, ok]) => ({ at, ok }));
-    return { api: samples(api), write: samples(write) };
+    return { api: samples(api), write: samples(write), startedAt: t0 };
   }
 }
 
-/** The two lines every rolling tool ends with: how long writes and the API were unavailable. */
-export function outageLines(p: Pick<Probed<unknown>, "api" | "write">): string[] {
-  const api = outage(p.api);
-  const write = outage(p.write);
+/** A moment of a rolling tool's run (a step starting), at a clock time. */
+export interface Mark {
+  readonly at: number;
+  readonly label: string;
+}
+
+/** Records the step lines (`[i/n] name`) a runSteps log prints and their sub-steps' lines, with the clock time of each. */
+export function stepMarks(clock: Clock, log: (line: string) => void): { log: (line: string) => void; marks: Mark[] } {
+  const marks: Mark[] = [];
+  return {
+    marks,
+    log: (line) => {
+      const step = /^(\[\d+\/\d+\]) /.exec(line);
+      if (step) marks.push({ at: clock.now(), label: step[1] });
+      // A sub-step a step logs as it completes (`      · what (N s)`): the time after it.
+      const sub = /^\s+· (.*?) \([\d.]+ s\)$/.exec(line);
+      const last = marks[marks.length - 1];
+      if (sub && last) marks.push({ at: clock.now(), label: `${last.label.replace(/ after .*$/, "")} after ${sub[1]}` });
+      log(line);
+    },
+  };
+}
+
+/**
+ * The lines every rolling tool ends with: how long writes and the API were unavailable, and when
+ * (seconds after the probes started, and the step then running), so an outage can be traced.
+ */
+export function outageLines(p: Pick<Probed<unknown>, "api" | "write" | "startedAt">, marks: readonly Mark[] = []): string[] {
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-  return [
-    `writes unavailable for ${secs(write.unavailableMs)} in total (longest ${secs(write.longestMs)}; ${write.failures} of ${write.samples} failed)`,
-    `API unavailable for ${secs(api.unavailableMs)} in total (longest ${secs(api.longestMs)}; ${api.failures} of ${api.samples} /readyz probes failed)`,
-  ];
+  const when = (o: Outage) =>
+    o.windows
+      .map((w) => {
+        const step = [...marks].reverse().find((m) => m.at - p.startedAt <= w.fromMs);
+        return `+${(w.fromMs / 1000).toFixed(1)} s for ${secs(w.toMs - w.fromMs)}${step ? ` in ${step.label}` : ""}`;
+      })
+      .join(", ");
+  const line = (what: string, o: Outage, probes: string) =>
+    `${what} unavailable for ${secs(o.unavailableMs)} in total (longest ${secs(o.longestMs)}; ${o.failures} of ${o.samples}${probes} failed)${o.windows.length > 0 ? `: ${when(o)}` : ""}`;
+  return [line("writes", outage(p.write), ""), line("API", outage(p.api), " /readyz probes")];
 }

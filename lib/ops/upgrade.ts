@@ -189,6 +189,12 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
   const lb = kindLoadBalancerName(t.clusterName);
   const inLb = t.api.loadBalanced && roll.kind === "control-plane";
   const done: string[] = [];
+  const t0 = c.clock.now();
+  // Each sub-step is logged as it completes, so an outage the probes saw can be placed.
+  const note = (what: string) => {
+    done.push(what);
+    c.log(`      · ${what} (${((c.clock.now() - t0) / 1000).toFixed(1)} s)`);
+  };
   const stop = (why: string) => failed(done.length > 0 ? `${why} (done on ${node}: ${done.join("; ")})` : why);
   const must = async (what: string, r: Promise<CommandResult>) => {
     const got = await r;
@@ -198,32 +204,32 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
   let why: string | undefined;
 
   if ((why = await must("kubectl drain", k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"], { timeoutMs: 330_000, requestTimeout: "0" })))) return stop(why);
-  done.push("drained");
+  note("drained");
   if (roll.kind === "control-plane" && others.length > 0) {
     const etcd = k.etcd(others[0], { timeoutMs: 60_000 });
-    if ((await etcd.leader()).name === node) done.push(`etcd leadership ${node} -> ${(await etcd.moveLeader(others[0])).name}`);
+    if ((await etcd.leader()).name === node) note(`etcd leadership ${node} -> ${(await etcd.moveLeader(others[0])).name}`);
   }
   if (inLb) {
     if ((why = await must(`taking ${node} out of ${lb}`, writeLbConfig(k, lb, kindLbConfig(others))))) return stop(why);
     await c.clock.sleep(c.lbSettleMs);
-    done.push("out of the load balancer");
+    note("out of the load balancer");
   }
   if ((why = await must("installing kubeadm", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubeadm"], 60_000)))) return stop(why);
   const args = kubeadmUpgradeArgs(roll, c.target, t.allowCgroupV1);
   if ((why = await must(args.slice(0, 3).join(" "), k.inNode(node, args, 15 * 60_000)))) return stop(why);
-  done.push(args.slice(0, 3).join(" "));
+  note(args.slice(0, 3).join(" "));
   if ((why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))) return stop(why);
   if ((why = await must("restarting kubelet", k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000)))) return stop(why);
-  done.push("kubelet restarted");
+  note("kubelet restarted");
 
   const settled = await pollUntil(() => nodeAtTarget(c, k, roll), { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
   if (!settled.done) return stop(`not steady at ${c.target.text}: ${settled.why}`);
   if ((why = await must("kubectl uncordon", k.kubectl(["uncordon", node])))) return stop(why);
-  done.push("uncordoned");
+  note("uncordoned");
   if (inLb) {
     if ((why = await must(`putting ${node} back into ${lb}`, writeLbConfig(k, lb, kindLbConfig(cps))))) return stop(why);
     await c.clock.sleep(c.lbSettleMs);
-    done.push("back in the load balancer");
+    note("back in the load balancer");
   }
   return ok(done.join("; "));
 }
