@@ -136,7 +136,7 @@ export function clusterContainers(cluster: string): string[] {
 
 /** What `npm run upgrade` printed: each node's roll time and the outage figures. */
 export function rollFigures(output: string): { nodes: [string, number][]; writesS: number; apiS: number } {
-  const nodes = [...output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to \S+ \(kubeadm upgrade \w+\)\n\s+ok in ([\d.]+) s/g)].map((m): [string, number] => [m[1], Number(m[2])]);
+  const nodes = [...output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to \S+ \(kubeadm upgrade \w+\)\n(?:\s+· [^\n]*\n)*\s+ok in ([\d.]+) s/g)].map((m): [string, number] => [m[1], Number(m[2])]);
   return {
     nodes,
     writesS: Number(/writes unavailable for ([\d.]+) s/.exec(output)?.[1] ?? NaN),

@@ -10,6 +10,7 @@ import { upgradeSteps, type UpgradeContext } from "../../lib/ops/upgrade";
 import {
   clusterConfigVersion,
   kubeadmUpgradeArgs,
+  kubeletPodUids,
   kubeletVersions,
   parseKubeVersion,
   preChecks,
@@ -20,6 +21,7 @@ import {
   type UpgradeFacts,
 } from "../../lib/ops/upgrade-plan";
 import { resolveStack } from "../../lib/stack-config";
+import { rollFigures } from "../../test-support/cluster";
 import { main as upgradeMain } from "../../tools/upgrade";
 import { capture, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, failResult, line, okResult } from "../fixtures/recorded/load";
 
@@ -138,13 +140,25 @@ describe("order and commands", () => {
       "kube-controller-manager": `registry.k8s.io/kube-controller-manager:${NEW}`,
       "kube-scheduler": `registry.k8s.io/kube-scheduler:${NEW}`,
     });
-    const pods = (image: (c: string) => string, ready = "True") =>
-      JSON.stringify({ items: Object.keys(want).map((c) => ({ metadata: { name: `${c}-${CP1}` }, spec: { containers: [{ image: image(c) }] }, status: { conditions: [{ type: "Ready", status: ready }] } })) });
-    expect(staticPodProblems(pods((c) => want[c as keyof typeof want]!), CP1, want)).toEqual([]);
-    expect(staticPodProblems(pods((c) => want[c as keyof typeof want]!, "False"), CP1, want)).toHaveLength(4);
-    const stale = staticPodProblems(pods((c) => (c === "etcd" ? "registry.k8s.io/etcd:3.6.8-0" : want[c as keyof typeof want]!)), CP1, want);
+    const uids = new Map(Object.keys(want).map((c) => [`${c}-${CP1}`, `new-${c}`]));
+    const pods = (image: (c: string) => string, ready = "True", mirrors = (c: string) => `new-${c}`) =>
+      JSON.stringify({
+        items: Object.keys(want).map((c) => ({
+          metadata: { name: `${c}-${CP1}`, annotations: { "kubernetes.io/config.mirror": mirrors(c) } },
+          spec: { containers: [{ image: image(c) }] },
+          status: { conditions: [{ type: "Ready", status: ready }] },
+        })),
+      });
+    const at = (c: string) => want[c as keyof typeof want]!;
+    expect(staticPodProblems(pods(at), CP1, want, uids)).toEqual([]);
+    expect(staticPodProblems(pods(at, "False"), CP1, want, uids)).toHaveLength(4);
+    const stale = staticPodProblems(pods((c) => (c === "etcd" ? "registry.k8s.io/etcd:3.6.8-0" : at(c))), CP1, want, uids);
     expect(stale).toEqual(["etcd runs registry.k8s.io/etcd:3.6.8-0, not registry.k8s.io/etcd:3.7.0-0"]);
-    expect(staticPodProblems(JSON.stringify({ items: [] }), CP1, want)).toEqual(["no etcd pod", "no kube-apiserver pod", "no kube-controller-manager pod", "no kube-scheduler pod"]);
+    // Ready on the right image, but the old kubelet's pod: the new kubelet has yet to re-create it.
+    const old = staticPodProblems(pods(at, "True", (c) => (c === "kube-apiserver" ? "old-hash" : `new-${c}`)), CP1, want, uids);
+    expect(old).toEqual(["kube-apiserver: the API still shows a pod the kubelet no longer runs"]);
+    expect(staticPodProblems(JSON.stringify({ items: [] }), CP1, want, uids)).toEqual(["no etcd pod", "no kube-apiserver pod", "no kube-controller-manager pod", "no kube-scheduler pod"]);
+    expect(kubeletPodUids(JSON.stringify({ items: [{ metadata: { name: `etcd-${CP1}`, uid: "u1" } }, { metadata: { name: "x" } }] }))).toEqual(new Map([[`etcd-${CP1}`, "u1"]]));
   });
 });
 
@@ -155,6 +169,9 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
   const kubelet = new Map(t.nodes.map((n) => [n.name, OLD]));
   const staticAt = new Map(t.controlPlanes.map((n) => [n.name, OLD]));
   const kubeletInstalled = new Set<string>();
+  /** After a kubelet restart the API shows the old kubelet's mirror pods for this many polls. */
+  const staleFor = new Map<string, number>();
+  const proxied: string[] = [];
   const loaded = new Set<string>();
   const backends: string[][] = [];
   const events: string[] = [];
@@ -189,6 +206,7 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
       }
       if (cmd[0] === "sh" && cmd[2].includes("restart kubelet")) {
         if (kubeletInstalled.has(node)) kubelet.set(node, NEW);
+        staleFor.set(node, 2);
         return events.push(`kubelet ${node}`), okResult();
       }
     }
@@ -197,10 +215,18 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
       const node = a[a.indexOf("node") + 1];
       return okResult(JSON.stringify({ status: { nodeInfo: { kubeletVersion: kubelet.get(node) }, conditions: [{ type: "Ready", status: "True" }] } }));
     }
+    const uid = (c: string, node: string) => `${c}-${node}-${kubelet.get(node)}`;
+    if (file === "kubectl" && a.includes("--raw") && a[a.indexOf("--raw") + 1].endsWith("/proxy/pods")) {
+      const node = a[a.indexOf("--raw") + 1].split("/")[4];
+      proxied.push(node);
+      return okResult(JSON.stringify({ items: ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((c) => ({ metadata: { name: `${c}-${node}`, uid: uid(c, node) } })) }));
+    }
     if (file === "kubectl" && a.includes("--field-selector")) {
       const node = a[a.indexOf("--field-selector") + 1].replace("spec.nodeName=", "");
+      const stale = (staleFor.get(node) ?? 0) > 0;
+      staleFor.set(node, (staleFor.get(node) ?? 0) - 1);
       const items = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((c) => ({
-        metadata: { name: `${c}-${node}` },
+        metadata: { name: `${c}-${node}`, annotations: { "kubernetes.io/config.mirror": stale ? `${c}-${node}-${OLD}` : uid(c, node) } },
         spec: { containers: [{ image: imageOf(c, node) }] },
         status: { conditions: [{ type: "Ready", status: "True" }] },
       }));
@@ -208,7 +234,7 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
     }
     return verify(file, args);
   });
-  return { ...fake, backends, events, kubelet, leader: () => leader };
+  return { ...fake, backends, events, kubelet, proxied, leader: () => leader };
 }
 
 const context = (w: ReturnType<typeof world>, log: string[], topology = ha): UpgradeContext => ({
@@ -245,6 +271,8 @@ describe("the roll over a fake cluster", () => {
     const perNode = e.filter((x) => /^(drain|install kubeadm|kubeadm|kubelet|uncordon) /.test(x));
     const expected = order.flatMap((r) => [`drain ${r.node}`, `install kubeadm ${r.node}`, `kubeadm ${r.command} ${r.node}`, `kubelet ${r.node}`, `uncordon ${r.node}`]);
     expect(perNode).toEqual(expected);
+    // Each control plane was uncordoned only once the API showed the new kubelet's pods: two stale polls, then the third.
+    expect(w.proxied.filter((n) => n === CP2)).toHaveLength(3);
     // Leadership moved off CP1 once, after its drain and before its kubeadm.
     expect(e.filter((x) => x.startsWith("leader "))).toEqual([`leader ${CP2}`]);
     expect(e.indexOf(`leader ${CP2}`)).toBeGreaterThan(e.indexOf(`drain ${CP1}`));
@@ -370,4 +398,18 @@ describe("where an outage fell", () => {
     steps.log("      · out of the load balancer (7.5 s)");
     expect(steps.marks.map((m) => m.label)).toEqual(["[6/9]", "[6/9] after drained", "[6/9] after out of the load balancer"]);
   });
+});
+
+test("the cluster tier and the bench read each node's roll time and the outage from what upgrade printed", () => {
+  const printed = [
+    "[5/7] upgrade control-plane c-control-plane to v1.37.2 (kubeadm upgrade apply)",
+    "      · drained (6.2 s)",
+    "      · kubeadm upgrade apply (171.1 s)",
+    "      ok in 199.6 s: drained; kubeadm upgrade apply",
+    "[6/7] upgrade worker c-worker to v1.37.2 (kubeadm upgrade node)",
+    "      ok in 18.7 s: drained",
+    "writes unavailable for 120.0 s in total (longest 118.0 s; 117 of 300 failed): +60.1 s for 118.0 s in [5/7] after drained",
+    "API unavailable for 121.0 s in total (longest 121.0 s; 118 of 300 /readyz probes failed)",
+  ].join("\n");
+  expect(rollFigures(printed)).toEqual({ nodes: [["c-control-plane", 199.6], ["c-worker", 18.7]], writesS: 120, apiS: 121 });
 });

@@ -175,16 +175,34 @@ export function clusterConfigVersion(clusterConfiguration: string): string | und
   return /^kubernetesVersion:\s*"?([^"\s]+)"?\s*$/m.exec(clusterConfiguration)?.[1];
 }
 
-/** What is wrong with a node's static pods against the images they should run (kubectl's pod list JSON). Pure. */
-export function staticPodProblems(podsJson: string, node: string, want: ReturnType<typeof staticPodImages>): string[] {
-  type Pod = { metadata?: { name?: string }; spec?: { containers?: { image?: string }[] }; status?: { conditions?: { type: string; status: string }[] } };
+/** The annotation a mirror pod carries: the UID (config hash) of the kubelet's static pod it mirrors. */
+export const MIRROR_ANNOTATION = "kubernetes.io/config.mirror";
+
+/** The static pods' UIDs the kubelet itself holds, by pod name (`nodes/<node>/proxy/pods`, a PodList). Pure. */
+export function kubeletPodUids(podsJson: string): Map<string, string> {
+  const items = ((JSON.parse(podsJson) as { items?: { metadata?: { name?: string; uid?: string } }[] }).items ?? []);
+  return new Map(items.filter((p) => p.metadata?.name && p.metadata.uid).map((p) => [p.metadata!.name!, p.metadata!.uid!]));
+}
+
+/**
+ * What is wrong with a node's static pods against the images they should run (kubectl's pod list
+ * JSON) and the static pods its kubelet holds. A new kubelet computes another hash (the static
+ * pod's UID) for the same manifest, and soon after it starts it re-creates every static pod: the
+ * API meanwhile shows the old mirror pods, Ready. A mirror pod counts only once it mirrors the
+ * kubelet's current pod, or the node would go back into the load balancer just before its API
+ * server restarts once more. Pure.
+ */
+export function staticPodProblems(podsJson: string, node: string, want: ReturnType<typeof staticPodImages>, kubeletUids: ReadonlyMap<string, string>): string[] {
+  type Pod = { metadata?: { name?: string; annotations?: Record<string, string> }; spec?: { containers?: { image?: string }[] }; status?: { conditions?: { type: string; status: string }[] } };
   const pods = ((JSON.parse(podsJson) as { items?: Pod[] }).items ?? []) as Pod[];
   const out: string[] = [];
   for (const comp of STATIC_PODS) {
-    const pod = pods.find((p) => p.metadata?.name === `${comp}-${node}`);
+    const name = `${comp}-${node}`;
+    const pod = pods.find((p) => p.metadata?.name === name);
     const image = pod?.spec?.containers?.[0]?.image;
     if (!pod) out.push(`no ${comp} pod`);
     else if (want[comp] && image !== want[comp]) out.push(`${comp} runs ${image ?? "no image"}, not ${want[comp]}`);
+    else if (pod.metadata?.annotations?.[MIRROR_ANNOTATION] !== kubeletUids.get(name)) out.push(`${comp}: the API still shows a pod the kubelet no longer runs`);
     else if (pod.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True") out.push(`${comp} not ready`);
   }
   return out;

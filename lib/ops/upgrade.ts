@@ -14,7 +14,7 @@ import { kindLbConfig } from "../kind-lb-config";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { writeLbConfig } from "./lb";
 import { failed, failedCommand, ok, pollUntil, type Step, type StepResult } from "./steps";
-import { kubeadmUpgradeArgs, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
+import { kubeadmUpgradeArgs, kubeletPodUids, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
 import { renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
 
 /** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
@@ -93,7 +93,8 @@ async function loadPayload(k: ClusterClient, node: string, p: Payload): Promise<
   const steps: [string, () => Promise<CommandResult>][] = [
     ["mkdir", () => k.inNode(node, ["mkdir", "-p", dir], 30_000)],
     ["copy", () => k.containers(["cp", `${p.dir}/.`, `${node}:${dir}/`], 600_000)],
-    ["ctr images import", () => k.inNode(node, ["ctr", "-n", "k8s.io", "images", "import", "--label=io.cri-containerd.pinned=pinned", `${dir}/images.tar`], 600_000)],
+    // Not unpacked, as kind pre-loads its images: containerd unpacks an image when a container first needs it.
+    ["ctr images import", () => k.inNode(node, ["ctr", "-n", "k8s.io", "images", "import", "--no-unpack", "--label=io.cri-containerd.pinned=pinned", `${dir}/images.tar`], 600_000)],
     ["rm images.tar", () => k.inNode(node, ["rm", "-f", `${dir}/images.tar`], 30_000)],
   ];
   for (const [what, run] of steps) {
@@ -234,7 +235,10 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
   return ok(done.join("; "));
 }
 
-/** The node Ready at the target; a control plane's static pods on the target's images and ready, and etcd healthy with every member. */
+/**
+ * The node Ready at the target; a control plane's static pods on the target's images, re-created
+ * by the new kubelet and ready, and etcd healthy with every member.
+ */
 async function nodeAtTarget(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Promise<{ done: boolean; why: string }> {
   const node = roll.node;
   const r = await k.kubectl(["get", "node", node, "-o", "json"], { timeoutMs: 30_000 });
@@ -247,7 +251,9 @@ async function nodeAtTarget(c: UpgradeContext, k: ClusterClient, roll: NodeRoll)
   const want = staticPodImages(c.payload!.images);
   const pods = await k.kubectl(["-n", "kube-system", "get", "pods", "--field-selector", `spec.nodeName=${node}`, "-o", "json"], { timeoutMs: 30_000 });
   if (pods.code !== 0) return { done: false, why: `kubectl get pods: ${lastLine(pods)}` };
-  const wrong = staticPodProblems(pods.stdout, node, want);
+  const held = await k.kubectl(["get", "--raw", `/api/v1/nodes/${node}/proxy/pods`], { timeoutMs: 30_000 });
+  if (held.code !== 0) return { done: false, why: `the kubelet's pods: ${lastLine(held)}` };
+  const wrong = staticPodProblems(pods.stdout, node, want, kubeletPodUids(held.stdout));
   if (wrong.length > 0) return { done: false, why: wrong.join("; ") };
   const health = await k.etcdHealth(node, c.topology.etcd.members.length, undefined, 60_000);
   if (!("report" in health) || health.report.state !== "healthy") return { done: false, why: "report" in health ? health.report.message : health.reason };
