@@ -39,6 +39,18 @@ if (why) {
   const cdktf = (...args: string[]) => p.cdktf(...args);
   const tool = (name: string, ...args: string[]) => p.tool(name, ...args);
 
+  /** `count` marker ConfigMaps named <prefix>00.. in a new namespace, each with a checksum of `seed(i)`; what was written. */
+  const writeMarkers = (ns: string, prefix: string, count: number, seed: (i: number) => string): Record<string, Record<string, string>> => {
+    k("create", "namespace", ns);
+    const items = Array.from({ length: count }, (_, i) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: `${prefix}${String(i).padStart(2, "0")}`, namespace: ns, labels: { "kindha.io/test": "marker" } },
+      data: { index: String(i), content: createHash("sha256").update(seed(i)).digest("hex") },
+    }));
+    kubectl(kubeconfig, env, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+    return Object.fromEntries(items.map((c) => [c.metadata.name, c.data]));
+  };
   const markers = (ns: string) =>
     Object.fromEntries(
       JSON.parse(k("get", "configmap", "-n", ns, "-l", "kindha.io/test=marker", "-o", "json")).items.map((c: any) => [c.metadata.name, c.data]),
@@ -84,16 +96,8 @@ if (why) {
     await pg.waitReady(db());
     rows = pg.writeRows(db());
     say(`PostgreSQL on single: ${rows}`);
+    Object.assign(written, writeMarkers("kindha-markers", "m", 30, String));
     const ns = "kindha-markers";
-    k("create", "namespace", ns);
-    const items = Array.from({ length: 30 }, (_, i) => ({
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: `m${String(i).padStart(2, "0")}`, namespace: ns, labels: { "kindha.io/test": "marker" } },
-      data: { index: String(i), content: createHash("sha256").update(String(i)).digest("hex") },
-    }));
-    kubectl(kubeconfig, env, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
-    Object.assign(written, Object.fromEntries(items.map((c) => [c.metadata.name, c.data])));
     const r = await tool("migrate", "--from", "single", "--to", "ha-option-a", "--project-dir", project, "--skip-provider-lock");
     if (r.code !== 0) throw fail("migrate single -> ha-option-a", r);
     say(`migrate single -> ha-option-a took ${r.seconds} s`);
@@ -162,6 +166,10 @@ if (why) {
     writeFileSync(sandbox.configFile, config.slice(0, single) + config.slice(single).replace(`nodeImage: ${NODE_IMAGE}`, `nodeImage: ${UPGRADE_IMAGE}`));
     const ids = () => Object.fromEntries(clusterContainers(cluster).map((c) => [c, run("docker", ["inspect", "-f", "{{.Id}}", c], env).stdout.trim()]));
     const before = ids();
+    // Objects of its own, so the test also runs alone (-t).
+    const ns = "kindha-upgrade";
+    const kept = writeMarkers(ns, "u", 20, (i) => `upgrade/${i}`);
+    expect(markers(ns)).toEqual(kept);
     const diff = await cdktf("diff", "single");
     if (diff.code !== 0) throw fail("cdktf diff single", diff);
     expect(diff.output).toMatch(/null_resource\.Upgrade_Roll_\w+ must be replaced/);
@@ -172,7 +180,7 @@ if (why) {
     expect(r.output).toMatch(/upgrade: done in \d+ s; stack single runs v1\.37\.2 and verified/);
     expect(ids()).toEqual(before);
     expect(JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => n.status.nodeInfo.kubeletVersion)).toEqual(["v1.37.2", "v1.37.2"]);
-    expect(markers("kindha-markers")).toEqual(written);
+    expect(markers(ns)).toEqual(kept);
     const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(project, "cdktf.out", "stacks", "single"), env, encoding: "utf8" });
     expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
   }, 40 * MINUTE);

@@ -286,19 +286,25 @@ describe("delete-cluster.sh", () => {
   });
 });
 
+/**
+ * Runs a hook Terraform runs (plan-hook.sh, upgrade-hook.sh) from a stack directory inside
+ * `project`, with a stand-in npm that prints its cwd, its arguments and what `npmPrints` adds.
+ */
+function runHook(script: string, packageJson: string | undefined, npmPrints: string, opts: { env?: Record<string, string>; input?: string } = {}) {
+  const s = makeStandIns([]);
+  const project = join(s.dir, "project");
+  const stackDir = join(project, "cdktf.out", "stacks", "single");
+  mkdirSync(stackDir, { recursive: true });
+  if (packageJson !== undefined) writeFileSync(join(project, "package.json"), packageJson);
+  writeFileSync(join(s.bin, "npm"), `#!/usr/bin/env bash\nprintf "%s|%s|%s" "$PWD" "$*" "${npmPrints}"\n`);
+  chmodSync(join(s.bin, "npm"), 0o755);
+  const r = spawnSync("bash", [join(SCRIPTS, script)], { env: { ...s.env(), ...opts.env }, encoding: "utf8", cwd: stackDir, input: opts.input });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, project, stackDir };
+}
+
 describe("plan-hook.sh", () => {
-  /** Runs the hook from a stack directory inside `project`, with a stand-in npm that records its cwd, arguments and stdin. */
-  function hook(packageJson: string | undefined) {
-    const s = makeStandIns([]);
-    const project = join(s.dir, "project");
-    const stackDir = join(project, "cdktf.out", "stacks", "single");
-    mkdirSync(stackDir, { recursive: true });
-    if (packageJson !== undefined) writeFileSync(join(project, "package.json"), packageJson);
-    writeFileSync(join(s.bin, "npm"), '#!/usr/bin/env bash\nprintf "%s|%s|%s" "$PWD" "$*" "$(cat)"\n');
-    chmodSync(join(s.bin, "npm"), 0o755);
-    const r = spawnSync("bash", [join(SCRIPTS, "plan-hook.sh")], { env: s.env(), encoding: "utf8", cwd: stackDir, input: '{"stack":"single"}' });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr, project, stackDir };
-  }
+  /** The hook with Terraform's query on stdin; the stand-in npm prints what it read. */
+  const hook = (packageJson: string | undefined) => runHook("plan-hook.sh", packageJson, "$(cat)", { input: '{"stack":"single"}' });
 
   test("runs npm run recover -- --terraform-hook in the project above, passing Terraform's query on stdin", () => {
     const r = hook('{"scripts":{"recover":"node tools/run.js tools/recover"}}');
@@ -318,18 +324,9 @@ describe("plan-hook.sh", () => {
 
 describe("upgrade-hook.sh", () => {
   const ENV = { KINDHA_STACK: "single", KINDHA_NODE_IMAGE: "kindha.local/node:v1.37.2", KINDHA_KUBECONFIG: "/k/config" };
-  /** Runs the hook from a stack directory inside `project`, with a stand-in npm that records its cwd, arguments and the three values. */
-  function hook(packageJson: string | undefined, env: Record<string, string> = ENV) {
-    const s = makeStandIns([]);
-    const project = join(s.dir, "project");
-    const stackDir = join(project, "cdktf.out", "stacks", "single");
-    mkdirSync(stackDir, { recursive: true });
-    if (packageJson !== undefined) writeFileSync(join(project, "package.json"), packageJson);
-    writeFileSync(join(s.bin, "npm"), '#!/usr/bin/env bash\nprintf "%s|%s|%s %s %s" "$PWD" "$*" "$KINDHA_STACK" "$KINDHA_NODE_IMAGE" "$KINDHA_KUBECONFIG"\n');
-    chmodSync(join(s.bin, "npm"), 0o755);
-    const r = spawnSync("bash", [join(SCRIPTS, "upgrade-hook.sh")], { env: { ...s.env(), ...env }, encoding: "utf8", cwd: stackDir });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr, project, stackDir };
-  }
+  /** The hook with the three values in its environment; the stand-in npm prints them. */
+  const hook = (packageJson: string | undefined, env: Record<string, string> = ENV) =>
+    runHook("upgrade-hook.sh", packageJson, "$KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG", { env });
 
   test("runs npm run upgrade -- --terraform-hook in the project above, the values in its environment only", () => {
     const r = hook('{"scripts":{"upgrade":"node tools/run.js tools/upgrade"}}');
