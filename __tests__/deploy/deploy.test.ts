@@ -172,8 +172,12 @@ if (why) {
     expect(markers(ns)).toEqual(kept);
     const diff = await cdktf("diff", "single");
     if (diff.code !== 0) throw fail("cdktf diff single", diff);
-    expect(diff.output).toMatch(/null_resource\.Upgrade_Roll_\w+ must be replaced/);
-    expect(diff.output).not.toMatch(/Cluster_Lifecycle_\w+ must be replaced/);
+    // cdktf colours the plan and names the construct path after the address:
+    // `null_resource.Upgrade_Roll_… (Upgrade/Roll) must be replaced`.
+    const shown = diff.output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+    expect(shown).toMatch(/null_resource\.Upgrade_Roll_\w+ (\(\S+\) )?must be replaced/);
+    expect(shown).not.toMatch(/Cluster_Lifecycle_\w+ (\(\S+\) )?must be replaced/);
+    expect(shown).toMatch(/Plan: 2 to add, 0 to change, 2 to destroy/);
     const r = await cdktf("deploy", "single");
     if (r.code !== 0) throw fail("cdktf deploy single with the new image", r);
     say(`cdktf deploy single rolling to v1.37.2 took ${r.seconds} s`);
