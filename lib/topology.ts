@@ -137,6 +137,15 @@ export function kindLoadBalancerName(cluster: string): string {
   return `${cluster}-external-load-balancer`;
 }
 
+/**
+ * The order a rolling change takes the control planes in: followers first, the etcd leader last
+ * (so leadership moves once at most); topology order when the leader is unknown.
+ */
+export function controlPlaneRollOrder(t: Topology, leader: string | undefined): string[] {
+  const names = t.controlPlanes.map((n) => n.name);
+  return leader && names.includes(leader) ? [...names.filter((n) => n !== leader), leader] : names;
+}
+
 /** `<container cli> <args>` that lists every container kind made for a cluster (nodes and load balancer), one name a line. */
 export function kindClusterPsArgs(cluster: string): string[] {
   return ["ps", "-a", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.Names}}"];

@@ -134,7 +134,7 @@ export function clusterContainers(cluster: string): string[] {
   return r.stdout.split("\n").filter(Boolean).sort();
 }
 
-/** What `npm run upgrade` printed: each node's roll time and the outage figures. */
+/** What a rolling tool printed: each node's roll time (upgrade's steps) and the outage figures (upgrade, renew-certs). */
 export function rollFigures(output: string): { nodes: [string, number][]; writesS: number; apiS: number } {
   const nodes = [...output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to \S+ \(kubeadm upgrade \w+\)\n(?:\s+· [^\n]*\n)*\s+ok in ([\d.]+) s/g)].map((m): [string, number] => [m[1], Number(m[2])]);
   return {

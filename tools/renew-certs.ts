@@ -5,7 +5,8 @@
  */
 import { ClusterClient } from "../lib/ops/client";
 import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
-import { renewOrder, renewSteps } from "../lib/ops/renew-certs";
+import { renewSteps } from "../lib/ops/renew-certs";
+import { controlPlaneRollOrder } from "../lib/topology";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/paths";
 import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
@@ -53,15 +54,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     };
     const t = stack.topology;
     const t0 = deps.clock.now();
-    let leader: string | undefined;
-    if (t.controlPlanes.length > 1) {
-      leader = await new ClusterClient(ctx)
-        .etcd(t.controlPlanes[0].name, { timeoutMs: 60_000 })
-        .leader()
-        .then((l) => l.name)
-        .catch(() => undefined);
-    }
-    const order = renewOrder(t, leader);
+    const order = controlPlaneRollOrder(t, await new ClusterClient(ctx).etcdLeader(t));
     io.out(`renew-certs: stack ${stack.id}, control planes in this order: ${order.join(", ")}`);
     const steps = stepMarks(ctx.clock, (l) => io.out(l));
     const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, steps.log, ctx.clock));

@@ -15,7 +15,7 @@ import { parseNodes } from "../lib/ops/kube";
 import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
 import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
-import { clusterConfigVersion, kubeletVersions, parseKubeVersion, rollOrder, type UpgradeFacts } from "../lib/ops/upgrade-plan";
+import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
 import { backupDir, expandHome } from "../lib/paths";
 import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
@@ -86,8 +86,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);
       return EXIT.ok;
     }
-    const leader = t.controlPlanes.length > 1 ? await k.etcd(t.controlPlanes[0].name, { timeoutMs: 60_000 }).leader().then((l) => l.name, () => undefined) : undefined;
-    const order = rollOrder(t, { leader, done, clusterAtTarget });
+    const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget });
 
     const workDir = mkdtempSync(join(tmpdir(), "kindha-upgrade-"));
     const ctx: UpgradeContext = {
@@ -128,24 +127,18 @@ async function imageVersion(k: ClusterClient, image: string): Promise<string> {
 }
 
 /** The versions and node states the pre-checks judge. */
-async function readFacts(k: ClusterClient, target: NonNullable<ReturnType<typeof parseKubeVersion>>): Promise<UpgradeFacts> {
+async function readFacts(k: ClusterClient, target: KubeVersion): Promise<UpgradeFacts> {
   const nodes = await k.kubectl(["get", "nodes", "-o", "json"]);
   if (nodes.code !== 0) throw new Error(`kubectl get nodes failed: ${lastLine(nodes)}`);
   const version = await k.kubectl(["version", "-o", "json"]);
-  const gitVersion = (() => {
-    try {
-      return (JSON.parse(version.stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion;
-    } catch {
-      return undefined;
-    }
-  })();
-  const server = gitVersion ? parseKubeVersion(gitVersion) : undefined;
+  const server = serverVersion(version.stdout);
   if (!server) throw new Error(`cannot read the API server's version: ${lastLine(version) || version.stdout.trim()}`);
+  const parsed = parseNodes(nodes.stdout);
   return {
     target,
     server,
-    kubelets: kubeletVersions(nodes.stdout),
-    notReady: parseNodes(nodes.stdout).filter((n) => !n.ready).map((n) => `${n.name} (${n.readyDetail})`),
+    kubelets: new Map(parsed.map((n) => [n.name, n.kubeletVersion])),
+    notReady: parsed.filter((n) => !n.ready).map((n) => `${n.name} (${n.readyDetail})`),
   };
 }
 

@@ -211,8 +211,7 @@ if (missing) {
           });
         const before = earliest();
         const r = tool("renew-certs", stack);
-        const writes = Number(/writes unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
-        const api = Number(/API unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
+        const { writesS: writes, apiS: api } = rollFigures(r.output);
         say(`${stack}: renew-certs exit ${r.code}: writes unavailable ${writes} s, API unavailable ${api} s; ${r.output.trim().split("\n").pop()}`);
         if (r.code !== 0) throw new Error(`renew-certs failed:\n${r.output.split("\n").slice(-40).join("\n")}`);
         const after = earliest();

@@ -4,7 +4,8 @@
  * renew, etcd -> kube-apiserver -> kube-controller-manager -> kube-scheduler, back in), one node
  * at a time, and stopping at the first failure with what state the cluster is in.
  */
-import { COMPONENTS, renewOrder, renewSteps, type RenewContext } from "../../lib/ops/renew-certs";
+import { COMPONENTS, renewSteps, type RenewContext } from "../../lib/ops/renew-certs";
+import { controlPlaneRollOrder } from "../../lib/topology";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/stack-config";
 import { main as renewMain } from "../../tools/renew-certs";
@@ -65,10 +66,10 @@ const context = (w: ReturnType<typeof world>, log: string[], topology = ha): Ren
 });
 
 test("renews followers first and the etcd leader last; with no leader known, in topology order", () => {
-  expect(renewOrder(ha, CP1)).toEqual([CP2, CP3, CP1]);
-  expect(renewOrder(ha, CP2)).toEqual([CP1, CP3, CP2]);
-  expect(renewOrder(ha, undefined)).toEqual([CP1, CP2, CP3]);
-  expect(renewOrder(single, `${C}-control-plane`)).toEqual([`${C}-control-plane`]);
+  expect(controlPlaneRollOrder(ha, CP1)).toEqual([CP2, CP3, CP1]);
+  expect(controlPlaneRollOrder(ha, CP2)).toEqual([CP1, CP3, CP2]);
+  expect(controlPlaneRollOrder(ha, undefined)).toEqual([CP1, CP2, CP3]);
+  expect(controlPlaneRollOrder(single, `${C}-control-plane`)).toEqual([`${C}-control-plane`]);
 });
 
 test("one node at a time: leadership away, out of the load balancer, renew, the four components in order, back in", async () => {

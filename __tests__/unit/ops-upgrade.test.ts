@@ -4,14 +4,13 @@
  * images in every node before any node rolls, one node at a time in the safe order, and stopping
  * at the first failure with where the cluster is and the way back.
  */
+import { parseNodes, parsePods } from "../../lib/ops/kube";
 import { outageLines, stepMarks } from "../../lib/ops/probes";
 import { runSteps } from "../../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../../lib/ops/upgrade";
 import {
   clusterConfigVersion,
   kubeadmUpgradeArgs,
-  kubeletPodUids,
-  kubeletVersions,
   parseKubeVersion,
   preChecks,
   rollOrder,
@@ -102,7 +101,7 @@ describe("versions and pre-checks", () => {
 
   test("reads the kubelet versions and kubeadm's configured version", () => {
     const json = JSON.stringify({ items: [{ metadata: { name: CP1 }, status: { nodeInfo: { kubeletVersion: OLD } } }, { metadata: { name: W1 }, status: {} }] });
-    expect(kubeletVersions(json)).toEqual(new Map([[CP1, OLD], [W1, ""]]));
+    expect(new Map(parseNodes(json).map((n) => [n.name, n.kubeletVersion]))).toEqual(new Map([[CP1, OLD], [W1, ""]]));
     expect(clusterConfigVersion("apiServer: {}\nkubernetesVersion: v1.36.1\nnetworking: {}\n")).toBe("v1.36.1");
     expect(clusterConfigVersion("apiServer: {}\n")).toBeUndefined();
   });
@@ -140,25 +139,26 @@ describe("order and commands", () => {
       "kube-controller-manager": `registry.k8s.io/kube-controller-manager:${NEW}`,
       "kube-scheduler": `registry.k8s.io/kube-scheduler:${NEW}`,
     });
-    const uids = new Map(Object.keys(want).map((c) => [`${c}-${CP1}`, `new-${c}`]));
-    const pods = (image: (c: string) => string, ready = "True", mirrors = (c: string) => `new-${c}`) =>
-      JSON.stringify({
-        items: Object.keys(want).map((c) => ({
-          metadata: { name: `${c}-${CP1}`, annotations: { "kubernetes.io/config.mirror": mirrors(c) } },
-          spec: { containers: [{ image: image(c) }] },
-          status: { conditions: [{ type: "Ready", status: ready }] },
-        })),
-      });
+    const uids = parsePods(JSON.stringify({ items: Object.keys(want).map((c) => ({ metadata: { name: `${c}-${CP1}`, uid: `new-${c}` } })) }));
+    const pods = (image: (c: string) => string, ready = true, mirrors = (c: string) => `new-${c}`) =>
+      parsePods(
+        JSON.stringify({
+          items: Object.keys(want).map((c) => ({
+            metadata: { name: `${c}-${CP1}`, annotations: { "kubernetes.io/config.mirror": mirrors(c) } },
+            spec: { containers: [{ image: image(c) }] },
+            status: { containerStatuses: [{ ready }] },
+          })),
+        }),
+      );
     const at = (c: string) => want[c as keyof typeof want]!;
     expect(staticPodProblems(pods(at), CP1, want, uids)).toEqual([]);
-    expect(staticPodProblems(pods(at, "False"), CP1, want, uids)).toHaveLength(4);
+    expect(staticPodProblems(pods(at, false), CP1, want, uids)).toHaveLength(4);
     const stale = staticPodProblems(pods((c) => (c === "etcd" ? "registry.k8s.io/etcd:3.6.8-0" : at(c))), CP1, want, uids);
     expect(stale).toEqual(["etcd runs registry.k8s.io/etcd:3.6.8-0, not registry.k8s.io/etcd:3.7.0-0"]);
     // Ready on the right image, but the old kubelet's pod: the new kubelet has yet to re-create it.
-    const old = staticPodProblems(pods(at, "True", (c) => (c === "kube-apiserver" ? "old-hash" : `new-${c}`)), CP1, want, uids);
+    const old = staticPodProblems(pods(at, true, (c) => (c === "kube-apiserver" ? "old-hash" : `new-${c}`)), CP1, want, uids);
     expect(old).toEqual(["kube-apiserver: the API still shows a pod the kubelet no longer runs"]);
-    expect(staticPodProblems(JSON.stringify({ items: [] }), CP1, want, uids)).toEqual(["no etcd pod", "no kube-apiserver pod", "no kube-controller-manager pod", "no kube-scheduler pod"]);
-    expect(kubeletPodUids(JSON.stringify({ items: [{ metadata: { name: `etcd-${CP1}`, uid: "u1" } }, { metadata: { name: "x" } }] }))).toEqual(new Map([[`etcd-${CP1}`, "u1"]]));
+    expect(staticPodProblems([], CP1, want, uids)).toEqual(["no etcd pod", "no kube-apiserver pod", "no kube-controller-manager pod", "no kube-scheduler pod"]);
   });
 });
 
@@ -211,9 +211,10 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
       }
     }
     if (file === "kubectl" && (a.includes("drain") || a.includes("uncordon"))) return events.push(`${a.includes("drain") ? "drain" : "uncordon"} ${a[a.indexOf(a.includes("drain") ? "drain" : "uncordon") + 1]}`), okResult();
-    if (file === "kubectl" && a.includes("node") && a.includes("get")) {
-      const node = a[a.indexOf("node") + 1];
-      return okResult(JSON.stringify({ status: { nodeInfo: { kubeletVersion: kubelet.get(node) }, conditions: [{ type: "Ready", status: "True" }] } }));
+    const nodeSelector = a.find((x) => x.startsWith("metadata.name="));
+    if (file === "kubectl" && nodeSelector) {
+      const node = nodeSelector.slice("metadata.name=".length);
+      return okResult(JSON.stringify({ items: [{ metadata: { name: node }, status: { nodeInfo: { kubeletVersion: kubelet.get(node) }, conditions: [{ type: "Ready", status: "True" }] } }] }));
     }
     const uid = (c: string, node: string) => `${c}-${node}-${kubelet.get(node)}`;
     if (file === "kubectl" && a.includes("--raw") && a[a.indexOf("--raw") + 1].endsWith("/proxy/pods")) {
@@ -228,7 +229,7 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
       const items = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((c) => ({
         metadata: { name: `${c}-${node}`, annotations: { "kubernetes.io/config.mirror": stale ? `${c}-${node}-${OLD}` : uid(c, node) } },
         spec: { containers: [{ image: imageOf(c, node) }] },
-        status: { conditions: [{ type: "Ready", status: "True" }] },
+        status: { containerStatuses: [{ ready: true }] },
       }));
       return okResult(JSON.stringify({ items }));
     }

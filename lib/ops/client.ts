@@ -96,6 +96,21 @@ export class ClusterClient {
     return "report" in got ? got : { reason: got.reason, result };
   }
 
+  /** Why etcd, asked through `node`, is not healthy with `expect` members; undefined when it is. */
+  async etcdUnhealthy(node: string, expect: number, timeoutMs = 60_000): Promise<string | undefined> {
+    const got = await this.etcdHealth(node, expect, undefined, timeoutMs);
+    if (!("report" in got)) return got.reason;
+    return got.report.state === "healthy" ? undefined : got.report.message;
+  }
+
+  /** The etcd leader's member name, asked through the first control plane; undefined for one member or when etcd cannot tell. */
+  async etcdLeader(t: Topology): Promise<string | undefined> {
+    if (t.controlPlanes.length < 2) return undefined;
+    return this.etcd(t.controlPlanes[0].name, { timeoutMs: 60_000 })
+      .leader()
+      .then((l) => l.name, () => undefined);
+  }
+
   /** Snapshot status of a local file, read with `node`'s etcd image when this machine has no etcdutl. */
   snapshotStatus(file: string, node: string): Promise<SnapshotStatus> {
     return this.etcd(node).snapshotStatus(file);

@@ -12,6 +12,8 @@ export interface NodeInfo {
   /** Reason and message of the Ready condition when it is not True. */
   readonly readyDetail: string;
   readonly internalIp?: string;
+  /** What the kubelet reports of its version (`v1.36.1`); empty when unknown. */
+  readonly kubeletVersion: string;
 }
 
 /** A pod as the checks see it. */
@@ -21,6 +23,10 @@ export interface PodInfo {
   readonly phase: string;
   /** Every container reports ready. */
   readonly ready: boolean;
+  readonly uid: string;
+  /** The first container's image. */
+  readonly image: string;
+  readonly annotations: Readonly<Record<string, string>>;
 }
 
 /** An API server address behind the `kubernetes` service. */
@@ -64,12 +70,14 @@ export function parseNodes(text: string): NodeInfo[] {
     const labels = isRecord(meta.labels) ? meta.labels : {};
     const ready = arr(status.conditions).filter(isRecord).find((c) => c.type === "Ready");
     const ip = arr(status.addresses).filter(isRecord).find((a) => a.type === "InternalIP");
+    const info = isRecord(status.nodeInfo) ? status.nodeInfo : {};
     return {
       name: str(meta.name),
       controlPlane: CONTROL_PLANE_LABEL in labels,
       ready: ready?.status === "True",
       readyDetail: ready ? [str(ready.reason), str(ready.message)].filter(Boolean).join(": ") || `Ready=${str(ready.status)}` : "no Ready condition",
       ...(ip && str(ip.address) ? { internalIp: str(ip.address) } : {}),
+      kubeletVersion: str(info.kubeletVersion),
     };
   });
 }
@@ -81,11 +89,16 @@ export function parsePods(text: string): PodInfo[] {
     const spec = isRecord(p.spec) ? p.spec : {};
     const status = isRecord(p.status) ? p.status : {};
     const containers = arr(status.containerStatuses).filter(isRecord);
+    const first = arr(spec.containers).filter(isRecord)[0] ?? {};
+    const annotations = isRecord(meta.annotations) ? meta.annotations : {};
     return {
       name: str(meta.name),
       nodeName: str(spec.nodeName),
       phase: str(status.phase) || "Unknown",
       ready: containers.length > 0 && containers.every((c) => c.ready === true),
+      uid: str(meta.uid),
+      image: str(first.image),
+      annotations: Object.fromEntries(Object.entries(annotations).map(([k, v]) => [k, str(v)])),
     };
   });
 }

@@ -6,12 +6,11 @@
  * kube-controller-manager and kube-scheduler restarted in that order, each waited for, the node
  * put back; every member healthy before the next node. Stops at the first failure.
  */
-import { kindLoadBalancerName, type Topology } from "../topology";
+import { kindLoadBalancerName } from "../topology";
 import { lastLine, type CommandResult } from "../exec";
-import { kindLbConfig } from "../kind-lb-config";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "./certs";
-import { writeLbConfig } from "./lb";
+import { leadershipAway, setBackends } from "./roll";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { renderChecks, verifyOnce, waitForVerify } from "./verify";
 
@@ -44,22 +43,12 @@ export function earliestExpiry(bundle: CommandResult): Date | undefined {
   return bundle.code === 0 ? earliestCert(parseCertBundle(bundle.stdout))?.notAfter : undefined;
 }
 
-/**
- * The order control planes are renewed in: followers first, the etcd leader last (so leadership
- * moves once at most). Pure.
- */
-export function renewOrder(t: Topology, leader: string | undefined): string[] {
-  const names = t.controlPlanes.map((n) => n.name);
-  return leader && names.includes(leader) ? [...names.filter((n) => n !== leader), leader] : names;
-}
-
 /** The steps, in order. Pure: nothing runs until runSteps calls them. */
 export function renewSteps(c: RenewContext, order: readonly string[]): Step<RenewContext>[] {
   const k = new ClusterClient(c);
   const t = c.topology;
   const names = t.controlPlanes.map((n) => n.name);
   const lb = kindLoadBalancerName(t.clusterName);
-  const settle = () => c.clock.sleep(c.lbSettleMs);
   const bundle = (node: string) => k.inNode(node, ["sh", "-c", CERT_BUNDLE_SCRIPT], 30_000);
 
   return [
@@ -98,7 +87,7 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
           `then run renew-certs again: renewing twice is harmless` +
           `${t.api.loadBalanced ? ` (a node taken out of ${lb} stays out until renew-certs or npm run recover writes kind's configuration back)` : ""}` +
           `${ctx.snapshot ? `; the snapshot taken first is ${ctx.snapshot}` : ""}`,
-        run: () => renewNode(c, k, node, lb, settle, bundle),
+        run: () => renewNode(c, k, node, lb, bundle),
       }),
     ),
     {
@@ -126,26 +115,18 @@ async function renewNode(
   k: ClusterClient,
   node: string,
   lb: string,
-  settle: () => Promise<void>,
   bundle: (node: string) => Promise<CommandResult>,
 ): ReturnType<Step<RenewContext>["run"]> {
   const t = c.topology;
   const names = t.controlPlanes.map((n) => n.name);
-  const others = names.filter((n) => n !== node);
   const done: string[] = [];
   const before = earliestExpiry(await bundle(node));
 
-  if (others.length > 0) {
-    const leader = await k.etcd(others[0], { timeoutMs: 60_000 }).leader();
-    if (leader.name === node) {
-      const moved = await k.etcd(others[0], { timeoutMs: 60_000 }).moveLeader(others[0]);
-      done.push(`etcd leadership ${node} -> ${moved.name}`);
-    }
-  }
+  const moved = await leadershipAway(k, t, node);
+  if (moved) done.push(moved);
   if (t.api.loadBalanced) {
-    const r = await writeLbConfig(k, lb, kindLbConfig(others));
+    const r = await setBackends(k, t, names.filter((n) => n !== node), c);
     if (r.code !== 0) return failedCommand(`taking ${node} out of ${lb}`, r);
-    await settle();
     done.push("out of the load balancer");
   }
   const renew = await k.inNode(node, ["kubeadm", "certs", "renew", "all"], 120_000);
@@ -158,9 +139,8 @@ async function renewNode(
   done.push(`certificates renewed; ${COMPONENTS.join(", ")} restarted`);
 
   if (t.api.loadBalanced) {
-    const r = await writeLbConfig(k, lb, kindLbConfig(names));
+    const r = await setBackends(k, t, names, c);
     if (r.code !== 0) return failedCommand(`putting ${node} back into ${lb}`, r);
-    await settle();
     done.push("back in the load balancer");
   }
   const after = earliestExpiry(await bundle(node));
@@ -181,8 +161,8 @@ async function restartComponent(c: RenewContext, k: ClusterClient, node: string,
       const id = await running();
       if (!id || id === old) return { done: false, why: `${component} not running again yet` };
       if (component === "etcd") {
-        const got = await k.etcdHealth(node, c.topology.etcd.members.length, undefined, 60_000);
-        return "report" in got && got.report.state === "healthy" ? { done: true, why: "" } : { done: false, why: "report" in got ? got.report.message : got.reason };
+        const why = await k.etcdUnhealthy(node, c.topology.etcd.members.length);
+        return { done: why === undefined, why: why ?? "" };
       }
       const r = await k.inNode(node, ["curl", "-sk", "--max-time", "5", HEALTH[component]], 30_000);
       return r.code === 0 && r.stdout.trim() === "ok" ? { done: true, why: "" } : { done: false, why: `${HEALTH[component]}: ${lastLine(r) || r.stdout.trim()}` };

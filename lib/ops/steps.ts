@@ -25,8 +25,11 @@ export interface StepReport {
 export const ok = (detail?: string): StepResult => (detail === undefined ? { ok: true } : { ok: true, detail });
 export const failed = (reason: string): StepResult => ({ ok: false, reason });
 
+/** How a command failed: what, its exit code and its last line. */
+export const commandFailure = (what: string, r: CommandResult): string => `${what} failed (exit ${r.code}): ${lastLine(r)}`;
+
 /** A step failed because a command did: what, its exit code and its last line. */
-export const failedCommand = (what: string, r: CommandResult): StepResult => failed(`${what} failed (exit ${r.code}): ${lastLine(r)}`);
+export const failedCommand = (what: string, r: CommandResult): StepResult => failed(commandFailure(what, r));
 
 /** Runs steps in order, printing `[i/n] name` and each step's time, and stops at the first failure. */
 export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line: string) => void, clock: Clock = realClock): Promise<StepReport> {

@@ -3,7 +3,8 @@
  * order nodes are rolled in and the kubeadm command of each. Nothing here runs a process; the
  * steps that do are in upgrade.ts.
  */
-import type { Topology } from "../topology";
+import { controlPlaneRollOrder, type Topology } from "../topology";
+import type { PodInfo } from "./kube";
 
 /** A Kubernetes release version, `vMAJOR.MINOR.PATCH`. */
 export interface KubeVersion {
@@ -126,8 +127,7 @@ export type NodeRoll =
  * other node runs `kubeadm upgrade node`. Pure.
  */
 export function rollOrder(t: Topology, o: { readonly leader?: string; readonly done: ReadonlySet<string>; readonly clusterAtTarget: boolean }): NodeRoll[] {
-  const cps = t.controlPlanes.map((n) => n.name);
-  const ordered = o.leader && cps.includes(o.leader) ? [...cps.filter((n) => n !== o.leader), o.leader] : cps;
+  const ordered = controlPlaneRollOrder(t, o.leader);
   let applied = o.clusterAtTarget;
   const out: NodeRoll[] = [];
   for (const node of ordered.filter((n) => !o.done.has(n))) {
@@ -160,14 +160,14 @@ export function staticPodImages(images: readonly string[]): Record<(typeof STATI
   return { etcd: find("etcd"), "kube-apiserver": find("kube-apiserver"), "kube-controller-manager": find("kube-controller-manager"), "kube-scheduler": find("kube-scheduler") };
 }
 
-/** The kubelet version kubectl reports for each node (`kubectl get nodes -o json`). Pure. */
-export function kubeletVersions(nodesJson: string): Map<string, string> {
-  const items = (JSON.parse(nodesJson) as { items?: unknown[] }).items ?? [];
-  const out = new Map<string, string>();
-  for (const n of items as { metadata?: { name?: string }; status?: { nodeInfo?: { kubeletVersion?: string } } }[]) {
-    if (n.metadata?.name) out.set(n.metadata.name, n.status?.nodeInfo?.kubeletVersion ?? "");
+/** The API server's version from `kubectl version -o json`; undefined when it is not there. */
+export function serverVersion(versionJson: string): KubeVersion | undefined {
+  try {
+    const git = (JSON.parse(versionJson) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion;
+    return git ? parseKubeVersion(git) : undefined;
+  } catch {
+    return undefined;
   }
-  return out;
 }
 
 /** The `kubernetesVersion` of kubeadm's ClusterConfiguration (the kubeadm-config ConfigMap's text). */
@@ -178,32 +178,23 @@ export function clusterConfigVersion(clusterConfiguration: string): string | und
 /** The annotation a mirror pod carries: the UID (config hash) of the kubelet's static pod it mirrors. */
 export const MIRROR_ANNOTATION = "kubernetes.io/config.mirror";
 
-/** The static pods' UIDs the kubelet itself holds, by pod name (`nodes/<node>/proxy/pods`, a PodList). Pure. */
-export function kubeletPodUids(podsJson: string): Map<string, string> {
-  const items = ((JSON.parse(podsJson) as { items?: { metadata?: { name?: string; uid?: string } }[] }).items ?? []);
-  return new Map(items.filter((p) => p.metadata?.name && p.metadata.uid).map((p) => [p.metadata!.name!, p.metadata!.uid!]));
-}
-
 /**
- * What is wrong with a node's static pods against the images they should run (kubectl's pod list
- * JSON) and the static pods its kubelet holds. A new kubelet computes another hash (the static
- * pod's UID) for the same manifest, and soon after it starts it re-creates every static pod: the
- * API meanwhile shows the old mirror pods, Ready. A mirror pod counts only once it mirrors the
- * kubelet's current pod, or the node would go back into the load balancer just before its API
- * server restarts once more. Pure.
+ * What is wrong with a node's static pods (the API's pods on the node) against the images they
+ * should run and the pods the node's kubelet holds (`nodes/<node>/proxy/pods`). A new kubelet
+ * computes another hash (the static pod's UID) for the same manifest, and soon after it starts it
+ * re-creates every static pod: the API meanwhile shows the old mirror pods, ready. A mirror pod
+ * counts only once it mirrors the kubelet's current pod, or the node would go back into the load
+ * balancer just before its API server restarts once more. Pure.
  */
-export function staticPodProblems(podsJson: string, node: string, want: ReturnType<typeof staticPodImages>, kubeletUids: ReadonlyMap<string, string>): string[] {
-  type Pod = { metadata?: { name?: string; annotations?: Record<string, string> }; spec?: { containers?: { image?: string }[] }; status?: { conditions?: { type: string; status: string }[] } };
-  const pods = ((JSON.parse(podsJson) as { items?: Pod[] }).items ?? []) as Pod[];
+export function staticPodProblems(pods: readonly PodInfo[], node: string, want: ReturnType<typeof staticPodImages>, kubeletPods: readonly PodInfo[]): string[] {
   const out: string[] = [];
   for (const comp of STATIC_PODS) {
     const name = `${comp}-${node}`;
-    const pod = pods.find((p) => p.metadata?.name === name);
-    const image = pod?.spec?.containers?.[0]?.image;
+    const pod = pods.find((p) => p.name === name);
     if (!pod) out.push(`no ${comp} pod`);
-    else if (want[comp] && image !== want[comp]) out.push(`${comp} runs ${image ?? "no image"}, not ${want[comp]}`);
-    else if (pod.metadata?.annotations?.[MIRROR_ANNOTATION] !== kubeletUids.get(name)) out.push(`${comp}: the API still shows a pod the kubelet no longer runs`);
-    else if (pod.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True") out.push(`${comp} not ready`);
+    else if (want[comp] && pod.image !== want[comp]) out.push(`${comp} runs ${pod.image || "no image"}, not ${want[comp]}`);
+    else if (pod.annotations[MIRROR_ANNOTATION] !== kubeletPods.find((p) => p.name === name)?.uid) out.push(`${comp}: the API still shows a pod the kubelet no longer runs`);
+    else if (!pod.ready) out.push(`${comp} not ready`);
   }
   return out;
 }

@@ -10,11 +10,11 @@
 import { join } from "node:path";
 import { kindLoadBalancerName } from "../topology";
 import { lastLine, type CommandResult } from "../exec";
-import { kindLbConfig } from "../kind-lb-config";
 import { ClusterClient, type ClusterOpsContext } from "./client";
-import { writeLbConfig } from "./lb";
-import { failed, failedCommand, ok, pollUntil, type Step, type StepResult } from "./steps";
-import { kubeadmUpgradeArgs, kubeletPodUids, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
+import { parseNodes, parsePods } from "./kube";
+import { leadershipAway, setBackends } from "./roll";
+import { commandFailure, failed, failedCommand, ok, pollUntil, type Step, type StepResult } from "./steps";
+import { kubeadmUpgradeArgs, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
 import { renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
 
 /** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
@@ -70,7 +70,7 @@ export async function extractPayload(c: UpgradeContext, k: ClusterClient): Promi
   const name = payloadContainer(c.topology.clusterName);
   const must = async (what: string, r: Promise<CommandResult>): Promise<string> => {
     const got = await r;
-    if (got.code !== 0) throw new Error(`${what} failed (exit ${got.code}): ${lastLine(got)}`);
+    if (got.code !== 0) throw new Error(commandFailure(what, got));
     return got.stdout.trim();
   };
   await k.containers(["rm", "-f", name], 60_000);
@@ -99,7 +99,7 @@ async function loadPayload(k: ClusterClient, node: string, p: Payload): Promise<
   ];
   for (const [what, run] of steps) {
     const r = await run();
-    if (r.code !== 0) return `${what} on ${node} failed (exit ${r.code}): ${lastLine(r)}`;
+    if (r.code !== 0) return commandFailure(`${what} on ${node}`, r);
   }
   const listed = await k.inNode(node, ["ctr", "-n", "k8s.io", "images", "ls", "-q"], 60_000);
   const missing = p.images.filter((i) => !listed.stdout.split("\n").includes(i));
@@ -184,9 +184,7 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
 async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Promise<StepResult> {
   const t = c.topology;
   const node = roll.node;
-  const p = c.payload!;
   const cps = t.controlPlanes.map((n) => n.name);
-  const others = cps.filter((n) => n !== node);
   const lb = kindLoadBalancerName(t.clusterName);
   const inLb = t.api.loadBalanced && roll.kind === "control-plane";
   const done: string[] = [];
@@ -199,20 +197,19 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
   const stop = (why: string) => failed(done.length > 0 ? `${why} (done on ${node}: ${done.join("; ")})` : why);
   const must = async (what: string, r: Promise<CommandResult>) => {
     const got = await r;
-    return got.code === 0 ? undefined : `${what} failed (exit ${got.code}): ${lastLine(got)}`;
+    return got.code === 0 ? undefined : commandFailure(what, got);
   };
-  const dir = `${NODE_PAYLOAD_DIR}/${p.version.text}`;
+  const dir = `${NODE_PAYLOAD_DIR}/${c.target.text}`;
   let why: string | undefined;
 
   if ((why = await must("kubectl drain", k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"], { timeoutMs: 330_000, requestTimeout: "0" })))) return stop(why);
   note("drained");
-  if (roll.kind === "control-plane" && others.length > 0) {
-    const etcd = k.etcd(others[0], { timeoutMs: 60_000 });
-    if ((await etcd.leader()).name === node) note(`etcd leadership ${node} -> ${(await etcd.moveLeader(others[0])).name}`);
+  if (roll.kind === "control-plane") {
+    const moved = await leadershipAway(k, t, node);
+    if (moved) note(moved);
   }
   if (inLb) {
-    if ((why = await must(`taking ${node} out of ${lb}`, writeLbConfig(k, lb, kindLbConfig(others))))) return stop(why);
-    await c.clock.sleep(c.lbSettleMs);
+    if ((why = await must(`taking ${node} out of ${lb}`, setBackends(k, t, cps.filter((n) => n !== node), c)))) return stop(why);
     note("out of the load balancer");
   }
   if ((why = await must("installing kubeadm", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubeadm"], 60_000)))) return stop(why);
@@ -228,8 +225,7 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
   if ((why = await must("kubectl uncordon", k.kubectl(["uncordon", node])))) return stop(why);
   note("uncordoned");
   if (inLb) {
-    if ((why = await must(`putting ${node} back into ${lb}`, writeLbConfig(k, lb, kindLbConfig(cps))))) return stop(why);
-    await c.clock.sleep(c.lbSettleMs);
+    if ((why = await must(`putting ${node} back into ${lb}`, setBackends(k, t, cps, c)))) return stop(why);
     note("back in the load balancer");
   }
   return ok(done.join("; "));
@@ -241,21 +237,19 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
  */
 async function nodeAtTarget(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Promise<{ done: boolean; why: string }> {
   const node = roll.node;
-  const r = await k.kubectl(["get", "node", node, "-o", "json"], { timeoutMs: 30_000 });
-  if (r.code !== 0) return { done: false, why: `kubectl get node: ${lastLine(r)}` };
-  const n = JSON.parse(r.stdout) as { status?: { nodeInfo?: { kubeletVersion?: string }; conditions?: { type: string; status: string }[] } };
-  const kubelet = n.status?.nodeInfo?.kubeletVersion;
-  if (kubelet !== c.target.text) return { done: false, why: `kubelet reports ${kubelet ?? "no version"}` };
-  if (n.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True") return { done: false, why: "not Ready" };
+  const kc = k.kubectlWith(30_000);
+  const r = await kc("get", "nodes", "--field-selector", `metadata.name=${node}`, "-o", "json");
+  if (r.code !== 0) return { done: false, why: `kubectl get nodes: ${lastLine(r)}` };
+  const n = parseNodes(r.stdout)[0];
+  if (n?.kubeletVersion !== c.target.text) return { done: false, why: `kubelet reports ${n?.kubeletVersion || "no version"}` };
+  if (!n.ready) return { done: false, why: "not Ready" };
   if (roll.kind === "worker") return { done: true, why: "" };
-  const want = staticPodImages(c.payload!.images);
-  const pods = await k.kubectl(["-n", "kube-system", "get", "pods", "--field-selector", `spec.nodeName=${node}`, "-o", "json"], { timeoutMs: 30_000 });
+  const pods = await kc("-n", "kube-system", "get", "pods", "--field-selector", `spec.nodeName=${node}`, "-o", "json");
   if (pods.code !== 0) return { done: false, why: `kubectl get pods: ${lastLine(pods)}` };
-  const held = await k.kubectl(["get", "--raw", `/api/v1/nodes/${node}/proxy/pods`], { timeoutMs: 30_000 });
+  const held = await kc("get", "--raw", `/api/v1/nodes/${node}/proxy/pods`);
   if (held.code !== 0) return { done: false, why: `the kubelet's pods: ${lastLine(held)}` };
-  const wrong = staticPodProblems(pods.stdout, node, want, kubeletPodUids(held.stdout));
+  const wrong = staticPodProblems(parsePods(pods.stdout), node, staticPodImages(c.payload!.images), parsePods(held.stdout));
   if (wrong.length > 0) return { done: false, why: wrong.join("; ") };
-  const health = await k.etcdHealth(node, c.topology.etcd.members.length, undefined, 60_000);
-  if (!("report" in health) || health.report.state !== "healthy") return { done: false, why: "report" in health ? health.report.message : health.reason };
-  return { done: true, why: "" };
+  const etcd = await k.etcdUnhealthy(node, c.topology.etcd.members.length);
+  return etcd ? { done: false, why: etcd } : { done: true, why: "" };
 }
