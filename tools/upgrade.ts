@@ -89,8 +89,11 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget });
 
     const workDir = mkdtempSync(join(tmpdir(), "kindha-upgrade-"));
+    // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
+    const steps = stepMarks(deps.clock, (l) => io.out(l));
     const ctx: UpgradeContext = {
       ...base,
+      log: steps.log,
       stackId: stack.id,
       image,
       target,
@@ -102,7 +105,6 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     };
     io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
     try {
-      const steps = stepMarks(ctx.clock, (l) => io.out(l));
       const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(upgradeSteps(ctx, facts, order), ctx, steps.log, ctx.clock));
       for (const l of outageLines(probed, steps.marks)) io.out(l);
       const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
