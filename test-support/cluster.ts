@@ -3,7 +3,7 @@
  * the cache, a synthesized stack in a sandbox HOME, kubectl and docker calls, and polling.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSync } from "../lib/exec";
@@ -126,6 +126,38 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => T
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Where every sandbox of the cluster and deploy tiers lives: `<tmpdir>/kindha-cluster-XXXXXX`. */
+const SANDBOX_PREFIX = join(tmpdir(), "kindha-cluster-");
+
+/**
+ * Clears what an earlier run of a tier left on this engine when it was killed before its own
+ * clean-up (a session stopped mid-test): a kind cluster whose mounts lie in a sandbox that no
+ * longer exists holds nothing anyone can reach, so it is deleted, with a line saying so. Any
+ * other kind cluster is someone's: the tier will not touch it and says why it cannot run.
+ * @returns why the tier cannot run, or undefined
+ */
+export function clearLeftoverClusters(say: (line: string) => void): string | undefined {
+  const names = run("docker", ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}'], process.env)
+    .stdout.split("\n").filter(Boolean);
+  for (const cluster of [...new Set(names)]) {
+    const containers = clusterContainers(cluster);
+    const sources = run("docker", ["inspect", "-f", "{{range .Mounts}}{{.Source}}\n{{end}}", ...containers], process.env).stdout.split("\n");
+    const sandboxes = [...new Set(sources.filter((s) => s.startsWith(SANDBOX_PREFIX)).map((s) => s.slice(0, s.indexOf("/", SANDBOX_PREFIX.length))))];
+    if (sandboxes.length === 0 || sandboxes.some((d) => existsSync(d))) {
+      return `a kind cluster named ${cluster} already runs on this engine and is not a leftover of a test tier; delete it (kind delete cluster --name ${cluster}) or use another engine`;
+    }
+    const scratch = mkdtempSync(join(tmpdir(), "kindha-leftover-"));
+    const r = run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")], { ...process.env, PATH: `${toolsDir()}:${process.env.PATH}` }, undefined, 3 * MINUTE);
+    rmSync(scratch, { recursive: true, force: true });
+    if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandboxes.join(", ")}: ${r.output.trim()}`;
+    say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run whose sandbox ${sandboxes.join(", ")} is gone`);
+  }
+  if (run("docker", ["network", "inspect", "kind", "--format", "{{len .Containers}}"], process.env).stdout.trim() === "0") {
+    run("docker", ["network", "rm", "kind"], process.env);
+  }
+  return undefined;
 }
 
 /** Containers kind made for a cluster (nodes and load balancer). */

@@ -15,7 +15,7 @@ import { resolveStack } from "../../lib/stack-config";
 import type { Topology } from "../../lib/topology";
 import type { Lifecycle } from "../../test-support/lifecycle";
 import { runLogged } from "../../test-support/lifecycle";
-import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, rollFigures, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
+import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, rollFigures, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
 
 const ALL_STACKS = ["single", "ha-option-b", "ha-option-a"];
@@ -39,7 +39,7 @@ const RECOVERY_BOUND_S = 240;
 const say = (line: string) => process.stderr.write(`cluster: ${line}\n`);
 const ipNumber = (ip: string) => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
 
-const missing = missingPrerequisite();
+const missing = missingPrerequisite() ?? clearLeftoverClusters(say);
 if (missing) {
   // Never a silent skip: the tier fails, naming what it lacks.
   test("the cluster tier has what it needs", () => {

@@ -15,14 +15,14 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolveStack } from "../../lib/stack-config";
-import { clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, NODE_IMAGE, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
+import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, NODE_IMAGE, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
 import * as pg from "../../test-support/postgres";
 
 const say = (line: string) => process.stderr.write(`deploy: ${line}\n`);
 
-const why = missingForDeploy();
+const why = missingForDeploy() ?? clearLeftoverClusters(say);
 if (why) {
   test("the deploy tier has what it needs", () => {
     throw new Error(`deploy tier cannot run: ${why}`);
