@@ -4,8 +4,9 @@
  */
 import { App, TerraformStack } from "cdktf";
 import { join, relative } from "node:path";
-import { loadStackDefinitions, validateDefinitions, type StackDefinition } from "./lib/stack-config";
-import { ValidationError } from "./lib/validation";
+import { validateDefinitions, type StackDefinition } from "./lib/model/stack-config";
+import { loadStackDefinitions } from "./lib/io/config-file";
+import { ValidationError } from "./lib/model/validation";
 import { ClusterStack } from "./stacks/cluster-stack";
 import { HaStack } from "./stacks/ha-stack";
 import { SingleStack } from "./stacks/single-stack";

@@ -1,7 +1,7 @@
 /**
  * Benchmark: cold synth through the compiled app (a fresh `node dist/main.js` per run), for the
  * three shipped stacks and for a large 7-control-plane + 100-worker topology; then the commands as
- * users type them, warm: `npm run synth` and `npm run verify -- --help` through tools/run.js, side
+ * users type them, warm: `npm run synth` and `npm run verify -- --help` through tools/dev/run.js, side
  * by side with the old path that type-checked the project first (`tsc && node dist/...`). Prints
  * figures; asserts nothing (timings belong here, not in tests).
  *

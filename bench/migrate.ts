@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { resolveStack } from "../lib/stack-config";
+import { resolveStack } from "../lib/io/config-file";
 import { kubectl, makeSandbox, run } from "../test-support/cluster";
 import { failed, makeProject, missingForDeploy } from "../test-support/deploy";
 import * as pg from "../test-support/postgres";

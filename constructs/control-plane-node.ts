@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
-import { kindNode, type KindMount, type KindNode } from "../lib/kind-config";
-import type { NodeBudget, PlannedNode } from "../lib/topology";
+import { kindNode, type KindMount, type KindNode } from "../lib/model/kind-config";
+import type { NodeBudget, PlannedNode } from "../lib/model/topology";
 
 export interface ControlPlaneNodeProps {
   /** The resolved node, from `planTopology`. */

@@ -3,10 +3,10 @@ import type { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import { DEFAULTS } from "../lib/defaults";
-import type { ScheduledBackupOptions } from "../lib/model";
-import { etcdSansPatch } from "../lib/kind-config";
-import { etcdQuorum, toleratedFailures } from "../lib/topology";
+import { DEFAULTS } from "../lib/model/defaults";
+import type { ScheduledBackupOptions } from "../lib/model/types";
+import { etcdSansPatch } from "../lib/model/kind-config";
+import { etcdQuorum, toleratedFailures } from "../lib/model/topology";
 import type { ControlPlaneNode } from "./control-plane-node";
 import type { KindCluster } from "./kind-cluster";
 

@@ -4,11 +4,11 @@ import { File } from "@cdktf/provider-local/lib/file";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { DEFAULTS } from "../lib/defaults";
-import { identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/kind-config";
-import { kubeconfigPath } from "../lib/paths";
-import { provisionerConfigPatch, storageClassManifest } from "../lib/storage";
-import type { NodeBudget } from "../lib/topology";
+import { DEFAULTS } from "../lib/model/defaults";
+import { identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/model/kind-config";
+import { kubeconfigPath } from "../lib/io/paths";
+import { provisionerConfigPatch, storageClassManifest } from "../lib/model/storage";
+import type { NodeBudget } from "../lib/model/topology";
 
 export interface KindClusterProps {
   /** The kind cluster config, as data. */

@@ -1,7 +1,7 @@
 import { File } from "@cdktf/provider-local/lib/file";
 import { Construct } from "constructs";
-import { controlPlaneBackends, renderHaproxyConfig, type HaproxyConfigProps } from "../lib/haproxy-config";
-import { kindLoadBalancerName, type ApiEndpoint } from "../lib/topology";
+import { controlPlaneBackends, renderHaproxyConfig, type HaproxyConfigProps } from "../lib/model/haproxy-config";
+import { kindLoadBalancerName, type ApiEndpoint } from "../lib/model/topology";
 import type { ControlPlaneNode } from "./control-plane-node";
 
 /** An external HAProxy in front of the API servers; backends come from the control planes. */

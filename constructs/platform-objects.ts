@@ -3,7 +3,7 @@ import { NodeTaint } from "@cdktf/provider-kubernetes/lib/node-taint";
 import type { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import { DEFAULTS } from "../lib/defaults";
+import { DEFAULTS } from "../lib/model/defaults";
 import type { WorkerNode } from "./worker-node";
 
 export interface PlatformObjectsProps {

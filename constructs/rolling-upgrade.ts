@@ -1,7 +1,7 @@
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import { imageTag } from "../lib/grammar";
+import { imageTag } from "../lib/model/grammar";
 
 export interface RollingUpgradeProps {
   /** The node image the cluster runs; changing it rolls the live cluster to that image's version. */

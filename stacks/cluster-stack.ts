@@ -11,14 +11,14 @@ import { LoadBalancer, type ExternalHaproxyProps } from "../constructs/load-bala
 import { PlatformObjects } from "../constructs/platform-objects";
 import { RollingUpgrade } from "../constructs/rolling-upgrade";
 import { WorkerNode } from "../constructs/worker-node";
-import { DEFAULTS } from "../lib/defaults";
-import { kindConfig } from "../lib/kind-config";
-import { backupDir, resolveDataDir } from "../lib/paths";
-import { hostPathViolations, NODE_DATA_DIR } from "../lib/storage";
-import { ValidationError } from "../lib/validation";
-import { scriptsDir } from "../lib/project";
-import { settingViolations, type ScheduledBackupOptions } from "../lib/stack-config";
-import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/topology";
+import { DEFAULTS } from "../lib/model/defaults";
+import { kindConfig } from "../lib/model/kind-config";
+import { backupDir, resolveDataDir } from "../lib/io/paths";
+import { hostPathViolations, NODE_DATA_DIR } from "../lib/model/storage";
+import { ValidationError } from "../lib/model/validation";
+import { scriptsDir } from "../lib/io/project";
+import { settingViolations, type ScheduledBackupOptions } from "../lib/model/stack-config";
+import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/model/topology";
 
 /** Settings shared by every cluster stack; topology fields come from TopologySpec. */
 export interface ClusterStackProps extends TopologySpec {

@@ -6,9 +6,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runSync } from "../lib/exec";
-import { projectRoot } from "../lib/project";
-import { kindClusterPsArgs } from "../lib/topology";
+import { runSync } from "../lib/io/exec";
+import { projectRoot } from "../lib/io/project";
+import { kindClusterPsArgs } from "../lib/model/topology";
 import { readLifecycle, type Lifecycle } from "./lifecycle";
 
 /** The project root, from the sources (jest) or from dist/ (the migrate bench). */

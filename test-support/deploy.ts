@@ -1,6 +1,6 @@
 /**
  * A user's project directory for the deploy tier and the migrate bench: cdktf.json, the sandbox's
- * kindha.config.yaml, node_modules, OpenTofu from tools/engine.sh and the pinned providers from
+ * kindha.config.yaml, node_modules, OpenTofu from tools/dev/engine.sh and the pinned providers from
  * KINDHA_PROVIDER_DIR.
  */
 import { spawnSync } from "node:child_process";
@@ -33,7 +33,7 @@ export interface Project {
 
 /** Turns a sandbox into a cdktf project; throws when the engine cannot be bootstrapped. */
 export function makeProject(sandbox: Sandbox): Project {
-  const boot = spawnSync("bash", [join(ROOT, "tools", "engine.sh"), "--env"], { encoding: "utf8" });
+  const boot = spawnSync("bash", [join(ROOT, "tools", "dev", "engine.sh"), "--env"], { encoding: "utf8" });
   if (boot.status !== 0) throw new Error(`engine bootstrap failed:\n${boot.stderr}`);
   const engine = Object.fromEntries(
     boot.stdout

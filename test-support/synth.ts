@@ -1,6 +1,6 @@
 import { App, Testing } from "cdktf";
 import { parse } from "yaml";
-import { preset, type TopologyOption } from "../lib/presets";
+import { preset, type TopologyOption } from "../lib/model/presets";
 import type { ClusterStack, ClusterStackProps } from "../stacks/cluster-stack";
 import { HaStack } from "../stacks/ha-stack";
 import { SingleStack } from "../stacks/single-stack";

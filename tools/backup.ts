@@ -4,10 +4,11 @@
  * and with --with-data a consistent archive of the cluster's volumes beside it.
  */
 import { chmodSync } from "node:fs";
-import { lastLine } from "../lib/exec";
+import { lastLine } from "../lib/io/exec";
+import { EtcdCommandError } from "../lib/ops/etcd-script";
 import { ClusterClient } from "../lib/ops/client";
 import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
-import { backupDir, expandHome } from "../lib/paths";
+import { backupDir, expandHome } from "../lib/io/paths";
 import { clusterAccess, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run backup -- <stack> [--with-data] [--kubeconfig FILE] [--backup-dir DIR]
@@ -50,20 +51,21 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const deps = toolDeps(given);
     const k = new ClusterClient(clusterAccess(stack, values.kubeconfig, deps));
     // The client clears KINDHA_SKIP_BACKUP (the destroy hook's alone): no exit 0 without a snapshot.
-    const r = await k.backup({
-      cluster: stack.topology.clusterName,
-      stack: stack.id,
-      backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),
-      node: stack.topology.controlPlanes[0].name,
-    });
-    if (r.stderr.trim()) io.err(r.stderr.trimEnd());
-    if (r.code !== 0) {
-      io.err(`backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}`);
-      return EXIT.failed;
-    }
-    const path = r.stdout.trim().split("\n").pop() ?? "";
-    if (path === "") {
-      io.err("backup: FAILED: etcd.sh wrote no snapshot");
+    let path: string;
+    try {
+      const snapshot = await k.backup({
+        cluster: stack.topology.clusterName,
+        stack: stack.id,
+        backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),
+        node: stack.topology.controlPlanes[0].name,
+      });
+      if (snapshot.log.trim()) io.err(snapshot.log.trimEnd());
+      path = snapshot.path;
+    } catch (e) {
+      if (!(e instanceof EtcdCommandError)) throw e;
+      const r = e.result;
+      if (r.stderr.trim()) io.err(r.stderr.trimEnd());
+      io.err(r.code !== 0 ? `backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}` : "backup: FAILED: etcd.sh wrote no snapshot");
       return EXIT.failed;
     }
     io.out(path);

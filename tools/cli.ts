@@ -6,15 +6,16 @@
  */
 import { existsSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { execFileExecutor, type Executor } from "../lib/exec";
+import { execFileExecutor, type Executor } from "../lib/io/exec";
 import type { ClusterAccess, ClusterOpsContext } from "../lib/ops/client";
 import { realClock, type Clock } from "../lib/ops/steps";
-import { expandHome, kubeconfigPath, resolveDataDir } from "../lib/paths";
+import { expandHome, kubeconfigPath, resolveDataDir } from "../lib/io/paths";
 import type { RecoverContext } from "../lib/ops/recover";
-import { DEFAULTS } from "../lib/defaults";
-import { etcdScriptPath } from "../lib/etcd/runner";
-import { resolveStack, type StackDefinition } from "../lib/stack-config";
-import type { Topology } from "../lib/topology";
+import { DEFAULTS } from "../lib/model/defaults";
+import { etcdScriptPath } from "../lib/ops/etcd-script";
+import { type StackDefinition } from "../lib/model/stack-config";
+import { resolveStack } from "../lib/io/config-file";
+import type { Topology } from "../lib/model/topology";
 
 /** Where a tool prints: stdout for results, stderr for errors. */
 export interface Io {

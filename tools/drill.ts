@@ -2,7 +2,7 @@
  * `npm run drill -- <stack>`: stops one control plane of an HA stack and shows the API and etcd
  * keep serving; always starts it again. Refuses a single control plane.
  */
-import { DEFAULTS } from "../lib/defaults";
+import { DEFAULTS } from "../lib/model/defaults";
 import { drillRefusal, runDrill } from "../lib/ops/drill";
 import { runRestartDrill } from "../lib/ops/restart-drill";
 import { clusterOpsContext, EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";

@@ -7,12 +7,12 @@ import { chmodSync, existsSync, mkdirSync, renameSync, statSync, writeFileSync }
 import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
-import { backupDir, expandHome, resolveDataDir } from "../lib/paths";
+import { backupDir, expandHome, resolveDataDir } from "../lib/io/paths";
 import { EXIT, kubeconfigOf, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
-import { etcdScriptPath } from "../lib/etcd/runner";
-import { utcStamp } from "../lib/util";
-import { projectRoot } from "../lib/project";
-import { CONFIG_FILE } from "../lib/stack-config";
+import { etcdScriptPath } from "../lib/ops/etcd-script";
+import { utcStamp } from "../lib/model/util";
+import { projectRoot } from "../lib/io/project";
+import { CONFIG_FILE } from "../lib/io/config-file";
 
 export const USAGE = `Usage: npm run migrate -- --from <stack> --to <stack> [--backup-dir DIR]
 

@@ -5,10 +5,10 @@
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { clusterCondition, recoverSteps } from "../lib/ops/recover";
-import { DEFAULTS } from "../lib/defaults";
+import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
-import { expandHome, recoverLog } from "../lib/paths";
-import { isRecord } from "../lib/util";
+import { expandHome, recoverLog } from "../lib/io/paths";
+import { isRecord } from "../lib/model/util";
 import { EXIT, loadStack, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run recover -- <stack> [--kubeconfig FILE] [--wait SECONDS]

@@ -4,9 +4,9 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { expandHome, resolveDataDir } from "../lib/paths";
-import { DATA_OWNER_FILE } from "../lib/storage";
-import { kindClusterPsArgs } from "../lib/topology";
+import { expandHome, resolveDataDir } from "../lib/io/paths";
+import { DATA_OWNER_FILE } from "../lib/model/storage";
+import { kindClusterPsArgs } from "../lib/model/topology";
 import { containerCli, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run remove-data -- <stack> --yes

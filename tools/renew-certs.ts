@@ -6,9 +6,9 @@
 import { ClusterClient } from "../lib/ops/client";
 import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
 import { renewSteps } from "../lib/ops/renew-certs";
-import { controlPlaneRollOrder } from "../lib/topology";
+import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";
-import { backupDir, expandHome } from "../lib/paths";
+import { backupDir, expandHome } from "../lib/io/paths";
 import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run renew-certs -- <stack> [--kubeconfig FILE] [--wait SECONDS]

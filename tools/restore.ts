@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
 import { runSteps } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
-import { utcStamp } from "../lib/util";
+import { utcStamp } from "../lib/model/util";
 import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--with-data] [--kubeconfig FILE] [--wait SECONDS]

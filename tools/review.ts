@@ -13,12 +13,13 @@ import { dirname, join, resolve } from "node:path";
 import { App } from "cdktf";
 import { stringify } from "yaml";
 import { buildApp } from "../main";
-import { projectRoot } from "../lib/project";
+import { projectRoot } from "../lib/io/project";
 import { analyze, renderReview, resourcesOf, type BaseInfo, type BaseStack, type HeadStack, type PlanInfo } from "../lib/review";
-import { runSync as run } from "../lib/exec";
+import { runSync as run } from "../lib/io/exec";
 import { synthesizeRef } from "../lib/review/base";
 import { findEngine, planStacks } from "../lib/review/engine";
-import { loadStackDefinitions, stackDefinitionsFromYaml } from "../lib/stack-config";
+import { stackDefinitionsFromYaml } from "../lib/model/stack-config";
+import { loadStackDefinitions } from "../lib/io/config-file";
 import { ClusterStack } from "../stacks/cluster-stack";
 import { EXIT, parseToolArgs, processIo, runMain, runTool, UsageError, type Io } from "./cli";
 
@@ -132,7 +133,7 @@ export function exampleReview(): string {
       command: "npm run review -- --example",
       intro: [
         "This is an example of the report `npm run review` writes and the pull-request workflow posts " +
-          "(see [Reviewing changes](../README.md#reviewing-changes)). It is regenerated, never edited: a unit test fails when it is out of date.",
+          "(see [Reviewing changes](reviewing.md)). It is regenerated, never edited: a unit test fails when it is out of date.",
       ],
     });
   } finally {

@@ -8,15 +8,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { lastLine } from "../lib/exec";
-import { imageReference } from "../lib/grammar";
+import { lastLine } from "../lib/io/exec";
+import { imageReference } from "../lib/model/grammar";
 import { ClusterClient } from "../lib/ops/client";
 import { parseNodes } from "../lib/ops/kube";
 import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
 import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
 import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
-import { backupDir, expandHome } from "../lib/paths";
+import { backupDir, expandHome } from "../lib/io/paths";
 import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run upgrade -- <stack> [--to IMAGE] [--kubeconfig FILE] [--wait SECONDS]

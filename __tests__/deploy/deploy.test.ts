@@ -14,7 +14,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, NODE_IMAGE, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";

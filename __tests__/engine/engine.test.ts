@@ -2,7 +2,7 @@
  * The real engine on the synthesized JSON: init, validate, plan for every stack, and apply up to
  * the container runtime with stand-ins for docker, kind and kubectl.
  *
- * Run with `npm run test:engine`. It needs the engine and the pinned providers (tools/engine.sh,
+ * Run with `npm run test:engine`. It needs the engine and the pinned providers (tools/dev/engine.sh,
  * KINDHA_PROVIDER_DIR); when they cannot be had it fails with the bootstrap's one-line reason. It
  * is not part of `npm test`: no registry this project's CI reaches serves the providers.
  */
@@ -21,7 +21,7 @@ function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Proc
 
 // The engine and the pinned providers (npm run test:engine compiles dist/ first). When they cannot
 // be had, the tier is one failing test whose message is the bootstrap's one-line reason.
-const boot = sh("bash", [join(ROOT, "tools", "engine.sh"), "--env"]);
+const boot = sh("bash", [join(ROOT, "tools", "dev", "engine.sh"), "--env"]);
 for (const line of boot.stdout.trim().split("\n")) {
   const [k, ...v] = line.split("=");
   engineEnv[k] = v.join("=");
@@ -112,7 +112,7 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
 
   /** A kindha project above the stack with only an upgrade script, and a stand-in npm recording how the roll resource called it. */
   const withUpgradeHook = <T>(body: () => T): T => {
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { upgrade: "node tools/run.js tools/upgrade" } }));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { upgrade: "node tools/dev/run.js tools/upgrade" } }));
     const npm = join(s.bin, "npm");
     writeFileSync(npm, `#!/usr/bin/env bash\necho "$PWD $* | $KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG" >> "$FAKE_DIR/npm-upgrade"\n`);
     chmodSync(npm, 0o755);
@@ -143,7 +143,7 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
   });
 
   test("in a kindha project, a plan passes the stack and kubeconfig to npm run recover on stdin; a failed recovery stops it", () => {
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { recover: "node tools/run.js tools/recover" } }));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { recover: "node tools/dev/run.js tools/recover" } }));
     const npm = join(s.bin, "npm");
     writeFileSync(npm, `#!/usr/bin/env bash\ncat > "$FAKE_DIR/npm-stdin"; echo "$PWD $*" > "$FAKE_DIR/npm-args"\n[ -n "\${FAKE_RECOVER_FAIL:-}" ] && { echo "recover: stopped at start" >&2; exit 1; }\necho '{"state":"healthy","detail":"fake"}'\n`);
     chmodSync(npm, 0o755);

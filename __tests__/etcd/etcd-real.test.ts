@@ -10,9 +10,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { judgeEtcdHealth } from "../../lib/etcd/health";
-import { parseEndpointStatus, parseSnapshotStatus } from "../../lib/etcd/parse";
-import { EtcdScript, runEtcdctl, type EtcdConnection } from "../../lib/etcd/runner";
+import { judgeEtcdHealth } from "../../test-support/etcd-oracle";
+import { parseEndpointStatus, parseSnapshotStatus } from "../../lib/model/etcd";
+import { backupArgs, EtcdCommandError, EtcdScript, runEtcdctl, type EtcdConnection } from "../../lib/ops/etcd-script";
 import {
   allocatePorts,
   generatePki,
@@ -266,11 +266,23 @@ esac
     expect(readFileSync(join(dir, "nodes", "calls.log"), "utf8")).toContain(`exec etcd-${nodeName} -- etcdctl --endpoints https://127.0.0.1:2379`);
   });
 
+  test("EtcdScript.backup resolves to the snapshot's path; it throws when the script fails or, skipped, wrote none", async () => {
+    const request = { cluster: "kindha-test", stack: "single", kubeconfig, backupDir: join(dir, "typed-backups") };
+    const snapshot = await new EtcdScript(undefined, { env: shimEnv }).backup(request);
+    expect(snapshot.path).toMatch(new RegExp(`^${request.backupDir}/kindha-test-single-\\d{8}T\\d{6}Z\\.db$`));
+    expect(statSync(snapshot.path).mode & 0o777).toBe(0o600);
+    const down = new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down" } }).backup(request);
+    await expect(down).rejects.toBeInstanceOf(EtcdCommandError);
+    await expect(down).rejects.toThrow(/^etcd\.sh backup failed \(exit [1-9]\d*\): /);
+    const skipped = new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down", KINDHA_SKIP_BACKUP: "1" } }).backup(request);
+    await expect(skipped).rejects.toThrow("etcd.sh backup exited 0 but wrote no snapshot");
+  });
+
   test("fails when the kubeconfig is missing: backup refuses loudly and names KINDHA_SKIP_BACKUP", async () => {
     const backupDir = join(dir, "gone-backups");
-    const r = await new EtcdScript(undefined, { env: shimEnv }).backup({
+    const r = await new EtcdScript(undefined, { env: shimEnv }).run(backupArgs({
       cluster: "gone", stack: "single", kubeconfig: join(dir, "no-such-kubeconfig"), backupDir,
-    });
+    }));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("backup of cluster gone (stack single) failed");
     expect(r.stderr).toContain("does not exist (is the cluster already gone?)");
@@ -281,10 +293,10 @@ esac
 
   test("fails when the API server is unreachable: backup refuses, and KINDHA_SKIP_BACKUP=1 turns it into a warning", async () => {
     const request = { cluster: "kindha-test", stack: "single", kubeconfig, backupDir: join(dir, "down-backups") };
-    const refused = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down" } }).backup(request);
+    const refused = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down" } }).run(backupArgs(request));
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("the API server is unreachable (The connection to the server 127.0.0.1:6443 was refused)");
-    const skipped = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down", KINDHA_SKIP_BACKUP: "1" } }).backup(request);
+    const skipped = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down", KINDHA_SKIP_BACKUP: "1" } }).run(backupArgs(request));
     expect(skipped.code).toBe(0);
     expect(skipped.stderr).toContain("skipped: the API server is unreachable");
   });
@@ -292,18 +304,18 @@ esac
   test("fails when etcd cannot be snapshotted from the pod: backup exits non-zero and leaves no file", async () => {
     const [dead] = await allocatePorts(1);
     const backupDir = join(dir, "failed-backups");
-    const r = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_ENDPOINT: `https://127.0.0.1:${dead.client}` } }).backup({
+    const r = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_ENDPOINT: `https://127.0.0.1:${dead.client}` } }).run(backupArgs({
       cluster: "kindha-test", stack: "single", kubeconfig, backupDir,
-    });
+    }));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`snapshot save in etcd-kindha-test-control-plane failed`);
     expect(readdirSync(backupDir)).toEqual([]);
   });
 
   test("with KINDHA_SKIP_BACKUP=1 a missing kubeconfig only warns, and backup exits 0", async () => {
-    const r = await new EtcdScript(undefined, { env: { ...shimEnv, KINDHA_SKIP_BACKUP: "1" } }).backup({
+    const r = await new EtcdScript(undefined, { env: { ...shimEnv, KINDHA_SKIP_BACKUP: "1" } }).run(backupArgs({
       cluster: "gone", stack: "single", kubeconfig: join(dir, "no-such-kubeconfig"), backupDir: join(dir, "gone-backups"),
-    });
+    }));
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("warning: backup of cluster gone (stack single) skipped");
     expect(r.stderr).toContain("NO SNAPSHOT was taken");

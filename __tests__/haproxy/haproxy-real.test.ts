@@ -11,7 +11,7 @@ import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HaproxyConfigProps, renderHaproxyConfig } from "../../lib/haproxy-config";
+import { HaproxyConfigProps, renderHaproxyConfig } from "../../lib/model/haproxy-config";
 import { freePort } from "../../test-support/net";
 
 const missing = ["haproxy", "openssl"].filter((t) => spawnSync(t, ["version"]).error !== undefined);

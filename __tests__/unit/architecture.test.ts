@@ -1,6 +1,7 @@
 /**
- * The layering the README describes, checked on the sources: lib/ is pure (no cdktf, no
- * constructs) and has no import cycle, neither between files nor between its folders.
+ * The layering the README describes, checked on the sources: lib/model holds the rules and does
+ * no I/O; lib/io, then lib/ops and lib/review, build on it; nothing in lib/ knows cdktf; no import
+ * cycle between files or folders; tools/ holds the user commands, plumbing sits in tools/dev.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -18,6 +19,16 @@ function imports(file: string): string[] {
   return [...text.matchAll(/from "(\.{1,2}\/[^"]+)"/g)].map((m) => resolve(dirname(file), `${m[1]}.ts`));
 }
 
+/** Module specifiers a file names that are not relative: packages and node: built-ins. */
+function externals(file: string): string[] {
+  return [...readFileSync(file, "utf8").matchAll(/(?:from |import\(|require\()"([^".][^"]*)"/g)].map((m) => m[1]);
+}
+
+/** What the model may use from outside itself: computations only, no file, process, clock or network. */
+const MODEL_EXTERNALS = ["yaml", "node:net", "node:crypto"];
+/** Globals that reach the machine: the environment, the clock, randomness, timers. */
+const MODEL_GLOBALS = /\b(process\.|Date\.now|new Date\(\)|Math\.random|setTimeout|setInterval)/;
+
 /** Every cycle of a graph, as a path that comes back to its start. */
 function cycles(graph: Map<string, Set<string>>): string[][] {
   const found: string[][] = [];
@@ -32,6 +43,48 @@ function cycles(graph: Map<string, Set<string>>): string[][] {
 }
 
 const libFiles = files(LIB);
+
+/** Which folder of lib/ may import which (a folder may always import itself). */
+const LAYERS: Record<string, readonly string[]> = {
+  model: [],
+  io: ["model"],
+  ops: ["model", "io"],
+  review: ["model", "io"],
+};
+
+test("lib/ has only the layers the README names", () => {
+  expect([...new Set(libFiles.map((f) => relative(LIB, dirname(f))))].sort()).toEqual(Object.keys(LAYERS).sort());
+});
+
+test("lib/model does no I/O: only yaml, node:net and node:crypto from outside it, no process, clock or timers", () => {
+  const model = libFiles.filter((f) => f.startsWith(join(LIB, "model")));
+  expect(model.length).toBeGreaterThan(10);
+  const offenders = model.flatMap((f) => [
+    ...externals(f).filter((x) => !MODEL_EXTERNALS.includes(x)).map((x) => `${relative(ROOT, f)} imports ${x}`),
+    ...(MODEL_GLOBALS.test(readFileSync(f, "utf8")) ? [`${relative(ROOT, f)} uses ${MODEL_GLOBALS.exec(readFileSync(f, "utf8"))![1]}`] : []),
+  ]);
+  expect(offenders).toEqual([]);
+});
+
+test("each folder of lib/ imports only the layers below it", () => {
+  const offenders = libFiles.flatMap((f) => {
+    const from = relative(LIB, dirname(f));
+    return imports(f)
+      .filter((i) => i.startsWith(LIB))
+      .map((i) => relative(LIB, dirname(i)))
+      .filter((to) => to !== from && !(LAYERS[from] ?? []).includes(to))
+      .map((to) => `${relative(ROOT, f)} -> lib/${to}`);
+  });
+  expect(offenders).toEqual([]);
+});
+
+test("tools/ holds the user commands: every file there is an npm script, or the CLI helper they share", () => {
+  const scripts: Record<string, string> = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts;
+  const commands = new Set(Object.values(scripts).flatMap((s) => [...s.matchAll(/tools\/([a-z-]+)(?:\s|$)/g)].map((m) => `${m[1]}.ts`)));
+  const top = readdirSync(join(ROOT, "tools"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+  expect(top.filter((f) => f !== "cli.ts" && !commands.has(f))).toEqual([]);
+  expect(readdirSync(join(ROOT, "tools", "dev")).sort()).toEqual(["engine.sh", "run.js", "setup.sh"]);
+});
 
 test("lib/ is pure logic: no cdktf, no constructs", () => {
   const offenders = libFiles.filter((f) => /from "(cdktf|constructs|@cdktf\/[^"]+)"/.test(readFileSync(f, "utf8"))).map((f) => relative(ROOT, f));

@@ -8,9 +8,9 @@ import {
   controlPlaneBackends,
   haproxyDuration,
   renderHaproxyConfig,
-} from "../../lib/haproxy-config";
-import { planTopology } from "../../lib/topology";
-import { ValidationError } from "../../lib/validation";
+} from "../../lib/model/haproxy-config";
+import { planTopology } from "../../lib/model/topology";
+import { ValidationError } from "../../lib/model/validation";
 
 const threeBackends: HaproxyConfigProps = {
   backends: [

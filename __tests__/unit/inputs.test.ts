@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CONFIG_LIMITS } from "../../lib/stack-config";
+import { CONFIG_LIMITS } from "../../lib/model/stack-config";
 
 const ROOT = join(__dirname, "..", "..");
 const made: string[] = [];
@@ -27,7 +27,7 @@ function synth(config: string | undefined, extraEnv: Record<string, string> = {}
   const s = sandbox();
   const file = join(s.dir, "kindha.config.yaml");
   if (config !== undefined) writeFileSync(file, config);
-  const r = spawnSync(process.execPath, [join(ROOT, "tools", "run.js"), "main"], {
+  const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], {
     cwd: s.dir,
     env: { ...process.env, HOME: s.home, KINDHA_CONFIG: config === undefined ? "" : file, CDKTF_OUTDIR: join(s.dir, "cdktf.out"), ...extraEnv },
     encoding: "utf8",
@@ -188,12 +188,12 @@ describe("paths", () => {
   ])("KINDHA_CONFIG naming %s is one line, never a fallback to the presets", (_what, make, message) => {
     const s = sandbox();
     const path = make(s.dir);
-    const r = spawnSync(process.execPath, [join(ROOT, "tools", "run.js"), "main"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path, CDKTF_OUTDIR: join(s.dir, "cdktf.out") }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path, CDKTF_OUTDIR: join(s.dir, "cdktf.out") }, encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`Invalid configuration (1 problem):\n  - KINDHA_CONFIG: ${JSON.stringify(path)} ${message}${message.endsWith("nothing") ? " (its target does not exist)" : ""}\n`);
     expect(existsSync(join(s.dir, "cdktf.out"))).toBe(false);
     // Every tool says the same, as a usage error.
-    const v = spawnSync(process.execPath, [join(ROOT, "tools", "run.js"), "tools/verify", "single"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path }, encoding: "utf8" });
+    const v = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "tools/verify", "single"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path }, encoding: "utf8" });
     expect(v.status).toBe(2);
     expect(v.stderr).toContain(`KINDHA_CONFIG: ${JSON.stringify(path)} ${message}`);
   });
@@ -201,7 +201,7 @@ describe("paths", () => {
   test("kindha.config.yaml that is a directory is named, not skipped", () => {
     const s = sandbox();
     mkdirSync(join(s.dir, "kindha.config.yaml"));
-    const r = spawnSync(process.execPath, [join(ROOT, "tools", "run.js"), "main"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(s.dir, "cdktf.out") }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(s.dir, "cdktf.out") }, encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('kindha.config.yaml: "kindha.config.yaml" names a directory, not a file');
   });
@@ -213,7 +213,7 @@ describe("paths", () => {
   ])("migrate --project-dir %s is named before anything runs", (_what, make, message) => {
     const s = sandbox();
     const dir = make(s.dir);
-    const r = spawnSync(process.execPath, [join(ROOT, "tools", "run.js"), "tools/migrate", "--from", "single", "--to", "ha-option-b", "--project-dir", dir], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "" }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "tools/migrate", "--from", "single", "--to", "ha-option-b", "--project-dir", dir], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "" }, encoding: "utf8" });
     expect(r.status).toBe(2);
     expect(r.stderr.split("\n")[0]).toBe(`error: --project-dir: ${dir} ${message}${message.startsWith("has no") ? "; name the directory of the kindha checkout (or project) to deploy from" : ""}`);
     expect(readdirSync(s.home)).toEqual([]);

@@ -12,7 +12,7 @@ import { readLifecycle } from "../../test-support/lifecycle";
 const ROOT = join(__dirname, "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "kindha-lifecycle-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-execFileSync(process.execPath, [join(ROOT, "tools", "run.js"), "main"], { cwd: dir, env: { ...process.env, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(dir, "out") }, stdio: "pipe" });
+execFileSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], { cwd: dir, env: { ...process.env, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(dir, "out") }, stdio: "pipe" });
 
 test.each(["single", "ha-option-b", "ha-option-a"])("%s: the kind config is written resolved, where create reads it, with the env Terraform passes", (stack) => {
   const home = join(dir, "home");

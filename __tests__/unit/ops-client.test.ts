@@ -45,7 +45,7 @@ describe("ClusterClient", () => {
   test("backup passes the cluster's kubeconfig and clears KINDHA_SKIP_BACKUP, so it never succeeds without a snapshot", async () => {
     const { exec, calls } = fakeExec(() => okResult("/b/c-single-20260102T030405Z.db\n"));
     const r = await new ClusterClient({ ...access, exec }).backup({ cluster: "c", stack: "single", backupDir: "/b" });
-    expect(r.stdout.trim()).toBe("/b/c-single-20260102T030405Z.db");
+    expect(r.path).toBe("/b/c-single-20260102T030405Z.db");
     expect(line(calls[0])).toBe("bash /repo/scripts/etcd.sh backup --cluster c --stack single --kubeconfig /k --backup-dir /b");
     expect(calls[0].opts?.env?.KINDHA_SKIP_BACKUP).toBe("");
   });

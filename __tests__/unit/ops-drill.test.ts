@@ -4,7 +4,7 @@
  */
 import { drillRefusal, drillVictim, runDrill, summarizeDrill, type DrillContext } from "../../lib/ops/drill";
 import { outage } from "../../lib/ops/probes";
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import { main as drillMain } from "../../tools/drill";
 import { capture, clusterFixtures, fakeClock, fakeExec, line, okResult, type Call } from "../fixtures/recorded/load";
 

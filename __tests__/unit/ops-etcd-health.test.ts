@@ -5,9 +5,9 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { judgeEtcdHealth } from "../../lib/etcd/health";
-import { EtcdOutputError, parseEndpointHealth, parseEndpointStatus, parseHealthReport, parseSnapshotStatus } from "../../lib/etcd/parse";
-import { backupArgs, connectionArgs, snapshotFileName } from "../../lib/etcd/runner";
+import { judgeEtcdHealth, snapshotFileName } from "../../test-support/etcd-oracle";
+import { EtcdOutputError, parseEndpointHealth, parseEndpointStatus, parseHealthReport, parseSnapshotStatus } from "../../lib/model/etcd";
+import { backupArgs, connectionArgs } from "../../lib/ops/etcd-script";
 import { recorded } from "../fixtures/recorded/load";
 
 const eps = (healthy: number, total: number) =>

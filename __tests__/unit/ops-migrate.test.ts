@@ -4,7 +4,7 @@
  */
 import { errorCause, migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate";
 import { runSteps } from "../../lib/ops/steps";
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import { main as migrateMain } from "../../tools/migrate";
 import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call } from "../fixtures/recorded/load";
 

@@ -2,10 +2,10 @@
  * Recovery after a Docker restart: kind's load-balancer configuration as kind v0.32 writes it, the
  * address plan over `docker inspect` output, and a whole run over a fake Docker.
  */
-import { isEmptyLbConfig, kindLbConfig } from "../../lib/kind-lb-config";
+import { isEmptyLbConfig, kindLbConfig } from "../../lib/model/kind-lb-config";
 import { parseContainers, parseHolders, planAddresses, recoverSteps, startOrder, type ContainerState, type RecoverContext } from "../../lib/ops/recover";
 import { runSteps } from "../../lib/ops/steps";
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -5,9 +5,9 @@
  * at a time, and stopping at the first failure with what state the cluster is in.
  */
 import { COMPONENTS, renewSteps, type RenewContext } from "../../lib/ops/renew-certs";
-import { controlPlaneRollOrder } from "../../lib/topology";
+import { controlPlaneRollOrder } from "../../lib/model/topology";
 import { runSteps } from "../../lib/ops/steps";
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import { main as renewMain } from "../../tools/renew-certs";
 import { capture, certValidFor, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, line, okResult, failResult } from "../fixtures/recorded/load";
 

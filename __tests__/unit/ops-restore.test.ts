@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { restoreCommand, restoreSteps, staleNodes, type RestoreContext } from "../../lib/ops/restore";
 import { runSteps } from "../../lib/ops/steps";
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import { main as restoreMain } from "../../tools/restore";
 import { capture, clusterFixtures, fakeClock, fakeExec, failResult, line, okResult, recorded } from "../fixtures/recorded/load";
 

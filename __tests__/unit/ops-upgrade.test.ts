@@ -19,7 +19,7 @@ import {
   type KubeVersion,
   type UpgradeFacts,
 } from "../../lib/ops/upgrade-plan";
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import { rollFigures } from "../../test-support/cluster";
 import { main as upgradeMain } from "../../tools/upgrade";
 import { capture, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, failResult, line, okResult } from "../fixtures/recorded/load";

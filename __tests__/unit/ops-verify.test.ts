@@ -3,7 +3,7 @@
  * hand-written in the shape of a kind v0.31 cluster (none exists on the build machine); etcd
  * health reports are captured from real etcd 3.4.23.
  */
-import { resolveStack } from "../../lib/stack-config";
+import { resolveStack } from "../../lib/io/config-file";
 import {
   checkApiEndpoints,
   checkApiThroughLb,

@@ -7,8 +7,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
-import { projectRoot } from "../../lib/project";
+import { preset, TOPOLOGY_OPTIONS } from "../../lib/model/presets";
+import { projectRoot } from "../../lib/io/project";
 import {
   analyze,
   comparisonTable,
@@ -25,8 +25,8 @@ import {
   type ReviewInput,
   type SynthResource,
 } from "../../lib/review";
-import { imageTag } from "../../lib/grammar";
-import { planTopology, type Topology } from "../../lib/topology";
+import { imageTag } from "../../lib/model/grammar";
+import { planTopology, type Topology } from "../../lib/model/topology";
 import {
   EXAMPLE_FILE,
   EXAMPLE_HEAD_CONFIG,

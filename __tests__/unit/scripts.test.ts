@@ -307,7 +307,7 @@ describe("plan-hook.sh", () => {
   const hook = (packageJson: string | undefined) => runHook("plan-hook.sh", packageJson, "$(cat)", { input: '{"stack":"single"}' });
 
   test("runs npm run recover -- --terraform-hook in the project above, passing Terraform's query on stdin", () => {
-    const r = hook('{"scripts":{"recover":"node tools/run.js tools/recover"}}');
+    const r = hook('{"scripts":{"recover":"node tools/dev/run.js tools/recover"}}');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${r.project}|run --silent recover -- --terraform-hook|{"stack":"single"}`);
   });
@@ -329,7 +329,7 @@ describe("upgrade-hook.sh", () => {
     runHook("upgrade-hook.sh", packageJson, "$KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG", { env });
 
   test("runs npm run upgrade -- --terraform-hook in the project above, the values in its environment only", () => {
-    const r = hook('{"scripts":{"upgrade":"node tools/run.js tools/upgrade"}}');
+    const r = hook('{"scripts":{"upgrade":"node tools/dev/run.js tools/upgrade"}}');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${r.project}|run --silent upgrade -- --terraform-hook|single kindha.local/node:v1.37.2 /k/config`);
   });

@@ -5,7 +5,7 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { DataLocalSensitiveFile } from "@cdktf/provider-local/lib/data-local-sensitive-file";
 import { File } from "@cdktf/provider-local/lib/file";
 import { Resource } from "@cdktf/provider-null/lib/resource";
-import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
+import { preset, TOPOLOGY_OPTIONS } from "../../lib/model/presets";
 import { kindConfigOf, resourceCounts, resources, synthPreset, synthStack, only } from "../../test-support/synth";
 
 const NODE_IMAGE = /^kindest\/node:v1\.36\.1@sha256:[0-9a-f]{64}$/;

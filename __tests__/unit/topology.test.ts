@@ -1,6 +1,6 @@
-import { preset, TOPOLOGY_OPTIONS } from "../../lib/presets";
-import { etcdCertSans, etcdQuorum, planTopology, toleratedFailures, type Availability, type TopologySpec } from "../../lib/topology";
-import { ValidationError } from "../../lib/validation";
+import { preset, TOPOLOGY_OPTIONS } from "../../lib/model/presets";
+import { etcdCertSans, etcdQuorum, planTopology, toleratedFailures, type Availability, type TopologySpec } from "../../lib/model/topology";
+import { ValidationError } from "../../lib/model/validation";
 
 describe("etcd maths", () => {
   test.each([

@@ -3,7 +3,7 @@
  * (through the container CLI, so it works while the API is down).
  */
 import { X509Certificate } from "node:crypto";
-import type { CommandResult } from "../exec";
+import type { CommandResult } from "../io/exec";
 
 /** Where kubeadm puts etcd's serving certificate on a control plane. */
 export const ETCD_SERVER_CERT = "/etc/kubernetes/pki/etcd/server.crt";

@@ -4,11 +4,11 @@
  *
  * Every call goes through the injected {@link Executor}, so tests drive the operations with a fake.
  */
-import { DEFAULTS } from "../defaults";
-import { EtcdScript, type BackupRequest } from "../etcd/runner";
-import { healthReportOf, type HealthReport, type SnapshotStatus } from "../etcd/parse";
-import { lastLine, type CommandResult, type Executor } from "../exec";
-import type { Topology } from "../topology";
+import { DEFAULTS } from "../model/defaults";
+import { EtcdScript, type BackupRequest, type Snapshot } from "./etcd-script";
+import { healthReportOf, type HealthReport, type SnapshotStatus } from "../model/etcd";
+import { lastLine, type CommandResult, type Executor } from "../io/exec";
+import type { Topology } from "../model/topology";
 import type { Clock } from "./steps";
 
 /** How to reach one cluster. */
@@ -117,10 +117,10 @@ export class ClusterClient {
   }
 
   /**
-   * `etcd.sh backup` of this cluster: resolves to the snapshot's path. KINDHA_SKIP_BACKUP is cleared:
+   * `etcd.sh backup` of this cluster: resolves to the snapshot (throws when none was written). KINDHA_SKIP_BACKUP is cleared:
    * a backup asked for by name never succeeds without a snapshot.
    */
-  backup(b: Omit<BackupRequest, "kubeconfig">, timeoutMs = 600_000): Promise<CommandResult> {
+  backup(b: Omit<BackupRequest, "kubeconfig">, timeoutMs = 600_000): Promise<Snapshot> {
     return this.etcd(undefined, { env: { KINDHA_SKIP_BACKUP: "" }, timeoutMs }).backup({ ...b, kubeconfig: this.a.kubeconfig });
   }
 

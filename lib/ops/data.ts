@@ -8,8 +8,8 @@
  * is archived, then each is scaled back to its count. Pods nothing can scale down (bare pods,
  * DaemonSets, Jobs) are named in the output: their volumes are archived while they run.
  */
-import { DATA_OWNER_FILE, NODE_DATA_DIR } from "../storage";
-import { lastLine } from "../exec";
+import { DATA_OWNER_FILE, NODE_DATA_DIR } from "../model/storage";
+import { lastLine } from "../io/exec";
 import type { ClusterClient } from "./client";
 import { parseWorkloads, podsWithClaims, type ClaimPod, type WorkloadInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";

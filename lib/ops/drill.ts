@@ -4,9 +4,9 @@
  * again, check it got its address back, and verify. The container is always started again
  * (finally), whatever happened.
  */
-import type { HealthState } from "../etcd/parse";
-import type { Topology } from "../topology";
-import { lastLine } from "../exec";
+import type { HealthState } from "../model/etcd";
+import type { Topology } from "../model/topology";
+import { lastLine } from "../io/exec";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { parseNodes } from "./kube";
 import { createProbeConfigMap, outage, probesOf, sampleEvery, type Outage, type ProbeSample } from "./probes";

@@ -2,7 +2,7 @@
  * The few fields of kubectl's JSON output the operations read, parsed defensively: a missing
  * field becomes "unknown", never a crash, so a check can say what it did not find.
  */
-import { isRecord } from "../util";
+import { isRecord } from "../model/util";
 
 /** A node as the checks see it. */
 export interface NodeInfo {

@@ -3,8 +3,8 @@
  * so the proxy never reads half a file). kind's Envoy and this project's stand-in both pick the
  * files up by themselves.
  */
-import type { CommandResult } from "../exec";
-import { LB_CONFIG_PATHS, type KindLbConfig } from "../kind-lb-config";
+import type { CommandResult } from "../io/exec";
+import { LB_CONFIG_PATHS, type KindLbConfig } from "../model/kind-lb-config";
 import type { ClusterClient } from "./client";
 
 /** The cluster configuration (cds) the load balancer holds now. */

@@ -4,13 +4,13 @@
  * restore and verify. Stops at the first failure with what to do next.
  */
 import { join } from "node:path";
-import { backupArgs } from "../etcd/runner";
-import type { Topology } from "../topology";
-import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../exec";
+import { backupArgs, EtcdCommandError } from "./etcd-script";
+import type { Topology } from "../model/topology";
+import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../io/exec";
 import { ClusterClient } from "./client";
 import { quiesce, type Scaled } from "./data";
 import { failed, ok, realClock, type Clock, type Step } from "./steps";
-import { DATA_OWNER_FILE } from "../storage";
+import { DATA_OWNER_FILE } from "../model/storage";
 
 /** One side of a migration. */
 export interface StackRef {
@@ -144,10 +144,13 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       run: async () => {
         const request = { cluster: c.from.topology.clusterName, stack: c.from.id, backupDir: c.backupDir };
         // The client clears KINDHA_SKIP_BACKUP: this step is never a silent no-op.
-        const r = await old.backup(request, 300_000);
-        const args = backupArgs({ ...request, kubeconfig: c.from.kubeconfig });
-        const path = r.stdout.trim().split("\n").pop() ?? "";
-        if (r.code !== 0 || path === "") return failedCmd("etcd.sh", args, r);
+        let path: string;
+        try {
+          path = (await old.backup(request, 300_000)).path;
+        } catch (e) {
+          if (!(e instanceof EtcdCommandError)) throw e;
+          return failedCmd("etcd.sh", backupArgs({ ...request, kubeconfig: c.from.kubeconfig }), e.result);
+        }
         if (!c.files.exists(path)) return failed(`etcd.sh backup printed ${path}, which does not exist`);
         c.snapshot = path;
         return ok(path);

@@ -3,7 +3,7 @@
  * `/readyz` and a write (a ConfigMap patch), each about once a second with a short timeout, so an
  * outage shows as failed samples. Used by the drill and by the rolling steps (renew-certs).
  */
-import { lastLine } from "../exec";
+import { lastLine } from "../io/exec";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import type { Clock } from "./steps";
 

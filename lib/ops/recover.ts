@@ -7,10 +7,10 @@
  * The address plan is a pure function of `docker inspect` and `docker network inspect` output;
  * the steps run the commands.
  */
-import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../topology";
-import { lastLine, type CommandResult } from "../exec";
-import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../kind-lb-config";
-import { isRecord } from "../util";
+import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../model/topology";
+import { lastLine, type CommandResult } from "../io/exec";
+import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../model/kind-lb-config";
+import { isRecord } from "../model/util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
 import { readLbConfig, writeLbConfig } from "./lb";

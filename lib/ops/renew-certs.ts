@@ -6,8 +6,8 @@
  * kube-controller-manager and kube-scheduler restarted in that order, each waited for, the node
  * put back; every member healthy before the next node. Stops at the first failure.
  */
-import { kindLoadBalancerName } from "../topology";
-import { lastLine, type CommandResult } from "../exec";
+import { kindLoadBalancerName } from "../model/topology";
+import { lastLine, type CommandResult } from "../io/exec";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "./certs";
 import { leadershipAway, setBackends } from "./roll";
@@ -73,9 +73,7 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
       name: "snapshot etcd first (scripts/etcd.sh backup)",
       next: "free space in the backup directory or check the first control plane's etcd, then run renew-certs again",
       run: async () => {
-        const r = await k.backup({ cluster: t.clusterName, stack: c.stackId, backupDir: c.backupDir, node: names[0] });
-        if (r.code !== 0) return failedCommand("etcd.sh backup", r);
-        c.snapshot = r.stdout.trim().split("\n").pop();
+        c.snapshot = (await k.backup({ cluster: t.clusterName, stack: c.stackId, backupDir: c.backupDir, node: names[0] })).path;
         return ok(c.snapshot);
       },
     },

@@ -5,7 +5,7 @@
  * planes last: the order that moves unfixed addresses around, and kind's load balancer resets its
  * configuration on every start); then `recover` brings the cluster back and verify must pass.
  */
-import { lastLine } from "../exec";
+import { lastLine } from "../io/exec";
 import { ClusterClient } from "./client";
 import { inspectContainers, recoverSteps, startOrder, type RecoverContext } from "./recover";
 import { runSteps } from "./steps";

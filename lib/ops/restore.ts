@@ -9,10 +9,10 @@
  * workers' kubelets so they re-register, drop nodes the stack does not have, and verify.
  */
 import { existsSync } from "node:fs";
-import type { Topology } from "../topology";
-import { lastLine } from "../exec";
-import { ROLE_LABEL } from "../defaults";
-import { hostPort } from "../util";
+import type { Topology } from "../model/topology";
+import { lastLine } from "../io/exec";
+import { ROLE_LABEL } from "../model/defaults";
+import { hostPort } from "../model/util";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { NODE_RESTORE_DIR, restoreVolumes } from "./data";
 import { barePods, CONTROL_PLANE_LABEL, parseNodes, parseWorkloads } from "./kube";

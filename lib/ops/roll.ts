@@ -2,9 +2,9 @@
  * What the rolling operations (renew-certs, upgrade) do around each control plane: etcd leadership
  * moved off it, and kind's load balancer given the backends that may serve meanwhile.
  */
-import { kindLbConfig } from "../kind-lb-config";
-import { kindLoadBalancerName, type Topology } from "../topology";
-import type { CommandResult } from "../exec";
+import { kindLbConfig } from "../model/kind-lb-config";
+import { kindLoadBalancerName, type Topology } from "../model/topology";
+import type { CommandResult } from "../io/exec";
 import type { ClusterClient } from "./client";
 import { writeLbConfig } from "./lb";
 import type { Clock } from "./steps";

@@ -1,4 +1,4 @@
-import { lastLine, type CommandResult } from "../exec";
+import { lastLine, type CommandResult } from "../io/exec";
 
 /**
  * A step runner for restore and migrate: runs steps in order, checks each, and stops at the first

@@ -3,7 +3,7 @@
  * order nodes are rolled in and the kubeadm command of each. Nothing here runs a process; the
  * steps that do are in upgrade.ts.
  */
-import { controlPlaneRollOrder, type Topology } from "../topology";
+import { controlPlaneRollOrder, type Topology } from "../model/topology";
 import type { PodInfo } from "./kube";
 
 /** A Kubernetes release version, `vMAJOR.MINOR.PATCH`. */

@@ -8,12 +8,12 @@
  * The pure half (versions, pre-checks, order, kubeadm's command) is upgrade-plan.ts.
  */
 import { join } from "node:path";
-import { kindLoadBalancerName } from "../topology";
-import { lastLine, type CommandResult } from "../exec";
+import { kindLoadBalancerName } from "../model/topology";
+import { lastLine, type CommandResult } from "../io/exec";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { parseNodes, parsePods } from "./kube";
 import { leadershipAway, setBackends } from "./roll";
-import { commandFailure, failed, failedCommand, ok, pollUntil, type Step, type StepResult } from "./steps";
+import { commandFailure, failed, ok, pollUntil, type Step, type StepResult } from "./steps";
 import { kubeadmUpgradeArgs, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
 import { renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
 
@@ -141,9 +141,7 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
       name: "snapshot etcd first (scripts/etcd.sh backup)",
       next: `free space in the backup directory or check the first control plane's etcd, then run the upgrade again; nothing has been changed`,
       run: async (ctx) => {
-        const r = await k.backup({ cluster: t.clusterName, stack: c.stackId, backupDir: c.backupDir, node: t.controlPlanes[0].name });
-        if (r.code !== 0) return failedCommand("etcd.sh backup", r);
-        ctx.snapshot = r.stdout.trim().split("\n").pop();
+        ctx.snapshot = (await k.backup({ cluster: t.clusterName, stack: c.stackId, backupDir: c.backupDir, node: t.controlPlanes[0].name })).path;
         return ok(ctx.snapshot);
       },
     },

@@ -4,11 +4,11 @@
  * Each check is a pure function of the topology and recorded command output, so tests feed
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
  */
-import { healthReportOf } from "../etcd/parse";
-import { hostPort } from "../util";
-import type { Topology } from "../topology";
+import { healthReportOf } from "../model/etcd";
+import { hostPort } from "../model/util";
+import type { Topology } from "../model/topology";
 import { ClusterClient, type ClusterAccess } from "./client";
-import { lastLine, type CommandResult } from "../exec";
+import { lastLine, type CommandResult } from "../io/exec";
 import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseWorkloads, type NodeInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
 import { CERT_BUNDLE_SCRIPT, earliestCert, ETCD_SERVER_BUNDLE_NAME, fileOfBundle, memberAddresses, parseCertBundle } from "./certs";

@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runSync as run } from "../exec";
+import { runSync as run } from "../io/exec";
 import { firstError } from "./commands";
 import { code } from "./markdown";
 import { asNodeLayout } from "./nodes";
@@ -14,8 +14,15 @@ import { resourcesOf } from "./resources";
 
 /** Prints the base's stack topologies as JSON; run inside the base copy. */
 const LAYOUT_PROBE = `
-const s = require("./dist/lib/stack-config.js");
-const t = require("./dist/lib/topology.js");
+// The layout of the base's revision: lib/io + lib/model, or the flat lib/ before them.
+const first = (...paths) => {
+  for (const p of paths) {
+    try { return require(p); } catch (e) { if (e.code !== "MODULE_NOT_FOUND") throw e; }
+  }
+  throw new Error("no stack loader in the base (looked for " + paths.join(", ") + ")");
+};
+const s = first("./dist/lib/io/config-file.js", "./dist/lib/stack-config.js");
+const t = first("./dist/lib/model/topology.js", "./dist/lib/topology.js");
 const out = [];
 for (const d of s.loadStackDefinitions()) {
   try { out.push({ id: d.id, topology: t.planTopology(d.availability, d.spec, "stack " + d.id) }); }

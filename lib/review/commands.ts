@@ -3,7 +3,7 @@
  * paths replaced so the report reads the same everywhere.
  */
 import { homedir } from "node:os";
-import { outputLines, type RunResult } from "../exec";
+import { outputLines, type RunResult } from "../io/exec";
 
 /**
  * The first informative line of a failed command's output, with the machine's paths replaced, so

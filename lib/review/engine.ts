@@ -4,8 +4,8 @@
  */
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { runSync as run } from "../exec";
-import { projectRoot } from "../project";
+import { runSync as run } from "../io/exec";
+import { projectRoot } from "../io/project";
 import { firstError } from "./commands";
 import { code } from "./markdown";
 import { planCounts } from "./plan";
@@ -42,7 +42,7 @@ function findNamedEngine(env: NodeJS.ProcessEnv): Engine | { readonly reason: st
     return {
       reason: named
         ? `TERRAFORM_BINARY_NAME names ${code(basename(named))}, which cannot be run`
-        : "no Terraform engine here (TERRAFORM_BINARY_NAME is not set and `tofu` is not on PATH; `tools/engine.sh --env` prints the settings for one)",
+        : "no Terraform engine here (TERRAFORM_BINARY_NAME is not set and `tofu` is not on PATH; `tools/dev/engine.sh --env` prints the settings for one)",
     };
   }
   if (r.status !== 0) return { reason: `\`${basename(bin)} version\` failed: ${firstError(r, {})}` };

@@ -2,7 +2,7 @@
  * The topology as a Mermaid flowchart: clients, the load balancer (HA only), one API server and
  * one stacked etcd member per control plane, and the workers with their roles.
  */
-import { kindLoadBalancerName, type Topology } from "../topology";
+import { kindLoadBalancerName, type Topology } from "../model/topology";
 
 /** Text for a quoted Mermaid label. */
 function label(text: string): string {

@@ -1,7 +1,7 @@
 /**
  * Node-level facts of a topology and their difference between two revisions.
  */
-import type { NodeBudget } from "../topology";
+import type { NodeBudget } from "../model/topology";
 import { compare } from "./resources";
 
 /** What the review needs of a node; PlannedNode fits. */

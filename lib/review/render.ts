@@ -2,12 +2,12 @@
  * The review as GitHub-flavoured markdown: pure functions from synthesized data to text, no
  * cdktf and no I/O, so the output depends on its input only (no time, no paths).
  */
-import { kindLoadBalancerName, type Topology } from "../topology";
+import { kindLoadBalancerName, type Topology } from "../model/topology";
 import { code, delta, lineChanges, shortValue, table } from "./markdown";
 import { topologyFlowchart } from "./mermaid";
 import { diffNodes, nodeDiffIsEmpty, type NodeDiff, type NodeFacts, type NodeLayout } from "./nodes";
 import { renderPlanCounts, type PlanCounts } from "./plan";
-import { imageTag } from "../grammar";
+import { imageTag } from "../model/grammar";
 import { clusterReplacement, diffResources, imageRoll, type ClusterReplacement, type ImageRoll, type ResourceChange, type ResourceDiff, type SynthResource } from "./resources";
 
 /** One stack of the checkout under review. */

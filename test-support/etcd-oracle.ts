@@ -1,11 +1,13 @@
 /**
- * Judges etcd health from per-member results: the same rule scripts/etcd.sh applies, in TypeScript
- * so tools and tests can reason about it without running etcd.
+ * A test oracle: etcd health judged from per-member results in TypeScript, to check the verdict
+ * scripts/etcd.sh owns (the tools only parse the script's JSON).
  */
-import { etcdQuorum, toleratedFailures } from "../topology";
-import type { HealthJudgement } from "../model";
+import { join } from "node:path";
+import { etcdQuorum, toleratedFailures } from "../lib/model/topology";
+import { utcStamp } from "../lib/model/util";
+import type { HealthJudgement } from "../lib/model/types";
 
-export type { HealthJudgement } from "../model";
+export type { HealthJudgement } from "../lib/model/types";
 
 /**
  * Healthy when every member answers, degraded when a majority still does, quorum lost otherwise.
@@ -41,4 +43,9 @@ export function judgeEtcdHealth(
     };
   }
   return { state: "quorum-lost", healthy, members, quorum, tolerated, message: `quorum lost: ${healthy} of ${members} members healthy, quorum needs ${quorum}` };
+}
+
+/** The name `etcd.sh backup` gives a snapshot, which the script owns: `<dir>/<cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db`. */
+export function snapshotFileName(dir: string, cluster: string, stack: string, at: Date): string {
+  return join(dir, `${cluster}-${stack}-${utcStamp(at)}.db`);
 }

@@ -7,8 +7,8 @@ import { apiAddress, imageReference, wholeNumber } from "./grammar";
 import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
-export { WORKER_ROLES, type NodeBudget, type NodeRole, type Taint, type WorkerRole } from "./model";
-import { WORKER_ROLES, type NodeBudget, type NodeRole, type Taint, type WorkerRole } from "./model";
+export { WORKER_ROLES, type NodeBudget, type NodeRole, type Taint, type WorkerRole } from "./types";
+import { WORKER_ROLES, type NodeBudget, type NodeRole, type Taint, type WorkerRole } from "./types";
 
 /** A group of identical workers. */
 export interface WorkerGroup {

@@ -4,7 +4,7 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { DEFAULTS } from "./defaults";
+import { DEFAULTS } from "../model/defaults";
 
 /** Kubeconfig that `kind create cluster` writes (0600). */
 export function kubeconfigPath(clusterName: string): string {

@@ -2,7 +2,7 @@
  * Every default of the program, in one place. Constructs and stacks resolve optional props
  * against these with `??`; nothing else hard-codes them.
  */
-import type { NodeBudget, WorkerRole } from "./model";
+import type { NodeBudget, WorkerRole } from "./types";
 
 /** The kind release the generated config is written and tested for. */
 export const KIND_VERSION = "v0.32.0";

@@ -1,7 +1,7 @@
-import type { HealthJudgement, HealthState } from "../model";
-import { isRecord } from "../util";
+import type { HealthJudgement, HealthState } from "./types";
+import { isRecord } from "./util";
 
-export type { HealthState } from "../model";
+export type { HealthState } from "./types";
 /**
  * Parsers of etcdctl's JSON output (`-w json`) and of scripts/etcd.sh's health report.
  *

@@ -4,10 +4,9 @@
  * Arguments are built as arrays; nothing is concatenated into a shell string.
  */
 import { join, resolve } from "node:path";
-import { execFileExecutor, lastLine, type CommandResult, type Executor } from "../exec";
-import { scriptsDir } from "../project";
-import { utcStamp } from "../util";
-import { parseHealthReport, parseSnapshotStatus, type HealthReport, type SnapshotStatus } from "./parse";
+import { execFileExecutor, lastLine, type CommandResult, type Executor } from "../io/exec";
+import { scriptsDir } from "../io/project";
+import { parseHealthReport, parseSnapshotStatus, type HealthReport, type SnapshotStatus } from "../model/etcd";
 
 /** Where etcdctl runs: on this machine, or inside a kind control plane's etcd pod. */
 export type EtcdConnection =
@@ -32,8 +31,9 @@ export class EtcdCommandError extends Error {
   constructor(
     what: string,
     readonly result: CommandResult,
+    message = `${what} failed (exit ${result.code}): ${lastLine(result)}`,
   ) {
-    super(`${what} failed (exit ${result.code}): ${lastLine(result)}`);
+    super(message);
     this.name = "EtcdCommandError";
   }
 }
@@ -76,6 +76,12 @@ export interface BackupRequest {
   readonly kubeconfig: string;
   readonly backupDir: string;
   readonly node?: string;
+}
+
+/** A snapshot `etcd.sh backup` wrote: its path, and the script's progress lines (its stderr). */
+export interface Snapshot {
+  readonly path: string;
+  readonly log: string;
 }
 
 /** Arguments of `etcd.sh backup` (the same the destroy-time provisioner passes). */
@@ -192,9 +198,16 @@ export class EtcdScript {
     return parseLeader(`etcd.sh move-leader --to ${to}`, await this.run(["move-leader", "--to", to]));
   }
 
-  /** `etcd.sh backup`: resolves to the script's result (stdout's last line is the path on success). */
-  backup(b: BackupRequest): Promise<CommandResult> {
-    return this.run(backupArgs(b));
+  /**
+   * `etcd.sh backup`: resolves to the snapshot the script wrote and what it said on the way;
+   * throws EtcdCommandError when it failed or named no file.
+   */
+  async backup(b: BackupRequest): Promise<Snapshot> {
+    const result = await this.run(backupArgs(b));
+    const path = result.code === 0 ? (result.stdout.trim().split("\n").pop() ?? "") : "";
+    if (result.code === 0 && path === "") throw new EtcdCommandError("etcd.sh backup", result, "etcd.sh backup exited 0 but wrote no snapshot");
+    if (path === "") throw new EtcdCommandError("etcd.sh backup", result);
+    return { path, log: result.stderr };
   }
 }
 
@@ -214,9 +227,4 @@ export function runEtcdctl(
     env: { ...process.env, ETCDCTL_API: "3" },
     timeoutMs,
   });
-}
-
-/** The name `etcd.sh backup` gives a snapshot: `<dir>/<cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db`. */
-export function snapshotFileName(dir: string, cluster: string, stack: string, at: Date): string {
-  return join(dir, `${cluster}-${stack}-${utcStamp(at)}.db`);
 }

@@ -5,14 +5,14 @@
  * the tools start in a fraction of a second instead of type-checking the whole project each time.
  * Type errors still fail `npm test` and CI, which run tsc first (`npm run build` does too).
  *
- * Usage: node tools/run.js <entry without .js> [args...]
+ * Usage: node tools/dev/run.js <entry without .js> [args...]
  */
 "use strict";
 const { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } = require("node:fs");
 const { dirname, join } = require("node:path");
 const Module = require("node:module");
 
-const root = join(__dirname, "..");
+const root = join(__dirname, "..", "..");
 const dist = join(root, "dist");
 const SOURCE_DIRS = ["constructs", "stacks", "lib", "tools", "bench"];
 
@@ -57,7 +57,7 @@ if (stale.length > 0) {
 
 const entry = process.argv[2];
 if (!entry) {
-  process.stderr.write("usage: node tools/run.js <entry> [args...], e.g. node tools/run.js main\n");
+  process.stderr.write("usage: node tools/dev/run.js <entry> [args...], e.g. node tools/dev/run.js main\n");
   process.exit(2);
 }
 const file = join(dist, `${entry.replace(/\.(ts|js)$/, "")}.js`);

@@ -6,7 +6,7 @@
 #   built with a Docker engine that is started for the build and stopped after it if none ran.
 # Prints each step's time. KINDHA_SETUP_SKIP_IMAGE=1 installs the packages only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 t0=$SECONDS
 packages=(etcd-server etcd-client haproxy openssl docker.io jq debootstrap libseccomp-dev)
 missing=()

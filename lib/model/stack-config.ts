@@ -1,24 +1,18 @@
 /**
- * Which stacks the app synthesizes: the three presets, adjusted or extended by an optional
- * config file, so a topology beyond the seed needs no code change. The file is read strictly:
+ * Which stacks the app synthesizes: the three presets, adjusted or extended by the text of an
+ * optional config file (lib/io/config-file.ts reads it), so a topology beyond the seed needs no
+ * code change. The text is read strictly:
  * an unknown key at any depth is refused, and every problem of the file and of every stack comes
  * back in one {@link ValidationError} that names the file.
  */
-import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
-import { resolve } from "node:path";
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
-import { planTopology, type Availability, type Topology, type TopologySpec } from "./topology";
-import type { ScheduledBackupOptions } from "./model";
+import { planTopology, type Availability, type TopologySpec } from "./topology";
+import type { ScheduledBackupOptions } from "./types";
 import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
 import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
-
-/** Default config file, looked up in the working directory; `KINDHA_CONFIG` names another. */
-export const CONFIG_FILE = "kindha.config.yaml";
-/** The same file with the other YAML extension, read when CONFIG_FILE is absent. */
-export const CONFIG_FILE_YML = "kindha.config.yml";
 
 /** One stack to synthesize. */
 export interface StackDefinition {
@@ -43,7 +37,7 @@ export interface StackDefinition {
   readonly dataDir?: string | false;
 }
 
-export type { ScheduledBackupOptions } from "./model";
+export type { ScheduledBackupOptions } from "./types";
 
 const BACKUP_KEYS: Record<keyof ScheduledBackupOptions, "string" | "number"> = { schedule: "string", retention: "number", etcdImage: "string", shellImage: "string" };
 /** Scheduled snapshots kept at most: each is the whole etcd database. */
@@ -53,68 +47,11 @@ const SPEC_KEYS = ["clusterName", "controlPlanes", "workers", "controlPlaneBudge
 const WORKER_KEYS = ["role", "count", "budget"];
 const BUDGET_KEYS = ["cpu", "memoryGiB"];
 const STACK_KEYS = ["availability", "platformObjects", "scheduledBackups", "dataDir", ...SPEC_KEYS];
+/** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
+export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
 /** Stack ids name the state file (terraform.<id>.tfstate) and cdktf's output directory. */
 const STACK_ID = /^[a-z][a-z0-9-]{0,62}$/;
 const STACK_ID_RULE = "is not a valid stack id: a lowercase letter, then lowercase letters, digits and '-', at most 63 characters";
-
-/**
- * The stacks to synthesize: presets first, then the config file's entries (same id: merged over
- * the preset; new id: a new stack, `availability` required). Every stack is validated.
- *
- * @param file config file path (absent: presets only); default `KINDHA_CONFIG`, which must exist,
- *   else kindha.config.yaml (or kindha.config.yml) in the working directory
- */
-export function loadStackDefinitions(file?: string): StackDefinition[] {
-  if (file !== undefined) return stackDefinitionsFromYaml(existsSync(resolve(file)) ? readConfig(file, "config file") : undefined, file);
-  const named = process.env.KINDHA_CONFIG;
-  if (named) return stackDefinitionsFromYaml(readConfig(named, "KINDHA_CONFIG"), named);
-  const [yaml, yml] = [present(CONFIG_FILE), present(CONFIG_FILE_YML)];
-  if (yaml && yml) {
-    throw new ValidationError("configuration", [{ field: CONFIG_FILE_YML, value: CONFIG_FILE_YML, rule: `exists beside ${CONFIG_FILE}; keep one of the two` }]);
-  }
-  const found = yaml ? CONFIG_FILE : yml ? CONFIG_FILE_YML : undefined;
-  return stackDefinitionsFromYaml(found === undefined ? undefined : readConfig(found, found), found ?? "(presets)");
-}
-
-/** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
-export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
-
-/** Something stands at the path: a file, a directory or a link, even a dangling one. */
-function present(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A config file's text; anything but a readable regular file of at most CONFIG_LIMITS.bytes is
- * one ValidationError naming it (never a fallback to the presets).
- */
-function readConfig(path: string, field: string): string {
-  const refuse = (rule: string): never => {
-    throw new ValidationError("configuration", [{ field, value: path, rule }]);
-  };
-  if (!present(path)) refuse("names a file that does not exist");
-  let size = 0;
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) refuse("names a directory, not a file");
-    if (!st.isFile()) refuse("names something that is not a regular file");
-    size = st.size;
-  } catch (e) {
-    if (e instanceof ValidationError) throw e;
-    refuse("is a link to nothing (its target does not exist)");
-  }
-  if (size > CONFIG_LIMITS.bytes) refuse(`is ${size} bytes; a config file may have at most ${CONFIG_LIMITS.bytes} (1 MiB)`);
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    return refuse(`cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
 
 /**
  * The presets adjusted or extended by a config document's text (none: presets only), validated:
@@ -272,15 +209,6 @@ function unknownKeys(at: string, map: Record<string, unknown>, known: readonly s
   }
 }
 
-/** The validated topology of one stack id, as the app would synthesize it. */
-export function resolveStack(id: string, file?: string): { definition: StackDefinition; topology: Topology } {
-  const defs = loadStackDefinitions(file);
-  const definition = defs.find((d) => d.id === id);
-  if (!definition) {
-    throw new Error(`stack: ${JSON.stringify(id)} is not defined; known stacks: ${defs.map((d) => d.id).join(", ")}`);
-  }
-  return { definition, topology: planTopology(definition.availability, definition.spec, `stack "${id}"`) };
-}
 
 /** The violations of a scheduledBackups setting, from a file or from code. */
 export function scheduledBackupViolations(field: string, value: unknown): Violation[] {

@@ -2,7 +2,7 @@
 # Finds or builds the Terraform engine (OpenTofu) and the exact provider versions the synthesized
 # stacks pin, as a local filesystem mirror, so `init` needs no registry. Idempotent and cached.
 #
-# Usage: tools/engine.sh [--env] [--no-build]
+# Usage: tools/dev/engine.sh [--env] [--no-build]
 #   --env       print KEY=VALUE lines (TERRAFORM_BINARY_NAME, KINDHA_ENGINE_BIN, TF_CLI_CONFIG_FILE)
 #   --no-build  use only what is found or cached; fail at once instead of building
 #
@@ -38,7 +38,7 @@ for arg in "$@"; do
   case "$arg" in
     --env) want_env=1 ;;
     --no-build) no_build=1 ;;
-    *) die "unknown option $arg (usage: tools/engine.sh [--env] [--no-build])" ;;
+    *) die "unknown option $arg (usage: tools/dev/engine.sh [--env] [--no-build])" ;;
   esac
 done
 mkdir -p "$cache/bin" "$cache/mirror"

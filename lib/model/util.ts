@@ -14,6 +14,6 @@ export function hostPort(host: string, port: number): string {
 }
 
 /** UTC `yyyymmddThhmmssZ`, the stamp in snapshot and export names. */
-export function utcStamp(at: Date = new Date()): string {
+export function utcStamp(at: Date): string {
   return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
 }
