@@ -15,8 +15,9 @@ kind delete cluster --name "$name" --kubeconfig "$kubeconfig"
 rm -f "$kubeconfig"
 # kind creates its Docker network on demand and never removes it; remove it once nothing uses it.
 network="${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}"
-if command -v docker >/dev/null 2>&1 && [ "$(docker network inspect "$network" --format '{{len .Containers}}' 2>/dev/null)" = "0" ]; then
-  docker network rm "$network" >/dev/null && echo "delete-cluster: removed the unused docker network $network" >&2
+source "$(dirname "${BASH_SOURCE[0]}")/container-cli.sh"
+if command -v "$cli" >/dev/null 2>&1 && [ "$("$cli" network inspect "$network" --format '{{len .Containers}}' 2>/dev/null)" = "0" ]; then
+  "$cli" network rm "$network" >/dev/null && echo "delete-cluster: removed the unused $cli network $network" >&2
 fi
 if [ -n "${KINDHA_DATA_DIR:-}" ] && [ -d "$KINDHA_DATA_DIR" ]; then
   echo "delete-cluster: the volumes of $name are kept in $KINDHA_DATA_DIR; a new cluster of this name finds them there." \

@@ -81,7 +81,7 @@ pod="${KINDHA_ETCD_POD:-}"
 [ -n "$node" ] || [ -z "$pod" ] || node="${pod#etcd-}"
 timeout="${KINDHA_ETCD_TIMEOUT:-5s}"
 kubectl_timeout="${KINDHA_KUBECTL_TIMEOUT:-120}"
-cli="${KINDHA_CONTAINER_CLI:-${KIND_EXPERIMENTAL_PROVIDER:-docker}}"
+source "$(dirname "${BASH_SOURCE[0]}")/container-cli.sh"
 
 # Paths inside the kubeadm etcd static pod (kind node image).
 pod_ca=/etc/kubernetes/pki/etcd/ca.crt

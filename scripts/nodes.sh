@@ -12,9 +12,9 @@
 #                           address it has now (disconnect and connect again with --ip: about
 #                           0.3 s without network per container, published ports kept).
 #
-# Env: KINDHA_CONTAINER_CLI (default docker).
+# Env: KINDHA_CONTAINER_CLI or KIND_EXPERIMENTAL_PROVIDER (default docker; see container-cli.sh).
 set -euo pipefail
-cli="${KINDHA_CONTAINER_CLI:-docker}"
+source "$(dirname "${BASH_SOURCE[0]}")/container-cli.sh"
 network="${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}"
 say() { echo "nodes: $*" >&2; }
 

@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
+import { containerCli } from "../../tools/cli";
 
 const SCRIPTS = join(__dirname, "..", "..", "scripts");
 const GiB = 1073741824;
@@ -378,5 +379,18 @@ describe("etcd.sh leader and move-leader read etcdctl 3.7's tables", () => {
     expect(s.calls().some((c) => c.includes("move-leader"))).toBe(false);
     // The endpoints handed on are every member's client URL, read from 3.7's member table.
     expect(s.calls().find((c) => c.includes("endpoint status"))).toContain("--endpoints http://127.0.0.1:23792,http://127.0.0.1:23793,http://127.0.0.1:23791");
+  });
+});
+
+describe("container-cli.sh", () => {
+  test("chooses the container CLI exactly as the Node tools do (KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker)", () => {
+    const cases: Record<string, string>[] = [{}, { KIND_EXPERIMENTAL_PROVIDER: "podman" }, { KINDHA_CONTAINER_CLI: "nerdctl" }, { KINDHA_CONTAINER_CLI: "nerdctl", KIND_EXPERIMENTAL_PROVIDER: "podman" }];
+    const seen = cases.map((extra) => {
+      const env = { PATH: process.env.PATH ?? "", ...extra };
+      const shell = spawnSync("bash", ["-c", `source ${join(SCRIPTS, "container-cli.sh")}; printf %s "$cli"`], { env, encoding: "utf8" }).stdout;
+      return { extra, shell, node: containerCli(env) };
+    });
+    expect(seen.map((s) => s.shell)).toEqual(["docker", "podman", "nerdctl", "nerdctl"]);
+    for (const s of seen) expect({ extra: s.extra, cli: s.shell }).toEqual({ extra: s.extra, cli: s.node });
   });
 });

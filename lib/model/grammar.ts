@@ -90,6 +90,14 @@ export function wholeNumber(field: string, value: unknown, min: number, max: num
   return [];
 }
 
+/** TCP ports a setting may name. */
+export const PORT_RANGE = { min: 1, max: 65535 } as const;
+
+/** A TCP port: a whole number from 1 to 65535. */
+export function port(field: string, value: unknown): Violation[] {
+  return wholeNumber(field, value, PORT_RANGE.min, PORT_RANGE.max);
+}
+
 /** Where the API may listen: a unicast address this host can bind, or every address (with a warning). */
 export function apiAddress(field: string, value: unknown): { violations: Violation[]; warning?: string } {
   const rule = "must be a unicast IPv4 or IPv6 address without a zone (e.g. 127.0.0.1), or 0.0.0.0 / :: for every address";

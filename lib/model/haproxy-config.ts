@@ -10,6 +10,7 @@
 import { isIP } from "node:net";
 import { DEFAULTS } from "./defaults";
 import type { PlannedNode } from "./topology";
+import { port } from "./grammar";
 import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
@@ -156,10 +157,8 @@ const OCTAL_MODE = /^[0-7]{3,4}$/;
 const SOCKET_LEVELS = ["user", "operator", "admin"] as const;
 const BALANCES = ["roundrobin", "leastconn"] as const;
 
-function checkPort(field: string, port: unknown, out: Violation[]): void {
-  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-    out.push({ field, value: port, rule: "is out of range; a port must be a whole number from 1 to 65535" });
-  }
+function checkPort(field: string, value: unknown, out: Violation[]): void {
+  out.push(...port(field, value));
 }
 
 function checkWhole(field: string, value: unknown, min: number, out: Violation[]): void {

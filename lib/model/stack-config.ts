@@ -7,7 +7,7 @@
  */
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
-import { planTopology, type Availability, type TopologySpec } from "./topology";
+import { planTopology, type Availability, type NodeBudget, type TopologySpec, type WorkerGroup } from "./topology";
 import type { ScheduledBackupOptions } from "./types";
 import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
@@ -43,10 +43,15 @@ const BACKUP_KEYS: Record<keyof ScheduledBackupOptions, "string" | "number"> = {
 /** Scheduled snapshots kept at most: each is the whole etcd database. */
 const MAX_RETENTION = 1000;
 
-const SPEC_KEYS = ["clusterName", "controlPlanes", "workers", "controlPlaneBudget", "apiServerAddress", "apiServerPort", "nodeImage", "allowCgroupV1"];
-const WORKER_KEYS = ["role", "count", "budget"];
-const BUDGET_KEYS = ["cpu", "memoryGiB"];
-const STACK_KEYS = ["availability", "platformObjects", "scheduledBackups", "dataDir", ...SPEC_KEYS];
+/**
+ * The keys a config may set at each level, each list taken from its type's keys (a `Record` over
+ * `keyof`: a field added to a type and not here fails to compile, so it is never silently refused).
+ */
+const keysOf = <T>(record: Record<keyof T, true>): string[] => Object.keys(record);
+const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
+const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
+const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
+const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true }), ...SPEC_KEYS];
 /** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
 export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
 /** Stack ids name the state file (terraform.<id>.tfstate) and cdktf's output directory. */

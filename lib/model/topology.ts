@@ -3,7 +3,7 @@
  * into resources; tests exercise it directly.
  */
 import { DEFAULTS, ETCD_BASE_SANS, ROLE_LABEL } from "./defaults";
-import { apiAddress, imageReference, wholeNumber } from "./grammar";
+import { apiAddress, imageReference, port, wholeNumber } from "./grammar";
 import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
@@ -159,7 +159,10 @@ export function totalBudget(nodes: readonly { budget: NodeBudget }[]): NodeBudge
   );
 }
 
-const MAX_CONTROL_PLANES = 7;
+/** Control planes at most: etcd members beyond 7 slow every write and add no useful tolerance. */
+export const MAX_CONTROL_PLANES = 7;
+/** The odd control-plane counts a stack may have: 1, 3, 5, 7. */
+const ODD_COUNTS = Array.from({ length: (MAX_CONTROL_PLANES + 1) / 2 }, (_, i) => 2 * i + 1).join(", ");
 /**
  * kind runs every node as a container on one host, each at least ~0.5 GiB with its own systemd,
  * kubelet and containerd: beyond this many workers no single host runs the cluster.
@@ -176,9 +179,11 @@ export function kindNodeName(cluster: string, kindRole: "control-plane" | "worke
 /** Bounds of a node's budget: whole CPUs and GiB (the preflight compares whole numbers). */
 export const BUDGET_LIMITS = { cpu: { min: 1, max: 1024 }, memoryGiB: { min: 1, max: 4096 }, controlPlaneMemoryGiB: { min: 2 } } as const;
 
-function checkBudget(field: string, budget: NodeBudget, out: Violation[], minMemoryGiB: number = BUDGET_LIMITS.memoryGiB.min): void {
-  out.push(...wholeNumber(`${field}.cpu`, budget.cpu, BUDGET_LIMITS.cpu.min, BUDGET_LIMITS.cpu.max, "CPUs"));
-  out.push(...wholeNumber(`${field}.memoryGiB`, budget.memoryGiB, minMemoryGiB, BUDGET_LIMITS.memoryGiB.max, "GiB"));
+function budgetViolations(field: string, budget: NodeBudget, minMemoryGiB: number = BUDGET_LIMITS.memoryGiB.min): Violation[] {
+  return [
+    ...wholeNumber(`${field}.cpu`, budget.cpu, BUDGET_LIMITS.cpu.min, BUDGET_LIMITS.cpu.max, "CPUs"),
+    ...wholeNumber(`${field}.memoryGiB`, budget.memoryGiB, minMemoryGiB, BUDGET_LIMITS.memoryGiB.max, "GiB"),
+  ];
 }
 
 function resolveBudget(given: Partial<NodeBudget> | undefined, fallback: NodeBudget): NodeBudget {
@@ -190,6 +195,158 @@ export function taintsFor(role: NodeRole): readonly Taint[] {
   return role === "infrastructure" ? [{ key: ROLE_LABEL, value: "infrastructure", effect: "NoSchedule" }] : [];
 }
 
+/** A spec with every default applied, before any rule is checked. */
+interface ResolvedSpec {
+  readonly availability: Availability;
+  readonly clusterName: string;
+  readonly controlPlanes: number;
+  readonly controlPlaneBudget: NodeBudget;
+  readonly workers: readonly (WorkerGroup & { readonly count: number; readonly budget: NodeBudget })[];
+  readonly apiServerAddress: string;
+  readonly apiServerPort: number;
+  readonly nodeImage: string;
+  readonly allowCgroupV1: boolean;
+}
+
+/** Defaults, in one place: DEFAULTS, and the availability's control-plane count. */
+function resolveSpec(availability: Availability, spec: TopologySpec): ResolvedSpec {
+  return {
+    availability,
+    clusterName: spec.clusterName ?? DEFAULTS.clusterName,
+    controlPlanes: spec.controlPlanes ?? (availability === "ha" ? DEFAULTS.haControlPlanes : 1),
+    controlPlaneBudget: resolveBudget(spec.controlPlaneBudget, DEFAULTS.controlPlaneBudget),
+    workers: (spec.workers ?? [{ role: "combined" as const }]).map((g) => ({
+      ...g,
+      count: g.count ?? 1,
+      budget: resolveBudget(g.budget, DEFAULTS.workerBudgets[g.role] ?? { cpu: 1, memoryGiB: 1 }),
+    })),
+    apiServerAddress: spec.apiServerAddress ?? DEFAULTS.apiServerAddress,
+    apiServerPort: spec.apiServerPort ?? DEFAULTS.apiServerPort,
+    nodeImage: spec.nodeImage ?? DEFAULTS.nodeImage,
+    allowCgroupV1: spec.allowCgroupV1 ?? DEFAULTS.allowCgroupV1,
+  };
+}
+
+/** One rule of a topology, as aws-cdk's queue rules: broken when `condition` holds, then `message`. */
+interface TopologyRule<T> {
+  readonly condition: (x: T) => boolean;
+  readonly message: (x: T) => Violation;
+}
+
+const wholeCount = (n: number) => Number.isInteger(n) && n >= 1;
+const workerTotal = (r: ResolvedSpec) => r.workers.reduce((n, g) => n + (Number.isInteger(g.count) ? g.count : 0), 0);
+
+/** The control planes' count. */
+const CONTROL_PLANE_RULES: readonly TopologyRule<ResolvedSpec>[] = [
+  {
+    condition: (r) => !Number.isInteger(r.controlPlanes) || r.controlPlanes < 1 || r.controlPlanes > MAX_CONTROL_PLANES,
+    message: (r) => ({ field: "controlPlanes", value: r.controlPlanes, rule: `must be a whole number from 1 to ${MAX_CONTROL_PLANES}` }),
+  },
+  {
+    condition: (r) => Number.isInteger(r.controlPlanes) && r.controlPlanes >= 1 && r.controlPlanes <= MAX_CONTROL_PLANES && r.controlPlanes % 2 === 0,
+    message: (r) => ({ field: "controlPlanes", value: r.controlPlanes, rule: `is even; etcd quorum needs an odd count (${ODD_COUNTS})` }),
+  },
+  {
+    condition: (r) => r.availability === "ha" && Number.isInteger(r.controlPlanes) && r.controlPlanes < DEFAULTS.haControlPlanes,
+    message: (r) => ({ field: "controlPlanes", value: r.controlPlanes, rule: `is too few for HA; an HA stack needs at least ${DEFAULTS.haControlPlanes} control planes` }),
+  },
+  {
+    condition: (r) => r.availability === "single" && r.controlPlanes !== 1,
+    message: (r) => ({ field: "controlPlanes", value: r.controlPlanes, rule: "must be 1 in a single stack; use an HA stack for more" }),
+  },
+];
+
+/** The workers as a whole. */
+const WORKERS_RULES: readonly TopologyRule<ResolvedSpec>[] = [
+  {
+    condition: (r) => workerTotal(r) > MAX_WORKERS,
+    message: (r) => ({
+      field: "workers",
+      value: workerTotal(r),
+      rule: `are too many: at most ${MAX_WORKERS} workers, because kind runs every node as a container on one host (each needs at least ~0.5 GiB)`,
+    }),
+  },
+  {
+    condition: (r) => !r.workers.some((g) => g.role !== "infrastructure" && wholeCount(g.count)),
+    message: (r) => ({ field: "workers", value: r.workers.map((g) => g.role), rule: "has no schedulable worker; add a workload or combined worker (infrastructure nodes are tainted)" }),
+  },
+];
+
+/** The cluster's other settings. */
+const CLUSTER_RULES: readonly TopologyRule<ResolvedSpec>[] = [
+  {
+    condition: (r) => typeof r.allowCgroupV1 !== "boolean",
+    message: (r) => ({ field: "allowCgroupV1", value: r.allowCgroupV1, rule: "must be true or false" }),
+  },
+  {
+    condition: (r) => typeof r.clusterName !== "string" || !DNS_LABEL.test(r.clusterName),
+    message: (r) => ({ field: "clusterName", value: r.clusterName, rule: "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit" }),
+  },
+];
+
+/** The rules of each worker group (`workers[i]`). */
+const WORKER_RULES: readonly TopologyRule<{ readonly g: ResolvedSpec["workers"][number]; readonly field: string }>[] = [
+  {
+    condition: ({ g }) => !WORKER_ROLES.includes(g.role),
+    message: ({ g, field }) => ({ field: `${field}.role`, value: g.role, rule: `must be one of ${WORKER_ROLES.join(", ")}` }),
+  },
+  {
+    condition: ({ g }) => !wholeCount(g.count),
+    message: ({ g, field }) => ({ field: `${field}.count`, value: g.count, rule: "must be a whole number of at least 1" }),
+  },
+];
+
+const broken = <T>(rules: readonly TopologyRule<T>[], x: T): Violation[] => rules.filter((r) => r.condition(x)).map((r) => r.message(x));
+
+/** Every violation of a resolved spec, in a stable order: control planes, their budget, workers, the API, the image, the rest. */
+function specViolations(r: ResolvedSpec): Violation[] {
+  return [
+    ...broken(CONTROL_PLANE_RULES, r),
+    // etcd, the API server, the controller manager and the scheduler: kubeadm wants 1.7 GB at least.
+    ...budgetViolations("controlPlaneBudget", r.controlPlaneBudget, BUDGET_LIMITS.controlPlaneMemoryGiB.min),
+    ...r.workers.flatMap((g, i) => [...broken(WORKER_RULES, { g, field: `workers[${i}]` }), ...budgetViolations(`workers[${i}].budget`, g.budget)]),
+    ...broken(WORKERS_RULES, r),
+    ...port("apiServerPort", r.apiServerPort),
+    ...apiAddress("apiServerAddress", r.apiServerAddress).violations,
+    ...imageReference("nodeImage", r.nodeImage),
+    ...broken(CLUSTER_RULES, r),
+  ];
+}
+
+/** The nodes of a valid spec, in kind's order and with kind's names. */
+function planNodes(r: ResolvedSpec): { controlPlanes: PlannedNode[]; workers: PlannedNode[] } {
+  const controlPlanes = Array.from({ length: r.controlPlanes }, (_, i): PlannedNode => ({
+    name: kindNodeName(r.clusterName, "control-plane", i),
+    role: "control-plane",
+    kindRole: "control-plane",
+    budget: r.controlPlaneBudget,
+    labels: { [ROLE_LABEL]: "control-plane" },
+    taints: [],
+  }));
+  const workers: PlannedNode[] = [];
+  for (const g of r.workers) {
+    for (let c = 0; c < g.count; c++) {
+      workers.push({
+        name: kindNodeName(r.clusterName, "worker", workers.length),
+        role: g.role,
+        kindRole: "worker",
+        budget: g.budget,
+        labels: { [ROLE_LABEL]: g.role },
+        taints: taintsFor(g.role),
+      });
+    }
+  }
+  return { controlPlanes, workers };
+}
+
+/** A rule only the planned names can break: every node name is a DNS label. */
+function nameViolations(r: ResolvedSpec, nodes: readonly PlannedNode[]): Violation[] {
+  const longest = nodes.map((n) => n.name).sort((a, b) => b.length - a.length)[0];
+  return longest.length > MAX_DNS_LABEL
+    ? [{ field: "clusterName", value: r.clusterName, rule: `is too long: node name "${longest}" has ${longest.length} characters; node names must be at most ${MAX_DNS_LABEL}` }]
+    : [];
+}
+
 /**
  * Resolves a spec against the defaults and checks every rule; throws one {@link ValidationError}
  * naming each violation.
@@ -197,120 +354,19 @@ export function taintsFor(role: NodeRole): readonly Taint[] {
  * @param scope what the error names, e.g. `stack "ha-option-a"`
  */
 export function planTopology(availability: Availability, spec: TopologySpec, scope: string): Topology {
-  const v: Violation[] = [];
-  const clusterName = spec.clusterName ?? DEFAULTS.clusterName;
-  const cpCount = spec.controlPlanes ?? (availability === "ha" ? DEFAULTS.haControlPlanes : 1);
-  const workerGroups = spec.workers ?? [{ role: "combined" as const }];
-  const address = spec.apiServerAddress ?? DEFAULTS.apiServerAddress;
-  const port = spec.apiServerPort ?? DEFAULTS.apiServerPort;
-  const nodeImage = spec.nodeImage ?? DEFAULTS.nodeImage;
-  const allowCgroupV1 = spec.allowCgroupV1 ?? DEFAULTS.allowCgroupV1;
-
-  if (!Number.isInteger(cpCount) || cpCount < 1 || cpCount > MAX_CONTROL_PLANES) {
-    v.push({ field: "controlPlanes", value: cpCount, rule: "must be a whole number from 1 to 7" });
-  } else if (cpCount % 2 === 0) {
-    v.push({ field: "controlPlanes", value: cpCount, rule: "is even; etcd quorum needs an odd count (1, 3, 5, 7)" });
-  }
-  if (availability === "ha" && Number.isInteger(cpCount) && cpCount < 3) {
-    v.push({ field: "controlPlanes", value: cpCount, rule: "is too few for HA; an HA stack needs at least 3 control planes" });
-  }
-  if (availability === "single" && cpCount !== 1) {
-    v.push({ field: "controlPlanes", value: cpCount, rule: "must be 1 in a single stack; use an HA stack for more" });
-  }
-
-  const cpBudget = resolveBudget(spec.controlPlaneBudget, DEFAULTS.controlPlaneBudget);
-  // etcd, the API server, the controller manager and the scheduler: kubeadm wants 1.7 GB at least.
-  checkBudget("controlPlaneBudget", cpBudget, v, BUDGET_LIMITS.controlPlaneMemoryGiB.min);
-
-  let schedulable = 0;
-  workerGroups.forEach((g, i) => {
-    const field = `workers[${i}]`;
-    if (!WORKER_ROLES.includes(g.role)) {
-      v.push({ field: `${field}.role`, value: g.role, rule: `must be one of ${WORKER_ROLES.join(", ")}` });
-    }
-    const count = g.count ?? 1;
-    if (!Number.isInteger(count) || count < 1) {
-      v.push({ field: `${field}.count`, value: count, rule: "must be a whole number of at least 1" });
-    } else if (g.role !== "infrastructure") {
-      schedulable += count;
-    }
-    checkBudget(`${field}.budget`, resolveBudget(g.budget, DEFAULTS.workerBudgets[g.role] ?? { cpu: 1, memoryGiB: 1 }), v);
-  });
-  const workerTotal = workerGroups.reduce((n, g) => n + (Number.isInteger(g.count ?? 1) ? (g.count ?? 1) : 0), 0);
-  if (workerTotal > MAX_WORKERS) {
-    v.push({
-      field: "workers",
-      value: workerTotal,
-      rule: `are too many: at most ${MAX_WORKERS} workers, because kind runs every node as a container on one host (each needs at least ~0.5 GiB)`,
-    });
-  }
-  if (schedulable === 0) {
-    v.push({
-      field: "workers",
-      value: workerGroups.map((g) => g.role),
-      rule: "has no schedulable worker; add a workload or combined worker (infrastructure nodes are tainted)",
-    });
-  }
-
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    v.push({ field: "apiServerPort", value: port, rule: "must be a whole number from 1 to 65535" });
-  }
-  const addressCheck = apiAddress("apiServerAddress", address);
-  v.push(...addressCheck.violations);
-  v.push(...imageReference("nodeImage", nodeImage));
-
-  if (typeof allowCgroupV1 !== "boolean") {
-    v.push({ field: "allowCgroupV1", value: allowCgroupV1, rule: "must be true or false" });
-  }
-  if (typeof clusterName !== "string" || !DNS_LABEL.test(clusterName)) {
-    v.push({
-      field: "clusterName",
-      value: clusterName,
-      rule: "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
-    });
-  }
-
-  const controlPlanes: PlannedNode[] = [];
-  const workers: PlannedNode[] = [];
-  if (v.length === 0) {
-    for (let i = 0; i < cpCount; i++) {
-      controlPlanes.push({
-        name: kindNodeName(clusterName, "control-plane", i),
-        role: "control-plane",
-        kindRole: "control-plane",
-        budget: cpBudget,
-        labels: { [ROLE_LABEL]: "control-plane" },
-        taints: [],
-      });
-    }
-    for (const g of workerGroups) {
-      for (let c = 0; c < (g.count ?? 1); c++) {
-        workers.push({
-          name: kindNodeName(clusterName, "worker", workers.length),
-          role: g.role,
-          kindRole: "worker",
-          budget: resolveBudget(g.budget, DEFAULTS.workerBudgets[g.role]),
-          labels: { [ROLE_LABEL]: g.role },
-          taints: taintsFor(g.role),
-        });
-      }
-    }
-    const longest = [...controlPlanes, ...workers].map((n) => n.name).sort((a, b) => b.length - a.length)[0];
-    if (longest.length > MAX_DNS_LABEL) {
-      v.push({
-        field: "clusterName",
-        value: clusterName,
-        rule: `is too long: node name "${longest}" has ${longest.length} characters; node names must be at most ${MAX_DNS_LABEL}`,
-      });
-    }
-  }
+  const r = resolveSpec(availability, spec);
+  const v = specViolations(r);
   if (v.length > 0) throw new ValidationError(`topology for ${scope}`, v);
+  const { controlPlanes, workers } = planNodes(r);
+  const nodes = [...controlPlanes, ...workers];
+  const named = nameViolations(r, nodes);
+  if (named.length > 0) throw new ValidationError(`topology for ${scope}`, named);
 
   const members = controlPlanes.map((n) => n.name);
-  const nodes = [...controlPlanes, ...workers];
+  const warning = apiAddress("apiServerAddress", r.apiServerAddress).warning;
   return {
     availability,
-    clusterName,
+    clusterName: r.clusterName,
     controlPlanes,
     workers,
     nodes,
@@ -318,18 +374,18 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
       members,
       quorum: etcdQuorum(members.length),
       toleratedFailures: toleratedFailures(members.length),
-      certSans: etcdCertSans(address),
+      certSans: etcdCertSans(r.apiServerAddress),
     },
     api: {
-      address,
-      port,
-      url: `https://${hostPort(address, port)}`,
+      address: r.apiServerAddress,
+      port: r.apiServerPort,
+      url: `https://${hostPort(r.apiServerAddress, r.apiServerPort)}`,
       loadBalanced: controlPlanes.length > 1,
     },
-    nodeImage,
-    allowCgroupV1,
+    nodeImage: r.nodeImage,
+    allowCgroupV1: r.allowCgroupV1,
     totals: totalBudget(nodes),
-    warnings: addressCheck.warning ? [addressCheck.warning] : [],
+    warnings: warning ? [warning] : [],
   };
 }
 
