@@ -6,7 +6,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runSync } from "../lib/io/exec";
+import { runSync, type CommandResult } from "../lib/io/exec";
+import { pollUntil } from "../lib/ops/steps";
 import { projectRoot } from "../lib/io/project";
 import { kindClusterPsArgs } from "../lib/model/topology";
 import { readLifecycle, type Lifecycle } from "./lifecycle";
@@ -93,9 +94,9 @@ export function makeSandbox(stacks: readonly string[], extra: Readonly<Record<st
 }
 
 /** Runs a command; returns its exit code and output, never throws. */
-export function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 120000) {
+export function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 120000): CommandResult & { output: string } {
   const r = runSync(cmd, args, { env, input, timeoutMs });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}${r.stderr}` };
+  return { ...r, output: `${r.stdout}${r.stderr}` };
 }
 
 /** kubectl against a kubeconfig; throws with kubectl's message when it fails. */
@@ -112,20 +113,21 @@ export function dockerEngine(verb: "stop" | "start", env: NodeJS.ProcessEnv): st
   return r.output;
 }
 
-/** Polls `check` every `everyMs` until it returns a value or `timeoutMs` passes; then throws the last reason. */
+/** Polls `check` (with pollUntil) every `everyMs` until it returns a value or `timeoutMs` passes; then throws the last reason. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined, everyMs = 2000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const value = check();
-      if (value !== undefined) return value;
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  const last = await pollUntil(
+    async () => {
+      try {
+        const value = check();
+        return { done: value !== undefined, value, why: "" };
+      } catch (e) {
+        return { done: false, value: undefined, why: e instanceof Error ? e.message : String(e) };
+      }
+    },
+    { timeoutMs, intervalMs: everyMs },
+  );
+  if (last.done) return last.value as T;
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last.why ? `: ${last.why}` : ""}`);
 }
 
 /** Where every sandbox of the cluster and deploy tiers lives: `<tmpdir>/kindha-cluster-XXXXXX`. */

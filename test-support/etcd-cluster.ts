@@ -9,6 +9,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { pollUntil } from "../lib/ops/steps";
 import { freePort } from "./net";
 
 const run = promisify(execFile);
@@ -182,20 +183,20 @@ export async function startEtcdCluster(opts: StartOptions): Promise<EtcdCluster>
 
 /** Polls `endpoint health` until every member answers healthy; throws with the logs' tail on timeout. */
 async function waitHealthy(cluster: EtcdCluster, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    const exited = cluster.members.find((m) => m.process?.exitCode !== null && m.process?.exitCode !== undefined);
-    if (exited) throw new Error(`etcd member ${exited.name} exited with ${exited.process?.exitCode}; see ${exited.logFile}`);
-    try {
-      await run("etcdctl", [...cluster.ctlArgs(), "endpoint", "health"], { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 10_000 });
-      return;
-    } catch (e) {
-      last = String((e as { stderr?: string }).stderr ?? e).trim().split("\n").pop() ?? "";
-    }
-    await sleep(250);
-  }
-  throw new Error(`etcd cluster not healthy within ${timeoutMs} ms: ${last}`);
+  const last = await pollUntil(
+    async () => {
+      const exited = cluster.members.find((m) => m.process?.exitCode !== null && m.process?.exitCode !== undefined);
+      if (exited) throw new Error(`etcd member ${exited.name} exited with ${exited.process?.exitCode}; see ${exited.logFile}`);
+      try {
+        await run("etcdctl", [...cluster.ctlArgs(), "endpoint", "health"], { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 10_000 });
+        return { done: true, why: "" };
+      } catch (e) {
+        return { done: false, why: String((e as { stderr?: string }).stderr ?? e).trim().split("\n").pop() ?? "" };
+      }
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
+  if (!last.done) throw new Error(`etcd cluster not healthy within ${timeoutMs} ms: ${last.why}`);
 }
 
 /** Sends a signal and waits (bounded) for the exit; escalates to SIGKILL after 5 s. */

@@ -189,7 +189,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
     const cli = parseCli(argv);
-    if (cli.base !== undefined && run("git", ["rev-parse", "--verify", "--quiet", `${cli.base}^{commit}`], { cwd: projectRoot() }).status !== 0) {
+    if (cli.base !== undefined && run("git", ["rev-parse", "--verify", "--quiet", `${cli.base}^{commit}`], { cwd: projectRoot() }).code !== 0) {
       throw new UsageError(`--base ${cli.base} is not a commit of this repository (fetch it first, e.g. git fetch origin)`);
     }
     // The example's default path is the project's, wherever the command runs.

@@ -6,11 +6,14 @@
  */
 import { execFile, spawnSync } from "node:child_process";
 
+/** What running a command gives, synchronously ({@link runSync}) or not ({@link Executor}). */
 export interface CommandResult {
   /** Exit code; 127 when the program is missing, 124 when it ran out of time. */
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** The program could not be started (not found, not executable). */
+  readonly missing?: boolean;
 }
 
 export interface RunOptions {
@@ -40,7 +43,7 @@ export const execFileExecutor: Executor = (file, args, opts = {}) =>
       (error, stdout, stderr) => {
         if (!error) return resolve({ code: 0, stdout, stderr });
         const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string };
-        if (e.code === "ENOENT") return resolve({ code: 127, stdout, stderr: `${file}: command not found` });
+        if (e.code === "ENOENT") return resolve({ code: 127, stdout, stderr: `${file}: command not found`, missing: true });
         if (e.killed && e.signal) {
           return resolve({ code: 124, stdout, stderr: `${stderr}${file}: timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` });
         }
@@ -60,21 +63,12 @@ export function lastLine(r: CommandResult): string {
   return lines.pop() ?? `exit code ${r.code}`;
 }
 
-/** What {@link runSync} returns. */
-export interface RunResult {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** The program could not be started (not found, not executable). */
-  readonly missing: boolean;
-}
-
 /** Runs a program to completion, synchronously (review's git, tsc and engine calls; the test tiers). */
 export function runSync(
   file: string,
   args: readonly string[],
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number; binary?: boolean } = {},
-): RunResult & { stdoutBuffer?: Buffer } {
+): CommandResult & { stdoutBuffer?: Buffer } {
   const r = spawnSync(file, [...args], {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
@@ -83,11 +77,12 @@ export function runSync(
     maxBuffer: 512 * 1024 * 1024,
   });
   const err = r.error as NodeJS.ErrnoException | undefined;
+  const missing = err?.code === "ENOENT" || err?.code === "EACCES";
   return {
-    status: r.status ?? (err ? 127 : 1),
+    code: r.status ?? (missing ? 127 : err?.code === "ETIMEDOUT" ? 124 : 1),
     stdout: r.stdout ? r.stdout.toString("utf8") : "",
     stderr: r.stderr ? r.stderr.toString("utf8") : err ? err.message : "",
-    missing: err?.code === "ENOENT" || err?.code === "EACCES",
+    missing,
     ...(opts.binary && r.stdout ? { stdoutBuffer: r.stdout } : {}),
   };
 }

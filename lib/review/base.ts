@@ -40,7 +40,7 @@ export function synthesizeRef(ref: string, projectDir: string): BaseInfo {
   const git = (args: string[]) => run("git", args, { cwd: projectDir });
   const sha = git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
   if (sha.missing) return { kind: "unavailable", label: code(ref), reason: "`git` is not installed" };
-  if (sha.status !== 0) return { kind: "unavailable", label: code(ref), reason: "it is not a commit of this repository (fetch it first, e.g. `git fetch origin`)" };
+  if (sha.code !== 0) return { kind: "unavailable", label: code(ref), reason: "it is not a commit of this repository (fetch it first, e.g. `git fetch origin`)" };
   const commit = sha.stdout.trim();
   const label = `${code(ref)} (${code(commit.slice(0, 12))})`;
   const dir = mkdtempSync(join(tmpdir(), "kindha-review-base-"));
@@ -48,19 +48,19 @@ export function synthesizeRef(ref: string, projectDir: string): BaseInfo {
   const fail = (reason: string): BaseInfo => ({ kind: "unavailable", label, reason });
   try {
     const archive = run("git", ["archive", "--format=tar", commit], { cwd: projectDir, binary: true });
-    if (archive.status !== 0 || !archive.stdoutBuffer) return fail(`\`git archive\` failed: ${firstError(archive, paths)}`);
+    if (archive.code !== 0 || !archive.stdoutBuffer) return fail(`\`git archive\` failed: ${firstError(archive, paths)}`);
     const untar = run("tar", ["-x", "-C", dir], { input: archive.stdoutBuffer });
-    if (untar.status !== 0) return fail(`extracting it failed: ${firstError(untar, paths)}`);
+    if (untar.code !== 0) return fail(`extracting it failed: ${firstError(untar, paths)}`);
     symlinkSync(join(projectDir, "node_modules"), join(dir, "node_modules"), "dir");
 
     const notes: string[] = [];
     const tsc = run(process.execPath, [join(projectDir, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], { cwd: dir });
     if (!existsSync(join(dir, "dist", "main.js"))) return fail(`it does not compile: ${firstError(tsc, paths)}`);
-    if (tsc.status !== 0) notes.push(`The base has type errors (first: ${code(firstError(tsc, paths))}); its compiled output was used anyway.`);
+    if (tsc.code !== 0) notes.push(`The base has type errors (first: ${code(firstError(tsc, paths))}); its compiled output was used anyway.`);
 
     const outdir = join(dir, "cdktf.out");
     const synth = run(process.execPath, ["dist/main.js"], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: outdir } });
-    if (synth.status !== 0) return fail(`it fails to synthesize: ${firstError(synth, paths)}`);
+    if (synth.code !== 0) return fail(`it fails to synthesize: ${firstError(synth, paths)}`);
     const stacksDir = join(outdir, "stacks");
     const ids = existsSync(stacksDir)
       ? readdirSync(stacksDir)
@@ -71,7 +71,7 @@ export function synthesizeRef(ref: string, projectDir: string): BaseInfo {
     const layouts = new Map<string, unknown>();
     const probe = run(process.execPath, ["-e", LAYOUT_PROBE], { cwd: dir });
     let order: string[] = [];
-    if (probe.status === 0) {
+    if (probe.code === 0) {
       try {
         const parsed = JSON.parse(probe.stdout) as { id: string; topology?: unknown }[];
         for (const p of parsed) layouts.set(p.id, p.topology);

@@ -30,7 +30,7 @@ export function findEngine(env: NodeJS.ProcessEnv): Engine | { readonly reason: 
   if (!("reason" in found) || env.TERRAFORM_BINARY_NAME?.trim()) return found;
   const boot = run("bash", [join(projectRoot(), "tools", "engine.sh"), "--env", "--no-build"], { env, timeoutMs: 60_000 });
   const vars = Object.fromEntries(boot.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  if (boot.status !== 0 || !vars.KINDHA_ENGINE_BIN || !vars.TF_CLI_CONFIG_FILE) return found;
+  if (boot.code !== 0 || !vars.KINDHA_ENGINE_BIN || !vars.TF_CLI_CONFIG_FILE) return found;
   return { bin: vars.KINDHA_ENGINE_BIN, name: basename(vars.KINDHA_ENGINE_BIN), env: { TF_CLI_CONFIG_FILE: vars.TF_CLI_CONFIG_FILE } };
 }
 
@@ -45,7 +45,7 @@ function findNamedEngine(env: NodeJS.ProcessEnv): Engine | { readonly reason: st
         : "no Terraform engine here (TERRAFORM_BINARY_NAME is not set and `tofu` is not on PATH; `tools/dev/engine.sh --env` prints the settings for one)",
     };
   }
-  if (r.status !== 0) return { reason: `\`${basename(bin)} version\` failed: ${firstError(r, {})}` };
+  if (r.code !== 0) return { reason: `\`${basename(bin)} version\` failed: ${firstError(r, {})}` };
   return { bin, name: basename(bin) };
 }
 
@@ -63,18 +63,18 @@ export function planStacks(engine: Engine, outdir: string, ids: readonly string[
     const hasState = existsSync(state);
     const tf = (args: string[]) => run(engine.bin, args, { cwd: dir, env: { ...env, ...engine.env, TF_IN_AUTOMATION: "1" } });
     const init = tf(["init", "-input=false", "-no-color", `-backend-config=path=${hasState ? state : join(dir, "review.tfstate")}`]);
-    if (init.status !== 0) {
+    if (init.code !== 0) {
       results[id] = { ok: false, reason: `\`${engine.name} init\` failed: ${firstError(init, paths)}` };
       continue;
     }
     const plan = tf(["plan", "-input=false", "-no-color", "-lock=false", "-refresh=false", "-out=review.tfplan"]);
-    if (plan.status !== 0) {
+    if (plan.code !== 0) {
       results[id] = { ok: false, reason: `\`${engine.name} plan\` failed: ${firstError(plan, paths)}` };
       continue;
     }
     const show = tf(["show", "-json", "-no-color", "review.tfplan"]);
     try {
-      if (show.status !== 0) throw new Error(firstError(show, paths));
+      if (show.code !== 0) throw new Error(firstError(show, paths));
       results[id] = {
         ok: true,
         counts: planCounts(JSON.parse(show.stdout)),
