@@ -94,11 +94,16 @@ export function singleStack(positionals: readonly string[]): StackTarget {
   return loadStack(positionals[0]);
 }
 
+/** How the tools reach a stack's cluster, whether or not it exists yet (migrate's target). */
+export function clusterAccessOf(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
+  return { kubeconfig: kubeconfigOf(stack.topology, kubeconfig), etcdScript: etcdScriptPath(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env) };
+}
+
 /** How the tools reach a deployed stack's cluster; no cluster (no kubeconfig) is the one-line error. */
 export function clusterAccess(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
-  const path = kubeconfigOf(stack.topology, kubeconfig);
-  requireCluster(stack.id, path, deps);
-  return { kubeconfig: path, etcdScript: etcdScriptPath(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env) };
+  const access = clusterAccessOf(stack, kubeconfig, deps);
+  requireCluster(stack.id, access.kubeconfig, deps);
+  return access;
 }
 
 /** What drill and restore share: the cluster's access, its topology, the clock and the log. */

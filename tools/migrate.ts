@@ -8,8 +8,9 @@ import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome, resolveDataDir } from "../lib/io/paths";
-import { EXIT, kubeconfigOf, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
-import { etcdScriptPath } from "../lib/ops/etcd-script";
+import { verifyOnce } from "../lib/ops/verify";
+import { clusterAccess, clusterAccessOf, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { restoreInto } from "./restore";
 import { utcStamp } from "../lib/model/util";
 import { projectRoot } from "../lib/io/project";
 import { CONFIG_FILE } from "../lib/io/config-file";
@@ -73,7 +74,10 @@ const dataDirOf = (s: ReturnType<typeof loadStack>) => {
   return d === undefined ? undefined : expandHome(d);
 };
 
-export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string }> = {}): Promise<number> {
+/** The same printer, each line indented: a step's sub-steps under it. */
+const indented = (io: Io): Io => ({ out: (t) => io.out(t.replace(/^/gm, "      ")), err: (t) => io.err(t.replace(/^/gm, "      ")) });
+
+export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string } & Pick<MigrateContext, "restore" | "verify">> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" }, "skip-provider-lock": { type: "boolean" }, "project-dir": { type: "string" } });
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}; use --from and --to`);
@@ -85,21 +89,21 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const to = loadStack(values.to, "--to <stack>", config);
     if (from.id === to.id) throw new UsageError(`--from and --to are both ${from.id}`);
     const ctx: MigrateContext = {
-      from: { id: from.id, topology: from.topology, kubeconfig: kubeconfigOf(from.topology) },
-      to: { id: to.id, topology: to.topology, kubeconfig: kubeconfigOf(to.topology) },
+      from: { id: from.id, topology: from.topology, access: clusterAccessOf(from, undefined, deps) },
+      to: { id: to.id, topology: to.topology, access: clusterAccessOf(to, undefined, deps) },
       backupDir: expandHome(values["backup-dir"] ?? backupDir(from.topology.clusterName)),
-      etcdScript: etcdScriptPath(deps.env),
       exec: deps.exec,
       files: given.files ?? realFiles,
       cwd: projectDir ?? given.cwd ?? projectRoot(),
-      toolsDir: join(projectRoot(), "dist", "tools"),
       env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
-      node: process.execPath,
       stamp: utcStamp(new Date(deps.clock.now())),
       cdktfFlags: values["skip-provider-lock"] ? ["--skip-provider-lock"] : [],
       fromDataDir: dataDirOf(from),
       toDataDir: dataDirOf(to),
       clock: deps.clock,
+      // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
+      restore: given.restore ?? ((snapshot) => restoreInto(to, { snapshot }, deps, indented(io))),
+      verify: given.verify ?? (() => verifyOnce(to.topology, clusterAccess(to, undefined, deps))),
     };
     io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
     const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));

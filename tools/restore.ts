@@ -5,10 +5,10 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
-import { runSteps } from "../lib/ops/steps";
+import { runSteps, type StepReport } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
 import { utcStamp } from "../lib/model/util";
-import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--with-data] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -37,6 +37,28 @@ Options:
 
 Environment: KINDHA_CONTAINER_CLI (docker, podman or nerdctl; default docker).`;
 
+/** Seconds each wait of a restore may take unless --wait says otherwise. */
+export const RESTORE_WAIT_S = 300;
+
+/** Restores a snapshot into the stack's cluster in this process, printing each step: what `npm run restore` runs, and migrate's restore step. */
+export async function restoreInto(
+  stack: StackTarget,
+  opts: { readonly snapshot: string; readonly kubeconfig?: string; readonly waitSeconds?: number; readonly dataArchive?: string },
+  deps: ToolDeps,
+  io: Io,
+): Promise<StepReport> {
+  const ctx: RestoreContext = {
+    ...clusterOpsContext(stack, opts.kubeconfig, deps, io),
+    stackId: stack.id,
+    snapshot: opts.snapshot,
+    stamp: utcStamp(new Date(deps.clock.now())),
+    waitMs: (opts.waitSeconds ?? RESTORE_WAIT_S) * 1000,
+    ips: new Map(),
+    ...(opts.dataArchive ? { dataArchive: opts.dataArchive } : {}),
+  };
+  return runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
+}
+
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { snapshot: { type: "string" }, kubeconfig: { type: "string" }, wait: { type: "string" }, "with-data": { type: "boolean" } });
@@ -44,23 +66,14 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!values.snapshot) throw new UsageError("--snapshot FILE is required");
     const snapshot = resolve(values.snapshot);
     if (!existsSync(snapshot)) throw new UsageError(`--snapshot: ${snapshot} does not exist`);
-    const wait = Number(values.wait ?? "300");
+    const wait = Number(values.wait ?? String(RESTORE_WAIT_S));
     if (!Number.isFinite(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a number of seconds from 10 to 600");
     const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
     if (archive && !existsSync(archive)) throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
     if (archive) requireDataDir(stack, "--with-data", "to restore into");
     const deps = toolDeps(given);
-    const ctx: RestoreContext = {
-      ...clusterOpsContext(stack, values.kubeconfig, deps, io),
-      stackId: stack.id,
-      snapshot,
-      stamp: utcStamp(new Date(deps.clock.now())),
-      waitMs: wait * 1000,
-      ips: new Map(),
-      ...(archive ? { dataArchive: archive } : {}),
-    };
     io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
-    const report = await runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
+    const report = await restoreInto(stack, { snapshot, kubeconfig: values.kubeconfig, waitSeconds: wait, dataArchive: archive }, deps, io);
     io.out(report.ok ? `restore: done; stack ${stack.id} runs from ${snapshot}` : `restore: stopped at "${report.failed?.step}"`);
     return report.ok ? EXIT.ok : EXIT.failed;
   });

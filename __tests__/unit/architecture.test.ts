@@ -107,3 +107,9 @@ test("lib/ has no import cycle between folders", () => {
   }
   expect(cycles(graph)).toEqual([]);
 });
+
+test("no code runs a compiled tool as a process: tools call each other's functions (migrate runs restore and verify in-process)", () => {
+  const sources = [...libFiles, ...files(join(ROOT, "tools"))];
+  const offenders = sources.filter((f) => /dist\/tools|tools\/[a-z-]+\.js\b|\b(restore|verify)\.js\b/.test(readFileSync(f, "utf8"))).map((f) => relative(ROOT, f));
+  expect(offenders).toEqual([]);
+});

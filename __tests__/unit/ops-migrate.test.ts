@@ -3,7 +3,8 @@
  * The old cluster is never destroyed before a verified snapshot exists.
  */
 import { errorCause, migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate";
-import { runSteps } from "../../lib/ops/steps";
+import { runSteps, type StepReport } from "../../lib/ops/steps";
+import type { CheckResult } from "../../lib/ops/verify";
 import { resolveStack } from "../../lib/io/config-file";
 import { main as migrateMain } from "../../tools/migrate";
 import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call } from "../fixtures/recorded/load";
@@ -43,15 +44,22 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
     }
     if (file === "npx" && args[1] === "destroy") return fail.destroy ? failResult("Error: exit status 1") : ((up = false), okResult());
     if (file === "npx" && args[1] === "deploy") return fail.deploy ? failResult("Error: kind create failed") : ((up = true), okResult());
-    if (args[0]?.endsWith("restore.js")) return fail.restore ? failResult("restore: stopped") : okResult();
-    if (args[0]?.endsWith("verify.js")) {
-      const table = "check                 result  reason\n--------------------  ------  ------\ncontrol planes Ready  pass    3 Ready\nworkloads available   FAIL    kube-system/coredns 1 of 2 available\n";
-      return fail.verify ? { code: 1, stdout: `${table}verify: 1 of 10 checks FAILED\n`, stderr: "" } : okResult();
-    }
     return undefined;
   });
+  // The target's restore and verify, run in-process by the migrate tool: recorded among the calls.
+  const restore = async (snapshot: string): Promise<StepReport> => {
+    fake.calls.push({ file: "restore", args: [snapshot] });
+    return fail.restore ? { ok: false, completed: [], failed: { step: "wait for the API and a healthy etcd", reason: "API: connection refused", next: "" } } : { ok: true, completed: [] };
+  };
+  const verify = async (): Promise<CheckResult[]> => {
+    fake.calls.push({ file: "verify", args: [] });
+    return [
+      { check: "control planes Ready", ok: true, reason: "3 Ready" },
+      { check: "workloads available", ok: !fail.verify, reason: fail.verify ? "kube-system/coredns 1 of 2 available" : "all available" },
+    ];
+  };
   const fs: Files = { exists: (p) => files.has(p), write: (p, t) => void files.set(p, t), move: (from, to) => void moves.push(`${from} -> ${to}`) };
-  return { ...fake, files, fs, moves, replicas: () => postgresReplicas };
+  return { ...fake, files, fs, moves, restore, verify, replicas: () => postgresReplicas };
 }
 
 /** Each call as a short label, so the order reads like the plan. */
@@ -66,7 +74,7 @@ function labels(calls: readonly Call[]): string[] {
     if (a.includes("-o yaml")) return "export";
     if (c.file === "bash") return c.args.includes("backup") ? "backup" : "snapshot-status";
     if (c.file === "npx") return `cdktf ${c.args[1]} ${c.args[2]}`;
-    return c.args[0].split("/").pop() ?? c.file;
+    return c.file === "restore" || c.file === "verify" ? c.file : (c.args[0].split("/").pop() ?? c.file);
   });
 }
 
@@ -74,16 +82,15 @@ function context(from: string, to: string, w: ReturnType<typeof world>): Migrate
   const f = resolveStack(from).topology;
   const t = resolveStack(to).topology;
   return {
-    from: { id: from, topology: f, kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml" },
-    to: { id: to, topology: t, kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml" },
+    from: { id: from, topology: f, access: { kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml", etcdScript: "/repo/scripts/etcd.sh", exec: w.exec } },
+    to: { id: to, topology: t, access: { kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml", etcdScript: "/repo/scripts/etcd.sh", exec: w.exec } },
     backupDir: "/backups",
-    etcdScript: "/repo/scripts/etcd.sh",
     exec: w.exec,
     files: w.fs,
     cwd: "/repo",
-    toolsDir: "/repo/dist/tools",
     env: { TERRAFORM_BINARY_NAME: "tofu" },
-    node: "/usr/bin/node",
+    restore: w.restore,
+    verify: w.verify,
     stamp: "20260102T030405Z",
   };
 }
@@ -102,7 +109,7 @@ describe("migrate single -> ha-option-a", () => {
     expect(labels(w.calls)).toEqual([
       "readyz", "api-resources", "export", "backup", "snapshot-status",
       "list workloads", "scale --replicas=0", "list pods",
-      "cdktf destroy single", "readyz", "cdktf deploy ha-option-a", "readyz", "restore.js", "verify.js",
+      "cdktf destroy single", "readyz", "cdktf deploy ha-option-a", "readyz", "restore", "verify",
     ]);
     expect([...w.files.keys()]).toEqual(["/backups/data-platform-local-single-20260102T030405Z-objects.yaml", SNAPSHOT]);
   });
@@ -112,8 +119,8 @@ describe("migrate single -> ha-option-a", () => {
     await run(context("single", "ha-option-a", w));
     const exp = w.calls.find((c) => c.args.includes("-A"));
     expect(exp?.args).toContain("configmaps,secrets,deployments.apps");
-    const restore = w.calls.find((c) => c.args[0]?.endsWith("restore.js"));
-    expect(restore?.args).toEqual(["/repo/dist/tools/restore.js", "ha-option-a", "--snapshot", SNAPSHOT]);
+    const restore = w.calls.find((c) => c.file === "restore");
+    expect(restore?.args).toEqual([SNAPSHOT]);
   });
 
   test("runs cdktf with the engine from TERRAFORM_BINARY_NAME and --auto-approve", async () => {
@@ -174,7 +181,7 @@ describe("migrate single -> ha-option-a", () => {
     const w = world({ deploy: true });
     const { report } = await run(context("single", "ha-option-a", w));
     expect(report.failed?.step).toBe("deploy stack ha-option-a");
-    expect(labels(w.calls)).not.toContain("restore.js");
+    expect(labels(w.calls)).not.toContain("restore");
   });
 
   test("fails when the final verify fails", async () => {
@@ -263,11 +270,24 @@ describe("npm run migrate (tools/migrate.ts)", () => {
   test("defaults the engine to tofu and prints each step", async () => {
     const w = world();
     const c = capture();
-    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo" });
+    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo", restore: w.restore, verify: w.verify });
     expect(code).toBe(0);
     expect(c.out[0]).toBe("migrate: single (1 control plane(s)) -> ha-option-a (3), engine tofu");
     expect(c.out).toContain("[6/9] destroy stack single");
     expect(w.calls.find((x) => x.file === "npx")?.opts?.env?.TERRAFORM_BINARY_NAME).toBe("tofu");
+  });
+
+  test("restores in this process, with the restore tool's own steps printed under migrate's (no node process, no dist/)", async () => {
+    const w = world();
+    const c = capture();
+    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo", exists: () => true });
+    // The snapshot exists only in the fake world: restore's first step, run here, refuses it.
+    expect(code).toBe(1);
+    expect(c.out).toContain(`      [1/${3 + 5 * 3 + 7}] check snapshot ${SNAPSHOT}`);
+    expect(c.out).toContain(`            FAILED: ${SNAPSHOT} does not exist`);
+    expect(c.out).toContain(`      FAILED: restore stopped at "check snapshot ${SNAPSHOT}": ${SNAPSHOT} does not exist`);
+    expect(c.out[c.out.length - 1]).toBe('migrate: stopped at "restore the snapshot into ha-option-a"');
+    expect(w.calls.filter((x) => x.file === process.execPath || x.file === "node")).toEqual([]);
   });
 
   test("fails when a step fails: exit 1 and the step named", async () => {

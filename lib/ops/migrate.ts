@@ -7,17 +7,18 @@ import { join } from "node:path";
 import { backupArgs, EtcdCommandError } from "./etcd-script";
 import type { Topology } from "../model/topology";
 import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../io/exec";
-import { ClusterClient } from "./client";
+import { ClusterClient, type ClusterAccess } from "./client";
 import { quiesce, type Scaled } from "./data";
-import { failed, ok, realClock, type Clock, type Step } from "./steps";
+import { failed, failedCommand, ok, realClock, type Clock, type Step, type StepReport } from "./steps";
+import type { CheckResult } from "./verify";
 import { DATA_OWNER_FILE } from "../model/storage";
 
 /** One side of a migration. */
 export interface StackRef {
   readonly id: string;
   readonly topology: Topology;
-  /** Kubeconfig the stack's cluster writes (expanded). */
-  readonly kubeconfig: string;
+  /** How the tools reach this side's cluster (its kubeconfig need not exist yet). */
+  readonly access: ClusterAccess;
 }
 
 /** File operations of the export step, injectable for tests. */
@@ -34,17 +35,16 @@ export interface MigrateContext {
   readonly to: StackRef;
   /** Backup directory of the old cluster (expanded). */
   readonly backupDir: string;
-  readonly etcdScript: string;
   readonly exec: Executor;
   readonly files: Files;
-  /** The project directory (cdktf.json, kindha.config.yaml): where `npx cdktf` and the tools run. */
+  /** The project directory (cdktf.json, kindha.config.yaml): where `npx cdktf` runs. */
   readonly cwd: string;
-  /** Directory of the compiled tools (dist/tools of this checkout). */
-  readonly toolsDir: string;
-  /** Environment of every command; TERRAFORM_BINARY_NAME is set (default tofu). */
+  /** Environment of `npx cdktf`; TERRAFORM_BINARY_NAME is set (default tofu). */
   readonly env: NodeJS.ProcessEnv;
-  /** Node binary that runs dist/tools/*.js. */
-  readonly node: string;
+  /** Restores a snapshot into the new cluster, in this process: the restore tool's steps and context. */
+  readonly restore: (snapshot: string) => Promise<StepReport>;
+  /** Verifies the new cluster, in this process: the verify tool's checks and context. */
+  readonly verify: () => Promise<readonly CheckResult[]>;
   /** UTC yyyymmddThhmmssZ, naming the export file. */
   readonly stamp: string;
   /** Extra flags for `cdktf deploy` and `cdktf destroy`, e.g. `--skip-provider-lock`. */
@@ -69,7 +69,7 @@ const SKIP_KINDS = new Set(["events", "events.events.k8s.io", "pods.metrics.k8s.
 
 const exec = (c: MigrateContext, file: string, args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> =>
   c.exec(file, args, { env: c.env, cwd: c.cwd, timeoutMs });
-const failedCmd = (file: string, args: readonly string[], r: CommandResult) => failed(`${showCommand(file, args)} failed (exit ${r.code}): ${errorCause(r)}`);
+const failedCmd = (file: string, args: readonly string[], r: CommandResult) => failedCommand(showCommand(file, args), r, errorCause);
 
 /**
  * The lines of a failed command that say why: cdktf ends with "Error: non-zero exit code 1" and
@@ -81,10 +81,7 @@ export function errorCause(r: CommandResult): string {
   return causes.length > 0 ? causes.slice(-5).join(" | ") : lastLine(r);
 }
 
-/** The client of one side's cluster. */
-const clusterOf = (c: MigrateContext, s: StackRef) => new ClusterClient({ kubeconfig: s.kubeconfig, etcdScript: c.etcdScript, exec: c.exec, env: c.env, cwd: c.cwd });
-
-const apiAnswers = (c: MigrateContext, s: StackRef): Promise<CommandResult> => clusterOf(c, s).readyz(s.topology.api.url);
+const apiAnswers = (s: StackRef): Promise<CommandResult> => new ClusterClient(s.access).readyz(s.topology.api.url);
 
 /** Commands that finish the migration by hand from a verified snapshot. */
 function finishByHand(c: MigrateContext): string {
@@ -106,7 +103,7 @@ const scaleBackHint = (c: MigrateContext) =>
 /** The migration steps, in order. Pure: nothing runs until runSteps calls them. */
 export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
   const cdktf = (verb: "destroy" | "deploy", stack: string) => ["cdktf", verb, stack, "--auto-approve", ...(c.cdktfFlags ?? [])];
-  const old = clusterOf(c, c.from);
+  const old = new ClusterClient(c.from.access);
   return [
     {
       name: `preflight: ${c.from.id} -> ${c.to.id}, the ${c.from.id} cluster answers`,
@@ -115,7 +112,7 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
         if (c.from.id === c.to.id) return failed(`--from and --to are both ${c.from.id}`);
         const problem = dataPlanProblem(c);
         if (problem) return failed(problem);
-        const r = await apiAnswers(c, c.from);
+        const r = await apiAnswers(c.from);
         if (r.code !== 0) return failed(`the ${c.from.id} API does not answer: ${lastLine(r)}`);
         const data = c.fromDataDir === undefined ? "" : c.fromDataDir === c.toDataDir ? `; volumes stay in ${c.fromDataDir}` : `; volumes move from ${c.fromDataDir} to ${c.toDataDir}`;
         return ok(`${c.from.topology.api.url}/readyz: ok${data}`);
@@ -149,7 +146,7 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
           path = (await old.backup(request, 300_000)).path;
         } catch (e) {
           if (!(e instanceof EtcdCommandError)) throw e;
-          return failedCmd("etcd.sh", backupArgs({ ...request, kubeconfig: c.from.kubeconfig }), e.result);
+          return failedCmd("etcd.sh", backupArgs({ ...request, kubeconfig: c.from.access.kubeconfig }), e.result);
         }
         if (!c.files.exists(path)) return failed(`etcd.sh backup printed ${path}, which does not exist`);
         c.snapshot = path;
@@ -186,7 +183,7 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
         if (!c.snapshotVerified || !c.snapshot) return failed("no verified snapshot; refusing to destroy the old cluster");
         const r = await exec(c, "npx", cdktf("destroy", c.from.id), 1_800_000);
         if (r.code !== 0) return failedCmd("npx", cdktf("destroy", c.from.id), r);
-        const still = await apiAnswers(c, c.from);
+        const still = await apiAnswers(c.from);
         return still.code === 0 ? failed(`the ${c.from.id} API still answers after destroy`) : ok();
       },
     },
@@ -209,29 +206,25 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       run: async () => {
         const r = await exec(c, "npx", cdktf("deploy", c.to.id), 1_800_000);
         if (r.code !== 0) return failedCmd("npx", cdktf("deploy", c.to.id), r);
-        const api = await apiAnswers(c, c.to);
+        const api = await apiAnswers(c.to);
         return api.code === 0 ? ok() : failed(`the ${c.to.id} API does not answer after deploy: ${lastLine(api)}`);
       },
     },
     {
       name: `restore the snapshot into ${c.to.id}`,
-      next: (ctx) => `see the restore output above; rerun: npm run restore -- ${ctx.to.id} --snapshot ${ctx.snapshot} (objects are also in ${ctx.exportFile}: kubectl apply -f)`,
+      next: (ctx) => `see the restore steps above; rerun: npm run restore -- ${ctx.to.id} --snapshot ${ctx.snapshot} (objects are also in ${ctx.exportFile}: kubectl apply -f)`,
       run: async () => {
-        const args = [join(c.toolsDir, "restore.js"), c.to.id, "--snapshot", c.snapshot ?? ""];
-        const r = await exec(c, c.node, args, 1_800_000);
-        return r.code === 0 ? ok() : failedCmd("node", args, r);
+        const report = await c.restore(c.snapshot ?? "");
+        return report.ok ? ok() : failed(`restore stopped at "${report.failed?.step}": ${report.failed?.reason}`);
       },
     },
     {
       name: `verify stack ${c.to.id}`,
       next: (ctx) => `run npm run verify -- ${ctx.to.id} for the table; the snapshot is ${ctx.snapshot}`,
       run: async () => {
-        const args = [join(c.toolsDir, "verify.js"), c.to.id];
-        const r = await exec(c, c.node, args, 600_000);
-        if (r.code === 0) return ok();
-        // The failed rows of verify's table, so the reason says which check and why.
-        const rows = r.stdout.split("\n").filter((l) => /\s(FAIL)\s/.test(l)).map((l) => l.trim().replace(/\s{2,}/g, " "));
-        return rows.length > 0 ? failed(rows.join("; ")) : failedCmd("node", args, r);
+        // The failed checks, so the reason says which check and why.
+        const bad = (await c.verify()).filter((r) => !r.ok);
+        return bad.length === 0 ? ok() : failed(bad.map((r) => `${r.check} FAIL ${r.reason}`).join("; "));
       },
     },
   ];

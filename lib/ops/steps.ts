@@ -26,10 +26,10 @@ export const ok = (detail?: string): StepResult => (detail === undefined ? { ok:
 export const failed = (reason: string): StepResult => ({ ok: false, reason });
 
 /** How a command failed: what, its exit code and its last line. */
-export const commandFailure = (what: string, r: CommandResult): string => `${what} failed (exit ${r.code}): ${lastLine(r)}`;
+export const commandFailure = (what: string, r: CommandResult, cause: (r: CommandResult) => string = lastLine): string => `${what} failed (exit ${r.code}): ${cause(r)}`;
 
-/** A step failed because a command did: what, its exit code and its last line. */
-export const failedCommand = (what: string, r: CommandResult): StepResult => failed(commandFailure(what, r));
+/** A step failed because a command did: what, its exit code and why (its last line, unless `cause` picks). */
+export const failedCommand = (what: string, r: CommandResult, cause?: (r: CommandResult) => string): StepResult => failed(commandFailure(what, r, cause));
 
 /** Runs steps in order, printing `[i/n] name` and each step's time, and stops at the first failure. */
 export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line: string) => void, clock: Clock = realClock): Promise<StepReport> {
