@@ -4,7 +4,8 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { restoreSteps, type RestoreContext } from "../lib/ops/restore";
+import { restoreSteps } from "../lib/ops/restore";
+import type { RestoreContext } from "../lib/ops/restore-plan";
 import { runSteps, type StepReport } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
 import { utcStamp } from "../lib/model/util";

@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { restoreCommand, restoreSteps, staleNodes, type RestoreContext } from "../../lib/ops/restore";
+import { restoreSteps } from "../../lib/ops/restore";
+import { nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "../../lib/ops/restore-plan";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/io/config-file";
 import { main as restoreMain } from "../../tools/restore";
@@ -117,6 +118,22 @@ describe("restore plan for a 3-control-plane stack", () => {
   test("nodes of another topology are found for removal (ha-option-a state restored into single)", () => {
     expect(staleNodes(single, recorded("kubectl-nodes-ha-option-a").stdout)).toEqual([`${C}-control-plane2`, `${C}-control-plane3`, `${C}-worker2`]);
     expect(staleNodes(ha, recorded("kubectl-nodes-single").stdout)).toEqual([]);
+  });
+});
+
+describe("the marks restore gives each node", () => {
+  test("every node gets its role label; control planes the control-plane label and taint; a kindha.io/role taint comes off every node the stack does not taint", () => {
+    const marks = Object.fromEntries(nodeMarks(ha).map((m) => [m.node.replace(`${C}-`, ""), m]));
+    expect(marks["control-plane"]).toEqual({
+      node: `${C}-control-plane`,
+      label: ["label", "node", `${C}-control-plane`, "kindha.io/role=control-plane", "node-role.kubernetes.io/control-plane=", "--overwrite"],
+      taint: ["taint", "node", `${C}-control-plane`, "node-role.kubernetes.io/control-plane:NoSchedule", "--overwrite"],
+      untaint: ["taint", "node", `${C}-control-plane`, "kindha.io/role-"],
+    });
+    // The infrastructure taint is Terraform's (NodeTaint): restore leaves it alone.
+    expect(marks.worker).toEqual({ node: `${C}-worker`, label: ["label", "node", `${C}-worker`, "kindha.io/role=infrastructure", "--overwrite"] });
+    expect(marks.worker2).toEqual({ node: `${C}-worker2`, label: ["label", "node", `${C}-worker2`, "kindha.io/role=workload", "--overwrite"], untaint: ["taint", "node", `${C}-worker2`, "kindha.io/role-"] });
+    expect(nodeMarks(single).map((m) => m.label[3])).toEqual(["kindha.io/role=control-plane", "kindha.io/role=combined"]);
   });
 });
 
