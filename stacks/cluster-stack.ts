@@ -18,7 +18,8 @@ import { hostPathViolations, NODE_DATA_DIR } from "../lib/model/storage";
 import { ValidationError } from "../lib/model/validation";
 import { scriptsDir } from "../lib/io/project";
 import { settingViolations, type ScheduledBackupOptions } from "../lib/model/stack-config";
-import { planTopology, type Availability, type Topology, type TopologySpec } from "../lib/model/topology";
+import { type Availability, type Topology, type TopologySpec } from "../lib/model/topology";
+import { planTopology } from "../lib/model/plan-topology";
 
 /** Settings shared by every cluster stack; topology fields come from TopologySpec. */
 export interface ClusterStackProps extends TopologySpec {

@@ -9,7 +9,7 @@ import {
   haproxyDuration,
   renderHaproxyConfig,
 } from "../../lib/model/haproxy-config";
-import { planTopology } from "../../lib/model/topology";
+import { planTopology } from "../../lib/model/plan-topology";
 import { ValidationError } from "../../lib/model/validation";
 
 const threeBackends: HaproxyConfigProps = {

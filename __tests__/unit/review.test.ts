@@ -26,7 +26,8 @@ import {
   type SynthResource,
 } from "../../lib/review";
 import { imageTag } from "../../lib/model/grammar";
-import { planTopology, type Topology } from "../../lib/model/topology";
+import { type Topology } from "../../lib/model/topology";
+import { planTopology } from "../../lib/model/plan-topology";
 import {
   EXAMPLE_FILE,
   EXAMPLE_HEAD_CONFIG,

@@ -1,5 +1,6 @@
 import { preset, TOPOLOGY_OPTIONS } from "../../lib/model/presets";
-import { etcdCertSans, etcdQuorum, planTopology, toleratedFailures, type Availability, type TopologySpec } from "../../lib/model/topology";
+import { etcdCertSans, etcdQuorum, toleratedFailures, type Availability, type TopologySpec } from "../../lib/model/topology";
+import { planTopology } from "../../lib/model/plan-topology";
 import { ValidationError } from "../../lib/model/validation";
 
 describe("etcd maths", () => {

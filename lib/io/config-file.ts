@@ -6,7 +6,8 @@
 import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { CONFIG_LIMITS, stackDefinitionsFromYaml, type StackDefinition } from "../model/stack-config";
-import { planTopology, type Topology } from "../model/topology";
+import { type Topology } from "../model/topology";
+import { planTopology } from "../model/plan-topology";
 import { ValidationError } from "../model/validation";
 
 /** Default config file, looked up in the working directory; `KINDHA_CONFIG` names another. */

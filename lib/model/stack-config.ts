@@ -7,7 +7,8 @@
  */
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
-import { planTopology, type Availability, type NodeBudget, type TopologySpec, type WorkerGroup } from "./topology";
+import { type Availability, type NodeBudget, type TopologySpec, type WorkerGroup } from "./topology";
+import { planTopology } from "./plan-topology";
 import type { ScheduledBackupOptions } from "./types";
 import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
