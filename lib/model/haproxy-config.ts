@@ -6,6 +6,8 @@
  * balancer works at TCP level (TLS ends at the API servers, so client certificates and the
  * API server's own certificate reach the client untouched) and health-checks each API server with
  * an HTTPS `GET /readyz`, so a control plane that is up but not ready gets no new connections.
+ * Over 250 lines because the props' documentation, their validation and the renderer belong
+ * together: one file a reader opens to know every line of the config.
  */
 import { isIP } from "node:net";
 import { DEFAULTS } from "./defaults";

@@ -3,7 +3,8 @@
  * optional config file (lib/io/config-file.ts reads it), so a topology beyond the seed needs no
  * code change. The text is read strictly:
  * an unknown key at any depth is refused, and every problem of the file and of every stack comes
- * back in one {@link ValidationError} that names the file.
+ * back in one {@link ValidationError} that names the file. Over 250 lines because the YAML's own
+ * limits (depth, size, tags, keys that read alike) are checked here too, before any setting.
  */
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";

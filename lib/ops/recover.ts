@@ -5,7 +5,8 @@
  * it on every start), etcd with quorum and the API answering, then verify.
  *
  * The address plan is a pure function of `docker inspect` and `docker network inspect` output;
- * the steps run the commands.
+ * the steps run the commands. Over 250 lines because the plan-time condition the Terraform hook
+ * asks (is this the stack's cluster, does it answer) shares the plan's readings.
  */
 import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../model/topology";
 import { lastLine, type CommandResult } from "../io/exec";

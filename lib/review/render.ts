@@ -1,6 +1,8 @@
 /**
  * The review as GitHub-flavoured markdown: pure functions from synthesized data to text, no
- * cdktf and no I/O, so the output depends on its input only (no time, no paths).
+ * cdktf and no I/O, so the output depends on its input only (no time, no paths). Over 250 lines
+ * because it renders every section of one report; the diagram, node table and plan counts live
+ * in their own files.
  */
 import { kindLoadBalancerName, type Topology } from "../model/topology";
 import { code, delta, lineChanges, shortValue, table } from "./markdown";

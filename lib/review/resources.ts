@@ -1,6 +1,7 @@
 /**
  * Resources of a synthesized stack (cdk.tf.json) and the difference between two syntheses,
- * judged by address and body the way Terraform would plan it, without an engine.
+ * judged by address and body the way Terraform would plan it, without an engine. Just over 250
+ * lines: the reader of cdk.tf.json and the differ share their types.
  */
 import { flatten, isJsonObject, jsonEqual, withoutMetadata, type Json, type JsonObject } from "./json";
 
