@@ -32,7 +32,7 @@ Options:
                      is the stack's and does not answer; logs to ~/.kindha/logs/<cluster>/recover.log
   -h, --help         this help
 
-Environment: KINDHA_CONTAINER_CLI (default docker), KIND_EXPERIMENTAL_DOCKER_NETWORK (default kind),
+Environment: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER (default docker), KIND_EXPERIMENTAL_DOCKER_NETWORK (default kind),
 KINDHA_RECOVER_ON_PLAN=0 (the hook only reports).`;
 
 /**

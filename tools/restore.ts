@@ -36,7 +36,7 @@ Options:
   --wait SECONDS     bound of each wait (default 300, at most 600)
   -h, --help         this help
 
-Environment: KINDHA_CONTAINER_CLI (docker, podman or nerdctl; default docker).`;
+Environment: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER (docker, podman or nerdctl; default docker).`;
 
 /** Seconds each wait of a restore may take unless --wait says otherwise. */
 export const RESTORE_WAIT_S = 300;
