@@ -3,7 +3,7 @@
  * the cache, a synthesized stack in a sandbox HOME, kubectl and docker calls, and polling.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSync, type CommandResult } from "../lib/io/exec";
@@ -45,6 +45,24 @@ export function missingPrerequisite(): string | undefined {
   return undefined;
 }
 
+/** Where every sandbox of the cluster and deploy tiers lives: `<tmpdir>/kindha-cluster-XXXXXX`. */
+export const SANDBOX_PREFIX = join(tmpdir(), "kindha-cluster-");
+/** The file in a sandbox naming the pid of the test run that made it. */
+export const OWNER_FILE = ".owner-pid";
+
+/** A sandbox still there whose test run still runs. */
+function sandboxInUse(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  const pid = Number(existsSync(join(dir, OWNER_FILE)) ? readFileSync(join(dir, OWNER_FILE), "utf8") : NaN);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** A sandbox: its own HOME (kubeconfig, backups) and a config file that points stacks at the local image. */
 export interface Sandbox {
   readonly dir: string;
@@ -58,7 +76,8 @@ export interface Sandbox {
 
 /** @param extra YAML lines added to a stack's settings, by stack id */
 export function makeSandbox(stacks: readonly string[], extra: Readonly<Record<string, string>> = {}): Sandbox {
-  const dir = mkdtempSync(join(tmpdir(), "kindha-cluster-"));
+  const dir = mkdtempSync(SANDBOX_PREFIX);
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   const home = join(dir, "home");
   mkdirSync(home);
   const configFile = join(dir, "kindha.config.yaml");
@@ -130,34 +149,32 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => T
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last.why ? `: ${last.why}` : ""}`);
 }
 
-/** Where every sandbox of the cluster and deploy tiers lives: `<tmpdir>/kindha-cluster-XXXXXX`. */
-const SANDBOX_PREFIX = join(tmpdir(), "kindha-cluster-");
-
 /**
  * Clears what an earlier run of a tier left on this engine when it was killed before its own
  * clean-up (a session stopped mid-test): a kind cluster whose mounts lie in a sandbox that no
- * longer exists holds nothing anyone can reach, so it is deleted, with a line saying so. Any
- * other kind cluster is someone's: the tier will not touch it and says why it cannot run.
+ * longer exists, or whose run has ended (the pid in its OWNER_FILE is gone), holds nothing anyone
+ * will use, so it is deleted, with a line saying so. Any other kind cluster is someone's: the tier
+ * will not touch it and says why it cannot run.
  * @returns why the tier cannot run, or undefined
  */
-export function clearLeftoverClusters(say: (line: string) => void): string | undefined {
-  const names = run("docker", ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}'], process.env)
+export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const names = run("docker", ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}'], env)
     .stdout.split("\n").filter(Boolean);
   for (const cluster of [...new Set(names)]) {
-    const containers = clusterContainers(cluster);
-    const sources = run("docker", ["inspect", "-f", "{{range .Mounts}}{{.Source}}\n{{end}}", ...containers], process.env).stdout.split("\n");
-    const sandboxes = [...new Set(sources.filter((s) => s.startsWith(SANDBOX_PREFIX)).map((s) => s.slice(0, s.indexOf("/", SANDBOX_PREFIX.length))))];
-    if (sandboxes.length === 0 || sandboxes.some((d) => existsSync(d))) {
+    const containers = run("docker", kindClusterPsArgs(cluster), env).stdout.split("\n").filter(Boolean);
+    const sources = run("docker", ["inspect", "-f", "{{range .Mounts}}{{.Source}}\n{{end}}", ...containers], env).stdout.split("\n");
+    const sandboxes = [...new Set(sources.flatMap((s) => (s.startsWith(SANDBOX_PREFIX) ? [SANDBOX_PREFIX + s.slice(SANDBOX_PREFIX.length).split("/")[0]] : [])))];
+    if (sandboxes.length === 0 || sandboxes.some(sandboxInUse)) {
       return `a kind cluster named ${cluster} already runs on this engine and is not a leftover of a test tier; delete it (kind delete cluster --name ${cluster}) or use another engine`;
     }
     const scratch = mkdtempSync(join(tmpdir(), "kindha-leftover-"));
-    const r = run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")], { ...process.env, PATH: `${toolsDir()}:${process.env.PATH}` }, undefined, 3 * MINUTE);
+    const r = run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")], { ...env, PATH: `${toolsDir()}:${env.PATH}` }, undefined, 3 * MINUTE);
     rmSync(scratch, { recursive: true, force: true });
     if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandboxes.join(", ")}: ${r.output.trim()}`;
-    say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run whose sandbox ${sandboxes.join(", ")} is gone`);
+    say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run that has ended (sandbox ${sandboxes.join(", ")})`);
   }
-  if (run("docker", ["network", "inspect", "kind", "--format", "{{len .Containers}}"], process.env).stdout.trim() === "0") {
-    run("docker", ["network", "rm", "kind"], process.env);
+  if (run("docker", ["network", "inspect", "kind", "--format", "{{len .Containers}}"], env).stdout.trim() === "0") {
+    run("docker", ["network", "rm", "kind"], env);
   }
   return undefined;
 }
