@@ -7,6 +7,7 @@ import { join, relative } from "node:path";
 import { validateDefinitions, type StackDefinition } from "./lib/model/stack-config";
 import { loadStackDefinitions } from "./lib/io/config-file";
 import { ValidationError } from "./lib/model/validation";
+import { ClusterApiStack } from "./stacks/cluster-api-stack";
 import { ClusterStack } from "./stacks/cluster-stack";
 import { HaStack } from "./stacks/ha-stack";
 import { SingleStack } from "./stacks/single-stack";
@@ -16,6 +17,10 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
   validateDefinitions(defs);
   const app = makeApp();
   for (const def of defs) {
+    if (def.target === "cluster-api") {
+      new ClusterApiStack(app, def.id, def.availability, { ...def.spec, clusterApi: def.clusterApi });
+      continue;
+    }
     const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups, dataDir: def.dataDir };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);
@@ -31,7 +36,7 @@ if (require.main === module) {
     for (const stack of app.node.children) {
       if (!(stack instanceof TerraformStack)) continue;
       console.log(`${stack.node.id}: ${relative(cwd, join(app.outdir, "stacks", stack.node.id, "cdk.tf.json"))}`);
-      if (stack instanceof ClusterStack) for (const w of stack.topology.warnings) console.error(`warning: stack ${stack.node.id}: ${w}`);
+      if (stack instanceof ClusterStack || stack instanceof ClusterApiStack) for (const w of stack.topology.warnings) console.error(`warning: stack ${stack.node.id}: ${w}`);
     }
   } catch (err) {
     // Bad input is the user's to fix: the message alone, no stack trace; anything else is a bug.

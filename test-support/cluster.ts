@@ -168,7 +168,8 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
       return `a kind cluster named ${cluster} already runs on this engine and is not a leftover of a test tier; delete it (kind delete cluster --name ${cluster}) or use another engine`;
     }
     const scratch = mkdtempSync(join(tmpdir(), "kindha-leftover-"));
-    const r = run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")], { ...env, PATH: `${toolsDir()}:${env.PATH}` }, undefined, 3 * MINUTE);
+    // kind on PATH, else the one the node-image build made.
+    const r = run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")], { ...env, PATH: `${env.PATH}:${toolsDir()}` }, undefined, 3 * MINUTE);
     rmSync(scratch, { recursive: true, force: true });
     if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandboxes.join(", ")}: ${r.output.trim()}`;
     say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run that has ended (sandbox ${sandboxes.join(", ")})`);

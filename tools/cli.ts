@@ -88,10 +88,14 @@ export function loadStack(id: string | undefined, what = "<stack>", configFile?:
   }
 }
 
-/** Exactly one positional: the stack id. */
+/** Exactly one positional: the stack id of a kind stack (the tools work on kind clusters). */
 export function singleStack(positionals: readonly string[]): StackTarget {
   if (positionals.length > 1) throw new UsageError(`expected one stack, got ${positionals.join(" ")}`);
-  return loadStack(positionals[0]);
+  const stack = loadStack(positionals[0]);
+  if (stack.definition.target === "cluster-api") {
+    throw new UsageError(`stack ${stack.id} targets cluster-api: Cluster API runs its machines (kubectl get cluster,machines in the management cluster); this tool works on kind stacks`);
+  }
+  return stack;
 }
 
 /** How the tools reach a stack's cluster, whether or not it exists yet (migrate's target). */

@@ -55,6 +55,9 @@ describe("no setting becomes code", () => {
     ["a quote in the data directory", stack('    dataDir: "/tmp/a\\")} ${file(\\"x"\n'), "stacks.single.dataDir"],
     ["a template in the backup schedule", 'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "${file(\\"/etc/passwd\\")}" }\n', "stacks.ha-option-b.scheduledBackups.schedule"],
     ["a template in a backup image", 'stacks:\n  ha-option-b:\n    scheduledBackups: { shellImage: "busybox:${path.cwd}" }\n', "stacks.ha-option-b.scheduledBackups.shellImage"],
+    ["a template in the management kubeconfig", 'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { managementKubeconfig: "~/${file(\\"/etc/passwd\\")}" }\n', "stacks.prod.clusterApi.managementKubeconfig"],
+    ["a template in the Cluster API version", 'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { kubernetesVersion: "v1.36.1${path.cwd}" }\n', "stacks.prod.clusterApi.kubernetesVersion"],
+    ["a template in the Cluster API namespace", 'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { namespace: "${path.cwd}" }\n', "stacks.prod.clusterApi.namespace"],
   ])("refuses %s", (_what, config, field) => {
     expectRefused(synth(config), field, "must be");
   });
@@ -100,6 +103,26 @@ describe("no setting becomes code", () => {
     // The user's values are there, as data.
     expect(text).toContain("registry.example.com:5000/team/kind-node:v1.36.1-rc.1@sha256:");
     expect(text).toContain('pathexpand(\\"~/data/team-a_volumes.1\\")');
+  });
+
+  test("a cluster-api stack's every ${...} is the program's own, with every setting given", () => {
+    const config = [
+      "stacks:",
+      "  prod:",
+      "    availability: ha",
+      "    target: cluster-api",
+      "    clusterName: team-prod",
+      "    nodeImage: registry.example.com:5000/team/kind-node:v1.36.1",
+      "    workers: [{ role: infrastructure }, { role: workload, count: 3 }]",
+      "    clusterApi: { kubernetesVersion: v1.37.2, namespace: team-prod, managementKubeconfig: ~/.kube/mgmt_1.yaml }",
+    ].join("\n");
+    const r = synth(config);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const text = readFileSync(join(r.dir, "cdktf.out", "stacks", "prod", "cdk.tf.json"), "utf8");
+    expect([...text.matchAll(/\$\{[^}]*\}/g)].map((m) => m[0])).toEqual(['${pathexpand(\\"~/.kube/mgmt_1.yaml\\")}']);
+    expect(text).not.toContain("%{");
+    expect(text).toContain('"version": "v1.37.2"');
   });
 });
 

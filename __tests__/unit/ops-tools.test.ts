@@ -69,6 +69,24 @@ describe.each([["verify", verifyMain], ["backup", backupMain], ["drill", drillMa
     expect(await main([], c.io)).toBe(2);
     expect(c.err[0]).toBe("error: missing <stack>");
   });
+
+  test("fails when the stack targets cluster-api: exit 2 saying where its machines are, and nothing runs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kindha-capi-tool-"));
+    const before = process.env.KINDHA_CONFIG;
+    try {
+      writeFileSync(join(dir, "kindha.config.yaml"), "stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n");
+      process.env.KINDHA_CONFIG = join(dir, "kindha.config.yaml");
+      const c = capture();
+      const { exec, calls } = fakeExec(() => okResult());
+      expect(await main(["prod"], c.io, { exec })).toBe(2);
+      expect(c.err[0]).toBe("error: stack prod targets cluster-api: Cluster API runs its machines (kubectl get cluster,machines in the management cluster); this tool works on kind stacks");
+      expect(calls).toEqual([]);
+    } finally {
+      if (before === undefined) delete process.env.KINDHA_CONFIG;
+      else process.env.KINDHA_CONFIG = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("npm run backup -- <stack>", () => {

@@ -406,6 +406,15 @@ describe("base from a git revision", () => {
     }
   });
 
+  test("synthesizes a revision from before lib/model and lib/io (the flat lib/ layout) with its topologies", () => {
+    const dir = clone();
+    const removed = spawnSync("git", ["-C", dir, "log", "--diff-filter=D", "-1", "--format=%H", "--", "lib/topology.ts"], { encoding: "utf8" }).stdout.trim();
+    expect(removed).toMatch(/^[0-9a-f]{40}$/);
+    const base = synthesizeRef(`${removed}^`, dir);
+    if (base.kind !== "synthesized") throw new Error(`base not synthesized: ${JSON.stringify(base)}`);
+    expect(base.stacks.find((x) => x.id === "ha-option-a")?.layout?.totals).toEqual(presetTopology("ha-option-a").totals);
+  });
+
   test("fails when the base revision does not synthesize: the reason, without this machine's paths", () => {
     const dir = clone();
     commit(dir, "kindha.config.yaml", "stacks:\n  broken:\n    availability: ha\n    controlPlanes: 2\n");

@@ -81,6 +81,56 @@ stacks:
     expect(() => loadStackDefinitions(file)).toThrow('stacks.extra.availability: null must be "single" or "ha"');
   });
 
+  test("a cluster-api stack: the same topology settings, a target and its Cluster API settings", () => {
+    const file = configFile(`
+stacks:
+  prod:
+    availability: ha
+    target: cluster-api
+    clusterName: data-platform-prod
+    workers: [{ role: workload, count: 2 }]
+    clusterApi: { namespace: platform, managementKubeconfig: ~/.kube/mgmt.yaml }
+`);
+    const prod = loadStackDefinitions(file).find((d) => d.id === "prod");
+    expect(prod).toEqual({
+      id: "prod",
+      availability: "ha",
+      target: "cluster-api",
+      spec: { clusterName: "data-platform-prod", workers: [{ role: "workload", count: 2 }] },
+      clusterApi: { namespace: "platform", managementKubeconfig: "~/.kube/mgmt.yaml" },
+    });
+  });
+
+  test("fails when a target is unknown, Cluster API settings come without target cluster-api, or a cluster-api stack sets what only kind stacks have", () => {
+    const file = configFile(`
+stacks:
+  a:
+    availability: ha
+    target: eks
+  b:
+    availability: ha
+    clusterApi: { namespace: platform }
+  c:
+    availability: ha
+    target: cluster-api
+    dataDir: ~/data
+    clusterApi: { namespace: platform, region: eu-1, kubernetesVersion: "1.36" }
+`);
+    const message = (() => {
+      try {
+        loadStackDefinitions(file);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "";
+    })();
+    expect(message).toContain('stacks.a.target: "eks" must be one of kind, cluster-api');
+    expect(message).toContain('stacks.b.clusterApi: {"namespace":"platform"} needs target: cluster-api');
+    expect(message).toContain('stacks.c.dataDir: "~/data" applies to kind stacks only');
+    expect(message).toContain('stacks.c.clusterApi.region: "eu-1" is not a known setting (kubernetesVersion, namespace, managementKubeconfig)');
+    expect(message).toContain('stacks.c.clusterApi.kubernetesVersion: "1.36" must be a Kubernetes version');
+  });
+
   test("fails when a stack id is unknown, listing the known ones", () => {
     expect(() => resolveStack("ha-option-c", join(tmpdir(), "none.yaml"))).toThrow(
       'stack: "ha-option-c" is not defined; known stacks: single, ha-option-b, ha-option-a',

@@ -15,6 +15,7 @@ import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
 import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
+import { clusterApiViolations, type ClusterApiOptions } from "./cluster-api";
 
 /** One stack to synthesize. */
 export interface StackDefinition {
@@ -37,6 +38,30 @@ export interface StackDefinition {
    * @default "~/.kindha/data/<clusterName>"
    */
   readonly dataDir?: string | false;
+  /**
+   * What the stack makes of its topology: a kind cluster on this machine, or the Cluster API
+   * objects of it, applied to a management cluster (machines anywhere a provider reaches).
+   * @default "kind"
+   */
+  readonly target?: Target;
+  /**
+   * The Cluster API settings of a `cluster-api` stack.
+   * @default - the node image's version, namespace "default", the management kubeconfig of kindha's single stack
+   */
+  readonly clusterApi?: ClusterApiSettings;
+}
+
+/** Where a stack's topology goes: a kind cluster here, or Cluster API objects. */
+export type Target = "kind" | "cluster-api";
+export const TARGETS: readonly Target[] = ["kind", "cluster-api"];
+
+/** What a config file may set of a Cluster API stack. */
+export interface ClusterApiSettings extends Pick<ClusterApiOptions, "kubernetesVersion" | "namespace"> {
+  /**
+   * Kubeconfig of the management cluster the objects are applied to.
+   * @default "~/.kube/kindha-data-platform-local.yaml" (kindha's single stack: see docs/production.md)
+   */
+  readonly managementKubeconfig?: string;
 }
 
 export type { ScheduledBackupOptions } from "./types";
@@ -53,7 +78,8 @@ const keysOf = <T>(record: Record<keyof T, true>): string[] => Object.keys(recor
 const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
-const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true }), ...SPEC_KEYS];
+const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, target: true, clusterApi: true }), ...SPEC_KEYS];
+const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({ kubernetesVersion: true, namespace: true, managementKubeconfig: true });
 /** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
 export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
 /** Stack ids name the state file (terraform.<id>.tfstate) and cdktf's output directory. */
@@ -157,6 +183,8 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       ...(entry.platformObjects !== undefined ? { platformObjects: entry.platformObjects as boolean } : {}),
       ...(entry.dataDir !== undefined ? { dataDir: entry.dataDir as string | false } : {}),
       ...(entry.scheduledBackups !== undefined ? { scheduledBackups: entry.scheduledBackups as ScheduledBackupOptions | false } : {}),
+      ...(entry.target !== undefined ? { target: entry.target as Target } : {}),
+      ...(entry.clusterApi !== undefined ? { clusterApi: entry.clusterApi as ClusterApiSettings } : {}),
     });
   }
 }
@@ -241,8 +269,26 @@ export function scheduledBackupViolations(field: string, value: unknown): Violat
  * The violations of a stack's settings beyond its topology: the data directory, scheduled backups,
  * and combinations that would silently do nothing.
  */
-export function settingViolations(s: { readonly dataDir?: string | false; readonly scheduledBackups?: ScheduledBackupOptions | false; readonly platformObjects?: boolean }, prefix = ""): Violation[] {
+export function settingViolations(
+  s: { readonly dataDir?: string | false; readonly scheduledBackups?: ScheduledBackupOptions | false; readonly platformObjects?: boolean; readonly target?: Target; readonly clusterApi?: ClusterApiSettings },
+  prefix = "",
+): Violation[] {
   const v: Violation[] = [];
+  if (s.target !== undefined && !TARGETS.includes(s.target)) v.push({ field: `${prefix}target`, value: s.target, rule: `must be one of ${TARGETS.join(", ")}` });
+  if (s.target === "cluster-api") {
+    // What only a kind cluster on this machine has: a host directory, the CronJob, the objects kindha creates after the cluster.
+    for (const key of ["dataDir", "scheduledBackups", "platformObjects"] as const) {
+      if (s[key] !== undefined) v.push({ field: `${prefix}${key}`, value: s[key], rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's" });
+    }
+  }
+  if (s.clusterApi !== undefined) {
+    if (s.target !== "cluster-api") v.push({ field: `${prefix}clusterApi`, value: s.clusterApi, rule: "needs target: cluster-api" });
+    else if (!isRecord(s.clusterApi)) v.push({ field: `${prefix}clusterApi`, value: s.clusterApi, rule: `must be a map of ${CLUSTER_API_KEYS.join(", ")}` });
+    else {
+      unknownKeys(`${prefix}clusterApi`, s.clusterApi, CLUSTER_API_KEYS, v);
+      if (s.clusterApi.managementKubeconfig !== undefined) v.push(...hostPathViolations(`${prefix}clusterApi.managementKubeconfig`, s.clusterApi.managementKubeconfig));
+    }
+  }
   if (s.dataDir !== undefined && s.dataDir !== false) v.push(...hostPathViolations(`${prefix}dataDir`, s.dataDir));
   v.push(...scheduledBackupViolations(`${prefix}scheduledBackups`, s.scheduledBackups));
   if (s.platformObjects === false && isRecord(s.scheduledBackups)) {
@@ -270,7 +316,10 @@ function topologyViolations(defs: readonly StackDefinition[]): Violation[] {
     const prefix = `stacks.${d.id}.`;
     let topology: Violation[] = [];
     try {
-      planTopology(d.availability, d.spec, `stack "${d.id}"`);
+      const t = planTopology(d.availability, d.spec, `stack "${d.id}"`);
+      if (d.target === "cluster-api" && (d.clusterApi === undefined || isRecord(d.clusterApi))) {
+        topology = clusterApiViolations(t, d.clusterApi ?? {}, `${prefix}clusterApi`);
+      }
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       topology = e.violations.map((x) => ({ ...x, field: `${prefix}${x.field}` }));

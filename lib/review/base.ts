@@ -14,7 +14,7 @@ import { resourcesOf } from "./resources";
 
 /** Prints the base's stack topologies as JSON; run inside the base copy. */
 const LAYOUT_PROBE = `
-// The layout of the base's revision: lib/io + lib/model, or the flat lib/ before them.
+// The layout of the base's revision: lib/io + lib/model (planTopology in plan-topology.js), or the flat lib/ before them.
 const first = (...paths) => {
   for (const p of paths) {
     try { return require(p); } catch (e) { if (e.code !== "MODULE_NOT_FOUND") throw e; }
@@ -22,7 +22,7 @@ const first = (...paths) => {
   throw new Error("no stack loader in the base (looked for " + paths.join(", ") + ")");
 };
 const s = first("./dist/lib/io/config-file.js", "./dist/lib/stack-config.js");
-const t = first("./dist/lib/model/topology.js", "./dist/lib/topology.js");
+const t = first("./dist/lib/model/plan-topology.js", "./dist/lib/topology.js");
 const out = [];
 for (const d of s.loadStackDefinitions()) {
   try { out.push({ id: d.id, topology: t.planTopology(d.availability, d.spec, "stack " + d.id) }); }
