@@ -15,8 +15,12 @@ import { resolveStack } from "../../lib/io/config-file";
 import type { Topology } from "../../lib/model/topology";
 import type { Lifecycle } from "../../test-support/lifecycle";
 import { runLogged } from "../../test-support/lifecycle";
-import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, rollFigures, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
+import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, NODE_IMAGE, rollFigures, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
+import { clusterApiCrds } from "../../test-support/cluster-api";
+import { clusterApiObjects } from "../../lib/model/cluster-api";
+import { planTopology } from "../../lib/model/plan-topology";
+import { preset, type TopologyOption } from "../../lib/model/presets";
 
 const ALL_STACKS = ["single", "ha-option-b", "ha-option-a"];
 // KINDHA_CLUSTER_STACKS narrows a local run (e.g. "single"); CI runs them all.
@@ -32,6 +36,8 @@ const RESTARTS: Record<string, number> = { single: 1, "ha-option-b": 2 };
 const RENEW_STACKS = ["single", "ha-option-b"];
 /** Rolling Kubernetes upgrade v1.36.1 -> v1.37.2: HA keeps serving (asserted), single reports its outage. */
 const UPGRADE_STACKS = ["single", "ha-option-b"];
+/** The management cluster of the cluster-api target's server-side validation: kindha's own single stack. */
+const CLUSTER_API_STACKS = ["single"];
 /** Bound on what the probes through the load balancer may miss while HA control planes roll. */
 const ROLL_OUTAGE_BOUND_S = 5;
 /** The bound asserted on restart-to-verified (measured: see the README). */
@@ -195,6 +201,32 @@ if (missing) {
       // Different nodes have different pod CIDRs: the packet crossed nodes.
       expect(clientIp.split(".").slice(0, 3)).not.toEqual(ip.split(".").slice(0, 3));
     }, 5 * MINUTE);
+
+    if (CLUSTER_API_STACKS.includes(stack)) {
+      test("as a management cluster, Cluster API's CRDs take the cluster-api target's objects of every preset (server-side dry run)", () => {
+        const crds = clusterApiCrds();
+        const crdArgs = crds.flatMap((f) => ["-f", f]);
+        try {
+          k("apply", "--server-side", ...crdArgs);
+          k("wait", "--for", "condition=Established", "--timeout", "60s", ...crdArgs);
+          const items = ALL_STACKS.flatMap((id) => {
+            const p = preset(id as TopologyOption);
+            return clusterApiObjects(planTopology(p.availability, { ...p.spec, clusterName: `capi-${id}`, nodeImage: NODE_IMAGE, allowCgroupV1: true }, id));
+          });
+          const out = kubectl(kubeconfig, env, ["apply", "--dry-run=server", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+          const accepted = out.split("\n").filter((l) => l.endsWith("created (server dry run)"));
+          say(`${stack}: Cluster API v1.13 CRDs accepted ${accepted.length} objects of ${ALL_STACKS.length} presets`);
+          expect(accepted).toHaveLength(items.length);
+          // The check is strict: a field Cluster API does not know is refused, not dropped.
+          const bad = { ...items.find((o) => o.kind === "KubeadmControlPlane")!, spec: { replicas: 3, kubeadmConfigSpecs: {} } };
+          const refused = run("kubectl", ["--kubeconfig", kubeconfig, "apply", "--dry-run=server", "-f", "-"], env, JSON.stringify(bad));
+          expect(refused.code).not.toBe(0);
+          expect(refused.stderr).toContain('unknown field "spec.kubeadmConfigSpecs"');
+        } finally {
+          run("kubectl", ["--kubeconfig", kubeconfig, "delete", "--ignore-not-found", "--wait", ...crdArgs], env);
+        }
+      }, 3 * MINUTE);
+    }
 
     test("npm run verify passes", () => {
       const r = tool("verify", stack);

@@ -4,6 +4,9 @@
 #   jq, debootstrap, libseccomp-dev (cluster tier: the Docker engine and the node image build).
 #   The kind node image and its companions (e2e/node-image.sh; cached, seconds when current),
 #   built with a Docker engine that is started for the build and stopped after it if none ran.
+#   Cluster API's CRDs (Go modules sigs.k8s.io/cluster-api v1.13.6 and its test module v1.13.7,
+#   CAPD's), into Go's module cache: the cluster tier validates the cluster-api target's objects
+#   against them.
 # Prints each step's time. KINDHA_SETUP_SKIP_IMAGE=1 installs the packages only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +25,11 @@ else
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
   echo "setup: packages installed in $((SECONDS - t0))s" >&2
 fi
+t1=$SECONDS
+for m in sigs.k8s.io/cluster-api@v1.13.6 sigs.k8s.io/cluster-api/test@v1.13.7; do
+  GOFLAGS=-mod=mod go mod download "$m" || { echo "setup: go mod download $m failed (the Go module proxy serves it)" >&2; exit 1; }
+done
+echo "setup: Cluster API modules ready in $((SECONDS - t1))s" >&2
 if [ "${KINDHA_SETUP_SKIP_IMAGE:-0}" != 1 ]; then
   t1=$SECONDS
   bash e2e/docker-engine.sh run bash e2e/node-image.sh >/dev/null
