@@ -23,14 +23,23 @@ test("the Kubernetes provider reads the management cluster's kubeconfig, kindha'
   expect(synth({ clusterApi: { managementKubeconfig: "/etc/mgmt/kubeconfig" } }).json.provider.kubernetes).toEqual([{ config_path: '${pathexpand("/etc/mgmt/kubeconfig")}' }]);
 });
 
-test("one manifest per Cluster API object and nothing of kind; the Cluster waits for every other object (and goes first on destroy)", () => {
+test("one manifest per Cluster API object and nothing of kind; templates first, made before the old one goes; their users after them; the Cluster last (first on destroy)", () => {
   const { json, stack } = synth();
   expect(Object.keys(json.resource)).toEqual(["kubernetes_manifest"]);
-  const manifests = Object.values(json.resource.kubernetes_manifest);
+  const all = json.resource.kubernetes_manifest;
+  const manifests = Object.values(all);
   expect(manifests.map((m) => `${m.manifest.kind}/${m.manifest.metadata.name}`).sort()).toEqual(stack.cluster.objects.map((o) => `${o.kind}/${o.metadata.name}`).sort());
   const [cluster] = manifests.filter((m) => m.manifest.kind === "Cluster");
   expect(cluster.depends_on).toHaveLength(manifests.length - 1);
-  for (const m of manifests.filter((x) => x.manifest.kind !== "Cluster")) expect(m.depends_on).toBeUndefined();
+  const nameOf = (dep: string) => all[dep.replace(/^kubernetes_manifest\./, "")].manifest.metadata.name;
+  for (const m of manifests.filter((x) => x.manifest.kind.endsWith("Template"))) {
+    expect(m.depends_on).toBeUndefined();
+    expect(m.lifecycle).toEqual({ create_before_destroy: true });
+  }
+  for (const m of manifests.filter((x) => x.manifest.kind === "MachineDeployment" || x.manifest.kind === "KubeadmControlPlane")) {
+    const named = JSON.stringify(m.manifest.spec).match(/"name":"[^"]+-[0-9a-f]{8}"/g)!.map((r) => r.slice(8, -1));
+    expect(m.depends_on.map(nameOf).sort()).toEqual(named.sort());
+  }
   expect(json.output.cluster_api_objects.value).toEqual(stack.cluster.objects.map((o) => `${o.kind}/${o.metadata.name}`));
 });
 

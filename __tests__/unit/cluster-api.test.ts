@@ -53,7 +53,7 @@ describe.each(["single", "ha-option-b", "ha-option-a"] as const)("Cluster API ob
     expect(mds.flatMap((m) => Array.from({ length: m.spec.replicas as number }, () => at(m.spec, "template.metadata.labels") as Record<string, string>)).map((l) => l["kindha.io/role"])).toEqual(planned);
     for (const md of mds) {
       const role = (at(md.spec, "template.metadata.labels") as Record<string, string>)["kindha.io/role"];
-      const bootstrap = byKind(objs, "KubeadmConfigTemplate").find((b) => b.metadata.name === md.metadata.name)!;
+      const bootstrap = byKind(objs, "KubeadmConfigTemplate").find((b) => b.metadata.name === at(md.spec, "template.spec.bootstrap.configRef.name"))!;
       expect(at(bootstrap.spec, "template.spec.joinConfiguration.nodeRegistration.kubeletExtraArgs")).toEqual([{ name: "node-labels", value: `kindha.io/role=${role}` }]);
       const taints = at(bootstrap.spec, "template.spec.joinConfiguration.nodeRegistration.taints");
       expect(taints).toEqual(role === "infrastructure" ? [{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }] : []);
@@ -68,6 +68,18 @@ test("ha-option-a: an infrastructure and a workload pool; three equal workload w
   ]);
   const t = planTopology("ha", { workers: [{ role: "workload", count: 3 }, { role: "workload", budget: { cpu: 4, memoryGiB: 8 } }] }, "test");
   expect(workerPools(t).map((p) => [p.name, p.replicas])).toEqual([["data-platform-local-workload", 3], ["data-platform-local-workload-2", 1]]);
+});
+
+test("templates are named after their pool and a hash of their spec: a new image is a new template (Cluster API's are immutable) that the references follow", () => {
+  const names = (image: string) => byKind(clusterApiObjects(plan("ha-option-b", { nodeImage: image })), "DockerMachineTemplate").map((m) => m.metadata.name);
+  const [a, b] = [names("kindha.local/node:v1.36.1"), names("kindha.local/node:v1.37.2")];
+  expect(a.map((n) => n.replace(/-[0-9a-f]{8}$/, ""))).toEqual(["data-platform-local-control-plane", "data-platform-local-combined"]);
+  expect(b.every((n, i) => n !== a[i])).toBe(true);
+  const objs = clusterApiObjects(plan("ha-option-b", { nodeImage: "kindha.local/node:v1.37.2" }));
+  expect(at(byKind(objs, "KubeadmControlPlane")[0].spec, "machineTemplate.spec.infrastructureRef.name")).toBe(b[0]);
+  expect(at(byKind(objs, "MachineDeployment")[0].spec, "template.spec.infrastructureRef.name")).toBe(b[1]);
+  // The same spec gives the same name: a plan without changes replaces nothing.
+  expect(names("kindha.local/node:v1.36.1")).toEqual(a);
 });
 
 test("CAPD machines run the stack's node image; cgroup v1 stacks tell kubelet so", () => {

@@ -8,6 +8,7 @@
  * API versions are Cluster API v1.13's storage versions (`v1beta2`). The infrastructure provider
  * is a parameter: CAPD (Docker) by default, any other provider by its own templates.
  */
+import { createHash } from "node:crypto";
 import { ROLE_LABEL } from "./defaults";
 import type { NodeBudget, NodeRole, PlannedNode, Topology, WorkerRole } from "./topology";
 import type { Violation } from "./validation";
@@ -109,6 +110,14 @@ export function clusterApiViolations(t: Topology, o: ClusterApiOptions, prefix =
   return v;
 }
 
+/**
+ * A template's name: its pool's, then a hash of its spec. Cluster API's templates are immutable;
+ * a changed spec is a new template, and the reference to it rolls the machines.
+ */
+function templateName(pool: string, spec: unknown): string {
+  return `${pool}-${createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 8)}`;
+}
+
 /** kubelet's flags for a node: its role label, and on cgroup v1 hosts the switch kubelet v1.35+ needs. */
 function kubeletArgs(t: Topology, role: NodeRole): { name: string; value: string }[] {
   return [{ name: "node-labels", value: `${ROLE_LABEL}=${role}` }, ...(t.allowCgroupV1 ? [{ name: "fail-cgroupv1", value: "false" }] : [])];
@@ -149,7 +158,8 @@ export function clusterApiObjects(t: Topology, o: ClusterApiOptions = {}): KubeO
   const meta = (name: string) => ({ name, namespace, labels });
   const ref = (apiGroup: string, kind: string, name: string) => ({ apiGroup, kind, name });
   const cpName = `${t.clusterName}-control-plane`;
-  const cp = t.controlPlanes[0];
+  const cpMachine = { template: { spec: infra.machineSpec({ role: "control-plane", budget: t.controlPlanes[0].budget, image: t.nodeImage }) } };
+  const cpMachineName = templateName(cpName, cpMachine);
   const endpoint = infra.controlPlaneEndpoint?.(t);
   const sans = ["localhost", "127.0.0.1", ...(t.api.address === "0.0.0.0" || t.api.address === "::" || t.api.address === "127.0.0.1" ? [] : [t.api.address])];
 
@@ -166,12 +176,7 @@ export function clusterApiObjects(t: Topology, o: ClusterApiOptions = {}): KubeO
       },
     },
     { apiVersion: infra.apiVersion, kind: infra.clusterKind, metadata: meta(t.clusterName), spec: infra.clusterSpec(t) },
-    {
-      apiVersion: infra.apiVersion,
-      kind: infra.machineTemplateKind,
-      metadata: meta(cpName),
-      spec: { template: { spec: infra.machineSpec({ role: "control-plane", budget: cp.budget, image: t.nodeImage }) } },
-    },
+    { apiVersion: infra.apiVersion, kind: infra.machineTemplateKind, metadata: meta(cpMachineName), spec: cpMachine },
     {
       apiVersion: `${CONTROL_PLANE}/v1beta2`,
       kind: "KubeadmControlPlane",
@@ -179,7 +184,7 @@ export function clusterApiObjects(t: Topology, o: ClusterApiOptions = {}): KubeO
       spec: {
         replicas: t.controlPlanes.length,
         version,
-        machineTemplate: { spec: { infrastructureRef: ref(group, infra.machineTemplateKind, cpName) } },
+        machineTemplate: { spec: { infrastructureRef: ref(group, infra.machineTemplateKind, cpMachineName) } },
         kubeadmConfigSpec: {
           clusterConfiguration: {
             apiServer: { certSANs: sans },
@@ -194,30 +199,23 @@ export function clusterApiObjects(t: Topology, o: ClusterApiOptions = {}): KubeO
     },
   ];
   for (const pool of workerPools(t)) {
-    objects.push(
-      {
-        apiVersion: infra.apiVersion,
-        kind: infra.machineTemplateKind,
-        metadata: meta(pool.name),
-        spec: { template: { spec: infra.machineSpec({ role: pool.role, budget: pool.node.budget, image: t.nodeImage }) } },
-      },
-      {
-        apiVersion: `${BOOTSTRAP}/v1beta2`,
-        kind: "KubeadmConfigTemplate",
-        metadata: meta(pool.name),
+    const machine = { template: { spec: infra.machineSpec({ role: pool.role, budget: pool.node.budget, image: t.nodeImage }) } };
+    const bootstrap = {
+      template: {
         spec: {
-          template: {
-            spec: {
-              joinConfiguration: {
-                nodeRegistration: {
-                  kubeletExtraArgs: kubeletArgs(t, pool.role),
-                  taints: pool.node.taints.map((x) => ({ key: x.key, value: x.value, effect: x.effect })),
-                },
-              },
+          joinConfiguration: {
+            nodeRegistration: {
+              kubeletExtraArgs: kubeletArgs(t, pool.role),
+              taints: pool.node.taints.map((x) => ({ key: x.key, value: x.value, effect: x.effect })),
             },
           },
         },
       },
+    };
+    const [machineName, bootstrapName] = [templateName(pool.name, machine), templateName(pool.name, bootstrap)];
+    objects.push(
+      { apiVersion: infra.apiVersion, kind: infra.machineTemplateKind, metadata: meta(machineName), spec: machine },
+      { apiVersion: `${BOOTSTRAP}/v1beta2`, kind: "KubeadmConfigTemplate", metadata: meta(bootstrapName), spec: bootstrap },
       {
         apiVersion: `${CORE}/v1beta2`,
         kind: "MachineDeployment",
@@ -231,8 +229,8 @@ export function clusterApiObjects(t: Topology, o: ClusterApiOptions = {}): KubeO
             spec: {
               clusterName: t.clusterName,
               version,
-              bootstrap: { configRef: ref(BOOTSTRAP, "KubeadmConfigTemplate", pool.name) },
-              infrastructureRef: ref(group, infra.machineTemplateKind, pool.name),
+              bootstrap: { configRef: ref(BOOTSTRAP, "KubeadmConfigTemplate", bootstrapName) },
+              infrastructureRef: ref(group, infra.machineTemplateKind, machineName),
             },
           },
         },
