@@ -21,6 +21,7 @@ import { findEngine, planStacks } from "../lib/review/engine";
 import { stackDefinitionsFromYaml } from "../lib/model/stack-config";
 import { loadStackDefinitions } from "../lib/io/config-file";
 import { ClusterStack } from "../stacks/cluster-stack";
+import { ClusterApiStack } from "../stacks/cluster-api-stack";
 import { EXIT, parseToolArgs, processIo, runMain, runTool, UsageError, type Io } from "./cli";
 
 export { synthesizeRef } from "../lib/review/base";
@@ -40,11 +41,11 @@ export function synthesizeCheckout(outdir: string, configYaml?: string): HeadSta
   const app = buildApp(() => new App({ outdir }), defs);
   app.synth();
   return app.node.children
-    .filter((child): child is ClusterStack => child instanceof ClusterStack)
+    .filter((child): child is ClusterStack | ClusterApiStack => child instanceof ClusterStack || child instanceof ClusterApiStack)
     .map((stack) => {
       const id = stack.node.id;
       const document = JSON.parse(readFileSync(join(outdir, "stacks", id, "cdk.tf.json"), "utf8")) as unknown;
-      return { id, topology: stack.topology, resources: resourcesOf(document) };
+      return { id, topology: stack.topology, resources: resourcesOf(document), target: stack instanceof ClusterApiStack ? ("cluster-api" as const) : ("kind" as const) };
     });
 }
 

@@ -377,6 +377,43 @@ describe("differences against a base", () => {
 
 // ---- the base from git ---------------------------------------------------------------------
 
+describe("a cluster-api stack against a base", () => {
+  const capi = (settings: string) =>
+    synthesizeCheckout(join(work, `capi-${settings.length}-${Math.random().toString(36).slice(2, 8)}`), `stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n${settings}`).find((s) => s.id === "prod")!;
+  const asBaseOf = (s: HeadStack) => ({ id: s.id, layout: s.topology, resources: s.resources });
+  const before = capi("    nodeImage: kindha.local/node:v1.36.1\n    workers: [{ role: infrastructure }, { role: workload }]\n");
+
+  test("is reviewed with its target, and a change says what Cluster API does: roll, scale, add, remove", () => {
+    expect(before.target).toBe("cluster-api");
+    const after = capi("    nodeImage: kindha.local/node:v1.37.2\n    workers: [{ role: workload, count: 3 }, { role: combined }]\n");
+    const [review] = analyze({ head: [after], base: { kind: "synthesized", label: "b", stacks: [asBaseOf(before)] } });
+    expect(review.replacement).toBeUndefined();
+    expect(review.rollout).toEqual([
+      "The control planes roll from v1.36.1 to v1.37.2, one machine at a time (a new one first, etcd checked between).",
+      "Pool `combined` is added with 1 machine(s).",
+      "Pool `workload` rolls from v1.36.1 to v1.37.2.",
+      "Pool `workload` scales from 1 to 3 machine(s).",
+      "Pool `infrastructure` is removed: its 1 machine(s) are deleted.",
+    ]);
+    const md = renderReview({ head: [after], base: { kind: "synthesized", label: "`b`", stacks: [asBaseOf(before)] }, plan: NO_PLAN, command: "npm run review" });
+    const s = section(md, "prod");
+    expect(s).toContain("- **Target:** Cluster API: ");
+    expect(s).toContain("**Rollout** (what Cluster API does on apply):\n- The control planes roll from v1.36.1 to v1.37.2");
+    expect(md).toMatch(/\| `prod` \|.*Cluster API rollout \(5 changes\)/);
+  });
+
+  test("a new image alone rolls every machine through new templates; no change, no rollout", () => {
+    const [rolled] = analyze({ head: [capi("    nodeImage: kindha.local/node:v1.36.1-b\n    clusterApi: { kubernetesVersion: v1.36.1 }\n    workers: [{ role: infrastructure }, { role: workload }]\n")], base: { kind: "synthesized", label: "b", stacks: [asBaseOf(before)] } });
+    expect(rolled.rollout).toEqual([
+      "The control-plane machines are replaced one at a time: their machine template changed.",
+      "Pool `infrastructure` rolls: its machine or bootstrap template changed.",
+      "Pool `workload` rolls: its machine or bootstrap template changed.",
+    ]);
+    const [same] = analyze({ head: [before], base: { kind: "synthesized", label: "b", stacks: [asBaseOf(before)] } });
+    expect(same.rollout).toBeUndefined();
+  });
+});
+
 describe("base from a git revision", () => {
   /** A throwaway clone of this repository's committed HEAD, sharing its objects. */
   function clone(): string {

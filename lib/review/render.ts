@@ -10,6 +10,7 @@ import { topologyFlowchart } from "./mermaid";
 import { diffNodes, nodeDiffIsEmpty, type NodeDiff, type NodeFacts, type NodeLayout } from "./nodes";
 import { renderPlanCounts, type PlanCounts } from "./plan";
 import { imageTag } from "../model/grammar";
+import { clusterApiRollout } from "./cluster-api";
 import { clusterReplacement, diffResources, imageRoll, type ClusterReplacement, type ImageRoll, type ResourceChange, type ResourceDiff, type SynthResource } from "./resources";
 
 /** One stack of the checkout under review. */
@@ -17,6 +18,11 @@ export interface HeadStack {
   readonly id: string;
   readonly topology: Topology;
   readonly resources: readonly SynthResource[];
+  /**
+   * What the stack makes of its topology.
+   * @default "kind"
+   */
+  readonly target?: "kind" | "cluster-api";
 }
 
 /** One stack of the base revision; its layout is absent when it could not be computed. */
@@ -68,6 +74,8 @@ export interface StackReview {
   readonly replacement?: ClusterReplacement;
   /** A node image change that rolls the live cluster (only when the cluster is not replaced). */
   readonly roll?: ImageRoll;
+  /** A cluster-api stack: what Cluster API does about the change, one sentence a control plane or pool. */
+  readonly rollout?: readonly string[];
 }
 
 /** Pairs head and base stacks by id: head order first, then stacks only the base has. */
@@ -86,6 +94,7 @@ export function analyze(input: Pick<ReviewInput, "head" | "base">): StackReview[
     }
     const replacement = clusterReplacement(base.resources, head.resources);
     const roll = replacement ? undefined : imageRoll(base.resources, head.resources);
+    const rollout = head.target === "cluster-api" ? clusterApiRollout(base.resources, head.resources) : [];
     out.push({
       id: head.id,
       head,
@@ -95,6 +104,7 @@ export function analyze(input: Pick<ReviewInput, "head" | "base">): StackReview[
       resources: diffResources(base.resources, head.resources),
       replacement,
       ...(roll ? { roll } : {}),
+      ...(rollout.length > 0 ? { rollout } : {}),
     });
   }
   for (const base of baseStacks ?? []) {
@@ -200,6 +210,7 @@ function againstBase(r: StackReview, base: BaseInfo): string {
   const bits: string[] = [];
   if (r.replacement) bits.push("**cluster replaced**");
   if (r.roll) bits.push(`rolling upgrade ${rollVersions(r.roll)}, no re-create`);
+  if (r.rollout) bits.push(`Cluster API rollout (${r.rollout.length} change${r.rollout.length === 1 ? "" : "s"})`);
   const n = r.nodes;
   if (n) {
     if (n.added.length > 0) bits.push(`+${n.added.length} node${n.added.length === 1 ? "" : "s"}`);
@@ -284,11 +295,13 @@ function stackSection(r: StackReview, input: ReviewInput): string {
     [
       `- **Availability:** ${failures === 0 ? "no control-plane failure is tolerated" : `tolerates ${failures} control-plane failure${failures === 1 ? "" : "s"}`}.`,
       `- **etcd:** ${t.etcd.members.length} stacked member${t.etcd.members.length === 1 ? "" : "s"} (one per control plane), quorum ${t.etcd.quorum}, tolerated failures ${failures}.`,
-      `- **API endpoint:** ${code(t.api.url)}, ${
-        t.api.loadBalanced
-          ? `through kind's built-in load balancer (${code(kindLoadBalancerName(t.clusterName))}) in front of ${t.controlPlanes.length} API servers`
-          : "served by the one API server directly (no load balancer)"
-      }.`,
+      r.head.target === "cluster-api"
+        ? `- **Target:** Cluster API: ${r.head.resources.length} objects applied to a management cluster, whose infrastructure provider makes the machines and the API's load balancer.`
+        : `- **API endpoint:** ${code(t.api.url)}, ${
+            t.api.loadBalanced
+              ? `through kind's built-in load balancer (${code(kindLoadBalancerName(t.clusterName))}) in front of ${t.controlPlanes.length} API servers`
+              : "served by the one API server directly (no load balancer)"
+          }.`,
       `- **Node image:** ${code(t.nodeImage)}.`,
     ].join("\n"),
   );
@@ -317,6 +330,7 @@ function againstBaseSection(r: StackReview, base: BaseInfo): string | undefined 
   }
   if (r.replacement) parts.push(replacementWarning(r.id, r.replacement, r.status));
   if (r.roll) parts.push(rollNote(r.id, r.roll));
+  if (r.rollout) parts.push(["**Rollout** (what Cluster API does on apply):", ...r.rollout.map((l) => `- ${l}`)].join("\n"));
   const n = r.nodes;
   if (!n) {
     parts.push("Nodes: the base's topology could not be computed, so node differences are not shown.");
