@@ -88,6 +88,22 @@ describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
   });
 });
 
+describeIfEngine("a cluster-api stack", () => {
+  test("init offline, validate with no errors or warnings: one kubernetes_manifest per Cluster API object", () => {
+    const dir = synth("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n    workers: [{ role: infrastructure }, { role: workload, count: 2 }]\n");
+    const stack = join(dir, "cdktf.out", "stacks", "prod");
+    const home = mkdtempSync(join(tmpdir(), "kindha-home-"));
+    const init = tf(stack, ["init", "-input=false", "-no-color"], home);
+    expect(init.stderr).toBe("");
+    expect(init.status).toBe(0);
+    const validate = JSON.parse(tf(stack, ["validate", "-json"], home).stdout);
+    expect(validate).toMatchObject({ valid: true, error_count: 0, warning_count: 0 });
+    const json = JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8"));
+    expect(Object.keys(json.resource)).toEqual(["kubernetes_manifest"]);
+    expect(Object.keys(json.resource.kubernetes_manifest)).toHaveLength(10);
+  });
+});
+
 describeIfEngine("apply up to the container runtime (kind replaced by a stand-in)", () => {
   const bare = "stacks:\n  single:\n    platformObjects: false\n";
   const dir = synth(bare);
