@@ -19,6 +19,7 @@ import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSa
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
 import * as pg from "../../test-support/postgres";
+import { clusterApiCrds } from "../../test-support/cluster-api";
 
 const say = (line: string) => process.stderr.write(`deploy: ${line}\n`);
 
@@ -87,6 +88,36 @@ if (why) {
     // -detailed-exitcode: 0 no changes, 2 changes, 1 error.
     expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
   }, 30 * MINUTE);
+
+  test("a cluster-api stack: cdktf deploy applies its Cluster API objects to single's cluster (with Cluster API's CRDs), a second plan is a no-op, cdktf destroy removes them", async () => {
+    const crds = clusterApiCrds().flatMap((f) => ["-f", f]);
+    const config = readFileSync(sandbox.configFile, "utf8");
+    k("apply", "--server-side", ...crds);
+    k("wait", "--for", "condition=Established", "--timeout", "60s", ...crds);
+    try {
+      writeFileSync(sandbox.configFile, `${config}  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n    workers: [{ role: infrastructure }, { role: workload, count: 2 }]\n`);
+      const r = await cdktf("deploy", "prod");
+      if (r.code !== 0) throw fail("cdktf deploy prod", r);
+      say(`cdktf deploy prod (10 Cluster API objects) took ${r.seconds} s`);
+      const kinds = ["clusters.cluster.x-k8s.io", "kubeadmcontrolplanes.controlplane.cluster.x-k8s.io", "machinedeployments.cluster.x-k8s.io"];
+      const listed = () => k("get", kinds.join(","), "-n", "default", "-o", "name").trim().split("\n").filter(Boolean).sort();
+      expect(listed()).toEqual([
+        "cluster.cluster.x-k8s.io/dp-prod",
+        "kubeadmcontrolplane.controlplane.cluster.x-k8s.io/dp-prod-control-plane",
+        "machinedeployment.cluster.x-k8s.io/dp-prod-infrastructure",
+        "machinedeployment.cluster.x-k8s.io/dp-prod-workload",
+      ]);
+      expect(JSON.parse(k("get", "machinedeployment", "dp-prod-workload", "-n", "default", "-o", "json")).spec.replicas).toBe(2);
+      const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(project, "cdktf.out", "stacks", "prod"), env, encoding: "utf8" });
+      expect({ code: plan.status, said: plan.stdout.includes("No changes."), out: plan.status === 0 ? "" : plan.stdout.slice(-2000) }).toEqual({ code: 0, said: true, out: "" });
+      const d = await cdktf("destroy", "prod");
+      if (d.code !== 0) throw fail("cdktf destroy prod", d);
+      expect(listed()).toEqual([]);
+    } finally {
+      writeFileSync(sandbox.configFile, config);
+      run("kubectl", ["--kubeconfig", kubeconfig, "delete", "--ignore-not-found", "--wait", ...crds], env);
+    }
+  }, 20 * MINUTE);
 
   const written: Record<string, Record<string, string>> = {};
   let rows = "";
