@@ -186,13 +186,14 @@ export function clusterContainers(cluster: string): string[] {
   return r.stdout.split("\n").filter(Boolean).sort();
 }
 
-/** What a rolling tool printed: each node's roll time (upgrade's steps) and the outage figures (upgrade, renew-certs). */
+/** What a rolling tool printed: each node's roll time (upgrade's steps) and the outage figures of the roll (upgrade, renew-certs). */
 export function rollFigures(output: string): { nodes: [string, number][]; writesS: number; apiS: number } {
   const nodes = [...output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to \S+ \(kubeadm upgrade \w+\)\n(?:\s+· [^\n]*\n)*\s+ok in ([\d.]+) s/g)].map((m): [string, number] => [m[1], Number(m[2])]);
   return {
     nodes,
-    writesS: Number(/writes unavailable for ([\d.]+) s/.exec(output)?.[1] ?? NaN),
-    apiS: Number(/API unavailable for ([\d.]+) s/.exec(output)?.[1] ?? NaN),
+    // The roll's lines, which start the line (upgrade prints the preparation's apart, prefixed).
+    writesS: Number(/^writes unavailable for ([\d.]+) s/m.exec(output)?.[1] ?? NaN),
+    apiS: Number(/^API unavailable for ([\d.]+) s/m.exec(output)?.[1] ?? NaN),
   };
 }
 

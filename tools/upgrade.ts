@@ -12,7 +12,7 @@ import { lastLine } from "../lib/io/exec";
 import { imageReference } from "../lib/model/grammar";
 import { ClusterClient } from "../lib/ops/client";
 import { parseNodes } from "../lib/ops/kube";
-import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
+import { outageLines, probeDuring, splitProbes, stepMarks } from "../lib/ops/probes";
 import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
 import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
@@ -38,7 +38,8 @@ stack's nodeImage), without re-creating it, stopping at the first failure:
 Nodes already on the new version are skipped, so a stopped upgrade continues where it stopped; a
 cluster that runs it everywhere is left alone. Meanwhile /readyz and a write (ConfigMap
 default/kindha-upgrade-probe) are probed through the stack's API address every second; the time
-each was unavailable is printed.
+each was unavailable during the roll (steps 5 to 7) is printed, then apart the time during the
+preparation (steps 1 to 4, which change no node but load the host's disk).
 
 Options:
   --to IMAGE         the node image to roll to (default: the stack's nodeImage)
@@ -49,6 +50,8 @@ Options:
   -h, --help         this help`;
 
 const LB_SETTLE_MS = 3_000;
+/** What the preparation's outage lines start with; the roll's lines come first and bare. */
+export const PREPARING = "while preparing (payload, snapshot, images; no node changed yet): ";
 
 /** containerd's name of this machine's platform. */
 const PLATFORM = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
@@ -105,8 +108,14 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     };
     io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
     try {
-      const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(upgradeSteps(ctx, facts, order), ctx, steps.log, ctx.clock));
-      for (const l of outageLines(probed, steps.marks)) io.out(l);
+      const list = upgradeSteps(ctx, facts, order);
+      const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(list, ctx, steps.log, ctx.clock));
+      // The roll (first node's drain to the steady verify) apart from the preparation before it,
+      // which changes no node: copying the payload and images loads only the host's disk.
+      const firstRoll = `[${list.findIndex((s) => s.name.startsWith("upgrade ")) + 1}/${list.length}]`;
+      const { before, from } = splitProbes(probed, steps.marks.find((m) => m.label === firstRoll)?.at);
+      for (const l of outageLines(from, steps.marks)) io.out(l);
+      for (const l of outageLines(before, steps.marks)) io.out(`${PREPARING}${l}`);
       const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
       const report = probed.result;
       io.out(report.ok ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified` : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`);

@@ -533,7 +533,7 @@ if (missing) {
         const perNode = rolled.map(([n, sec]) => `${n.replace(`${topology.clusterName}-`, "")} ${sec} s`);
         say(`${stack}: upgrade exit ${r.code}: writes unavailable ${writes} s, API unavailable ${api} s; per node: ${perNode.join(", ")}; ${r.output.trim().split("\n").pop()}`);
         // Where any outage fell (the step or sub-step then running), for the CI log.
-        for (const l of r.output.split("\n").filter((x) => /^(writes|API) unavailable .*: \+/.test(x))) say(`${stack}: ${l}`);
+        for (const l of r.output.split("\n").filter((x) => /^(while preparing .*: )?(writes|API) unavailable /.test(x))) say(`${stack}: ${l}`);
         if (r.code !== 0) throw new Error(`upgrade failed:\n${r.output.split("\n").slice(-40).join("\n")}`);
         expect(perNode).toHaveLength(topology.nodes.length);
 

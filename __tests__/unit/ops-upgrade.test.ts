@@ -5,7 +5,7 @@
  * at the first failure with where the cluster is and the way back.
  */
 import { parseNodes, parsePods } from "../../lib/ops/kube";
-import { outageLines, stepMarks } from "../../lib/ops/probes";
+import { outageLines, splitProbes, stepMarks } from "../../lib/ops/probes";
 import { runSteps } from "../../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../../lib/ops/upgrade";
 import {
@@ -21,7 +21,7 @@ import {
 } from "../../lib/ops/upgrade-plan";
 import { resolveStack } from "../../lib/io/config-file";
 import { rollFigures } from "../../test-support/cluster";
-import { main as upgradeMain } from "../../tools/upgrade";
+import { main as upgradeMain, PREPARING } from "../../tools/upgrade";
 import { capture, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, failResult, line, okResult } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
@@ -391,6 +391,18 @@ describe("where an outage fell", () => {
     ]);
   });
 
+  test("the roll's outage is told apart from the preparation's: samples before the first node's step, and from it", () => {
+    const sample = (sec: number, ok: boolean) => ({ at: sec * 1000, ok });
+    const p = { startedAt: 1_000, api: [sample(1, true), sample(5, false), sample(8, true), sample(20, false), sample(21, true)], write: [sample(1, true), sample(5, true), sample(20, true)] };
+    const { before, from } = splitProbes(p, 1_000 + 10_000);
+    expect(before.api.map((s) => s.at)).toEqual([1_000, 5_000, 8_000]);
+    expect(from.api.map((s) => s.at)).toEqual([20_000, 21_000]);
+    expect(outageLines(before)[1]).toBe("API unavailable for 3.0 s in total (longest 3.0 s; 1 of 3 /readyz probes failed): +5.0 s for 3.0 s");
+    expect(outageLines(from)[1]).toBe("API unavailable for 1.0 s in total (longest 1.0 s; 1 of 2 /readyz probes failed): +20.0 s for 1.0 s");
+    // No roll step started (a failure while preparing): everything is preparation.
+    expect(splitProbes(p, undefined).from.api).toEqual([]);
+  });
+
   test("a sub-step line a step logs becomes a mark after its step's", () => {
     const clock = fakeClock(0);
     const steps = stepMarks(clock, () => undefined);
@@ -409,6 +421,9 @@ test("the cluster tier and the bench read each node's roll time and the outage f
     "      ok in 199.6 s: drained; kubeadm upgrade apply",
     "[6/7] upgrade worker c-worker to v1.37.2 (kubeadm upgrade node)",
     "      ok in 18.7 s: drained",
+    // The preparation's figures, prefixed: never read as the roll's, wherever they stand.
+    `${PREPARING}writes unavailable for 3.0 s in total (longest 3.0 s; 1 of 60 failed): +20.0 s for 3.0 s in [4/7]`,
+    `${PREPARING}API unavailable for 5.0 s in total (longest 5.0 s; 2 of 60 /readyz probes failed): +20.0 s for 5.0 s in [4/7]`,
     "writes unavailable for 120.0 s in total (longest 118.0 s; 117 of 300 failed): +60.1 s for 118.0 s in [5/7] after drained",
     "API unavailable for 121.0 s in total (longest 121.0 s; 118 of 300 /readyz probes failed)",
   ].join("\n");

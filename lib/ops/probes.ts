@@ -125,6 +125,16 @@ export async function probeDuring<R>(c: ClusterOpsContext, configMap: string, ev
   }
 }
 
+/**
+ * The samples before and from a clock time (a step's start): a tool that prepares before it
+ * changes the cluster reports the two apart. Pure.
+ */
+export function splitProbes(p: Pick<Probed<unknown>, "api" | "write" | "startedAt">, atClock: number | undefined): { before: typeof p; from: typeof p } {
+  const cut = atClock === undefined ? Infinity : atClock - p.startedAt;
+  const part = (keep: (s: ProbeSample) => boolean) => ({ startedAt: p.startedAt, api: p.api.filter(keep), write: p.write.filter(keep) });
+  return { before: part((s) => s.at < cut), from: part((s) => s.at >= cut) };
+}
+
 /** A moment of a rolling tool's run (a step starting), at a clock time. */
 export interface Mark {
   readonly at: number;
