@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome, resolveDataDir } from "../lib/io/paths";
-import { verifyOnce } from "../lib/ops/verify";
+import { waitForVerify } from "../lib/ops/verify";
 import { clusterAccess, clusterAccessOf, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 import { restoreInto } from "./restore";
 import { utcStamp } from "../lib/model/util";
@@ -29,7 +29,8 @@ Each step is checked; the first failure stops the run and prints what to do next
   7. when the two clusters' data directories differ: move (rename) it to the new one's
   8. deploy --to:    npx cdktf deploy <to> --auto-approve
   9. restore the snapshot into --to (npm run restore)
- 10. verify --to (npm run verify: nodes, etcd, API, every claim Bound, every workload available)
+ 10. verify --to (npm run verify: nodes, etcd, API, every claim Bound, every workload available),
+     until it passes, for at most 5 minutes
 
 The volumes stay on this machine, in the data directory: never copied through the API.
 
@@ -74,6 +75,9 @@ const dataDirOf = (s: ReturnType<typeof loadStack>) => {
   return d === undefined ? undefined : expandHome(d);
 };
 
+/** How long migrate's last step waits for verify to pass. */
+const VERIFY_WAIT_MS = 5 * 60_000;
+
 /** The same printer, each line indented: a step's sub-steps under it. */
 const indented = (io: Io): Io => ({ out: (t) => io.out(t.replace(/^/gm, "      ")), err: (t) => io.err(t.replace(/^/gm, "      ")) });
 
@@ -103,7 +107,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       clock: deps.clock,
       // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
       restore: given.restore ?? ((snapshot) => restoreInto(to, { snapshot }, deps, indented(io))),
-      verify: given.verify ?? (() => verifyOnce(to.topology, clusterAccess(to, undefined, deps))),
+      // A DaemonSet the restore restarted may still be settling: verify until it passes, bounded.
+      verify: given.verify ?? (async () => (await waitForVerify(to.topology, clusterAccess(to, undefined, deps), { timeoutMs: VERIFY_WAIT_MS, intervalMs: 5_000, clock: deps.clock })).results),
     };
     io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
     const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));

@@ -43,7 +43,7 @@ export interface MigrateContext {
   readonly env: NodeJS.ProcessEnv;
   /** Restores a snapshot into the new cluster, in this process: the restore tool's steps and context. */
   readonly restore: (snapshot: string) => Promise<StepReport>;
-  /** Verifies the new cluster, in this process: the verify tool's checks and context. */
+  /** Verifies the new cluster, in this process: the verify tool's checks and context (the last results, once they pass or time runs out). */
   readonly verify: () => Promise<readonly CheckResult[]>;
   /** UTC yyyymmddThhmmssZ, naming the export file. */
   readonly stamp: string;
