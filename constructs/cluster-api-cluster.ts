@@ -31,26 +31,24 @@ export class ClusterApiCluster extends Construct {
     // Construct ids: the kind and the object's name less the cluster's and a template's spec hash
     // (Cluster, DockerMachineTemplate_workload), so a changed template keeps its resource.
     const idOf = (o: KubeObject) => (o.metadata.name === cluster ? o.kind : `${o.kind}_${o.metadata.name.replace(`${cluster}-`, "").replace(/-[0-9a-f]{8}$/, "")}`);
-    const byName = new Map<string, Manifest>();
-    const manifest = (o: KubeObject, dependsOn: Manifest[] = []) => {
-      const m = new Manifest(this, idOf(o), {
+    const manifest = (o: KubeObject, dependsOn: Manifest[] = []) =>
+      new Manifest(this, idOf(o), {
         manifest: o as unknown as Record<string, unknown>,
         fieldManager: { name: "kindha" },
         ...(dependsOn.length > 0 ? { dependsOn } : {}),
         // Templates are immutable: a changed one is a new object, made before its users switch to it.
         ...(o.kind.endsWith("Template") ? { lifecycle: { createBeforeDestroy: true } } : {}),
       });
-      byName.set(`${o.kind}/${o.metadata.name}`, m);
-      return m;
+    const isTemplate = (o: KubeObject) => o.kind.endsWith("Template");
+    const templates = this.objects.filter(isTemplate).map((o) => ({ o, m: manifest(o) }));
+    // An object is applied after the templates it names, in the order it names them (their names
+    // carry a hash: no false match).
+    const named = (o: KubeObject) => {
+      const text = JSON.stringify(o.spec);
+      const at = (t: { o: KubeObject }) => text.indexOf(`"name":"${t.o.metadata.name}"`);
+      return templates.filter((t) => at(t) >= 0).sort((a, b) => at(a) - at(b)).map((t) => t.m);
     };
-    // What an object names (its templates) is applied before it.
-    const refs = (o: KubeObject): Manifest[] =>
-      JSON.stringify(o.spec)
-        .match(/"kind":"[A-Za-z]+","name":"[^"]+"/g)
-        ?.map((r) => byName.get(r.replace(/"kind":"([A-Za-z]+)","name":"([^"]+)"/, "$1/$2")))
-        .filter((m): m is Manifest => m !== undefined) ?? [];
-    const templates = this.objects.filter((o) => o.kind.endsWith("Template")).map((o) => manifest(o));
-    const users = this.objects.filter((o) => o.kind !== "Cluster" && !o.kind.endsWith("Template")).map((o) => manifest(o, refs(o)));
-    this.cluster = manifest(this.objects.find((o) => o.kind === "Cluster")!, [...templates, ...users]);
+    const users = this.objects.filter((o) => o.kind !== "Cluster" && !isTemplate(o)).map((o) => manifest(o, named(o)));
+    this.cluster = manifest(this.objects.find((o) => o.kind === "Cluster")!, [...templates.map((t) => t.m), ...users]);
   }
 }

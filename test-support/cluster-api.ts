@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { kubectl, run } from "./cluster";
 
 export const CLUSTER_API_MODULES = { core: "sigs.k8s.io/cluster-api@v1.13.6", capd: "sigs.k8s.io/cluster-api/test@v1.13.7" } as const;
 
@@ -25,4 +26,18 @@ export function clusterApiCrds(): string[] {
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length > 0) throw new Error(`Cluster API's CRDs are missing (${missing[0]}); npm run setup downloads them`);
   return files;
+}
+
+/** Applies the CRDs to a cluster and waits until they serve; returns what removes them again. */
+export function installClusterApiCrds(kubeconfig: string, env: NodeJS.ProcessEnv): () => void {
+  const files = clusterApiCrds().flatMap((f) => ["-f", f]);
+  const uninstall = () => void run("kubectl", ["--kubeconfig", kubeconfig, "delete", "--ignore-not-found", "--wait", ...files], env);
+  try {
+    kubectl(kubeconfig, env, ["apply", "--server-side", ...files]);
+    kubectl(kubeconfig, env, ["wait", "--for", "condition=Established", "--timeout", "60s", ...files]);
+  } catch (e) {
+    uninstall();
+    throw e;
+  }
+  return uninstall;
 }

@@ -161,7 +161,7 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
   const names = run("docker", ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}'], env)
     .stdout.split("\n").filter(Boolean);
   for (const cluster of [...new Set(names)]) {
-    const containers = run("docker", kindClusterPsArgs(cluster), env).stdout.split("\n").filter(Boolean);
+    const containers = clusterContainers(cluster, env);
     const sources = run("docker", ["inspect", "-f", "{{range .Mounts}}{{.Source}}\n{{end}}", ...containers], env).stdout.split("\n");
     const sandboxes = [...new Set(sources.flatMap((s) => (s.startsWith(SANDBOX_PREFIX) ? [SANDBOX_PREFIX + s.slice(SANDBOX_PREFIX.length).split("/")[0]] : [])))];
     if (sandboxes.length === 0 || sandboxes.some(sandboxInUse)) {
@@ -181,8 +181,8 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
 }
 
 /** Containers kind made for a cluster (nodes and load balancer). */
-export function clusterContainers(cluster: string): string[] {
-  const r = run("docker", kindClusterPsArgs(cluster), process.env);
+export function clusterContainers(cluster: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const r = run("docker", kindClusterPsArgs(cluster), env);
   return r.stdout.split("\n").filter(Boolean).sort();
 }
 

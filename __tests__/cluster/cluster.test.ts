@@ -17,7 +17,7 @@ import type { Lifecycle } from "../../test-support/lifecycle";
 import { runLogged } from "../../test-support/lifecycle";
 import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSandbox, MINUTE, missingPrerequisite, NODE_IMAGE, rollFigures, ROOT, run, TOOLS_IMAGE, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
-import { clusterApiCrds } from "../../test-support/cluster-api";
+import { installClusterApiCrds } from "../../test-support/cluster-api";
 import { clusterApiObjects } from "../../lib/model/cluster-api";
 import { planTopology } from "../../lib/model/plan-topology";
 import { preset, type TopologyOption } from "../../lib/model/presets";
@@ -204,11 +204,8 @@ if (missing) {
 
     if (CLUSTER_API_STACKS.includes(stack)) {
       test("as a management cluster, Cluster API's CRDs take the cluster-api target's objects of every preset (server-side dry run)", () => {
-        const crds = clusterApiCrds();
-        const crdArgs = crds.flatMap((f) => ["-f", f]);
+        const uninstall = installClusterApiCrds(kubeconfig, env);
         try {
-          k("apply", "--server-side", ...crdArgs);
-          k("wait", "--for", "condition=Established", "--timeout", "60s", ...crdArgs);
           const items = ALL_STACKS.flatMap((id) => {
             const p = preset(id as TopologyOption);
             return clusterApiObjects(planTopology(p.availability, { ...p.spec, clusterName: `capi-${id}`, nodeImage: NODE_IMAGE, allowCgroupV1: true }, id));
@@ -223,7 +220,7 @@ if (missing) {
           expect(refused.code).not.toBe(0);
           expect(refused.stderr).toContain('unknown field "spec.kubeadmConfigSpecs"');
         } finally {
-          run("kubectl", ["--kubeconfig", kubeconfig, "delete", "--ignore-not-found", "--wait", ...crdArgs], env);
+          uninstall();
         }
       }, 3 * MINUTE);
     }

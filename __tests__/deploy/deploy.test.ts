@@ -19,7 +19,7 @@ import { clearLeftoverClusters, clusterContainers, dockerEngine, kubectl, makeSa
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
 import * as pg from "../../test-support/postgres";
-import { clusterApiCrds } from "../../test-support/cluster-api";
+import { installClusterApiCrds } from "../../test-support/cluster-api";
 
 const say = (line: string) => process.stderr.write(`deploy: ${line}\n`);
 
@@ -90,10 +90,8 @@ if (why) {
   }, 30 * MINUTE);
 
   test("a cluster-api stack: cdktf deploy applies its Cluster API objects to single's cluster (with Cluster API's CRDs), a second plan is a no-op, cdktf destroy removes them", async () => {
-    const crds = clusterApiCrds().flatMap((f) => ["-f", f]);
     const config = readFileSync(sandbox.configFile, "utf8");
-    k("apply", "--server-side", ...crds);
-    k("wait", "--for", "condition=Established", "--timeout", "60s", ...crds);
+    const uninstall = installClusterApiCrds(kubeconfig, env);
     try {
       writeFileSync(sandbox.configFile, `${config}  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n    workers: [{ role: infrastructure }, { role: workload, count: 2 }]\n`);
       const r = await cdktf("deploy", "prod");
@@ -115,7 +113,7 @@ if (why) {
       expect(listed()).toEqual([]);
     } finally {
       writeFileSync(sandbox.configFile, config);
-      run("kubectl", ["--kubeconfig", kubeconfig, "delete", "--ignore-not-found", "--wait", ...crds], env);
+      uninstall();
     }
   }, 20 * MINUTE);
 

@@ -35,6 +35,14 @@ function synth(config: string | undefined, extraEnv: Record<string, string> = {}
   return { ...s, code: r.status, stderr: r.stderr, stdout: r.stdout, wrote: existsSync(join(s.dir, "cdktf.out")) || readdirSync(s.home).length > 0 };
 }
 
+/** A stack's cdk.tf.json from a config that synthesizes cleanly (no output on stderr, exit 0). */
+function synthesized(config: string, stackId: string): string {
+  const r = synth(config);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return readFileSync(join(r.dir, "cdktf.out", "stacks", stackId, "cdk.tf.json"), "utf8");
+}
+
 /** Exit 1, one message naming the field and value, no stack trace, nothing written. */
 function expectRefused(r: ReturnType<typeof synth>, ...parts: string[]) {
   expect(r.code).toBe(1);
@@ -77,10 +85,7 @@ describe("no setting becomes code", () => {
       "    workers: [{ role: infrastructure, count: 2, budget: { cpu: 2, memoryGiB: 4 } }, { role: workload }]",
       "    scheduledBackups: { schedule: '*/15 1-5 * JAN-MAR MON,FRI', retention: 12, etcdImage: 'registry.k8s.io/etcd:3.6.8-0', shellImage: 'busybox:1.37' }",
     ].join("\n");
-    const r = synth(config);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    const text = readFileSync(join(r.dir, "cdktf.out", "stacks", "custom", "cdk.tf.json"), "utf8");
+    const text = synthesized(config, "custom");
     const strings: string[] = [];
     const walk = (x: unknown): void => {
       if (typeof x === "string") strings.push(x);
@@ -116,10 +121,7 @@ describe("no setting becomes code", () => {
       "    workers: [{ role: infrastructure }, { role: workload, count: 3 }]",
       "    clusterApi: { kubernetesVersion: v1.37.2, namespace: team-prod, managementKubeconfig: ~/.kube/mgmt_1.yaml }",
     ].join("\n");
-    const r = synth(config);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    const text = readFileSync(join(r.dir, "cdktf.out", "stacks", "prod", "cdk.tf.json"), "utf8");
+    const text = synthesized(config, "prod");
     expect([...text.matchAll(/\$\{[^}]*\}/g)].map((m) => m[0])).toEqual(['${pathexpand(\\"~/.kube/mgmt_1.yaml\\")}']);
     expect(text).not.toContain("%{");
     expect(text).toContain('"version": "v1.37.2"');

@@ -10,6 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { ROLE_LABEL } from "./defaults";
+import { DNS_LABEL, imageTag, MAX_DNS_LABEL } from "./grammar";
 import type { NodeBudget, NodeRole, PlannedNode, Topology, WorkerRole } from "./topology";
 import type { Violation } from "./validation";
 
@@ -92,7 +93,7 @@ const VERSION = /^v\d+\.\d+\.\d+$/;
 
 /** The Kubernetes version a node image's tag names (`…:v1.36.1@sha256:…` gives `v1.36.1`), if any. */
 export function versionOfImage(image: string): string | undefined {
-  const tag = /:([^:@/]+)(?:@|$)/.exec(image)?.[1];
+  const tag = imageTag(image);
   return tag && VERSION.test(tag) ? tag : undefined;
 }
 
@@ -104,7 +105,7 @@ export function clusterApiViolations(t: Topology, o: ClusterApiOptions, prefix =
   } else if (o.kubernetesVersion === undefined && versionOfImage(t.nodeImage) === undefined) {
     v.push({ field: `${prefix}.kubernetesVersion`, value: t.nodeImage, rule: "is needed: the node image's tag names no version (e.g. kindest/node:v1.36.1)" });
   }
-  if (o.namespace !== undefined && (typeof o.namespace !== "string" || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(o.namespace))) {
+  if (o.namespace !== undefined && (typeof o.namespace !== "string" || !DNS_LABEL.test(o.namespace) || o.namespace.length > MAX_DNS_LABEL)) {
     v.push({ field: `${prefix}.namespace`, value: o.namespace, rule: "must be a DNS-1123 label (a Kubernetes namespace)" });
   }
   return v;

@@ -90,6 +90,10 @@ export function wholeNumber(field: string, value: unknown, min: number, max: num
   return [];
 }
 
+/** A DNS-1123 label (a cluster, node or namespace name): lowercase letters, digits, '-' inside; at most MAX_DNS_LABEL. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const MAX_DNS_LABEL = 63;
+
 /** TCP ports a setting may name. */
 export const PORT_RANGE = { min: 1, max: 65535 } as const;
 

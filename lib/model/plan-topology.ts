@@ -3,7 +3,7 @@
  * {condition, message}, as aws-cdk's queue rules) and planned into nodes with kind's names.
  */
 import { DEFAULTS, ROLE_LABEL } from "./defaults";
-import { apiAddress, imageReference, port, wholeNumber } from "./grammar";
+import { apiAddress, DNS_LABEL, imageReference, MAX_DNS_LABEL, port, wholeNumber } from "./grammar";
 import { etcdCertSans, etcdQuorum, kindNodeName, taintsFor, toleratedFailures, totalBudget, WORKER_ROLES, type Availability, type NodeBudget, type PlannedNode, type Topology, type TopologySpec, type WorkerGroup } from "./topology";
 import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
@@ -17,8 +17,6 @@ const ODD_COUNTS = Array.from({ length: (MAX_CONTROL_PLANES + 1) / 2 }, (_, i) =
  * kubelet and containerd: beyond this many workers no single host runs the cluster.
  */
 export const MAX_WORKERS = 100;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const MAX_DNS_LABEL = 63;
 
 /** Bounds of a node's budget: whole CPUs and GiB (the preflight compares whole numbers). */
 export const BUDGET_LIMITS = { cpu: { min: 1, max: 1024 }, memoryGiB: { min: 1, max: 4096 }, controlPlaneMemoryGiB: { min: 2 } } as const;
