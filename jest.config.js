@@ -11,6 +11,8 @@ module.exports = {
     ...(process.env.KINDHA_CLUSTER_TIER === "1" ? [] : ["/__tests__/cluster/"]),
     // The deploy tier needs the pinned providers too: `npm run test:deploy`, never in CI.
     ...(process.env.KINDHA_DEPLOY_TIER === "1" ? [] : ["/__tests__/deploy/"]),
+    // The production tier (Cluster API) needs them and more time: `npm run test:production`, never in CI.
+    ...(process.env.KINDHA_PRODUCTION_TIER === "1" ? [] : ["/__tests__/production/"]),
   ],
   // Transpile only (tsconfig's isolatedModules); `npm test` type-checks with tsc first.
   transform: { "^.+\\.ts$": ["ts-jest", {}] },

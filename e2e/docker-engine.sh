@@ -3,7 +3,8 @@
 #
 #   e2e/docker-engine.sh start   install Debian's docker.io if dockerd is missing; start dockerd
 #                                (with the OCI runtime wrapper, see oci-runtime.sh) unless a
-#                                daemon already answers; wait until `docker info` answers
+#                                daemon already answers; wait until `docker info` answers; raise
+#                                the inotify limits many nodes need (host_limits)
 #   e2e/docker-engine.sh stop    stop dockerd only if `start` started it
 #   e2e/docker-engine.sh status  say whether a daemon answers and who started it
 #   e2e/docker-engine.sh run CMD...  start a daemon if none answers, run CMD, and stop the daemon
@@ -29,7 +30,22 @@ install_engine() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io jq >/dev/null
 }
 
+# Every node container runs systemd, containerd and kubelet, each holding inotify instances; the
+# kernel's default of 128 per user runs out at about 8 nodes (a node logs "Failed to create inotify
+# object: Too many open files" and never boots). Raises the limits to kind's documented values.
+host_limits() {
+  local kv key want have
+  for kv in fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288; do
+    key=${kv%=*} want=${kv#*=}
+    have=$(sysctl -n "$key" 2>/dev/null || echo 0)
+    (( have >= want )) && continue
+    if [ "$(id -u)" = 0 ] && sysctl -qw "$key=$want" 2>/dev/null; then log "raised $key from $have to $want"
+    else log "warning: $key is $have; many kind nodes need $want (as root: sysctl -w $key=$want)"; fi
+  done
+}
+
 start() {
+  host_limits
   if answers; then
     log "a Docker engine already answers$(ours && echo ' (started by kindha)' || echo ''); using it"
     return 0
@@ -72,7 +88,7 @@ status() {
 
 with_engine() {
   local started=0 rc=0
-  answers || { start; started=1; }
+  if answers; then host_limits; else start; started=1; fi
   trap '[ "$started" = 1 ] && stop' EXIT
   "$@" || rc=$?
   exit "$rc"

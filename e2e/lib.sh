@@ -44,11 +44,12 @@ module_copy() {
   chmod -R u+w "$2"
 }
 
-# pin_local_replaces DIR VERSION: rewrites `X => ./path` and `X => ../path` replace directives of
-# DIR/go.mod to `X => X VERSION` (a released module's sibling directories are not in its zip).
+# pin_local_replaces DIR VERSION: rewrites `X => ./path`, `X => ../path` and `X => ../` replace
+# directives of DIR/go.mod to `X => X VERSION` (a released module's sibling directories are not in
+# its zip).
 pin_local_replaces() {
   local dir="$1" version="$2"
   rm -f "$dir/go.work" "$dir/go.work.sum"
   sed -i '/=>[[:space:]]*\.\/FORBIDDEN_DEPENDENCY/d' "$dir/go.mod"
-  sed -E -i "s#^([[:space:]]*(replace[[:space:]]+)?)([^[:space:]]+)[[:space:]]+=>[[:space:]]+\.\.?/[^[:space:]]+[[:space:]]*\$#\1\3 => \3 $version#" "$dir/go.mod"
+  sed -E -i "s#^([[:space:]]*(replace[[:space:]]+)?)([^[:space:]]+)[[:space:]]+=>[[:space:]]+\.\.?/[^[:space:]]*[[:space:]]*\$#\1\3 => \3 $version#" "$dir/go.mod"
 }

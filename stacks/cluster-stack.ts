@@ -30,6 +30,12 @@ export interface ClusterStackProps extends TopologySpec {
    */
   readonly platformObjects?: boolean;
   /**
+   * Mount this machine's Docker socket into every node, for CAPD as a Cluster API management
+   * cluster (see StackDefinition.clusterApiManagement).
+   * @default false
+   */
+  readonly clusterApiManagement?: boolean;
+  /**
    * How long `kind create cluster` waits for the control plane.
    * @default "5m"
    */
@@ -113,18 +119,21 @@ export abstract class ClusterStack extends TerraformStack {
     // The CronJob is a platform object: without them, no schedule (and no mount for one).
     const scheduled = platformObjects ? (props.scheduledBackups ?? (availability === "ha" ? {} : false)) : false;
     const backupMount = { hostPath: `\${pathexpand("${backups}")}/scheduled`, containerPath: NODE_BACKUP_DIR };
-    // Every node: the provisioner's helper pods tolerate every taint and may run anywhere.
-    const dataMounts = data === undefined ? [] : [{ hostPath: `\${pathexpand("${data}")}`, containerPath: NODE_DATA_DIR }];
+    // Every node: the provisioner's helper pods (data) and CAPD's controller (the socket) may run anywhere.
+    const nodeMounts = [
+      ...(data === undefined ? [] : [{ hostPath: `\${pathexpand("${data}")}`, containerPath: NODE_DATA_DIR }]),
+      ...((props.clusterApiManagement ?? DEFAULTS.clusterApiManagement) ? [{ hostPath: DEFAULTS.dockerSocket, containerPath: DEFAULTS.dockerSocket }] : []),
+    ];
     this.controlPlanes = topology.controlPlanes.map(
       (planned, i) =>
         new ControlPlaneNode(this, `ControlPlane${i + 1}`, {
           planned,
           image: topology.nodeImage,
-          extraMounts: [...(scheduled ? [backupMount] : []), ...dataMounts],
+          extraMounts: [...(scheduled ? [backupMount] : []), ...nodeMounts],
         }),
     );
     this.workers = topology.workers.map(
-      (planned, i) => new WorkerNode(this, `Worker${i + 1}`, { planned, image: topology.nodeImage, extraMounts: dataMounts }),
+      (planned, i) => new WorkerNode(this, `Worker${i + 1}`, { planned, image: topology.nodeImage, extraMounts: nodeMounts }),
     );
     this.etcd = new EtcdCluster(this, "Etcd", { members: this.controlPlanes, certSans: topology.etcd.certSans });
     if (topology.api.loadBalanced) {

@@ -3,7 +3,7 @@
  * review, then what carries the intent: replicas, version, etcd's SANs, one MachineDeployment per
  * worker pool with its role label and taint, the provider as a parameter, and the settings' rules.
  */
-import { CAPD, clusterApiObjects, clusterApiViolations, versionOfImage, workerPools, type InfrastructureProvider, type KubeObject } from "../../lib/model/cluster-api";
+import { capd, CAPD, clusterApiObjects, clusterApiViolations, versionOfImage, workerPools, type InfrastructureProvider, type KubeObject } from "../../lib/model/cluster-api";
 import { planTopology } from "../../lib/model/plan-topology";
 import { preset } from "../../lib/model/presets";
 
@@ -127,6 +127,12 @@ describe("settings", () => {
   ])("%s", (_name, options, spec, message) => {
     const v = clusterApiViolations(plan("ha-option-b", spec), options);
     expect(v.map((x) => `${x.field}: ${JSON.stringify(x.value)} ${x.rule}`)).toEqual([message]);
+  });
+
+  test("CAPD takes its load balancer's image as repository and tag; by default it names none (its own)", () => {
+    const dockerCluster = (o: Parameters<typeof capd>[0]) => byKind(clusterApiObjects(plan("ha-option-b"), { infrastructure: capd(o) }), "DockerCluster")[0].spec;
+    expect(dockerCluster({ loadBalancerImage: "registry.example.com:5000/lb/haproxy:v2.9" })).toEqual({ loadBalancer: { imageRepository: "registry.example.com:5000/lb", imageTag: "v2.9" } });
+    expect(dockerCluster({})).toEqual({});
   });
 
   test("the presets need nothing more", () => {

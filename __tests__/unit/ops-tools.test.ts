@@ -17,6 +17,7 @@ import { main as recoverMain } from "../../tools/recover";
 import { main as removeDataMain } from "../../tools/remove-data";
 import { main as renewCertsMain } from "../../tools/renew-certs";
 import { main as upgradeMain } from "../../tools/upgrade";
+import { main as clusterApiMain } from "../../tools/cluster-api";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { capture, fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
@@ -31,6 +32,7 @@ const TOOLS = [
   ["remove-data", removeDataMain],
   ["renew-certs", renewCertsMain],
   ["upgrade", upgradeMain],
+  ["cluster-api", clusterApiMain],
 ] as const;
 
 describe.each(TOOLS)("npm run %s", (name, main) => {
@@ -69,25 +71,80 @@ describe.each([["verify", verifyMain], ["backup", backupMain], ["drill", drillMa
     expect(await main([], c.io)).toBe(2);
     expect(c.err[0]).toBe("error: missing <stack>");
   });
+});
 
+describe.each([["backup", backupMain], ["drill", drillMain], ["upgrade", upgradeMain]] as const)("npm run %s <cluster-api stack>", (_name, main) => {
   test("fails when the stack targets cluster-api: exit 2 saying where its machines are, and nothing runs", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "kindha-capi-tool-"));
-    const before = process.env.KINDHA_CONFIG;
-    try {
-      writeFileSync(join(dir, "kindha.config.yaml"), "stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n");
-      process.env.KINDHA_CONFIG = join(dir, "kindha.config.yaml");
+    await withConfig("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n", async () => {
       const c = capture();
       const { exec, calls } = fakeExec(() => okResult());
       expect(await main(["prod"], c.io, { exec })).toBe(2);
       expect(c.err[0]).toBe("error: stack prod targets cluster-api: Cluster API runs its machines (kubectl get cluster,machines in the management cluster); this tool works on kind stacks");
       expect(calls).toEqual([]);
-    } finally {
-      if (before === undefined) delete process.env.KINDHA_CONFIG;
-      else process.env.KINDHA_CONFIG = before;
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
+
+describe("npm run verify -- <cluster-api stack>", () => {
+  const main = verifyMain;
+
+  test("a cluster-api stack is checked through its management cluster; without that cluster's kubeconfig, exit 1 naming it and nothing runs", async () => {
+    await withConfig("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { managementKubeconfig: /m/kubeconfig.yaml }\n", async () => {
+      const c = capture();
+      const { exec, calls } = fakeExec(() => okResult());
+      expect(await main(["prod"], c.io, { exec, exists: () => false })).toBe(1);
+      expect(c.err[0]).toBe("error: no cluster for stack prod: deploy it first (npx cdktf deploy prod); there is no kubeconfig at /m/kubeconfig.yaml");
+      expect(calls).toEqual([]);
+      const ran = capture();
+      const fake = fakeExec((_file, args) => (args.includes("secret") ? { code: 1, stdout: "", stderr: "not found" } : okResult("{}")));
+      expect(await main(["prod"], ran.io, { exec: fake.exec, exists: () => true })).toBe(1);
+      expect(ran.out[0]).toBe("verify: stack prod (cluster-api), cluster data-platform-local: 3 control plane(s), 1 worker(s), through the management cluster of /m/kubeconfig.yaml");
+      expect(fake.calls.every((x) => x.args.includes("/m/kubeconfig.yaml"))).toBe(true);
+      expect(ran.out.join("\n")).toContain("no workload kubeconfig yet");
+    });
+  });
+
+  test("--workload-server is for cluster-api stacks only: exit 2 on a kind stack", async () => {
+    const c = capture();
+    expect(await main(["single", "--workload-server", "https://127.0.0.1:1"], c.io, { exec: fakeExec(() => okResult()).exec })).toBe(2);
+    expect(c.err[0]).toBe("error: --workload-server applies to cluster-api stacks only");
+  });
+});
+
+describe("npm run cluster-api -- install <stack>", () => {
+  test("fails unless the command is install and the stack is a management cluster: exit 2 naming the setting, and nothing runs", async () => {
+    const { exec, calls } = fakeExec(() => okResult());
+    const bad = capture();
+    expect(await clusterApiMain(["uninstall", "single"], bad.io, { exec })).toBe(2);
+    expect(bad.err[0]).toBe("error: unknown command uninstall (install)");
+    const plain = capture();
+    expect(await clusterApiMain(["install", "single"], plain.io, { exec })).toBe(2);
+    expect(plain.err[0]).toBe(
+      "error: stack single is not a management cluster: set clusterApiManagement: true for it in kindha.config.yaml and re-create it (its nodes need the Docker socket CAPD uses)",
+    );
+    const target = capture();
+    await withConfig("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n", async () => {
+      expect(await clusterApiMain(["install", "prod"], target.io, { exec })).toBe(2);
+    });
+    expect(target.err[0]).toContain("error: stack prod targets cluster-api");
+    expect(calls).toEqual([]);
+  });
+});
+
+/** Runs `body` with KINDHA_CONFIG naming a config file of `text`. */
+async function withConfig(text: string, body: () => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "kindha-capi-tool-"));
+  const before = process.env.KINDHA_CONFIG;
+  try {
+    writeFileSync(join(dir, "kindha.config.yaml"), text);
+    process.env.KINDHA_CONFIG = join(dir, "kindha.config.yaml");
+    await body();
+  } finally {
+    if (before === undefined) delete process.env.KINDHA_CONFIG;
+    else process.env.KINDHA_CONFIG = before;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe("npm run backup -- <stack>", () => {
   test("runs scripts/etcd.sh backup for the stack's cluster into ~/.kindha/backups/<cluster> and prints the path", async () => {

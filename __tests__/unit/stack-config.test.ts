@@ -20,6 +20,16 @@ function configFile(text: string): string {
   return file;
 }
 
+/** The message loading `file` fails with ("" when it loads). */
+function loadError(file: string): string {
+  try {
+    loadStackDefinitions(file);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return "";
+}
+
 describe("stack definitions", () => {
   test("without a config file: the three presets", () => {
     expect(loadStackDefinitions(join(tmpdir(), "does-not-exist.yaml")).map((d) => d.id)).toEqual(["single", "ha-option-b", "ha-option-a"]);
@@ -116,19 +126,44 @@ stacks:
     dataDir: ~/data
     clusterApi: { namespace: platform, region: eu-1, kubernetesVersion: "1.36" }
 `);
-    const message = (() => {
-      try {
-        loadStackDefinitions(file);
-      } catch (e) {
-        return (e as Error).message;
-      }
-      return "";
-    })();
+    const message = loadError(file);
     expect(message).toContain('stacks.a.target: "eks" must be one of kind, cluster-api');
     expect(message).toContain('stacks.b.clusterApi: {"namespace":"platform"} needs target: cluster-api');
     expect(message).toContain('stacks.c.dataDir: "~/data" applies to kind stacks only');
-    expect(message).toContain('stacks.c.clusterApi.region: "eu-1" is not a known setting (kubernetesVersion, namespace, managementKubeconfig)');
+    expect(message).toContain('stacks.c.clusterApi.region: "eu-1" is not a known setting (kubernetesVersion, namespace, managementKubeconfig, loadBalancerImage)');
     expect(message).toContain('stacks.c.clusterApi.kubernetesVersion: "1.36" must be a Kubernetes version');
+  });
+
+  test("a management cluster: clusterApiManagement on a kind stack; CAPD's load balancer image on a cluster-api stack", () => {
+    const file = configFile(`
+stacks:
+  single:
+    clusterApiManagement: true
+  prod:
+    availability: ha
+    target: cluster-api
+    clusterApi: { loadBalancerImage: registry.example.com:5000/lb/haproxy:v2 }
+`);
+    const defs = loadStackDefinitions(file);
+    expect(defs.find((d) => d.id === "single")?.clusterApiManagement).toBe(true);
+    expect(defs.find((d) => d.id === "prod")?.clusterApi).toEqual({ loadBalancerImage: "registry.example.com:5000/lb/haproxy:v2" });
+  });
+
+  test("fails when clusterApiManagement is not a boolean or is set on a cluster-api stack, or CAPD's load balancer image is not <repository>/haproxy:<tag>", () => {
+    const file = configFile(`
+stacks:
+  single:
+    clusterApiManagement: "yes"
+  prod:
+    availability: ha
+    target: cluster-api
+    clusterApiManagement: true
+    clusterApi: { loadBalancerImage: "kindha.local/envoy:v1" }
+`);
+    const message = loadError(file);
+    expect(message).toContain('stacks.single.clusterApiManagement: "yes" must be true or false');
+    expect(message).toContain("stacks.prod.clusterApiManagement: true applies to kind stacks only");
+    expect(message).toContain('stacks.prod.clusterApi.loadBalancerImage: "kindha.local/envoy:v1" must be <repository>/haproxy:<tag>');
   });
 
   test("fails when a stack id is unknown, listing the known ones", () => {

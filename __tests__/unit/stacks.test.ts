@@ -307,6 +307,14 @@ describe("data directory", () => {
     for (const node of kindConfigOf(json).nodes) expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("/srv/kindha-data")}', containerPath: "/var/local-path-provisioner" });
   });
 
+  test("a Cluster API management cluster (clusterApiManagement) mounts the Docker socket into every node; other stacks into none", () => {
+    const socket = { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" };
+    const mounted = (json: any) => kindConfigOf(json).nodes.map((n: any) => (n.extraMounts ?? []).some((m: any) => m.containerPath === socket.containerPath));
+    expect(mounted(synthPreset("single", { clusterApiManagement: true }).json)).toEqual([true, true]);
+    for (const node of kindConfigOf(synthPreset("single", { clusterApiManagement: true }).json).nodes) expect(node.extraMounts).toContainEqual(socket);
+    expect(mounted(synthPreset("single").json)).toEqual([false, false]);
+  });
+
   test("off (false): no mount, no storage configuration, volumes stay in the nodes as with plain kind", () => {
     const { json } = synthPreset("single", { dataDir: false });
     expect(kindConfigOf(json).nodes.flatMap((n: any) => n.extraMounts ?? [])).toEqual([]);

@@ -6,7 +6,8 @@
  * are plain data; a stack applies them to a management cluster.
  *
  * API versions are Cluster API v1.13's storage versions (`v1beta2`). The infrastructure provider
- * is a parameter: CAPD (Docker) by default, any other provider by its own templates.
+ * is a parameter: CAPD (Docker) by default, any other provider by its own templates. Over 250
+ * lines because the objects, their settings' rules and CAPD's provider are one model.
  */
 import { createHash } from "node:crypto";
 import { ROLE_LABEL } from "./defaults";
@@ -50,18 +51,43 @@ export interface InfrastructureProvider {
   machineSpec(m: MachineRequest): Readonly<Record<string, unknown>>;
 }
 
+/** Settings of CAPD. */
+export interface CapdOptions {
+  /**
+   * Image of the workload cluster's API load balancer: `<repository>/haproxy:<tag>` (CAPD names
+   * the image `haproxy` and takes the repository and tag).
+   * @default - CAPD's own, kindest/haproxy:v20230606-42a2262b
+   */
+  readonly loadBalancerImage?: string;
+}
+
+/** What CAPD accepts as its load balancer's image: the repository, `/haproxy:`, a tag. */
+const CAPD_LB_IMAGE = /^([a-z0-9][a-z0-9._/:-]{0,200})\/haproxy:([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
+
+/** What is wrong with CAPD's settings (empty when nothing). */
+export function capdViolations(o: CapdOptions, prefix: string): Violation[] {
+  if (o.loadBalancerImage === undefined || (typeof o.loadBalancerImage === "string" && CAPD_LB_IMAGE.test(o.loadBalancerImage))) return [];
+  return [{ field: `${prefix}.loadBalancerImage`, value: o.loadBalancerImage, rule: "must be <repository>/haproxy:<tag> (CAPD names its load balancer image haproxy), e.g. kindest/haproxy:v20230606-42a2262b" }];
+}
+
 /**
  * CAPD, Cluster API's Docker provider: machines are containers of the stack's node image on the
- * management cluster's Docker engine. Containers have no size, so budgets are not enforced (as
- * with kind).
+ * management cluster's Docker engine, behind an haproxy container. Containers have no size, so
+ * budgets are not enforced (as with kind).
  */
-export const CAPD: InfrastructureProvider = {
-  apiVersion: "infrastructure.cluster.x-k8s.io/v1beta2",
-  clusterKind: "DockerCluster",
-  machineTemplateKind: "DockerMachineTemplate",
-  clusterSpec: () => ({}),
-  machineSpec: (m) => ({ customImage: m.image }),
-};
+export function capd(o: CapdOptions = {}): InfrastructureProvider {
+  const lb = o.loadBalancerImage === undefined ? undefined : CAPD_LB_IMAGE.exec(o.loadBalancerImage);
+  return {
+    apiVersion: "infrastructure.cluster.x-k8s.io/v1beta2",
+    clusterKind: "DockerCluster",
+    machineTemplateKind: "DockerMachineTemplate",
+    clusterSpec: () => (lb ? { loadBalancer: { imageRepository: lb[1], imageTag: lb[2] } } : {}),
+    machineSpec: (m) => ({ customImage: m.image }),
+  };
+}
+
+/** CAPD with its defaults. */
+export const CAPD: InfrastructureProvider = capd();
 
 /** Settings of a Cluster API stack. */
 export interface ClusterApiOptions {

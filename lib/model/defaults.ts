@@ -18,6 +18,10 @@ export const DEFAULTS = {
   nodeImage: NODE_IMAGE,
   /** kubelet refuses cgroup v1 hosts unless a stack allows them. */
   allowCgroupV1: false,
+  /** A kind cluster is not a Cluster API management cluster (no Docker socket in its nodes). */
+  clusterApiManagement: false,
+  /** The Docker socket a management cluster's nodes mount for CAPD (the same path inside). */
+  dockerSocket: "/var/run/docker.sock",
   /** Stacks create their Kubernetes objects (namespaces, taints, backup CronJob) after the cluster. */
   platformObjects: true,
   /** Volumes live in a host directory per cluster (lib/paths dataDir), kept across re-creation. */

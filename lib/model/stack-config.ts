@@ -15,7 +15,7 @@ import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
 import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
-import { clusterApiViolations, type ClusterApiOptions } from "./cluster-api";
+import { capdViolations, clusterApiViolations, type CapdOptions, type ClusterApiOptions } from "./cluster-api";
 
 /** One stack to synthesize. */
 export interface StackDefinition {
@@ -39,6 +39,14 @@ export interface StackDefinition {
    */
   readonly dataDir?: string | false;
   /**
+   * Make this kind cluster a Cluster API management cluster for CAPD: every node mounts this
+   * machine's Docker socket (/var/run/docker.sock), which CAPD's controller uses to create the
+   * workload cluster's machines. That gives the cluster's privileged pods root on this machine:
+   * set it on a cluster that is only for this. Controllers: `npm run cluster-api -- install <id>`.
+   * @default false
+   */
+  readonly clusterApiManagement?: boolean;
+  /**
    * What the stack makes of its topology: a kind cluster on this machine, or the Cluster API
    * objects of it, applied to a management cluster (machines anywhere a provider reaches).
    * @default "kind"
@@ -56,7 +64,7 @@ export type Target = "kind" | "cluster-api";
 export const TARGETS: readonly Target[] = ["kind", "cluster-api"];
 
 /** What a config file may set of a Cluster API stack. */
-export interface ClusterApiSettings extends Pick<ClusterApiOptions, "kubernetesVersion" | "namespace"> {
+export interface ClusterApiSettings extends Pick<ClusterApiOptions, "kubernetesVersion" | "namespace">, CapdOptions {
   /**
    * Kubeconfig of the management cluster the objects are applied to.
    * @default "~/.kube/kindha-data-platform-local.yaml" (kindha's single stack: see docs/production.md)
@@ -78,8 +86,8 @@ const keysOf = <T>(record: Record<keyof T, true>): string[] => Object.keys(recor
 const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
-const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, target: true, clusterApi: true }), ...SPEC_KEYS];
-const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({ kubernetesVersion: true, namespace: true, managementKubeconfig: true });
+const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, clusterApiManagement: true, target: true, clusterApi: true }), ...SPEC_KEYS];
+const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({ kubernetesVersion: true, namespace: true, managementKubeconfig: true, loadBalancerImage: true });
 /** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
 export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
 /** Stack ids name the state file (terraform.<id>.tfstate) and cdktf's output directory. */
@@ -183,6 +191,7 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       ...(entry.platformObjects !== undefined ? { platformObjects: entry.platformObjects as boolean } : {}),
       ...(entry.dataDir !== undefined ? { dataDir: entry.dataDir as string | false } : {}),
       ...(entry.scheduledBackups !== undefined ? { scheduledBackups: entry.scheduledBackups as ScheduledBackupOptions | false } : {}),
+      ...(entry.clusterApiManagement !== undefined ? { clusterApiManagement: entry.clusterApiManagement as boolean } : {}),
       ...(entry.target !== undefined ? { target: entry.target as Target } : {}),
       ...(entry.clusterApi !== undefined ? { clusterApi: entry.clusterApi as ClusterApiSettings } : {}),
     });
@@ -270,14 +279,14 @@ export function scheduledBackupViolations(field: string, value: unknown): Violat
  * and combinations that would silently do nothing.
  */
 export function settingViolations(
-  s: { readonly dataDir?: string | false; readonly scheduledBackups?: ScheduledBackupOptions | false; readonly platformObjects?: boolean; readonly target?: Target; readonly clusterApi?: ClusterApiSettings },
+  s: Pick<StackDefinition, "dataDir" | "scheduledBackups" | "platformObjects" | "clusterApiManagement" | "target" | "clusterApi">,
   prefix = "",
 ): Violation[] {
   const v: Violation[] = [];
   if (s.target !== undefined && !TARGETS.includes(s.target)) v.push({ field: `${prefix}target`, value: s.target, rule: `must be one of ${TARGETS.join(", ")}` });
   if (s.target === "cluster-api") {
     // What only a kind cluster on this machine has: a host directory, the CronJob, the objects kindha creates after the cluster.
-    for (const key of ["dataDir", "scheduledBackups", "platformObjects"] as const) {
+    for (const key of ["dataDir", "scheduledBackups", "platformObjects", "clusterApiManagement"] as const) {
       if (s[key] !== undefined) v.push({ field: `${prefix}${key}`, value: s[key], rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's" });
     }
   }
@@ -287,6 +296,7 @@ export function settingViolations(
     else {
       unknownKeys(`${prefix}clusterApi`, s.clusterApi, CLUSTER_API_KEYS, v);
       if (s.clusterApi.managementKubeconfig !== undefined) v.push(...hostPathViolations(`${prefix}clusterApi.managementKubeconfig`, s.clusterApi.managementKubeconfig));
+      v.push(...capdViolations(s.clusterApi, `${prefix}clusterApi`));
     }
   }
   if (s.dataDir !== undefined && s.dataDir !== false) v.push(...hostPathViolations(`${prefix}dataDir`, s.dataDir));
@@ -294,7 +304,9 @@ export function settingViolations(
   if (s.platformObjects === false && isRecord(s.scheduledBackups)) {
     v.push({ field: `${prefix}scheduledBackups`, value: s.scheduledBackups, rule: "needs platformObjects: the backup CronJob is a platform object; set scheduledBackups: false, or platformObjects: true" });
   }
-  if (s.platformObjects !== undefined && typeof s.platformObjects !== "boolean") v.push({ field: `${prefix}platformObjects`, value: s.platformObjects, rule: "must be true or false" });
+  for (const key of ["platformObjects", "clusterApiManagement"] as const) {
+    if (s[key] !== undefined && typeof s[key] !== "boolean") v.push({ field: `${prefix}${key}`, value: s[key], rule: "must be true or false" });
+  }
   return v;
 }
 

@@ -79,7 +79,7 @@ export function failureReason(r: CommandResult): string {
 }
 
 /** Runs a check over parsed output; a failed command or unparsable output fails the check. */
-function guarded(check: string, r: CommandResult, judge: (stdout: string) => CheckResult): CheckResult {
+export function guarded(check: string, r: CommandResult, judge: (stdout: string) => CheckResult): CheckResult {
   if (r.code !== 0) return fail(check, failureReason(r));
   try {
     return judge(r.stdout);
