@@ -3,7 +3,8 @@
  * (no Docker engine here): preflight failures, create, cleanup of a half-made cluster, delete.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
 import { containerCli } from "../../tools/cli";
@@ -392,5 +393,40 @@ describe("container-cli.sh", () => {
     });
     expect(seen.map((s) => s.shell)).toEqual(["docker", "podman", "nerdctl", "nerdctl"]);
     for (const s of seen) expect({ extra: s.extra, cli: s.shell }).toEqual({ extra: s.extra, cli: s.node });
+  });
+});
+
+describe("e2e/lib.sh pin_local_replaces", () => {
+  test("pins every replace to a sibling directory (./x, ../x, ../) to the released module, and leaves the others", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kindha-gomod-"));
+    writeFileSync(
+      join(dir, "go.mod"),
+      [
+        "module sigs.k8s.io/cluster-api/test",
+        "replace sigs.k8s.io/cluster-api => ../",
+        "replace (",
+        "\tk8s.io/api => ./staging/src/k8s.io/api",
+        "\tk8s.io/client-go => ../client-go",
+        "\tgithub.com/a/b => github.com/c/b v1.2.3",
+        ")",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(dir, "go.work"), "go 1.24\n");
+    const lib = join(__dirname, "..", "..", "e2e", "lib.sh");
+    const r = spawnSync("bash", ["-c", `source "$1" && pin_local_replaces "$2" v1.13.6`, "_", lib, dir], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir, "go.mod"), "utf8").split("\n")).toEqual([
+      "module sigs.k8s.io/cluster-api/test",
+      "replace sigs.k8s.io/cluster-api => sigs.k8s.io/cluster-api v1.13.6",
+      "replace (",
+      "\tk8s.io/api => k8s.io/api v1.13.6",
+      "\tk8s.io/client-go => k8s.io/client-go v1.13.6",
+      "\tgithub.com/a/b => github.com/c/b v1.2.3",
+      ")",
+      "",
+    ]);
+    expect(existsSync(join(dir, "go.work"))).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
