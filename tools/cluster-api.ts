@@ -15,14 +15,15 @@ export const USAGE = `Usage: npm run cluster-api -- install <stack> [--kubeconfi
 
 Makes the running kind cluster of <stack> a Cluster API management cluster:
   1. check that its nodes mount the Docker socket (the stack sets clusterApiManagement: true)
-  2. make a CA and each webhook's serving certificate (no cert-manager), and prepare the
-     components: clusterctl's variables at their defaults, every webhook trusting the CA
+  2. keep the CA and serving certificates of an earlier install while they last 30 days more, or
+     make a CA and each webhook's serving certificate (no cert-manager); prepare the components:
+     clusterctl's variables at their defaults, every webhook trusting the CA
   3. load the controller images into the nodes (kind load docker-image)
   4. apply the namespaces and the certificates' Secrets, then the components (server-side)
   5. wait until every controller's Deployment is Available
 The images and components come from npm run e2e:cluster-api (Cluster API v1.13.6: core, kubeadm
-bootstrap, kubeadm control plane; CAPD v1.13.7). Running it again replaces the certificates and
-re-applies the components.
+bootstrap, kubeadm control plane; CAPD v1.13.7). Running it again re-applies the components and
+keeps the webhooks answering.
 
 Options:
   --kubeconfig FILE  default: the stack's (~/.kube/kindha-<cluster>.yaml)
@@ -57,7 +58,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const { images, components } = await built(deps);
     const workDir = mkdtempSync(join(tmpdir(), "kindha-capi-"));
     try {
-      const ctx = { ...access, env: deps.env, clusterName: stack.topology.clusterName, components, images, workDir, waitMs: wait * 1000, clock: deps.clock };
+      const ctx = { ...access, env: deps.env, stackId: stack.id, clusterName: stack.topology.clusterName, components, images, workDir, waitMs: wait * 1000, clock: deps.clock };
       io.out(`cluster-api: installing Cluster API into stack ${stack.id} (cluster ${ctx.clusterName})`);
       const report = await runSteps(installSteps(ctx), ctx, (l) => io.out(l), deps.clock);
       io.out(report.ok ? "cluster-api: the management cluster is ready" : "cluster-api: install FAILED");

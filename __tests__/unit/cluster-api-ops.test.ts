@@ -106,11 +106,17 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: { name: capd-controller-manager, namespace: capd-system }
 spec: { template: { spec: { containers: [{ name: manager, image: "gcr.io/k8s-staging-cluster-api/capd-manager:main" }] } } }
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: { name: capd-validating-webhook-configuration, annotations: { cert-manager.io/inject-ca-from: capd-system/capd-serving-cert } }
+webhooks: [{ name: validation.a, clientConfig: { service: { name: capd-webhook-service, namespace: capd-system } } }]
 `;
   let workDir = "";
   beforeEach(() => (workDir = mkdtempSync(join(tmpdir(), "kindha-install-test-"))));
   afterEach(() => rmSync(workDir, { recursive: true, force: true }));
   const context = (exec: InstallContext["exec"]): InstallContext => ({
+    stackId: "single",
     clusterName: "data-platform-local",
     kubeconfig: "/k.yaml",
     exec,
@@ -129,6 +135,7 @@ spec: { template: { spec: { containers: [{ name: manager, image: "gcr.io/k8s-sta
     const log: string[] = [];
     const report = await runSteps(installSteps(context(exec)), context(exec), (l) => log.push(l), fakeClock());
     expect(report.failed?.reason).toBe("data-platform-local-control-plane do not mount /var/run/docker.sock, which CAPD needs: set clusterApiManagement: true for the stack and re-create it");
+    expect(report.failed?.next).toBe("set clusterApiManagement: true for stack single, re-create it (npx cdktf deploy single), then install again");
     expect(calls.map((c) => c.file)).toEqual(["docker", "docker"]);
   });
 
@@ -148,6 +155,7 @@ spec: { template: { spec: { containers: [{ name: manager, image: "gcr.io/k8s-sta
     expect(report.ok).toBe(true);
     const ran = calls.map(line).map((l) => l.replace(workDir, "<work>").replace(/--from-file=(\S+)=\S+/g, "--from-file=$1"));
     expect(ran.filter((l) => !l.startsWith("docker") && !l.startsWith("openssl"))).toEqual([
+      "kubectl --kubeconfig /k.yaml get secret -n capd-system capd-webhook-service-cert --ignore-not-found -o jsonpath={.data.ca\\.crt}",
       "kind load docker-image --name data-platform-local kindha.local/capd-manager:v1.13.7",
       "kubectl --kubeconfig /k.yaml apply --server-side --force-conflicts --field-manager kindha -f <work>/namespaces.yaml",
       "kubectl --kubeconfig /k.yaml delete secret --ignore-not-found -n capd-system capd-webhook-service-cert",
@@ -164,5 +172,28 @@ spec: { template: { spec: { containers: [{ name: manager, image: "gcr.io/k8s-sta
     const applied = readFileSync(join(workDir, "components.yaml"), "utf8");
     expect(applied).toContain("image: kindha.local/capd-manager:v1.13.7");
     expect(applied).not.toContain("cert-manager.io");
+  });
+
+  test("installing again keeps the installed CA and certificates while they last: no new key, no Secret replaced, the components trust that CA", async () => {
+    const installed = "-----BEGIN CERTIFICATE-----\nINSTALLED\n-----END CERTIFICATE-----\n";
+    const run = async (lasting: boolean) => {
+      const { exec, calls } = fakeExec((file, args) => {
+        if (file === "docker") return args[0] === "ps" ? okResult("abc\n") : mounts(true);
+        if (file === "kubectl" && args.includes("secret") && args.includes("get")) return okResult(Buffer.from(installed).toString("base64"));
+        if (file === "openssl" && args.includes("-checkend")) return lasting ? okResult("Certificate will not expire") : failResult("Certificate will expire");
+        if (file === "openssl") writeFileSync(join(workDir, args[args.indexOf("-out") + 1]), "-----BEGIN CERTIFICATE-----\nNEW\n");
+        return okResult();
+      });
+      const ctx = context(exec);
+      expect((await runSteps(installSteps(ctx), ctx, () => undefined, fakeClock())).ok).toBe(true);
+      return { ran: calls.map(line), applied: readFileSync(join(workDir, "components.yaml"), "utf8") };
+    };
+    const kept = await run(true);
+    expect(kept.ran.filter((l) => l.startsWith("openssl req") || l.includes("create secret") || l.includes("delete secret"))).toEqual([]);
+    expect(kept.applied).toContain(`caBundle: ${Buffer.from(installed).toString("base64")}`);
+    const renewed = await run(false);
+    expect(renewed.ran.filter((l) => l.startsWith("openssl req"))).toHaveLength(2);
+    expect(renewed.ran.filter((l) => l.includes("create secret"))).toHaveLength(1);
+    expect(renewed.applied).toContain(`caBundle: ${Buffer.from("-----BEGIN CERTIFICATE-----\nNEW\n").toString("base64")}`);
   });
 });

@@ -14,6 +14,8 @@ import { DEFAULTS } from "../model/defaults";
 import { failed, failedCommand, ok, pollUntil, type Clock, type Step } from "./steps";
 
 export interface InstallContext {
+  /** The management cluster's stack id (for what to do next). */
+  readonly stackId: string;
   readonly clusterName: string;
   readonly kubeconfig: string;
   readonly exec: Executor;
@@ -30,9 +32,10 @@ export interface InstallContext {
   readonly clock: Clock;
 }
 
-/** What the steps hand on: the components, prepared for the CA. */
+/** What the steps hand on: the components, prepared for the CA, and whether the installed certificates stay. */
 interface State {
   prepared?: PreparedComponents;
+  keepCertificates?: boolean;
 }
 
 const OPENSSL_CONFIG = `[req]
@@ -76,7 +79,7 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
   return [
     {
       name: "the nodes mount the Docker socket",
-      next: `set clusterApiManagement: true for the stack, re-create it (npx cdktf deploy <stack>), then install again`,
+      next: `set clusterApiManagement: true for stack ${c.stackId}, re-create it (npx cdktf deploy ${c.stackId}), then install again`,
       run: async () => {
         const ps = await c.exec(c.containerCli, ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${c.clusterName}`], { env: c.env });
         if (ps.code !== 0) return failedCommand(`${c.containerCli} ps`, ps);
@@ -90,19 +93,23 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
       },
     },
     {
-      name: "a CA for the webhooks",
+      name: "the webhooks' CA: the installed one while it lasts, else a new one",
       next: "check that openssl runs and that npm run e2e:cluster-api rendered the components; nothing was changed in the cluster",
       run: async () => {
-        file("openssl.cnf", OPENSSL_CONFIG);
-        const r = await openssl(["req", "-x509", "-config", "openssl.cnf", "-extensions", "ca", ...KEY, "-keyout", "ca.key", "-out", "ca.crt", "-days", DAYS, "-subj", "/CN=kindha-cluster-api-webhooks"]);
-        if (r.code !== 0) return failedCommand("openssl (CA)", r);
         try {
-          s.prepared = prepareComponents(c.components, c.images, readFileSync(join(c.workDir, "ca.crt"), "utf8"));
+          const installed = await installedCa(prepareComponents(c.components, c.images, "").certificates);
+          if (installed === undefined) {
+            file("openssl.cnf", OPENSSL_CONFIG);
+            const r = await openssl(["req", "-x509", "-config", "openssl.cnf", "-extensions", "ca", ...KEY, "-keyout", "ca.key", "-out", "ca.crt", "-days", DAYS, "-subj", "/CN=kindha-cluster-api-webhooks"]);
+            if (r.code !== 0) return failedCommand("openssl (CA)", r);
+          }
+          s.keepCertificates = installed !== undefined;
+          s.prepared = prepareComponents(c.components, c.images, installed ?? readFileSync(join(c.workDir, "ca.crt"), "utf8"));
         } catch (e) {
           return failed((e as Error).message);
         }
         const p = s.prepared;
-        return ok(`${p.objects.length} objects, ${p.certificates.length} serving certificates, images ${p.images.join(", ")}`);
+        return ok(`${s.keepCertificates ? "kept the installed CA and certificates" : "a new CA"}; ${p.objects.length} objects, ${p.certificates.length} serving certificates, images ${p.images.join(", ")}`);
       },
     },
     {
@@ -115,13 +122,13 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
     },
     {
       name: "namespaces and serving certificates",
-      next: "check the management cluster (npm run verify -- <stack>), then install again: it replaces the certificates",
+      next: `check the management cluster (npm run verify -- ${c.stackId}), then install again`,
       run: async () => {
         const p = s.prepared!;
         const namespaces = p.objects.filter((o) => o.kind === "Namespace");
         const ns = await kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager", "kindha", "-f", file("namespaces.yaml", namespaces.map((o) => stringify(o)).join("---\n"))]);
         if (ns.code !== 0) return failedCommand("kubectl apply (namespaces)", ns);
-        for (const cert of p.certificates) {
+        for (const cert of s.keepCertificates ? [] : p.certificates) {
           const why = await servingCertificate(cert);
           if (why) return failed(why);
         }
@@ -130,7 +137,7 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
     },
     {
       name: "apply the components",
-      next: "check the management cluster (npm run verify -- <stack>), then install again: apply is idempotent",
+      next: `check the management cluster (npm run verify -- ${c.stackId}), then install again: apply is idempotent`,
       run: async () => {
         const rest = s.prepared!.objects.filter((o) => o.kind !== "Namespace");
         const r = await kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager", "kindha", "-f", file("components.yaml", rest.map((o) => stringify(o)).join("---\n"))], 5 * 60_000);
@@ -160,6 +167,25 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
       },
     },
   ];
+
+  /**
+   * The CA of an earlier install, when every serving certificate's Secret holds the same one and
+   * it is good for 30 days more: a second install then keeps them, and the webhooks never stop
+   * answering (new certificates take kubelet a minute or so to hand to the managers).
+   */
+  async function installedCa(certs: readonly ServingCertificate[]): Promise<string | undefined> {
+    const cas = new Set<string>();
+    for (const cert of certs) {
+      const r = await kubectl(["get", "secret", "-n", cert.namespace, cert.secretName, "--ignore-not-found", "-o", "jsonpath={.data.ca\\.crt}"]);
+      if (r.code !== 0 || r.stdout.trim() === "") return undefined;
+      cas.add(r.stdout.trim());
+    }
+    if (cas.size !== 1) return undefined;
+    const pem = Buffer.from([...cas][0], "base64").toString("utf8");
+    file("installed-ca.crt", pem);
+    const lasting = await openssl(["x509", "-checkend", String(30 * 24 * 3600), "-noout", "-in", "installed-ca.crt"]);
+    return lasting.code === 0 ? pem : undefined;
+  }
 
   /** One webhook's key and certificate, signed by the CA, as the Secret its manager mounts (replaced). */
   async function servingCertificate(cert: ServingCertificate): Promise<string | undefined> {
