@@ -7,7 +7,7 @@ import { verifyClusterApiOnce } from "../lib/ops/verify-cluster-api";
 import { DEFAULTS } from "../lib/model/defaults";
 import { etcdScriptPath } from "../lib/ops/etcd-script";
 import { expandHome, kubeconfigPath } from "../lib/io/paths";
-import { clusterAccess, EXIT, loadStack, parseToolArgs, processIo, requireCluster, runMain, runTool, singleStack, toolDeps, UsageError, containerCli, type Io, type StackTarget, type ToolDeps } from "./cli";
+import { clusterAccess, EXIT, loadStack, parseToolArgs, processIo, requireCluster, runMain, runTool, toolDeps, UsageError, containerCli, type Io, type StackTarget, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run verify -- <stack> [--kubeconfig FILE]
 
@@ -50,7 +50,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (positionals.length > 1) throw new UsageError(`expected one stack, got ${positionals.join(" ")}`);
     const deps = toolDeps(given);
     const target = loadStack(positionals[0]);
-    const results = target.definition.target === "cluster-api" ? await clusterApi(target, values.kubeconfig, values["workload-server"], deps, io) : await kind(positionals, values.kubeconfig, values["workload-server"], deps, io);
+    const results = target.definition.target === "cluster-api" ? await clusterApi(target, values.kubeconfig, values["workload-server"], deps, io) : await kind(target, values.kubeconfig, values["workload-server"], deps, io);
     io.out(renderChecks(results));
     const failed = results.filter((r) => !r.ok).length;
     io.out(failed === 0 ? `verify: all ${results.length} checks pass` : `verify: ${failed} of ${results.length} checks FAILED`);
@@ -58,9 +58,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
   });
 }
 
-async function kind(positionals: readonly string[], kubeconfig: string | undefined, workloadServer: string | undefined, deps: ToolDeps, io: Io): Promise<CheckResult[]> {
+async function kind(stack: StackTarget, kubeconfig: string | undefined, workloadServer: string | undefined, deps: ToolDeps, io: Io): Promise<CheckResult[]> {
   if (workloadServer !== undefined) throw new UsageError("--workload-server applies to cluster-api stacks only");
-  const stack = singleStack(positionals);
   const access = clusterAccess(stack, kubeconfig, deps);
   io.out(`verify: stack ${stack.id}, cluster ${stack.topology.clusterName}, ${stack.topology.controlPlanes.length} control plane(s), API ${stack.topology.api.url}`);
   return verifyOnce(stack.topology, access);
