@@ -57,6 +57,9 @@ if (why) {
   const w = (...args: string[]) => kubectl(workloadKubeconfig, env, args);
   const json = (text: string) => JSON.parse(text);
   const cdktf = (...args: string[]) => p.cdktf(...args);
+  /** Ready, and the node lifecycle controller has lifted its own taints (not-ready, unreachable). */
+  const settled = (n: any) =>
+    n.status.conditions.some((c: any) => c.type === "Ready" && c.status === "True") && !(n.spec.taints ?? []).some((t: any) => t.key.startsWith("node.kubernetes.io/"));
   const volumes = () => run("docker", ["volume", "ls", "-q"], process.env).stdout.split("\n").filter(Boolean);
   /** Docker's volumes before the workload cluster: CAPD's machines each make one. */
   let volumesBefore: string[] = [];
@@ -139,8 +142,7 @@ if (why) {
     const planned = resolveStack("prod", sandbox.configFile).topology;
     const nodes = await waitFor("4 workload nodes Ready", 10 * MINUTE, () => {
       const items = json(w("get", "nodes", "-o", "json")).items;
-      const ready = items.filter((n: any) => n.status.conditions.some((c: any) => c.type === "Ready" && c.status === "True"));
-      return items.length === 4 && ready.length === 4 ? items : undefined;
+      return items.length === 4 && items.every(settled) ? items : undefined;
     });
     const shape = (n: any) => ({
       role: n.metadata.labels["kindha.io/role"],
@@ -174,8 +176,7 @@ if (why) {
     if (d.code !== 0) throw fail("cdktf deploy prod (2 workers)", d);
     expect(json(k("get", "machinedeployment", `${WORKLOAD}-combined`, "-o", "json")).spec.replicas).toBe(2);
     const workers = await waitFor("2 workers Ready", 15 * MINUTE, () => {
-      const items = json(w("get", "nodes", "-l", "kindha.io/role=combined", "-o", "json")).items;
-      const ready = items.filter((n: any) => n.status.conditions.some((c: any) => c.type === "Ready" && c.status === "True"));
+      const ready = json(w("get", "nodes", "-l", "kindha.io/role=combined", "-o", "json")).items.filter(settled);
       return ready.length === 2 ? ready : undefined;
     }, 5_000);
     say(`scaling to 2 workers took ${Math.round((Date.now() - t0) / 1000)} s`);
