@@ -13,13 +13,13 @@
 #                                                           `replace sigs.k8s.io/cluster-api => ../`
 #                                                           pinned to v1.13.6, the core it runs with)
 # and, used by CAPD on this machine's Docker engine:
-#   kindha.local/haproxy:bookworm   the workload cluster's API load balancer: Debian's haproxy with
-#                                   a first config (image/capd-haproxy.cfg) and a connection cap
-#                                   that fits this machine's file limit (image/capd-haproxy)
+#   kindha.local/haproxy:bookworm   the workload cluster's API load balancer: Debian's haproxy
+#                                   behind image/capd-haproxy (a first config, and a connection
+#                                   cap that fits this machine's file limit)
 # Components: each provider's config/default rendered by kustomize (sigs.k8s.io/kustomize/kustomize/v5)
 # into one file, $KINDHA_CACHE/e2e/cluster-api/components-<key>.yaml, as clusterctl would fetch it
 # from a release (with cert-manager objects; the install makes the certificates instead).
-# Everything is cached by content key, as e2e/node-image.sh does; a second run takes seconds.
+# Everything is cached by content key (e2e/lib.sh), as for the node image; a second run takes seconds.
 # Needs go and a running Docker engine with kindha.local/tools:bookworm (npm run e2e:image).
 set -euo pipefail
 E2E_LOG_PREFIX=e2e:cluster-api
@@ -38,56 +38,25 @@ PROVIDERS=(
   "capd-manager $CAPD ./infrastructure/docker infrastructure/docker/config/default"
 )
 
-cache="$KINDHA_CACHE/e2e"
-go_version=$(go env GOVERSION 2>/dev/null || echo none)
-
 image_of() { echo "kindha.local/$1:${2##*@}"; }
 
-# build_manager NAME MODULE PACKAGE OUT: the manager binary, statically linked.
+# build_manager OUT MODULE PACKAGE: the manager, static, as OUT/manager; CAPD's replace of its own
+# repository pinned to the core it runs with.
 build_manager() {
-  local name="$1" mod="$2" pkg="$3" out="$4" work
-  work=$(mktemp -d)
-  module_copy "$mod" "$work/src"
-  pin_local_replaces "$work/src" "${CORE##*@}"
-  (cd "$work/src" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/manager" "$pkg") \
-    || { chmod -R u+w "$work"; rm -rf "$work"; die "building $name ($mod $pkg) failed"; }
-  chmod -R u+w "$work"; rm -rf "$work"
+  local bin
+  GO_PIN_VERSION="${CORE##*@}" CGO_ENABLED=0 go_build_module "$2" "$1" -ldflags "-s -w" "$3"
+  bin=("$1"/*); mv "${bin[0]}" "$1/manager"
 }
 
-# docker_image IMAGE KEY CONTEXT: builds CONTEXT as IMAGE unless IMAGE carries KEY.
-docker_image() {
-  local image="$1" key="$2" ctx="$3"
-  [ "$(docker image inspect -f '{{index .Config.Labels "io.kindha.key"}}' "$image" 2>/dev/null || true)" != "$key" ] || { log "$image is current ($key)"; return 0; }
-  step "docker build $image" quiet "$cache/docker-build.log" docker build --label "io.kindha.key=$key" -t "$image" "$ctx" \
-    || { tail -n 30 "$cache/docker-build.log" >&2; die "docker build $image failed"; }
-}
-
-# manager_image NAME MODULE PACKAGE: the manager on the tools image (a shell, /tmp, CA certificates).
+# manager_image NAME MODULE PACKAGE: the manager at /manager (where the components' Deployments
+# run it) on the tools image (a shell, /tmp, CA certificates).
 manager_image() {
-  local name="$1" mod="$2" pkg="$3" key dir ctx
-  key=$(content_key "$name $mod $pkg $go_version $(declare -f build_manager) $(declare -f pin_local_replaces)")
-  dir="$cache/bin/$name-${mod##*@}-$key"
-  if [ ! -f "$dir/.done" ]; then
-    rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-    step "build $name (${mod})" build_manager "$name" "$mod" "$pkg" "$dir.tmp"
-    rm -rf "$dir"; mv "$dir.tmp" "$dir"; touch "$dir/.done"
-  fi
+  local name="$1" mod="$2" pkg="$3" dir ctx
+  dir=$(cached "$name" "${mod##*@}" build_manager "$mod" "$pkg")
   ctx=$(mktemp -d)
   cp "$dir/manager" "$ctx/manager"
   printf 'FROM %s\nCOPY manager /manager\nENTRYPOINT ["/manager"]\n' "$TOOLS_IMAGE" >"$ctx/Dockerfile"
-  docker_image "$(image_of "$name" "$mod")" "$(cd "$ctx" && content_key "$(docker image inspect -f '{{.Id}}' "$TOOLS_IMAGE")" Dockerfile manager)" "$ctx"
-  rm -rf "$ctx"
-}
-
-lb_image() {
-  local ctx; ctx=$(mktemp -d)
-  cp "$E2E_DIR/image/capd-haproxy.cfg" "$ctx/haproxy.cfg"
-  cp "$E2E_DIR/image/capd-haproxy" "$ctx/haproxy"
-  { echo "FROM $TOOLS_IMAGE"
-    echo "COPY haproxy.cfg /usr/local/etc/haproxy/haproxy.cfg"
-    echo "COPY haproxy /usr/local/sbin/haproxy"
-    echo 'ENTRYPOINT ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]'; } >"$ctx/Dockerfile"
-  docker_image "$LB_IMAGE" "$(cd "$ctx" && content_key "$(docker image inspect -f '{{.Id}}' "$TOOLS_IMAGE")" Dockerfile haproxy.cfg haproxy)" "$ctx"
+  docker_build "$(image_of "$name" "$mod")" "$(cd "$ctx" && content_key "$(image_key "$TOOLS_IMAGE")" Dockerfile manager)" "$ctx"
   rm -rf "$ctx"
 }
 
@@ -121,7 +90,7 @@ main() {
     read -r name mod pkg dir <<<"$p"
     manager_image "$name" "$mod" "$pkg"
   done
-  lb_image
+  file_image "$LB_IMAGE" "$TOOLS_IMAGE" '["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' "$E2E_DIR/image/capd-haproxy:haproxy"
   file=$(components)
   docker image prune -f --filter label=io.kindha.key >/dev/null
   log "Cluster API images and components ready in $((SECONDS - t0))s"

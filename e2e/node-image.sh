@@ -71,32 +71,7 @@ NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,eth
 TOOLS_PACKAGES=bash,iptables,nftables,conntrack,iproute2,haproxy,busybox,ca-certificates,curl,jq,procps
 POSTGRES_PACKAGES=bash,postgresql,procps
 
-cache="$KINDHA_CACHE/e2e"
 image_dir="$E2E_DIR/image"
-go_version=$(go env GOVERSION 2>/dev/null || echo none)
-
-# cached NAME VERSION FUNC: runs `FUNC DIR` once per content key; prints DIR.
-cached() {
-  local name="$1" version="$2" fn="$3" key dir
-  key=$(content_key "$name $version $go_version $(declare -f "$fn")")
-  dir="$cache/bin/$name-$version-$key"
-  if [ ! -f "$dir/.done" ]; then
-    rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-    step "build $name $version" "$fn" "$dir.tmp" >&2
-    rm -rf "$dir"; mv "$dir.tmp" "$dir"; touch "$dir/.done"
-  fi
-  printf '%s\n' "$dir"
-}
-
-# go_build_module MODULE@VERSION OUT [go build args...]: builds in a writable copy of the module.
-go_build_module() {
-  local mod="$1" out="$2"; shift 2
-  local work; work=$(mktemp -d)
-  module_copy "$mod" "$work/src"
-  pin_local_replaces "$work/src" "${mod##*@}"
-  (cd "$work/src" && GOWORK=off GOFLAGS=-mod=mod go build -trimpath -o "$out/" "$@") || { rm -rf "$work"; die "building $mod failed"; }
-  chmod -R u+w "$work"; rm -rf "$work"
-}
 
 build_kind() { GOBIN="$1" CGO_ENABLED=0 go install "sigs.k8s.io/kind@$KIND_VERSION"; }
 
@@ -185,16 +160,6 @@ rootfs() {
   printf '%s\n' "$tarball"
 }
 
-image_key() { docker image inspect -f '{{index .Config.Labels "io.kindha.key"}}' "$1" 2>/dev/null || true; }
-
-# docker_build IMAGE KEY CONTEXT: builds CONTEXT/Dockerfile as IMAGE unless IMAGE has KEY.
-docker_build() {
-  local image="$1" key="$2" context="$3"
-  if [ "$(image_key "$image")" = "$key" ]; then log "$image is current ($key)"; return 0; fi
-  step "docker build $image" quiet "$cache/docker-build.log" docker build --label "io.kindha.key=$key" -t "$image" "$context" \
-    || { tail -n 30 "$cache/docker-build.log" >&2; die "docker build $image failed"; }
-}
-
 # import_rootfs IMAGE TARBALL: a base image from a root filesystem tarball.
 import_rootfs() {
   local image="$1" tarball="$2" key; key=$(basename "$tarball" .tar)
@@ -271,22 +236,6 @@ version_images() {
   printf '%s\n' "$k8s"
 }
 
-# file_image IMAGE BASE ENTRYPOINT-JSON FILE[:NAME]...: BASE (an image, or scratch) plus FILEs in
-# /usr/local/bin, keyed by the base and the files.
-file_image() {
-  local image="$1" base="$2" entrypoint="$3"; shift 3
-  local ctx f key base_key=""; ctx=$(mktemp -d); mkdir -p "$ctx/bin"
-  for f in "$@"; do install -m 0755 "${f%%:*}" "$ctx/bin/$(basename "${f#*:}")"; done
-  { echo "FROM $base"; echo "COPY bin/ /usr/local/bin/"
-    # scratch has no PATH; kubeadm's manifests call the binaries by name.
-    [ "$base" != scratch ] || echo "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    [ -n "$entrypoint" ] && echo "ENTRYPOINT $entrypoint"; true; } >"$ctx/Dockerfile"
-  [ "$base" = scratch ] || base_key=$(image_key "$base")
-  key=$(cd "$ctx" && content_key "$base $base_key" Dockerfile bin/*)
-  docker_build "$image" "$key" "$ctx"
-  rm -rf "$ctx"
-}
-
 # The images a node pre-loads, in the names kubeadm and the manifests use.
 preloaded_images() {
   printf '%s\n' "$REG/kube-apiserver:$K8S_VERSION" "$REG/kube-controller-manager:$K8S_VERSION" \
@@ -298,8 +247,9 @@ node_image() {
   local kind="$1" k8s="$2" ctrd="$3" runc="$4" crictl="$5" cni="$6"
   local ctx key img ids=""
   for img in $(preloaded_images) kindha.local/rootfs-node:$DEBIAN_SUITE; do ids="$ids $(docker image inspect -f '{{.Id}}' "$img")"; done
+  # Of image/, the node holds default-cni.yaml; podnet, envoy and postgres count through their images' ids.
   key=$(content_key "node $ids $(declare -f node_image) $(declare -f node_context) $(declare -f storage_manifest)" \
-    "$ctrd/containerd" "$runc/runc" "$crictl/crictl" "$k8s/kubelet" "$k8s/kubeadm" "$k8s/kubectl" "$image_dir"/*)
+    "$ctrd/containerd" "$runc/runc" "$crictl/crictl" "$k8s/kubelet" "$k8s/kubeadm" "$k8s/kubectl" "$image_dir/default-cni.yaml")
   if [ "$(image_key "$NODE_IMAGE")" = "$key" ]; then log "$NODE_IMAGE is current ($key)"; return 0; fi
 
   ctx=$(mktemp -d)

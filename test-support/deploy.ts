@@ -29,6 +29,8 @@ export interface Project {
   cdktf(...args: string[]): Promise<Ran>;
   /** A compiled tool (`dist/tools/<name>.js`) run in the project. */
   tool(name: string, ...args: string[]): Promise<Ran>;
+  /** The engine's `plan -detailed-exitcode` of a synthesized stack (exit 0: no changes, 2: changes, 1: error). */
+  plan(stack: string): { code: number | null; stdout: string };
 }
 
 /** Turns a sandbox into a cdktf project; throws when the engine cannot be bootstrapped. */
@@ -61,6 +63,10 @@ export function makeProject(sandbox: Sandbox): Project {
     engineBin: engine.KINDHA_ENGINE_BIN,
     cdktf: (...args) => shell(`npx cdktf ${args.join(" ")} --auto-approve --skip-provider-lock`),
     tool: (name, ...args) => shell(`node ${JSON.stringify(join(ROOT, "dist", "tools", `${name}.js`))} ${args.join(" ")}`),
+    plan: (stack) => {
+      const r = spawnSync(engine.KINDHA_ENGINE_BIN, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(dir, "cdktf.out", "stacks", stack), env, encoding: "utf8" });
+      return { code: r.status, stdout: r.stdout };
+    },
   };
 }
 

@@ -100,7 +100,12 @@ export function singleStack(positionals: readonly string[]): StackTarget {
 
 /** How the tools reach a stack's cluster, whether or not it exists yet (migrate's target). */
 export function clusterAccessOf(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
-  return { kubeconfig: kubeconfigOf(stack.topology, kubeconfig), etcdScript: etcdScriptPath(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env) };
+  return accessThrough(kubeconfigOf(stack.topology, kubeconfig), deps);
+}
+
+/** How the tools reach the cluster of a kubeconfig (a cluster-api stack's: its management cluster). */
+export function accessThrough(kubeconfig: string, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
+  return { kubeconfig, etcdScript: etcdScriptPath(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env) };
 }
 
 /** How the tools reach a deployed stack's cluster; no cluster (no kubeconfig) is the one-line error. */

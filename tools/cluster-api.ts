@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { installSteps } from "../lib/ops/cluster-api-install";
 import { runSteps } from "../lib/ops/steps";
 import { projectRoot } from "../lib/io/project";
+import { imageBaseName } from "../lib/model/grammar";
 import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run cluster-api -- install <stack> [--kubeconfig FILE] [--wait SECONDS]
@@ -30,17 +31,24 @@ Options:
   --wait SECONDS     bound of the wait for the controllers (default 300, at most 1800)
   -h, --help         this help`;
 
-/** What e2e/cluster-api.sh --print names: the manager images (by base name) and the components file. */
+/** What `e2e/cluster-api.sh --print` names: the manager images by base name, CAPD's load balancer image, the components file. */
+export function printedBuild(stdout: string): { managers: Record<string, string>; loadBalancer: string; components: string } {
+  const lines = stdout.trim().split("\n");
+  const components = lines.pop()!;
+  const loadBalancer = lines.find((l) => imageBaseName(l) === "haproxy") ?? "";
+  const managers = Object.fromEntries(lines.filter((l) => l !== loadBalancer).map((l) => [imageBaseName(l), l]));
+  return { managers, loadBalancer, components };
+}
+
+/** The manager images and the components' text, once built (else the one line naming the command that builds them). */
 async function built(deps: ToolDeps): Promise<{ images: Record<string, string>; components: string }> {
   const r = await deps.exec("bash", [join(projectRoot(), "e2e/cluster-api.sh"), "--print"], { env: deps.env, timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`e2e/cluster-api.sh --print failed (exit ${r.code}): ${r.stderr.trim()}`);
-  const lines = r.stdout.trim().split("\n");
-  const file = lines.pop()!;
-  const images = Object.fromEntries(lines.filter((l) => !l.includes("/haproxy:")).map((l) => [l.replace(/:[^:/]*$/, "").split("/").pop()!, l]));
+  const { managers, components } = printedBuild(r.stdout);
   const missing: string[] = [];
-  for (const image of Object.values(images)) if ((await deps.exec("docker", ["image", "inspect", image], { env: deps.env })).code !== 0) missing.push(image);
-  if (missing.length > 0 || !deps.exists(file)) throw new Error(`Cluster API's images or components are not built (${missing[0] ?? file}): run npm run e2e:cluster-api`);
-  return { images, components: readFileSync(file, "utf8") };
+  for (const image of Object.values(managers)) if ((await deps.exec("docker", ["image", "inspect", image], { env: deps.env })).code !== 0) missing.push(image);
+  if (missing.length > 0 || !deps.exists(components)) throw new Error(`Cluster API's images or components are not built (${missing[0] ?? components}): run npm run e2e:cluster-api`);
+  return { images: managers, components: readFileSync(components, "utf8") };
 }
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {

@@ -5,9 +5,8 @@
 import { renderChecks, verifyOnce, type CheckResult } from "../lib/ops/verify";
 import { verifyClusterApiOnce } from "../lib/ops/verify-cluster-api";
 import { DEFAULTS } from "../lib/model/defaults";
-import { etcdScriptPath } from "../lib/ops/etcd-script";
 import { expandHome, kubeconfigPath } from "../lib/io/paths";
-import { clusterAccess, EXIT, loadStack, parseToolArgs, processIo, requireCluster, runMain, runTool, toolDeps, UsageError, containerCli, type Io, type StackTarget, type ToolDeps } from "./cli";
+import { accessThrough, clusterAccess, EXIT, loadStack, parseToolArgs, processIo, requireCluster, runMain, runTool, toolDeps, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run verify -- <stack> [--kubeconfig FILE]
 
@@ -72,7 +71,7 @@ async function clusterApi(stack: StackTarget, kubeconfig: string | undefined, wo
   requireCluster(stack.id, management, deps);
   const t = stack.topology;
   io.out(`verify: stack ${stack.id} (cluster-api), cluster ${t.clusterName}: ${t.controlPlanes.length} control plane(s), ${t.workers.length} worker(s), through the management cluster of ${management}`);
-  return verifyClusterApiOnce(t, { kubeconfig: management, etcdScript: etcdScriptPath(deps.env), exec: deps.exec, env: deps.env, containerCli: containerCli(deps.env), namespace: settings.namespace, workloadServer });
+  return verifyClusterApiOnce(t, { ...accessThrough(management, deps), namespace: settings.namespace, workloadServer });
 }
 
 if (require.main === module) runMain(main);

@@ -10,7 +10,6 @@
  * them; build them from their public sources). Without them it fails with one line naming what
  * is missing. Not part of `npm test` or CI.
  */
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -80,13 +79,8 @@ if (why) {
     expect(namespaces).toEqual(expect.arrayContaining(["data-platform", "workloads"]));
     const roles = JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => [n.metadata.name, n.metadata.labels["kindha.io/role"]]).sort();
     expect(roles).toEqual([[`${cluster}-control-plane`, "control-plane"], [`${cluster}-worker`, "combined"]]);
-    const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], {
-      cwd: join(project, "cdktf.out", "stacks", "single"),
-      env,
-      encoding: "utf8",
-    });
-    // -detailed-exitcode: 0 no changes, 2 changes, 1 error.
-    expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+    const plan = p.plan("single");
+    expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
   }, 30 * MINUTE);
 
   test("a cluster-api stack: cdktf deploy applies its Cluster API objects to single's cluster (with Cluster API's CRDs), a second plan is a no-op, cdktf destroy removes them", async () => {
@@ -106,8 +100,8 @@ if (why) {
         "machinedeployment.cluster.x-k8s.io/dp-prod-workload",
       ]);
       expect(JSON.parse(k("get", "machinedeployment", "dp-prod-workload", "-n", "default", "-o", "json")).spec.replicas).toBe(2);
-      const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(project, "cdktf.out", "stacks", "prod"), env, encoding: "utf8" });
-      expect({ code: plan.status, said: plan.stdout.includes("No changes."), out: plan.status === 0 ? "" : plan.stdout.slice(-2000) }).toEqual({ code: 0, said: true, out: "" });
+      const plan = p.plan("prod");
+      expect({ code: plan.code, said: plan.stdout.includes("No changes."), out: plan.code === 0 ? "" : plan.stdout.slice(-2000) }).toEqual({ code: 0, said: true, out: "" });
       const d = await cdktf("destroy", "prod");
       if (d.code !== 0) throw fail("cdktf destroy prod", d);
       expect(listed()).toEqual([]);
@@ -174,8 +168,8 @@ if (why) {
     expect(readFileSync(join(sandbox.home, ".kindha", "logs", cluster, "recover.log"), "utf8")).toMatch(/recover: done in \d+ s/);
     expect(k("get", "--raw", "/readyz").trim()).toBe("ok");
     expect(markers("kindha-markers")).toEqual(written);
-    const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(project, "cdktf.out", "stacks", "ha-option-a"), env, encoding: "utf8" });
-    expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+    const plan = p.plan("ha-option-a");
+    expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
   }, 30 * MINUTE);
 
   test("npm run migrate -- --from ha-option-a --to single keeps every marker ConfigMap and PostgreSQL's rows", async () => {
@@ -214,8 +208,8 @@ if (why) {
     expect(ids()).toEqual(before);
     expect(JSON.parse(k("get", "nodes", "-o", "json")).items.map((n: any) => n.status.nodeInfo.kubeletVersion)).toEqual(["v1.37.2", "v1.37.2"]);
     expect(markers(ns)).toEqual(kept);
-    const plan = spawnSync(p.engineBin, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(project, "cdktf.out", "stacks", "single"), env, encoding: "utf8" });
-    expect({ code: plan.status, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+    const plan = p.plan("single");
+    expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
   }, 40 * MINUTE);
 
   test("cdktf destroy single takes a snapshot before the cluster is deleted, and destroys every resource", async () => {

@@ -11,26 +11,27 @@
  * Needs what the deploy tier needs (KINDHA_PROVIDER_DIR with the pinned providers) and the Cluster
  * API images; without them it fails with one line. About 20 minutes; not part of `npm test` or CI.
  */
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { resolveStack } from "../../lib/io/config-file";
 import { clearLeftoverClusters, clusterContainers, kubectl, makeSandbox, MINUTE, NODE_IMAGE, ROOT, run, waitFor } from "../../test-support/cluster";
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
+import { printedBuild } from "../../tools/cluster-api";
+import { workloadKubeconfig } from "../../lib/ops/verify-cluster-api";
 
 const say = (line: string) => process.stderr.write(`production: ${line}\n`);
-const LB_IMAGE = "kindha.local/haproxy:bookworm";
 const WORKLOAD = "dp-prod";
+
+const printed = run("bash", [join(ROOT, "e2e", "cluster-api.sh"), "--print"], process.env);
+const build = printedBuild(printed.stdout);
 
 /** Why the Cluster API images are not here, or undefined. */
 function missingClusterApi(): string | undefined {
-  const r = run("bash", [join(ROOT, "e2e", "cluster-api.sh"), "--print"], process.env);
-  if (r.code !== 0) return `e2e/cluster-api.sh --print failed: ${r.output.trim()}`;
-  const lines = r.stdout.trim().split("\n");
-  const file = lines.pop()!;
-  const absent = lines.find((image) => run("docker", ["image", "inspect", image], process.env).code !== 0);
-  return absent || !existsSync(file) ? `Cluster API's images or components are missing (${absent ?? file}); build them: npm run e2e:cluster-api` : undefined;
+  if (printed.code !== 0) return `e2e/cluster-api.sh --print failed: ${printed.output.trim()}`;
+  const absent = [...Object.values(build.managers), build.loadBalancer].find((image) => run("docker", ["image", "inspect", image], process.env).code !== 0);
+  return absent || !existsSync(build.components) ? `Cluster API's images or components are missing (${absent ?? build.components}); build them: npm run e2e:cluster-api` : undefined;
 }
 
 /** The workload cluster's containers (CAPD labels them as kind does). */
@@ -45,16 +46,16 @@ if (why) {
   const sandbox = makeSandbox(["single"], { single: "    clusterApiManagement: true\n" });
   const prod = (workers: number) =>
     `  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: ${WORKLOAD}\n    nodeImage: ${NODE_IMAGE}\n    allowCgroupV1: true\n` +
-    `    workers: [{ role: combined, count: ${workers} }]\n    clusterApi: { loadBalancerImage: ${LB_IMAGE} }\n`;
+    `    workers: [{ role: combined, count: ${workers} }]\n    clusterApi: { loadBalancerImage: ${build.loadBalancer} }\n`;
   const base = readFileSync(sandbox.configFile, "utf8");
   writeFileSync(sandbox.configFile, base + prod(1));
   const management = resolveStack("single", sandbox.configFile).topology.clusterName;
   const kubeconfig = join(sandbox.home, ".kube", `kindha-${management}.yaml`);
-  const workloadKubeconfig = join(sandbox.home, ".kube", `${WORKLOAD}.yaml`);
+  const workloadConfig = join(sandbox.home, ".kube", `${WORKLOAD}.yaml`);
   let p: Project;
   let env: NodeJS.ProcessEnv;
   const k = (...args: string[]) => kubectl(kubeconfig, env, args);
-  const w = (...args: string[]) => kubectl(workloadKubeconfig, env, args);
+  const w = (...args: string[]) => kubectl(workloadConfig, env, args);
   const json = (text: string) => JSON.parse(text);
   const cdktf = (...args: string[]) => p.cdktf(...args);
   /** Ready, and the node lifecycle controller has lifted its own taints (not-ready, unreachable). */
@@ -134,9 +135,8 @@ if (why) {
 
     // Its kubeconfig, through the port CAPD's load balancer publishes on this machine (127.0.0.1 is in the API's SANs).
     const lbPort = run("docker", ["port", `${WORKLOAD}-lb`, "6443/tcp"], env).stdout.trim().split("\n")[0].split(":").pop();
-    const secret = Buffer.from(json(k("get", "secret", `${WORKLOAD}-kubeconfig`, "-o", "json")).data.value, "base64").toString();
-    writeFileSync(workloadKubeconfig, secret.replace(/server: https:\/\/[^\s]+/, `server: https://127.0.0.1:${lbPort}`), { mode: 0o600 });
-    chmodSync(workloadKubeconfig, 0o600);
+    const secret = json(k("get", "secret", `${WORKLOAD}-kubeconfig`, "-o", "json")).data.value;
+    writeFileSync(workloadConfig, workloadKubeconfig(secret, `https://127.0.0.1:${lbPort}`).text, { mode: 0o600 });
     expect(w("get", "--raw", "/readyz").trim()).toBe("ok");
 
     const planned = resolveStack("prod", sandbox.configFile).topology;
@@ -157,7 +157,7 @@ if (why) {
 
     // etcd: scripts/etcd.sh, as verify runs it, through the first control plane's etcd pod.
     const cp = nodes.find((n: any) => shape(n).controlPlane).metadata.name;
-    const health = run("bash", [join(ROOT, "scripts", "etcd.sh"), "--mode", "kind", "--kubeconfig", workloadKubeconfig, "--node", cp, "health", "--expect", "3"], env, undefined, 2 * MINUTE);
+    const health = run("bash", [join(ROOT, "scripts", "etcd.sh"), "--mode", "kind", "--kubeconfig", workloadConfig, "--node", cp, "health", "--expect", "3"], env, undefined, 2 * MINUTE);
     expect({ code: health.code, out: health.code === 0 ? "" : health.output }).toEqual({ code: 0, out: "" });
     // The load balancer routes to all three API servers.
     const lbConfig = run("docker", ["exec", `${WORKLOAD}-lb`, "cat", "/usr/local/etc/haproxy/haproxy.cfg"], env).stdout;
@@ -182,8 +182,8 @@ if (why) {
     say(`scaling to 2 workers took ${Math.round((Date.now() - t0) / 1000)} s`);
     expect(workers.map((n: any) => n.spec.taints ?? [])).toEqual([[], []]);
     expect(json(w("get", "nodes", "-o", "json")).items).toHaveLength(5);
-    const noop = await runLogged(`${p.engineBin} plan -detailed-exitcode -input=false -no-color`, { cwd: join(sandbox.dir, "cdktf.out", "stacks", "prod"), env, logFile: sandbox.logFile, timeoutMs: 5 * MINUTE });
-    expect({ code: noop.code, said: noop.output.includes("No changes.") }).toEqual({ code: 0, said: true });
+    const noop = p.plan("prod");
+    expect({ code: noop.code, said: noop.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
   }, 30 * MINUTE);
 
   test("cdktf destroy prod deletes the workload cluster: no Cluster API objects, no containers, no volumes left", async () => {

@@ -6,6 +6,7 @@
  * install's CA, and each manager runs the image built here, never pulled. Pure: text in, objects out.
  */
 import { parseAllDocuments } from "yaml";
+import { imageBaseName } from "./grammar";
 import { isRecord } from "./util";
 
 /** A serving certificate cert-manager would have issued: the install makes it. */
@@ -74,8 +75,7 @@ export function prepareComponents(text: string, images: Readonly<Record<string, 
     if (o.kind === "Deployment") {
       const pod = (o.spec as any).template.spec as { containers: { image: string; imagePullPolicy?: string }[] };
       for (const c of pod.containers) {
-        const base = c.image.replace(/[:@].*$/, "").split("/").pop()!;
-        const built = images[base];
+        const built = images[imageBaseName(c.image)];
         if (built === undefined) throw new Error(`Cluster API components: no image built for ${c.image} (known: ${Object.keys(images).join(", ")})`);
         c.image = built;
         c.imagePullPolicy = "Never";

@@ -120,6 +120,11 @@ export function apiAddress(field: string, value: unknown): { violations: Violati
   return { violations: [] };
 }
 
+/** The last path component of an image reference (`gcr.io/x/capd-manager:main` -> `capd-manager`). */
+export function imageBaseName(reference: string): string {
+  return reference.replace(/@.*$/, "").replace(/:[^:/]*$/, "").split("/").pop() ?? reference;
+}
+
 /** The tag of an image reference (`kindest/node:v1.36.1@sha256:…` -> `v1.36.1`); undefined when it has none. */
 export function imageTag(reference: string): string | undefined {
   const m = REFERENCE.exec(reference);

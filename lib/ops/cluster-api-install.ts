@@ -11,6 +11,7 @@ import { stringify } from "yaml";
 import type { Executor } from "../io/exec";
 import { prepareComponents, type PreparedComponents, type ServingCertificate } from "../model/cluster-api-components";
 import { DEFAULTS } from "../model/defaults";
+import { kindClusterPsArgs } from "../model/topology";
 import { failed, failedCommand, ok, pollUntil, type Clock, type Step } from "./steps";
 
 export interface InstallContext {
@@ -81,10 +82,10 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
       name: "the nodes mount the Docker socket",
       next: `set clusterApiManagement: true for stack ${c.stackId}, re-create it (npx cdktf deploy ${c.stackId}), then install again`,
       run: async () => {
-        const ps = await c.exec(c.containerCli, ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${c.clusterName}`], { env: c.env });
+        const ps = await c.exec(c.containerCli, kindClusterPsArgs(c.clusterName), { env: c.env });
         if (ps.code !== 0) return failedCommand(`${c.containerCli} ps`, ps);
         const ids = ps.stdout.split("\n").filter(Boolean);
-        if (ids.length === 0) return failed(`no running node of kind cluster ${c.clusterName}`);
+        if (ids.length === 0) return failed(`no node container of kind cluster ${c.clusterName}`);
         const r = await c.exec(c.containerCli, ["inspect", "-f", "{{.Name}} {{range .Mounts}}{{.Destination}} {{end}}", ...ids], { env: c.env });
         if (r.code !== 0) return failedCommand(`${c.containerCli} inspect`, r);
         const without = r.stdout.split("\n").filter(Boolean).filter((l) => !l.split(" ").includes(DEFAULTS.dockerSocket)).map((l) => l.split(" ")[0].replace(/^\//, ""));

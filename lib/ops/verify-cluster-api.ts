@@ -145,6 +145,16 @@ export interface ClusterApiAccess extends ClusterAccess {
   readonly workloadServer?: string;
 }
 
+/**
+ * The kubeconfig Cluster API wrote for a workload cluster (its Secret's `value`, base64) as text,
+ * every cluster entry at `server` when given; and the API address it then names.
+ */
+export function workloadKubeconfig(secretValue: string, server?: string): { text: string; server: string } {
+  const config = parse(Buffer.from(secretValue.trim(), "base64").toString("utf8")) as Json;
+  if (server) for (const c of config.clusters ?? []) c.cluster.server = server;
+  return { text: stringify(config), server: server ?? String(config.clusters?.[0]?.cluster?.server ?? "") };
+}
+
 /** Runs the commands: the management cluster's objects, then (with the kubeconfig Cluster API wrote, in a private file removed after) the workload's. */
 export async function collectClusterApiInputs(t: Topology, a: ClusterApiAccess): Promise<ClusterApiVerifyInputs> {
   const m = new ClusterClient(a);
@@ -161,11 +171,9 @@ export async function collectClusterApiInputs(t: Topology, a: ClusterApiAccess):
   if (secret.code !== 0 || secret.stdout.trim() === "") return base;
   const dir = mkdtempSync(join(tmpdir(), "kindha-verify-"));
   try {
-    const config = parse(Buffer.from(secret.stdout.trim(), "base64").toString("utf8")) as Json;
-    const server = a.workloadServer ?? String(config.clusters?.[0]?.cluster?.server ?? "");
-    if (a.workloadServer) for (const c of config.clusters ?? []) c.cluster.server = a.workloadServer;
+    const { text, server } = workloadKubeconfig(secret.stdout, a.workloadServer);
     const kubeconfig = join(dir, "workload.yaml");
-    writeFileSync(kubeconfig, stringify(config), { mode: 0o600 });
+    writeFileSync(kubeconfig, text, { mode: 0o600 });
     const w = new ClusterClient({ ...a, kubeconfig });
     const [nodes, readyz] = await Promise.all([w.kubectl(["get", "nodes", "-o", "json"]), w.kubectl(["get", "--raw", "/readyz"])]);
     const cp = nodes.code === 0 ? parseNodes(nodes.stdout).find((n) => n.controlPlane && n.ready)?.name : undefined;
