@@ -3,7 +3,7 @@
  * (no Docker engine here): preflight failures, create, cleanup of a half-made cluster, delete.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
@@ -12,8 +12,19 @@ import { containerCli } from "../../tools/cli";
 const SCRIPTS = join(__dirname, "..", "..", "scripts");
 const GiB = 1073741824;
 
-function run(script: string, s: StandIns, env: Record<string, string> = {}, as: readonly string[] = []) {
-  const r = spawnSync(as[0] ?? "bash", [...as.slice(1), ...(as.length > 0 ? ["bash"] : []), join(SCRIPTS, script)], { env: s.env(env), encoding: "utf8", cwd: s.dir });
+/**
+ * Runs a script from `scripts` (default: the checkout's). `as` runs it as another user (root's
+ * tests run it as nobody): that user may not traverse the checkout's parents (root's home is
+ * 0700), so the scripts are copied into the stand-ins' directory, which it can enter, and run there.
+ */
+function run(script: string, s: StandIns, env: Record<string, string> = {}, as: readonly string[] = [], scripts = SCRIPTS) {
+  let dir = scripts;
+  if (as.length > 0) {
+    dir = join(s.dir, "scripts");
+    cpSync(scripts, dir, { recursive: true });
+    chmodSync(dir, 0o755);
+  }
+  const r = spawnSync(as[0] ?? "bash", [...as.slice(1), ...(as.length > 0 ? ["bash"] : []), join(dir, script)], { env: s.env(env), encoding: "utf8", cwd: s.dir });
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -105,20 +116,26 @@ describe("preflight.sh: the data directory", () => {
     expect(r.stderr).toContain(`preflight: data directory ${env.KINDHA_DATA_DIR} exists and is not a directory`);
   });
 
-  test("fails when the user cannot write it (or create it), naming the user", () => {
+  test("fails when the user cannot write it (or create it), naming the user, from a checkout under a 0700 directory", () => {
     const s = makeStandIns();
     const env = data(s);
     mkdirSync(env.KINDHA_DATA_DIR, { recursive: true });
+    // The checkout as a newcomer's clone in root's home (0700): its scripts behind a parent only the owner enters.
+    const home = mkdtempSync(join(tmpdir(), "kindha-0700-home-"));
+    chmodSync(home, 0o700);
+    const checkout = join(home, "kindha", "scripts");
+    cpSync(SCRIPTS, checkout, { recursive: true });
     // root may write anything: it runs the script as nobody, which may not write a root-owned 0755 directory.
     const root = process.getuid?.() === 0;
     chmodSync(env.KINDHA_DATA_DIR, root ? 0o755 : 0o500);
     if (root) for (const d of [s.dir, ...readdirSync(s.dir).map((e) => join(s.dir, e))]) if (statSync(d).isDirectory()) chmodSync(d, 0o755);
     const as = root ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
-    const r = run("preflight.sh", s, env, as);
+    const r = run("preflight.sh", s, env, as, checkout);
+    rmSync(home, { recursive: true, force: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`preflight: data directory ${env.KINDHA_DATA_DIR} is not writable by (nobody|${process.env.USER ?? "\\w+"}); fix its owner or mode`));
     const child = { ...env, KINDHA_DATA_DIR: join(env.KINDHA_DATA_DIR, "sub") };
-    expect(run("preflight.sh", s, child, as).stderr).toContain(`data directory ${child.KINDHA_DATA_DIR} cannot be created: ${env.KINDHA_DATA_DIR} is not a writable directory`);
+    expect(run("preflight.sh", s, child, as, SCRIPTS).stderr).toContain(`data directory ${child.KINDHA_DATA_DIR} cannot be created: ${env.KINDHA_DATA_DIR} is not a writable directory`);
     chmodSync(env.KINDHA_DATA_DIR, 0o755);
   });
 });
