@@ -63,9 +63,11 @@ export class EtcdCluster extends Construct {
    * Snapshots etcd before the cluster is destroyed or replaced.
    *
    * A resource that is replaced with the cluster (its trigger is the cluster's id) and depends on
-   * it is destroyed first, so its destroy-time provisioner runs while etcd still serves.
+   * it is destroyed first, so its destroy-time provisioner runs while etcd still serves. It also
+   * depends on `objects` (the stack's Kubernetes objects), so the snapshot is taken before they
+   * are destroyed and holds what the user put in the stack's own namespaces.
    */
-  public backupBeforeDestroy(cluster: KindCluster): Resource {
+  public backupBeforeDestroy(cluster: KindCluster, objects: readonly ITerraformDependable[] = []): Resource {
     return new Resource(this, "BackupBeforeDestroy", {
       triggers: {
         cluster_id: cluster.resource.id,
@@ -76,7 +78,7 @@ export class EtcdCluster extends Construct {
         backup_dir: cluster.settings.backup_dir,
         etcd_pod: this.firstPod,
       },
-      dependsOn: [cluster.resource],
+      dependsOn: [cluster.resource, ...objects],
       provisioners: [
         {
           type: "local-exec",

@@ -2,7 +2,7 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { ExternalProvider } from "@cdktf/provider-external/lib/provider";
 import { LocalProvider } from "@cdktf/provider-local/lib/provider";
 import { NullProvider } from "@cdktf/provider-null/lib/provider";
-import { AssetType, LocalBackend, TerraformAsset, TerraformOutput, TerraformStack } from "cdktf";
+import { AssetType, type ITerraformDependable, LocalBackend, TerraformAsset, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { ControlPlaneNode } from "../constructs/control-plane-node";
 import { EtcdCluster, NODE_BACKUP_DIR } from "../constructs/etcd-cluster";
@@ -159,7 +159,6 @@ export abstract class ClusterStack extends TerraformStack {
       allowCgroupV1: topology.allowCgroupV1,
       dataDir: data,
     });
-    this.etcd.backupBeforeDestroy(this.cluster);
     this.upgrade = new RollingUpgrade(this, "Upgrade", {
       nodeImage: topology.nodeImage,
       stackId: id,
@@ -168,6 +167,7 @@ export abstract class ClusterStack extends TerraformStack {
       cluster: this.cluster.resource,
     });
 
+    const objects: ITerraformDependable[] = [];
     if (platformObjects) {
       const provider = new KubernetesProvider(this, "kubernetes", {
         host: this.cluster.credential("server"),
@@ -177,8 +177,11 @@ export abstract class ClusterStack extends TerraformStack {
       });
       const dependsOn = [this.cluster.resource];
       this.platform = new PlatformObjects(this, "Platform", { provider, dependsOn, workers: this.workers });
-      if (scheduled) this.etcd.scheduleBackups(scheduled, { provider, dependsOn });
+      if (scheduled) objects.push(this.etcd.scheduleBackups(scheduled, { provider, dependsOn }));
+      objects.push(this.platform.infrastructureNamespace, this.platform.workloadsNamespace, ...this.platform.taints);
     }
+    // On destroy: the snapshot first, then the objects, then the cluster.
+    this.etcd.backupBeforeDestroy(this.cluster, objects);
 
     this.outputs(id);
   }

@@ -7,20 +7,28 @@ import { join } from "node:path";
 import { expandHome, resolveDataDir } from "../lib/io/paths";
 import { DATA_OWNER_FILE } from "../lib/model/storage";
 import { kindClusterPsArgs } from "../lib/model/topology";
-import { containerCli, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { lastLine } from "../lib/io/exec";
+import { ClusterClient } from "../lib/ops/client";
+import { dataDirOf } from "../lib/ops/data";
+import { parseVolumes } from "../lib/ops/kube";
+import { clusterAccess, containerCli, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
 
-export const USAGE = `Usage: npm run remove-data -- <stack> --yes
+export const USAGE = `Usage: npm run remove-data -- <stack> [--claim NAMESPACE/CLAIM] --yes
 
 Deletes the data directory of <stack>'s cluster (default ~/.kindha/data/<cluster>): every
-PersistentVolume's bytes. Nothing else deletes it: cdktf destroy, a topology change and
-npm run migrate keep it for the next cluster of that name.
+PersistentVolume's bytes. Nothing else deletes it: cdktf destroy, a topology change, npm run
+migrate and deleting a claim keep it (kindha's class keeps a deleted claim's directory, and a new
+claim of the same name finds the bytes), for the next cluster or claim of that name.
 
 Refuses while the cluster exists (destroy it first), when the directory belongs to another
 cluster, and without --yes (then it lists what would go).
 
 Options:
-  --yes       delete it
-  -h, --help  this help`;
+  --claim NS/NAME  delete only that claim's directory (<data dir>/NS/NAME). While the cluster runs,
+                   only when no claim of that name exists in it (delete the claim first); its
+                   released volume object goes too
+  --yes            delete it
+  -h, --help       this help`;
 
 /** `<namespace>/<claim>` directories under a data directory. */
 export function volumesIn(dir: string): string[] {
@@ -36,7 +44,7 @@ export function volumesIn(dir: string): string[] {
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { yes: { type: "boolean" } });
+    const { values, positionals } = parseToolArgs(argv, { yes: { type: "boolean" }, claim: { type: "string" } });
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
     const name = stack.topology.clusterName;
@@ -53,7 +61,9 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const cli = containerCli(deps.env);
     const nodes = await deps.exec(cli, kindClusterPsArgs(name), { env: deps.env, timeoutMs: 30_000 });
     if (nodes.code !== 0) throw new Error(`cannot tell whether cluster ${name} exists (${cli} ps failed: ${nodes.stderr.trim() || nodes.code}); not deleting`);
-    if (nodes.stdout.trim() !== "") throw new Error(`cluster ${name} exists and uses ${dir}; destroy it first (npx cdktf destroy ${stack.id})`);
+    const running = nodes.stdout.trim() !== "";
+    if (values.claim !== undefined) return removeClaim(stack, dir, values.claim, running, values.yes === true, deps, io);
+    if (running) throw new Error(`cluster ${name} exists and uses ${dir}; destroy it first (npx cdktf destroy ${stack.id})`);
     const volumes = volumesIn(dir);
     const listing = volumes.length === 0 ? "no volumes" : `${volumes.length} volume(s): ${volumes.join(", ")}`;
     if (values.yes !== true) throw new UsageError(`add --yes to delete ${dir} (${listing})`);
@@ -65,6 +75,45 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     io.out(`remove-data: deleted ${dir} (${listing})`);
     return EXIT.ok;
   });
+}
+
+/** A claim's `<namespace>/<name>`: two DNS labels (what Kubernetes allows), so it names a directory under dir and nothing else. */
+const CLAIM = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
+
+/** Deletes one claim's directory; in a running cluster only when the claim is gone, with its released volume. */
+async function removeClaim(stack: StackTarget, dir: string, claim: string, running: boolean, yes: boolean, deps: ToolDeps, io: Io): Promise<number> {
+  if (!CLAIM.test(claim) || claim.split("/").some((p) => p === "." || p === "..")) {
+    throw new UsageError(`--claim: ${JSON.stringify(claim)} must be <namespace>/<claim>, each a lower-case Kubernetes name`);
+  }
+  const path = join(dir, claim);
+  if (!existsSync(path)) {
+    io.out(`remove-data: ${path} does not exist; nothing to delete`);
+    return EXIT.ok;
+  }
+  const [ns, name] = claim.split("/");
+  let released: string[] = [];
+  if (running) {
+    const k = new ClusterClient(clusterAccess(stack, undefined, deps));
+    const pvc = await k.kubectl(["-n", ns, "get", "pvc", name, "--ignore-not-found", "-o", "name"], { timeoutMs: 60_000 });
+    if (pvc.code !== 0) throw new Error(`cannot tell whether claim ${claim} exists (kubectl: ${lastLine(pvc)}); not deleting`);
+    if (pvc.stdout.trim() !== "") throw new Error(`claim ${claim} exists in cluster ${stack.topology.clusterName}; delete it first (kubectl -n ${ns} delete pvc ${name}), then run this again`);
+    const pv = await k.kubectl(["get", "pv", "-o", "json"], { timeoutMs: 60_000 });
+    if (pv.code !== 0) throw new Error(`kubectl get pv failed: ${lastLine(pv)}; not deleting`);
+    released = parseVolumes(pv.stdout).filter((v) => v.claim === claim && dataDirOf(v) === claim).map((v) => v.name);
+  }
+  if (!yes) throw new UsageError(`add --yes to delete ${path}${released.length > 0 ? ` and the released volume ${released.join(", ")}` : ""}`);
+  if (released.length > 0) {
+    const k = new ClusterClient(clusterAccess(stack, undefined, deps));
+    const r = await k.kubectl(["delete", "pv", ...released], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`deleting volume ${released.join(", ")} failed: ${lastLine(r)}; ${path} is untouched`);
+  }
+  try {
+    rmSync(path, { recursive: true });
+  } catch (e) {
+    throw new Error(`deleting ${path} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${path}`);
+  }
+  io.out(`remove-data: deleted ${path} (volume ${claim})${released.length > 0 ? `, and its released volume ${released.join(", ")}` : ""}`);
+  return EXIT.ok;
 }
 
 if (require.main === module) runMain(main);

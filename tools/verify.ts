@@ -20,6 +20,9 @@ Checks a running kind cluster of <stack> against the stack's topology:
   API servers behind service   the kubernetes service lists one API server per control plane
   API through load balancer    /readyz answers ok at the stack's API address
   PersistentVolumeClaims Bound every claim, every namespace
+  volume directories on the host
+                               each Bound volume of the data directory has its <namespace>/<claim>
+                               directory there (a restore without its data, a directory moved away)
   workloads available          every Deployment, StatefulSet and DaemonSet fully available
   control-plane certificates   the earliest expiry of kubeadm's certificates on the control planes:
                                warn under 30 days, FAIL once expired (npm run renew-certs)

@@ -5,6 +5,7 @@
 import { errorCause, migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate";
 import { runSteps, type StepReport } from "../../lib/ops/steps";
 import type { CheckResult } from "../../lib/ops/verify";
+import { VOLUME_DIRS_SCRIPT } from "../../lib/ops/data";
 import { resolveStack } from "../../lib/io/config-file";
 import { main as migrateMain } from "../../tools/migrate";
 import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call } from "../fixtures/recorded/load";
@@ -12,7 +13,7 @@ import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call
 const SNAPSHOT = "/backups/data-platform-local-single-20260102T030405Z.db";
 
 /** A fake world: one cluster that answers until destroyed, and answers again after deploy. */
-function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "destroy" | "deploy" | "restore" | "verify" | "export" | "scale", boolean>> = {}) {
+function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "destroy" | "deploy" | "restore" | "verify" | "export" | "scale" | "volumeDir", boolean>> = {}) {
   let up = true;
   // The PostgreSQL StatefulSet of the workloads fixture: its pod runs until it is scaled to 0.
   let postgresReplicas = 1;
@@ -31,6 +32,8 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
       return okResult(JSON.stringify({ kind: "List", items: postgresReplicas > 0 ? [pod] : [] }));
     }
     if (file === "kubectl" && a.includes("/readyz")) return up ? okResult("ok") : recorded("kubectl-readyz-refused");
+    if (file === "kubectl" && a.endsWith("get pv -o json")) return recorded("kubectl-pv-bound");
+    if (file === "docker" && args[4] === VOLUME_DIRS_SCRIPT) return okResult(fail.volumeDir ? "" : "workloads/data-postgres-0\n");
     if (file === "kubectl" && a.includes("api-resources")) return okResult("configmaps\nsecrets\nevents\nevents.events.k8s.io\ndeployments.apps\n");
     if (file === "kubectl" && a.includes("-o yaml")) return fail.export ? failResult("error: timeout") : okResult("apiVersion: v1\nitems: []\nkind: List\nmetadata: {}\n");
     if (file === "bash" && args.includes("backup")) {
@@ -225,6 +228,17 @@ describe("migrate and the cluster's volumes", () => {
     expect(report.failed?.next).toContain("to keep the old cluster instead, scale back: kubectl -n workloads scale statefulset/postgres --replicas=1");
   });
 
+  test("refuses before anything changes when a Bound volume's directory is missing from the host, naming it", async () => {
+    const w = world({ volumeDir: true });
+    const { report } = await run({ ...context("single", "ha-option-a", w), fromDataDir: "/h/.kindha/data/x", toDataDir: "/h/.kindha/data/x" });
+    expect(report.ok).toBe(false);
+    expect(report.failed?.step).toBe("preflight: single -> ha-option-a, the single cluster answers");
+    expect(report.failed?.reason).toBe(
+      "1 of 1 volume(s) have no directory in /h/.kindha/data/x: workloads/data-postgres-0 (workloads/data-postgres-0); nothing was changed: put them back, or delete those claims, then migrate again",
+    );
+    expect(w.calls.filter((c) => c.file === "npx" || (c.file === "bash" && c.args.includes("backup")))).toEqual([]);
+  });
+
   test("keeps the data directory in place when both clusters share it, and moves nothing", async () => {
     const w = world();
     const { report, log } = await run({ ...context("single", "ha-option-a", w), fromDataDir: "/h/.kindha/data/x", toDataDir: "/h/.kindha/data/x" });
@@ -283,7 +297,7 @@ describe("npm run migrate (tools/migrate.ts)", () => {
     const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo", exists: () => true });
     // The snapshot exists only in the fake world: restore's first step, run here, refuses it.
     expect(code).toBe(1);
-    expect(c.out).toContain(`      [1/${3 + 5 * 3 + 7}] check snapshot ${SNAPSHOT}`);
+    expect(c.out).toContain(`      [1/${3 + 5 * 3 + 8}] check snapshot ${SNAPSHOT}`);
     expect(c.out).toContain(`            FAILED: ${SNAPSHOT} does not exist`);
     expect(c.out).toContain(`      FAILED: restore stopped at "check snapshot ${SNAPSHOT}": ${SNAPSHOT} does not exist`);
     expect(c.out[c.out.length - 1]).toBe('migrate: stopped at "restore the snapshot into ha-option-a"');

@@ -31,7 +31,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * stopped (a running kubelet starts it again), and kubelet starts them all when it starts. `ctr`
  * can fail on one node.
  */
-function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: boolean } = {}) {
+function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: boolean; volumes?: string; volumeDirs?: string } = {}) {
   const kubeletDown = new Set<string>();
   const stopped = new Map<string, Set<string>>();
   const stoppedOn = (node: string) => stopped.get(node) ?? stopped.set(node, new Set()).get(node)!;
@@ -42,14 +42,15 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: bo
     if (file === "kubectl" && args.includes("taint") && args[args.length - 1].endsWith("-") && !args.includes(`${C}-worker2`)) {
       return { code: 1, stdout: "", stderr: `error: taint "kindha.io/role" not found` };
     }
-    if (file === "kubectl" && (args.includes("delete") || args.includes("label") || args.includes("taint") || args.includes("rollout"))) return okResult();
+    if (file === "kubectl" && (args.includes("delete") || args.includes("label") || args.includes("taint") || args.includes("rollout") || args.includes("patch"))) return okResult();
+    if (file === "kubectl" && opts.volumes && args.includes("pv") && args.includes("get")) return okResult(opts.volumes);
     // The controller manager has published this cluster's CA; one bare pod has no controller.
     if (file === "kubectl" && args.includes("kube-root-ca.crt")) return okResult(opts.staleCa ? "OLD CA" : "THIS CA");
     if (file === "kubectl" && args.includes("pods") && args.includes("-A")) {
       return okResult(JSON.stringify({ kind: "List", items: [{ metadata: { namespace: "default", name: "debug" } }, { metadata: { namespace: "kube-system", name: "coredns-1", ownerReferences: [{ kind: "ReplicaSet" }] } }] }));
     }
     if (file === "docker" && args[2] === "cat" && args[3] === "/etc/kubernetes/pki/ca.crt") return okResult("THIS CA\n");
-    const known = clusterFixtures()(file, args);
+    const known = clusterFixtures({}, opts.volumeDirs)(file, args);
     if (known) return known;
     if (file !== "docker") return undefined;
     if (args[0] === "cp") return okResult();
@@ -185,6 +186,27 @@ describe("restore run over fake node containers", () => {
     expect(kube).toContain(`taint node ${C}-control-plane kindha.io/role-`);
     expect(kube.filter((a) => a.startsWith(`taint node ${C}-worker `))).toEqual([]);
     expect(log.join("\n")).toContain("API through load balancer");
+  });
+
+  test("keeps every volume of the data directory on delete (Retain), and stops before the workloads restart when a volume's directory is missing, naming it", async () => {
+    const pv = JSON.parse(recorded("kubectl-pv-bound").stdout);
+    // A volume of a cluster made before kindha's class kept them: Delete.
+    pv.items[0].spec.persistentVolumeReclaimPolicy = "Delete";
+    const { exec, calls } = fakeNodes({ volumes: JSON.stringify(pv), volumeDirs: "" });
+    const ctx = context(exec);
+    const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
+    expect(report.failed?.step).toBe("volumes: each kept on delete, each Bound one's directory on the host");
+    expect(report.failed?.reason).toBe("1 of 1 volume(s) have no directory on the host: workloads/data-postgres-0 (workloads/data-postgres-0)");
+    expect(report.failed?.next).toContain("--with-data");
+    const kube = calls.filter((c) => c.file === "kubectl").map((c) => c.args.slice(4).join(" "));
+    expect(kube).toContain(`patch pv ${pv.items[0].metadata.name} --type merge -p {"spec":{"persistentVolumeReclaimPolicy":"Retain"}}`);
+    expect(kube.some((a) => a.includes("rollout restart"))).toBe(false);
+    // With its directory there, the step passes and says so; an empty directory is named.
+    const there = fakeNodes({ volumeDirs: "workloads/data-postgres-0\t-\n" });
+    const log: string[] = [];
+    const again = context(there.exec);
+    expect((await runSteps(restoreSteps(again), again, (l) => void log.push(l))).ok).toBe(true);
+    expect(log.join("\n")).toContain("1 present; empty: workloads/data-postgres-0 (workloads/data-postgres-0)");
   });
 
   test("fails at once when a node's CRI cannot be asked: says so, never reads it as etcd still running", async () => {

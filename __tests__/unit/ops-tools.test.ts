@@ -20,7 +20,7 @@ import { main as upgradeMain } from "../../tools/upgrade";
 import { main as clusterApiMain } from "../../tools/cluster-api";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { capture, fakeClock, fakeExec, failResult, okResult } from "../fixtures/recorded/load";
+import { capture, fakeClock, fakeExec, failResult, okResult, recorded } from "../fixtures/recorded/load";
 
 const TOOLS = [
   ["verify", verifyMain],
@@ -248,6 +248,49 @@ describe("the tools and the cluster's volumes", () => {
       const c4 = capture();
       expect(await removeDataMain(["single", "--yes"], c4.io, { exec: gone.exec, env: { HOME: home } })).toBe(0);
       expect(existsSync(data)).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("remove-data --claim", () => {
+  test("deletes one claim's directory and nothing else; in a running cluster only once the claim is gone, with its released volume", async () => {
+    const home = mkdtempSync(join(tmpdir(), "kindha-tools-"));
+    const data = join(home, ".kindha", "data", "data-platform-local");
+    for (const claim of ["workloads/lake", "workloads/other", "data-platform/lake"]) mkdirSync(join(data, claim), { recursive: true });
+    writeFileSync(join(data, "workloads", "lake", "bytes"), "x");
+    writeFileSync(join(data, ".kindha-cluster"), "data-platform-local\n");
+    const pv = JSON.parse(recorded("kubectl-pv-bound").stdout);
+    pv.items[0] = { ...pv.items[0], metadata: { ...pv.items[0].metadata, name: "pvc-lake" }, status: { phase: "Released" } };
+    pv.items[0].spec = { ...pv.items[0].spec, claimRef: { namespace: "workloads", name: "lake" }, hostPath: { path: "/var/local-path-provisioner/workloads/lake" } };
+    try {
+      const bad = capture();
+      expect(await removeDataMain(["single", "--claim", "../x", "--yes"], bad.io, { exec: fakeExec(() => okResult("")).exec, env: { HOME: home } })).toBe(2);
+      expect(bad.err[0]).toBe('error: --claim: "../x" must be <namespace>/<claim>, each a lower-case Kubernetes name');
+      // The cluster runs and the claim still exists: refused.
+      const claimThere = fakeExec((file, args) => (file === "kubectl" && args.includes("pvc") ? okResult("persistentvolumeclaim/lake\n") : okResult("data-platform-local-control-plane\n")));
+      const c1 = capture();
+      expect(await removeDataMain(["single", "--claim", "workloads/lake", "--yes"], c1.io, { exec: claimThere.exec, env: { HOME: home }, exists: () => true })).toBe(1);
+      expect(c1.err[0]).toBe("error: claim workloads/lake exists in cluster data-platform-local; delete it first (kubectl -n workloads delete pvc lake), then run this again");
+      expect(existsSync(join(data, "workloads", "lake", "bytes"))).toBe(true);
+      // The claim is gone: its directory and its released volume go, the rest stays.
+      const claimGone = fakeExec((file, args) => {
+        if (file === "kubectl" && args.includes("pvc")) return okResult("");
+        if (file === "kubectl" && args.includes("pv") && args.includes("get")) return okResult(JSON.stringify(pv));
+        if (file === "kubectl" && args.includes("delete")) return okResult('persistentvolume "pvc-lake" deleted');
+        return okResult("data-platform-local-control-plane\n");
+      });
+      const c2 = capture();
+      expect(await removeDataMain(["single", "--claim", "workloads/lake"], c2.io, { exec: claimGone.exec, env: { HOME: home }, exists: () => true })).toBe(2);
+      expect(c2.err[0]).toBe(`error: add --yes to delete ${join(data, "workloads", "lake")} and the released volume pvc-lake`);
+      const c3 = capture();
+      expect(await removeDataMain(["single", "--claim", "workloads/lake", "--yes"], c3.io, { exec: claimGone.exec, env: { HOME: home }, exists: () => true })).toBe(0);
+      expect(c3.out).toEqual([`remove-data: deleted ${join(data, "workloads", "lake")} (volume workloads/lake), and its released volume pvc-lake`]);
+      expect(claimGone.calls.some((c) => c.file === "kubectl" && c.args.join(" ").endsWith("delete pv pvc-lake"))).toBe(true);
+      expect(existsSync(join(data, "workloads", "lake"))).toBe(false);
+      expect(existsSync(join(data, "workloads", "other"))).toBe(true);
+      expect(existsSync(join(data, "data-platform", "lake"))).toBe(true);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -8,7 +8,7 @@ import {
   checkApiEndpoints,
   checkApiThroughLb,
   checkCertificates,
-  checkClaimsBound,
+  checkClaimsBound, checkVolumeDirs,
   checkWorkloadsAvailable,
   checkControlPlaneCount,
   checkControlPlanesReady,
@@ -38,6 +38,8 @@ const haInputs = {
   etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
   claims: recorded("kubectl-pvc-bound"),
   workloads: recorded("kubectl-workloads-available"),
+  volumes: recorded("kubectl-pv-bound"),
+  volumeDirs: okResult("workloads/data-postgres-0\n"),
   certBundles: bundles({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
   now: Date.now(),
 };
@@ -69,12 +71,13 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
       ["API servers behind kubernetes service", true],
       ["API through load balancer", true],
       ["PersistentVolumeClaims Bound", true],
+      ["volume directories on the host", true],
       ["workloads available", true],
       ["control-plane certificates", true],
     ]);
-    expect(results[9].reason).toMatch(new RegExp(`^earliest: pki/etcd/server\\.crt on ${C}-control-plane\\d? expires \\d{4}-\\d\\d-\\d\\d \\(36[45] days\\)$`));
+    expect(results[10].reason).toMatch(new RegExp(`^earliest: pki/etcd/server\\.crt on ${C}-control-plane\\d? expires \\d{4}-\\d\\d-\\d\\d \\(36[45] days\\)$`));
     expect(results[7].reason).toBe("1 Bound");
-    expect(results[8].reason).toBe("2 Deployments, 1 StatefulSets, 2 DaemonSets");
+    expect(results[9].reason).toBe("2 Deployments, 1 StatefulSets, 2 DaemonSets");
     expect(results[0].reason).toBe(`3 of 3: ${C}-control-plane, ${C}-control-plane2, ${C}-control-plane3`);
     expect(results[5].reason).toBe("3: 172.18.0.4, 172.18.0.5, 172.18.0.6");
   });
@@ -219,7 +222,7 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     const table = renderChecks(verifyChecks(ha, { ...haInputs, readyz: recorded("kubectl-readyz-refused") }));
     const lines = table.split("\n");
     expect(lines[0]).toMatch(/^check\s+result\s+reason$/);
-    expect(lines).toHaveLength(12);
+    expect(lines).toHaveLength(13);
     expect(lines[8]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: no API at 127\.0\.0\.1:6443: connection refused$/);
   });
 });
@@ -270,6 +273,25 @@ describe("verify checks of the data platform's services", () => {
     expect(checkClaimsBound(okResult('{"kind":"List","items":[]}'))).toEqual({ check: "PersistentVolumeClaims Bound", ok: true, reason: "no claims" });
   });
 
+  test("fails when a Bound volume's directory is missing from the host data directory, naming the claim and the directory", () => {
+    expect(checkVolumeDirs(recorded("kubectl-pv-bound"), okResult(""))).toEqual({
+      check: "volume directories on the host",
+      ok: false,
+      reason: "1 of 1 missing: workloads/data-postgres-0 (workloads/data-postgres-0)",
+    });
+    // An empty directory is a claim nothing wrote yet: present.
+    expect(checkVolumeDirs(recorded("kubectl-pv-bound"), okResult("workloads/data-postgres-0\t-\n")).ok).toBe(true);
+    // Volumes inside the nodes (dataDir: false: node affinity) and released ones are not the host's to hold.
+    const pv = JSON.parse(recorded("kubectl-pv-bound").stdout);
+    const inNode = { ...pv, items: [{ ...pv.items[0], spec: { ...pv.items[0].spec, nodeAffinity: { required: {} } } }] };
+    expect(checkVolumeDirs(okResult(JSON.stringify(inNode)), okResult("")).reason).toBe("no volumes on the host");
+    const released = { ...pv, items: [{ ...pv.items[0], status: { phase: "Released" } }] };
+    expect(checkVolumeDirs(okResult(JSON.stringify(released)), okResult("")).ok).toBe(true);
+    expect(checkVolumeDirs(recorded("kubectl-pv-bound"), failResult("Error response from daemon: container is not running")).reason).toBe(
+      "listing /var/local-path-provisioner failed: Error response from daemon: container is not running",
+    );
+  });
+
   test("fails when a Deployment or StatefulSet is not fully available, naming each with its counts", () => {
     expect(checkWorkloadsAvailable(recorded("kubectl-workloads-degraded"))).toEqual({
       check: "workloads available",
@@ -308,6 +330,8 @@ describe("verify checks, recorded single control plane (stack single)", () => {
       etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.3" }),
       claims: recorded("kubectl-pvc-bound"),
       workloads: recorded("kubectl-workloads-available"),
+      volumes: recorded("kubectl-pv-bound"),
+      volumeDirs: okResult("workloads/data-postgres-0\n"),
       certBundles: bundles({ [`${C}-control-plane`]: "172.18.0.3" }),
       now: Date.now(),
     });
@@ -321,7 +345,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
-    expect(c.out.join("\n")).toContain("verify: all 10 checks pass");
+    expect(c.out.join("\n")).toContain("verify: all 11 checks pass");
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
     expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(true);
   });
@@ -339,7 +363,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec } = fakeExec(clusterFixtures({ health: "etcd-script-health-degraded" }));
     const c = capture();
     expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
-    expect(c.out.join("\n")).toContain("verify: 1 of 10 checks FAILED");
+    expect(c.out.join("\n")).toContain("verify: 1 of 11 checks FAILED");
     expect(c.out.join("\n")).toMatch(/etcd member health\s+FAIL\s+degraded: 2 of 3/);
   });
 });

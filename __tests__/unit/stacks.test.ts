@@ -164,10 +164,17 @@ describe("cluster lifecycle", () => {
     for (const node of kindConfigOf(bumped).nodes) expect(node.image).toBe("kindha.local/node:v1.37.2");
   });
 
-  test("backs etcd up before the cluster is destroyed or replaced", () => {
+  test("backs etcd up before the cluster is destroyed or replaced, and before the stack's Kubernetes objects are destroyed", () => {
+    const backup = Object.values(resources(json, "null_resource")).find((r) => "etcd_pod" in r.triggers);
+    // Terraform destroys what depends on a resource first: the snapshot holds the namespaces and what users put in them.
+    const objects = ["kubernetes_namespace_v1", "kubernetes_node_taint", "kubernetes_cron_job_v1"].flatMap((type) => Object.keys(resources(json, type)).map((a) => `${type}.${a}`));
+    expect(objects.filter((o) => o.startsWith("kubernetes_namespace_v1"))).toHaveLength(2);
+    expect(objects.filter((o) => o.startsWith("kubernetes_node_taint"))).toHaveLength(1);
+    expect(objects.filter((o) => o.startsWith("kubernetes_cron_job_v1"))).toHaveLength(1);
+    expect([...backup.depends_on].sort()).toEqual([`null_resource.${Object.keys(resources(json, "null_resource")).find((a) => a.startsWith("Cluster_Lifecycle"))}`, ...objects].sort());
     expect(text).toHaveResourceWithProperties(Resource, {
       triggers: expect.objectContaining({ cluster_id: expect.stringMatching(/^\$\{null_resource\.[\w]+\.id\}$/), etcd_pod: "etcd-data-platform-local-control-plane" }),
-      depends_on: [expect.stringMatching(/^null_resource\./)],
+      depends_on: expect.arrayContaining([expect.stringMatching(/^null_resource\./)]),
       provisioner: [
         localExec({
           when: "destroy",
@@ -297,7 +304,8 @@ describe("data directory", () => {
       metadata: { name: "standard", annotations: { "storageclass.kubernetes.io/is-default-class": "true" }, labels: { "app.kubernetes.io/managed-by": "kindha" } },
       provisioner: "rancher.io/local-path",
       volumeBindingMode: "WaitForFirstConsumer",
-      reclaimPolicy: "Delete",
+      // Deleting a claim or its namespace (cdktf destroy deletes kindha's own) keeps the bytes.
+      reclaimPolicy: "Retain",
       parameters: { pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}" },
     });
   });

@@ -59,8 +59,9 @@ export function storageClassManifest(): string {
     },
     provisioner: LOCAL_PATH.provisioner,
     volumeBindingMode: "WaitForFirstConsumer",
-    // A claim deleted by its user frees its directory, as kind's class does; nothing else does.
-    reclaimPolicy: "Delete",
+    // A deleted claim (or namespace: cdktf destroy deletes kindha's own) keeps its directory, and
+    // a new claim of that name finds the bytes; only remove-data deletes them.
+    reclaimPolicy: "Retain",
     parameters: { pathPattern: PATH_PATTERN },
   };
   return stringify(storageClass, { lineWidth: 0 });

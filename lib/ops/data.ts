@@ -9,9 +9,9 @@
  * DaemonSets, Jobs) are named in the output: their volumes are archived while they run.
  */
 import { DATA_OWNER_FILE, NODE_DATA_DIR } from "../model/storage";
-import { lastLine } from "../io/exec";
+import { lastLine, type CommandResult } from "../io/exec";
 import type { ClusterClient } from "./client";
-import { parseWorkloads, podsWithClaims, type ClaimPod, type WorkloadInfo } from "./kube";
+import { parseVolumes, parseWorkloads, podsWithClaims, type ClaimPod, type VolumeInfo, type WorkloadInfo } from "./kube";
 import { pollUntil, type Clock } from "./steps";
 
 /** Working directory of restores inside each node (on its /var volume, like /var/lib/etcd). */
@@ -134,4 +134,73 @@ export async function restoreVolumes(k: ClusterClient, node: string, archive: st
   const r = await k.inNode(node, ["sh", "-c", script, "-", NODE_DATA_DIR, NODE_STAGING, aside, DATA_OWNER_FILE], 1_800_000);
   if (r.code !== 0) throw new Error(`unpacking ${archive} on ${node} failed: ${lastLine(r)}`);
   return r.stdout.trim() === "" ? undefined : `${NODE_DATA_DIR}/${aside}`;
+}
+
+/**
+ * Lists the claim directories of the data directory as a node sees it: `<namespace>/<claim>` a
+ * line, followed by a tab and `-` when the directory is empty.
+ */
+export const VOLUME_DIRS_SCRIPT =
+  'cd "$1" 2>/dev/null || exit 0; for d in */*/; do [ -d "$d" ] || continue; d=${d%/}; if [ -n "$(ls -A "$d")" ]; then echo "$d"; else printf "%s\\t-\\n" "$d"; fi; done';
+
+/** Runs {@link VOLUME_DIRS_SCRIPT} in a node. */
+export function listVolumeDirs(k: ClusterClient, node: string): Promise<CommandResult> {
+  return k.inNode(node, ["sh", "-c", VOLUME_DIRS_SCRIPT, "-", NODE_DATA_DIR], 60_000);
+}
+
+/** What {@link VOLUME_DIRS_SCRIPT} printed: the directories present, and which of them are empty. */
+export function parseVolumeDirs(stdout: string): { present: Set<string>; empty: Set<string> } {
+  const present = new Set<string>();
+  const empty = new Set<string>();
+  for (const line of stdout.split("\n").filter(Boolean)) {
+    const [dir, mark] = line.split("\t");
+    present.add(dir);
+    if (mark === "-") empty.add(dir);
+  }
+  return { present, empty };
+}
+
+/** A volume of the shared host data directory: its directory relative to it, or undefined. */
+export function dataDirOf(v: VolumeInfo): string | undefined {
+  return v.shared && v.path.startsWith(`${NODE_DATA_DIR}/`) ? v.path.slice(NODE_DATA_DIR.length + 1) : undefined;
+}
+
+/** What the host data directory holds of the Bound volumes: those whose directory is missing, and those whose directory is empty. */
+export function volumesOnHost(volumes: readonly VolumeInfo[], dirs: { present: ReadonlySet<string>; empty: ReadonlySet<string> }): { bound: number; missing: string[]; empty: string[] } {
+  const bound = volumes.filter((v) => v.phase === "Bound" && dataDirOf(v) !== undefined);
+  const label = (v: VolumeInfo) => `${v.claim || v.name} (${dataDirOf(v)})`;
+  return {
+    bound: bound.length,
+    missing: bound.filter((v) => !dirs.present.has(dataDirOf(v)!)).map(label),
+    empty: bound.filter((v) => dirs.empty.has(dataDirOf(v)!)).map(label),
+  };
+}
+
+/** Reads the volumes and the directories a node sees; throws naming the command that failed. */
+export async function readVolumesOnHost(k: ClusterClient, node: string): Promise<{ volumes: VolumeInfo[]; bound: number; missing: string[]; empty: string[] }> {
+  const pv = await k.kubectl(["get", "pv", "-o", "json"], { timeoutMs: 60_000 });
+  if (pv.code !== 0) throw new Error(`kubectl get pv failed: ${lastLine(pv)}`);
+  const dirs = await listVolumeDirs(k, node);
+  if (dirs.code !== 0) throw new Error(`listing ${NODE_DATA_DIR} on ${node} failed: ${lastLine(dirs)}`);
+  const volumes = parseVolumes(pv.stdout);
+  return { volumes, ...volumesOnHost(volumes, parseVolumeDirs(dirs.stdout)) };
+}
+
+/** Volumes of the shared data directory whose claim's deletion would delete their bytes. */
+export function volumesToRetain(volumes: readonly VolumeInfo[]): VolumeInfo[] {
+  return volumes.filter((v) => dataDirOf(v) !== undefined && v.reclaimPolicy !== "Retain");
+}
+
+/**
+ * Sets `Retain` on every volume of the shared data directory that has another policy (volumes of
+ * an older cluster's class, brought back by a restore): deleting a claim, or its namespace, then
+ * keeps the bytes. Returns the volumes changed.
+ */
+export async function retainVolumes(k: ClusterClient, volumes: readonly VolumeInfo[]): Promise<string[]> {
+  const todo = volumesToRetain(volumes);
+  for (const v of todo) {
+    const r = await k.kubectl(["patch", "pv", v.name, "--type", "merge", "-p", '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`setting Retain on volume ${v.name} failed: ${lastLine(r)}`);
+  }
+  return todo.map((v) => v.name);
 }

@@ -1,6 +1,7 @@
 /**
  * The few fields of kubectl's JSON output the operations read, parsed defensively: a missing
  * field becomes "unknown", never a crash, so a check can say what it did not find.
+ * Over 250 lines because it holds one short parser per kind of object the tools list, side by side.
  */
 import { isRecord } from "../model/util";
 
@@ -218,5 +219,40 @@ export function barePods(text: string): string[] {
     const annotations = isRecord(meta.annotations) ? meta.annotations : {};
     if (arr(meta.ownerReferences).length > 0 || "kubernetes.io/config.mirror" in annotations) return [];
     return [`${str(meta.namespace)}/${str(meta.name)}`];
+  });
+}
+
+/** A PersistentVolume as the data checks see it. */
+export interface VolumeInfo {
+  readonly name: string;
+  readonly phase: string;
+  /** `<namespace>/<claim>` it is (or was) bound to; empty when none. */
+  readonly claim: string;
+  readonly provisioner: string;
+  readonly reclaimPolicy: string;
+  /** Its directory as the nodes see it (hostPath or local path); empty when neither. */
+  readonly path: string;
+  /** No node affinity: the same directory on every node (kindha's shared host data directory). */
+  readonly shared: boolean;
+}
+
+/** `kubectl get pv -o json`. */
+export function parseVolumes(text: string): VolumeInfo[] {
+  return listItems(text, "kubectl get pv").map((v) => {
+    const meta = isRecord(v.metadata) ? v.metadata : {};
+    const annotations = isRecord(meta.annotations) ? meta.annotations : {};
+    const spec = isRecord(v.spec) ? v.spec : {};
+    const status = isRecord(v.status) ? v.status : {};
+    const ref = isRecord(spec.claimRef) ? spec.claimRef : undefined;
+    const dir = isRecord(spec.hostPath) ? spec.hostPath : isRecord(spec.local) ? spec.local : {};
+    return {
+      name: str(meta.name),
+      phase: str(status.phase) || "Unknown",
+      claim: ref ? `${str(ref.namespace)}/${str(ref.name)}` : "",
+      provisioner: str(annotations["pv.kubernetes.io/provisioned-by"]),
+      reclaimPolicy: str(spec.persistentVolumeReclaimPolicy),
+      path: str(dir.path),
+      shared: spec.nodeAffinity === undefined,
+    };
   });
 }

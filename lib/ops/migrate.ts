@@ -8,7 +8,7 @@ import { backupArgs, EtcdCommandError } from "./etcd-script";
 import type { Topology } from "../model/topology";
 import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../io/exec";
 import { ClusterClient, type ClusterAccess } from "./client";
-import { quiesce, type Scaled } from "./data";
+import { quiesce, readVolumesOnHost, type Scaled } from "./data";
 import { failed, failedCommand, ok, realClock, type Clock, type Step, type StepReport } from "./steps";
 import type { CheckResult } from "./verify";
 import { DATA_OWNER_FILE } from "../model/storage";
@@ -114,6 +114,13 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
         if (problem) return failed(problem);
         const r = await apiAnswers(c.from);
         if (r.code !== 0) return failed(`the ${c.from.id} API does not answer: ${lastLine(r)}`);
+        if (c.fromDataDir !== undefined) {
+          // A volume without its directory would come back empty in the new cluster, silently.
+          const found = await readVolumesOnHost(old, c.from.topology.controlPlanes[0].name);
+          if (found.missing.length > 0) {
+            return failed(`${found.missing.length} of ${found.bound} volume(s) have no directory in ${c.fromDataDir}: ${found.missing.join(", ")}; nothing was changed: put them back, or delete those claims, then migrate again`);
+          }
+        }
         const data = c.fromDataDir === undefined ? "" : c.fromDataDir === c.toDataDir ? `; volumes stay in ${c.fromDataDir}` : `; volumes move from ${c.fromDataDir} to ${c.toDataDir}`;
         return ok(`${c.from.topology.api.url}/readyz: ok${data}`);
       },

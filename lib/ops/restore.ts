@@ -16,7 +16,7 @@ import { existsSync } from "node:fs";
 import { lastLine, type CommandResult } from "../io/exec";
 import { ROLE_LABEL } from "../model/defaults";
 import { ClusterClient } from "./client";
-import { NODE_RESTORE_DIR, restoreVolumes } from "./data";
+import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes } from "./data";
 import { barePods, parseNodes, parseWorkloads } from "./kube";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
@@ -301,6 +301,28 @@ function restartWorkloads({ c, kubectl, inNode, cps }: Env): Step<RestoreContext
   };
 }
 
+/**
+ * The snapshot's volumes against the host data directory: each is kept on delete (Retain, also
+ * for volumes an older class made), and each Bound one must find its directory, or its pod would
+ * start on a new, empty one. Before the workloads restart.
+ */
+function checkVolumes({ c, k, cps }: Env): Step<RestoreContext> {
+  return {
+    name: "volumes: each kept on delete, each Bound one's directory on the host",
+    next: c.dataArchive
+      ? `the archive did not hold them; put each directory back under the data directory, then npm run verify -- ${c.stackId}`
+      : `restore with the snapshot's data archive (npm run restore -- ${c.stackId} --snapshot <file> --with-data), or put each directory back under the data directory; their pods must not start on empty directories`,
+    run: async () => {
+      const found = await readVolumesOnHost(k, cps[0]);
+      const retained = await retainVolumes(k, found.volumes);
+      const kept = retained.length > 0 ? `; Retain set on ${retained.length}` : "";
+      if (found.missing.length > 0) return failed(`${found.missing.length} of ${found.bound} volume(s) have no directory on the host: ${found.missing.join(", ")}`);
+      const empty = found.empty.length > 0 ? `; empty: ${found.empty.join(", ")}` : "";
+      return ok(`${found.bound} present${empty}${kept}`);
+    },
+  };
+}
+
 function steadyVerify({ c }: Env): Step<RestoreContext> {
   return {
     name: `verify stack ${c.stackId}, passing for ${STEADY_MS / 1000} s in a row`,
@@ -338,6 +360,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     ...perNode(startKubelet),
     waitForEtcd(e),
     waitForApi(e),
+    checkVolumes(e),
     restartWorkerKubelets(e),
     removeStaleNodes(e),
     markNodes(e),

@@ -3,14 +3,16 @@
  *
  * Each check is a pure function of the topology and recorded command output, so tests feed
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
- * Over 250 lines because it holds all ten checks side by side, each a short pure function.
+ * Over 250 lines because it holds all eleven checks side by side, each a short pure function.
  */
 import { healthReportOf } from "../model/etcd";
 import { hostPort } from "../model/util";
 import type { Topology } from "../model/topology";
 import { ClusterClient, type ClusterAccess } from "./client";
 import { lastLine, type CommandResult } from "../io/exec";
-import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseWorkloads, type NodeInfo } from "./kube";
+import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseVolumes, parseWorkloads, type NodeInfo } from "./kube";
+import { listVolumeDirs, parseVolumeDirs, volumesOnHost } from "./data";
+import { NODE_DATA_DIR } from "../model/storage";
 import { pollUntil, type Clock } from "./steps";
 import { CERT_BUNDLE_SCRIPT, earliestCert, ETCD_SERVER_BUNDLE_NAME, fileOfBundle, memberAddresses, parseCertBundle } from "./certs";
 import { renderTable } from "./table";
@@ -54,6 +56,10 @@ export interface VerifyInputs {
   readonly claims: CommandResult;
   /** `kubectl get deployments,statefulsets,daemonsets -A -o json` */
   readonly workloads: CommandResult;
+  /** `kubectl get pv -o json` */
+  readonly volumes: CommandResult;
+  /** VOLUME_DIRS_SCRIPT in the first control plane: the claim directories of the host data directory. */
+  readonly volumeDirs: CommandResult;
   /** `docker exec <node> sh -c CERT_BUNDLE_SCRIPT` of each control plane, by node name. */
   readonly certBundles: ReadonlyMap<string, CommandResult>;
   /** When the inputs were collected (ms since the epoch): certificates are judged against it. */
@@ -246,6 +252,17 @@ export function checkClaimsBound(claims: CommandResult): CheckResult {
   });
 }
 
+/** Every Bound volume of the host data directory has its directory there (a restore without its data, a directory moved away). */
+export function checkVolumeDirs(volumes: CommandResult, dirs: CommandResult): CheckResult {
+  const check = "volume directories on the host";
+  return guarded(check, volumes, (out) => {
+    if (dirs.code !== 0) return fail(check, `listing ${NODE_DATA_DIR} failed: ${lastLine(dirs)}`);
+    const found = volumesOnHost(parseVolumes(out), parseVolumeDirs(dirs.stdout));
+    if (found.missing.length > 0) return fail(check, `${found.missing.length} of ${found.bound} missing: ${someOf(found.missing)}`);
+    return { check, ok: true, reason: found.bound === 0 ? "no volumes on the host" : `${found.bound} present` };
+  });
+}
+
 /** Every Deployment, StatefulSet and DaemonSet, in every namespace, has all its pods available. */
 export function checkWorkloadsAvailable(workloads: CommandResult): CheckResult {
   const check = "workloads available";
@@ -281,6 +298,7 @@ export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
     checkApiEndpoints(t, i.apiEndpoints, i.nodes),
     checkApiThroughLb(t, i.readyz),
     checkClaimsBound(i.claims),
+    checkVolumeDirs(i.volumes, i.volumeDirs),
     checkWorkloadsAvailable(i.workloads),
     checkCertificates(t, i.certBundles, i.now),
   ];
@@ -335,19 +353,21 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
   const k = new ClusterClient(a);
   const kc = k.kubectlWith(60_000);
   const nodes = await kc("get", "nodes", "-o", "json");
-  const [etcdPods, apiEndpoints, readyz, claims, workloads] = await Promise.all([
+  const [etcdPods, apiEndpoints, readyz, claims, workloads, volumes, volumeDirs] = await Promise.all([
     kc("-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "json"),
     kc("-n", "default", "get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"),
     k.readyz(t.api.url),
     kc("get", "pvc", "-A", "-o", "json"),
     kc("get", "deployments,statefulsets,daemonsets", "-A", "-o", "json"),
+    kc("get", "pv", "-o", "json"),
+    listVolumeDirs(k, t.controlPlanes[0].name),
   ]);
   const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
   const nodeAddresses = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)));
   // One read per control plane: the etcd serving certificate is one file of the bundle.
   const certBundles = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["sh", "-c", CERT_BUNDLE_SCRIPT], 30_000)] as const)));
   const etcdCerts = new Map([...certBundles].map(([node, bundle]) => [node, fileOfBundle(bundle, ETCD_SERVER_BUNDLE_NAME)] as const));
-  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads, certBundles, now: Date.now() };
+  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads, volumes, volumeDirs, certBundles, now: Date.now() };
 }
 
 /**
