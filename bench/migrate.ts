@@ -4,7 +4,7 @@
  * two should cost the same; this measures it. Checks the rows and the 1 GiB file's sha256 after
  * every migration (a wrong figure from a broken migration is worse than none).
  *
- * Needs what the deploy tier needs (Docker engine, the node image, KINDHA_PROVIDER_DIR); about
+ * Needs what the cluster tier needs (Docker engine, the node image, the pinned providers); about
  * 15 minutes. Usage: npm run bench -- --migrate
  */
 import { spawnSync } from "node:child_process";

@@ -8,12 +8,12 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { makeSandbox, missingPrerequisite, MINUTE, rollFigures, ROOT, run, UPGRADE_IMAGE } from "../test-support/cluster";
+import { makeSandbox, missingPrerequisite, MINUTE, NODE_IMAGE, rollFigures, ROOT, run, UPGRADE_IMAGE } from "../test-support/cluster";
 import { runLogged } from "../test-support/lifecycle";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ args: process.argv.slice(2), options: { stacks: { type: "string", default: "ha-option-b,single" } } });
-  const why = missingPrerequisite();
+  const why = missingPrerequisite([NODE_IMAGE, UPGRADE_IMAGE]);
   if (why) throw new Error(`the upgrade bench cannot run: ${why}`);
   const stacks = values.stacks.split(",").filter(Boolean);
   const sandbox = makeSandbox(stacks);

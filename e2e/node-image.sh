@@ -3,10 +3,10 @@
 # images the clusters need, from Debian packages and Go modules only: nothing is pulled from a
 # container registry, and no source is copied into this repository.
 #
-#   e2e/node-image.sh [VERSION...]          build what is missing or stale (npm run e2e:image);
-#                                           default: every version below (v1.36.1, the clusters'
-#                                           version, and v1.37.2, what the upgrade test rolls to)
-#   e2e/node-image.sh --print [VERSION...]  print the image names, build nothing
+#   e2e/node-image.sh [--all | VERSION...]  build what is missing or stale (npm run e2e:image);
+#                                           default: the clusters' version (v1.36.1); --all adds
+#                                           every version below (v1.37.2, what upgrades roll to)
+#   e2e/node-image.sh --print [--all | VERSION...]  print the image names, build nothing
 #
 # Every piece is cached under $KINDHA_CACHE/e2e (default ~/.cache/kindha/e2e) by a content key:
 # the versions below, the Go toolchain and the text of the function that builds it; images carry
@@ -346,15 +346,16 @@ ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]
 DOCKERFILE
 }
 
-usage() { echo "usage: e2e/node-image.sh [--print] [VERSION...] (versions: ${K8S_VERSIONS[*]})" >&2; exit 2; }
+usage() { echo "usage: e2e/node-image.sh [--print] [--all | VERSION...] (versions: ${K8S_VERSIONS[*]})" >&2; exit 2; }
 print=0
 case "${1:-}" in
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   --print) print=1; shift ;;
-  -*) usage ;;
 esac
 versions=("$@")
-(( ${#versions[@]} > 0 )) || versions=("${K8S_VERSIONS[@]}")
+if [ "${1:-}" = --all ]; then versions=("${K8S_VERSIONS[@]}"); (( $# == 1 )) || usage; fi
+[[ "${1:-}" != -* || "${1:-}" = --all ]] || usage
+(( ${#versions[@]} > 0 )) || versions=("${K8S_VERSIONS[0]}")
 for v in "${versions[@]}"; do [[ "$v" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || usage; (k8s_pins "$v"); done
 if (( print )); then
   echo "$LB_IMAGE"

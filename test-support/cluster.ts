@@ -31,11 +31,11 @@ export function toolsDir(): string {
 }
 
 /** Why the tier cannot run here, or undefined: the engine, the image and the tools it needs. */
-export function missingPrerequisite(): string | undefined {
+export function missingPrerequisite(images: readonly string[] = [NODE_IMAGE]): string | undefined {
   if (spawnSync("docker", ["info"], { stdio: "ignore", timeout: 15000 }).status !== 0) {
     return "no Docker engine answers (start one: bash e2e/docker-engine.sh start)";
   }
-  for (const image of [NODE_IMAGE, UPGRADE_IMAGE]) {
+  for (const image of images) {
     if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) return `image ${image} is missing (build it: npm run e2e:image)`;
   }
   for (const tool of ["kind", "kubectl"]) {
@@ -45,7 +45,7 @@ export function missingPrerequisite(): string | undefined {
   return undefined;
 }
 
-/** Where every sandbox of the cluster and deploy tiers lives: `<tmpdir>/kindha-cluster-XXXXXX`. */
+/** Where every sandbox of the cluster, scenario and production tiers lives: `<tmpdir>/kindha-cluster-XXXXXX`. */
 export const SANDBOX_PREFIX = join(tmpdir(), "kindha-cluster-");
 /** The file in a sandbox naming the pid of the test run that made it. */
 export const OWNER_FILE = ".owner-pid";

@@ -1,7 +1,7 @@
 /**
- * A user's project directory for the deploy tier and the migrate bench: cdktf.json, the sandbox's
+ * A user's project directory for the cluster, scenario and production tiers and the migrate bench: cdktf.json, the sandbox's
  * kindha.config.yaml, node_modules, OpenTofu from tools/dev/engine.sh and the pinned providers from
- * KINDHA_PROVIDER_DIR.
+ * KINDHA_PROVIDER_DIR (default ../shared/providers).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, symlinkSync, writeFileSync } from "node:fs";
@@ -11,13 +11,19 @@ import { runLogged, type Ran } from "./lifecycle";
 
 export const PROVIDERS = ["terraform-provider-external_v2.3.5", "terraform-provider-null_v3.2.4", "terraform-provider-local_v2.6.1", "terraform-provider-kubernetes_v2.38.0"];
 
+/** The pinned providers' mirror, as tools/dev/engine.sh finds it: KINDHA_PROVIDER_DIR, else ../shared/providers beside the project. */
+export function providerDir(): string | undefined {
+  const shared = join(ROOT, "..", "shared", "providers");
+  return process.env.KINDHA_PROVIDER_DIR || (existsSync(shared) ? shared : undefined);
+}
+
 /** Why a deploy cannot run here (providers, Docker, image, tools), or undefined. */
-export function missingForDeploy(): string | undefined {
-  const dir = process.env.KINDHA_PROVIDER_DIR;
-  if (!dir) return `KINDHA_PROVIDER_DIR is not set; it must name a directory holding ${PROVIDERS.join(", ")}`;
+export function missingForDeploy(images?: readonly string[]): string | undefined {
+  const dir = providerDir();
+  if (!dir) return `no pinned providers: set KINDHA_PROVIDER_DIR to a directory holding ${PROVIDERS.join(", ")} (or put them in ../shared/providers)`;
   const absent = PROVIDERS.filter((p) => !existsSync(join(dir, p)));
-  if (absent.length > 0) return `KINDHA_PROVIDER_DIR=${dir} lacks ${absent.join(", ")}`;
-  return missingPrerequisite();
+  if (absent.length > 0) return `${dir} lacks ${absent.join(", ")}`;
+  return missingPrerequisite(images);
 }
 
 export interface Project {

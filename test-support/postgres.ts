@@ -1,12 +1,12 @@
 /**
  * The test tiers' database: PostgreSQL from Debian (kindha.local/postgres:15, built by
  * e2e/node-image.sh and pre-loaded into its nodes) as a StatefulSet whose claim comes from the
- * class `standard`.
+ * class `standard`, in the stack's own `workloads` namespace (Terraform's: cdktf destroy deletes it).
  */
 import { kubectl, MINUTE, waitFor } from "./cluster";
 
 export const POSTGRES_IMAGE = "kindha.local/postgres:15";
-export const NAMESPACE = "kindha-data";
+export const NAMESPACE = "workloads";
 export const POD = "postgres-0";
 /** The claim the StatefulSet's template makes for pod 0: `<template>-<set>-0`. */
 export const CLAIM = "data-postgres-0";
@@ -14,14 +14,13 @@ export const ROWS = 10_000;
 
 const PATH = "/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** Namespace, headless service and StatefulSet (1 replica, 1 GiB claim from `standard`). */
+/** Headless service and StatefulSet (1 replica, 1 GiB claim from `standard`); the stack makes the namespace. */
 export function postgresManifest(): string {
   const labels = { app: "postgres" };
   return JSON.stringify({
     apiVersion: "v1",
     kind: "List",
     items: [
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } },
       { apiVersion: "v1", kind: "Service", metadata: { name: "postgres", namespace: NAMESPACE }, spec: { clusterIP: "None", selector: labels, ports: [{ port: 5432 }] } },
       {
         apiVersion: "apps/v1",

@@ -2,9 +2,9 @@
  * The real engine on the synthesized JSON: init, validate, plan for every stack, and apply up to
  * the container runtime with stand-ins for docker, kind and kubectl.
  *
- * Run with `npm run test:engine`. It needs the engine and the pinned providers (tools/dev/engine.sh,
- * KINDHA_PROVIDER_DIR); when they cannot be had it fails with the bootstrap's one-line reason. It
- * is not part of `npm test`: no registry this project's CI reaches serves the providers.
+ * Part of `npm test` (alone: `npm run test:engine`). It needs the engine and the pinned providers
+ * (tools/dev/engine.sh: OpenTofu, and KINDHA_PROVIDER_DIR, default ../shared/providers); when they
+ * cannot be had it fails with the bootstrap's one-line reason.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";

@@ -8,7 +8,7 @@
  * taints as planned, and `npm run verify` passing. A config change scales the workers 1 -> 2;
  * `cdktf destroy` leaves nothing.
  *
- * Needs what the deploy tier needs (KINDHA_PROVIDER_DIR with the pinned providers) and the Cluster
+ * Needs what the cluster tier needs (the pinned providers: KINDHA_PROVIDER_DIR, default ../shared/providers) and the Cluster
  * API images; without them it fails with one line. About 20 minutes; not part of `npm test` or CI.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * The cluster and deploy tiers' first act: a kind cluster left by a killed run of a tier (its
+ * The cluster and scenario tiers' first act: a kind cluster left by a killed run of a tier (its
  * sandbox gone, or its run ended) is deleted; any other cluster on the engine stops the tier with
  * one line. docker and kind are stand-ins that answer as the engine would.
  */

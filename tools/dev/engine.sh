@@ -11,8 +11,10 @@
 #
 # Environment:
 #   KINDHA_ENGINE_CACHE  where binaries are cached (default: ~/.cache/kindha/engine)
-#   KINDHA_PROVIDER_DIR  a directory already holding terraform-provider-<type>_v<version> binaries
-#                        (used before building; e.g. release binaries copied in by hand)
+#   KINDHA_PROVIDER_DIR  a directory holding terraform-provider-<type>_v<version> binaries, used in
+#                        place as a filesystem mirror (an air-gapped site's provider mirror; with a
+#                        SHA256SUMS file there, checked first). Default: ../shared/providers beside
+#                        the project, when it exists; else they are built from their Go modules
 #   KINDHA_ENGINE        engine to use: tofu (default) or terraform
 set -euo pipefail
 
@@ -33,6 +35,13 @@ log() { echo "engine: $*" >&2; }
 die() { echo "engine: error: $*" >&2; exit 1; }
 
 started=$(date +%s)
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [ -z "${KINDHA_PROVIDER_DIR:-}" ] && [ -d "$root/../shared/providers" ]; then
+  KINDHA_PROVIDER_DIR="$(cd "$root/../shared/providers" && pwd)"
+fi
+if [ -n "${KINDHA_PROVIDER_DIR:-}" ] && [ -f "$KINDHA_PROVIDER_DIR/SHA256SUMS" ]; then
+  (cd "$KINDHA_PROVIDER_DIR" && sha256sum --quiet -c SHA256SUMS >&2) || die "the providers in $KINDHA_PROVIDER_DIR do not match its SHA256SUMS"
+fi
 want_env=0 no_build=0
 for arg in "$@"; do
   case "$arg" in
@@ -89,11 +98,8 @@ for entry in "${providers[@]}"; do
   read -r type version module commit <<<"$entry"
   built="$cache/providers/terraform-provider-${type}_v${version}"
   given="${KINDHA_PROVIDER_DIR:-}/terraform-provider-${type}_v${version}"
-  if [ ! -x "$built" ] && [ -n "${KINDHA_PROVIDER_DIR:-}" ] && [ -x "$given" ]; then
-    mkdir -p "$cache/providers"
-    cp "$given" "$built"
-    log "provider hashicorp/$type $version: taken from $KINDHA_PROVIDER_DIR"
-  fi
+  # The given mirror is used in place, never copied.
+  [ -n "${KINDHA_PROVIDER_DIR:-}" ] && [ -x "$given" ] && built="$given"
   if [ ! -x "$built" ] && [ "$no_build" = 1 ]; then
     absent+=("terraform-provider-${type}_v${version}")
     continue
