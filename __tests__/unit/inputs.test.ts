@@ -176,6 +176,12 @@ describe("parser limits", () => {
     expectRefused(synth(`stacks: ${"[".repeat(40)}${"]".repeat(40)}\n`), "nests too deep; a config may nest at most 16 levels");
   });
 
+  test("refuses 5,000 nested [ in one line, where the YAML parser would exhaust the stack", () => {
+    const r = synth(`stacks: ${"[".repeat(5000)}\n`);
+    expectRefused(r, "nests too deeply for the parser; a config may nest at most 16 levels");
+    expect(r.stderr).not.toContain("RangeError");
+  });
+
   test("refuses more than 20,000 keys and values, fast", () => {
     const started = Date.now();
     const r = synth(`stacks:\n  single:\n${Array.from({ length: 12_000 }, (_, i) => `    k${i}: ${i}`).join("\n")}\n`);

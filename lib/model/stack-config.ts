@@ -112,7 +112,15 @@ export function stackDefinitionsFromYaml(text: string | undefined, source: strin
 
 function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violation[]): void {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
+  } catch (e) {
+    // The parser recurses once per level of nesting: thousands of `[` exhaust the stack.
+    if (!(e instanceof RangeError)) throw e;
+    v.push({ field: "yaml", value: "nesting", rule: `nests too deeply for the parser; a config may nest at most ${CONFIG_LIMITS.depth} levels` });
+    return;
+  }
   if (doc.errors.length > 0) {
     const lines = text.split("\n");
     for (const e of doc.errors) {
