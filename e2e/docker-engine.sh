@@ -8,7 +8,8 @@
 #   e2e/docker-engine.sh stop    stop dockerd only if `start` started it
 #   e2e/docker-engine.sh status  say whether a daemon answers and who started it
 #   e2e/docker-engine.sh run CMD...  start a daemon if none answers, run CMD, and stop the daemon
-#                                afterwards if this call started it (even when CMD fails)
+#                                afterwards if this call started it (even when CMD fails) and no
+#                                container runs on it any more (another run may use it meanwhile)
 #
 # Env: KINDHA_CACHE (default ~/.cache/kindha): the wrapper, pid file and daemon log live there.
 set -euo pipefail
@@ -86,10 +87,19 @@ status() {
   else log "no Docker engine answers"; return 1; fi
 }
 
+# Stops the daemon this run started, unless containers it did not make still run on it: another
+# run (a test tier during an image build) started using it meanwhile, and stopping it would kill
+# that run's clusters.
+stop_if_unused() {
+  local running; running=$(docker ps -q 2>/dev/null | wc -l)
+  if (( running > 0 )); then log "leaving dockerd running: $running container(s) still run on it"; return 0; fi
+  stop
+}
+
 with_engine() {
   local started=0 rc=0
   if answers; then host_limits; else start; started=1; fi
-  trap '[ "$started" = 1 ] && stop' EXIT
+  trap '[ "$started" = 1 ] && stop_if_unused' EXIT
   "$@" || rc=$?
   exit "$rc"
 }

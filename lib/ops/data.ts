@@ -101,11 +101,11 @@ export async function resume(k: ClusterClient, scaled: readonly Scaled[]): Promi
 }
 
 /**
- * Archives the data directory, as `node` sees it, into `file` on this machine (0600 is the
- * caller's: the container CLI's cp keeps the node's mode).
+ * Archives the data directory, as `node` sees it, into `file` on this machine: made 0600 in the
+ * node (umask 077), and the container CLI's cp keeps that mode, so it is never readable by others.
  */
 export async function archiveVolumes(k: ClusterClient, node: string, file: string): Promise<void> {
-  const tar = await k.inNode(node, ["sh", "-c", 'mkdir -p "$(dirname "$1")" && tar -C "$2" --exclude="./$3" -czf "$1" .', "-", NODE_STAGING, NODE_DATA_DIR, DATA_OWNER_FILE], 1_800_000);
+  const tar = await k.inNode(node, ["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && tar -C "$2" --exclude="./$3" -czf "$1" .', "-", NODE_STAGING, NODE_DATA_DIR, DATA_OWNER_FILE], 1_800_000);
   if (tar.code !== 0) throw new Error(`archiving ${NODE_DATA_DIR} on ${node} failed: ${lastLine(tar)}`);
   const cp = await k.containers(["cp", `${node}:${NODE_STAGING}`, file], 1_800_000);
   await k.inNode(node, ["rm", "-f", NODE_STAGING]);
