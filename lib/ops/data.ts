@@ -186,18 +186,13 @@ export async function readVolumesOnHost(k: ClusterClient, node: string): Promise
   return { volumes, ...volumesOnHost(volumes, parseVolumeDirs(dirs.stdout)) };
 }
 
-/** Volumes of the shared data directory whose claim's deletion would delete their bytes. */
-export function volumesToRetain(volumes: readonly VolumeInfo[]): VolumeInfo[] {
-  return volumes.filter((v) => dataDirOf(v) !== undefined && v.reclaimPolicy !== "Retain");
-}
-
 /**
  * Sets `Retain` on every volume of the shared data directory that has another policy (volumes of
  * an older cluster's class, brought back by a restore): deleting a claim, or its namespace, then
  * keeps the bytes. Returns the volumes changed.
  */
 export async function retainVolumes(k: ClusterClient, volumes: readonly VolumeInfo[]): Promise<string[]> {
-  const todo = volumesToRetain(volumes);
+  const todo = volumes.filter((v) => dataDirOf(v) !== undefined && v.reclaimPolicy !== "Retain");
   for (const v of todo) {
     const r = await k.kubectl(["patch", "pv", v.name, "--type", "merge", "-p", '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'], { timeoutMs: 60_000 });
     if (r.code !== 0) throw new Error(`setting Retain on volume ${v.name} failed: ${lastLine(r)}`);

@@ -228,7 +228,6 @@ export interface VolumeInfo {
   readonly phase: string;
   /** `<namespace>/<claim>` it is (or was) bound to; empty when none. */
   readonly claim: string;
-  readonly provisioner: string;
   readonly reclaimPolicy: string;
   /** Its directory as the nodes see it (hostPath or local path); empty when neither. */
   readonly path: string;
@@ -240,7 +239,6 @@ export interface VolumeInfo {
 export function parseVolumes(text: string): VolumeInfo[] {
   return listItems(text, "kubectl get pv").map((v) => {
     const meta = isRecord(v.metadata) ? v.metadata : {};
-    const annotations = isRecord(meta.annotations) ? meta.annotations : {};
     const spec = isRecord(v.spec) ? v.spec : {};
     const status = isRecord(v.status) ? v.status : {};
     const ref = isRecord(spec.claimRef) ? spec.claimRef : undefined;
@@ -249,7 +247,6 @@ export function parseVolumes(text: string): VolumeInfo[] {
       name: str(meta.name),
       phase: str(status.phase) || "Unknown",
       claim: ref ? `${str(ref.namespace)}/${str(ref.name)}` : "",
-      provisioner: str(annotations["pv.kubernetes.io/provisioned-by"]),
       reclaimPolicy: str(spec.persistentVolumeReclaimPolicy),
       path: str(dir.path),
       shared: spec.nodeAffinity === undefined,
