@@ -2,9 +2,9 @@
  * `npm run remove-data -- <stack> --yes`: deletes the stack's data directory (every volume of its
  * cluster). The only command that does; destroy, migrate and re-creation keep it.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { expandHome, resolveDataDir } from "../lib/io/paths";
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { backupDir, expandHome, resolveDataDir } from "../lib/io/paths";
 import { DATA_OWNER_FILE } from "../lib/model/storage";
 import { kindClusterPsArgs } from "../lib/model/topology";
 import { lastLine } from "../lib/io/exec";
@@ -21,7 +21,8 @@ migrate and deleting a claim keep it (kindha's class keeps a deleted claim's dir
 claim of the same name finds the bytes), for the next cluster or claim of that name.
 
 Refuses while the cluster exists (destroy it first), when the directory belongs to another
-cluster, and without --yes (then it lists what would go).
+cluster or has no file naming its cluster (kindha did not make it), when it is a symbolic link or
+overlaps the backup directory, and without --yes (then it lists what would go).
 
 Options:
   --claim NS/NAME  delete only that claim's directory (<data dir>/NS/NAME). While the cluster runs,
@@ -29,6 +30,12 @@ Options:
                    released volume object goes too
   --yes            delete it
   -h, --help       this help`;
+
+/** `inner` is `outer` or lies below it. */
+const within = (inner: string, outer: string) => {
+  const rel = relative(resolve(outer), resolve(inner));
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+};
 
 /** `<namespace>/<claim>` directories under a data directory. */
 export function volumesIn(dir: string): string[] {
@@ -55,9 +62,15 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       io.out(`remove-data: ${dir} does not exist; nothing to delete`);
       return EXIT.ok;
     }
+    // A link would delete only itself; its target may be anything.
+    if (lstatSync(dir).isSymbolicLink()) throw new Error(`${dir} is a symbolic link (to ${realpathSync(dir)}); not touching it: set dataDir to the directory itself`);
     if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory; not touching it`);
-    const owner = existsSync(join(dir, DATA_OWNER_FILE)) ? readFileSync(join(dir, DATA_OWNER_FILE), "utf8").trim() : undefined;
-    if (owner !== undefined && owner !== name) throw new Error(`${dir} belongs to cluster ${JSON.stringify(owner)}, not ${name}; not touching it`);
+    const backups = expandHome(backupDir(name), deps.env.HOME || undefined);
+    if (within(backups, dir) || within(dir, backups)) throw new Error(`${dir} overlaps the backup directory ${backups}; deleting it would delete snapshots: not touching it`);
+    // The create script marks the directories it makes; any other directory is not kindha's to delete.
+    if (!existsSync(join(dir, DATA_OWNER_FILE))) throw new Error(`${dir} has no ${DATA_OWNER_FILE} file naming its cluster, so kindha did not make it; not touching it`);
+    const owner = readFileSync(join(dir, DATA_OWNER_FILE), "utf8").trim();
+    if (owner !== name) throw new Error(`${dir} belongs to cluster ${JSON.stringify(owner)}, not ${name}; not touching it`);
     const cli = containerCli(deps.env);
     const nodes = await deps.exec(cli, kindClusterPsArgs(name), { env: deps.env, timeoutMs: 30_000 });
     if (nodes.code !== 0) throw new Error(`cannot tell whether cluster ${name} exists (${cli} ps failed: ${nodes.stderr.trim() || nodes.code}); not deleting`);

@@ -18,7 +18,7 @@ import { main as removeDataMain } from "../../tools/remove-data";
 import { main as renewCertsMain } from "../../tools/renew-certs";
 import { main as upgradeMain } from "../../tools/upgrade";
 import { main as clusterApiMain } from "../../tools/cluster-api";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { capture, fakeClock, fakeExec, failResult, okResult, recorded } from "../fixtures/recorded/load";
 
@@ -248,6 +248,42 @@ describe("the tools and the cluster's volumes", () => {
       const c4 = capture();
       expect(await removeDataMain(["single", "--yes"], c4.io, { exec: gone.exec, env: { HOME: home } })).toBe(0);
       expect(existsSync(data)).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("remove-data refuses what kindha did not make", () => {
+  test("a directory without the file naming its cluster, a symbolic link, and one that holds the backups", async () => {
+    const home = mkdtempSync(join(tmpdir(), "kindha-tools-"));
+    const data = join(home, ".kindha", "data", "data-platform-local");
+    const gone = fakeExec(() => okResult(""));
+    const refused = async () => {
+      const c = capture();
+      expect(await removeDataMain(["single", "--yes"], c.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
+      return c.err[0];
+    };
+    try {
+      mkdirSync(join(data, "workloads", "lake"), { recursive: true });
+      expect(await refused()).toBe(`error: ${data} has no .kindha-cluster file naming its cluster, so kindha did not make it; not touching it`);
+      expect(existsSync(join(data, "workloads", "lake"))).toBe(true);
+      // A link: the target stays.
+      const target = join(home, "elsewhere");
+      mkdirSync(target);
+      writeFileSync(join(target, ".kindha-cluster"), "data-platform-local\n");
+      rmSync(data, { recursive: true });
+      symlinkSync(target, data);
+      expect(await refused()).toBe(`error: ${data} is a symbolic link (to ${target}); not touching it: set dataDir to the directory itself`);
+      expect(existsSync(join(target, ".kindha-cluster"))).toBe(true);
+      // A data directory that holds the backup directory.
+      writeFileSync(join(home, ".kindha", ".kindha-cluster"), "data-platform-local\n");
+      const c = capture();
+      await withConfig("stacks:\n  single:\n    dataDir: ~/.kindha\n", async () => {
+        expect(await removeDataMain(["single", "--yes"], c.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
+      });
+      expect(existsSync(join(home, ".kindha", ".kindha-cluster"))).toBe(true);
+      expect(c.err[0]).toBe(`error: ${join(home, ".kindha")} overlaps the backup directory ${join(home, ".kindha", "backups", "data-platform-local")}; deleting it would delete snapshots: not touching it`);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
