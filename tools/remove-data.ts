@@ -105,8 +105,8 @@ async function removeClaim(stack: StackTarget, dir: string, claim: string, runni
   }
   const [ns, name] = claim.split("/");
   let released: string[] = [];
-  if (running) {
-    const k = new ClusterClient(clusterAccess(stack, undefined, deps));
+  const k = running ? new ClusterClient(clusterAccess(stack, undefined, deps)) : undefined;
+  if (k) {
     const pvc = await k.kubectl(["-n", ns, "get", "pvc", name, "--ignore-not-found", "-o", "name"], { timeoutMs: 60_000 });
     if (pvc.code !== 0) throw new Error(`cannot tell whether claim ${claim} exists (kubectl: ${lastLine(pvc)}); not deleting`);
     if (pvc.stdout.trim() !== "") throw new Error(`claim ${claim} exists in cluster ${stack.topology.clusterName}; delete it first (kubectl -n ${ns} delete pvc ${name}), then run this again`);
@@ -115,8 +115,7 @@ async function removeClaim(stack: StackTarget, dir: string, claim: string, runni
     released = parseVolumes(pv.stdout).filter((v) => v.claim === claim && dataDirOf(v) === claim).map((v) => v.name);
   }
   if (!yes) throw new UsageError(`add --yes to delete ${path}${released.length > 0 ? ` and the released volume ${released.join(", ")}` : ""}`);
-  if (released.length > 0) {
-    const k = new ClusterClient(clusterAccess(stack, undefined, deps));
+  if (k && released.length > 0) {
     const r = await k.kubectl(["delete", "pv", ...released], { timeoutMs: 60_000 });
     if (r.code !== 0) throw new Error(`deleting volume ${released.join(", ")} failed: ${lastLine(r)}; ${path} is untouched`);
   }
