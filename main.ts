@@ -3,9 +3,10 @@
  * id from kindha.config.yaml) is the whole user command.
  */
 import { App, TerraformStack } from "cdktf";
-import { join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { validateDefinitions, type StackDefinition } from "./lib/model/stack-config";
 import { loadStackDefinitions } from "./lib/io/config-file";
+import { guardStateFiles } from "./lib/io/state-files";
 import { ValidationError } from "./lib/model/validation";
 import { ClusterApiStack } from "./stacks/cluster-api-stack";
 import { ClusterStack } from "./stacks/cluster-stack";
@@ -21,7 +22,7 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
       new ClusterApiStack(app, def.id, def.availability, { ...def.spec, clusterApi: def.clusterApi });
       continue;
     }
-    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups, dataDir: def.dataDir, clusterApiManagement: def.clusterApiManagement };
+    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups, dataDir: def.dataDir, clusterApiManagement: def.clusterApiManagement, recoverOnPlan: def.recoverOnPlan };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);
   }
@@ -33,6 +34,8 @@ if (require.main === module) {
     const app = buildApp();
     app.synth();
     const cwd = process.cwd();
+    // Each stack's backend path is ../../../terraform.<id>.tfstate from cdktf.out/stacks/<id>.
+    guardStateFiles(dirname(resolve(app.outdir)), app.node.children.filter((s) => s instanceof TerraformStack).map((s) => s.node.id));
     for (const stack of app.node.children) {
       if (!(stack instanceof TerraformStack)) continue;
       console.log(`${stack.node.id}: ${relative(cwd, join(app.outdir, "stacks", stack.node.id, "cdk.tf.json"))}`);

@@ -42,10 +42,11 @@ export interface KindClusterProps {
   readonly dataDir?: string;
   /**
    * Every plan first looks at the cluster (scripts/plan-hook.sh runs `npm run recover --
-   * --terraform-hook` in the project above the stack's directory) and, when it is the stack's own
-   * cluster and does not answer (after a Docker restart or a reboot), recovers it before the
-   * Kubernetes provider reads it: a deploy repairs instead of failing or replacing.
-   * `KINDHA_RECOVER_ON_PLAN=0` makes it only report.
+   * --terraform-hook` in the project above the stack's directory) and, when its nodes carry this
+   * state's mark (stack id and the resource's id, written at create) and its API does not answer
+   * (after a Docker restart or a reboot), recovers it before the Kubernetes provider reads it: a
+   * deploy repairs instead of failing or replacing. A plan that replaces the cluster does not
+   * look (the id is unknown until apply). `KINDHA_RECOVER_ON_PLAN=0` makes it only report.
    * @default true
    */
   readonly recoverOnPlan?: boolean;
@@ -161,7 +162,7 @@ export class KindCluster extends Construct {
         {
           type: "local-exec",
           command: `bash "${fromTriggers("scripts_dir")}/create-cluster.sh"`,
-          environment: { ...preflightEnv, ...env, KINDHA_STORAGE_CLASS: fromTriggers("storage_class_path"),
+          environment: { ...preflightEnv, ...env, KINDHA_CREATE_ID: "${self.id}", KINDHA_STORAGE_CLASS: fromTriggers("storage_class_path"),
             KINDHA_STORAGE_CONFIG: fromTriggers("storage_config_path"), KINDHA_WAIT: props.waitTimeout ?? DEFAULTS.waitTimeout },
         },
         {
@@ -174,10 +175,11 @@ export class KindCluster extends Construct {
     });
 
     if (props.recoverOnPlan ?? DEFAULTS.recoverOnPlan) {
-      // The values travel on stdin, never on a command line.
+      // The values travel on stdin, never on a command line. The resource's id is unknown while
+      // a plan replaces the cluster, and Terraform then defers the read to after the apply.
       this.condition = new DataExternal(this, "Condition", {
         program: ["bash", `${props.scriptsDir}/plan-hook.sh`],
-        query: { stack: props.stackId, kubeconfig: this.kubeconfigPath },
+        query: { stack: props.stackId, kubeconfig: this.kubeconfigPath, create_id: this.resource.id },
       });
     }
 

@@ -7,6 +7,7 @@
 #      KINDHA_DATA_DIR: host directory of the cluster's volumes (made 0700 and marked as this
 #        cluster's); KINDHA_STORAGE_CLASS, KINDHA_STORAGE_CONFIG: the StorageClass and the merge
 #        patch of the provisioner's ConfigMap applied after create (all empty: volumes stay in the nodes)
+#      KINDHA_STACK, KINDHA_CREATE_ID: the mark written into the nodes (nodes.sh mark); none without an id
 #      KINDHA_SKIP_VERIFY=1 skips the etcd health check (for stand-ins that cannot answer it)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,6 +61,8 @@ kind create cluster --name "$name" --config "$config" --kubeconfig "$kubeconfig"
 chmod 600 "$kubeconfig"
 # A restart of Docker or the host must not move a node: etcd and kubeadm named these addresses.
 bash "$here/nodes.sh" pin "$name"
+# The plan's hook recovers only a cluster that carries its state's mark (Terraform sets the id).
+if [ -n "${KINDHA_CREATE_ID:-}" ]; then bash "$here/nodes.sh" mark "$name"; fi
 
 kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready nodes --all --timeout "$wait"
 if [ -n "$data_dir" ]; then

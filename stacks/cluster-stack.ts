@@ -36,6 +36,12 @@ export interface ClusterStackProps extends TopologySpec {
    */
   readonly clusterApiManagement?: boolean;
   /**
+   * Every plan looks at the stack's own cluster first and recovers it when its API does not answer
+   * (see StackDefinition.recoverOnPlan).
+   * @default true
+   */
+  readonly recoverOnPlan?: boolean;
+  /**
    * How long `kind create cluster` waits for the control plane.
    * @default "5m"
    */
@@ -158,6 +164,7 @@ export abstract class ClusterStack extends TerraformStack {
       backupDir: backups,
       allowCgroupV1: topology.allowCgroupV1,
       dataDir: data,
+      recoverOnPlan: props.recoverOnPlan,
     });
     this.upgrade = new RollingUpgrade(this, "Upgrade", {
       nodeImage: topology.nodeImage,

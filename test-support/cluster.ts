@@ -3,7 +3,7 @@
  * the cache, a synthesized stack in a sandbox HOME, kubectl and docker calls, and polling.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSync, type CommandResult } from "../lib/io/exec";
@@ -28,6 +28,11 @@ export function kindhaCache(): string {
 /** Where e2e/node-image.sh links kind and kubectl. */
 export function toolsDir(): string {
   return join(kindhaCache(), "e2e", "tools");
+}
+
+/** Whether a stack's local state file holds a state (the app creates each one empty, 0600). */
+export function hasState(file: string): boolean {
+  return existsSync(file) && statSync(file).size > 0;
 }
 
 /** Why the tier cannot run here, or undefined: the engine, the image and the tools it needs. */

@@ -44,6 +44,8 @@ export function readLifecycle(stackDir: string, home: string): Lifecycle {
         if (!files[name]) throw new Error(`local_file.${name} is not in ${stackDir}`);
         return resolve(files[name].filename);
       })
+      // What the null provider gives a new resource: a decimal id.
+      .replace(/\$\{self\.id\}/g, "5577006791947779410")
       .replace(/\$\{self\.triggers\.(\w+)\}/g, (_, name: string) => {
         if (!(name in self)) throw new Error(`self.triggers.${name} is not a trigger`);
         return self[name];

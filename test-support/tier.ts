@@ -5,13 +5,13 @@
  * checks every stack's cluster must pass, declared as tests.
  */
 import { createHash, X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { resolveStack } from "../lib/io/config-file";
 import { kindLbConfig } from "../lib/model/kind-lb-config";
 import type { Topology } from "../lib/model/topology";
-import { clearLeftoverClusters, clusterContainers, kubectl, makeSandbox, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor, type Sandbox } from "./cluster";
+import { clearLeftoverClusters, clusterContainers, hasState, kubectl, makeSandbox, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor, type Sandbox } from "./cluster";
 import { failed, makeProject, missingForDeploy, type Project } from "./deploy";
 import { runLogged, type Ran } from "./lifecycle";
 
@@ -68,7 +68,7 @@ export function declareTier(name: string, stacks: readonly string[], extra: Read
     // Whatever a failed test left: each stack with state is destroyed, then any cluster of the name.
     if (p && clusterContainers(cluster).length > 0) {
       for (const stack of stacks) {
-        if (clusterContainers(cluster).length > 0 && existsSync(join(sandbox.dir, `terraform.${stack}.tfstate`))) {
+        if (clusterContainers(cluster).length > 0 && hasState(join(sandbox.dir, `terraform.${stack}.tfstate`))) {
           await runLogged(`npx cdktf destroy ${stack} --auto-approve --skip-provider-lock`, { cwd: sandbox.dir, env: { ...p.env, KINDHA_SKIP_BACKUP: "1" }, logFile: sandbox.logFile, timeoutMs: 10 * MINUTE });
         }
       }

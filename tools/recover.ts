@@ -27,18 +27,27 @@ stopped by hand). Steps, each checked, stopping at the first failure with what t
 Options:
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
   --wait SECONDS     bound of each wait (default 300, at most 900)
-  --terraform-hook   the step a plan runs (Terraform's external data source: {"stack", "kubeconfig"}
-                     as JSON on stdin, {"state", "detail"} on stdout): recovers only a cluster that
-                     is the stack's and does not answer; logs to ~/.kindha/logs/<cluster>/recover.log
+  --terraform-hook   the step a plan runs (Terraform's external data source: {"stack", "kubeconfig",
+                     "create_id"} as JSON on stdin, {"state", "detail"} on stdout): recovers only a
+                     cluster whose nodes carry the stack's mark and whose API does not answer, up to
+                     etcd quorum and the API (no verify); logs to ~/.kindha/logs/<cluster>/recover.log
   -h, --help         this help
 
 Environment: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER (default docker), KIND_EXPERIMENTAL_DOCKER_NETWORK (default kind),
-KINDHA_RECOVER_ON_PLAN=0 (the hook only reports).`;
+KINDHA_RECOVER_ON_PLAN=0 or false: the hook only reports (1 or true: it recovers; anything else is refused).`;
+
+/** KINDHA_RECOVER_ON_PLAN: unset, 1/true (recover) or 0/false (report only); anything else is refused. */
+export function recoverOnPlan(value: string | undefined): boolean {
+  if (value === undefined || value === "" || value === "1" || value === "true") return true;
+  if (value === "0" || value === "false") return false;
+  throw new UsageError(`KINDHA_RECOVER_ON_PLAN=${JSON.stringify(value)}: must be 1, true, 0 or false`);
+}
 
 /**
- * The plan's step: finds the cluster's condition and, when it is the stack's own cluster and it
- * does not answer, recovers it, so that a plan after a reboot reads a live cluster instead of
- * failing on it. Absent, other-topology and no-engine leave the plan to Terraform.
+ * The plan's step: finds the cluster's condition and, when its nodes carry the mark of this
+ * stack's state and its API does not answer, recovers it, so that a plan after a reboot reads a
+ * live cluster instead of failing on it. Absent, other-topology, not-ours and no-engine leave the
+ * plan to Terraform.
  */
 export async function terraformHook(input: string, io: Io, given: Partial<ToolDeps> = {}): Promise<number> {
   const deps = toolDeps(given);
@@ -49,10 +58,11 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
     io.err("recover --terraform-hook: stdin is not JSON (Terraform's external data source sends its query there)");
     return EXIT.usage;
   }
-  if (!isRecord(query) || typeof query.stack !== "string" || typeof query.kubeconfig !== "string") {
-    io.err('recover --terraform-hook: the query must hold "stack" and "kubeconfig" as strings');
+  if (!isRecord(query) || typeof query.stack !== "string" || typeof query.kubeconfig !== "string" || typeof query.create_id !== "string" || query.create_id === "") {
+    io.err('recover --terraform-hook: the query must hold "stack", "kubeconfig" and "create_id" as strings');
     return EXIT.usage;
   }
+  const recovering = recoverOnPlan(deps.env.KINDHA_RECOVER_ON_PLAN);
   const answer = (state: string, detail: string) => {
     io.out(JSON.stringify({ state, detail }));
     return EXIT.ok;
@@ -67,12 +77,12 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
     io.err(line);
   };
   const ctx = recoverContext(stack, query.kubeconfig, deps, { out: say, err: say }, DEFAULTS.recoverWaitSeconds);
-  const condition = await clusterCondition(ctx);
+  const condition = await clusterCondition(ctx, { stack: stack.id, create: query.create_id });
   if (condition.state !== "unhealthy") return answer(condition.state, condition.why);
-  if (deps.env.KINDHA_RECOVER_ON_PLAN === "0") return answer("unhealthy", `${condition.why} (KINDHA_RECOVER_ON_PLAN=0: not recovered)`);
+  if (!recovering) return answer("unhealthy", `${condition.why} (KINDHA_RECOVER_ON_PLAN=${deps.env.KINDHA_RECOVER_ON_PLAN}: not recovered)`);
   const t0 = deps.clock.now();
   say(`recover: ${new Date(t0).toISOString()} plan of stack ${stack.id}: ${condition.why}; recovering`);
-  const report = await runSteps(recoverSteps(ctx), ctx, say, ctx.clock);
+  const report = await runSteps(recoverSteps(ctx, { verify: false }), ctx, say, ctx.clock);
   const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
   say(report.ok ? `recover: done in ${seconds} s` : `recover: stopped at "${report.failed?.step}" after ${seconds} s; the plan stops here (the cluster is not replaced)`);
   if (!report.ok) return EXIT.failed;

@@ -9,10 +9,11 @@
  * a Docker engine restart repaired by the next `cdktf deploy`), and back; then `ha-option-a`.
  * What is long and changes rarely is in the scenario tier (__tests__/scenarios).
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clusterContainers, dockerEngine, kubectl, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
+import { runLogged } from "../../test-support/lifecycle";
 import { containerIds, declareClusterChecks, declareTier, passed } from "../../test-support/tier";
 
 const STACKS = ["single", "ha-option-b", "ha-option-a"];
@@ -69,6 +70,32 @@ if (t) {
     }, 20 * MINUTE);
 
     declareClusterChecks(t, "single");
+
+    test("single's nodes carry the stack's mark with this state's id; the state is 0600; a changed apiServerPort makes cdktf diff show the replacement within 60 s, the hook not looking", async () => {
+      const stateFile = join(t.sandbox.dir, "terraform.single.tfstate");
+      for (const f of [stateFile, `${stateFile}.backup`]) expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+      const state = JSON.parse(readFileSync(stateFile, "utf8"));
+      const lifecycle = state.resources.find((r: any) => r.type === "null_resource" && r.instances[0].attributes.triggers?.config_sha256);
+      const id = lifecycle.instances[0].attributes.id;
+      expect(id).toMatch(/^\d+$/);
+      for (const node of t.topology("single").nodes) {
+        expect({ node: node.name, mark: run("docker", ["exec", node.name, "cat", "/kind/kindha-identity"], t.env()).stdout }).toEqual({ node: node.name, mark: `stack=single\ncreate=${id}\n` });
+      }
+      const config = readFileSync(t.sandbox.configFile, "utf8");
+      const log = join(t.sandbox.home, ".kindha", "logs", t.cluster, "recover.log");
+      const logged = existsSync(log) ? readFileSync(log, "utf8") : "";
+      writeFileSync(t.sandbox.configFile, config.replace("  single:\n", "  single:\n    apiServerPort: 6444\n"));
+      try {
+        const r = await runLogged("npx cdktf diff single --skip-provider-lock", { cwd: t.sandbox.dir, env: t.env(), logFile: t.sandbox.logFile, timeoutMs: 60_000 });
+        t.say(`cdktf diff single with apiServerPort 6444: exit ${r.code} in ${r.seconds} s`);
+        expect(r.code).toBe(0);
+        expect(r.output).toMatch(/null_resource\.Cluster_Lifecycle_\w+ must be replaced/);
+      } finally {
+        writeFileSync(t.sandbox.configFile, config);
+      }
+      expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe(logged);
+      expect(t.k("get", "--raw", "/readyz").trim()).toBe("ok");
+    }, 5 * MINUTE);
 
     test("PostgreSQL in workloads: 10,000 rows, the volume in the host data directory with a stable name, no node affinity, kept on delete", async () => {
       kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], pg.postgresManifest());

@@ -82,9 +82,10 @@ describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
     for (const c of managed) counts[c.type] = (counts[c.type] ?? 0) + 1;
     expect(counts).toEqual(EXPECTED[id]);
     expect(existsSync(join(home, ".kube"))).toBe(false);
-    // The recover hook ran during the plan and, with no kindha project above, did not look.
-    const hook = shown.prior_state.values.root_module.resources.find((r: { type: string }) => r.type === "external");
-    expect(hook.values.result).toEqual({ state: "not-checked", detail: expect.stringContaining("no kindha project") });
+    // The recover hook waits for the cluster's id: with no cluster in state it is read after the apply creates one.
+    const hook = changes.find((c) => c.mode === "data" && c.type === "external");
+    expect(hook?.change.actions).toEqual(["read"]);
+    expect(shown.prior_state?.values?.root_module?.resources?.some((r: { type: string }) => r.type === "external") ?? false).toBe(false);
   });
 });
 
@@ -152,6 +153,12 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     expect(readFileSync(config, "utf8")).toContain("kind: Cluster");
     expect(s.calls()).toContain(`kind create cluster --name data-platform-local --config ./kind-config.yaml --kubeconfig ${kubeconfig} --wait 5m`);
     expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
+    // The state holds the kubeconfig's key: 0600 from its first write, as is its backup.
+    const state = join(dir, "terraform.single.tfstate");
+    expect(readFileSync(state, "utf8")).toContain('"type": "local_sensitive_file"');
+    for (const f of [state, `${state}.backup`]) expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+    // The mark the plan's hook checks: the stack and this state's id of the cluster resource.
+    expect(s.calls()).toContain("docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID data-platform-local-control-plane sh -c printf \"stack=%s\\ncreate=%s\\n\" \"$KINDHA_STACK\" \"$KINDHA_CREATE_ID\" >/kind/kindha-identity");
   });
 
   test("a second plan is a no-op", () => {
@@ -165,7 +172,10 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     chmodSync(npm, 0o755);
     try {
       expect(tf(stack, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], home, s, env).status).toBe(0);
-      expect(JSON.parse(readFileSync(join(s.dir, "npm-stdin"), "utf8"))).toEqual({ stack: "single", kubeconfig });
+      const state = JSON.parse(tf(stack, ["show", "-json"], home, s, env).stdout);
+      const cluster = state.values.root_module.resources.find((r: any) => r.type === "null_resource" && r.values.triggers?.config_sha256);
+      expect(cluster.values.id).toMatch(/^\d+$/);
+      expect(JSON.parse(readFileSync(join(s.dir, "npm-stdin"), "utf8"))).toEqual({ stack: "single", kubeconfig, create_id: cluster.values.id });
       expect(readFileSync(join(s.dir, "npm-args"), "utf8").trim()).toBe(`${dir} run --silent recover -- --terraform-hook`);
       const failed = tf(stack, ["plan", "-input=false", "-no-color"], home, s, { ...env, FAKE_RECOVER_FAIL: "1" });
       expect(failed.status).toBe(1);
@@ -176,14 +186,26 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     }
   });
 
-  test("a topology change plans a replacement of the cluster", () => {
+  test("a topology change plans a replacement of the cluster, and the plan's hook does not look at the cluster being replaced", () => {
     writeFileSync(join(dir, "kindha.config.yaml"), `${bare}    apiServerPort: 7443\n`);
     const r = sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
     expect(r.status).toBe(0);
-    expect(tf(stack, ["plan", "-input=false", "-no-color", "-out=change.bin"], home, s, env).status).toBe(0);
+    // An npm that fails if called: the project's hook would run it.
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { recover: "node tools/dev/run.js tools/recover" } }));
+    const npm = join(s.bin, "npm");
+    writeFileSync(npm, `#!/usr/bin/env bash\necho "$*" >> "$FAKE_DIR/npm-called"; exit 1\n`);
+    chmodSync(npm, 0o755);
+    try {
+      expect(tf(stack, ["plan", "-input=false", "-no-color", "-out=change.bin"], home, s, env).status).toBe(0);
+    } finally {
+      rmSync(join(dir, "package.json"));
+      rmSync(npm);
+    }
+    expect(existsSync(join(s.dir, "npm-called"))).toBe(false);
     const shown = JSON.parse(tf(stack, ["show", "-json", "change.bin"], home).stdout);
     const cluster = shown.resource_changes.find((c: any) => c.type === "null_resource" && c.change.before?.triggers?.config_sha256);
     expect(cluster.change.actions).toEqual(["delete", "create"]);
+    expect(shown.resource_changes.find((c: any) => c.mode === "data" && c.type === "external").change.actions).toEqual(["read"]);
     writeFileSync(join(dir, "kindha.config.yaml"), bare);
     sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
   });

@@ -15,7 +15,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { resolveStack } from "../../lib/io/config-file";
-import { clearLeftoverClusters, clusterContainers, kubectl, makeSandbox, MINUTE, NODE_IMAGE, ROOT, run, waitFor } from "../../test-support/cluster";
+import { clearLeftoverClusters, clusterContainers, hasState, kubectl, makeSandbox, MINUTE, NODE_IMAGE, ROOT, run, waitFor } from "../../test-support/cluster";
 import { failed as fail, makeProject, missingForDeploy, type Project } from "../../test-support/deploy";
 import { runLogged } from "../../test-support/lifecycle";
 import { printedBuild } from "../../tools/cluster-api";
@@ -71,7 +71,7 @@ if (why) {
   }, 30 * MINUTE);
 
   afterAll(async () => {
-    if (existsSync(join(sandbox.dir, "terraform.prod.tfstate")) && workloadContainers().length > 0) {
+    if (hasState(join(sandbox.dir, "terraform.prod.tfstate")) && workloadContainers().length > 0) {
       await runLogged("npx cdktf destroy prod --auto-approve --skip-provider-lock", { cwd: sandbox.dir, env, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
     }
     // Machines CAPD could not delete (its management cluster failed first) are this test's own.

@@ -95,7 +95,7 @@ describe("no setting becomes code", () => {
     walk(JSON.parse(text));
     const OWN = [
       /^\$\{path\.module\}/,
-      /^\$\{self\.triggers\.[a-z_]+\}/,
+      /^\$\{self\.(triggers\.[a-z_]+|id)\}/,
       /^\$\{(local_file|null_resource)\.[A-Za-z0-9_]+\.(filename|id)\}/,
       /^\$\{data\.local_sensitive_file\.[A-Za-z0-9_]+\.content\}/,
       /^\$\{pathexpand\("[A-Za-z0-9._@+/~-]*"\)\}/,

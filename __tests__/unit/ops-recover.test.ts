@@ -41,6 +41,13 @@ describe("kind's load-balancer configuration", () => {
   });
 });
 
+/** What `docker cp <container>:<file> -` prints: a tar stream of the one file. */
+function tarOf(content: string, name = "kindha-identity"): string {
+  const header = (name.padEnd(100, "\0") + "0000644\0".padEnd(24, "\0") + content.length.toString(8).padStart(11, "0") + "\0").padEnd(512, "\0");
+  return header + content.padEnd(Math.ceil(content.length / 512) * 512, "\0") + "\0".repeat(1024);
+}
+const MARK = "stack=ha-option-b\ncreate=4242\n";
+
 /** `docker inspect` JSON of containers: name, running, address, fixed address. */
 function inspected(cs: readonly { name: string; running?: boolean; ip?: string; pinned?: string }[]): string {
   return JSON.stringify(
@@ -114,7 +121,7 @@ describe("the address plan", () => {
 
 describe("recover over a fake Docker after a restart", () => {
   /** All containers stopped, every one fixed at its address; the load balancer's config reset. */
-  function world() {
+  function world(marks: Record<string, string> = {}) {
     const running = new Set<string>();
     let cds = "resources: []";
     const ips: Record<string, string> = { [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5", [`${C}-worker`]: "172.18.0.3", [LB]: "172.18.0.7" };
@@ -125,6 +132,8 @@ describe("recover over a fake Docker after a restart", () => {
       }
       if (file === "docker" && args[0] === "network" && args[1] === "inspect") return okResult(JSON.stringify([{ Containers: {} }]));
       if (file === "docker" && args[0] === "ps") return okResult(Object.keys(ips).join("\n"));
+      if (file === "kubectl" && args.includes("/readyz") && (!running.has(LB) || isEmptyLbConfig(cds))) return { code: 1, stdout: "", stderr: "The connection to the server 127.0.0.1:6443 was refused" };
+      if (file === "docker" && args[0] === "cp" && args[1] === `${args[1].split(":")[0]}:/kind/kindha-identity`) return okResult(tarOf(marks[args[1].split(":")[0]] ?? MARK));
       if (file === "docker" && args[0] === "start") return running.add(args[1]), okResult(args[1]);
       if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "cat") return okResult(cds);
       if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "sh") return (cds = args[6]), okResult();
@@ -184,7 +193,7 @@ describe("recover over a fake Docker after a restart", () => {
   describe("the plan's hook (Terraform's external data source)", () => {
     const home = mkdtempSync(join(tmpdir(), "kindha-hook-"));
     afterAll(() => rmSync(home, { recursive: true, force: true }));
-    const query = JSON.stringify({ stack: "ha-option-b", kubeconfig: "/k" });
+    const query = JSON.stringify({ stack: "ha-option-b", kubeconfig: "/k", create_id: "4242" });
     const hook = async (w: { exec: ReturnType<typeof world>["exec"] }, opts: { env?: NodeJS.ProcessEnv; input?: string; exists?: boolean } = {}) => {
       const c = capture();
       const code = await terraformHook(opts.input ?? query, c.io, { exec: w.exec, env: { HOME: home, ...opts.env }, clock: fakeClock(), exists: () => opts.exists ?? true });
@@ -201,16 +210,44 @@ describe("recover over a fake Docker after a restart", () => {
       expect(w.cds()).toBe(kindLbConfig(ha.controlPlanes.map((n) => n.name)).cds);
       const log = join(home, ".kindha", "logs", C, "recover.log");
       expect(readFileSync(log, "utf8")).toContain("recover: done in");
-      expect(r.err).toContain("[1/6] find the containers");
+      expect(r.err).toContain("[1/5] find the containers");
+      // The hook's one test is the API: it ends there, with no verify of workloads and claims.
+      expect(r.err).toContain("[5/5] wait for etcd quorum and the API");
+      expect(r.err).not.toContain("verify stack");
     });
 
-    test("leaves a healthy cluster alone: running in place, kind's load-balancer configuration, the API answers", async () => {
+    test("leaves a cluster whose API answers alone: it reads the containers, each node's mark and /readyz, nothing else", async () => {
       const w = world();
       await hook(w);
       const before = w.calls.length;
       const r = await hook(w);
-      expect(r.answer).toEqual({ state: "healthy", detail: "5 containers running where they belong; the API answers" });
-      expect(w.calls.slice(before).map((c) => c.args[0])).toEqual(["ps", "inspect", "exec", "--kubeconfig"]);
+      expect(r.answer).toEqual({ state: "healthy", detail: "the API answers at https://127.0.0.1:6443" });
+      expect(w.calls.slice(before).map((c) => c.args[0])).toEqual(["ps", "cp", "cp", "cp", "cp", "--kubeconfig"]);
+    });
+
+    test("acts only on the API: a stopped worker or a control plane out of the load balancer (an operation's doing) is left alone while the API answers", async () => {
+      const w = world();
+      await hook(w);
+      w.running.delete(`${C}-worker`);
+      const before = w.calls.length;
+      expect((await hook(w)).answer).toEqual({ state: "healthy", detail: "the API answers at https://127.0.0.1:6443" });
+      expect(w.calls.slice(before).some((c) => ["start", "stop", "network", "sh"].includes(c.args[0]) || c.args[2] === "sh")).toBe(false);
+    });
+
+    test("leaves a cluster without this state's mark alone: none (hand-made, or made before marks), another stack's, another deploy's", async () => {
+      for (const [mark, why] of [
+        ["", `${C}-control-plane carries no kindha mark (/kind/kindha-identity): not made by this stack's deploy`],
+        ["stack=single\ncreate=4242\n", `${C}-control-plane is stack single's, not ha-option-b's`],
+        ["stack=ha-option-b\ncreate=99\n", `${C}-control-plane was made by another deploy (create id 99; this state's is 4242)`],
+      ]) {
+        const w = world({ [`${C}-control-plane`]: mark });
+        expect((await hook(w)).answer).toEqual({ state: "not-ours", detail: why });
+        expect(started(w)).toBe(0);
+      }
+      // A node whose mark cannot be read (docker cp fails) is not the stack's either.
+      const w = world();
+      const exec: typeof w.exec = (file, args, opts) => (args[0] === "cp" ? Promise.resolve({ code: 1, stdout: "", stderr: "Could not find the file /kind/kindha-identity" }) : w.exec(file, args, opts));
+      expect((await hook({ exec })).answer.state).toBe("not-ours");
     });
 
     test("leaves an absent cluster, another topology's cluster and a missing engine to Terraform", async () => {
@@ -224,13 +261,21 @@ describe("recover over a fake Docker after a restart", () => {
       expect((await hook(down)).answer).toEqual({ state: "no-engine", detail: "docker ps failed: Cannot connect to the Docker daemon" });
     });
 
-    test("KINDHA_RECOVER_ON_PLAN=0 only reports", async () => {
-      const w = world();
-      expect((await hook(w, { env: { KINDHA_RECOVER_ON_PLAN: "0" } })).answer).toEqual({
-        state: "unhealthy",
-        detail: expect.stringMatching(/^stopped: .* \(KINDHA_RECOVER_ON_PLAN=0: not recovered\)$/),
-      });
-      expect(started(w)).toBe(0);
+    test("KINDHA_RECOVER_ON_PLAN=0 or false only reports; 1 or true recovers; any other value is refused before anything runs", async () => {
+      for (const value of ["0", "false"]) {
+        const w = world();
+        expect((await hook(w, { env: { KINDHA_RECOVER_ON_PLAN: value } })).answer).toEqual({
+          state: "unhealthy",
+          detail: expect.stringMatching(new RegExp(`^stopped: .* \\(KINDHA_RECOVER_ON_PLAN=${value}: not recovered\\)$`)),
+        });
+        expect(started(w)).toBe(0);
+      }
+      for (const value of ["1", "true"]) expect((await hook(world(), { env: { KINDHA_RECOVER_ON_PLAN: value } })).answer.state).toBe("recovered");
+      for (const value of ["no", "off", "yes", "TRUE", " 0"]) {
+        const w = world();
+        await expect(hook(w, { env: { KINDHA_RECOVER_ON_PLAN: value } })).rejects.toThrow(`KINDHA_RECOVER_ON_PLAN=${JSON.stringify(value)}: must be 1, true, 0 or false`);
+        expect(w.calls).toEqual([]);
+      }
     });
 
     test("a failed recovery fails the plan (exit 1) with the step and what to do, on stderr; nothing on stdout", async () => {
@@ -243,10 +288,11 @@ describe("recover over a fake Docker after a restart", () => {
       expect(r.err).toContain("the plan stops here (the cluster is not replaced)");
     });
 
-    test("refuses a query that is not Terraform's: not JSON, or without the stack and kubeconfig", async () => {
+    test("refuses a query that is not Terraform's: not JSON, or without the stack, kubeconfig and create id", async () => {
       const w = world();
       expect((await hook(w, { input: "stack=single" })).code).toBe(2);
-      expect((await hook(w, { input: '{"stack":"ha-option-b"}' })).err).toContain('"stack" and "kubeconfig" as strings');
+      expect((await hook(w, { input: '{"stack":"ha-option-b"}' })).err).toContain('"stack", "kubeconfig" and "create_id" as strings');
+      expect((await hook(w, { input: '{"stack":"ha-option-b","kubeconfig":"/k"}' })).code).toBe(2);
       expect(w.calls).toEqual([]);
     });
   });

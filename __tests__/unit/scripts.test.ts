@@ -195,6 +195,19 @@ describe("create-cluster.sh", () => {
     expect(r.stderr).toContain("nodes: fixed the addresses of 1 containers of data-platform-local");
   });
 
+  test("marks every node with the stack and the create id Terraform gave, through the environment only; no id, no mark", () => {
+    const s = makeStandIns();
+    const r = run("create-cluster.sh", s, { ...setup(s), KINDHA_STACK: "single", KINDHA_CREATE_ID: "5577006791947779410" });
+    expect(r.code).toBe(0);
+    const mark = s.calls().filter((c) => c.startsWith("docker exec"));
+    expect(mark).toEqual([`docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID data-platform-local-control-plane sh -c printf "stack=%s\\ncreate=%s\\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" >/kind/kindha-identity`]);
+    expect(s.calls().join("\n")).not.toContain("5577006791947779410");
+    expect(r.stderr).toContain("nodes: marked 1 nodes of data-platform-local as stack single's (create id 5577006791947779410)");
+    const unmarked = makeStandIns();
+    expect(run("create-cluster.sh", unmarked, setup(unmarked)).code).toBe(0);
+    expect(unmarked.calls().filter((c) => c.startsWith("docker exec"))).toEqual([]);
+  });
+
   test("leaves addresses as they are, saying so, on a network that names no IPv4 subnet", () => {
     const s = makeStandIns();
     writeFileSync(join(s.dir, "networks"), "kind\n");

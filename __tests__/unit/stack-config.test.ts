@@ -166,6 +166,17 @@ stacks:
     expect(message).toContain('stacks.prod.clusterApi.loadBalancerImage: "kindha.local/envoy:v1" must be <repository>/haproxy:<tag>');
   });
 
+  test("recoverOnPlan is true or false, for kind stacks only; 'on', 'off', 1 and 0 are refused, not read as on", () => {
+    for (const value of ['"on"', '"off"', "1", "0", '"true"']) {
+      const file = configFile(`stacks:\n  single:\n    recoverOnPlan: ${value}\n`);
+      expect(loadError(file)).toContain(`stacks.single.recoverOnPlan: ${value} must be true or false`);
+    }
+    const capi = configFile("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    recoverOnPlan: false\n");
+    expect(loadError(capi)).toContain("stacks.prod.recoverOnPlan: false applies to kind stacks only");
+    const off = configFile("stacks:\n  single:\n    recoverOnPlan: false\n");
+    expect(resolveStack("single", off).definition.recoverOnPlan).toBe(false);
+  });
+
   test("fails when a stack id is unknown, listing the known ones", () => {
     expect(() => resolveStack("ha-option-c", join(tmpdir(), "none.yaml"))).toThrow(
       'stack: "ha-option-c" is not defined; known stacks: single, ha-option-b, ha-option-a',

@@ -95,7 +95,7 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
 
 describe("cluster lifecycle", () => {
   const { json, text } = synthPreset("ha-option-a");
-  const lifecycle = Object.values(resources(json, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers);
+  const [lifecycleName, lifecycle] = Object.entries(resources(json, "null_resource")).find(([, r]) => "cluster_name" in r.triggers && "config_sha256" in r.triggers) ?? [];
 
   test("create runs the create script with name, config, kubeconfig, wait and budget", () => {
     expect(text).toHaveResourceWithProperties(Resource, {
@@ -185,12 +185,23 @@ describe("cluster lifecycle", () => {
     });
   });
 
-  test("a plan first runs the recover hook: a fixed script, the stack and kubeconfig on stdin", () => {
+  test("a plan first runs the recover hook: a fixed script, the stack, kubeconfig and the cluster resource's id (unknown while it is replaced) on stdin", () => {
     const hook = only(json.data.external);
     expect(hook).toEqual({
       program: ["bash", `${lifecycle.triggers.scripts_dir}/plan-hook.sh`],
-      query: { stack: "ha-option-a", kubeconfig: '${pathexpand("~/.kube/kindha-data-platform-local.yaml")}' },
+      query: { stack: "ha-option-a", kubeconfig: '${pathexpand("~/.kube/kindha-data-platform-local.yaml")}', create_id: `\${null_resource.${lifecycleName}.id}` },
     });
+  });
+
+  test("create writes the stack's mark into the nodes with the id Terraform gave the cluster resource", () => {
+    const create = lifecycle.provisioner.map((p: any) => p["local-exec"]).find((p: any) => p.when === undefined);
+    expect(create.environment).toEqual(expect.objectContaining({ KINDHA_STACK: "${self.triggers.stack_id}", KINDHA_CREATE_ID: "${self.id}" }));
+  });
+
+  test("recoverOnPlan: false plans no look at the cluster; the kubeconfig is read after the cluster alone", () => {
+    const off = synthPreset("ha-option-a", { recoverOnPlan: false }).json;
+    expect(off.data.external).toBeUndefined();
+    expect(only(off.data.local_sensitive_file).depends_on).toEqual([`null_resource.${lifecycleName}`]);
   });
 
   test("configures the Kubernetes provider from the kubeconfig read after the cluster exists and the plan's recovery", () => {

@@ -47,6 +47,13 @@ export interface StackDefinition {
    */
   readonly clusterApiManagement?: boolean;
   /**
+   * Every plan first looks at the stack's own cluster (marked with the stack's identity at create)
+   * and, when its API does not answer, recovers it (a Docker restart, a reboot). false: no look.
+   * `KINDHA_RECOVER_ON_PLAN=0` makes one run only report.
+   * @default true
+   */
+  readonly recoverOnPlan?: boolean;
+  /**
    * What the stack makes of its topology: a kind cluster on this machine, or the Cluster API
    * objects of it, applied to a management cluster (machines anywhere a provider reaches).
    * @default "kind"
@@ -86,7 +93,7 @@ const keysOf = <T>(record: Record<keyof T, true>): string[] => Object.keys(recor
 const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
-const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, clusterApiManagement: true, target: true, clusterApi: true }), ...SPEC_KEYS];
+const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, clusterApiManagement: true, recoverOnPlan: true, target: true, clusterApi: true }), ...SPEC_KEYS];
 const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({ kubernetesVersion: true, namespace: true, managementKubeconfig: true, loadBalancerImage: true });
 /** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
 export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
@@ -200,6 +207,7 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       ...(entry.dataDir !== undefined ? { dataDir: entry.dataDir as string | false } : {}),
       ...(entry.scheduledBackups !== undefined ? { scheduledBackups: entry.scheduledBackups as ScheduledBackupOptions | false } : {}),
       ...(entry.clusterApiManagement !== undefined ? { clusterApiManagement: entry.clusterApiManagement as boolean } : {}),
+      ...(entry.recoverOnPlan !== undefined ? { recoverOnPlan: entry.recoverOnPlan as boolean } : {}),
       ...(entry.target !== undefined ? { target: entry.target as Target } : {}),
       ...(entry.clusterApi !== undefined ? { clusterApi: entry.clusterApi as ClusterApiSettings } : {}),
     });
@@ -287,14 +295,14 @@ export function scheduledBackupViolations(field: string, value: unknown): Violat
  * and combinations that would silently do nothing.
  */
 export function settingViolations(
-  s: Pick<StackDefinition, "dataDir" | "scheduledBackups" | "platformObjects" | "clusterApiManagement" | "target" | "clusterApi">,
+  s: Pick<StackDefinition, "dataDir" | "scheduledBackups" | "platformObjects" | "clusterApiManagement" | "recoverOnPlan" | "target" | "clusterApi">,
   prefix = "",
 ): Violation[] {
   const v: Violation[] = [];
   if (s.target !== undefined && !TARGETS.includes(s.target)) v.push({ field: `${prefix}target`, value: s.target, rule: `must be one of ${TARGETS.join(", ")}` });
   if (s.target === "cluster-api") {
     // What only a kind cluster on this machine has: a host directory, the CronJob, the objects kindha creates after the cluster.
-    for (const key of ["dataDir", "scheduledBackups", "platformObjects", "clusterApiManagement"] as const) {
+    for (const key of ["dataDir", "scheduledBackups", "platformObjects", "clusterApiManagement", "recoverOnPlan"] as const) {
       if (s[key] !== undefined) v.push({ field: `${prefix}${key}`, value: s[key], rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's" });
     }
   }
@@ -312,7 +320,7 @@ export function settingViolations(
   if (s.platformObjects === false && isRecord(s.scheduledBackups)) {
     v.push({ field: `${prefix}scheduledBackups`, value: s.scheduledBackups, rule: "needs platformObjects: the backup CronJob is a platform object; set scheduledBackups: false, or platformObjects: true" });
   }
-  for (const key of ["platformObjects", "clusterApiManagement"] as const) {
+  for (const key of ["platformObjects", "clusterApiManagement", "recoverOnPlan"] as const) {
     if (s[key] !== undefined && typeof s[key] !== "boolean") v.push({ field: `${prefix}${key}`, value: s[key], rule: "must be true or false" });
   }
   return v;

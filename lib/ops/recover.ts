@@ -12,6 +12,7 @@ import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../model
 import { lastLine, type CommandResult } from "../io/exec";
 import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../model/kind-lb-config";
 import { isRecord } from "../model/util";
+import { firstTarMember, identityMismatch, IDENTITY_PATH, parseIdentity, type Identity } from "../model/identity";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
 import { readLbConfig, writeLbConfig } from "./lb";
@@ -146,17 +147,23 @@ export function startOrder(t: Topology): string[] {
 
 /** What a plan finds of a stack's cluster before the Kubernetes provider reads it (see {@link clusterCondition}). */
 export interface Condition {
-  readonly state: "absent" | "other-topology" | "no-engine" | "healthy" | "unhealthy";
+  readonly state: "absent" | "other-topology" | "not-ours" | "no-engine" | "healthy" | "unhealthy";
   readonly why: string;
 }
 
+/** The mark create wrote into a node (`docker cp` reads it from stopped containers too), or undefined. */
+export async function readIdentity(k: ClusterClient, node: string): Promise<Identity | undefined> {
+  const r = await k.containers(["cp", `${node}:${IDENTITY_PATH}`, "-"], 30_000);
+  return r.code === 0 ? parseIdentity(firstTarMember(r.stdout) ?? "") : undefined;
+}
+
 /**
- * A quick look, changing nothing: is the stack's cluster there, the one the stack plans, and
- * answering? `unhealthy` is the only state recover acts on: every planned container exists (no
- * other), and one is stopped, at a wrong address, behind an emptied load balancer or the API does
- * not answer through it.
+ * A quick look, changing nothing: is the stack's cluster there, the one the stack plans, marked
+ * as `want`'s (stack id and create id), and does its API answer? `unhealthy` is the only state
+ * recover acts on: every planned container exists (no other), each node carries the mark, and
+ * the API does not answer; `why` then names what is down.
  */
-export async function clusterCondition(c: RecoverContext): Promise<Condition> {
+export async function clusterCondition(c: RecoverContext, want: Identity): Promise<Condition> {
   const k = new ClusterClient(c);
   const t = c.topology;
   const names = startOrder(t);
@@ -168,23 +175,24 @@ export async function clusterCondition(c: RecoverContext): Promise<Condition> {
   if (found.join(" ") !== planned.join(" ")) {
     return { state: "other-topology", why: `cluster ${t.clusterName} has ${found.join(", ")}; the stack plans ${planned.join(", ")}` };
   }
-  const { states } = await inspectContainers(k, names, c.network);
-  const down = states.filter((s) => !s.running).map((s) => s.name);
-  if (down.length > 0) return { state: "unhealthy", why: `stopped: ${down.join(", ")}` };
-  const moved = states.filter((s) => s.pinned && s.address !== s.pinned).map((s) => `${s.name} at ${s.address}, fixed at ${s.pinned}`);
-  if (moved.length > 0) return { state: "unhealthy", why: moved.join("; ") };
-  if (t.api.loadBalanced) {
-    const lb = kindLoadBalancerName(t.clusterName);
-    const now = await readLbConfig(k, lb);
-    if (now.code !== 0 || now.stdout !== kindLbConfig(t.controlPlanes.map((n) => n.name)).cds) return { state: "unhealthy", why: `${lb} does not hold kind's configuration` };
+  for (const node of t.nodes.map((n) => n.name)) {
+    const mismatch = identityMismatch(node, await readIdentity(k, node), want);
+    if (mismatch) return { state: "not-ours", why: mismatch };
   }
   const r = await k.readyz(t.api.url, { timeoutMs: 30_000, requestTimeout: "10s" });
-  if (r.code !== 0) return { state: "unhealthy", why: `no API at ${t.api.url}: ${lastLine(r)}` };
-  return { state: "healthy", why: `${names.length} containers running where they belong; the API answers` };
+  if (r.code === 0) return { state: "healthy", why: `the API answers at ${t.api.url}` };
+  const { states } = await inspectContainers(k, names, c.network);
+  const down = states.filter((s) => !s.running).map((s) => s.name);
+  const moved = states.filter((s) => s.running && s.pinned && s.address !== s.pinned).map((s) => `${s.name} at ${s.address}, fixed at ${s.pinned}`);
+  const why = [...(down.length > 0 ? [`stopped: ${down.join(", ")}`] : []), ...moved, `no API at ${t.api.url}: ${lastLine(r)}`];
+  return { state: "unhealthy", why: why.join("; ") };
 }
 
-/** The recovery steps, in order. Pure: nothing runs until runSteps calls them. */
-export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
+/**
+ * The recovery steps, in order. Pure: nothing runs until runSteps calls them. `verify: false`
+ * (the plan's hook) ends once etcd has quorum and the API answers.
+ */
+export function recoverSteps(c: RecoverContext, opts: { readonly verify?: boolean } = {}): Step<RecoverContext>[] {
   const k = new ClusterClient(c);
   const t = c.topology;
   const names = startOrder(t);
@@ -294,14 +302,18 @@ export function recoverSteps(c: RecoverContext): Step<RecoverContext>[] {
         return last.done ? ok(last.why) : failed(last.why);
       },
     },
-    {
-      name: `verify stack ${c.stackId}, passing for ${STEADY_MS / 1000} s in a row`,
-      next: `run npm run verify -- ${c.stackId} again in a minute; pods settle after the nodes restart`,
-      run: async () => {
-        const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
-        c.log(renderChecks(last.results).replace(/^/gm, "      "));
-        return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
-      },
-    },
+    ...(opts.verify === false
+      ? []
+      : [
+          {
+            name: `verify stack ${c.stackId}, passing for ${STEADY_MS / 1000} s in a row`,
+            next: `run npm run verify -- ${c.stackId} again in a minute; pods settle after the nodes restart`,
+            run: async () => {
+              const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
+              c.log(renderChecks(last.results).replace(/^/gm, "      "));
+              return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
+            },
+          } satisfies Step<RecoverContext>,
+        ]),
   ];
 }
