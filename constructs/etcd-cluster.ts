@@ -173,13 +173,21 @@ export class EtcdCluster extends Construct {
   }
 }
 
-/** Names the snapshot by time, makes it owner-only, and keeps the newest `retention`. */
+/**
+ * Names the snapshot by time, gives it to the owner of the host directory (the user who deployed,
+ * so that user's `npm run restore` reads it) at 0600 before it takes its name, and keeps the
+ * newest `retention`.
+ */
 function keepScript(retention: number): string {
   return [
     "set -eu",
+    "umask 077",
     'f="/backups/scheduled-$(date -u +%Y%m%dT%H%M%SZ).db"',
-    'mv /snapshot/etcd.db "$f"',
-    'chmod 600 "$f"',
+    "t=/backups/.scheduled-partial.db",
+    'mv /snapshot/etcd.db "$t"',
+    'chmod 600 "$t"',
+    'chown "$(stat -c %u:%g /backups)" "$t"',
+    'mv "$t" "$f"',
     `ls -1t /backups/scheduled-*.db | tail -n +${retention + 1} | xargs -r rm -f`,
     'echo "saved $f"',
   ].join("\n");

@@ -3,12 +3,12 @@
  * bootstrap and control plane, CAPD) into a kind stack's cluster, making it the management
  * cluster of `target: cluster-api` stacks (steps in lib/ops/cluster-api-install.ts).
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { installSteps } from "../lib/ops/cluster-api-install";
 import { runSteps } from "../lib/ops/steps";
 import { projectRoot } from "../lib/io/project";
+import { withPrivateTempDir } from "../lib/io/temp";
 import { imageBaseName } from "../lib/model/grammar";
 import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 
@@ -64,16 +64,13 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const deps = toolDeps(given);
     const access = clusterAccess(stack, values.kubeconfig, deps);
     const { images, components } = await built(deps);
-    const workDir = mkdtempSync(join(tmpdir(), "kindha-capi-"));
-    try {
+    return withPrivateTempDir("kindha-capi-", async (workDir) => {
       const ctx = { ...access, env: deps.env, stackId: stack.id, clusterName: stack.topology.clusterName, components, images, workDir, waitMs: wait * 1000, clock: deps.clock };
       io.out(`cluster-api: installing Cluster API into stack ${stack.id} (cluster ${ctx.clusterName})`);
       const report = await runSteps(installSteps(ctx), ctx, (l) => io.out(l), deps.clock);
       io.out(report.ok ? "cluster-api: the management cluster is ready" : "cluster-api: install FAILED");
       return report.ok ? EXIT.ok : EXIT.failed;
-    } finally {
-      rmSync(workDir, { recursive: true, force: true });
-    }
+    });
   });
 }
 

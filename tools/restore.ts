@@ -21,12 +21,14 @@ npx cdktf deploy <stack>). Steps, each checked, stopping at the first failure wi
   4. stop kubelet, then etcd and the API server, on every control plane
   5. etcdutl snapshot restore per member (from the etcd image, via the node's containerd),
      with --initial-cluster of every control plane and the member's own peer URL
-  6. swap data dirs (the previous one is kept under /var/lib/kindha-restore), start kubelet
+  6. swap data dirs (the previous one is kept under /var/lib/kindha-restore until the end), start kubelet
   7. wait for etcd and the API, restart workers' kubelets, remove nodes the stack does not
      have, label and taint the nodes as the stack plans them
   8. once the controller manager has published this cluster's CA, restart every Deployment,
      DaemonSet and StatefulSet (their pods were started with the old cluster's CA and tokens;
      pods with no controller are named, not deleted), verify
+  9. remove the snapshot's copies and the previous data dirs (they hold every Secret) from the
+     control planes; a failed restore keeps them, for its undo
 
 Options:
   --snapshot FILE    snapshot to restore (required), e.g. from npm run backup

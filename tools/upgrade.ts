@@ -5,10 +5,8 @@
  * unavailable. The stack's roll resource runs it during `cdktf deploy` (scripts/upgrade-hook.sh,
  * `--terraform-hook`).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { lastLine } from "../lib/io/exec";
+import { withPrivateTempDir } from "../lib/io/temp";
 import { imageReference } from "../lib/model/grammar";
 import { ClusterClient } from "../lib/ops/client";
 import { parseNodes } from "../lib/ops/kube";
@@ -91,23 +89,22 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     }
     const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget });
 
-    const workDir = mkdtempSync(join(tmpdir(), "kindha-upgrade-"));
-    // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
-    const steps = stepMarks(deps.clock, (l) => io.out(l));
-    const ctx: UpgradeContext = {
-      ...base,
-      log: steps.log,
-      stackId: stack.id,
-      image,
-      target,
-      workDir,
-      platform: PLATFORM,
-      waitMs: wait * 1000,
-      backupDir: expandHome(backupDir(t.clusterName), deps.env.HOME),
-      lbSettleMs: LB_SETTLE_MS,
-    };
-    io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
-    try {
+    return withPrivateTempDir("kindha-upgrade-", async (workDir) => {
+      // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
+      const steps = stepMarks(deps.clock, (l) => io.out(l));
+      const ctx: UpgradeContext = {
+        ...base,
+        log: steps.log,
+        stackId: stack.id,
+        image,
+        target,
+        workDir,
+        platform: PLATFORM,
+        waitMs: wait * 1000,
+        backupDir: expandHome(backupDir(t.clusterName), deps.env.HOME),
+        lbSettleMs: LB_SETTLE_MS,
+      };
+      io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
       const list = upgradeSteps(ctx, facts, order);
       const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(list, ctx, steps.log, ctx.clock));
       // The roll (first node's drain to the steady verify) apart from the preparation before it,
@@ -120,9 +117,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       const report = probed.result;
       io.out(report.ok ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified` : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`);
       return report.ok ? EXIT.ok : EXIT.failed;
-    } finally {
-      rmSync(workDir, { recursive: true, force: true });
-    }
+    });
   });
 }
 

@@ -71,7 +71,7 @@ if (t) {
 
     declareClusterChecks(t, "single");
 
-    test("single's nodes carry the stack's mark with this state's id; the state is 0600; a changed apiServerPort makes cdktf diff show the replacement within 60 s, the hook not looking", async () => {
+    test("single's nodes carry the stack's mark with this state's id; the state is 0600; a changed apiServerPort makes cdktf diff show the replacement within 60 s, the hook not looking at the cluster", async () => {
       const stateFile = join(t.sandbox.dir, "terraform.single.tfstate");
       for (const f of [stateFile, `${stateFile}.backup`]) expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
       const state = JSON.parse(readFileSync(stateFile, "utf8"));
@@ -88,8 +88,12 @@ if (t) {
       try {
         const r = await runLogged("npx cdktf diff single --skip-provider-lock", { cwd: t.sandbox.dir, env: t.env(), logFile: t.sandbox.logFile, timeoutMs: 60_000 });
         t.say(`cdktf diff single with apiServerPort 6444: exit ${r.code} in ${r.seconds} s`);
-        expect(r.code).toBe(0);
-        expect(r.output).toMatch(/null_resource\.Cluster_Lifecycle_\w+ must be replaced/);
+        // Ended within the bound (a killed run has no code), showing the replacement. It exits 1:
+        // the stack's Kubernetes objects cannot be read with the provider's configuration unknown
+        // until the new cluster exists (hashicorp/terraform#30465); npm run migrate is that path.
+        expect(r.code).not.toBeNull();
+        expect(r.output).toMatch(/null_resource\.Cluster_Lifecycle_\w+ \(Cluster\/Lifecycle\) must be replaced/);
+        expect(r.output).toMatch(/Plan: 3 to add, 0 to change, 3 to destroy/);
       } finally {
         writeFileSync(t.sandbox.configFile, config);
       }

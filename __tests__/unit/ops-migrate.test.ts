@@ -297,7 +297,7 @@ describe("npm run migrate (tools/migrate.ts)", () => {
     const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo", exists: () => true });
     // The snapshot exists only in the fake world: restore's first step, run here, refuses it.
     expect(code).toBe(1);
-    expect(c.out).toContain(`      [1/${3 + 5 * 3 + 8}] check snapshot ${SNAPSHOT}`);
+    expect(c.out).toContain(`      [1/${3 + 5 * 3 + 9}] check snapshot ${SNAPSHOT}`);
     expect(c.out).toContain(`            FAILED: ${SNAPSHOT} does not exist`);
     expect(c.out).toContain(`      FAILED: restore stopped at "check snapshot ${SNAPSHOT}": ${SNAPSHOT} does not exist`);
     expect(c.out[c.out.length - 1]).toBe('migrate: stopped at "restore the snapshot into ha-option-a"');

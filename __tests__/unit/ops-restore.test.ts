@@ -98,7 +98,7 @@ describe("restore plan for a 3-control-plane stack", () => {
     expect(lastIndex(/^stop kubelet, etcd/)).toBeLessThan(firstIndex(/^restore member/));
     expect(lastIndex(/^restore member/)).toBeLessThan(firstIndex(/^swap data dirs/));
     expect(lastIndex(/^swap data dirs/)).toBeLessThan(firstIndex(/^start kubelet/));
-    expect(names[names.length - 1]).toBe("verify stack ha-option-a, passing for 30 s in a row");
+    expect(names.slice(-2)).toEqual(["verify stack ha-option-a, passing for 30 s in a row", "remove the snapshot's copies and the previous data dirs (/var/lib/kindha-restore) from the control planes"]);
     expect(names.filter((n) => n.startsWith("restore member"))).toEqual(CPS.map((n) => `restore member ${n} from the snapshot`));
   });
 
@@ -186,6 +186,8 @@ describe("restore run over fake node containers", () => {
     expect(kube).toContain(`taint node ${C}-control-plane kindha.io/role-`);
     expect(kube.filter((a) => a.startsWith(`taint node ${C}-worker `))).toEqual([]);
     expect(log.join("\n")).toContain("API through load balancer");
+    // Verified, the snapshot's copies and the previous data dirs (every Secret) leave each control plane, last.
+    expect(docker.slice(-CPS.length)).toEqual(CPS.map((n) => `docker exec ${n} rm -rf /var/lib/kindha-restore`));
   });
 
   test("keeps every volume of the data directory on delete (Retain), and stops before the workloads restart when a volume's directory is missing, naming it", async () => {

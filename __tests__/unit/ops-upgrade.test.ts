@@ -4,6 +4,7 @@
  * images in every node before any node rolls, one node at a time in the safe order, and stopping
  * at the first failure with where the cluster is and the way back.
  */
+import { kindLbConfig } from "../../lib/model/kind-lb-config";
 import { parseNodes, parsePods } from "../../lib/ops/kube";
 import { outageLines, splitProbes, stepMarks } from "../../lib/ops/probes";
 import { runSteps } from "../../lib/ops/steps";
@@ -174,6 +175,7 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
   const proxied: string[] = [];
   const loaded = new Set<string>();
   const backends: string[][] = [];
+  let cds = kindLbConfig(t.controlPlanes.map((n) => n.name)).cds;
   const events: string[] = [];
   const verify = clusterFixtures();
   const imageOf = (comp: string, node: string) =>
@@ -183,7 +185,9 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {
     if (file === "bash" && a.includes("leader")) return okResult(`{"name":"${leader}","id":"aa"}\n`);
     if (file === "bash" && a.includes("move-leader")) return (leader = a[a.indexOf("--to") + 1]), events.push(`leader ${leader}`), okResult(`{"name":"${leader}","id":"bb"}\n`);
     if (file === "bash" && a.includes("backup")) return events.push("snapshot"), okResult(`/b/${C}-ha-option-a-20261201T000000Z.db\n`);
+    if (file === "docker" && a[0] === "exec" && a[1] === LB && a[2] === "cat") return okResult(cds);
     if (file === "docker" && a[0] === "exec" && a[1] === LB) {
+      cds = a[6];
       backends.push([...a[6].matchAll(/address: (\S+)\n\s+port_value: 6443/g)].map((m) => m[1]));
       return okResult();
     }

@@ -8,6 +8,8 @@ import {
   checkApiEndpoints,
   checkApiThroughLb,
   checkCertificates,
+  checkLbBackends,
+  checkNoNodeCordoned,
   checkClaimsBound, checkVolumeDirs,
   checkWorkloadsAvailable,
   checkControlPlaneCount,
@@ -22,6 +24,7 @@ import {
 import { main as verifyMain } from "../../tools/verify";
 import { X509Certificate } from "node:crypto";
 import { parseCertBundle } from "../../lib/ops/certs";
+import { kindLbConfig } from "../../lib/model/kind-lb-config";
 import { capture, clusterFixtures, etcdServerCert, failResult, fakeExec, okResult, recorded } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
@@ -40,6 +43,7 @@ const haInputs = {
   workloads: recorded("kubectl-workloads-available"),
   volumes: recorded("kubectl-pv-bound"),
   volumeDirs: okResult("workloads/data-postgres-0\n"),
+  lbConfig: okResult(kindLbConfig([`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`]).cds),
   certBundles: bundles({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
   now: Date.now(),
 };
@@ -70,12 +74,17 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
       ["etcd member health", true],
       ["API servers behind kubernetes service", true],
       ["API through load balancer", true],
+      ["load balancer backends", true],
+      ["no node cordoned", true],
       ["PersistentVolumeClaims Bound", true],
       ["volume directories on the host", true],
       ["workloads available", true],
       ["control-plane certificates", true],
     ]);
-    expect(results[10].reason).toMatch(new RegExp(`^earliest: pki/etcd/server\\.crt on ${C}-control-plane\\d? expires \\d{4}-\\d\\d-\\d\\d \\(36[45] days\\)$`));
+    expect(results[7].reason).toBe("3 of 3 control planes");
+    expect(results[8].reason).toBe("5 schedulable");
+    results.splice(7, 2);
+    expect(results[10 - 2 + 2].reason).toMatch(new RegExp(`^earliest: pki/etcd/server\\.crt on ${C}-control-plane\\d? expires \\d{4}-\\d\\d-\\d\\d \\(36[45] days\\)$`));
     expect(results[7].reason).toBe("1 Bound");
     expect(results[9].reason).toBe("2 Deployments, 1 StatefulSets, 2 DaemonSets");
     expect(results[0].reason).toBe(`3 of 3: ${C}-control-plane, ${C}-control-plane2, ${C}-control-plane3`);
@@ -116,6 +125,7 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
       "no API at 127.0.0.1:6443: connection refused",
       "no API at 127.0.0.1:6443: connection refused",
       "https://127.0.0.1:6443/readyz: no API at 127.0.0.1:6443: connection refused",
+      "no API at 127.0.0.1:6443: connection refused",
       "no API at 127.0.0.1:6443: connection refused",
       "no API at 127.0.0.1:6443: connection refused",
     ]);
@@ -185,6 +195,28 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     });
   });
 
+  test("fails when a node is cordoned (an interrupted roll or drain), naming it and what to run", () => {
+    const nodes = JSON.parse(recorded("kubectl-nodes-ha-option-a").stdout);
+    nodes.items[1].spec = { ...nodes.items[1].spec, unschedulable: true };
+    const r = checkNoNodeCordoned(okResult(JSON.stringify(nodes)));
+    expect(r).toEqual({ check: "no node cordoned", ok: false, reason: `cordoned: ${nodes.items[1].metadata.name} (kubectl uncordon <node>, or finish the roll: npm run upgrade)` });
+  });
+
+  test("fails when kind's load balancer lacks a control plane or sends to another, or cannot be read; passes with one control plane", () => {
+    const cps = [`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`];
+    expect(checkLbBackends(ha, okResult(kindLbConfig([cps[0], cps[2]]).cds))).toEqual({
+      check: "load balancer backends",
+      ok: false,
+      reason: `missing: ${cps[1]}; unexpected: none (an interrupted roll or renew-certs: run it again; after a restart: npm run recover)`,
+    });
+    expect(checkLbBackends(ha, okResult(kindLbConfig([...cps, "someone-else"]).cds)).reason).toMatch(/^missing: none; unexpected: someone-else/);
+    expect(checkLbBackends(ha, okResult("resources: []")).reason).toMatch(/^missing: .*control-plane3; unexpected: none/);
+    expect(checkLbBackends(ha, failResult("Error: No such container: data-platform-local-external-load-balancer")).reason).toBe(
+      `cannot read ${C}-external-load-balancer's configuration: Error: No such container: data-platform-local-external-load-balancer`,
+    );
+    expect(checkLbBackends(single, undefined)).toEqual({ check: "load balancer backends", ok: true, reason: "one control plane, no load balancer" });
+  });
+
   test("fails when /readyz answers something other than ok", () => {
     expect(checkApiThroughLb(ha, { code: 0, stdout: "[-]etcd failed: reason withheld\nreadyz check failed", stderr: "" }).ok).toBe(false);
   });
@@ -222,7 +254,7 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     const table = renderChecks(verifyChecks(ha, { ...haInputs, readyz: recorded("kubectl-readyz-refused") }));
     const lines = table.split("\n");
     expect(lines[0]).toMatch(/^check\s+result\s+reason$/);
-    expect(lines).toHaveLength(13);
+    expect(lines).toHaveLength(15);
     expect(lines[8]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: no API at 127\.0\.0\.1:6443: connection refused$/);
   });
 });
@@ -345,7 +377,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
-    expect(c.out.join("\n")).toContain("verify: all 11 checks pass");
+    expect(c.out.join("\n")).toContain("verify: all 13 checks pass");
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
     expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(true);
   });
@@ -363,7 +395,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec } = fakeExec(clusterFixtures({ health: "etcd-script-health-degraded" }));
     const c = capture();
     expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
-    expect(c.out.join("\n")).toContain("verify: 1 of 11 checks FAILED");
+    expect(c.out.join("\n")).toContain("verify: 1 of 13 checks FAILED");
     expect(c.out.join("\n")).toMatch(/etcd member health\s+FAIL\s+degraded: 2 of 3/);
   });
 });

@@ -94,3 +94,8 @@ resources:
 export function isEmptyLbConfig(text: string): boolean {
   return text.trim() === "" || /^resources:\s*\[\]\s*$/.test(text.trim());
 }
+
+/** The backends (container names) a cluster configuration sends API traffic to, sorted. */
+export function lbBackends(cds: string): string[] {
+  return [...cds.matchAll(/socket_address:\s*\n\s*address: "?([^"\s]+)"?\s*\n\s*port_value: \d+/g)].map((m) => m[1]).sort();
+}

@@ -15,6 +15,8 @@ export interface NodeInfo {
   readonly internalIp?: string;
   /** What the kubelet reports of its version (`v1.36.1`); empty when unknown. */
   readonly kubeletVersion: string;
+  /** Cordoned (`spec.unschedulable`). */
+  readonly unschedulable: boolean;
 }
 
 /** A pod as the checks see it. */
@@ -72,6 +74,7 @@ export function parseNodes(text: string): NodeInfo[] {
     const ready = arr(status.conditions).filter(isRecord).find((c) => c.type === "Ready");
     const ip = arr(status.addresses).filter(isRecord).find((a) => a.type === "InternalIP");
     const info = isRecord(status.nodeInfo) ? status.nodeInfo : {};
+    const spec = isRecord(n.spec) ? n.spec : {};
     return {
       name: str(meta.name),
       controlPlane: CONTROL_PLANE_LABEL in labels,
@@ -79,6 +82,7 @@ export function parseNodes(text: string): NodeInfo[] {
       readyDetail: ready ? [str(ready.reason), str(ready.message)].filter(Boolean).join(": ") || `Ready=${str(ready.status)}` : "no Ready condition",
       ...(ip && str(ip.address) ? { internalIp: str(ip.address) } : {}),
       kubeletVersion: str(info.kubeletVersion),
+      unschedulable: spec.unschedulable === true,
     };
   });
 }

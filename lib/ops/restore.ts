@@ -335,6 +335,21 @@ function steadyVerify({ c }: Env): Step<RestoreContext> {
   };
 }
 
+/** Once verified: the snapshot's copies and the previous data dirs (every Secret) leave the nodes. */
+function removeLeftovers({ c, cps, inNode }: Env): Step<RestoreContext> {
+  return {
+    name: `remove the snapshot's copies and the previous data dirs (${NODE_RESTORE_DIR}) from the control planes`,
+    next: `remove them by hand: ${c.containerCli} exec <node> rm -rf ${NODE_RESTORE_DIR}`,
+    run: async () => {
+      for (const node of cps) {
+        const r = await inNode(node, "rm", "-rf", NODE_RESTORE_DIR);
+        if (r.code !== 0) return failedCommand(`rm -rf ${NODE_RESTORE_DIR} on ${node}`, r);
+      }
+      return ok(`${cps.length} control planes`);
+    },
+  };
+}
+
 /** The restore steps, in order: each control plane's step of a kind before any of the next kind. Pure: nothing runs until runSteps calls them. */
 export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
   const k = new ClusterClient(c);
@@ -366,5 +381,6 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     markNodes(e),
     restartWorkloads(e),
     steadyVerify(e),
+    removeLeftovers(e),
   ];
 }

@@ -4,10 +4,10 @@
  * pool, machines), then from inside (nodes and their roles, etcd, the API through its endpoint).
  * The checks are pure functions of recorded output; {@link collectClusterApiInputs} runs the commands.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify, parse } from "yaml";
+import { withPrivateTempDir } from "../io/temp";
 import { CLUSTER_API_DEFAULTS, CLUSTER_NAME_LABEL, workerPools } from "../model/cluster-api";
 import { ROLE_LABEL } from "../model/defaults";
 import type { Topology } from "../model/topology";
@@ -169,8 +169,7 @@ export async function collectClusterApiInputs(t: Topology, a: ClusterApiAccess):
   ]);
   const base = { cluster, controlPlane, machineDeployments, machines };
   if (secret.code !== 0 || secret.stdout.trim() === "") return base;
-  const dir = mkdtempSync(join(tmpdir(), "kindha-verify-"));
-  try {
+  return withPrivateTempDir("kindha-verify-", async (dir) => {
     const { text, server } = workloadKubeconfig(secret.stdout, a.workloadServer);
     const kubeconfig = join(dir, "workload.yaml");
     writeFileSync(kubeconfig, text, { mode: 0o600 });
@@ -179,9 +178,7 @@ export async function collectClusterApiInputs(t: Topology, a: ClusterApiAccess):
     const cp = nodes.code === 0 ? parseNodes(nodes.stdout).find((n) => n.controlPlane && n.ready)?.name : undefined;
     const etcdHealth = cp ? await w.etcdHealthResult(cp, t.etcd.members.length) : { code: 1, stdout: "", stderr: "no Ready control-plane node to ask etcd through" };
     return { ...base, nodes, readyz, etcdHealth, server };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 export async function verifyClusterApiOnce(t: Topology, a: ClusterApiAccess): Promise<CheckResult[]> {

@@ -3,11 +3,13 @@
  *
  * Each check is a pure function of the topology and recorded command output, so tests feed
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
- * Over 250 lines because it holds all eleven checks side by side, each a short pure function.
+ * Over 250 lines because it holds all thirteen checks side by side, each a short pure function.
  */
 import { healthReportOf } from "../model/etcd";
 import { hostPort } from "../model/util";
-import type { Topology } from "../model/topology";
+import { kindLoadBalancerName, type Topology } from "../model/topology";
+import { lbBackends } from "../model/kind-lb-config";
+import { readLbConfig } from "./lb";
 import { ClusterClient, type ClusterAccess } from "./client";
 import { lastLine, type CommandResult } from "../io/exec";
 import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseVolumes, parseWorkloads, type NodeInfo } from "./kube";
@@ -60,6 +62,8 @@ export interface VerifyInputs {
   readonly volumes: CommandResult;
   /** VOLUME_DIRS_SCRIPT in the first control plane: the claim directories of the host data directory. */
   readonly volumeDirs: CommandResult;
+  /** `docker exec <kind's load balancer> cat` of its cluster configuration; absent with one control plane. */
+  readonly lbConfig?: CommandResult;
   /** `docker exec <node> sh -c CERT_BUNDLE_SCRIPT` of each control plane, by node name. */
   readonly certBundles: ReadonlyMap<string, CommandResult>;
   /** When the inputs were collected (ms since the epoch): certificates are judged against it. */
@@ -287,6 +291,30 @@ export function controlPlaneIps(t: Topology, nodes: CommandResult): string[] {
   return t.controlPlanes.flatMap((cp) => parsed.find((n) => n.name === cp.name)?.internalIp ?? []);
 }
 
+/** No node is cordoned: an interrupted roll or drain leaves one so, and the scheduler then passes it by. */
+export function checkNoNodeCordoned(nodes: CommandResult): CheckResult {
+  const check = "no node cordoned";
+  return guarded(check, nodes, (out) => {
+    const all = parseNodes(out);
+    const cordoned = all.filter((n) => n.unschedulable).map((n) => n.name);
+    return cordoned.length === 0 ? { check, ok: true, reason: `${all.length} schedulable` } : fail(check, `cordoned: ${cordoned.join(", ")} (kubectl uncordon <node>, or finish the roll: npm run upgrade)`);
+  });
+}
+
+/** kind's load balancer sends API traffic to every control plane and nothing else. */
+export function checkLbBackends(t: Topology, lbConfig: CommandResult | undefined): CheckResult {
+  const check = "load balancer backends";
+  if (!t.api.loadBalanced) return { check, ok: true, reason: "one control plane, no load balancer" };
+  if (!lbConfig) return fail(check, "not read");
+  if (lbConfig.code !== 0) return fail(check, `cannot read ${kindLoadBalancerName(t.clusterName)}'s configuration: ${lastLine(lbConfig)}`);
+  const want = t.controlPlanes.map((n) => n.name).sort();
+  const have = lbBackends(lbConfig.stdout);
+  const missing = want.filter((n) => !have.includes(n));
+  const extra = have.filter((n) => !want.includes(n));
+  if (missing.length === 0 && extra.length === 0) return { check, ok: true, reason: `${have.length} of ${want.length} control planes` };
+  return fail(check, `missing: ${list(missing)}; unexpected: ${list(extra)} (an interrupted roll or renew-certs: run it again; after a restart: npm run recover)`);
+}
+
 /** Every check, in table order. */
 export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
   return [
@@ -297,6 +325,8 @@ export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
     checkEtcdHealth(t, i.etcdHealth),
     checkApiEndpoints(t, i.apiEndpoints, i.nodes),
     checkApiThroughLb(t, i.readyz),
+    checkLbBackends(t, i.lbConfig),
+    checkNoNodeCordoned(i.nodes),
     checkClaimsBound(i.claims),
     checkVolumeDirs(i.volumes, i.volumeDirs),
     checkWorkloadsAvailable(i.workloads),
@@ -353,7 +383,7 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
   const k = new ClusterClient(a);
   const kc = k.kubectlWith(60_000);
   const nodes = await kc("get", "nodes", "-o", "json");
-  const [etcdPods, apiEndpoints, readyz, claims, workloads, volumes, volumeDirs] = await Promise.all([
+  const [etcdPods, apiEndpoints, readyz, claims, workloads, volumes, volumeDirs, lbConfig] = await Promise.all([
     kc("-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "json"),
     kc("-n", "default", "get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "json"),
     k.readyz(t.api.url),
@@ -361,13 +391,14 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
     kc("get", "deployments,statefulsets,daemonsets", "-A", "-o", "json"),
     kc("get", "pv", "-o", "json"),
     listVolumeDirs(k, t.controlPlanes[0].name),
+    t.api.loadBalanced ? readLbConfig(k, kindLoadBalancerName(t.clusterName)) : undefined,
   ]);
   const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
   const nodeAddresses = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)));
   // One read per control plane: the etcd serving certificate is one file of the bundle.
   const certBundles = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["sh", "-c", CERT_BUNDLE_SCRIPT], 30_000)] as const)));
   const etcdCerts = new Map([...certBundles].map(([node, bundle]) => [node, fileOfBundle(bundle, ETCD_SERVER_BUNDLE_NAME)] as const));
-  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads, volumes, volumeDirs, certBundles, now: Date.now() };
+  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads, volumes, volumeDirs, ...(lbConfig ? { lbConfig } : {}), certBundles, now: Date.now() };
 }
 
 /**
