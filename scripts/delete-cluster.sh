@@ -13,11 +13,18 @@ command -v kind >/dev/null 2>&1 || { echo "delete-cluster: kind is not installed
 echo "delete-cluster: deleting $name" >&2
 kind delete cluster --name "$name" --kubeconfig "$kubeconfig"
 rm -f "$kubeconfig"
-# kind creates its Docker network on demand and never removes it; remove it once nothing uses it.
+# kind creates its Docker network on demand and never removes it; remove it once no container is
+# attached, stopped ones included: Docker would let it go under a stopped cluster (moby#17160),
+# which could then never start again.
 network="${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}"
 source "$(dirname "${BASH_SOURCE[0]}")/container-cli.sh"
-if command -v "$cli" >/dev/null 2>&1 && [ "$("$cli" network inspect "$network" --format '{{len .Containers}}' 2>/dev/null)" = "0" ]; then
-  "$cli" network rm "$network" >/dev/null && echo "delete-cluster: removed the unused $cli network $network" >&2
+if command -v "$cli" >/dev/null 2>&1 && "$cli" network inspect "$network" >/dev/null 2>&1; then
+  attached=$("$cli" ps -a --filter "network=$network" --format '{{.Names}}')
+  if [ -z "$attached" ]; then
+    "$cli" network rm "$network" >/dev/null && echo "delete-cluster: removed the unused $cli network $network" >&2
+  else
+    echo "delete-cluster: kept the $cli network $network: $(wc -l <<<"$attached") other container(s) are attached, running or stopped ($(head -n 3 <<<"$attached" | paste -sd, -))" >&2
+  fi
 fi
 if [ -n "${KINDHA_DATA_DIR:-}" ] && [ -d "$KINDHA_DATA_DIR" ]; then
   echo "delete-cluster: the volumes of $name are kept in $KINDHA_DATA_DIR; a new cluster of this name finds them there." \

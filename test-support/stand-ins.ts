@@ -33,8 +33,10 @@ case "$1" in
       create) echo "\${@: -1}" >> "$nets" ;;
       rm) grep -vx -- "$3" "$nets" > "$nets.new" || true; mv "$nets.new" "$nets" ;;
     esac ;;
-  # The one node of each cluster kind's stand-in "created", at a fixed address.
-  ps) sed 's/$/-control-plane/' "$FAKE_DIR/clusters" 2>/dev/null || true ;;
+  # The one node of each cluster kind's stand-in "created", at a fixed address (FAKE_STOPPED: the
+  # nodes of stopped clusters on the network, listed by ps -a only).
+  ps) sed 's/$/-control-plane/' "$FAKE_DIR/clusters" 2>/dev/null || true
+    case " $* " in *" -a "*) if [ -n "\${FAKE_STOPPED:-}" ]; then echo "$FAKE_STOPPED"; fi ;; esac ;;
   inspect) case "$*" in *IPAddress*) echo 172.18.0.2 ;; esac ;;
   *) ;;
 esac`,

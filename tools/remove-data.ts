@@ -3,7 +3,9 @@
  * cluster). The only command that does; destroy, migrate and re-creation keep it.
  */
 import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { loadStackDefinitions } from "../lib/io/config-file";
+import { DEFAULTS } from "../lib/model/defaults";
 import { backupDir, expandHome, resolveDataDir } from "../lib/io/paths";
 import { DATA_OWNER_FILE } from "../lib/model/storage";
 import { kindClusterPsArgs } from "../lib/model/topology";
@@ -22,7 +24,8 @@ claim of the same name finds the bytes), for the next cluster or claim of that n
 
 Refuses while the cluster exists (destroy it first), when the directory belongs to another
 cluster or has no file naming its cluster (kindha did not make it), when it is a symbolic link or
-overlaps the backup directory, and without --yes (then it lists what would go).
+overlaps the backup directory or another cluster's data directory, and without --yes (then it
+lists what would go).
 
 Options:
   --claim NS/NAME  delete only that claim's directory (<data dir>/NS/NAME). While the cluster runs,
@@ -36,6 +39,25 @@ const within = (inner: string, outer: string) => {
   const rel = relative(resolve(outer), resolve(inner));
   return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
 };
+
+/**
+ * Another cluster's data directory that `dir` lies in or holds, by the stacks of the config and by
+ * the owner files of `dir`'s parents: `<path> (cluster <name>)`, or undefined.
+ */
+function otherClusterData(dir: string, cluster: string, home: string | undefined): string | undefined {
+  for (const def of loadStackDefinitions()) {
+    const name = def.spec.clusterName ?? DEFAULTS.clusterName;
+    const theirs = resolveDataDir(def.dataDir, name);
+    if (name === cluster || def.target === "cluster-api" || theirs === undefined) continue;
+    const path = expandHome(theirs, home);
+    if (within(path, dir) || within(dir, path)) return `${path}, the data directory of cluster ${name} (stack ${def.id})`;
+  }
+  for (let up = dirname(resolve(dir)); up !== dirname(up); up = dirname(up)) {
+    const owner = join(up, DATA_OWNER_FILE);
+    if (existsSync(owner)) return `${up}, the data directory of cluster ${JSON.stringify(readFileSync(owner, "utf8").trim())}`;
+  }
+  return undefined;
+}
 
 /** `<namespace>/<claim>` directories under a data directory. */
 export function volumesIn(dir: string): string[] {
@@ -67,6 +89,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory; not touching it`);
     const backups = expandHome(backupDir(name), deps.env.HOME || undefined);
     if (within(backups, dir) || within(dir, backups)) throw new Error(`${dir} overlaps the backup directory ${backups}; deleting it would delete snapshots: not touching it`);
+    const other = otherClusterData(dir, name, deps.env.HOME || undefined);
+    if (other) throw new Error(`${dir} overlaps ${other}; deleting it would delete another cluster's volumes: not touching it`);
     // The create script marks the directories it makes; any other directory is not kindha's to delete.
     if (!existsSync(join(dir, DATA_OWNER_FILE))) throw new Error(`${dir} has no ${DATA_OWNER_FILE} file naming its cluster, so kindha did not make it; not touching it`);
     const owner = readFileSync(join(dir, DATA_OWNER_FILE), "utf8").trim();

@@ -284,6 +284,26 @@ describe("remove-data refuses what kindha did not make", () => {
       });
       expect(existsSync(join(home, ".kindha", ".kindha-cluster"))).toBe(true);
       expect(c.err[0]).toBe(`error: ${join(home, ".kindha")} overlaps the backup directory ${join(home, ".kindha", "backups", "data-platform-local")}; deleting it would delete snapshots: not touching it`);
+      // A data directory that holds another cluster's, by the config and by that one's owner file.
+      const mine = join(home, "lakes");
+      const theirs = join(mine, "team-b");
+      mkdirSync(theirs, { recursive: true });
+      writeFileSync(join(mine, ".kindha-cluster"), "data-platform-local\n");
+      writeFileSync(join(theirs, ".kindha-cluster"), "team-b\n");
+      const d = capture();
+      await withConfig("stacks:\n  single:\n    dataDir: ~/lakes\n  other:\n    availability: single\n    clusterName: team-b\n    dataDir: ~/lakes/team-b\n", async () => {
+        expect(await removeDataMain(["single", "--yes"], d.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
+      });
+      expect(d.err[0]).toBe(`error: ${mine} overlaps ${theirs}, the data directory of cluster team-b (stack other); deleting it would delete another cluster's volumes: not touching it`);
+      // The other way round: a data directory inside another cluster's, found by its owner file.
+      writeFileSync(join(theirs, ".kindha-cluster"), "data-platform-local\n");
+      writeFileSync(join(mine, ".kindha-cluster"), "team-b\n");
+      const e = capture();
+      await withConfig("stacks:\n  single:\n    dataDir: ~/lakes/team-b\n", async () => {
+        expect(await removeDataMain(["single", "--yes"], e.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
+      });
+      expect(e.err[0]).toBe(`error: ${theirs} overlaps ${mine}, the data directory of cluster "team-b"; deleting it would delete another cluster's volumes: not touching it`);
+      expect(existsSync(join(theirs, ".kindha-cluster"))).toBe(true);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -298,6 +298,19 @@ describe("delete-cluster.sh", () => {
     expect(run("delete-cluster.sh", s, env).code).toBe(0);
   });
 
+  test("removes kind's network once no container is attached, and keeps it while a stopped cluster's node still is", () => {
+    for (const [stopped, kept] of [["", false], ["other-control-plane", true]] as const) {
+      const s = makeStandIns();
+      writeFileSync(join(s.dir, "clusters"), "data-platform-local\n");
+      writeFileSync(join(s.dir, "networks"), "kind\n");
+      const r = run("delete-cluster.sh", s, { KINDHA_CLUSTER_NAME: "data-platform-local", KINDHA_KUBECONFIG: join(s.dir, "kc"), FAKE_STOPPED: stopped });
+      expect(r.code).toBe(0);
+      expect(s.calls()).toContain("docker ps -a --filter network=kind --format {{.Names}}");
+      expect(readFileSync(join(s.dir, "networks"), "utf8").includes("kind")).toBe(kept);
+      expect(r.stderr).toContain(kept ? "delete-cluster: kept the docker network kind: 1 other container(s) are attached, running or stopped (other-control-plane)" : "delete-cluster: removed the unused docker network kind");
+    }
+  });
+
   test("keeps the data directory and says where it is and how it would be removed", () => {
     const s = makeStandIns();
     const dataDir = join(s.dir, "data");
