@@ -138,11 +138,11 @@ export function dockerEngine(verb: "stop" | "start", env: NodeJS.ProcessEnv): st
 }
 
 /** Polls `check` (with pollUntil) every `everyMs` until it returns a value or `timeoutMs` passes; then throws the last reason. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined, everyMs = 2000): Promise<T> {
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>, everyMs = 2000): Promise<T> {
   const last = await pollUntil(
     async () => {
       try {
-        const value = check();
+        const value = await check();
         return { done: value !== undefined, value, why: "" };
       } catch (e) {
         return { done: false, value: undefined, why: e instanceof Error ? e.message : String(e) };

@@ -4,6 +4,7 @@
  * Tools export `main(argv, io, deps)` returning the exit code, so tests call them in-process with
  * a fake executor; the compiled file runs `main` only when node starts it directly.
  */
+import { withLock } from "../lib/ops/lock";
 import { existsSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { execFileExecutor, type Executor } from "../lib/io/exec";
@@ -45,6 +46,11 @@ export interface ToolDeps {
   readonly clock: Clock;
   readonly env: NodeJS.ProcessEnv;
   readonly exists: (path: string) => boolean;
+}
+
+/** Runs an operation on the stack's cluster holding the cluster's lock (lib/ops/lock.ts); the lock's lines go to io.out. */
+export function underLock<T>(stack: StackTarget, operation: string, deps: ToolDeps, io: Io, body: () => Promise<T>): Promise<T> {
+  return withLock(stack.topology.clusterName, `${operation} ${stack.id}`, deps, (l) => io.out(l), body);
 }
 
 export function toolDeps(given: Partial<ToolDeps> = {}): ToolDeps {

@@ -5,7 +5,7 @@
 import { DEFAULTS } from "../lib/model/defaults";
 import { drillRefusal, runDrill } from "../lib/ops/drill";
 import { runRestartDrill } from "../lib/ops/restart-drill";
-import { clusterOpsContext, EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run drill -- <stack> [--observe SECONDS] [--interval SECONDS] [--kubeconfig FILE]
        npm run drill -- <stack> --docker-restart [--kubeconfig FILE]
@@ -41,7 +41,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (values["docker-restart"]) {
       if (values.observe !== undefined || values.interval !== undefined) throw new UsageError("--observe and --interval belong to the control-plane drill, not --docker-restart");
       const deps = toolDeps(given);
-      const outcome = await runRestartDrill(recoverContext(stack, values.kubeconfig, deps, io, DEFAULTS.recoverWaitSeconds));
+      const outcome = await underLock(stack, "drill --docker-restart", deps, io, () => runRestartDrill(recoverContext(stack, values.kubeconfig, deps, io, DEFAULTS.recoverWaitSeconds)));
       (outcome.ok ? io.out : io.err)(`drill: ${outcome.message}`);
       return outcome.ok ? EXIT.ok : EXIT.failed;
     }
@@ -55,12 +55,14 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!Number.isFinite(observe) || observe < 5 || observe > 120) throw new UsageError("--observe must be a number of seconds from 5 to 120");
     if (!Number.isFinite(interval) || interval < 1 || interval > observe) throw new UsageError("--interval must be at least 1 second and at most --observe");
     const deps = toolDeps(given);
-    const outcome = await runDrill({
-      ...clusterOpsContext(stack, values.kubeconfig, deps, io),
-      stackId: stack.id,
-      observeMs: observe * 1000,
-      intervalMs: interval * 1000,
-    });
+    const outcome = await underLock(stack, "drill", deps, io, () =>
+      runDrill({
+        ...clusterOpsContext(stack, values.kubeconfig, deps, io),
+        stackId: stack.id,
+        observeMs: observe * 1000,
+        intervalMs: interval * 1000,
+      }),
+    );
     if (outcome.ok) io.out(`drill: ${outcome.message}`);
     else io.err(`drill: ${outcome.message}`);
     return outcome.ok ? EXIT.ok : EXIT.failed;

@@ -3,6 +3,7 @@
  * (e.g. single -> ha-option-a and back), never destroying the old cluster before a verified
  * snapshot exists. Steps in lib/ops/migrate.ts.
  */
+import { withLock } from "../lib/ops/lock";
 import { chmodSync, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
@@ -92,28 +93,34 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const from = loadStack(values.from, "--from <stack>", config);
     const to = loadStack(values.to, "--to <stack>", config);
     if (from.id === to.id) throw new UsageError(`--from and --to are both ${from.id}`);
-    const ctx: MigrateContext = {
-      from: { id: from.id, topology: from.topology, access: clusterAccessOf(from, undefined, deps) },
-      to: { id: to.id, topology: to.topology, access: clusterAccessOf(to, undefined, deps) },
-      backupDir: expandHome(values["backup-dir"] ?? backupDir(from.topology.clusterName)),
-      exec: deps.exec,
-      files: given.files ?? realFiles,
-      cwd: projectDir ?? given.cwd ?? projectRoot(),
-      env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
-      stamp: utcStamp(new Date(deps.clock.now())),
-      cdktfFlags: values["skip-provider-lock"] ? ["--skip-provider-lock"] : [],
-      fromDataDir: dataDirOf(from),
-      toDataDir: dataDirOf(to),
-      clock: deps.clock,
-      // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
-      restore: given.restore ?? ((snapshot) => restoreInto(to, { snapshot }, deps, indented(io))),
-      // A DaemonSet the restore restarted may still be settling: verify until it passes, bounded.
-      verify: given.verify ?? (async () => (await waitForVerify(to.topology, clusterAccess(to, undefined, deps), { timeoutMs: VERIFY_WAIT_MS, intervalMs: 5_000, clock: deps.clock })).results),
-    };
-    io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
-    const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));
-    io.out(report.ok ? `migrate: done; stack ${to.id} runs with the state of ${from.id}` : `migrate: stopped at "${report.failed?.step}"`);
-    return report.ok ? EXIT.ok : EXIT.failed;
+    // Both clusters' locks, in name order; cdktf's plan hooks run under them (KINDHA_LOCK).
+    const [first, second] = [from, to].sort((a, b) => a.topology.clusterName.localeCompare(b.topology.clusterName));
+    const lock = (s: typeof from, body: () => Promise<number>) => withLock(s.topology.clusterName, `migrate ${from.id} -> ${to.id}`, deps, (l) => io.out(l), body);
+    return lock(first, () => (first.topology.clusterName === second.topology.clusterName ? work() : lock(second, work)));
+    async function work(): Promise<number> {
+      const ctx: MigrateContext = {
+        from: { id: from.id, topology: from.topology, access: clusterAccessOf(from, undefined, deps) },
+        to: { id: to.id, topology: to.topology, access: clusterAccessOf(to, undefined, deps) },
+        backupDir: expandHome(values["backup-dir"] ?? backupDir(from.topology.clusterName)),
+        exec: deps.exec,
+        files: given.files ?? realFiles,
+        cwd: projectDir ?? given.cwd ?? projectRoot(),
+        env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
+        stamp: utcStamp(new Date(deps.clock.now())),
+        cdktfFlags: values["skip-provider-lock"] ? ["--skip-provider-lock"] : [],
+        fromDataDir: dataDirOf(from),
+        toDataDir: dataDirOf(to),
+        clock: deps.clock,
+        // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
+        restore: given.restore ?? ((snapshot) => restoreInto(to, { snapshot }, deps, indented(io))),
+        // A DaemonSet the restore restarted may still be settling: verify until it passes, bounded.
+        verify: given.verify ?? (async () => (await waitForVerify(to.topology, clusterAccess(to, undefined, deps), { timeoutMs: VERIFY_WAIT_MS, intervalMs: 5_000, clock: deps.clock })).results),
+      };
+      io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
+      const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));
+      io.out(report.ok ? `migrate: done; stack ${to.id} runs with the state of ${from.id}` : `migrate: stopped at "${report.failed?.step}"`);
+      return report.ok ? EXIT.ok : EXIT.failed;
+    }
   });
 }
 

@@ -9,7 +9,7 @@ import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
 import { expandHome, recoverLog } from "../lib/io/paths";
 import { isRecord } from "../lib/model/util";
-import { EXIT, loadStack, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { EXIT, loadStack, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run recover -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -77,15 +77,23 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
     io.err(line);
   };
   const ctx = recoverContext(stack, query.kubeconfig, deps, { out: say, err: say }, DEFAULTS.recoverWaitSeconds);
-  const condition = await clusterCondition(ctx, { stack: stack.id, create: query.create_id });
+  const want = { stack: stack.id, create: query.create_id };
+  const condition = await clusterCondition(ctx, want);
   if (condition.state !== "unhealthy") return answer(condition.state, condition.why);
   if (!recovering) return answer("unhealthy", `${condition.why} (KINDHA_RECOVER_ON_PLAN=${deps.env.KINDHA_RECOVER_ON_PLAN}: not recovered)`);
   const t0 = deps.clock.now();
   say(`recover: ${new Date(t0).toISOString()} plan of stack ${stack.id}: ${condition.why}; recovering`);
-  const report = await runSteps(recoverSteps(ctx, { verify: false }), ctx, say, ctx.clock);
+  // Under the cluster's lock: an operation that holds it (a roll, a restore) is waited for, and
+  // what it left is looked at again before anything is done.
+  const outcome = await underLock(stack, "the plan's recover", deps, { out: say, err: say }, async () => {
+    const now = await clusterCondition(ctx, want);
+    if (now.state !== "unhealthy") return now;
+    return runSteps(recoverSteps(ctx, { verify: false }), ctx, say, ctx.clock);
+  });
   const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
-  say(report.ok ? `recover: done in ${seconds} s` : `recover: stopped at "${report.failed?.step}" after ${seconds} s; the plan stops here (the cluster is not replaced)`);
-  if (!report.ok) return EXIT.failed;
+  if ("state" in outcome) return answer(outcome.state, `${outcome.why} (after waiting for the cluster's lock)`);
+  say(outcome.ok ? `recover: done in ${seconds} s` : `recover: stopped at "${outcome.failed?.step}" after ${seconds} s; the plan stops here (the cluster is not replaced)`);
+  if (!outcome.ok) return EXIT.failed;
   return answer("recovered", `${condition.why}; recovered in ${seconds} s (log: ${log})`);
 }
 
@@ -100,7 +108,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const ctx = recoverContext(stack, values.kubeconfig, deps, io, wait);
     const t0 = deps.clock.now();
     io.out(`recover: stack ${stack.id} (${stack.topology.nodes.length} nodes${stack.topology.api.loadBalanced ? " and a load balancer" : ""})`);
-    const report = await runSteps(recoverSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
+    const report = await underLock(stack, "recover", deps, io, () => runSteps(recoverSteps(ctx), ctx, (l) => io.out(l), ctx.clock));
     const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
     io.out(report.ok ? `recover: done in ${seconds} s; stack ${stack.id} verified` : `recover: stopped at "${report.failed?.step}" after ${seconds} s`);
     return report.ok ? EXIT.ok : EXIT.failed;

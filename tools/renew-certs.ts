@@ -9,7 +9,7 @@ import { renewSteps } from "../lib/ops/renew-certs";
 import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/io/paths";
-import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run renew-certs -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -45,24 +45,26 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const wait = Number(values.wait ?? "180");
     if (!Number.isInteger(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a whole number of seconds from 10 to 600");
     const deps = toolDeps(given);
-    const ctx = {
-      ...clusterOpsContext(stack, values.kubeconfig, deps, io),
-      stackId: stack.id,
-      waitMs: wait * 1000,
-      backupDir: expandHome(backupDir(stack.topology.clusterName), deps.env.HOME),
-      lbSettleMs: LB_SETTLE_MS,
-    };
-    const t = stack.topology;
-    const t0 = deps.clock.now();
-    const order = controlPlaneRollOrder(t, await new ClusterClient(ctx).etcdLeader(t));
-    io.out(`renew-certs: stack ${stack.id}, control planes in this order: ${order.join(", ")}`);
-    const steps = stepMarks(ctx.clock, (l) => io.out(l));
-    const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, steps.log, ctx.clock));
-    const report = probed.result;
-    for (const l of outageLines(probed, steps.marks)) io.out(l);
-    const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
-    io.out(report.ok ? `renew-certs: done in ${seconds} s; stack ${stack.id} verified` : `renew-certs: stopped at "${report.failed?.step}" after ${seconds} s`);
-    return report.ok ? EXIT.ok : EXIT.failed;
+    return underLock(stack, "renew-certs", deps, io, async () => {
+      const ctx = {
+        ...clusterOpsContext(stack, values.kubeconfig, deps, io),
+        stackId: stack.id,
+        waitMs: wait * 1000,
+        backupDir: expandHome(backupDir(stack.topology.clusterName), deps.env.HOME),
+        lbSettleMs: LB_SETTLE_MS,
+      };
+      const t = stack.topology;
+      const t0 = deps.clock.now();
+      const order = controlPlaneRollOrder(t, await new ClusterClient(ctx).etcdLeader(t));
+      io.out(`renew-certs: stack ${stack.id}, control planes in this order: ${order.join(", ")}`);
+      const steps = stepMarks(ctx.clock, (l) => io.out(l));
+      const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, steps.log, ctx.clock));
+      const report = probed.result;
+      for (const l of outageLines(probed, steps.marks)) io.out(l);
+      const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
+      io.out(report.ok ? `renew-certs: done in ${seconds} s; stack ${stack.id} verified` : `renew-certs: stopped at "${report.failed?.step}" after ${seconds} s`);
+      return report.ok ? EXIT.ok : EXIT.failed;
+    });
   });
 }
 

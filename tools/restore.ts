@@ -9,7 +9,7 @@ import type { RestoreContext } from "../lib/ops/restore-plan";
 import { runSteps, type StepReport } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
 import { utcStamp } from "../lib/model/util";
-import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--with-data] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -75,10 +75,12 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (archive && !existsSync(archive)) throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
     if (archive) requireDataDir(stack, "--with-data", "to restore into");
     const deps = toolDeps(given);
-    io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
-    const report = await restoreInto(stack, { snapshot, kubeconfig: values.kubeconfig, waitSeconds: wait, dataArchive: archive }, deps, io);
-    io.out(report.ok ? `restore: done; stack ${stack.id} runs from ${snapshot}` : `restore: stopped at "${report.failed?.step}"`);
-    return report.ok ? EXIT.ok : EXIT.failed;
+    return underLock(stack, "restore", deps, io, async () => {
+      io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
+      const report = await restoreInto(stack, { snapshot, kubeconfig: values.kubeconfig, waitSeconds: wait, dataArchive: archive }, deps, io);
+      io.out(report.ok ? `restore: done; stack ${stack.id} runs from ${snapshot}` : `restore: stopped at "${report.failed?.step}"`);
+      return report.ok ? EXIT.ok : EXIT.failed;
+    });
   });
 }
 

@@ -15,7 +15,7 @@ import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
 import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
 import { backupDir, expandHome } from "../lib/io/paths";
-import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
 
 export const USAGE = `Usage: npm run upgrade -- <stack> [--to IMAGE] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -71,52 +71,53 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (bad.length > 0) throw new UsageError(`${bad[0].field}: ${JSON.stringify(bad[0].value)} ${bad[0].rule}`);
     const wait = Number(values.wait ?? "300");
     if (!Number.isInteger(wait) || wait < 10 || wait > 1800) throw new UsageError("--wait must be a whole number of seconds from 10 to 1800");
+    return underLock(stack, "upgrade", deps, io, async () => {
+      const base = clusterOpsContext(stack, hook ? deps.env.KINDHA_KUBECONFIG || undefined : values.kubeconfig, deps, io);
+      const k = new ClusterClient(base);
+      const t = stack.topology;
+      const t0 = deps.clock.now();
 
-    const base = clusterOpsContext(stack, hook ? deps.env.KINDHA_KUBECONFIG || undefined : values.kubeconfig, deps, io);
-    const k = new ClusterClient(base);
-    const t = stack.topology;
-    const t0 = deps.clock.now();
+      const target = parseKubeVersion(await imageVersion(k, image));
+      if (!target) throw new Error(`${image} names no Kubernetes version in /kind/version; is it a kind node image?`);
+      const facts = await readFacts(k, target);
+      const clusterVersion = await k.kubectl(["-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}"]);
+      const clusterAtTarget = clusterConfigVersion(clusterVersion.stdout) === target.text;
+      const done = new Set([...facts.kubelets].filter(([, v]) => v === target.text).map(([n]) => n));
+      if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
+        io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);
+        return EXIT.ok;
+      }
+      const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget });
 
-    const target = parseKubeVersion(await imageVersion(k, image));
-    if (!target) throw new Error(`${image} names no Kubernetes version in /kind/version; is it a kind node image?`);
-    const facts = await readFacts(k, target);
-    const clusterVersion = await k.kubectl(["-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}"]);
-    const clusterAtTarget = clusterConfigVersion(clusterVersion.stdout) === target.text;
-    const done = new Set([...facts.kubelets].filter(([, v]) => v === target.text).map(([n]) => n));
-    if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
-      io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);
-      return EXIT.ok;
-    }
-    const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget });
-
-    return withPrivateTempDir("kindha-upgrade-", async (workDir) => {
-      // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
-      const steps = stepMarks(deps.clock, (l) => io.out(l));
-      const ctx: UpgradeContext = {
-        ...base,
-        log: steps.log,
-        stackId: stack.id,
-        image,
-        target,
-        workDir,
-        platform: PLATFORM,
-        waitMs: wait * 1000,
-        backupDir: expandHome(backupDir(t.clusterName), deps.env.HOME),
-        lbSettleMs: LB_SETTLE_MS,
-      };
-      io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
-      const list = upgradeSteps(ctx, facts, order);
-      const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(list, ctx, steps.log, ctx.clock));
-      // The roll (first node's drain to the steady verify) apart from the preparation before it,
-      // which changes no node: copying the payload and images loads only the host's disk.
-      const firstRoll = `[${list.findIndex((s) => s.name.startsWith("upgrade ")) + 1}/${list.length}]`;
-      const { before, from } = splitProbes(probed, steps.marks.find((m) => m.label === firstRoll)?.at);
-      for (const l of outageLines(from, steps.marks)) io.out(l);
-      for (const l of outageLines(before, steps.marks)) io.out(`${PREPARING}${l}`);
-      const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
-      const report = probed.result;
-      io.out(report.ok ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified` : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`);
-      return report.ok ? EXIT.ok : EXIT.failed;
+      return withPrivateTempDir("kindha-upgrade-", async (workDir) => {
+        // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
+        const steps = stepMarks(deps.clock, (l) => io.out(l));
+        const ctx: UpgradeContext = {
+          ...base,
+          log: steps.log,
+          stackId: stack.id,
+          image,
+          target,
+          workDir,
+          platform: PLATFORM,
+          waitMs: wait * 1000,
+          backupDir: expandHome(backupDir(t.clusterName), deps.env.HOME),
+          lbSettleMs: LB_SETTLE_MS,
+        };
+        io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
+        const list = upgradeSteps(ctx, facts, order);
+        const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(list, ctx, steps.log, ctx.clock));
+        // The roll (first node's drain to the steady verify) apart from the preparation before it,
+        // which changes no node: copying the payload and images loads only the host's disk.
+        const firstRoll = `[${list.findIndex((s) => s.name.startsWith("upgrade ")) + 1}/${list.length}]`;
+        const { before, from } = splitProbes(probed, steps.marks.find((m) => m.label === firstRoll)?.at);
+        for (const l of outageLines(from, steps.marks)) io.out(l);
+        for (const l of outageLines(before, steps.marks)) io.out(`${PREPARING}${l}`);
+        const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
+        const report = probed.result;
+        io.out(report.ok ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified` : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`);
+        return report.ok ? EXIT.ok : EXIT.failed;
+      });
     });
   });
 }

@@ -4,11 +4,13 @@
  */
 import { isEmptyLbConfig, kindLbConfig } from "../../lib/model/kind-lb-config";
 import { parseContainers, parseHolders, planAddresses, recoverSteps, startOrder, type ContainerState, type RecoverContext } from "../../lib/ops/recover";
-import { runSteps } from "../../lib/ops/steps";
+import { realClock, runSteps, type Clock } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/io/config-file";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { lockPath } from "../../lib/ops/lock";
 import { main as recoverMain, terraformHook } from "../../tools/recover";
 import { capture, clusterFixtures, etcdServerCert, fakeClock, fakeExec, line, okResult } from "../fixtures/recorded/load";
 
@@ -194,9 +196,9 @@ describe("recover over a fake Docker after a restart", () => {
     const home = mkdtempSync(join(tmpdir(), "kindha-hook-"));
     afterAll(() => rmSync(home, { recursive: true, force: true }));
     const query = JSON.stringify({ stack: "ha-option-b", kubeconfig: "/k", create_id: "4242" });
-    const hook = async (w: { exec: ReturnType<typeof world>["exec"] }, opts: { env?: NodeJS.ProcessEnv; input?: string; exists?: boolean } = {}) => {
+    const hook = async (w: { exec: ReturnType<typeof world>["exec"] }, opts: { env?: NodeJS.ProcessEnv; input?: string; exists?: boolean; clock?: Clock } = {}) => {
       const c = capture();
-      const code = await terraformHook(opts.input ?? query, c.io, { exec: w.exec, env: { HOME: home, ...opts.env }, clock: fakeClock(), exists: () => opts.exists ?? true });
+      const code = await terraformHook(opts.input ?? query, c.io, { exec: w.exec, env: { HOME: home, ...opts.env }, clock: opts.clock ?? fakeClock(), exists: () => opts.exists ?? true });
       return { code, answer: c.out.length === 1 ? JSON.parse(c.out[0]) : c.out, err: c.err.join("\n") };
     };
     const started = (w: ReturnType<typeof world>) => w.calls.filter((c) => c.args[0] === "start").length;
@@ -276,6 +278,41 @@ describe("recover over a fake Docker after a restart", () => {
         await expect(hook(w, { env: { KINDHA_RECOVER_ON_PLAN: value } })).rejects.toThrow(`KINDHA_RECOVER_ON_PLAN=${JSON.stringify(value)}: must be 1, true, 0 or false`);
         expect(w.calls).toEqual([]);
       }
+    });
+
+    test("waits for an operation that holds the cluster's lock and, after the bound, refuses naming it, touching nothing", async () => {
+      const lock = lockPath(C, { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR });
+      mkdirSync(dirname(lock), { recursive: true });
+      // A live process that is not this one: what runs renew-certs.
+      writeFileSync(lock, JSON.stringify({ holder: "renew-certs ha-option-b", pid: process.ppid, started: "2026-12-06T05:00:00.000Z", token: "t" }));
+      try {
+        const w = world();
+        await expect(hook(w, { env: { KINDHA_LOCK_WAIT: "0" } })).rejects.toThrow(/^cluster data-platform-local is busy: renew-certs ha-option-b \(pid \d+, since 2026-12-06T05:00:00.000Z\) holds/);
+        expect(started(w)).toBe(0);
+        expect(w.cds()).toBe("resources: []");
+      } finally {
+        rmSync(lock, { force: true });
+      }
+    });
+
+    test("looks again once the lock is free: what the operation left running is not recovered a second time", async () => {
+      const w = world();
+      const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+      const lock = lockPath(C, { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR });
+      mkdirSync(dirname(lock), { recursive: true });
+      writeFileSync(lock, JSON.stringify({ holder: "recover ha-option-b", pid: child.pid, started: "2026-12-06T05:00:00.000Z", token: "t" }));
+      // The other recover finishes: every container up, kind's configuration back, and it exits.
+      setTimeout(() => {
+        for (const n of startOrder(ha)) w.running.add(n);
+        void w.exec("docker", ["exec", LB, "sh", "-c", "", "-", kindLbConfig(ha.controlPlanes.map((n) => n.name)).cds]);
+        child.kill("SIGKILL");
+      }, 300);
+      const before = started(w);
+      const r = await hook(w, { clock: realClock, env: { KINDHA_LOCK_WAIT: "30" } });
+      expect(r.answer).toEqual({ state: "healthy", detail: "the API answers at https://127.0.0.1:6443 (after waiting for the cluster's lock)" });
+      expect(started(w)).toBe(before);
+      expect(r.err).toContain("lock: waiting for recover ha-option-b");
+      expect(r.err).toMatch(/lock: taking over .* its holder recover ha-option-b \(pid \d+, .*\) is gone/);
     });
 
     test("a failed recovery fails the plan (exit 1) with the step and what to do, on stderr; nothing on stdout", async () => {
