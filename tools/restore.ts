@@ -33,7 +33,8 @@ npx cdktf deploy <stack>). Steps, each checked, stopping at the first failure wi
 Options:
   --snapshot FILE    snapshot to restore (required), e.g. from npm run backup
   --with-data        also put back the volumes of backup --with-data (FILE's .data.tar.gz),
-                     before etcd: what the data directory held is moved aside, never deleted
+                     before etcd, refused while a pod uses a claim: what the data directory
+                     held is moved to <data dir>.before-restore-<stamp> beside it, never deleted
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
   --wait SECONDS     bound of each wait (default 300, at most 600)
   -h, --help         this help
@@ -57,7 +58,7 @@ export async function restoreInto(
     stamp: utcStamp(new Date(deps.clock.now())),
     waitMs: (opts.waitSeconds ?? RESTORE_WAIT_S) * 1000,
     ips: new Map(),
-    ...(opts.dataArchive ? { dataArchive: opts.dataArchive } : {}),
+    ...(opts.dataArchive ? { dataArchive: { archive: opts.dataArchive, dataDir: requireDataDir(stack, "--with-data", "to restore into") } } : {}),
   };
   return runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
 }

@@ -2,7 +2,8 @@
  * Restore into a fresh kind cluster: the step plan, the per-member etcdutl command, and a run over
  * a fake node runtime (docker exec/cp, crictl, ctr) answering with recorded kubectl output.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { setAsideData } from "../../lib/ops/data";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { restoreSteps } from "../../lib/ops/restore";
@@ -274,5 +275,43 @@ describe("npm run restore (tools/restore.ts)", () => {
     const { exec } = fakeNodes();
     expect(await restoreMain(["ha-option-a", "--snapshot", snapshot, "--kubeconfig", "/k"], c.io, { exec, clock: fakeClock(), env: {}, exists: () => true })).toBe(0);
     expect(c.out[c.out.length - 1]).toBe(`restore: done; stack ha-option-a runs from ${snapshot}`);
+  });
+});
+
+describe("restore --with-data", () => {
+  test("moves what the host data directory held, but its owner file, into a 0700 sibling outside it; an empty one moves nothing", () => {
+    const home = mkdtempSync(join(tmpdir(), "kindha-aside-"));
+    try {
+      const data = join(home, "data");
+      mkdirSync(join(data, "workloads", "lake"), { recursive: true });
+      writeFileSync(join(data, "workloads", "lake", "blob"), "bytes");
+      writeFileSync(join(data, ".kindha-cluster"), "c\n");
+      writeFileSync(join(data, ".hidden"), "h");
+      const aside = setAsideData(data, "20261206T050000Z");
+      expect(aside).toBe(`${data}.before-restore-20261206T050000Z`);
+      expect(readdirSync(data)).toEqual([".kindha-cluster"]);
+      expect(readFileSync(join(aside!, "workloads", "lake", "blob"), "utf8")).toBe("bytes");
+      expect(readdirSync(aside!).sort()).toEqual([".hidden", "workloads"]);
+      expect(statSync(aside!).mode & 0o777).toBe(0o700);
+      expect(setAsideData(data, "20261206T050001Z")).toBeUndefined();
+      expect(setAsideData(join(home, "none"), "x")).toBeUndefined();
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  test("refuses while a pod uses a claim, naming it, before anything is changed", async () => {
+    const users = JSON.stringify({ items: [
+      { metadata: { namespace: "workloads", name: "postgres-0", ownerReferences: [{ kind: "StatefulSet" }] }, spec: { volumes: [{ persistentVolumeClaim: { claimName: "data-postgres-0" } }] }, status: { phase: "Running" } },
+      { metadata: { namespace: "workloads", name: "done" }, spec: { volumes: [{ persistentVolumeClaim: { claimName: "x" } }] }, status: { phase: "Succeeded" } },
+    ] });
+    const { exec, calls } = fakeNodes();
+    const withUsers: typeof exec = (file, args, opts) => (file === "kubectl" && args.includes("pods") && args.includes("-A") && !args.includes("-l") ? Promise.resolve(okResult(users)) : exec(file, args, opts));
+    const ctx = { ...context(withUsers), dataArchive: { archive: "/b/x.data.tar.gz", dataDir: "/nonexistent/data" } };
+    const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
+    expect(report.failed?.step).toBe("put the volumes back from /b/x.data.tar.gz");
+    expect(report.failed?.reason).toBe("1 pod(s) use claims and would see their volumes change under them: workloads/postgres-0 (StatefulSet)");
+    expect(report.failed?.next).toMatch(/^nothing was changed: scale down/);
+    expect(calls.some((c) => c.file === "docker" && c.args[0] === "cp")).toBe(false);
   });
 });

@@ -8,6 +8,8 @@
  * is archived, then each is scaled back to its count. Pods nothing can scale down (bare pods,
  * DaemonSets, Jobs) are named in the output: their volumes are archived while they run.
  */
+import { existsSync, mkdirSync, readdirSync, renameSync } from "node:fs";
+import { join } from "node:path";
 import { DATA_OWNER_FILE, NODE_DATA_DIR } from "../model/storage";
 import { lastLine, type CommandResult } from "../io/exec";
 import type { ClusterClient } from "./client";
@@ -113,27 +115,29 @@ export async function archiveVolumes(k: ClusterClient, node: string, file: strin
 }
 
 /**
- * Puts an archive's volumes into the data directory through `node`. What the directory held
- * before (but its owner file) is moved into `.kindha-before-restore-<stamp>/` beside them, never
- * deleted. Returns that directory's path as the node sees it, or undefined when it was empty.
+ * Moves what the host data directory holds (but its owner file) into a new 0700 sibling,
+ * `<dataDir>.before-restore-<stamp>`: never deleted, and outside the directory a later backup
+ * archives. Renames only, so files written by containers as other users move too. Returns the
+ * sibling, or undefined when there was nothing to move.
  */
-export async function restoreVolumes(k: ClusterClient, node: string, archive: string, stamp: string): Promise<string | undefined> {
+export function setAsideData(dataDir: string, stamp: string): string | undefined {
+  if (!existsSync(dataDir)) return undefined;
+  const entries = readdirSync(dataDir).filter((e) => e !== DATA_OWNER_FILE);
+  if (entries.length === 0) return undefined;
+  const aside = `${dataDir}.before-restore-${stamp}`;
+  mkdirSync(aside, { mode: 0o700 });
+  for (const e of entries) renameSync(join(dataDir, e), join(aside, e));
+  return aside;
+}
+
+/** Unpacks an archive's volumes into the data directory through `node` (the host side set aside first). */
+export async function restoreVolumes(k: ClusterClient, node: string, archive: string): Promise<void> {
   const dir = await k.inNode(node, ["mkdir", "-p", NODE_RESTORE_DIR]);
   if (dir.code !== 0) throw new Error(`preparing ${node} failed: ${lastLine(dir)}`);
   const cp = await k.containers(["cp", archive, `${node}:${NODE_STAGING}`], 1_800_000);
   if (cp.code !== 0) throw new Error(`copying ${archive} into ${node} failed: ${lastLine(cp)}`);
-  const aside = `.kindha-before-restore-${stamp}`;
-  const script = [
-    'cd "$1"',
-    // Everything but the owner file and earlier set-aside directories moves aside.
-    'set -- "$2" "$3" "$4"',
-    'moved=0; for e in * .[!.]* ..?*; do [ -e "$e" ] || continue; case "$e" in "$3"|.kindha-before-restore-*) continue;; esac; mkdir -p "$2"; mv "$e" "$2/"; moved=1; done',
-    'tar -xzf "$1" && rm -f "$1"',
-    'if [ "$moved" = 1 ]; then echo "$2"; fi',
-  ].join("\n");
-  const r = await k.inNode(node, ["sh", "-c", script, "-", NODE_DATA_DIR, NODE_STAGING, aside, DATA_OWNER_FILE], 1_800_000);
+  const r = await k.inNode(node, ["sh", "-c", 'tar -C "$1" -xzf "$2" && rm -f "$2"', "-", NODE_DATA_DIR, NODE_STAGING], 1_800_000);
   if (r.code !== 0) throw new Error(`unpacking ${archive} on ${node} failed: ${lastLine(r)}`);
-  return r.stdout.trim() === "" ? undefined : `${NODE_DATA_DIR}/${aside}`;
 }
 
 /**

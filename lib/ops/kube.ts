@@ -199,6 +199,7 @@ export interface ClaimPod {
   readonly namespace: string;
   readonly name: string;
   readonly owner: string;
+  readonly phase: string;
 }
 
 /** Pods of `kubectl get pods -A -o json` that mount a PersistentVolumeClaim. */
@@ -209,7 +210,8 @@ export function podsWithClaims(text: string): ClaimPod[] {
     const volumes = arr(spec.volumes).filter(isRecord);
     if (!volumes.some((v) => isRecord(v.persistentVolumeClaim))) return [];
     const owners = arr(meta.ownerReferences).filter(isRecord);
-    return [{ namespace: str(meta.namespace), name: str(meta.name), owner: str(owners[0]?.kind) }];
+    const status = isRecord(p.status) ? p.status : {};
+    return [{ namespace: str(meta.namespace), name: str(meta.name), owner: str(owners[0]?.kind), phase: str(status.phase) }];
   });
 }
 

@@ -19,8 +19,8 @@ export interface RestoreContext extends ClusterOpsContext {
   readonly stamp: string;
   /** Bound of each wait, in ms. */
   readonly waitMs: number;
-  /** Archive of the volumes to put back into the data directory first (backup --with-data). */
-  readonly dataArchive?: string;
+  /** Archive of the volumes to put back into the host data directory first (backup --with-data). */
+  readonly dataArchive?: { readonly archive: string; readonly dataDir: string };
   /** Filled by the steps. */
   readonly ips: Map<string, string>;
   image?: string;

@@ -16,8 +16,8 @@ import { existsSync } from "node:fs";
 import { lastLine, type CommandResult } from "../io/exec";
 import { ROLE_LABEL } from "../model/defaults";
 import { ClusterClient } from "./client";
-import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes } from "./data";
-import { barePods, parseNodes, parseWorkloads } from "./kube";
+import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes, setAsideData } from "./data";
+import { barePods, parseNodes, parseWorkloads, podsWithClaims } from "./kube";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
 
@@ -83,14 +83,22 @@ function findEtcdImage({ c, kubectl, cps }: Env): Step<RestoreContext> {
   };
 }
 
-/** Puts the archived volumes into the data directory (every node mounts it) before etcd is restored. */
-function restoreVolumesStep({ c, k, cps }: Env, archive: string): Step<RestoreContext> {
+/**
+ * Puts the archived volumes into the data directory (every node mounts it) before etcd is
+ * restored; refused while a pod uses a claim, since its volume would change under it.
+ */
+function restoreVolumesStep({ c, k, kubectl, cps }: Env, archive: string, dataDir: string): Step<RestoreContext> {
   return {
     name: `put the volumes back from ${archive}`,
-    next: "nothing of etcd changed yet; what the data directory held before is in its .kindha-before-restore-* directory, if anything",
+    next: `nothing was changed: scale down what uses the claims (kubectl -n <namespace> scale deployment|statefulset/<name> --replicas=0; delete a bare pod), then run restore again`,
     run: async () => {
-      const aside = await restoreVolumes(k, cps[0], archive, c.stamp);
-      return ok(aside ? `what was there before is kept in ${aside} (inside the nodes; in the data directory on the host)` : "the data directory was empty");
+      const pods = await kubectl("get", "pods", "-A", "-o", "json");
+      if (pods.code !== 0) return failedCommand("listing the pods that use claims", pods);
+      const users = podsWithClaims(pods.stdout).filter((p) => p.phase !== "Succeeded" && p.phase !== "Failed");
+      if (users.length > 0) return failed(`${users.length} pod(s) use claims and would see their volumes change under them: ${users.map((p) => `${p.namespace}/${p.name}${p.owner ? ` (${p.owner})` : ""}`).join(", ")}`);
+      const aside = setAsideData(dataDir, c.stamp);
+      await restoreVolumes(k, cps[0], archive);
+      return ok(aside ? `what ${dataDir} held before is kept in ${aside}` : `${dataDir} was empty`);
     },
   };
 }
@@ -367,7 +375,7 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     checkSnapshot(e),
     checkFreshCluster(e),
     findEtcdImage(e),
-    ...(c.dataArchive ? [restoreVolumesStep(e, c.dataArchive)] : []),
+    ...(c.dataArchive ? [restoreVolumesStep(e, c.dataArchive.archive, c.dataArchive.dataDir)] : []),
     ...perNode(copySnapshot),
     ...perNode(stopControlPlane),
     ...perNode(restoreMember),
