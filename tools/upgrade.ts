@@ -5,6 +5,7 @@
  * unavailable. The stack's roll resource runs it during `cdktf deploy` (scripts/upgrade-hook.sh,
  * `--terraform-hook`).
  */
+import { readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { lastLine } from "../lib/io/exec";
 import { withPrivateTempDir } from "../lib/io/temp";
 import { imageReference } from "../lib/model/grammar";
@@ -33,8 +34,11 @@ stack's nodeImage), without re-creating it, stopping at the first failure:
      and every etcd member healthy, uncordon, back into the load balancer
   6. each worker: drain, kubeadm upgrade node, kubelet, Ready on the new version, uncordon
   7. verify, kept passing for 30 s
-Nodes already on the new version are skipped, so a stopped upgrade continues where it stopped; a
-cluster that runs it everywhere is left alone. Meanwhile /readyz and a write (ConfigMap
+Each node's progress (cordoned, out of the load balancer, upgraded) is recorded in
+~/.kindha/locks/<cluster>.roll.json until it is back. A stopped upgrade (a failure, Ctrl-C)
+continues where it stopped: the node it left half-way first, then the nodes not yet on the new
+version; a cluster that runs it everywhere, with no node left half-way, is left alone. One
+operation at a time: another that holds the cluster's lock is waited for. Meanwhile /readyz and a write (ConfigMap
 default/kindha-upgrade-probe) are probed through the stack's API address every second; the time
 each was unavailable during the roll (steps 5 to 7) is printed, then apart the time during the
 preparation (steps 1 to 4, which change no node but load the host's disk).
@@ -83,11 +87,17 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       const clusterVersion = await k.kubectl(["-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}"]);
       const clusterAtTarget = clusterConfigVersion(clusterVersion.stdout) === target.text;
       const done = new Set([...facts.kubelets].filter(([, v]) => v === target.text).map(([n]) => n));
-      if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
+      // A node an interrupted roll left half-way (cordoned, out of the load balancer) comes first.
+      const pending = readProgress(t.clusterName, deps.env);
+      if (pending && pending.target !== target.text) {
+        throw new Error(`an interrupted upgrade to ${pending.target} left ${pending.node} ${pending.stage} (since ${pending.since}); finish it first: npm run upgrade -- ${stack.id} --to ${pending.image}`);
+      }
+      if (pending) io.out(`upgrade: an interrupted roll left ${pending.node} ${pending.stage} (since ${pending.since}); finishing it first`);
+      else if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
         io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);
         return EXIT.ok;
       }
-      const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget });
+      const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget, ...(pending ? { interrupted: { node: pending.node, stage: pending.stage } } : {}) });
 
       return withPrivateTempDir("kindha-upgrade-", async (workDir) => {
         // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
@@ -103,6 +113,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
           waitMs: wait * 1000,
           backupDir: expandHome(backupDir(t.clusterName), deps.env.HOME),
           lbSettleMs: LB_SETTLE_MS,
+          progress: (node, stage) =>
+            recordProgress(t.clusterName, deps.env, stage && { operation: "upgrade", target: target.text, image, node, stage, since: new Date(deps.clock.now()).toISOString() }),
         };
         io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
         const list = upgradeSteps(ctx, facts, order);

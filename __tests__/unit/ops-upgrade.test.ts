@@ -4,6 +4,10 @@
  * images in every node before any node rolls, one node at a time in the safe order, and stopping
  * at the first failure with where the cluster is and the way back.
  */
+import { readProgress, recordProgress } from "../../lib/ops/roll-progress";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { kindLbConfig } from "../../lib/model/kind-lb-config";
 import { parseNodes, parsePods } from "../../lib/ops/kube";
 import { outageLines, splitProbes, stepMarks } from "../../lib/ops/probes";
@@ -23,7 +27,7 @@ import {
 import { resolveStack } from "../../lib/io/config-file";
 import { rollFigures } from "../../test-support/cluster";
 import { main as upgradeMain, PREPARING } from "../../tools/upgrade";
-import { capture, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, failResult, line, okResult } from "../fixtures/recorded/load";
+import { capture, clusterFixtures, fakeClock, fakeExec, fakeOpsContext, failResult, line, okResult, recorded } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
 const ha = resolveStack("ha-option-a").topology;
@@ -164,18 +168,18 @@ describe("order and commands", () => {
 });
 
 /** A cluster at v1.36.1 that kubeadm and kubelet move to v1.37.2 node by node. */
-function world(o: { leader?: string; failOn?: string; topology?: typeof ha } = {}) {
+function world(o: { leader?: string; failOn?: string; topology?: typeof ha; at?: readonly string[]; lb?: readonly string[] } = {}) {
   const t = o.topology ?? ha;
   let leader = o.leader ?? CP1;
-  const kubelet = new Map(t.nodes.map((n) => [n.name, OLD]));
-  const staticAt = new Map(t.controlPlanes.map((n) => [n.name, OLD]));
+  const kubelet = new Map(t.nodes.map((n) => [n.name, o.at?.includes(n.name) ? NEW : OLD]));
+  const staticAt = new Map(t.controlPlanes.map((n) => [n.name, o.at?.includes(n.name) ? NEW : OLD]));
   const kubeletInstalled = new Set<string>();
   /** After a kubelet restart the API shows the old kubelet's mirror pods for this many polls. */
   const staleFor = new Map<string, number>();
   const proxied: string[] = [];
   const loaded = new Set<string>();
   const backends: string[][] = [];
-  let cds = kindLbConfig(t.controlPlanes.map((n) => n.name)).cds;
+  let cds = kindLbConfig(o.lb ?? t.controlPlanes.map((n) => n.name)).cds;
   const events: string[] = [];
   const verify = clusterFixtures();
   const imageOf = (comp: string, node: string) =>
@@ -287,6 +291,33 @@ describe("the roll over a fake cluster", () => {
     expect(log.join("\n")).toContain(`drained; etcd leadership ${CP1} -> ${CP2}; out of the load balancer; kubeadm upgrade node; kubelet restarted; uncordoned; back in the load balancer`);
   });
 
+  test("records each node's stage as it goes (cordoned, out of the load balancer, upgraded) and clears it once the node is back", async () => {
+    const w = world();
+    const ctx = { ...context(w, []), progress: (node: string, stage: string | undefined) => void records.push(`${node} ${stage ?? "back"}`) };
+    const records: string[] = [];
+    expect((await runSteps(upgradeSteps(ctx, facts(), order), ctx, () => undefined, ctx.clock)).ok).toBe(true);
+    expect(records).toEqual(
+      order.flatMap((r) => [`${r.node} cordoned`, ...(r.kind === "control-plane" ? [`${r.node} out of the load balancer`] : []), `${r.node} upgraded`, `${r.node} back`]),
+    );
+  });
+
+  test("finishes a node an interrupted roll left upgraded, cordoned and out of the load balancer: first, without kubeadm again; then the rest", async () => {
+    // CP3 was interrupted after its kubelet restart: at the new version, out of the load balancer.
+    const w = world({ at: [CP3], lb: [CP1, CP2] });
+    const log: string[] = [];
+    const ctx = context(w, log);
+    const resumed = rollOrder(ha, { leader: CP1, done: new Set([CP3]), clusterAtTarget: true, interrupted: { node: CP3, stage: "upgraded" } });
+    expect(resumed.map((r) => [r.node, r.command, r.interrupted])).toEqual([[CP3, "node", "upgraded"], [CP2, "node", undefined], [CP1, "node", undefined], [W1, "node", undefined], [W2, "node", undefined]]);
+    const report = await runSteps(upgradeSteps(ctx, facts(), resumed), ctx, (l) => void log.push(l), ctx.clock);
+    expect(report.failed).toBeUndefined();
+    const e = w.events.filter((x) => /^(drain|kubeadm|kubelet|uncordon) /.test(x));
+    expect(e[0]).toBe(`uncordon ${CP3}`);
+    expect(e.filter((x) => x.endsWith(` ${CP3}`))).toEqual([`uncordon ${CP3}`]);
+    expect(w.backends[0]).toEqual([CP1, CP2, CP3]);
+    expect(log.join("\n")).toContain(`an interrupted roll left ${CP3} upgraded, cordoned and out of the load balancer: finishing it`);
+    expect(log.join("\n")).toContain(`(but ${CP3}, which this run finishes first)`);
+  });
+
   test("stops at the first failure: later nodes untouched, where the cluster is and the snapshot named", async () => {
     const w = world({ failOn: CP3 });
     const log: string[] = [];
@@ -337,8 +368,13 @@ describe("npm run upgrade", () => {
       if (file === "docker" && a[0] === "run" && a.includes("--rm")) return Promise.resolve(okResult(`${NEW}\n`));
       if (file === "kubectl" && a.includes("version")) return Promise.resolve(okResult(JSON.stringify({ serverVersion: { gitVersion: clusterVersion } })));
       if (file === "kubectl" && a.includes("kubeadm-config")) return Promise.resolve(okResult(`kubernetesVersion: ${clusterVersion}\n`));
+      // The write probe's ConfigMap.
+      if (file === "kubectl" && a.some((x) => x.includes("kindha-upgrade-probe"))) return Promise.resolve(okResult());
       if (allAt && file === "kubectl" && a.includes("nodes")) {
-        return Promise.resolve(okResult(JSON.stringify({ items: ha.nodes.map((n) => ({ metadata: { name: n.name }, status: { nodeInfo: { kubeletVersion: allAt }, conditions: [{ type: "Ready", status: "True" }] } })) })));
+        // The recorded nodes (roles, addresses), every kubelet at `allAt`.
+        const nodes = JSON.parse(recorded("kubectl-nodes-ha-option-a").stdout);
+        for (const n of nodes.items) n.status.nodeInfo = { ...n.status.nodeInfo, kubeletVersion: allAt };
+        return Promise.resolve(okResult(JSON.stringify(nodes)));
       }
       return w.exec(file, args, opts);
     };
@@ -351,6 +387,29 @@ describe("npm run upgrade", () => {
     expect(await upgradeMain(["ha-option-a", "--to", `kindha.local/node:${NEW}`, "--kubeconfig", "/k"], c.io, { exec: toolExec(w, NEW, NEW), env: {}, clock: fakeClock(), exists: () => true })).toBe(0);
     expect(c.out).toEqual([`upgrade: stack ha-option-a already runs ${NEW} on every node; nothing to do`]);
     expect(w.calls.map(line).some((l) => /configmap|drain|kubeadm/.test(l))).toBe(false);
+  });
+
+  test("a rerun after an interruption on the last node finishes it instead of saying there is nothing to do", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kindha-roll-"));
+    try {
+      const env = { KINDHA_LOCK_DIR: dir };
+      recordProgress(C, env, { operation: "upgrade", target: NEW, image: `kindha.local/node:${NEW}`, node: W2, stage: "upgraded", since: "2026-12-06T05:00:00.000Z" });
+      const w = world({ at: ha.nodes.map((n) => n.name) });
+      const c = capture();
+      const code = await upgradeMain(["ha-option-a", "--to", `kindha.local/node:${NEW}`, "--kubeconfig", "/k"], c.io, { exec: toolExec(w, NEW, NEW), env, clock: fakeClock(), exists: () => true });
+      expect({ code, out: c.out.filter((l) => /FAILED|stopped at|^error/.test(l)), err: c.err }).toEqual({ code: 0, out: [], err: [] });
+      expect(c.out).toContain(`upgrade: an interrupted roll left ${W2} upgraded (since 2026-12-06T05:00:00.000Z); finishing it first`);
+      expect(c.out.join("\n")).not.toContain("nothing to do");
+      expect(w.events.filter((x) => /^(drain|kubeadm|uncordon) /.test(x))).toEqual([`uncordon ${W2}`]);
+      expect(readProgress(C, env)).toBeUndefined();
+      // An interruption on the way to another version is finished with that version's image first.
+      recordProgress(C, env, { operation: "upgrade", target: "v1.38.0", image: "kindha.local/node:v1.38.0", node: CP1, stage: "cordoned", since: "2026-12-06T05:00:00.000Z" });
+      const d = capture();
+      expect(await upgradeMain(["ha-option-a", "--to", `kindha.local/node:${NEW}`, "--kubeconfig", "/k"], d.io, { exec: toolExec(world(), NEW, NEW), env, clock: fakeClock(), exists: () => true })).toBe(1);
+      expect(d.err[0]).toBe(`error: an interrupted upgrade to v1.38.0 left ${CP1} cordoned (since 2026-12-06T05:00:00.000Z); finish it first: npm run upgrade -- ha-option-a --to kindha.local/node:v1.38.0`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("--terraform-hook takes the stack, image and kubeconfig from the environment", async () => {

@@ -33,9 +33,14 @@ export interface LockDeps {
 /** How long a second holder waits by default: KINDHA_LOCK_WAIT (seconds) changes it. */
 export const LOCK_WAIT_SECONDS = 600;
 
-/** `<KINDHA_LOCK_DIR or ~/.kindha/locks>/<cluster>.lock`. */
+/** Where the locks and the rolls' progress records live: KINDHA_LOCK_DIR, else ~/.kindha/locks. */
+export function lockDir(env: NodeJS.ProcessEnv): string {
+  return env.KINDHA_LOCK_DIR || process.env.KINDHA_LOCK_DIR || join(env.HOME || homedir(), ".kindha", "locks");
+}
+
+/** `<lockDir>/<cluster>.lock`. */
 export function lockPath(cluster: string, env: NodeJS.ProcessEnv): string {
-  return join(env.KINDHA_LOCK_DIR || join(env.HOME || homedir(), ".kindha", "locks"), `${cluster}.lock`);
+  return join(lockDir(env), `${cluster}.lock`);
 }
 
 const describe = (r: LockRecord) => `${r.holder} (pid ${r.pid}, since ${r.started})`;
@@ -71,7 +76,7 @@ export function lockWaitMs(env: NodeJS.ProcessEnv): number {
  * the release; throws, naming the holder, when the wait runs out.
  */
 export async function acquireLock(cluster: string, holder: string, deps: LockDeps, say: (line: string) => void): Promise<() => void> {
-  const path = lockPath(cluster, { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR, ...deps.env });
+  const path = lockPath(cluster, deps.env);
   const alive = deps.alive ?? processAlive;
   const waitMs = lockWaitMs(deps.env);
   const inherited = deps.env.KINDHA_LOCK;

@@ -115,26 +115,38 @@ export function preChecks(t: Topology, f: UpgradeFacts): PreCheck[] {
 }
 
 /** What one node is rolled with. */
-export type NodeRoll =
+export type NodeRoll = (
   | { readonly node: string; readonly kind: "control-plane"; readonly command: "apply" | "node" }
-  | { readonly node: string; readonly kind: "worker"; readonly command: "node" };
+  | { readonly node: string; readonly kind: "worker"; readonly command: "node" }
+) & {
+  /** An interrupted roll of this node got this far: at "upgraded" only its return is left. */
+  readonly interrupted?: "cordoned" | "out of the load balancer" | "upgraded";
+};
 
 /**
  * The order of a roll, CAPI's: control planes one at a time, followers first and the etcd leader
  * last (leadership moves once at most), then workers; nodes already at the target are left out,
  * so a stopped roll continues where it stopped. `kubeadm upgrade apply` runs once, on the first
  * control plane rolled while the cluster's configuration still names an older version; every
- * other node runs `kubeadm upgrade node`. Pure.
+ * other node runs `kubeadm upgrade node`. A node an interrupted roll left half-way comes first,
+ * whatever its kubelet says. Pure.
  */
-export function rollOrder(t: Topology, o: { readonly leader?: string; readonly done: ReadonlySet<string>; readonly clusterAtTarget: boolean }): NodeRoll[] {
-  const ordered = controlPlaneRollOrder(t, o.leader);
-  let applied = o.clusterAtTarget;
+export function rollOrder(
+  t: Topology,
+  o: { readonly leader?: string; readonly done: ReadonlySet<string>; readonly clusterAtTarget: boolean; readonly interrupted?: { readonly node: string; readonly stage: NonNullable<NodeRoll["interrupted"]> } },
+): NodeRoll[] {
+  const first = o.interrupted?.node;
+  const pending = (n: string) => n === first || !o.done.has(n);
+  const cps = controlPlaneRollOrder(t, o.leader).filter(pending);
+  const workers = t.workers.map((n) => n.name).filter(pending);
+  const mark = (n: string) => (n === first ? { interrupted: o.interrupted!.stage } : {});
+  let applied = o.clusterAtTarget || o.interrupted?.stage === "upgraded";
   const out: NodeRoll[] = [];
-  for (const node of ordered.filter((n) => !o.done.has(n))) {
-    out.push({ node, kind: "control-plane", command: applied ? "node" : "apply" });
+  for (const node of [...cps.filter((n) => n === first), ...cps.filter((n) => n !== first)]) {
+    out.push({ node, kind: "control-plane", command: applied ? "node" : "apply", ...mark(node) });
     applied = true;
   }
-  for (const w of t.workers.map((n) => n.name).filter((n) => !o.done.has(n))) out.push({ node: w, kind: "worker", command: "node" });
+  for (const w of [...workers.filter((n) => n === first), ...workers.filter((n) => n !== first)]) out.push({ node: w, kind: "worker", command: "node", ...mark(w) });
   return out;
 }
 

@@ -15,8 +15,9 @@ import { ClusterClient, type ClusterOpsContext } from "./client";
 import { parseNodes, parsePods } from "./kube";
 import { leadershipAway, setBackends } from "./roll";
 import { commandFailure, failed, ok, pollUntil, type Step, type StepResult } from "./steps";
+import type { RollStage } from "./roll-progress";
 import { kubeadmUpgradeArgs, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
-import { renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
+import { renderChecks, STEADY_MS, verifyOnce, waitForSteadyVerify } from "./verify";
 
 /** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
 export const NODE_PAYLOAD_DIR = "/kind/upgrade";
@@ -46,6 +47,8 @@ export interface UpgradeContext extends ClusterOpsContext {
   readonly backupDir: string;
   /** How long the load balancer gets to read a changed configuration. */
   readonly lbSettleMs: number;
+  /** Records how far the node being rolled got (undefined: it is back); see roll-progress.ts. */
+  readonly progress?: (node: string, stage: RollStage | undefined) => void;
   /** Filled by the steps. */
   snapshot?: string;
   payload?: Payload;
@@ -122,12 +125,20 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
         for (const r of rows) c.log(`      ${r.ok ? "pass" : "FAIL"}  ${r.rule}: ${r.detail}`);
         const bad = rows.filter((r) => !r.ok);
         if (bad.length > 0) return failed(bad.map((r) => `${r.rule}: ${r.detail}`).join("; "));
-        const last = await waitForVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
+        // A node an interrupted roll left cordoned and out of the load balancer is what this run finishes.
+        const finishing = order[0]?.interrupted ? new Set(["no node cordoned", "load balancer backends"]) : new Set<string>();
+        const last = await pollUntil(
+          async () => {
+            const results = await verifyOnce(t, c);
+            return { done: results.every((r) => r.ok || finishing.has(r.check)), results };
+          },
+          { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock },
+        );
         if (!last.done) {
           c.log(renderChecks(last.results).replace(/^/gm, "      "));
-          return failed(`verify: ${last.results.filter((r) => !r.ok).map((r) => `${r.check}: ${r.reason}`).join("; ")}`);
+          return failed(`verify: ${last.results.filter((r) => !r.ok && !finishing.has(r.check)).map((r) => `${r.check}: ${r.reason}`).join("; ")}`);
         }
-        return ok(`${rows.length} pre-checks and verify passed`);
+        return ok(`${rows.length} pre-checks and verify passed${finishing.size > 0 ? ` (but ${order[0].node}, which this run finishes first)` : ""}`);
       },
     },
     {
@@ -199,25 +210,15 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
     return got.code === 0 ? undefined : commandFailure(what, got);
   };
   const dir = `${NODE_PAYLOAD_DIR}/${c.target.text}`;
+  const record = (stage: RollStage | undefined) => c.progress?.(node, stage);
   let why: string | undefined;
 
-  if ((why = await must("kubectl drain", k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"], { timeoutMs: 330_000, requestTimeout: "0" })))) return stop(why);
-  note("drained");
-  if (roll.kind === "control-plane") {
-    const moved = await leadershipAway(k, t, node);
-    if (moved) note(moved);
+  if (roll.interrupted === "upgraded") {
+    note(`an interrupted roll left ${node} upgraded, cordoned${inLb ? " and out of the load balancer" : ""}: finishing it`);
+  } else {
+    if (roll.interrupted) note(`an interrupted roll left ${node} ${roll.interrupted}: rolling it again`);
+    if ((why = await upgradeOnNode())) return stop(why);
   }
-  if (inLb) {
-    if ((why = await must(`taking ${node} out of ${lb}`, setBackends(k, t, cps.filter((n) => n !== node), c)))) return stop(why);
-    note("out of the load balancer");
-  }
-  if ((why = await must("installing kubeadm", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubeadm"], 60_000)))) return stop(why);
-  const args = kubeadmUpgradeArgs(roll, c.target, t.allowCgroupV1);
-  if ((why = await must(args.slice(0, 3).join(" "), k.inNode(node, args, 15 * 60_000)))) return stop(why);
-  note(args.slice(0, 3).join(" "));
-  if ((why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))) return stop(why);
-  if ((why = await must("restarting kubelet", k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000)))) return stop(why);
-  note("kubelet restarted");
 
   const settled = await pollUntil(() => nodeAtTarget(c, k, roll), { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
   if (!settled.done) return stop(`not steady at ${c.target.text}: ${settled.why}`);
@@ -227,7 +228,34 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
     if ((why = await must(`putting ${node} back into ${lb}`, setBackends(k, t, cps, c)))) return stop(why);
     note("back in the load balancer");
   }
+  record(undefined);
   return ok(done.join("; "));
+
+  /** Drain, out of the load balancer, kubeadm, kubelet: what stands between the node and the target. */
+  async function upgradeOnNode(): Promise<string | undefined> {
+    let why: string | undefined;
+    if ((why = await must("kubectl drain", k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"], { timeoutMs: 330_000, requestTimeout: "0" })))) return why;
+    note("drained");
+    record("cordoned");
+    if (roll.kind === "control-plane") {
+      const moved = await leadershipAway(k, t, node);
+      if (moved) note(moved);
+    }
+    if (inLb) {
+      if ((why = await must(`taking ${node} out of ${lb}`, setBackends(k, t, cps.filter((n) => n !== node), c)))) return why;
+      note("out of the load balancer");
+      record("out of the load balancer");
+    }
+    if ((why = await must("installing kubeadm", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubeadm"], 60_000)))) return why;
+    const args = kubeadmUpgradeArgs(roll, c.target, t.allowCgroupV1);
+    if ((why = await must(args.slice(0, 3).join(" "), k.inNode(node, args, 15 * 60_000)))) return why;
+    note(args.slice(0, 3).join(" "));
+    if ((why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))) return why;
+    if ((why = await must("restarting kubelet", k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000)))) return why;
+    note("kubelet restarted");
+    record("upgraded");
+    return undefined;
+  }
 }
 
 /**
