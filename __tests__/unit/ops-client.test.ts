@@ -2,7 +2,8 @@
  * The operations' one client (lib/ops/client.ts): the exact commands it runs for kubectl, etcd.sh
  * and the node containers, over a fake executor.
  */
-import { ClusterClient } from "../../lib/ops/client";
+import { spawnSync } from "node:child_process";
+import { boundedArgs, ClusterClient } from "../../lib/ops/client";
 import { failResult, fakeExec, line, okResult, recorded } from "../fixtures/recorded/load";
 
 const access = { kubeconfig: "/k", etcdScript: "/repo/scripts/etcd.sh", env: { KINDHA_SKIP_BACKUP: "1", PATH: "/bin" }, cwd: "/project" };
@@ -55,5 +56,18 @@ describe("ClusterClient", () => {
     await expect(new ClusterClient({ ...access, exec }).snapshotStatus("/b/s.db", "cp1")).rejects.toThrow(
       "etcd.sh snapshot-status /b/s.db failed (exit 1): etcd.sh: error: etcdutl snapshot status failed: invalid database",
     );
+  });
+});
+
+describe("a command bounded where it runs", () => {
+  test("coreutils' timeout, as the node runs it, ends the command at the bound (exit 124), its children with it", () => {
+    const marker = `kindha-bounded-${process.pid}`;
+    const args = boundedArgs(["bash", "-c", `exec -a ${marker} sleep 30`], 1_000);
+    expect(args.slice(0, 3)).toEqual(["timeout", "--kill-after=10s", "1s"]);
+    const t0 = Date.now();
+    const r = spawnSync(args[0], args.slice(1));
+    expect(r.status).toBe(124);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(spawnSync("pgrep", ["-f", marker]).status).toBe(1);
   });
 });

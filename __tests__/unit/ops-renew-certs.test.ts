@@ -35,7 +35,9 @@ function world(leader = CP1, fail: { renewOn?: string } = {}) {
     }
     // The node's etcd serving certificate (verify reads its address from it) and one that expires.
     if (file === "docker" && a[0] === "exec" && a[2] === "sh" && a[3] === "-c") return okResult(`${healthy(file, args)?.stdout ?? ""}== pki/apiserver.crt\n${certValidFor(renewed.has(a[1]) ? 365 : 20)}`);
-    if (file === "docker" && a[0] === "exec" && a[2] === "kubeadm") {
+    // kubeadm runs bounded inside the node: timeout --kill-after=10s <s>s kubeadm ...
+    if (file === "docker" && a[0] === "exec" && a[2] === "timeout" && a[5] === "kubeadm") {
+      expect(a.slice(2, 5)).toEqual(["timeout", "--kill-after=10s", "120s"]);
       if (fail.renewOn === a[1]) return failResult("error: failed to renew certificate apiserver");
       return renewed.add(a[1]), okResult("certificates renewed");
     }

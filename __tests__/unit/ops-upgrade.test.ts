@@ -200,7 +200,8 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha; at?:
     if (file === "docker" && a[0] === "exec" && a[1] === payload) return okResult(a.includes("list") ? `${IMAGES.join("\n")}\n` : "");
     if (file === "docker" && a[0] === "exec") {
       const node = a[1];
-      const cmd = a.slice(2);
+      // What runs bounded inside the node (timeout --kill-after=10s <s>s ...) is judged as itself.
+      const cmd = a[2] === "timeout" ? (events.push(`bounded ${a[4]} ${a[5]}`), a.slice(5)) : a.slice(2);
       if (cmd[0] === "mkdir" || cmd[0] === "rm") return okResult();
       if (cmd[0] === "ctr" && cmd.includes("import")) return loaded.add(node), events.push(`import ${node}`), okResult();
       if (cmd[0] === "ctr" && cmd.includes("ls")) return okResult(loaded.has(node) ? `${IMAGES.join("\n")}\n` : "");
@@ -280,6 +281,8 @@ describe("the roll over a fake cluster", () => {
     const perNode = e.filter((x) => /^(drain|install kubeadm|kubeadm|kubelet|uncordon) /.test(x));
     const expected = order.flatMap((r) => [`drain ${r.node}`, `install kubeadm ${r.node}`, `kubeadm ${r.command} ${r.node}`, `kubelet ${r.node}`, `uncordon ${r.node}`]);
     expect(perNode).toEqual(expected);
+    // kubeadm is bounded where it runs, so a step's timeout stops it in the node too.
+    expect(e.filter((x) => x.startsWith("bounded "))).toEqual(order.map(() => "bounded 900s kubeadm"));
     // Each control plane was uncordoned only once the API showed the new kubelet's pods: two stale polls, then the third.
     expect(w.proxied.filter((n) => n === CP2)).toHaveLength(3);
     // Leadership moved off CP1 once, after its drain and before its kubeadm.

@@ -45,6 +45,11 @@ export interface ClusterOpsContext extends ClusterAccess {
 /** kubectl's bound on each request unless a call asks for another. */
 const REQUEST_TIMEOUT = "20s";
 
+/** `timeout --kill-after=10s <s>s <args>`: a command bounded where it runs. */
+export function boundedArgs(args: readonly string[], timeoutMs: number): string[] {
+  return ["timeout", "--kill-after=10s", `${Math.ceil(timeoutMs / 1000)}s`, ...args];
+}
+
 export class ClusterClient {
   constructor(private readonly a: ClusterAccess) {}
 
@@ -127,6 +132,15 @@ export class ClusterClient {
   /** A command inside a node container. */
   inNode(node: string, args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> {
     return this.containers(["exec", node, ...args], timeoutMs);
+  }
+
+  /**
+   * A long command inside a node (kubeadm) whose bound also holds inside: coreutils' `timeout`
+   * there stops it (TERM, then KILL 10 s later), since killing only the container CLI's client
+   * leaves it running in the node. Exit 124 means the bound ran out.
+   */
+  inNodeBounded(node: string, args: readonly string[], timeoutMs: number): Promise<CommandResult> {
+    return this.containers(["exec", node, ...boundedArgs(args, timeoutMs)], timeoutMs + 15_000);
   }
 
   /**

@@ -127,7 +127,7 @@ async function renewNode(
     if (r.code !== 0) return failedCommand(`taking ${node} out of ${lb}`, r);
     done.push("out of the load balancer");
   }
-  const renew = await k.inNode(node, ["kubeadm", "certs", "renew", "all"], 120_000);
+  const renew = await k.inNodeBounded(node, ["kubeadm", "certs", "renew", "all"], 120_000);
   if (renew.code !== 0) return failedCommand(`kubeadm certs renew all on ${node}`, renew);
 
   for (const component of COMPONENTS) {

@@ -248,7 +248,7 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
     }
     if ((why = await must("installing kubeadm", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubeadm"], 60_000)))) return why;
     const args = kubeadmUpgradeArgs(roll, c.target, t.allowCgroupV1);
-    if ((why = await must(args.slice(0, 3).join(" "), k.inNode(node, args, 15 * 60_000)))) return why;
+    if ((why = await must(args.slice(0, 3).join(" "), k.inNodeBounded(node, args, 15 * 60_000)))) return why;
     note(args.slice(0, 3).join(" "));
     if ((why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))) return why;
     if ((why = await must("restarting kubelet", k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000)))) return why;
