@@ -5,7 +5,8 @@
  */
 import { ClusterClient } from "../lib/ops/client";
 import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
-import { renewSteps } from "../lib/ops/renew-certs";
+import { renewSteps, type RenewContext } from "../lib/ops/renew-certs";
+import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";
 import { backupDir, expandHome } from "../lib/io/paths";
@@ -46,16 +47,23 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!Number.isInteger(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a whole number of seconds from 10 to 600");
     const deps = toolDeps(given);
     return underLock(stack, "renew-certs", deps, io, async () => {
-      const ctx = {
+      const t = stack.topology;
+      // A node an interrupted run left out of the load balancer is renewed first; an interrupted upgrade is finished by upgrade.
+      const pending = readProgress(t.clusterName, deps.env);
+      if (pending && pending.operation !== "renew-certs") throw new Error(pendingRoll(pending, stack.id));
+      if (pending) io.out(`renew-certs: an interrupted run left ${pending.node} ${pending.stage} (since ${pending.since}); renewing it first`);
+      const ctx: RenewContext = {
         ...clusterOpsContext(stack, values.kubeconfig, deps, io),
         stackId: stack.id,
         waitMs: wait * 1000,
         backupDir: expandHome(backupDir(stack.topology.clusterName), deps.env.HOME),
         lbSettleMs: LB_SETTLE_MS,
+        ...(pending ? { resuming: pending.node } : {}),
+        progress: (node, out) => recordProgress(t.clusterName, deps.env, out ? { operation: "renew-certs", node, stage: "out of the load balancer", since: new Date(deps.clock.now()).toISOString() } : undefined),
       };
-      const t = stack.topology;
       const t0 = deps.clock.now();
-      const order = controlPlaneRollOrder(t, await new ClusterClient(ctx).etcdLeader(t));
+      const ordered = controlPlaneRollOrder(t, await new ClusterClient(ctx).etcdLeader(t));
+      const order = pending ? [pending.node, ...ordered.filter((n) => n !== pending.node)] : ordered;
       io.out(`renew-certs: stack ${stack.id}, control planes in this order: ${order.join(", ")}`);
       const steps = stepMarks(ctx.clock, (l) => io.out(l));
       const probed = await probeDuring(ctx, "kindha-renew-probe", 1_000, () => runSteps(renewSteps(ctx, order), ctx, steps.log, ctx.clock));

@@ -5,7 +5,7 @@
  * unavailable. The stack's roll resource runs it during `cdktf deploy` (scripts/upgrade-hook.sh,
  * `--terraform-hook`).
  */
-import { readProgress, recordProgress } from "../lib/ops/roll-progress";
+import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { lastLine } from "../lib/io/exec";
 import { withPrivateTempDir } from "../lib/io/temp";
 import { imageReference } from "../lib/model/grammar";
@@ -89,9 +89,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       const done = new Set([...facts.kubelets].filter(([, v]) => v === target.text).map(([n]) => n));
       // A node an interrupted roll left half-way (cordoned, out of the load balancer) comes first.
       const pending = readProgress(t.clusterName, deps.env);
-      if (pending && pending.target !== target.text) {
-        throw new Error(`an interrupted upgrade to ${pending.target} left ${pending.node} ${pending.stage} (since ${pending.since}); finish it first: npm run upgrade -- ${stack.id} --to ${pending.image}`);
-      }
+      if (pending && (pending.operation !== "upgrade" || pending.target !== target.text)) throw new Error(pendingRoll(pending, stack.id));
       if (pending) io.out(`upgrade: an interrupted roll left ${pending.node} ${pending.stage} (since ${pending.since}); finishing it first`);
       else if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
         io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);

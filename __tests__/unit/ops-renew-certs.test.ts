@@ -4,6 +4,11 @@
  * renew, etcd -> kube-apiserver -> kube-controller-manager -> kube-scheduler, back in), one node
  * at a time, and stopping at the first failure with what state the cluster is in.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { kindLbConfig } from "../../lib/model/kind-lb-config";
+import { readProgress, recordProgress } from "../../lib/ops/roll-progress";
 import { COMPONENTS, renewSteps, type RenewContext } from "../../lib/ops/renew-certs";
 import { controlPlaneRollOrder } from "../../lib/model/topology";
 import { runSteps } from "../../lib/ops/steps";
@@ -130,4 +135,31 @@ test("npm run renew-certs probes the API and writes throughout and prints their 
   const calls = w.calls.map(line);
   expect(calls.filter((l) => / patch configmap kindha-renew-probe /.test(l)).length).toBeGreaterThan(0);
   expect(calls.filter((l) => / delete configmap kindha-renew-probe /.test(l))).toHaveLength(1);
+});
+
+test("a rerun after an interruption renews the node it left out of the load balancer first, the verify before it tolerating that, and records each node while it is out", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kindha-renew-"));
+  try {
+    const env = { KINDHA_LOCK_DIR: dir };
+    recordProgress(C, env, { operation: "renew-certs", node: CP3, stage: "out of the load balancer", since: "2026-12-06T05:00:00.000Z" });
+    const w = world(CP1);
+    // kind's load balancer as the interrupted run left it: without CP3 until this run writes it.
+    const exec: typeof w.exec = (file, args, opts) =>
+      file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "cat"
+        ? Promise.resolve(okResult(kindLbConfig(w.backends.length > 0 ? w.backends[w.backends.length - 1] : [CP1, CP2]).cds))
+        : w.exec(file, args, opts);
+    const c = capture();
+    expect(await renewMain(["ha-option-a", "--kubeconfig", "/k"], c.io, { exec, env, clock: fakeClock(), exists: () => true })).toBe(0);
+    expect(c.out[0]).toBe(`renew-certs: an interrupted run left ${CP3} out of the load balancer (since 2026-12-06T05:00:00.000Z); renewing it first`);
+    expect(c.out[1]).toBe(`renew-certs: stack ha-option-a, control planes in this order: ${CP3}, ${CP2}, ${CP1}`);
+    expect(w.backends[w.backends.length - 1]).toEqual([CP1, CP2, CP3]);
+    expect(readProgress(C, env)).toBeUndefined();
+    // An interrupted upgrade is finished by upgrade, not renewed over.
+    recordProgress(C, env, { operation: "upgrade", target: "v1.37.2", image: "kindha.local/node:v1.37.2", node: CP1, stage: "upgraded", since: "2026-12-06T05:00:00.000Z" });
+    const d = capture();
+    expect(await renewMain(["ha-option-a", "--kubeconfig", "/k"], d.io, { exec, env, clock: fakeClock(), exists: () => true })).toBe(1);
+    expect(d.err[0]).toBe(`error: an interrupted upgrade to v1.37.2 left ${CP1} upgraded (since 2026-12-06T05:00:00.000Z); finish it first: npm run upgrade -- ha-option-a --to kindha.local/node:v1.37.2`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

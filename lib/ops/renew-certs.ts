@@ -33,6 +33,10 @@ export interface RenewContext extends ClusterOpsContext {
   readonly backupDir: string;
   /** How long the load balancer gets to read a changed configuration (kind's Envoy and the stand-in poll about once a second). */
   readonly lbSettleMs: number;
+  /** A node an interrupted renew-certs left out of the load balancer: renewed first. */
+  readonly resuming?: string;
+  /** Records that a node is out of the load balancer (undefined: back in); see roll-progress.ts. */
+  readonly progress?: (node: string, out: boolean) => void;
   /** Filled by the steps. */
   snapshot?: string;
   earliestBefore?: Date;
@@ -57,8 +61,10 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
       next: `fix what verify names first (npm run verify -- ${c.stackId}); a rolling change on a degraded cluster can lose quorum`,
       run: async () => {
         const results = await verifyOnce(t, c);
-        // The certificates may be what is wrong: that is what this renews.
-        const bad = results.filter((r) => !r.ok && r.check !== "control-plane certificates");
+        // The certificates may be what is wrong: that is what this renews; so is a node an
+        // interrupted run left out of the load balancer.
+        const mends = new Set(["control-plane certificates", ...(c.resuming ? ["load balancer backends"] : [])]);
+        const bad = results.filter((r) => !r.ok && !mends.has(r.check));
         if (bad.length > 0) {
           c.log(renderChecks(results).replace(/^/gm, "      "));
           return failed(bad.map((r) => `${r.check}: ${r.reason}`).join("; "));
@@ -126,6 +132,7 @@ async function renewNode(
     const r = await setBackends(k, t, names.filter((n) => n !== node), c);
     if (r.code !== 0) return failedCommand(`taking ${node} out of ${lb}`, r);
     done.push("out of the load balancer");
+    c.progress?.(node, true);
   }
   const renew = await k.inNodeBounded(node, ["kubeadm", "certs", "renew", "all"], 120_000);
   if (renew.code !== 0) return failedCommand(`kubeadm certs renew all on ${node}`, renew);
@@ -140,6 +147,7 @@ async function renewNode(
     const r = await setBackends(k, t, names, c);
     if (r.code !== 0) return failedCommand(`putting ${node} back into ${lb}`, r);
     done.push("back in the load balancer");
+    c.progress?.(node, false);
   }
   const after = earliestExpiry(await bundle(node));
   if (!after || (before && after <= before)) return failed(`the certificates on ${node} were not renewed (earliest expiry ${after?.toISOString() ?? "unreadable"})`);

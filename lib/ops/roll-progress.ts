@@ -1,5 +1,5 @@
 /**
- * Where a roll stands on the node it is changing, kept beside the cluster's lock
+ * Where a roll (upgrade, renew-certs) stands on the node it is changing, kept beside the cluster's lock
  * (`<lockDir>/<cluster>.roll.json`, 0600): written as the node is cordoned, taken out of the load
  * balancer and upgraded, removed once it is back. A rerun after an interruption (Ctrl-C, a lost
  * terminal) finishes that node first.
@@ -14,10 +14,10 @@ export const ROLL_STAGES = ["cordoned", "out of the load balancer", "upgraded"] 
 export type RollStage = (typeof ROLL_STAGES)[number];
 
 export interface RollProgress {
-  readonly operation: "upgrade";
-  /** The Kubernetes version rolled to, and the node image it came from. */
-  readonly target: string;
-  readonly image: string;
+  readonly operation: "upgrade" | "renew-certs";
+  /** An upgrade's Kubernetes version, and the node image it came from. */
+  readonly target?: string;
+  readonly image?: string;
   readonly node: string;
   readonly stage: RollStage;
   readonly since: string;
@@ -34,7 +34,12 @@ export function readProgress(cluster: string, env: NodeJS.ProcessEnv): RollProgr
   } catch {
     return undefined;
   }
-  const ok = isRecord(r) && r.operation === "upgrade" && ["target", "image", "node", "since"].every((k) => typeof r[k] === "string") && (ROLL_STAGES as readonly unknown[]).includes(r.stage);
+  const ok =
+    isRecord(r) &&
+    (r.operation === "upgrade" ? typeof r.target === "string" && typeof r.image === "string" : r.operation === "renew-certs") &&
+    typeof r.node === "string" &&
+    typeof r.since === "string" &&
+    (ROLL_STAGES as readonly unknown[]).includes(r.stage);
   return ok ? (r as unknown as RollProgress) : undefined;
 }
 
@@ -48,4 +53,10 @@ export function recordProgress(cluster: string, env: NodeJS.ProcessEnv, p: RollP
   mkdirSync(lockDir(env), { recursive: true, mode: 0o700 });
   writeFileSync(`${path}.tmp`, `${JSON.stringify(p)}\n`, { mode: 0o600 });
   renameSync(`${path}.tmp`, path);
+}
+
+/** What a roll left half-way, in a sentence, with the command that finishes it. */
+export function pendingRoll(p: RollProgress, stackId: string): string {
+  const finish = p.operation === "upgrade" ? `npm run upgrade -- ${stackId} --to ${p.image}` : `npm run renew-certs -- ${stackId}`;
+  return `an interrupted ${p.operation}${p.target ? ` to ${p.target}` : ""} left ${p.node} ${p.stage} (since ${p.since}); finish it first: ${finish}`;
 }
