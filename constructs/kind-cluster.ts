@@ -162,7 +162,8 @@ export class KindCluster extends Construct {
         {
           type: "local-exec",
           command: `bash "${fromTriggers("scripts_dir")}/create-cluster.sh"`,
-          environment: { ...preflightEnv, ...env, KINDHA_CREATE_ID: "${self.id}", KINDHA_STORAGE_CLASS: fromTriggers("storage_class_path"),
+          // The mark names the state's id and its directory (the project beside cdktf.out).
+          environment: { ...preflightEnv, ...env, KINDHA_CREATE_ID: "${self.id}", KINDHA_STATE_DIR: "${path.module}/../../..", KINDHA_STORAGE_CLASS: fromTriggers("storage_class_path"),
             KINDHA_STORAGE_CONFIG: fromTriggers("storage_config_path"), KINDHA_WAIT: props.waitTimeout ?? DEFAULTS.waitTimeout },
         },
         {

@@ -12,8 +12,9 @@
 #                           address it has now (disconnect and connect again with --ip: about
 #                           0.3 s without network per container, published ports kept).
 #   nodes.sh mark CLUSTER   write the stack's mark into every node of CLUSTER (not the load
-#                           balancer): KINDHA_STACK and KINDHA_CREATE_ID (the cluster resource's id
-#                           in the Terraform state), read by the plan's hook (lib/model/identity.ts).
+#                           balancer): KINDHA_STACK, KINDHA_CREATE_ID (the cluster resource's id
+#                           in the Terraform state) and the state's directory (KINDHA_STATE_DIR,
+#                           default .), read by the plan's hook (lib/model/identity.ts).
 #
 # Env: KINDHA_CONTAINER_CLI or KIND_EXPERIMENTAL_PROVIDER (default docker; see container-cli.sh).
 set -euo pipefail
@@ -70,8 +71,10 @@ mark() {
   : "${KINDHA_STACK:?KINDHA_STACK is not set}" "${KINDHA_CREATE_ID:?KINDHA_CREATE_ID is not set}"
   names=$("$cli" ps --filter "label=io.x-k8s.kind.cluster=$cluster" --format '{{.Names}} {{.Label "io.x-k8s.kind.role"}}' | awk '$2 != "external-load-balancer" {print $1}' | sort)
   [ -n "$names" ] || { say "error: no running node of cluster $cluster"; exit 1; }
+  KINDHA_PROJECT=$(cd "${KINDHA_STATE_DIR:-.}" && pwd -P)
+  export KINDHA_PROJECT
   for name in $names; do
-    "$cli" exec -e KINDHA_STACK -e KINDHA_CREATE_ID "$name" sh -c 'printf "stack=%s\ncreate=%s\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" >/kind/kindha-identity'
+    "$cli" exec -e KINDHA_STACK -e KINDHA_CREATE_ID -e KINDHA_PROJECT "$name" sh -c 'printf "stack=%s\ncreate=%s\nproject=%s\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" "$KINDHA_PROJECT" >/kind/kindha-identity'
   done
   say "marked $(wc -w <<<"$names") nodes of $cluster as stack $KINDHA_STACK's (create id $KINDHA_CREATE_ID)"
 }

@@ -2,6 +2,7 @@
  * Helpers of the cluster tier (`npm run test:cluster`): the tools the node-image build leaves in
  * the cache, a synthesized stack in a sandbox HOME, kubectl and docker calls, and polling.
  */
+import { firstTarMember, IDENTITY_PATH, parseIdentity } from "../lib/model/identity";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -156,10 +157,11 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => T
 
 /**
  * Clears what an earlier run of a tier left on this engine when it was killed before its own
- * clean-up (a session stopped mid-test): a kind cluster whose mounts lie in a sandbox that no
- * longer exists, or whose run has ended (the pid in its OWNER_FILE is gone), holds nothing anyone
- * will use, so it is deleted, with a line saying so. Any other kind cluster is someone's: the tier
- * will not touch it and says why it cannot run.
+ * clean-up (a session stopped mid-test): a kind cluster whose nodes carry the mark of a tier's
+ * project (the `project=` line create writes: a sandbox of SANDBOX_PREFIX) whose run has ended
+ * (the sandbox is gone, or the pid in its OWNER_FILE is) holds nothing anyone will use, so it is
+ * deleted, with a line saying so. Any other kind cluster is someone's, whatever it mounts: the
+ * tier will not touch it and says why it cannot run.
  * @returns why the tier cannot run, or undefined
  */
 export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -167,17 +169,18 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
     .stdout.split("\n").filter(Boolean);
   for (const cluster of [...new Set(names)]) {
     const containers = clusterContainers(cluster, env);
-    const sources = run("docker", ["inspect", "-f", "{{range .Mounts}}{{.Source}}\n{{end}}", ...containers], env).stdout.split("\n");
-    const sandboxes = [...new Set(sources.flatMap((s) => (s.startsWith(SANDBOX_PREFIX) ? [SANDBOX_PREFIX + s.slice(SANDBOX_PREFIX.length).split("/")[0]] : [])))];
-    if (sandboxes.length === 0 || sandboxes.some(sandboxInUse)) {
-      return `a kind cluster named ${cluster} already runs on this engine and is not a leftover of a test tier; delete it (kind delete cluster --name ${cluster}) or use another engine`;
+    const mark = run("docker", ["cp", `${cluster}-control-plane:${IDENTITY_PATH}`, "-"], env);
+    const project = mark.code === 0 ? parseIdentity(firstTarMember(mark.stdout) ?? "")?.project : undefined;
+    const sandbox = project?.startsWith(SANDBOX_PREFIX) ? SANDBOX_PREFIX + project.slice(SANDBOX_PREFIX.length).split("/")[0] : undefined;
+    if (!sandbox || sandboxInUse(sandbox)) {
+      return `a kind cluster named ${cluster} already runs on this engine and is not a leftover of a test tier${project ? ` (made from ${project})` : ""}; delete it (kind delete cluster --name ${cluster}) or use another engine`;
     }
     const scratch = mkdtempSync(join(tmpdir(), "kindha-leftover-"));
     // kind on PATH, else the one the node-image build made.
     const r = run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")], { ...env, PATH: `${env.PATH}:${toolsDir()}` }, undefined, 3 * MINUTE);
     rmSync(scratch, { recursive: true, force: true });
-    if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandboxes.join(", ")}: ${r.output.trim()}`;
-    say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run that has ended (sandbox ${sandboxes.join(", ")})`);
+    if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandbox}: ${r.output.trim()}`;
+    say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run that has ended (sandbox ${sandbox})`);
   }
   if (run("docker", ["network", "inspect", "kind", "--format", "{{len .Containers}}"], env).stdout.trim() === "0") {
     run("docker", ["network", "rm", "kind"], env);

@@ -9,7 +9,7 @@
  * a Docker engine restart repaired by the next `cdktf deploy`), and back; then `ha-option-a`.
  * What is long and changes rarely is in the scenario tier (__tests__/scenarios).
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clusterContainers, dockerEngine, kubectl, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
@@ -79,7 +79,7 @@ if (t) {
       const id = lifecycle.instances[0].attributes.id;
       expect(id).toMatch(/^\d+$/);
       for (const node of t.topology("single").nodes) {
-        expect({ node: node.name, mark: run("docker", ["exec", node.name, "cat", "/kind/kindha-identity"], t.env()).stdout }).toEqual({ node: node.name, mark: `stack=single\ncreate=${id}\n` });
+        expect({ node: node.name, mark: run("docker", ["exec", node.name, "cat", "/kind/kindha-identity"], t.env()).stdout }).toEqual({ node: node.name, mark: `stack=single\ncreate=${id}\nproject=${realpathSync(t.sandbox.dir)}\n` });
       }
       const config = readFileSync(t.sandbox.configFile, "utf8");
       const log = join(t.sandbox.home, ".kindha", "logs", t.cluster, "recover.log");

@@ -158,7 +158,7 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     expect(readFileSync(state, "utf8")).toContain('"type": "local_sensitive_file"');
     for (const f of [state, `${state}.backup`]) expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
     // The mark the plan's hook checks: the stack and this state's id of the cluster resource.
-    expect(s.calls()).toContain("docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID data-platform-local-control-plane sh -c printf \"stack=%s\\ncreate=%s\\n\" \"$KINDHA_STACK\" \"$KINDHA_CREATE_ID\" >/kind/kindha-identity");
+    expect(s.calls()).toContain("docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID -e KINDHA_PROJECT data-platform-local-control-plane sh -c printf \"stack=%s\\ncreate=%s\\nproject=%s\\n\" \"$KINDHA_STACK\" \"$KINDHA_CREATE_ID\" \"$KINDHA_PROJECT\" >/kind/kindha-identity");
   });
 
   test("a second plan is a no-op", () => {

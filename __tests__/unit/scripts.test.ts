@@ -200,7 +200,7 @@ describe("create-cluster.sh", () => {
     const r = run("create-cluster.sh", s, { ...setup(s), KINDHA_STACK: "single", KINDHA_CREATE_ID: "5577006791947779410" });
     expect(r.code).toBe(0);
     const mark = s.calls().filter((c) => c.startsWith("docker exec"));
-    expect(mark).toEqual([`docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID data-platform-local-control-plane sh -c printf "stack=%s\\ncreate=%s\\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" >/kind/kindha-identity`]);
+    expect(mark).toEqual([`docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID -e KINDHA_PROJECT data-platform-local-control-plane sh -c printf "stack=%s\\ncreate=%s\\nproject=%s\\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" "$KINDHA_PROJECT" >/kind/kindha-identity`]);
     expect(s.calls().join("\n")).not.toContain("5577006791947779410");
     expect(r.stderr).toContain("nodes: marked 1 nodes of data-platform-local as stack single's (create id 5577006791947779410)");
     const unmarked = makeStandIns();

@@ -16,13 +16,17 @@ beforeEach(() => {
   bin = mkdtempSync(join(tmpdir(), "kindha-leftover-test-"));
   made.push(bin);
   log = join(bin, "calls.log");
-  // docker: one cluster "old" of two containers, whose data mount lies at $FAKE_SOURCE.
+  // docker: one cluster "old" of two containers, whose data mount lies at $FAKE_SOURCE and whose
+  // mark (a tar stream, as docker cp prints it) names $FAKE_PROJECT; no mark when that is empty.
   writeFileSync(join(bin, "docker"), `#!/bin/bash
 echo "docker $*" >> "${log}"
 case "$*" in
   "ps -a --filter label=io.x-k8s.kind.cluster --format"*) printf 'old\\nold\\n' ;;
   "ps -a --filter label=io.x-k8s.kind.cluster=old --format"*) printf 'old-control-plane\\nold-worker\\n' ;;
   inspect*) printf '%s\\n/lib/modules\\n%s\\n/lib/modules\\n' "$FAKE_SOURCE" "$FAKE_SOURCE" ;;
+  "cp old-control-plane:/kind/kindha-identity -")
+    [ -n "$FAKE_PROJECT" ] || { echo "Error response from daemon: Could not find the file /kind/kindha-identity in container old-control-plane" >&2; exit 1; }
+    d=$(mktemp -d); printf 'stack=single\\ncreate=1\\nproject=%s\\n' "$FAKE_PROJECT" > "$d/kindha-identity"; tar -C "$d" -cf - kindha-identity; rm -rf "$d" ;;
   "network inspect kind"*) echo 0 ;;
 esac
 `);
@@ -32,9 +36,10 @@ esac
 });
 afterEach(() => made.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const clear = (source: string) => {
+/** The tier's check with the cluster's mark naming `project` ("" for no mark) and its data mount at `source` (default: in that project). */
+const clear = (project: string, source = `${project}/home/.kindha/data/old`) => {
   const said: string[] = [];
-  const why = clearLeftoverClusters((l) => void said.push(l), { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SOURCE: source });
+  const why = clearLeftoverClusters((l) => void said.push(l), { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SOURCE: source, FAKE_PROJECT: project });
   const calls = readFileSync(log, "utf8").trim().split("\n");
   return { why, said, calls, deleted: calls.some((c) => c.startsWith("kind delete cluster --name old ")) };
 };
@@ -49,7 +54,7 @@ function sandbox(pid: number): string {
 }
 
 test("deletes a cluster whose sandbox is gone, and kind's network once nothing uses it", () => {
-  const r = clear(`${SANDBOX_PREFIX}Xgone00/home/.kindha/data/old`);
+  const r = clear(`${SANDBOX_PREFIX}Xgone00`);
   expect(r.why).toBeUndefined();
   expect(r.deleted).toBe(true);
   expect(r.said).toEqual([`deleted old (2 containers), left by an earlier test run that has ended (sandbox ${SANDBOX_PREFIX}Xgone00)`]);
@@ -59,18 +64,26 @@ test("deletes a cluster whose sandbox is gone, and kind's network once nothing u
 test("deletes a cluster whose sandbox is still there but whose test run has ended", () => {
   const ended = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
   const dir = sandbox(Number(ended));
-  expect(clear(`${dir}/home/.kindha/data/old`)).toMatchObject({ why: undefined, deleted: true });
+  expect(clear(dir)).toMatchObject({ why: undefined, deleted: true });
 });
 
 test("fails when the cluster belongs to a run that is still going: nothing is deleted", () => {
   const dir = sandbox(process.pid);
-  const r = clear(`${dir}/home/.kindha/data/old`);
+  const r = clear(dir);
   expect(r.deleted).toBe(false);
-  expect(r.why).toBe("a kind cluster named old already runs on this engine and is not a leftover of a test tier; delete it (kind delete cluster --name old) or use another engine");
+  expect(r.why).toBe(`a kind cluster named old already runs on this engine and is not a leftover of a test tier (made from ${dir}); delete it (kind delete cluster --name old) or use another engine`);
 });
 
-test("fails when the cluster is not a test tier's at all (no sandbox among its mounts): nothing is deleted", () => {
-  const r = clear("/home/someone/.kindha/data/old");
+test("fails when the cluster is not a test tier's at all (another project's mark, or none): nothing is deleted", () => {
+  for (const project of ["/home/someone/platform", ""]) {
+    const r = clear(project, "/home/someone/.kindha/data/old");
+    expect(r.deleted).toBe(false);
+    expect(r.why).toMatch(/^a kind cluster named old already runs on this engine and is not a leftover of a test tier/);
+  }
+});
+
+test("a cluster that only mounts something in an ended tier's sandbox is not the tier's: its mark names another project, and it stays", () => {
+  const r = clear("/home/someone/platform", `${SANDBOX_PREFIX}Xgone00/home/.kindha/data/old`);
   expect(r.deleted).toBe(false);
-  expect(r.why).toMatch(/^a kind cluster named old already runs on this engine/);
+  expect(r.why).toContain("(made from /home/someone/platform)");
 });

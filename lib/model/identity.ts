@@ -11,20 +11,23 @@ export interface Identity {
   readonly stack: string;
   /** The cluster resource's id in the Terraform state that made it. */
   readonly create: string;
+  /** The directory of that state (the project's), when the mark names it. */
+  readonly project?: string;
 }
 
-/** `stack=<id>\ncreate=<id>\n`, or undefined when either line is missing. */
+/** `stack=<id>\ncreate=<id>\n[project=<dir>\n]`, or undefined when the stack or create line is missing. */
 export function parseIdentity(text: string): Identity | undefined {
   const values = new Map(
     text
       .split("\n")
-      .map((l) => l.match(/^(stack|create)=(\S+)$/))
+      .map((l) => l.match(/^(stack|create)=(\S+)$/) ?? l.match(/^(project)=(\/.*)$/))
       .filter((m): m is RegExpMatchArray => m !== null)
       .map((m) => [m[1], m[2]]),
   );
   const stack = values.get("stack");
   const create = values.get("create");
-  return stack && create ? { stack, create } : undefined;
+  const project = values.get("project");
+  return stack && create ? { stack, create, ...(project ? { project } : {}) } : undefined;
 }
 
 /**
