@@ -4,10 +4,13 @@
  * `single`: the restart drill, renew-certs, a new nodeImage rolled by `cdktf deploy`, Cluster API's
  * CRDs (a cluster-api stack deployed onto it, and every preset's objects in a server-side dry run).
  * `ha-option-b`: two Docker engine restarts in a row with recover, a control plane restarted alone,
- * renew-certs and `npm run upgrade` with writes and /readyz served throughout.
+ * renew-certs (and a plan during it), and `npm run upgrade` with writes and /readyz served
+ * throughout, interrupted by Ctrl-C after a node's kubelet restart and finished by a rerun.
  * Run it before resolving an issue that touches upgrade, certificates, recovery, migrate or Cluster API.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { LB_CONFIG_PATHS, lbBackends } from "../../lib/model/kind-lb-config";
 import { join } from "node:path";
 import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "../../lib/ops/certs";
 import { STEADY_MS } from "../../lib/ops/verify";
@@ -45,6 +48,21 @@ function declareRenewCerts(tier: Tier, stack: string): void {
       expect(api).toBeLessThan(ROLL_OUTAGE_BOUND_S);
     }
   }, 20 * MINUTE);
+}
+
+/** Runs a compiled tool in the tier's project and sends it SIGINT once its output matches `when`. */
+function interrupted(tier: Tier, [name, ...args]: string[], when: RegExp): Promise<{ signal: NodeJS.Signals | null; seconds: number; output: string }> {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [join(ROOT, "dist", "tools", `${name}.js`), ...args], { cwd: tier.sandbox.dir, env: tier.project().env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const take = (chunk: Buffer) => {
+    output += chunk.toString();
+    appendFileSync(tier.sandbox.logFile, chunk);
+    if (when.test(output) && child.exitCode === null && !child.killed) child.kill("SIGINT");
+  };
+  child.stdout.on("data", take);
+  child.stderr.on("data", take);
+  return new Promise((resolve) => child.on("exit", (_code, signal) => resolve({ signal, seconds: Math.round((Date.now() - t0) / 1000), output })));
 }
 
 /** After an upgrade: every node, kubeadm and static pod on v1.37.2, etcd healthy, verify passing. */
@@ -214,13 +232,44 @@ if (t) {
 
     declareRenewCerts(t, "ha-option-b");
 
-    test("ha-option-b: npm run upgrade rolls v1.36.1 -> v1.37.2 in place, /readyz and writes served throughout: every node, kubeadm and static pod on v1.37.2, etcd healthy, no object lost", async () => {
+    test("ha-option-b: a plan during renew-certs leaves the load balancer as renew-certs set it (the API answers: the plan's hook does nothing)", async () => {
+      const lb = `${t.cluster}-external-load-balancer`;
+      const backends = () => lbBackends(run("docker", ["exec", lb, "cat", LB_CONFIG_PATHS.cds], t.env()).stdout);
+      const all = t.topology("ha-option-b").controlPlanes.map((n) => n.name).sort();
+      const log = join(t.sandbox.home, ".kindha", "logs", t.cluster, "recover.log");
+      const logged = existsSync(log) ? readFileSync(log, "utf8") : "";
+      const renewing = t.tool("renew-certs", "ha-option-b");
+      const out = await waitFor("renew-certs to take a control plane out of the load balancer", 5 * MINUTE, () => all.find((n) => !backends().includes(n)), 500);
+      const diff = await t.cdktf("diff", "ha-option-b");
+      const after = backends();
+      // Still out, unless renew-certs itself has put it back since (its step for that node then ended).
+      const logSoFar = readFileSync(t.sandbox.logFile, "utf8");
+      const back = new RegExp(`renew ${out}: [^\\n]*\\n(?:\\s+·[^\\n]*\\n)*\\s+ok in`).test(logSoFar);
+      t.say(`renew-certs had ${out} out of ${lb}; after cdktf diff (${diff.seconds} s) it holds ${after.join(", ")}${back ? " (renew-certs had put it back)" : ""}`);
+      if (!back) expect(after).not.toContain(out);
+      expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe(logged);
+      passed("renew-certs", await renewing);
+      expect(backends()).toEqual(all);
+    }, 20 * MINUTE);
+
+    test("ha-option-b: npm run upgrade rolls v1.36.1 -> v1.37.2 in place, /readyz and writes served throughout; Ctrl-C after the first node's kubelet restart, then a rerun, finishes it: every node uncordoned and in the load balancer, kubeadm and static pods on v1.37.2, etcd healthy, no object lost", async () => {
       const markers = t.writeMarkers("kindha-upgrade", 50);
+      // The user's Ctrl-C: SIGINT to the upgrade's own process, once its first node's kubelet restarted.
+      const first = await interrupted(t, ["upgrade", "ha-option-b", "--to", UPGRADE_IMAGE], /· kubelet restarted/);
+      t.say(`ha-option-b: upgrade interrupted (${first.signal}) after ${first.seconds} s`);
+      expect(first.signal).toBe("SIGINT");
+      // The rerun's pre-checks want every node Ready: the interrupted node's new kubelet registers within seconds.
+      await waitFor("every node Ready after the interruption", 3 * MINUTE, () =>
+        JSON.parse(t.k("get", "nodes", "-o", "json")).items.every((n: any) => n.status.conditions.some((c: any) => c.type === "Ready" && c.status === "True")) ? true : undefined,
+      );
       const r = await t.tool("upgrade", "ha-option-b", "--to", UPGRADE_IMAGE);
+      expect(r.output).toMatch(/upgrade: an interrupted roll left \S+ upgraded \(since [^)]+\); finishing it first/);
+      expect(r.output).toMatch(/lock: taking over .*: its holder upgrade ha-option-b \(pid \d+/);
       const { nodes: rolled, writesS: writes, apiS: api } = rollFigures(r.output);
-      t.say(`ha-option-b: upgrade exit ${r.code}: writes unavailable ${writes} s, API unavailable ${api} s; per node: ${rolled.map(([n, s]) => `${n.replace(`${t.cluster}-`, "")} ${s} s`).join(", ")}`);
+      t.say(`ha-option-b: upgrade rerun exit ${r.code}: writes unavailable ${writes} s, API unavailable ${api} s; per node: ${rolled.map(([n, s]) => `${n.replace(`${t.cluster}-`, "")} ${s} s`).join(", ")}`);
       passed("upgrade", r);
       expect(rolled).toHaveLength(t.topology("ha-option-b").nodes.length);
+      expect(JSON.parse(t.k("get", "nodes", "-o", "json")).items.filter((n: any) => n.spec.unschedulable)).toEqual([]);
       await expectUpgraded(t, "ha-option-b");
       expect(t.listMarkers("kindha-upgrade")).toEqual(markers);
       // A second run finds nothing to do (what the roll resource's hook does on every create).
