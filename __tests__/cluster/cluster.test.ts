@@ -92,8 +92,9 @@ if (t) {
         // the stack's Kubernetes objects cannot be read with the provider's configuration unknown
         // until the new cluster exists (hashicorp/terraform#30465); npm run migrate is that path.
         expect(r.code).not.toBeNull();
-        expect(r.output).toMatch(/null_resource\.Cluster_Lifecycle_\w+ \(Cluster\/Lifecycle\) must be replaced/);
-        expect(r.output).toMatch(/Plan: 3 to add, 0 to change, 3 to destroy/);
+        const shown = r.output.replace(/\x1b\[[0-9;]*m/g, "");
+        expect(shown).toMatch(/null_resource\.Cluster_Lifecycle_\w+ \(Cluster\/Lifecycle\) must be replaced/);
+        expect(shown).toMatch(/Plan: 3 to add, 0 to change, 3 to destroy/);
       } finally {
         writeFileSync(t.sandbox.configFile, config);
       }
