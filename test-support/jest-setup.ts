@@ -4,7 +4,16 @@ import "cdktf/lib/testing/adapters/jest";
 
 Testing.setupJest();
 
-// The operations' cluster locks (lib/ops/lock.ts) of this test process, apart from the user's.
+// The operations' cluster locks (lib/ops/lock.ts) of this test process, apart from the user's,
+// removed after each test file.
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-process.env.KINDHA_LOCK_DIR ||= join(tmpdir(), `kindha-test-locks-${process.pid}`);
+if (!process.env.KINDHA_LOCK_DIR) {
+  const locks = join(tmpdir(), `kindha-test-locks-${process.pid}`);
+  process.env.KINDHA_LOCK_DIR = locks;
+  afterAll(() => {
+    rmSync(locks, { recursive: true, force: true });
+    delete process.env.KINDHA_LOCK_DIR;
+  });
+}

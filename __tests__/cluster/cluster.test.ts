@@ -9,7 +9,7 @@
  * a Docker engine restart repaired by the next `cdktf deploy`), and back; then `ha-option-a`.
  * What is long and changes rarely is in the scenario tier (__tests__/scenarios).
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clusterContainers, dockerEngine, kubectl, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
@@ -212,6 +212,8 @@ if (t) {
       expect(t.k("-n", "kube-system", "get", "cronjob", "etcd-backup", "-o", "jsonpath={.spec.schedule}")).toBe("0 */6 * * *");
       const scheduled = join(t.backupDir, "scheduled");
       const before = existsSync(scheduled) ? readdirSync(scheduled) : [];
+      // The directory's owner (here another user than the Job's root) gets the snapshot, so its `npm run restore` reads it.
+      chownSync(scheduled, 1000, 1000);
       t.k("-n", "kube-system", "create", "job", "--from=cronjob/etcd-backup", "etcd-backup-now");
       await waitFor("the Job to complete", 5 * MINUTE, () => {
         const status = JSON.parse(t.k("-n", "kube-system", "get", "job", "etcd-backup-now", "-o", "json")).status;
@@ -223,6 +225,8 @@ if (t) {
       expect(added[0]).toMatch(/^scheduled-\d{8}T\d{6}Z\.db$/);
       expect(statSync(join(scheduled, added[0])).size).toBeGreaterThan(0);
       expect(statSync(join(scheduled, added[0])).mode & 0o777).toBe(0o600);
+      expect({ uid: statSync(join(scheduled, added[0])).uid, gid: statSync(join(scheduled, added[0])).gid }).toEqual({ uid: 1000, gid: 1000 });
+      chownSync(scheduled, process.getuid!(), process.getgid!());
       const plan = t.project().plan("ha-option-b");
       expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
     }, 20 * MINUTE);
