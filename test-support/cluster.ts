@@ -2,7 +2,7 @@
  * Helpers of the cluster tier (`npm run test:cluster`): the tools the node-image build leaves in
  * the cache, a synthesized stack in a sandbox HOME, kubectl and docker calls, and polling.
  */
-import { firstTarMember, IDENTITY_PATH, parseIdentity } from "../lib/model/identity";
+import { IDENTITY_PATH, identityOfCopy } from "../lib/model/identity";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -170,7 +170,7 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
   for (const cluster of [...new Set(names)]) {
     const containers = clusterContainers(cluster, env);
     const mark = run("docker", ["cp", `${cluster}-control-plane:${IDENTITY_PATH}`, "-"], env);
-    const project = mark.code === 0 ? parseIdentity(firstTarMember(mark.stdout) ?? "")?.project : undefined;
+    const project = mark.code === 0 ? identityOfCopy(mark.stdout)?.project : undefined;
     const sandbox = project?.startsWith(SANDBOX_PREFIX) ? SANDBOX_PREFIX + project.slice(SANDBOX_PREFIX.length).split("/")[0] : undefined;
     if (!sandbox || sandboxInUse(sandbox)) {
       return `a kind cluster named ${cluster} already runs on this engine and is not a leftover of a test tier${project ? ` (made from ${project})` : ""}; delete it (kind delete cluster --name ${cluster}) or use another engine`;

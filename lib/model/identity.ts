@@ -41,6 +41,11 @@ export function firstTarMember(tar: string): string | undefined {
   return tar.slice(512, 512 + size);
 }
 
+/** The mark in what `docker cp <node>:IDENTITY_PATH -` printed, or undefined. */
+export function identityOfCopy(tar: string): Identity | undefined {
+  return parseIdentity(firstTarMember(tar) ?? "");
+}
+
 /** Why a node's mark is not the stack's, or undefined when it is. */
 export function identityMismatch(node: string, found: Identity | undefined, want: Identity): string | undefined {
   if (!found) return `${node} carries no kindha mark (${IDENTITY_PATH}): not made by this stack's deploy`;

@@ -12,7 +12,7 @@ import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../model
 import { lastLine, type CommandResult } from "../io/exec";
 import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../model/kind-lb-config";
 import { isRecord } from "../model/util";
-import { firstTarMember, identityMismatch, IDENTITY_PATH, parseIdentity, type Identity } from "../model/identity";
+import { identityMismatch, identityOfCopy, IDENTITY_PATH, type Identity } from "../model/identity";
 import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
 import { readLbConfig, writeLbConfig } from "./lb";
@@ -154,7 +154,7 @@ export interface Condition {
 /** The mark create wrote into a node (`docker cp` reads it from stopped containers too), or undefined. */
 export async function readIdentity(k: ClusterClient, node: string): Promise<Identity | undefined> {
   const r = await k.containers(["cp", `${node}:${IDENTITY_PATH}`, "-"], 30_000);
-  return r.code === 0 ? parseIdentity(firstTarMember(r.stdout) ?? "") : undefined;
+  return r.code === 0 ? identityOfCopy(r.stdout) : undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ import { ClusterClient, type ClusterOpsContext } from "./client";
 import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "./certs";
 import { leadershipAway, setBackends } from "./roll";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { renderChecks, verifyOnce, waitForVerify } from "./verify";
+import { LB_BACKENDS_CHECK, renderChecks, verifyOnce, waitForVerify } from "./verify";
 
 /** The static pods kubeadm runs on a control plane, in the order they are restarted. */
 export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
@@ -63,7 +63,7 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
         const results = await verifyOnce(t, c);
         // The certificates may be what is wrong: that is what this renews; so is a node an
         // interrupted run left out of the load balancer.
-        const mends = new Set(["control-plane certificates", ...(c.resuming ? ["load balancer backends"] : [])]);
+        const mends = new Set(["control-plane certificates", ...(c.resuming ? [LB_BACKENDS_CHECK] : [])]);
         const bad = results.filter((r) => !r.ok && !mends.has(r.check));
         if (bad.length > 0) {
           c.log(renderChecks(results).replace(/^/gm, "      "));

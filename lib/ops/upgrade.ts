@@ -17,7 +17,7 @@ import { leadershipAway, setBackends } from "./roll";
 import { commandFailure, failed, ok, pollUntil, type Step, type StepResult } from "./steps";
 import type { RollStage } from "./roll-progress";
 import { kubeadmUpgradeArgs, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
-import { renderChecks, STEADY_MS, verifyOnce, waitForSteadyVerify } from "./verify";
+import { LB_BACKENDS_CHECK, NO_CORDON_CHECK, renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
 
 /** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
 export const NODE_PAYLOAD_DIR = "/kind/upgrade";
@@ -126,14 +126,8 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
         const bad = rows.filter((r) => !r.ok);
         if (bad.length > 0) return failed(bad.map((r) => `${r.rule}: ${r.detail}`).join("; "));
         // A node an interrupted roll left cordoned and out of the load balancer is what this run finishes.
-        const finishing = order[0]?.interrupted ? new Set(["no node cordoned", "load balancer backends"]) : new Set<string>();
-        const last = await pollUntil(
-          async () => {
-            const results = await verifyOnce(t, c);
-            return { done: results.every((r) => r.ok || finishing.has(r.check)), results };
-          },
-          { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock },
-        );
+        const finishing = order[0]?.interrupted ? new Set([NO_CORDON_CHECK, LB_BACKENDS_CHECK]) : new Set<string>();
+        const last = await waitForVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock, tolerate: finishing });
         if (!last.done) {
           c.log(renderChecks(last.results).replace(/^/gm, "      "));
           return failed(`verify: ${last.results.filter((r) => !r.ok && !finishing.has(r.check)).map((r) => `${r.check}: ${r.reason}`).join("; ")}`);
