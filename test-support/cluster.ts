@@ -182,7 +182,8 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
     if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandbox}: ${r.output.trim()}`;
     say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run that has ended (sandbox ${sandbox})`);
   }
-  if (run("docker", ["network", "inspect", "kind", "--format", "{{len .Containers}}"], env).stdout.trim() === "0") {
+  // As delete-cluster.sh: kind's network goes only when no container, running or stopped, is attached.
+  if (run("docker", ["network", "inspect", "kind"], env).code === 0 && run("docker", ["ps", "-aq", "--filter", "network=kind"], env).stdout.trim() === "") {
     run("docker", ["network", "rm", "kind"], env);
   }
   return undefined;

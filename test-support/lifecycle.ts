@@ -92,6 +92,8 @@ export function readLifecycle(stackDir: string, home: string): Lifecycle {
 /** Result of a command run by {@link runLogged}. */
 export interface Ran {
   readonly code: number | null;
+  /** The signal that ended it, if one did. */
+  readonly signal?: NodeJS.Signals | null;
   /** stdout and stderr, interleaved. */
   readonly output: string;
   readonly seconds: number;
@@ -99,9 +101,10 @@ export interface Ran {
 
 /**
  * Runs a shell command like Terraform's local-exec (`/bin/sh -c`, in `cwd`), teeing its output to
- * `logFile`; never throws for a non-zero exit.
+ * `logFile`; never throws for a non-zero exit. With `interruptWhen`, the shell gets SIGINT (a
+ * user's Ctrl-C) once the output matches it: start the command with `exec` for the signal to reach it.
  */
-export function runLogged(command: string, opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; timeoutMs: number }): Promise<Ran> {
+export function runLogged(command: string, opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; timeoutMs: number; interruptWhen?: RegExp }): Promise<Ran> {
   const started = Date.now();
   return new Promise((resolvePromise) => {
     const child = spawn("/bin/sh", ["-c", command], { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
@@ -110,14 +113,15 @@ export function runLogged(command: string, opts: { cwd: string; env: NodeJS.Proc
     const take = (chunk: Buffer) => {
       output += chunk.toString();
       log.write(chunk);
+      if (opts.interruptWhen?.test(output) && child.exitCode === null && !child.killed) child.kill("SIGINT");
     };
     child.stdout.on("data", take);
     child.stderr.on("data", take);
     const timer = setTimeout(() => child.kill("SIGTERM"), opts.timeoutMs);
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
       log.end();
-      resolvePromise({ code, output, seconds: Math.round((Date.now() - started) / 100) / 10 });
+      resolvePromise({ code, signal, output, seconds: Math.round((Date.now() - started) / 100) / 10 });
     });
   });
 }

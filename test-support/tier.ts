@@ -5,7 +5,7 @@
  * checks every stack's cluster must pass, declared as tests.
  */
 import { createHash, X509Certificate } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { resolveStack } from "../lib/io/config-file";
@@ -223,4 +223,22 @@ export function declareClusterChecks(t: Tier, stack: string): void {
 /** The containers' ids of the cluster, by name: the same ids mean nothing was re-created. */
 export function containerIds(t: Tier): Record<string, string> {
   return Object.fromEntries(clusterContainers(t.cluster).map((c) => [c, run("docker", ["inspect", "-f", "{{.Id}}", c], t.env()).stdout.trim()]));
+}
+
+/** A HA stack's setting for the backup CronJob's shell: the tools image every node image carries. */
+export const SCHEDULED_BACKUPS = `    scheduledBackups: { shellImage: ${TOOLS_IMAGE} }\n`;
+
+/** Runs the stack's backup CronJob once, as the Job `job`; the snapshot it added to the host's scheduled directory. */
+export async function runScheduledBackup(t: Tier, job: string): Promise<string> {
+  const scheduled = join(t.backupDir, "scheduled");
+  const before = existsSync(scheduled) ? readdirSync(scheduled) : [];
+  t.k("-n", "kube-system", "create", "job", "--from=cronjob/etcd-backup", job);
+  await waitFor(`the Job ${job} to complete`, 5 * MINUTE, () => {
+    const status = JSON.parse(t.k("-n", "kube-system", "get", "job", job, "-o", "json")).status;
+    if ((status.failed ?? 0) > 0) throw new Error(`the Job failed: ${JSON.stringify(status)}`);
+    return status.succeeded === 1 ? true : undefined;
+  });
+  const added = readdirSync(scheduled).filter((f) => !before.includes(f));
+  if (added.length !== 1) throw new Error(`the Job ${job} added ${added.length} files to ${scheduled}: ${added.join(", ")}`);
+  return join(scheduled, added[0]);
 }

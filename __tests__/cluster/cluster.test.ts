@@ -14,11 +14,10 @@ import { join } from "node:path";
 import { clusterContainers, dockerEngine, kubectl, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
 import { runLogged } from "../../test-support/lifecycle";
-import { containerIds, declareClusterChecks, declareTier, passed } from "../../test-support/tier";
+import { containerIds, declareClusterChecks, declareTier, passed, runScheduledBackup, SCHEDULED_BACKUPS } from "../../test-support/tier";
 
 const STACKS = ["single", "ha-option-b", "ha-option-a"];
-const HA_BACKUPS = `    scheduledBackups: { shellImage: ${TOOLS_IMAGE} }\n`;
-const t = declareTier("cluster", STACKS, { "ha-option-b": HA_BACKUPS, "ha-option-a": HA_BACKUPS });
+const t = declareTier("cluster", STACKS, { "ha-option-b": SCHEDULED_BACKUPS, "ha-option-a": SCHEDULED_BACKUPS });
 const ipNumber = (ip: string) => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
 
 if (t) {
@@ -211,21 +210,12 @@ if (t) {
       await t.cdktf("deploy", "ha-option-b");
       expect(t.k("-n", "kube-system", "get", "cronjob", "etcd-backup", "-o", "jsonpath={.spec.schedule}")).toBe("0 */6 * * *");
       const scheduled = join(t.backupDir, "scheduled");
-      const before = existsSync(scheduled) ? readdirSync(scheduled) : [];
       // The directory's owner (here another user than the Job's root) gets the snapshot, so its `npm run restore` reads it.
       chownSync(scheduled, 1000, 1000);
-      t.k("-n", "kube-system", "create", "job", "--from=cronjob/etcd-backup", "etcd-backup-now");
-      await waitFor("the Job to complete", 5 * MINUTE, () => {
-        const status = JSON.parse(t.k("-n", "kube-system", "get", "job", "etcd-backup-now", "-o", "json")).status;
-        if ((status.failed ?? 0) > 0) throw new Error(`the Job failed: ${JSON.stringify(status)}`);
-        return status.succeeded === 1 ? true : undefined;
-      });
-      const added = readdirSync(scheduled).filter((f) => !before.includes(f));
-      expect(added).toHaveLength(1);
-      expect(added[0]).toMatch(/^scheduled-\d{8}T\d{6}Z\.db$/);
-      expect(statSync(join(scheduled, added[0])).size).toBeGreaterThan(0);
-      expect(statSync(join(scheduled, added[0])).mode & 0o777).toBe(0o600);
-      expect({ uid: statSync(join(scheduled, added[0])).uid, gid: statSync(join(scheduled, added[0])).gid }).toEqual({ uid: 1000, gid: 1000 });
+      const snapshot = await runScheduledBackup(t, "etcd-backup-now");
+      expect(snapshot).toMatch(/\/scheduled-\d{8}T\d{6}Z\.db$/);
+      const stat = statSync(snapshot);
+      expect({ size: stat.size > 0, mode: stat.mode & 0o777, uid: stat.uid, gid: stat.gid }).toEqual({ size: true, mode: 0o600, uid: 1000, gid: 1000 });
       chownSync(scheduled, process.getuid!(), process.getgid!());
       const plan = t.project().plan("ha-option-b");
       expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });

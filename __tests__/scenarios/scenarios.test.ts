@@ -4,12 +4,12 @@
  * `single`: the restart drill, renew-certs, a new nodeImage rolled by `cdktf deploy`, Cluster API's
  * CRDs (a cluster-api stack deployed onto it, and every preset's objects in a server-side dry run).
  * `ha-option-b`: two Docker engine restarts in a row with recover, a control plane restarted alone,
+ * a restore from the snapshot its backup CronJob wrote,
  * renew-certs (and a plan during it), and `npm run upgrade` with writes and /readyz served
  * throughout, interrupted by Ctrl-C after a node's kubelet restart and finished by a rerun.
  * Run it before resolving an issue that touches upgrade, certificates, recovery, migrate or Cluster API.
  */
-import { spawn } from "node:child_process";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { LB_CONFIG_PATHS, lbBackends } from "../../lib/model/kind-lb-config";
 import { join } from "node:path";
 import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "../../lib/ops/certs";
@@ -19,14 +19,15 @@ import { planTopology } from "../../lib/model/plan-topology";
 import { preset, type TopologyOption } from "../../lib/model/presets";
 import { clusterContainers, dockerEngine, kubectl, MINUTE, NODE_IMAGE, rollFigures, ROOT, run, UPGRADE_IMAGE, waitFor } from "../../test-support/cluster";
 import { installClusterApiCrds } from "../../test-support/cluster-api";
-import { containerIds, declareTier, passed, type Tier } from "../../test-support/tier";
+import { runLogged } from "../../test-support/lifecycle";
+import { containerIds, declareTier, passed, runScheduledBackup, SCHEDULED_BACKUPS, type Tier } from "../../test-support/tier";
 
 const STACKS = ["single", "ha-option-b"];
 /** Bound on what the probes through the load balancer may miss while HA control planes roll. */
 const ROLL_OUTAGE_BOUND_S = 5;
 /** The bound asserted on restart-to-verified. */
 const RECOVERY_BOUND_S = 240;
-const t = declareTier("scenarios", STACKS, {}, [NODE_IMAGE, UPGRADE_IMAGE]);
+const t = declareTier("scenarios", STACKS, { "ha-option-b": SCHEDULED_BACKUPS }, [NODE_IMAGE, UPGRADE_IMAGE]);
 
 /** Each control plane's earliest certificate expiry (ms). */
 const earliest = (tier: Tier, stack: string) =>
@@ -48,21 +49,6 @@ function declareRenewCerts(tier: Tier, stack: string): void {
       expect(api).toBeLessThan(ROLL_OUTAGE_BOUND_S);
     }
   }, 20 * MINUTE);
-}
-
-/** Runs a compiled tool in the tier's project and sends it SIGINT once its output matches `when`. */
-function interrupted(tier: Tier, [name, ...args]: string[], when: RegExp): Promise<{ signal: NodeJS.Signals | null; seconds: number; output: string }> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [join(ROOT, "dist", "tools", `${name}.js`), ...args], { cwd: tier.sandbox.dir, env: tier.project().env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  const take = (chunk: Buffer) => {
-    output += chunk.toString();
-    appendFileSync(tier.sandbox.logFile, chunk);
-    if (when.test(output) && child.exitCode === null && !child.killed) child.kill("SIGINT");
-  };
-  child.stdout.on("data", take);
-  child.stderr.on("data", take);
-  return new Promise((resolve) => child.on("exit", (_code, signal) => resolve({ signal, seconds: Math.round((Date.now() - t0) / 1000), output })));
 }
 
 /** After an upgrade: every node, kubeadm and static pod on v1.37.2, etcd healthy, verify passing. */
@@ -230,6 +216,24 @@ if (t) {
       }, 5000);
     }, 8 * MINUTE);
 
+    test("ha-option-b: npm run restore from the snapshot the backup CronJob wrote: what it held comes back, what came after is gone; verify passes; a no-op plan after", async () => {
+      const kept = t.writeMarkers("kindha-scheduled", 20);
+      const snapshot = await runScheduledBackup(t, "etcd-backup-restore");
+      expect(statSync(snapshot).mode & 0o777).toBe(0o600);
+      t.writeMarkers("kindha-after-snapshot", 1);
+      const r = passed("restore", await t.tool("restore", "ha-option-b", "--snapshot", snapshot));
+      t.say(`ha-option-b: restore from ${snapshot.split("/").pop()}: ${r.seconds} s`);
+      expect(r.output).toContain(`restore: done; stack ha-option-b runs from ${snapshot}`);
+      // The snapshot holds the Job that took it, still running: it is not the stack's.
+      t.k("-n", "kube-system", "delete", "job", "etcd-backup-restore", "--ignore-not-found", "--wait=false");
+      expect(t.listMarkers("kindha-scheduled")).toEqual(kept);
+      expect(t.k("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").split(" ")).not.toContain("kindha-after-snapshot");
+      passed("verify", await t.tool("verify", "ha-option-b"));
+      const plan = t.project().plan("ha-option-b");
+      expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+      t.k("delete", "namespace", "kindha-scheduled", "--wait=false");
+    }, 20 * MINUTE);
+
     declareRenewCerts(t, "ha-option-b");
 
     test("ha-option-b: a plan during renew-certs leaves the load balancer as renew-certs set it (the API answers: the plan's hook does nothing)", async () => {
@@ -256,7 +260,7 @@ if (t) {
     test("ha-option-b: npm run upgrade rolls v1.36.1 -> v1.37.2 in place, /readyz and writes served throughout; Ctrl-C after the first node's kubelet restart, then a rerun, finishes it: every node uncordoned and in the load balancer, kubeadm and static pods on v1.37.2, etcd healthy, no object lost", async () => {
       const markers = t.writeMarkers("kindha-upgrade", 50);
       // The user's Ctrl-C: SIGINT to the upgrade's own process, once its first node's kubelet restarted.
-      const first = await interrupted(t, ["upgrade", "ha-option-b", "--to", UPGRADE_IMAGE], /· kubelet restarted/);
+      const first = await runLogged(`exec node ${JSON.stringify(join(ROOT, "dist", "tools", "upgrade.js"))} ha-option-b --to ${UPGRADE_IMAGE}`, { cwd: t.sandbox.dir, env: t.project().env, logFile: t.sandbox.logFile, timeoutMs: 40 * MINUTE, interruptWhen: /· kubelet restarted/ });
       t.say(`ha-option-b: upgrade interrupted (${first.signal}) after ${first.seconds} s`);
       expect(first.signal).toBe("SIGINT");
       // The rerun's pre-checks want every node Ready: the interrupted node's new kubelet registers within seconds.

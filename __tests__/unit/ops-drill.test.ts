@@ -26,7 +26,7 @@ describe("drill refusal and victim", () => {
   test("fails when npm run drill is given stack single: exit 1, the message, and no command runs", async () => {
     const { exec, calls } = fakeExec(() => okResult());
     const c = capture();
-    expect(await drillMain(["single"], c.io, { exec, env: {} })).toBe(1);
+    expect(await drillMain(["single"], c.io, { exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR } })).toBe(1);
     expect(c.err).toEqual(["drill: drill needs at least 3 control planes; stack single has 1"]);
     expect(calls).toEqual([]);
   });

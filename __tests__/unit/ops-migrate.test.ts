@@ -91,7 +91,7 @@ function context(from: string, to: string, w: ReturnType<typeof world>): Migrate
     exec: w.exec,
     files: w.fs,
     cwd: "/repo",
-    env: { TERRAFORM_BINARY_NAME: "tofu" },
+    env: { TERRAFORM_BINARY_NAME: "tofu", KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR },
     restore: w.restore,
     verify: w.verify,
     stamp: "20260102T030405Z",
@@ -284,7 +284,7 @@ describe("npm run migrate (tools/migrate.ts)", () => {
   test("defaults the engine to tofu and prints each step", async () => {
     const w = world();
     const c = capture();
-    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo", restore: w.restore, verify: w.verify });
+    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), files: w.fs, cwd: "/repo", restore: w.restore, verify: w.verify });
     expect(code).toBe(0);
     expect(c.out[0]).toBe("migrate: single (1 control plane(s)) -> ha-option-a (3), engine tofu");
     expect(c.out).toContain("[6/9] destroy stack single");
@@ -294,7 +294,7 @@ describe("npm run migrate (tools/migrate.ts)", () => {
   test("restores in this process, with the restore tool's own steps printed under migrate's (no node process, no dist/)", async () => {
     const w = world();
     const c = capture();
-    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), files: w.fs, cwd: "/repo", exists: () => true });
+    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), files: w.fs, cwd: "/repo", exists: () => true });
     // The snapshot exists only in the fake world: restore's first step, run here, refuses it.
     expect(code).toBe(1);
     expect(c.out).toContain(`      [1/${3 + 5 * 3 + 9}] check snapshot ${SNAPSHOT}`);
@@ -307,7 +307,7 @@ describe("npm run migrate (tools/migrate.ts)", () => {
   test("fails when a step fails: exit 1 and the step named", async () => {
     const w = world({ status: true });
     const c = capture();
-    expect(await migrateMain(["--from", "single", "--to", "ha-option-a"], c.io, { exec: w.exec, env: {}, files: w.fs, cwd: "/repo" })).toBe(1);
+    expect(await migrateMain(["--from", "single", "--to", "ha-option-a"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, files: w.fs, cwd: "/repo" })).toBe(1);
     expect(c.out[c.out.length - 1]).toBe('migrate: stopped at "verify the snapshot (snapshot-status, non-zero keys)"');
   });
 

@@ -173,7 +173,7 @@ describe("recover over a fake Docker after a restart", () => {
   test("npm run recover prints each step and its total time", async () => {
     const w = world();
     const c = capture();
-    expect(await recoverMain(["ha-option-b", "--kubeconfig", "/k"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), exists: () => true })).toBe(0);
+    expect(await recoverMain(["ha-option-b", "--kubeconfig", "/k"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), exists: () => true })).toBe(0);
     expect(c.out[0]).toBe("recover: stack ha-option-b (4 nodes and a load balancer)");
     expect(c.out[c.out.length - 1]).toMatch(/^recover: done in \d+ s; stack ha-option-b verified$/);
   });
@@ -287,7 +287,7 @@ describe("recover over a fake Docker after a restart", () => {
       writeFileSync(lock, JSON.stringify({ holder: "renew-certs ha-option-b", pid: process.ppid, started: "2026-12-06T05:00:00.000Z", token: "t" }));
       try {
         const w = world();
-        await expect(hook(w, { env: { KINDHA_LOCK_WAIT: "0" } })).rejects.toThrow(/^cluster data-platform-local is busy: renew-certs ha-option-b \(pid \d+, since 2026-12-06T05:00:00.000Z\) holds/);
+        await expect(hook(w, { env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR, KINDHA_LOCK_WAIT: "0" } })).rejects.toThrow(/^cluster data-platform-local is busy: renew-certs ha-option-b \(pid \d+, since 2026-12-06T05:00:00.000Z\) holds/);
         expect(started(w)).toBe(0);
         expect(w.cds()).toBe("resources: []");
       } finally {
@@ -308,7 +308,7 @@ describe("recover over a fake Docker after a restart", () => {
         child.kill("SIGKILL");
       }, 300);
       const before = started(w);
-      const r = await hook(w, { clock: realClock, env: { KINDHA_LOCK_WAIT: "30" } });
+      const r = await hook(w, { clock: realClock, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR, KINDHA_LOCK_WAIT: "30" } });
       expect(r.answer).toEqual({ state: "healthy", detail: "the API answers at https://127.0.0.1:6443 (after waiting for the cluster's lock)" });
       expect(started(w)).toBe(before);
       expect(r.err).toContain("lock: waiting for recover ha-option-b");

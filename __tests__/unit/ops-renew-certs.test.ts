@@ -127,7 +127,7 @@ test("refuses a cluster that verify fails for another reason than its certificat
 test("npm run renew-certs probes the API and writes throughout and prints their outage", async () => {
   const w = world(CP1);
   const c = capture();
-  expect(await renewMain(["ha-option-a", "--kubeconfig", "/k"], c.io, { exec: w.exec, env: {}, clock: fakeClock(), exists: () => true })).toBe(0);
+  expect(await renewMain(["ha-option-a", "--kubeconfig", "/k"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), exists: () => true })).toBe(0);
   expect(c.out[0]).toBe(`renew-certs: stack ha-option-a, control planes in this order: ${CP2}, ${CP3}, ${CP1}`);
   expect(c.out.join("\n")).toMatch(/^writes unavailable for 0\.0 s in total \(longest 0\.0 s; 0 of [1-9]\d* failed\)$/m);
   expect(c.out.join("\n")).toMatch(/^API unavailable for 0\.0 s in total \(longest 0\.0 s; 0 of [1-9]\d* \/readyz probes failed\)$/m);

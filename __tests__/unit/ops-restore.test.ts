@@ -273,7 +273,7 @@ describe("npm run restore (tools/restore.ts)", () => {
   test("runs the steps and exits 0 over fake node containers", async () => {
     const c = capture();
     const { exec } = fakeNodes();
-    expect(await restoreMain(["ha-option-a", "--snapshot", snapshot, "--kubeconfig", "/k"], c.io, { exec, clock: fakeClock(), env: {}, exists: () => true })).toBe(0);
+    expect(await restoreMain(["ha-option-a", "--snapshot", snapshot, "--kubeconfig", "/k"], c.io, { exec, clock: fakeClock(), env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, exists: () => true })).toBe(0);
     expect(c.out[c.out.length - 1]).toBe(`restore: done; stack ha-option-a runs from ${snapshot}`);
   });
 });

@@ -387,7 +387,7 @@ describe("npm run upgrade", () => {
   test("leaves a cluster alone that runs the image's version everywhere", async () => {
     const w = world();
     const c = capture();
-    expect(await upgradeMain(["ha-option-a", "--to", `kindha.local/node:${NEW}`, "--kubeconfig", "/k"], c.io, { exec: toolExec(w, NEW, NEW), env: {}, clock: fakeClock(), exists: () => true })).toBe(0);
+    expect(await upgradeMain(["ha-option-a", "--to", `kindha.local/node:${NEW}`, "--kubeconfig", "/k"], c.io, { exec: toolExec(w, NEW, NEW), env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), exists: () => true })).toBe(0);
     expect(c.out).toEqual([`upgrade: stack ha-option-a already runs ${NEW} on every node; nothing to do`]);
     expect(w.calls.map(line).some((l) => /configmap|drain|kubeadm/.test(l))).toBe(false);
   });
@@ -418,7 +418,7 @@ describe("npm run upgrade", () => {
   test("--terraform-hook takes the stack, image and kubeconfig from the environment", async () => {
     const w = world();
     const c = capture();
-    const env = { KINDHA_STACK: "ha-option-a", KINDHA_NODE_IMAGE: `kindha.local/node:${NEW}`, KINDHA_KUBECONFIG: "/k" };
+    const env = { KINDHA_STACK: "ha-option-a", KINDHA_NODE_IMAGE: `kindha.local/node:${NEW}`, KINDHA_KUBECONFIG: "/k", KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR };
     expect(await upgradeMain(["--terraform-hook"], c.io, { exec: toolExec(w, NEW, NEW), env, clock: fakeClock(), exists: (p) => p === "/k" })).toBe(0);
     expect(c.out[0]).toContain("already runs v1.37.2");
   });
@@ -435,7 +435,7 @@ describe("npm run upgrade", () => {
   test("fails with one line when the image is not on this machine and cannot be pulled", async () => {
     const c = capture();
     const { exec } = fakeExec((file, args) => (file === "docker" && args[0] === "image" ? failResult("No such image") : file === "docker" && args[0] === "pull" ? failResult("dial tcp: lookup registry-1.docker.io: no such host") : undefined));
-    expect(await upgradeMain(["single", "--to", "kindest/node:v1.37.2"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
+    expect(await upgradeMain(["single", "--to", "kindest/node:v1.37.2"], c.io, { exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, exists: () => true })).toBe(1);
     expect(c.err).toEqual(["error: kindest/node:v1.37.2 is not on this machine and docker pull failed: dial tcp: lookup registry-1.docker.io: no such host"]);
   });
 });

@@ -21,6 +21,12 @@ export const NODE_RESTORE_DIR = "/var/lib/kindha-restore";
 /** Where the archive is staged inside the node. */
 const NODE_STAGING = `${NODE_RESTORE_DIR}/data.tar.gz`;
 
+/** Makes the staging directory in `node` (0700: the archive holds every volume's files). */
+async function makeStagingDir(k: ClusterClient, node: string): Promise<void> {
+  const dir = await k.inNode(node, ["mkdir", "-p", "-m", "700", NODE_RESTORE_DIR]);
+  if (dir.code !== 0) throw new Error(`preparing ${NODE_RESTORE_DIR} on ${node} failed: ${lastLine(dir)}`);
+}
+
 /** The archive that goes with a snapshot: `<snapshot without .db>.data.tar.gz`. */
 export function dataArchivePath(snapshot: string): string {
   return `${snapshot.replace(/\.db$/, "")}.data.tar.gz`;
@@ -107,7 +113,8 @@ export async function resume(k: ClusterClient, scaled: readonly Scaled[]): Promi
  * node (umask 077), and the container CLI's cp keeps that mode, so it is never readable by others.
  */
 export async function archiveVolumes(k: ClusterClient, node: string, file: string): Promise<void> {
-  const tar = await k.inNode(node, ["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && tar -C "$2" --exclude="./$3" -czf "$1" .', "-", NODE_STAGING, NODE_DATA_DIR, DATA_OWNER_FILE], 1_800_000);
+  await makeStagingDir(k, node);
+  const tar = await k.inNode(node, ["sh", "-c", 'umask 077 && tar -C "$2" --exclude="./$3" -czf "$1" .', "-", NODE_STAGING, NODE_DATA_DIR, DATA_OWNER_FILE], 1_800_000);
   if (tar.code !== 0) throw new Error(`archiving ${NODE_DATA_DIR} on ${node} failed: ${lastLine(tar)}`);
   const cp = await k.containers(["cp", `${node}:${NODE_STAGING}`, file], 1_800_000);
   await k.inNode(node, ["rm", "-f", NODE_STAGING]);
@@ -132,8 +139,7 @@ export function setAsideData(dataDir: string, stamp: string): string | undefined
 
 /** Unpacks an archive's volumes into the data directory through `node` (the host side set aside first). */
 export async function restoreVolumes(k: ClusterClient, node: string, archive: string): Promise<void> {
-  const dir = await k.inNode(node, ["mkdir", "-p", NODE_RESTORE_DIR]);
-  if (dir.code !== 0) throw new Error(`preparing ${node} failed: ${lastLine(dir)}`);
+  await makeStagingDir(k, node);
   const cp = await k.containers(["cp", archive, `${node}:${NODE_STAGING}`], 1_800_000);
   if (cp.code !== 0) throw new Error(`copying ${archive} into ${node} failed: ${lastLine(cp)}`);
   const r = await k.inNode(node, ["sh", "-c", 'tar -C "$1" -xzf "$2" && rm -f "$2"', "-", NODE_DATA_DIR, NODE_STAGING], 1_800_000);

@@ -35,7 +35,7 @@ export const LOCK_WAIT_SECONDS = 600;
 
 /** Where the locks and the rolls' progress records live: KINDHA_LOCK_DIR, else ~/.kindha/locks. */
 export function lockDir(env: NodeJS.ProcessEnv): string {
-  return env.KINDHA_LOCK_DIR || process.env.KINDHA_LOCK_DIR || join(env.HOME || homedir(), ".kindha", "locks");
+  return env.KINDHA_LOCK_DIR || join(env.HOME || homedir(), ".kindha", "locks");
 }
 
 /** `<lockDir>/<cluster>.lock`. */
