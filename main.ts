@@ -22,7 +22,7 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
       new ClusterApiStack(app, def.id, def.availability, { ...def.spec, clusterApi: def.clusterApi });
       continue;
     }
-    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups, dataDir: def.dataDir, clusterApiManagement: def.clusterApiManagement, recoverOnPlan: def.recoverOnPlan };
+    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups, dataDir: def.dataDir, backupDir: def.backupDir, kubeconfigPath: def.kubeconfigPath, clusterApiManagement: def.clusterApiManagement, recoverOnPlan: def.recoverOnPlan };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);
   }

@@ -4,10 +4,10 @@ import { File } from "@cdktf/provider-local/lib/file";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { DEFAULTS } from "../lib/model/defaults";
+import { DEFAULTS, KIND_VERSION } from "../lib/model/defaults";
 import { identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/model/kind-config";
 import { kubeconfigPath } from "../lib/io/paths";
-import { provisionerConfigPatch, storageClassManifest } from "../lib/model/storage";
+import { DATA_OWNER_FILE, provisionerConfigPatch, storageClassManifest } from "../lib/model/storage";
 import type { NodeBudget } from "../lib/model/topology";
 
 export interface KindClusterProps {
@@ -133,6 +133,7 @@ export class KindCluster extends Construct {
       KINDHA_STACK: fromTriggers("stack_id"),
       KINDHA_BACKUP_DIR: fromTriggers("backup_dir"),
       KINDHA_DATA_DIR: fromTriggers("data_dir"),
+      KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE,
     };
 
     const preflightEnv = {
@@ -141,6 +142,8 @@ export class KindCluster extends Construct {
       KINDHA_ALLOW_CGROUP_V1: props.allowCgroupV1 ? "1" : "0",
       KINDHA_CLUSTER_NAME: props.config.name,
       KINDHA_DATA_DIR: dataDirPath,
+      KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE,
+      KINDHA_KIND_VERSION: KIND_VERSION,
     };
     // Replaced with the cluster (same config hash), so a topology change checks the host again.
     this.preflight = new Resource(this, "Preflight", {

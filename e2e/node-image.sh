@@ -36,7 +36,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Kubernetes versions built by default; the first is the one the clusters are created at.
 K8S_VERSIONS=(v1.36.1 v1.37.2)
-KIND_VERSION=v0.32.0
+# The kind release is written once, in lib/model/defaults.ts.
+KIND_VERSION=$(sed -n 's/^export const KIND_VERSION = "\(v[0-9.]*\)";$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../lib/model/defaults.ts")
+[ -n "$KIND_VERSION" ] || die "cannot read KIND_VERSION from lib/model/defaults.ts"
 CONTAINERD_VERSION=v2.3.1
 RUNC_VERSION=v1.4.2
 CRICTL_VERSION=v1.37.0   # kind pins v1.36.0, which the Go module proxy does not serve

@@ -5,7 +5,7 @@
 # Env: KINDHA_CLUSTER_NAME, KINDHA_KIND_CONFIG, KINDHA_KUBECONFIG, KINDHA_WAIT, KINDHA_BACKUP_DIR,
 #      KINDHA_REQUIRED_CPUS, KINDHA_REQUIRED_MEMORY_GIB (see preflight.sh)
 #      KINDHA_DATA_DIR: host directory of the cluster's volumes (made 0700 and marked as this
-#        cluster's); KINDHA_STORAGE_CLASS, KINDHA_STORAGE_CONFIG: the StorageClass and the merge
+#        cluster's in its file KINDHA_DATA_OWNER_FILE); KINDHA_STORAGE_CLASS, KINDHA_STORAGE_CONFIG: the StorageClass and the merge
 #        patch of the provisioner's ConfigMap applied after create (all empty: volumes stay in the nodes)
 #      KINDHA_STACK, KINDHA_CREATE_ID: the mark written into the nodes (nodes.sh mark); none without an id
 #      KINDHA_SKIP_VERIFY=1 skips the etcd health check (for stand-ins that cannot answer it)
@@ -39,7 +39,7 @@ if [ -n "$data_dir" ]; then
   done
   mkdir -p "$data_dir"
   chmod 700 "$data_dir"
-  printf '%s\n' "$name" >"$data_dir/.kindha-cluster"
+  printf '%s\n' "$name" >"$data_dir/${KINDHA_DATA_OWNER_FILE:?KINDHA_DATA_OWNER_FILE is not set}"
 fi
 
 created=0

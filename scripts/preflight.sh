@@ -6,15 +6,17 @@
 # Env: KINDHA_REQUIRED_CPUS, KINDHA_REQUIRED_MEMORY_GIB (the budget);
 #      KINDHA_ALLOW_OVERCOMMIT=1 to proceed when the host is smaller than the budget;
 #      KINDHA_ALLOW_CGROUP_V1=1 when the stack's kind config lets kubelet run on cgroup v1;
+#      KINDHA_KIND_VERSION: the kind release to name when kind is missing;
 #      KINDHA_DATA_DIR (the host directory of the cluster's volumes; empty: none) and
-#      KINDHA_CLUSTER_NAME: the directory must be creatable or writable, and not another cluster's.
+#      KINDHA_CLUSTER_NAME: the directory must be creatable or writable, and not another cluster's
+#      (by its owner file KINDHA_DATA_OWNER_FILE).
 set -euo pipefail
 
 required_cpus="${KINDHA_REQUIRED_CPUS:?KINDHA_REQUIRED_CPUS is not set}"
 required_gib="${KINDHA_REQUIRED_MEMORY_GIB:?KINDHA_REQUIRED_MEMORY_GIB is not set}"
 failures=()
 
-command -v kind >/dev/null 2>&1 || failures+=("kind is not installed or not on PATH (install kind v0.32.0: https://kind.sigs.k8s.io/docs/user/quick-start/)")
+command -v kind >/dev/null 2>&1 || failures+=("kind is not installed or not on PATH (install kind ${KINDHA_KIND_VERSION:-of the version kindha pins}: https://kind.sigs.k8s.io/docs/user/quick-start/)")
 command -v kubectl >/dev/null 2>&1 || failures+=("kubectl is not installed or not on PATH (needed to wait for and verify the cluster)")
 
 if ! command -v docker >/dev/null 2>&1; then
@@ -43,7 +45,7 @@ fi
 data_dir="${KINDHA_DATA_DIR:-}"
 if [ -n "$data_dir" ]; then
   cluster="${KINDHA_CLUSTER_NAME:?KINDHA_CLUSTER_NAME is not set}"
-  owner_file="$data_dir/.kindha-cluster"
+  owner_file="$data_dir/${KINDHA_DATA_OWNER_FILE:?KINDHA_DATA_OWNER_FILE is not set}"
   if [ -e "$data_dir" ] && [ ! -d "$data_dir" ]; then
     failures+=("data directory $data_dir exists and is not a directory; move it away or set dataDir to another path")
   elif [ -d "$data_dir" ]; then

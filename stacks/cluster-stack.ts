@@ -13,8 +13,8 @@ import { RollingUpgrade } from "../constructs/rolling-upgrade";
 import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/model/defaults";
 import { kindConfig } from "../lib/model/kind-config";
-import { backupDir, resolveDataDir } from "../lib/io/paths";
-import { hostPathViolations, NODE_DATA_DIR } from "../lib/model/storage";
+import { stackPaths } from "../lib/io/paths";
+import { NODE_DATA_DIR } from "../lib/model/storage";
 import { ValidationError } from "../lib/model/validation";
 import { scriptsDir } from "../lib/io/project";
 import { settingViolations, type ScheduledBackupOptions } from "../lib/model/stack-config";
@@ -96,11 +96,10 @@ export abstract class ClusterStack extends TerraformStack {
   protected constructor(scope: Construct, id: string, availability: Availability, props: ClusterStackProps) {
     // Validate before any construct exists, so bad input writes nothing.
     const topology = planTopology(availability, props, `stack "${id}"`);
-    const data = resolveDataDir(props.dataDir, topology.clusterName);
+    const paths = stackPaths(props, topology.clusterName);
+    const data = paths.data;
     const settings = [
       ...settingViolations({ ...props, dataDir: data ?? false }),
-      ...(props.kubeconfigPath === undefined ? [] : hostPathViolations("kubeconfigPath", props.kubeconfigPath)),
-      ...(props.backupDir === undefined ? [] : hostPathViolations("backupDir", props.backupDir)),
       ...(props.waitTimeout === undefined || /^[1-9][0-9]{0,4}(s|m|h)$/.test(props.waitTimeout)
         ? []
         : [{ field: "waitTimeout", value: props.waitTimeout, rule: 'must be a duration kind takes, a whole number of s, m or h (e.g. "5m")' }]),
@@ -112,7 +111,7 @@ export abstract class ClusterStack extends TerraformStack {
     super(scope, id);
     this.topology = topology;
     const clusterName = topology.clusterName;
-    const backups = props.backupDir ?? backupDir(clusterName);
+    const backups = paths.backups;
 
     // A backend path relative to the stack directory keeps the synthesizing machine's paths out
     // of the JSON; cdktf.out/stacks/<id>/ -> state beside cdktf.json, as cdktf's default.
@@ -158,7 +157,7 @@ export abstract class ClusterStack extends TerraformStack {
       config: kindConfig(topology, [...this.controlPlanes, ...this.workers].map((n) => n.kindNode)),
       budget: topology.totals,
       scriptsDir: scripts.path,
-      kubeconfigPath: props.kubeconfigPath,
+      kubeconfigPath: paths.kubeconfig,
       waitTimeout: props.waitTimeout,
       stackId: id,
       backupDir: backups,

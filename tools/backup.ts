@@ -8,8 +8,8 @@ import { lastLine } from "../lib/io/exec";
 import { EtcdCommandError } from "../lib/ops/etcd-script";
 import { ClusterClient } from "../lib/ops/client";
 import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
-import { backupDir, expandHome } from "../lib/io/paths";
-import { clusterAccess, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
+import { expandHome } from "../lib/io/paths";
+import { clusterAccess, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, type Io, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run backup -- <stack> [--with-data] [--kubeconfig FILE] [--backup-dir DIR]
 
@@ -28,7 +28,7 @@ while they run.
 Options:
   --with-data        also archive the volumes (needs the stack's dataDir, on by default)
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
-  --backup-dir DIR   default: ~/.kindha/backups/<cluster>
+  --backup-dir DIR   default: the stack's backupDir (~/.kindha/backups/<cluster>)
   --wait SECONDS     bound of waiting for pods to stop (default 300, at most 1800)
   -h, --help         this help
 
@@ -44,8 +44,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       wait: { type: "string" },
     });
     const stack = singleStack(positionals);
-    const wait = Number(values.wait ?? "300");
-    if (!Number.isInteger(wait) || wait < 10 || wait > 1800) throw new UsageError("--wait must be a whole number of seconds from 10 to 1800");
+    const wait = waitSeconds(values.wait, 300);
     const withData = values["with-data"] === true;
     if (withData) requireDataDir(stack, "--with-data", "to archive");
     const deps = toolDeps(given);
@@ -58,7 +57,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         const snapshot = await k.backup({
           cluster: stack.topology.clusterName,
           stack: stack.id,
-          backupDir: expandHome(values["backup-dir"] ?? backupDir(stack.topology.clusterName)),
+          backupDir: expandHome(values["backup-dir"] ?? stack.paths.backups),
           node: stack.topology.controlPlanes[0].name,
         });
         if (snapshot.log.trim()) io.err(snapshot.log.trimEnd());

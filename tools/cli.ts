@@ -10,7 +10,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { execFileExecutor, type Executor } from "../lib/io/exec";
 import type { ClusterAccess, ClusterOpsContext } from "../lib/ops/client";
 import { realClock, type Clock } from "../lib/ops/steps";
-import { expandHome, kubeconfigPath, resolveDataDir } from "../lib/io/paths";
+import { expandHome, stackPaths, type StackPaths } from "../lib/io/paths";
 import type { RecoverContext } from "../lib/ops/recover";
 import { DEFAULTS } from "../lib/model/defaults";
 import { etcdScriptPath } from "../lib/ops/etcd-script";
@@ -76,11 +76,12 @@ export function parseToolArgs<O extends Options>(argv: readonly string[], option
   }
 }
 
-/** The stack a tool works on: its definition and validated topology. */
+/** The stack a tool works on: its definition, validated topology and host paths. */
 export interface StackTarget {
   readonly id: string;
   readonly definition: StackDefinition;
   readonly topology: Topology;
+  readonly paths: StackPaths;
 }
 
 /** Resolves a stack id; an unknown id is a usage error that lists the known stacks. */
@@ -88,10 +89,21 @@ export function loadStack(id: string | undefined, what = "<stack>", configFile?:
   if (!id) throw new UsageError(`missing ${what}`);
   try {
     const { definition, topology } = resolveStack(id, configFile);
-    return { id, definition, topology };
+    return { id, definition, topology, paths: stackPaths(definition, topology.clusterName) };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/** The bound of every tool's `--wait SECONDS`: each wait of an operation (not the whole). */
+export const WAIT_BOUNDS = { min: 10, max: 1800 } as const;
+
+/** Reads `--wait SECONDS` (the tool's default when absent); anything but a whole number within WAIT_BOUNDS is a usage error. */
+export function waitSeconds(given: string | undefined, defaultSeconds: number): number {
+  if (given === undefined) return defaultSeconds;
+  const wait = /^\d+$/.test(given) ? Number(given) : NaN;
+  if (!(wait >= WAIT_BOUNDS.min && wait <= WAIT_BOUNDS.max)) throw new UsageError(`--wait must be a whole number of seconds from ${WAIT_BOUNDS.min} to ${WAIT_BOUNDS.max}`);
+  return wait;
 }
 
 /** Exactly one positional: the stack id of a kind stack (the tools work on kind clusters). */
@@ -106,7 +118,7 @@ export function singleStack(positionals: readonly string[]): StackTarget {
 
 /** How the tools reach a stack's cluster, whether or not it exists yet (migrate's target). */
 export function clusterAccessOf(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
-  return accessThrough(kubeconfigOf(stack.topology, kubeconfig), deps);
+  return accessThrough(expandHome(kubeconfig ?? stack.paths.kubeconfig), deps);
 }
 
 /** How the tools reach the cluster of a kubeconfig (a cluster-api stack's: its management cluster). */
@@ -136,14 +148,9 @@ export function recoverContext(stack: StackTarget, kubeconfig: string | undefine
  * have done (`to archive`) when the stack keeps its volumes in the nodes.
  */
 export function requireDataDir(stack: StackTarget, option: string, purpose: string): string {
-  const dir = resolveDataDir(stack.definition.dataDir, stack.topology.clusterName);
+  const dir = stack.paths.data;
   if (dir === undefined) throw new UsageError(`${option}: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory ${purpose}`);
   return expandHome(dir);
-}
-
-/** The kubeconfig kind writes for the stack's cluster, or the one given, with `~/` expanded. */
-export function kubeconfigOf(t: Topology, given?: string): string {
-  return expandHome(given ?? kubeconfigPath(t.clusterName));
 }
 
 /** The Docker network kind puts nodes on: KIND_EXPERIMENTAL_DOCKER_NETWORK, else kind. */

@@ -10,7 +10,7 @@ import { runSteps } from "../lib/ops/steps";
 import { projectRoot } from "../lib/io/project";
 import { withPrivateTempDir } from "../lib/io/temp";
 import { imageBaseName } from "../lib/model/grammar";
-import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run cluster-api -- install <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -56,11 +56,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, wait: { type: "string" } });
     if (positionals[0] !== "install") throw new UsageError(positionals[0] === undefined ? "missing the command (install)" : `unknown command ${positionals[0]} (install)`);
     const stack = singleStack(positionals.slice(1));
+    const wait = waitSeconds(values.wait, 300);
     if (stack.definition.clusterApiManagement !== true) {
       throw new UsageError(`stack ${stack.id} is not a management cluster: set clusterApiManagement: true for it in kindha.config.yaml and re-create it (its nodes need the Docker socket CAPD uses)`);
     }
-    const wait = Number(values.wait ?? "300");
-    if (!Number.isInteger(wait) || wait < 10 || wait > 1800) throw new UsageError("--wait must be a whole number of seconds from 10 to 1800");
     const deps = toolDeps(given);
     const access = clusterAccess(stack, values.kubeconfig, deps);
     const { images, components } = await built(deps);

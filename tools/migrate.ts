@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, renameSync, statSync, writeFileSync }
 import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
-import { backupDir, expandHome, resolveDataDir } from "../lib/io/paths";
+import { expandHome } from "../lib/io/paths";
 import { waitForVerify } from "../lib/ops/verify";
 import { clusterAccess, clusterAccessOf, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
 import { restoreInto } from "./restore";
@@ -38,7 +38,7 @@ The volumes stay on this machine, in the data directory: never copied through th
 Options:
   --from STACK      the deployed stack
   --to STACK        the stack to move to
-  --backup-dir DIR  default: ~/.kindha/backups/<cluster of --from>
+  --backup-dir DIR  default: --from's backupDir (~/.kindha/backups/<cluster>)
   --project-dir DIR the directory holding cdktf.json (and kindha.config.yaml) where cdktf runs;
                     default: this checkout
   --skip-provider-lock  passed to cdktf deploy/destroy, as for a deploy whose providers come
@@ -72,8 +72,7 @@ function checkedProjectDir(given: string): string {
 }
 
 const dataDirOf = (s: ReturnType<typeof loadStack>) => {
-  const d = resolveDataDir(s.definition.dataDir, s.topology.clusterName);
-  return d === undefined ? undefined : expandHome(d);
+  return s.paths.data === undefined ? undefined : expandHome(s.paths.data);
 };
 
 /** How long migrate's last step waits for verify to pass. */
@@ -101,7 +100,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       const ctx: MigrateContext = {
         from: { id: from.id, topology: from.topology, access: clusterAccessOf(from, undefined, deps) },
         to: { id: to.id, topology: to.topology, access: clusterAccessOf(to, undefined, deps) },
-        backupDir: expandHome(values["backup-dir"] ?? backupDir(from.topology.clusterName)),
+        backupDir: expandHome(values["backup-dir"] ?? from.paths.backups),
         exec: deps.exec,
         files: given.files ?? realFiles,
         cwd: projectDir ?? given.cwd ?? projectRoot(),

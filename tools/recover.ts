@@ -7,9 +7,9 @@ import { dirname } from "node:path";
 import { clusterCondition, recoverSteps } from "../lib/ops/recover";
 import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
-import { expandHome, recoverLog } from "../lib/io/paths";
+import { expandHome } from "../lib/io/paths";
 import { isRecord } from "../lib/model/util";
-import { EXIT, loadStack, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
+import { EXIT, loadStack, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run recover -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -26,7 +26,7 @@ stopped by hand). Steps, each checked, stopping at the first failure with what t
 
 Options:
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
-  --wait SECONDS     bound of each wait (default 300, at most 900)
+  --wait SECONDS     bound of each wait (default 300, at most 1800)
   --terraform-hook   the step a plan runs (Terraform's external data source: {"stack", "kubeconfig",
                      "create_id"} as JSON on stdin, {"state", "detail"} on stdout): recovers only a
                      cluster whose nodes carry the stack's mark and whose API does not answer, up to
@@ -69,7 +69,7 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
   };
   const stack = loadStack(query.stack);
   if (!deps.exists(query.kubeconfig)) return answer("absent", `no kubeconfig at ${query.kubeconfig}`);
-  const log = expandHome(recoverLog(stack.topology.clusterName), deps.env.HOME);
+  const log = expandHome(stack.paths.recoverLog, deps.env.HOME);
   // Line by line, so `tail -f` shows a recovery while the plan waits for it.
   const say = (line: string) => {
     mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
@@ -102,8 +102,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (argv[0] === "--terraform-hook" && argv.length === 1) return terraformHook(readFileSync(0, "utf8"), io, given);
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, wait: { type: "string" } });
     const stack = singleStack(positionals);
-    const wait = Number(values.wait ?? String(DEFAULTS.recoverWaitSeconds));
-    if (!Number.isInteger(wait) || wait < 10 || wait > 900) throw new UsageError("--wait must be a whole number of seconds from 10 to 900");
+    const wait = waitSeconds(values.wait, DEFAULTS.recoverWaitSeconds);
     const deps = toolDeps(given);
     const ctx = recoverContext(stack, values.kubeconfig, deps, io, wait);
     const t0 = deps.clock.now();

@@ -6,7 +6,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync,
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { loadStackDefinitions } from "../lib/io/config-file";
 import { DEFAULTS } from "../lib/model/defaults";
-import { backupDir, expandHome, resolveDataDir } from "../lib/io/paths";
+import { expandHome, stackPaths } from "../lib/io/paths";
 import { DATA_OWNER_FILE } from "../lib/model/storage";
 import { kindClusterPsArgs } from "../lib/model/topology";
 import { lastLine } from "../lib/io/exec";
@@ -47,7 +47,7 @@ const within = (inner: string, outer: string) => {
 function otherClusterData(dir: string, cluster: string, home: string | undefined): string | undefined {
   for (const def of loadStackDefinitions()) {
     const name = def.spec.clusterName ?? DEFAULTS.clusterName;
-    const theirs = resolveDataDir(def.dataDir, name);
+    const theirs = stackPaths(def, name).data;
     if (name === cluster || def.target === "cluster-api" || theirs === undefined) continue;
     const path = expandHome(theirs, home);
     if (within(path, dir) || within(dir, path)) return `${path}, the data directory of cluster ${name} (stack ${def.id})`;
@@ -77,7 +77,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const stack = singleStack(positionals);
     const deps = toolDeps(given);
     const name = stack.topology.clusterName;
-    const configured = resolveDataDir(stack.definition.dataDir, name);
+    const configured = stack.paths.data;
     if (configured === undefined) throw new UsageError(`stack ${stack.id} has no data directory (dataDir: false): its volumes lived inside the nodes`);
     const dir = expandHome(configured, deps.env.HOME || undefined);
     if (!existsSync(dir)) {
@@ -87,7 +87,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     // A link would delete only itself; its target may be anything.
     if (lstatSync(dir).isSymbolicLink()) throw new Error(`${dir} is a symbolic link (to ${realpathSync(dir)}); not touching it: set dataDir to the directory itself`);
     if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory; not touching it`);
-    const backups = expandHome(backupDir(name), deps.env.HOME || undefined);
+    const backups = expandHome(stack.paths.backups, deps.env.HOME || undefined);
     if (within(backups, dir) || within(dir, backups)) throw new Error(`${dir} overlaps the backup directory ${backups}; deleting it would delete snapshots: not touching it`);
     const other = otherClusterData(dir, name, deps.env.HOME || undefined);
     if (other) throw new Error(`${dir} overlaps ${other}; deleting it would delete another cluster's volumes: not touching it`);

@@ -9,8 +9,8 @@ import { renewSteps, type RenewContext } from "../lib/ops/renew-certs";
 import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";
-import { backupDir, expandHome } from "../lib/io/paths";
-import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
+import { expandHome } from "../lib/io/paths";
+import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, type Io, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run renew-certs -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -30,7 +30,7 @@ serving; a single control plane cannot (its API server restarts), and the figure
 
 Options:
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
-  --wait SECONDS     bound of each wait (default 180, at most 600)
+  --wait SECONDS     bound of each wait (default 180, at most 1800)
   -h, --help         this help
 
 Certificates that have already expired stop the API; renew those by hand (docker exec <node>
@@ -43,8 +43,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
   return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, wait: { type: "string" } });
     const stack = singleStack(positionals);
-    const wait = Number(values.wait ?? "180");
-    if (!Number.isInteger(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a whole number of seconds from 10 to 600");
+    const wait = waitSeconds(values.wait, 180);
     const deps = toolDeps(given);
     return underLock(stack, "renew-certs", deps, io, async () => {
       const t = stack.topology;
@@ -56,7 +55,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         ...clusterOpsContext(stack, values.kubeconfig, deps, io),
         stackId: stack.id,
         waitMs: wait * 1000,
-        backupDir: expandHome(backupDir(stack.topology.clusterName), deps.env.HOME),
+        backupDir: expandHome(stack.paths.backups, deps.env.HOME),
         lbSettleMs: LB_SETTLE_MS,
         ...(pending ? { resuming: pending.node } : {}),
         progress: (node, out) => recordProgress(t.clusterName, deps.env, out ? { operation: "renew-certs", node, stage: "out of the load balancer", since: new Date(deps.clock.now()).toISOString() } : undefined),

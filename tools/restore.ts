@@ -9,7 +9,7 @@ import type { RestoreContext } from "../lib/ops/restore-plan";
 import { runSteps, type StepReport } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
 import { utcStamp } from "../lib/model/util";
-import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
+import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type StackTarget, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--with-data] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -36,7 +36,7 @@ Options:
                      before etcd, refused while a pod uses a claim: what the data directory
                      held is moved to <data dir>.before-restore-<stamp> beside it, never deleted
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
-  --wait SECONDS     bound of each wait (default 300, at most 600)
+  --wait SECONDS     bound of each wait (default 300, at most 1800)
   -h, --help         this help
 
 Environment: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER (docker, podman or nerdctl; default docker).`;
@@ -70,8 +70,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (!values.snapshot) throw new UsageError("--snapshot FILE is required");
     const snapshot = resolve(values.snapshot);
     if (!existsSync(snapshot)) throw new UsageError(`--snapshot: ${snapshot} does not exist`);
-    const wait = Number(values.wait ?? String(RESTORE_WAIT_S));
-    if (!Number.isFinite(wait) || wait < 10 || wait > 600) throw new UsageError("--wait must be a number of seconds from 10 to 600");
+    const wait = waitSeconds(values.wait, RESTORE_WAIT_S);
     const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
     if (archive && !existsSync(archive)) throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
     if (archive) requireDataDir(stack, "--with-data", "to restore into");

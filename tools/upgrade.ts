@@ -15,8 +15,8 @@ import { outageLines, probeDuring, splitProbes, stepMarks } from "../lib/ops/pro
 import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
 import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
-import { backupDir, expandHome } from "../lib/io/paths";
-import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
+import { expandHome } from "../lib/io/paths";
+import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run upgrade -- <stack> [--to IMAGE] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -73,8 +73,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const image = (hook ? deps.env.KINDHA_NODE_IMAGE : values.to) ?? stack.topology.nodeImage;
     const bad = imageReference(hook ? "KINDHA_NODE_IMAGE" : "--to", image);
     if (bad.length > 0) throw new UsageError(`${bad[0].field}: ${JSON.stringify(bad[0].value)} ${bad[0].rule}`);
-    const wait = Number(values.wait ?? "300");
-    if (!Number.isInteger(wait) || wait < 10 || wait > 1800) throw new UsageError("--wait must be a whole number of seconds from 10 to 1800");
+    const wait = waitSeconds(values.wait, 300);
     return underLock(stack, "upgrade", deps, io, async () => {
       const base = clusterOpsContext(stack, hook ? deps.env.KINDHA_KUBECONFIG || undefined : values.kubeconfig, deps, io);
       const k = new ClusterClient(base);
@@ -109,7 +108,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
           workDir,
           platform: PLATFORM,
           waitMs: wait * 1000,
-          backupDir: expandHome(backupDir(t.clusterName), deps.env.HOME),
+          backupDir: expandHome(stack.paths.backups, deps.env.HOME),
           lbSettleMs: LB_SETTLE_MS,
           progress: (node, stage) =>
             recordProgress(t.clusterName, deps.env, stage && { operation: "upgrade", target: target.text, image, node, stage, since: new Date(deps.clock.now()).toISOString() }),

@@ -163,6 +163,16 @@ describe("npm run backup -- <stack>", () => {
     ]);
   });
 
+  test("a stack's own backupDir and kubeconfigPath in kindha.config.yaml: backup uses them", async () => {
+    const c = capture();
+    const { exec, calls } = fakeExec(() => okResult("/srv/snapshots/data-platform-local-single-20260102T030405Z.db\n"));
+    await withConfig("stacks:\n  single:\n    backupDir: /srv/snapshots\n    kubeconfigPath: ~/kc/single.yaml\n", async () => {
+      expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
+    });
+    const args = calls[0].args;
+    expect({ kubeconfig: args[args.indexOf("--kubeconfig") + 1], backupDir: args[args.indexOf("--backup-dir") + 1] }).toEqual({ kubeconfig: join(homedir(), "kc/single.yaml"), backupDir: "/srv/snapshots" });
+  });
+
   test("fails when the stack has no cluster: one line, exit 1, nothing run", async () => {
     const c = capture();
     const { exec, calls } = fakeExec(() => okResult());
@@ -424,4 +434,25 @@ describe("small helpers", () => {
   test("renderTable pads every column but the last", () => {
     expect(renderTable(["a", "bb"], [["xyz", "1"]])).toBe("a    bb\n---  --\nxyz  1");
   });
+});
+
+describe("--wait SECONDS: one grammar and one bound in every tool that waits", () => {
+  const tools: [string, (argv: readonly string[], io: any, deps: any) => Promise<number>, string[]][] = [
+    ["backup", backupMain, ["single"]],
+    ["cluster-api", clusterApiMain, ["install", "single"]],
+    ["recover", recoverMain, ["single"]],
+    ["renew-certs", renewCertsMain, ["single"]],
+    ["restore", restoreMain, ["single", "--snapshot", __filename]],
+    ["upgrade", upgradeMain, ["single"]],
+  ];
+  test.each(tools.flatMap(([name, main, args]) => ["5", "1801", "1.5", "1e3", "0x20", "ten"].map((wait) => [name, wait, main, args] as const)))(
+    "%s --wait %s: exit 2 with the one rule, nothing run",
+    async (_name, wait, main, args) => {
+      const c = capture();
+      const { exec, calls } = fakeExec(() => okResult());
+      expect(await main([...args, "--wait", wait], c.io, { exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, exists: () => true })).toBe(2);
+      expect(c.err[0]).toBe("error: --wait must be a whole number of seconds from 10 to 1800");
+      expect(calls).toEqual([]);
+    },
+  );
 });

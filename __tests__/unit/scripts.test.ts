@@ -2,6 +2,8 @@
  * The provisioner scripts, run for real in bash with stand-ins for docker, kind and kubectl
  * (no Docker engine here): preflight failures, create, cleanup of a half-made cluster, delete.
  */
+import { DATA_OWNER_FILE } from "../../lib/model/storage";
+import { KIND_VERSION } from "../../lib/model/defaults";
 import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,7 +41,7 @@ describe("preflight.sh", () => {
 
   test.each([
     [["kind", "kubectl"], {}, "preflight: docker is not installed or not on PATH (kind runs every node as a docker container)"],
-    [["docker", "kubectl"], {}, "preflight: kind is not installed or not on PATH"],
+    [["docker", "kubectl"], { KINDHA_KIND_VERSION: KIND_VERSION }, `preflight: kind is not installed or not on PATH (install kind ${KIND_VERSION}:`],
     [["docker", "kind"], {}, "preflight: kubectl is not installed or not on PATH"],
     [["docker", "kind", "kubectl"], { FAKE_DOCKER: "down" }, "preflight: docker is not reachable: Cannot connect to the Docker daemon"],
     [["docker", "kind", "kubectl"], { FAKE_HOST_CPUS: "8" }, "preflight: docker reports 8 CPUs, the stack plans 18; free resources"],
@@ -75,7 +77,7 @@ describe("preflight.sh", () => {
 });
 
 describe("preflight.sh: the data directory", () => {
-  const data = (s: StandIns, name = "data-platform-local") => ({ ...budget, KINDHA_CLUSTER_NAME: name, KINDHA_DATA_DIR: join(s.dir, "home", ".kindha", "data", name) });
+  const data = (s: StandIns, name = "data-platform-local") => ({ ...budget, KINDHA_CLUSTER_NAME: name, KINDHA_DATA_DIR: join(s.dir, "home", ".kindha", "data", name), KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE });
 
   test("passes when it does not exist yet, creating nothing itself", () => {
     const s = makeStandIns();
@@ -90,7 +92,7 @@ describe("preflight.sh: the data directory", () => {
     const s = makeStandIns();
     const env = data(s);
     mkdirSync(env.KINDHA_DATA_DIR, { recursive: true });
-    writeFileSync(join(env.KINDHA_DATA_DIR, ".kindha-cluster"), "data-platform-local\n");
+    writeFileSync(join(env.KINDHA_DATA_DIR, DATA_OWNER_FILE), "data-platform-local\n");
     expect(run("preflight.sh", s, env).code).toBe(0);
   });
 
@@ -98,7 +100,7 @@ describe("preflight.sh: the data directory", () => {
     const s = makeStandIns();
     const env = data(s);
     mkdirSync(env.KINDHA_DATA_DIR, { recursive: true });
-    writeFileSync(join(env.KINDHA_DATA_DIR, ".kindha-cluster"), "other-cluster\n");
+    writeFileSync(join(env.KINDHA_DATA_DIR, DATA_OWNER_FILE), "other-cluster\n");
     const r = run("preflight.sh", s, env);
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n").filter((l) => l.includes("data directory"))).toEqual([
@@ -161,7 +163,7 @@ describe("create-cluster.sh", () => {
     const patch = join(s.dir, "provisioner-config.json");
     writeFileSync(storage, "kind: StorageClass\n");
     writeFileSync(patch, "{}\n");
-    return { storage, patch, env: { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch } };
+    return { storage, patch, env: { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE, KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch } };
   }
 
   test("creates the cluster with the right name, config, kubeconfig and wait; credentials 0600", () => {
@@ -254,7 +256,7 @@ describe("create-cluster.sh", () => {
     const r = run("create-cluster.sh", s, env);
     expect(r.code).toBe(0);
     expect(statSync(env.KINDHA_DATA_DIR).mode & 0o777).toBe(0o700);
-    expect(readFileSync(join(env.KINDHA_DATA_DIR, ".kindha-cluster"), "utf8")).toBe("data-platform-local\n");
+    expect(readFileSync(join(env.KINDHA_DATA_DIR, DATA_OWNER_FILE), "utf8")).toBe("data-platform-local\n");
     const kubectl = s.calls().filter((c) => c.startsWith("kubectl")).map((c) => c.replace(/--kubeconfig \S+ /, ""));
     expect(kubectl).toEqual([
       "kubectl wait --for=condition=Ready nodes --all --timeout 5m",

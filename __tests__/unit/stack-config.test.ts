@@ -111,6 +111,14 @@ stacks:
     });
   });
 
+  test("backupDir and kubeconfigPath are host paths a stack may set: read as given; a relative one is refused", () => {
+    const good = configFile("stacks:\n  single:\n    backupDir: /srv/snapshots\n    kubeconfigPath: ~/kc/single.yaml\n");
+    expect(loadStackDefinitions(good).find((d) => d.id === "single")).toMatchObject({ backupDir: "/srv/snapshots", kubeconfigPath: "~/kc/single.yaml" });
+    const message = loadError(configFile("stacks:\n  single:\n    backupDir: snapshots\n    kubeconfigPath: /\n"));
+    expect(message).toContain('stacks.single.backupDir: "snapshots" must be an absolute or ~/ path');
+    expect(message).toContain('stacks.single.kubeconfigPath: "/" must name a directory of its own');
+  });
+
   test("fails when a target is unknown, Cluster API settings come without target cluster-api, or a cluster-api stack sets what only kind stacks have", () => {
     const file = configFile(`
 stacks:
@@ -124,12 +132,14 @@ stacks:
     availability: ha
     target: cluster-api
     dataDir: ~/data
+    backupDir: ~/backups
     clusterApi: { namespace: platform, region: eu-1, kubernetesVersion: "1.36" }
 `);
     const message = loadError(file);
     expect(message).toContain('stacks.a.target: "eks" must be one of kind, cluster-api');
     expect(message).toContain('stacks.b.clusterApi: {"namespace":"platform"} needs target: cluster-api');
     expect(message).toContain('stacks.c.dataDir: "~/data" applies to kind stacks only');
+    expect(message).toContain('stacks.c.backupDir: "~/backups" applies to kind stacks only');
     expect(message).toContain('stacks.c.clusterApi.region: "eu-1" is not a known setting (kubernetesVersion, namespace, managementKubeconfig, loadBalancerImage)');
     expect(message).toContain('stacks.c.clusterApi.kubernetesVersion: "1.36" must be a Kubernetes version');
   });

@@ -133,6 +133,8 @@ describe("cluster lifecycle", () => {
             KINDHA_ALLOW_CGROUP_V1: "0",
             KINDHA_CLUSTER_NAME: "data-platform-local",
             KINDHA_DATA_DIR: '${pathexpand("~/.kindha/data/data-platform-local")}',
+            KINDHA_DATA_OWNER_FILE: ".kindha-cluster",
+            KINDHA_KIND_VERSION: "v0.32.0",
           },
         }),
       ],
@@ -324,6 +326,15 @@ describe("data directory", () => {
   test("a path of the user's goes where they said, on every node", () => {
     const { json } = synthPreset("ha-option-a", { dataDir: "/srv/kindha-data" });
     for (const node of kindConfigOf(json).nodes) expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("/srv/kindha-data")}', containerPath: "/var/local-path-provisioner" });
+  });
+
+  test("backupDir and kubeconfigPath: the scheduled snapshots' mount and the kubeconfig go where the user said", () => {
+    const { json } = synthPreset("ha-option-b", { backupDir: "/srv/snapshots", kubeconfigPath: "~/kc/b.yaml" });
+    for (const node of kindConfigOf(json).nodes.filter((n: any) => n.role === "control-plane")) {
+      expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("/srv/snapshots")}/scheduled', containerPath: "/var/lib/kindha/backups" });
+    }
+    expect(JSON.stringify(json)).toContain('pathexpand(\\"~/kc/b.yaml\\")');
+    expect(JSON.stringify(json)).not.toContain("kindha-data-platform-local.yaml");
   });
 
   test("a Cluster API management cluster (clusterApiManagement) mounts the Docker socket into every node; other stacks into none", () => {

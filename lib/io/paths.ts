@@ -39,3 +39,22 @@ export function resolveDataDir(given: string | false | undefined, clusterName: s
 export function expandHome(path: string, home: string = homedir()): string {
   return path.startsWith("~/") ? join(home, path.slice(2)) : path;
 }
+
+/** A stack's host paths, `~/` unexpanded (Terraform's pathexpand and {@link expandHome} both take them). */
+export interface StackPaths {
+  readonly kubeconfig: string;
+  readonly backups: string;
+  /** The data directory; undefined when volumes stay inside the nodes. */
+  readonly data?: string;
+  readonly recoverLog: string;
+}
+
+/** Resolves a stack's path settings (or their defaults): what the stack is synthesized with and the tools use. */
+export function stackPaths(s: { readonly kubeconfigPath?: string; readonly backupDir?: string; readonly dataDir?: string | false }, clusterName: string): StackPaths {
+  return {
+    kubeconfig: s.kubeconfigPath ?? kubeconfigPath(clusterName),
+    backups: s.backupDir ?? backupDir(clusterName),
+    data: resolveDataDir(s.dataDir, clusterName),
+    recoverLog: recoverLog(clusterName),
+  };
+}

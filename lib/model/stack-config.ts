@@ -39,6 +39,17 @@ export interface StackDefinition {
    */
   readonly dataDir?: string | false;
   /**
+   * Directory of the cluster's etcd snapshots (0700): the destroy-time and scheduled snapshots, and
+   * what `npm run backup`, renew-certs, upgrade and migrate take.
+   * @default "~/.kindha/backups/<clusterName>"
+   */
+  readonly backupDir?: string;
+  /**
+   * Kubeconfig written for the cluster (0600), and the one the tools use.
+   * @default "~/.kube/kindha-<clusterName>.yaml"
+   */
+  readonly kubeconfigPath?: string;
+  /**
    * Make this kind cluster a Cluster API management cluster for CAPD: every node mounts this
    * machine's Docker socket (/var/run/docker.sock), which CAPD's controller uses to create the
    * workload cluster's machines. That gives the cluster's privileged pods root on this machine:
@@ -93,7 +104,7 @@ const keysOf = <T>(record: Record<keyof T, true>): string[] => Object.keys(recor
 const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
-const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, clusterApiManagement: true, recoverOnPlan: true, target: true, clusterApi: true }), ...SPEC_KEYS];
+const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, backupDir: true, kubeconfigPath: true, clusterApiManagement: true, recoverOnPlan: true, target: true, clusterApi: true }), ...SPEC_KEYS];
 const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({ kubernetesVersion: true, namespace: true, managementKubeconfig: true, loadBalancerImage: true });
 /** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
 export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
@@ -205,6 +216,8 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       spec: spec as TopologySpec,
       ...(entry.platformObjects !== undefined ? { platformObjects: entry.platformObjects as boolean } : {}),
       ...(entry.dataDir !== undefined ? { dataDir: entry.dataDir as string | false } : {}),
+      ...(entry.backupDir !== undefined ? { backupDir: entry.backupDir as string } : {}),
+      ...(entry.kubeconfigPath !== undefined ? { kubeconfigPath: entry.kubeconfigPath as string } : {}),
       ...(entry.scheduledBackups !== undefined ? { scheduledBackups: entry.scheduledBackups as ScheduledBackupOptions | false } : {}),
       ...(entry.clusterApiManagement !== undefined ? { clusterApiManagement: entry.clusterApiManagement as boolean } : {}),
       ...(entry.recoverOnPlan !== undefined ? { recoverOnPlan: entry.recoverOnPlan as boolean } : {}),
@@ -295,14 +308,14 @@ export function scheduledBackupViolations(field: string, value: unknown): Violat
  * and combinations that would silently do nothing.
  */
 export function settingViolations(
-  s: Pick<StackDefinition, "dataDir" | "scheduledBackups" | "platformObjects" | "clusterApiManagement" | "recoverOnPlan" | "target" | "clusterApi">,
+  s: Pick<StackDefinition, "dataDir" | "backupDir" | "kubeconfigPath" | "scheduledBackups" | "platformObjects" | "clusterApiManagement" | "recoverOnPlan" | "target" | "clusterApi">,
   prefix = "",
 ): Violation[] {
   const v: Violation[] = [];
   if (s.target !== undefined && !TARGETS.includes(s.target)) v.push({ field: `${prefix}target`, value: s.target, rule: `must be one of ${TARGETS.join(", ")}` });
   if (s.target === "cluster-api") {
     // What only a kind cluster on this machine has: a host directory, the CronJob, the objects kindha creates after the cluster.
-    for (const key of ["dataDir", "scheduledBackups", "platformObjects", "clusterApiManagement", "recoverOnPlan"] as const) {
+    for (const key of ["dataDir", "backupDir", "kubeconfigPath", "scheduledBackups", "platformObjects", "clusterApiManagement", "recoverOnPlan"] as const) {
       if (s[key] !== undefined) v.push({ field: `${prefix}${key}`, value: s[key], rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's" });
     }
   }
@@ -316,6 +329,7 @@ export function settingViolations(
     }
   }
   if (s.dataDir !== undefined && s.dataDir !== false) v.push(...hostPathViolations(`${prefix}dataDir`, s.dataDir));
+  for (const key of ["backupDir", "kubeconfigPath"] as const) if (s[key] !== undefined) v.push(...hostPathViolations(`${prefix}${key}`, s[key]));
   v.push(...scheduledBackupViolations(`${prefix}scheduledBackups`, s.scheduledBackups));
   if (s.platformObjects === false && isRecord(s.scheduledBackups)) {
     v.push({ field: `${prefix}scheduledBackups`, value: s.scheduledBackups, rule: "needs platformObjects: the backup CronJob is a platform object; set scheduledBackups: false, or platformObjects: true" });
