@@ -10,6 +10,8 @@ export interface RollingUpgradeProps {
   readonly stackId: string;
   /** Kubeconfig of the cluster (absolute, resolved at plan time). */
   readonly kubeconfigPath: string;
+  /** The planned stack (lib/io/planned-stack.ts; every value in it passed a grammar with no `${`): the hook rolls this topology, whatever the config file says by then. */
+  readonly plannedStack: string;
   /** Directory of the provisioner scripts, relative to the stack (a TerraformAsset path). */
   readonly scriptsDir: string;
   /** The cluster it rolls; the roll runs after it exists. */
@@ -39,7 +41,7 @@ export class RollingUpgrade extends Construct {
         {
           type: "local-exec",
           command: 'bash "${self.triggers.scripts_dir}/upgrade-hook.sh"',
-          environment: { KINDHA_STACK: props.stackId, KINDHA_NODE_IMAGE: "${self.triggers.node_image}", KINDHA_KUBECONFIG: props.kubeconfigPath },
+          environment: { KINDHA_STACK: props.stackId, KINDHA_NODE_IMAGE: "${self.triggers.node_image}", KINDHA_KUBECONFIG: props.kubeconfigPath, KINDHA_PLANNED_STACK: props.plannedStack },
         },
       ],
     });

@@ -14,10 +14,11 @@ import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/model/defaults";
 import { kindConfig } from "../lib/model/kind-config";
 import { stackPaths } from "../lib/io/paths";
+import { plannedStackJson } from "../lib/io/planned-stack";
 import { NODE_DATA_DIR } from "../lib/model/storage";
 import { ValidationError } from "../lib/model/validation";
 import { scriptsDir } from "../lib/io/project";
-import { settingViolations, type ScheduledBackupOptions } from "../lib/model/stack-config";
+import { settingViolations, topologySpecOf, type ScheduledBackupOptions } from "../lib/model/stack-config";
 import { type Availability, type Topology, type TopologySpec } from "../lib/model/topology";
 import { planTopology } from "../lib/model/plan-topology";
 
@@ -169,6 +170,7 @@ export abstract class ClusterStack extends TerraformStack {
       nodeImage: topology.nodeImage,
       stackId: id,
       kubeconfigPath: this.cluster.kubeconfigPath,
+      plannedStack: plannedStackJson({ id, availability, spec: topologySpecOf(props), paths }),
       scriptsDir: scripts.path,
       cluster: this.cluster.resource,
     });

@@ -11,6 +11,7 @@ import { execFileExecutor, type Executor } from "../lib/io/exec";
 import type { ClusterAccess, ClusterOpsContext } from "../lib/ops/client";
 import { realClock, type Clock } from "../lib/ops/steps";
 import { expandHome, stackPaths, type StackPaths } from "../lib/io/paths";
+import { parsePlannedStack } from "../lib/io/planned-stack";
 import type { RecoverContext } from "../lib/ops/recover";
 import { DEFAULTS } from "../lib/model/defaults";
 import { etcdScriptPath } from "../lib/ops/etcd-script";
@@ -104,6 +105,18 @@ export function waitSeconds(given: string | undefined, defaultSeconds: number): 
   const wait = /^\d+$/.test(given) ? Number(given) : NaN;
   if (!(wait >= WAIT_BOUNDS.min && wait <= WAIT_BOUNDS.max)) throw new UsageError(`--wait must be a whole number of seconds from ${WAIT_BOUNDS.min} to ${WAIT_BOUNDS.max}`);
   return wait;
+}
+
+/**
+ * The stack a provisioner's plan saw (KINDHA_PLANNED_STACK, see lib/io/planned-stack.ts): its
+ * topology and paths as planned, whatever kindha.config.yaml holds by the time the hook runs.
+ */
+export function plannedStack(env: NodeJS.ProcessEnv): StackTarget {
+  const text = env.KINDHA_PLANNED_STACK;
+  if (!text) throw new UsageError("KINDHA_PLANNED_STACK is not set (the roll resource's provisioner sets it)");
+  const p = parsePlannedStack(text);
+  if (env.KINDHA_STACK !== undefined && env.KINDHA_STACK !== p.id) throw new UsageError(`KINDHA_STACK=${env.KINDHA_STACK} but KINDHA_PLANNED_STACK is stack ${p.id}`);
+  return { id: p.id, definition: { id: p.id, availability: p.availability, spec: p.spec }, topology: p.topology, paths: p.paths };
 }
 
 /** Exactly one positional: the stack id of a kind stack (the tools work on kind clusters). */

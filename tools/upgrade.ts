@@ -16,7 +16,7 @@ import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
 import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
 import { expandHome } from "../lib/io/paths";
-import { clusterOpsContext, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
+import { clusterOpsContext, EXIT, parseToolArgs, plannedStack, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run upgrade -- <stack> [--to IMAGE] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -48,7 +48,8 @@ Options:
   --kubeconfig FILE  default: ~/.kube/kindha-<cluster>.yaml
   --wait SECONDS     bound of each wait (default 300, at most 1800)
   --terraform-hook   take the stack, image and kubeconfig from KINDHA_STACK, KINDHA_NODE_IMAGE and
-                     KINDHA_KUBECONFIG (the roll resource's provisioner)
+                     KINDHA_KUBECONFIG, and the planned topology and paths from KINDHA_PLANNED_STACK
+                     (the roll resource's provisioner), never from kindha.config.yaml
   -h, --help         this help`;
 
 const LB_SETTLE_MS = 3_000;
@@ -69,7 +70,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const deps = toolDeps(given);
     const hook = values["terraform-hook"] === true;
     if (hook && (positionals.length > 0 || values.to || values.kubeconfig)) throw new UsageError("--terraform-hook takes its values from the environment only");
-    const stack = hook ? loadStack(deps.env.KINDHA_STACK, "KINDHA_STACK") : singleStack(positionals);
+    const stack = hook ? plannedStack(deps.env) : singleStack(positionals);
     const image = (hook ? deps.env.KINDHA_NODE_IMAGE : values.to) ?? stack.topology.nodeImage;
     const bad = imageReference(hook ? "KINDHA_NODE_IMAGE" : "--to", image);
     if (bad.length > 0) throw new UsageError(`${bad[0].field}: ${JSON.stringify(bad[0].value)} ${bad[0].rule}`);

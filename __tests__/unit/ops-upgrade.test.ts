@@ -5,7 +5,8 @@
  * at the first failure with where the cluster is and the way back.
  */
 import { readProgress, recordProgress } from "../../lib/ops/roll-progress";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { resources, synthPreset } from "../../test-support/synth";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kindLbConfig } from "../../lib/model/kind-lb-config";
@@ -415,12 +416,28 @@ describe("npm run upgrade", () => {
     }
   });
 
-  test("--terraform-hook takes the stack, image and kubeconfig from the environment", async () => {
-    const w = world();
-    const c = capture();
-    const env = { KINDHA_STACK: "ha-option-a", KINDHA_NODE_IMAGE: `kindha.local/node:${NEW}`, KINDHA_KUBECONFIG: "/k", KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR };
-    expect(await upgradeMain(["--terraform-hook"], c.io, { exec: toolExec(w, NEW, NEW), env, clock: fakeClock(), exists: (p) => p === "/k" })).toBe(0);
-    expect(c.out[0]).toContain("already runs v1.37.2");
+  test("--terraform-hook takes the stack, image and kubeconfig from the environment, and the topology and paths the plan saw, not a kindha.config.yaml edited since", async () => {
+    const roll = Object.values(resources(synthPreset("ha-option-a").json, "null_resource")).find((r) => r.triggers?.node_image !== undefined);
+    const planned: string = roll.provisioner[0]["local-exec"].environment.KINDHA_PLANNED_STACK;
+    expect(JSON.parse(planned)).toMatchObject({ id: "ha-option-a", availability: "ha", spec: { controlPlanes: 3 } });
+    const dir = mkdtempSync(join(tmpdir(), "kindha-hook-"));
+    const saved = process.env.KINDHA_CONFIG;
+    // After the plan: five control planes. The plan (and the cluster) has three; the world below, too.
+    writeFileSync(join(dir, "kindha.config.yaml"), "stacks:\n  ha-option-a:\n    controlPlanes: 5\n");
+    process.env.KINDHA_CONFIG = join(dir, "kindha.config.yaml");
+    try {
+      const env = { KINDHA_STACK: "ha-option-a", KINDHA_NODE_IMAGE: `kindha.local/node:${NEW}`, KINDHA_KUBECONFIG: "/k", KINDHA_PLANNED_STACK: planned, KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR };
+      const c = capture();
+      expect(await upgradeMain(["--terraform-hook"], c.io, { exec: toolExec(world(), NEW, NEW), env, clock: fakeClock(), exists: (p) => p === "/k" })).toBe(0);
+      expect(c.out[0]).toContain("already runs v1.37.2");
+      const d = capture();
+      expect(await upgradeMain(["--terraform-hook"], d.io, { exec: toolExec(world(), NEW, NEW), env: { ...env, KINDHA_PLANNED_STACK: "" }, clock: fakeClock(), exists: () => true })).toBe(2);
+      expect(d.err[0]).toBe("error: KINDHA_PLANNED_STACK is not set (the roll resource's provisioner sets it)");
+    } finally {
+      if (saved === undefined) delete process.env.KINDHA_CONFIG;
+      else process.env.KINDHA_CONFIG = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("fails when --to is not an image reference, or --terraform-hook is given values: exit 2", async () => {

@@ -370,15 +370,15 @@ describe("plan-hook.sh", () => {
 });
 
 describe("upgrade-hook.sh", () => {
-  const ENV = { KINDHA_STACK: "single", KINDHA_NODE_IMAGE: "kindha.local/node:v1.37.2", KINDHA_KUBECONFIG: "/k/config" };
-  /** The hook with the three values in its environment; the stand-in npm prints them. */
+  const ENV = { KINDHA_STACK: "single", KINDHA_NODE_IMAGE: "kindha.local/node:v1.37.2", KINDHA_KUBECONFIG: "/k/config", KINDHA_PLANNED_STACK: '{"id":"single"}' };
+  /** The hook with the four values in its environment; the stand-in npm prints them. */
   const hook = (packageJson: string | undefined, env: Record<string, string> = ENV) =>
-    runHook("upgrade-hook.sh", packageJson, "$KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG", { env });
+    runHook("upgrade-hook.sh", packageJson, "$KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG $KINDHA_PLANNED_STACK", { env });
 
   test("runs npm run upgrade -- --terraform-hook in the project above, the values in its environment only", () => {
     const r = hook('{"scripts":{"upgrade":"node tools/dev/run.js tools/upgrade"}}');
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`${r.project}|run --silent upgrade -- --terraform-hook|single kindha.local/node:v1.37.2 /k/config`);
+    expect(r.stdout).toBe(`${r.project}|run --silent upgrade -- --terraform-hook|single kindha.local/node:v1.37.2 /k/config {"id":"single"}`);
   });
 
   test("fails loudly outside a kindha project, saying how to roll by hand", () => {
@@ -387,10 +387,10 @@ describe("upgrade-hook.sh", () => {
     expect(r.stderr).toContain(`upgrade-hook: no kindha project (package.json with an upgrade script) above ${r.stackDir}; roll the cluster by hand: npm run upgrade -- single --to kindha.local/node:v1.37.2`);
   });
 
-  test("fails when a value is missing, naming it", () => {
-    const r = hook('{"scripts":{"upgrade":"x"}}', { ...ENV, KINDHA_NODE_IMAGE: "" });
+  test.each(["KINDHA_NODE_IMAGE", "KINDHA_PLANNED_STACK"])("fails when %s is missing, naming it", (name) => {
+    const r = hook('{"scripts":{"upgrade":"x"}}', { ...ENV, [name]: "" });
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe("upgrade-hook: KINDHA_NODE_IMAGE is not set");
+    expect(r.stderr.trim()).toBe(`upgrade-hook: ${name} is not set`);
   });
 });
 

@@ -446,6 +446,12 @@ describe("rolling upgrade resource", () => {
             KINDHA_STACK: "ha-option-b",
             KINDHA_NODE_IMAGE: "${self.triggers.node_image}",
             KINDHA_KUBECONFIG: '${pathexpand("~/.kube/kindha-data-platform-local.yaml")}',
+            KINDHA_PLANNED_STACK: JSON.stringify({
+              id: "ha-option-b",
+              availability: "ha",
+              spec: { controlPlanes: 3, workers: [{ role: "combined" }] },
+              paths: { kubeconfig: "~/.kube/kindha-data-platform-local.yaml", backups: "~/.kindha/backups/data-platform-local", data: "~/.kindha/data/data-platform-local", recoverLog: "~/.kindha/logs/data-platform-local/recover.log" },
+            }),
           },
         },
       },

@@ -101,11 +101,18 @@ const MAX_RETENTION = 1000;
  * `keyof`: a field added to a type and not here fails to compile, so it is never silently refused).
  */
 const keysOf = <T>(record: Record<keyof T, true>): string[] => Object.keys(record);
-const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
+/** The settings of a stack that are its topology (what planTopology reads). */
+export const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
 const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, backupDir: true, kubeconfigPath: true, clusterApiManagement: true, recoverOnPlan: true, target: true, clusterApi: true }), ...SPEC_KEYS];
 const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({ kubernetesVersion: true, namespace: true, managementKubeconfig: true, loadBalancerImage: true });
+/** The topology settings among a stack's props. */
+export function topologySpecOf(props: TopologySpec): TopologySpec {
+  const given = props as Record<string, unknown>;
+  return Object.fromEntries(SPEC_KEYS.filter((k) => given[k] !== undefined).map((k) => [k, given[k]])) as TopologySpec;
+}
+
 /** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
 export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
 /** Stack ids name the state file (terraform.<id>.tfstate) and cdktf's output directory. */
