@@ -3,8 +3,9 @@
  * (e.g. single -> ha-option-a and back), never destroying the old cluster before a verified
  * snapshot exists. Steps in lib/ops/migrate.ts.
  */
+import { writePrivateFile } from "../lib/io/private-file";
 import { withLock } from "../lib/ops/lock";
-import { chmodSync, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
 import { runSteps } from "../lib/ops/steps";
@@ -50,11 +51,7 @@ Environment: TERRAFORM_BINARY_NAME (engine cdktf runs; default tofu).`;
 /** Real files: directory 0700, file 0600 (exports hold Secrets). */
 const realFiles: Files = {
   exists: (p) => existsSync(p),
-  write: (p, text) => {
-    mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
-    writeFileSync(p, text, { mode: 0o600 });
-    chmodSync(p, 0o600);
-  },
+  write: (p, text) => void writePrivateFile(p, text),
   move: (from, to) => {
     mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
     renameSync(from, to);

@@ -5,6 +5,7 @@
  * unavailable. The stack's roll resource runs it during `cdktf deploy` (scripts/upgrade-hook.sh,
  * `--terraform-hook`).
  */
+import { writePrivateFile } from "../lib/io/private-file";
 import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { lastLine } from "../lib/io/exec";
 import { withPrivateTempDir } from "../lib/io/temp";
@@ -16,6 +17,8 @@ import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
 import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
 import { expandHome } from "../lib/io/paths";
+import { utcStamp } from "../lib/model/util";
+import { join } from "node:path";
 import { clusterOpsContext, EXIT, parseToolArgs, plannedStack, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
 
 export const USAGE = `Usage: npm run upgrade -- <stack> [--to IMAGE] [--kubeconfig FILE] [--wait SECONDS]
@@ -111,6 +114,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
           waitMs: wait * 1000,
           backupDir: expandHome(stack.paths.backups, deps.env.HOME),
           lbSettleMs: LB_SETTLE_MS,
+          keepKubeadmLog: (node, output) => writePrivateFile(join(expandHome(stack.paths.logs, deps.env.HOME), `kubeadm-${node}-${utcStamp(new Date(deps.clock.now()))}.log`), output),
           progress: (node, stage) =>
             recordProgress(t.clusterName, deps.env, stage && { operation: "upgrade", target: target.text, image, node, stage, since: new Date(deps.clock.now()).toISOString() }),
         };

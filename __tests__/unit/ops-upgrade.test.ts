@@ -132,9 +132,9 @@ describe("order and commands", () => {
 
   test("kubeadm's command line, skipping only SystemVerification on stacks that allow cgroup v1", () => {
     const apply = { node: CP2, kind: "control-plane", command: "apply" } as const;
-    expect(kubeadmUpgradeArgs(apply, v(NEW), false)).toEqual(["kubeadm", "upgrade", "apply", NEW, "--yes"]);
-    expect(kubeadmUpgradeArgs(apply, v(NEW), true)).toEqual(["kubeadm", "upgrade", "apply", NEW, "--yes", "--ignore-preflight-errors=SystemVerification"]);
-    expect(kubeadmUpgradeArgs({ node: W1, kind: "worker", command: "node" }, v(NEW), false)).toEqual(["kubeadm", "upgrade", "node"]);
+    expect(kubeadmUpgradeArgs(apply, v(NEW), false)).toEqual(["kubeadm", "upgrade", "apply", NEW, "--yes", "--v=5"]);
+    expect(kubeadmUpgradeArgs(apply, v(NEW), true)).toEqual(["kubeadm", "upgrade", "apply", NEW, "--yes", "--v=5", "--ignore-preflight-errors=SystemVerification"]);
+    expect(kubeadmUpgradeArgs({ node: W1, kind: "worker", command: "node" }, v(NEW), false)).toEqual(["kubeadm", "upgrade", "node", "--v=5"]);
   });
 
   test("the static pods' target images come from the list kubeadm gives, and are checked per pod", () => {
@@ -212,7 +212,7 @@ function world(o: { leader?: string; failOn?: string; topology?: typeof ha; at?:
         events.push(`kubeadm ${cmd[2]} ${node}`);
         if (o.failOn === node) return failResult("[upgrade/apply] FATAL: couldn't upgrade control plane. kubeadm has tried to recover everything into the earlier state.");
         if (staticAt.has(node)) staticAt.set(node, NEW);
-        return okResult();
+        return okResult(`I1206 08:00:00.000000 kubeadm ${cmd[2]} on ${node}\n[upgrade] SUCCESS!\n`);
       }
       if (cmd[0] === "sh" && cmd[2].includes("restart kubelet")) {
         if (kubeletInstalled.has(node)) kubelet.set(node, NEW);
@@ -320,6 +320,22 @@ describe("the roll over a fake cluster", () => {
     expect(w.backends[0]).toEqual([CP1, CP2, CP3]);
     expect(log.join("\n")).toContain(`an interrupted roll left ${CP3} upgraded, cordoned and out of the load balancer: finishing it`);
     expect(log.join("\n")).toContain(`(but ${CP3}, which this run finishes first)`);
+  });
+
+  test("keeps kubeadm's own log of each node, failed or not, and names where", async () => {
+    const kept: string[] = [];
+    const keepKubeadmLog = (node: string, output: string) => (kept.push(`${node}: ${output}`), `/logs/kubeadm-${node}.log`);
+    const log: string[] = [];
+    const w = world({ failOn: CP1 });
+    const ctx = { ...context(w, log), keepKubeadmLog };
+    const report = await runSteps(upgradeSteps(ctx, facts(), order), ctx, (l) => void log.push(l), ctx.clock);
+    expect(kept).toEqual([
+      `${CP2}: I1206 08:00:00.000000 kubeadm apply on ${CP2}\n[upgrade] SUCCESS!\n`,
+      `${CP3}: I1206 08:00:00.000000 kubeadm node on ${CP3}\n[upgrade] SUCCESS!\n`,
+      `${CP1}: [upgrade/apply] FATAL: couldn't upgrade control plane. kubeadm has tried to recover everything into the earlier state.`,
+    ]);
+    expect(log.join("\n")).toMatch(new RegExp(`· kubeadm upgrade apply \\(log: /logs/kubeadm-${CP2}\\.log\\) \\(`));
+    expect(report.failed?.reason).toContain(`(kubeadm's log: /logs/kubeadm-${CP1}.log)`);
   });
 
   test("stops at the first failure: later nodes untouched, where the cluster is and the snapshot named", async () => {

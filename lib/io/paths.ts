@@ -16,9 +16,14 @@ export function backupDir(clusterName: string): string {
   return `~/.kindha/backups/${clusterName}`;
 }
 
+/** Directory of a cluster's logs (0700): the plan's recoveries, kubeadm's runs during a roll. */
+export function logDir(clusterName: string): string {
+  return `~/.kindha/logs/${clusterName}`;
+}
+
 /** Where a plan's recovery of the cluster is logged (Terraform shows a data source's output only when it fails). */
 export function recoverLog(clusterName: string): string {
-  return `~/.kindha/logs/${clusterName}/recover.log`;
+  return `${logDir(clusterName)}/recover.log`;
 }
 
 /**
@@ -47,6 +52,7 @@ export interface StackPaths {
   /** The data directory; undefined when volumes stay inside the nodes. */
   readonly data?: string;
   readonly recoverLog: string;
+  readonly logs: string;
 }
 
 /** Resolves a stack's path settings (or their defaults): what the stack is synthesized with and the tools use. */
@@ -56,5 +62,6 @@ export function stackPaths(s: { readonly kubeconfigPath?: string; readonly backu
     backups: s.backupDir ?? backupDir(clusterName),
     data: resolveDataDir(s.dataDir, clusterName),
     recoverLog: recoverLog(clusterName),
+    logs: logDir(clusterName),
   };
 }

@@ -157,7 +157,8 @@ export function rollOrder(
  */
 export function kubeadmUpgradeArgs(roll: NodeRoll, target: KubeVersion, allowCgroupV1: boolean): string[] {
   const ignore = allowCgroupV1 ? ["--ignore-preflight-errors=SystemVerification"] : [];
-  return roll.command === "apply" ? ["kubeadm", "upgrade", "apply", target.text, "--yes", ...ignore] : ["kubeadm", "upgrade", "node", ...ignore];
+  // --v=5: kubeadm's steps with their times, for the log the roll keeps of each node.
+  return roll.command === "apply" ? ["kubeadm", "upgrade", "apply", target.text, "--yes", "--v=5", ...ignore] : ["kubeadm", "upgrade", "node", "--v=5", ...ignore];
 }
 
 /** The static pods of a control plane and the image name each runs (kubeadm's names). */

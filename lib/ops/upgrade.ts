@@ -49,6 +49,8 @@ export interface UpgradeContext extends ClusterOpsContext {
   readonly lbSettleMs: number;
   /** Records how far the node being rolled got (undefined: it is back); see roll-progress.ts. */
   readonly progress?: (node: string, stage: RollStage | undefined) => void;
+  /** Keeps kubeadm's own log of a node's upgrade (its `--v=5` lines, with their times); returns where. */
+  readonly keepKubeadmLog?: (node: string, output: string) => string;
   /** Filled by the steps. */
   snapshot?: string;
   payload?: Payload;
@@ -242,8 +244,10 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
     }
     if ((why = await must("installing kubeadm", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubeadm"], 60_000)))) return why;
     const args = kubeadmUpgradeArgs(roll, c.target, t.allowCgroupV1);
-    if ((why = await must(args.slice(0, 3).join(" "), k.inNodeBounded(node, args, 15 * 60_000)))) return why;
-    note(args.slice(0, 3).join(" "));
+    const kubeadm = await k.inNodeBounded(node, args, 15 * 60_000);
+    const kept = c.keepKubeadmLog?.(node, `${kubeadm.stdout}${kubeadm.stderr}`);
+    if ((why = kubeadm.code === 0 ? undefined : commandFailure(args.slice(0, 3).join(" "), kubeadm))) return kept ? `${why} (kubeadm's log: ${kept})` : why;
+    note(`${args.slice(0, 3).join(" ")}${kept ? ` (log: ${kept})` : ""}`);
     if ((why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))) return why;
     if ((why = await must("restarting kubelet", k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000)))) return why;
     note("kubelet restarted");
