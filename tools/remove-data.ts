@@ -107,7 +107,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     try {
       rmSync(dir, { recursive: true });
     } catch (e) {
-      throw new Error(`deleting ${dir} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${dir}`);
+      throw new Error(`deleting ${dir} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${dir}`, { cause: e });
     }
     io.out(`remove-data: deleted ${dir} (${listing})`);
     return EXIT.ok;
@@ -146,7 +146,7 @@ async function removeClaim(stack: StackTarget, dir: string, claim: string, runni
   try {
     rmSync(path, { recursive: true });
   } catch (e) {
-    throw new Error(`deleting ${path} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${path}`);
+    throw new Error(`deleting ${path} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${path}`, { cause: e });
   }
   io.out(`remove-data: deleted ${path} (volume ${claim})${released.length > 0 ? `, and its released volume ${released.join(", ")}` : ""}`);
   return EXIT.ok;

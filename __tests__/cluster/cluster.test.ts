@@ -9,6 +9,7 @@
  * a Docker engine restart repaired by the next `cdktf deploy`), and back; then `ha-option-a`.
  * What is long and changes rarely is in the scenario tier (__tests__/scenarios).
  */
+import { stripVTControlCharacters } from "node:util";
 import { chownSync, existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clusterContainers, dockerEngine, kubectl, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
@@ -91,7 +92,7 @@ if (t) {
         // the stack's Kubernetes objects cannot be read with the provider's configuration unknown
         // until the new cluster exists (hashicorp/terraform#30465); npm run migrate is that path.
         expect(r.code).not.toBeNull();
-        const shown = r.output.replace(/\x1b\[[0-9;]*m/g, "");
+        const shown = stripVTControlCharacters(r.output);
         expect(shown).toMatch(/null_resource\.Cluster_Lifecycle_\w+ \(Cluster\/Lifecycle\) must be replaced/);
         expect(shown).toMatch(/Plan: 3 to add, 0 to change, 3 to destroy/);
       } finally {

@@ -9,6 +9,7 @@
  * throughout, interrupted by Ctrl-C after a node's kubelet restart and finished by a rerun.
  * Run it before resolving an issue that touches upgrade, certificates, recovery, migrate or Cluster API.
  */
+import { stripVTControlCharacters } from "node:util";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { LB_CONFIG_PATHS, lbBackends } from "../../lib/model/kind-lb-config";
 import { join } from "node:path";
@@ -101,7 +102,7 @@ if (t) {
         const kept = t.writeMarkers("kindha-upgrade", 20);
         const diff = await t.cdktf("diff", "single");
         // cdktf colours the plan and names the construct path after the address.
-        const shown = diff.output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+        const shown = stripVTControlCharacters(diff.output);
         expect(shown).toMatch(/null_resource\.Upgrade_Roll_\w+ (\(\S+\) )?must be replaced/);
         expect(shown).not.toMatch(/Cluster_Lifecycle_\w+ (\(\S+\) )?must be replaced/);
         expect(shown).toMatch(/Plan: 2 to add, 0 to change, 2 to destroy/);

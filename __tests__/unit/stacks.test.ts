@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { parse as parseYaml } from "yaml";
 import { CronJobV1 } from "@cdktf/provider-kubernetes/lib/cron-job-v1";
 import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1";
 import { NodeTaint } from "@cdktf/provider-kubernetes/lib/node-taint";
@@ -45,7 +47,7 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
   });
 
   test("gives etcd certificates for localhost and 127.0.0.1 with a patch kind applies to any kubeadm version", () => {
-    const patches = kindConfigOf(json).kubeadmConfigPatches.map((p: string) => require("yaml").parse(p));
+    const patches = kindConfigOf(json).kubeadmConfigPatches.map((p: string) => parseYaml(p));
     expect(patches).toEqual([
       {
         kind: "ClusterConfiguration",
@@ -159,8 +161,7 @@ describe("cluster lifecycle", () => {
     expect(triggersOf(bumped, "cluster_name")).toEqual(lifecycle.triggers);
     expect(triggersOf(bumped, "required_cpus")).toEqual(triggersOf(json, "required_cpus"));
     // The default image's hash is the hash of the whole rendered config, as it was before images left the identity.
-    const { createHash } = require("node:crypto");
-    const rendered = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("kind-config.yaml")).content;
+        const rendered = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("kind-config.yaml")).content;
     expect(createHash("sha256").update(rendered).digest("hex")).toBe(lifecycle.triggers.config_sha256);
     // The config file itself names the new image, so a cluster created from it runs that image.
     for (const node of kindConfigOf(bumped).nodes) expect(node.image).toBe("kindha.local/node:v1.37.2");
@@ -261,7 +262,7 @@ describe("stack validation", () => {
 
   test("adds the load balancer address to etcd SANs when it differs", () => {
     const config = kindConfigOf(synthStack("ha", "ha", { apiServerAddress: "192.168.50.10" }).json);
-    const patch = require("yaml").parse(config.kubeadmConfigPatches[0]);
+    const patch = parseYaml(config.kubeadmConfigPatches[0]);
     expect(patch.etcd.local.serverCertSANs).toEqual(["localhost", "127.0.0.1", "192.168.50.10"]);
     expect(config.networking.apiServerAddress).toBe("192.168.50.10");
   });
@@ -270,7 +271,7 @@ describe("stack validation", () => {
     const plain = synthStack("plain", "ha", {});
     expect(kindConfigOf(plain.json).kubeadmConfigPatches).toHaveLength(1);
     const v1 = synthStack("v1", "ha", { allowCgroupV1: true });
-    const patches = kindConfigOf(v1.json).kubeadmConfigPatches.map((p: string) => require("yaml").parse(p));
+    const patches = kindConfigOf(v1.json).kubeadmConfigPatches.map((p: string) => parseYaml(p));
     expect(patches[1]).toEqual({ kind: "KubeletConfiguration", failCgroupV1: false });
     for (const [synth, allowed] of [[plain, "0"], [v1, "1"]] as const) {
       const runs = (script: string) => localExec({ command: expect.stringContaining(`/${script}"`), environment: expect.objectContaining({ KINDHA_ALLOW_CGROUP_V1: allowed }) });
@@ -311,7 +312,7 @@ describe("data directory", () => {
     expect(destroy.environment).toMatchObject({ KINDHA_DATA_DIR: "${self.triggers.data_dir}" });
     const file = (name: string) => Object.values(resources(json, "local_file")).find((f) => f.filename === `\${path.module}/${name}`).content;
     expect(JSON.parse(JSON.parse(file("provisioner-config.json")).data["config.json"])).toEqual({ sharedFileSystemPath: "/var/local-path-provisioner" });
-    expect(require("yaml").parse(file("storage-class.yaml"))).toEqual({
+    expect(parseYaml(file("storage-class.yaml"))).toEqual({
       apiVersion: "storage.k8s.io/v1",
       kind: "StorageClass",
       metadata: { name: "standard", annotations: { "storageclass.kubernetes.io/is-default-class": "true" }, labels: { "app.kubernetes.io/managed-by": "kindha" } },

@@ -26,7 +26,7 @@ export function parsePlannedStack(text: string, what = "KINDHA_PLANNED_STACK"): 
   try {
     p = JSON.parse(text) as PlannedStack;
   } catch (e) {
-    throw new Error(`${what}: not JSON (${(e as Error).message})`);
+    throw new Error(`${what}: not JSON (${(e as Error).message})`, { cause: e });
   }
   const strings = (o: unknown, keys: readonly string[]) => typeof o === "object" && o !== null && keys.every((k) => typeof (o as Record<string, unknown>)[k] === "string");
   if (!strings(p, ["id", "availability"]) || typeof p.spec !== "object" || p.spec === null || !strings(p.paths, ["kubeconfig", "backups", "recoverLog"])) {

@@ -68,12 +68,12 @@ export function prepareComponents(text: string, images: Readonly<Record<string, 
       if (Object.keys(annotations).length === 0) delete meta.annotations;
       const clientConfigs =
         o.kind === "CustomResourceDefinition"
-          ? [((o.spec as Record<string, any>).conversion?.webhook?.clientConfig as Record<string, unknown> | undefined)]
+          ? [(o.spec as { conversion?: { webhook?: { clientConfig?: Record<string, unknown> } } }).conversion?.webhook?.clientConfig]
           : ((o.webhooks as { clientConfig: Record<string, unknown> }[] | undefined) ?? []).map((w) => w.clientConfig);
       for (const c of clientConfigs) if (c) c.caBundle = ca;
     }
     if (o.kind === "Deployment") {
-      const pod = (o.spec as any).template.spec as { containers: { image: string; imagePullPolicy?: string }[] };
+      const pod = (o.spec as { template: { spec: { containers: { image: string; imagePullPolicy?: string }[] } } }).template.spec;
       for (const c of pod.containers) {
         const built = images[imageBaseName(c.image)];
         if (built === undefined) throw new Error(`Cluster API components: no image built for ${c.image} (known: ${Object.keys(images).join(", ")})`);

@@ -71,7 +71,7 @@ export function parseCertBundle(text: string): CertExpiry[] {
       try {
         return { name, notAfter: new Date(new X509Certificate(pem).validTo) };
       } catch (e) {
-        throw new Error(`${name} does not parse: ${(e as Error).message}`);
+        throw new Error(`${name} does not parse: ${(e as Error).message}`, { cause: e });
       }
     });
 }

@@ -94,7 +94,7 @@ export async function quiesce(k: ClusterClient, opts: { clock: Clock; waitMs: nu
     return { scaled, running: last.left };
   } catch (e) {
     const back = await resume(k, scaled);
-    throw new Error(`${(e as Error).message}${back.length > 0 ? `; scaling back failed too: ${back.join("; ")}` : ""}`);
+    throw new Error(`${(e as Error).message}${back.length > 0 ? `; scaling back failed too: ${back.join("; ")}` : ""}`, { cause: e });
   }
 }
 

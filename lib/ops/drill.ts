@@ -112,7 +112,7 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   // Docker hands a started container the lowest free address; etcd's peer URLs and certificates
   // name the old one, so a control plane that comes back elsewhere cannot rejoin.
   const addressBefore = await k.nodeAddress(victim);
-  let samples: DrillSamples = { api: [], write: [], etcd: [] };
+  let samples: DrillSamples;
   const probes = probesOf(c, DRILL_CONFIGMAP);
   // Set before the stop: a stop that timed out may still have stopped the container.
   let stopAttempted = false;

@@ -33,6 +33,7 @@ export interface ClusterApiVerifyInputs {
   readonly server?: string;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Cluster API objects of several kinds, read field by field
 type Json = Record<string, any>;
 const object = (text: string, what: string): Json => {
   const o = JSON.parse(text) as unknown;
