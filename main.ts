@@ -22,7 +22,16 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
       new ClusterApiStack(app, def.id, def.availability, { ...def.spec, clusterApi: def.clusterApi });
       continue;
     }
-    const props = { ...def.spec, platformObjects: def.platformObjects, scheduledBackups: def.scheduledBackups, dataDir: def.dataDir, backupDir: def.backupDir, kubeconfigPath: def.kubeconfigPath, clusterApiManagement: def.clusterApiManagement, recoverOnPlan: def.recoverOnPlan };
+    const props = {
+      ...def.spec,
+      platformObjects: def.platformObjects,
+      scheduledBackups: def.scheduledBackups,
+      dataDir: def.dataDir,
+      backupDir: def.backupDir,
+      kubeconfigPath: def.kubeconfigPath,
+      clusterApiManagement: def.clusterApiManagement,
+      recoverOnPlan: def.recoverOnPlan,
+    };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);
   }
@@ -35,11 +44,15 @@ if (require.main === module) {
     app.synth();
     const cwd = process.cwd();
     // Each stack's backend path is ../../../terraform.<id>.tfstate from cdktf.out/stacks/<id>.
-    guardStateFiles(dirname(resolve(app.outdir)), app.node.children.filter((s) => s instanceof TerraformStack).map((s) => s.node.id));
+    guardStateFiles(
+      dirname(resolve(app.outdir)),
+      app.node.children.filter((s) => s instanceof TerraformStack).map((s) => s.node.id),
+    );
     for (const stack of app.node.children) {
       if (!(stack instanceof TerraformStack)) continue;
       console.log(`${stack.node.id}: ${relative(cwd, join(app.outdir, "stacks", stack.node.id, "cdk.tf.json"))}`);
-      if (stack instanceof ClusterStack || stack instanceof ClusterApiStack) for (const w of stack.topology.warnings) console.error(`warning: stack ${stack.node.id}: ${w}`);
+      if (stack instanceof ClusterStack || stack instanceof ClusterApiStack)
+        for (const w of stack.topology.warnings) console.error(`warning: stack ${stack.node.id}: ${w}`);
     }
   } catch (err) {
     // Bad input is the user's to fix: the message alone, no stack trace; anything else is a bug.

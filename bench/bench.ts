@@ -65,7 +65,9 @@ function time(label: string, config?: string): number[] {
   }
   samples.sort((a, b) => a - b);
   const median = samples[Math.floor(samples.length / 2)];
-  console.log(`${label.padEnd(48)} median ${median.toFixed(0).padStart(5)} ms  (min ${samples[0].toFixed(0)}, max ${samples[samples.length - 1].toFixed(0)}, ${runs} runs)`);
+  console.log(
+    `${label.padEnd(48)} median ${median.toFixed(0).padStart(5)} ms  (min ${samples[0].toFixed(0)}, max ${samples[samples.length - 1].toFixed(0)}, ${runs} runs)`,
+  );
   return samples;
 }
 
@@ -87,7 +89,9 @@ function command(label: string, cmd: string, target: number): void {
   }
   samples.sort((a, b) => a - b);
   const median = samples[Math.floor(samples.length / 2)];
-  console.log(`${label.padEnd(48)} median ${median.toFixed(0).padStart(5)} ms  (min ${samples[0].toFixed(0)}, max ${samples[samples.length - 1].toFixed(0)}; target ${target ? `<= ${target} ms` : "none"})`);
+  console.log(
+    `${label.padEnd(48)} median ${median.toFixed(0).padStart(5)} ms  (min ${samples[0].toFixed(0)}, max ${samples[samples.length - 1].toFixed(0)}; target ${target ? `<= ${target} ms` : "none"})`,
+  );
 }
 
 console.log(`\nthe commands, warm (${runs} runs each)`);

@@ -23,18 +23,34 @@ async function main(): Promise<void> {
     for (const stack of stacks) {
       const life = sandbox.synth(stack);
       life.writeConfig();
-      const created = await runLogged(life.create.command, { cwd: life.stackDir, env: { ...env, ...life.create.environment }, logFile: sandbox.logFile, timeoutMs: 15 * MINUTE });
+      const created = await runLogged(life.create.command, {
+        cwd: life.stackDir,
+        env: { ...env, ...life.create.environment },
+        logFile: sandbox.logFile,
+        timeoutMs: 15 * MINUTE,
+      });
       if (created.code !== 0) throw new Error(`create ${stack} failed:\n${created.output.split("\n").slice(-20).join("\n")}`);
       try {
         const started = Date.now();
-        const r = run(process.execPath, [join(ROOT, "dist", "tools", "upgrade.js"), stack, "--to", UPGRADE_IMAGE], env, undefined, 40 * MINUTE);
+        const r = run(
+          process.execPath,
+          [join(ROOT, "dist", "tools", "upgrade.js"), stack, "--to", UPGRADE_IMAGE],
+          env,
+          undefined,
+          40 * MINUTE,
+        );
         if (r.code !== 0) throw new Error(`upgrade ${stack} failed:\n${r.output.split("\n").slice(-30).join("\n")}`);
         const f = rollFigures(r.output);
         const line = `${stack.padEnd(12)} ${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s in all; ${f.nodes.map(([n, s]) => `${n.replace(/^.*?-(control-plane\d*|worker\d*)$/, "$1")} ${s.toFixed(0)} s`).join(", ")}; writes unavailable ${f.writesS} s, API ${f.apiS} s`;
         lines.push(line);
         console.log(line);
       } finally {
-        await runLogged(life.destroy.command, { cwd: life.stackDir, env: { ...env, ...life.destroy.environment }, logFile: sandbox.logFile, timeoutMs: 5 * MINUTE });
+        await runLogged(life.destroy.command, {
+          cwd: life.stackDir,
+          env: { ...env, ...life.destroy.environment },
+          logFile: sandbox.logFile,
+          timeoutMs: 5 * MINUTE,
+        });
       }
     }
   } finally {

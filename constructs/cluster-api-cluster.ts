@@ -30,7 +30,8 @@ export class ClusterApiCluster extends Construct {
     const cluster = props.topology.clusterName;
     // Construct ids: the kind and the object's name less the cluster's and a template's spec hash
     // (Cluster, DockerMachineTemplate_workload), so a changed template keeps its resource.
-    const idOf = (o: KubeObject) => (o.metadata.name === cluster ? o.kind : `${o.kind}_${o.metadata.name.replace(`${cluster}-`, "").replace(/-[0-9a-f]{8}$/, "")}`);
+    const idOf = (o: KubeObject) =>
+      o.metadata.name === cluster ? o.kind : `${o.kind}_${o.metadata.name.replace(`${cluster}-`, "").replace(/-[0-9a-f]{8}$/, "")}`;
     const manifest = (o: KubeObject, dependsOn: Manifest[] = []) =>
       new Manifest(this, idOf(o), {
         manifest: o as unknown as Record<string, unknown>,
@@ -46,9 +47,15 @@ export class ClusterApiCluster extends Construct {
     const named = (o: KubeObject) => {
       const text = JSON.stringify(o.spec);
       const at = (t: { o: KubeObject }) => text.indexOf(`"name":"${t.o.metadata.name}"`);
-      return templates.filter((t) => at(t) >= 0).sort((a, b) => at(a) - at(b)).map((t) => t.m);
+      return templates
+        .filter((t) => at(t) >= 0)
+        .sort((a, b) => at(a) - at(b))
+        .map((t) => t.m);
     };
     const users = this.objects.filter((o) => o.kind !== "Cluster" && !isTemplate(o)).map((o) => manifest(o, named(o)));
-    this.cluster = manifest(this.objects.find((o) => o.kind === "Cluster")!, [...templates.map((t) => t.m), ...users]);
+    this.cluster = manifest(
+      this.objects.find((o) => o.kind === "Cluster")!,
+      [...templates.map((t) => t.m), ...users],
+    );
   }
 }

@@ -77,7 +77,16 @@ export class KindCluster extends Construct {
   /** The values the lifecycle scripts read, also recorded in the resource's triggers. */
   public readonly settings: Readonly<
     Record<
-      "cluster_name" | "config_sha256" | "config_path" | "kubeconfig_path" | "scripts_dir" | "stack_id" | "backup_dir" | "data_dir" | "storage_class_path" | "storage_config_path",
+      | "cluster_name"
+      | "config_sha256"
+      | "config_path"
+      | "kubeconfig_path"
+      | "scripts_dir"
+      | "stack_id"
+      | "backup_dir"
+      | "data_dir"
+      | "storage_class_path"
+      | "storage_config_path",
       string
     >
   >;
@@ -166,8 +175,15 @@ export class KindCluster extends Construct {
           type: "local-exec",
           command: `bash "${fromTriggers("scripts_dir")}/create-cluster.sh"`,
           // The mark names the state's id and its directory (the project beside cdktf.out).
-          environment: { ...preflightEnv, ...env, KINDHA_CREATE_ID: "${self.id}", KINDHA_STATE_DIR: "${path.module}/../../..", KINDHA_STORAGE_CLASS: fromTriggers("storage_class_path"),
-            KINDHA_STORAGE_CONFIG: fromTriggers("storage_config_path"), KINDHA_WAIT: props.waitTimeout ?? DEFAULTS.waitTimeout },
+          environment: {
+            ...preflightEnv,
+            ...env,
+            KINDHA_CREATE_ID: "${self.id}",
+            KINDHA_STATE_DIR: "${path.module}/../../..",
+            KINDHA_STORAGE_CLASS: fromTriggers("storage_class_path"),
+            KINDHA_STORAGE_CONFIG: fromTriggers("storage_config_path"),
+            KINDHA_WAIT: props.waitTimeout ?? DEFAULTS.waitTimeout,
+          },
         },
         {
           type: "local-exec",
@@ -204,7 +220,8 @@ export class KindCluster extends Construct {
   /** A field of the kubeconfig's first cluster or user, decoded where it is base64 data. */
   public credential(field: "server" | "certificate-authority-data" | "client-certificate-data" | "client-key-data"): string {
     const doc = Fn.yamldecode(this.kubeconfigFile.content);
-    const path = field === "server" || field === "certificate-authority-data" ? ["clusters", 0, "cluster", field] : ["users", 0, "user", field];
+    const path =
+      field === "server" || field === "certificate-authority-data" ? ["clusters", 0, "cluster", field] : ["users", 0, "user", field];
     const value = Token.asString(Fn.lookupNested(doc, path));
     return field === "server" ? value : Fn.base64decode(value);
   }

@@ -41,7 +41,12 @@ export class RollingUpgrade extends Construct {
         {
           type: "local-exec",
           command: 'bash "${self.triggers.scripts_dir}/upgrade-hook.sh"',
-          environment: { KINDHA_STACK: props.stackId, KINDHA_NODE_IMAGE: "${self.triggers.node_image}", KINDHA_KUBECONFIG: props.kubeconfigPath, KINDHA_PLANNED_STACK: props.plannedStack },
+          environment: {
+            KINDHA_STACK: props.stackId,
+            KINDHA_NODE_IMAGE: "${self.triggers.node_image}",
+            KINDHA_KUBECONFIG: props.kubeconfigPath,
+            KINDHA_PLANNED_STACK: props.plannedStack,
+          },
         },
       ],
     });

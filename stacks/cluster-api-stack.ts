@@ -37,9 +37,16 @@ export class ClusterApiStack extends TerraformStack {
   constructor(scope: Construct, id: string, availability: Availability, props: ClusterApiStackProps = {}) {
     // Validate before any construct exists, so bad input writes nothing.
     const topology = planTopology(availability, props, `stack "${id}"`);
-    const v = [...settingViolations({ target: "cluster-api", clusterApi: props.clusterApi }), ...clusterApiViolations(topology, props.clusterApi ?? {})];
+    const v = [
+      ...settingViolations({ target: "cluster-api", clusterApi: props.clusterApi }),
+      ...clusterApiViolations(topology, props.clusterApi ?? {}),
+    ];
     if (props.infrastructure !== undefined && props.clusterApi?.loadBalancerImage !== undefined) {
-      v.push({ field: "clusterApi.loadBalancerImage", value: props.clusterApi.loadBalancerImage, rule: "is CAPD's setting; another provider's templates (infrastructure) set their own" });
+      v.push({
+        field: "clusterApi.loadBalancerImage",
+        value: props.clusterApi.loadBalancerImage,
+        rule: "is CAPD's setting; another provider's templates (infrastructure) set their own",
+      });
     }
     if (v.length > 0) throw new ValidationError(`settings for stack "${id}"`, v);
     super(scope, id);

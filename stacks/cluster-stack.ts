@@ -103,9 +103,21 @@ export abstract class ClusterStack extends TerraformStack {
       ...settingViolations({ ...props, dataDir: data ?? false }),
       ...(props.waitTimeout === undefined || /^[1-9][0-9]{0,4}(s|m|h)$/.test(props.waitTimeout)
         ? []
-        : [{ field: "waitTimeout", value: props.waitTimeout, rule: 'must be a duration kind takes, a whole number of s, m or h (e.g. "5m")' }]),
+        : [
+            {
+              field: "waitTimeout",
+              value: props.waitTimeout,
+              rule: 'must be a duration kind takes, a whole number of s, m or h (e.g. "5m")',
+            },
+          ]),
       ...(props.externalLoadBalancer !== undefined && !topology.api.loadBalanced
-        ? [{ field: "externalLoadBalancer", value: props.externalLoadBalancer, rule: "needs several control planes: a single API server has no load balancer" }]
+        ? [
+            {
+              field: "externalLoadBalancer",
+              value: props.externalLoadBalancer,
+              rule: "needs several control planes: a single API server has no load balancer",
+            },
+          ]
         : []),
     ];
     if (settings.length > 0) throw new ValidationError(`settings for stack "${id}"`, settings);
@@ -128,7 +140,9 @@ export abstract class ClusterStack extends TerraformStack {
     // Every node: the provisioner's helper pods (data) and CAPD's controller (the socket) may run anywhere.
     const nodeMounts = [
       ...(data === undefined ? [] : [{ hostPath: `\${pathexpand("${data}")}`, containerPath: NODE_DATA_DIR }]),
-      ...((props.clusterApiManagement ?? DEFAULTS.clusterApiManagement) ? [{ hostPath: DEFAULTS.dockerSocket, containerPath: DEFAULTS.dockerSocket }] : []),
+      ...((props.clusterApiManagement ?? DEFAULTS.clusterApiManagement)
+        ? [{ hostPath: DEFAULTS.dockerSocket, containerPath: DEFAULTS.dockerSocket }]
+        : []),
     ];
     this.controlPlanes = topology.controlPlanes.map(
       (planned, i) =>
@@ -155,7 +169,10 @@ export abstract class ClusterStack extends TerraformStack {
     // changes: editing a script must not replace the cluster.
     const scripts = new TerraformAsset(this, "Scripts", { path: scriptsDir(), type: AssetType.DIRECTORY, assetHash: "current" });
     this.cluster = new KindCluster(this, "Cluster", {
-      config: kindConfig(topology, [...this.controlPlanes, ...this.workers].map((n) => n.kindNode)),
+      config: kindConfig(
+        topology,
+        [...this.controlPlanes, ...this.workers].map((n) => n.kindNode),
+      ),
       budget: topology.totals,
       scriptsDir: scripts.path,
       kubeconfigPath: paths.kubeconfig,
@@ -202,7 +219,11 @@ export abstract class ClusterStack extends TerraformStack {
     out("cluster_name", t.clusterName, "kind cluster name (kube context kind-<name>)");
     out("api_endpoint", t.api.url, t.api.loadBalanced ? "API server, through the load balancer" : "API server");
     out("kubeconfig_path", this.cluster.kubeconfigPath, "Kubeconfig of the cluster (0600)");
-    out("data_dir", this.cluster.dataDir ?? "", "Host directory of the cluster's persistent volumes (kept when the cluster is deleted); empty: inside the nodes");
+    out(
+      "data_dir",
+      this.cluster.dataDir ?? "",
+      "Host directory of the cluster's persistent volumes (kept when the cluster is deleted); empty: inside the nodes",
+    );
     out("kubeconfig", this.cluster.kubeconfig, "Kubeconfig content (credentials)", true);
     out("control_plane_count", t.controlPlanes.length, "Control-plane nodes");
     out("worker_count", t.workers.length, "Worker nodes");

@@ -42,7 +42,8 @@ export function missingPrerequisite(images: readonly string[] = [NODE_IMAGE]): s
     return "no Docker engine answers (start one: bash e2e/docker-engine.sh start)";
   }
   for (const image of images) {
-    if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) return `image ${image} is missing (build it: npm run e2e:image)`;
+    if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0)
+      return `image ${image} is missing (build it: npm run e2e:image)`;
   }
   for (const tool of ["kind", "kubectl"]) {
     if (!existsSync(join(toolsDir(), tool))) return `${join(toolsDir(), tool)} is missing (npm run e2e:image builds it)`;
@@ -88,7 +89,10 @@ export function makeSandbox(stacks: readonly string[], extra: Readonly<Record<st
   mkdirSync(home);
   const configFile = join(dir, "kindha.config.yaml");
   // The presets, changed only in image and cgroup v1 (these hosts are cgroup v1).
-  writeFileSync(configFile, `stacks:\n${stacks.map((s) => `  ${s}:\n    nodeImage: ${NODE_IMAGE}\n    allowCgroupV1: true\n${extra[s] ?? ""}`).join("")}`);
+  writeFileSync(
+    configFile,
+    `stacks:\n${stacks.map((s) => `  ${s}:\n    nodeImage: ${NODE_IMAGE}\n    allowCgroupV1: true\n${extra[s] ?? ""}`).join("")}`,
+  );
   const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
     ...process.env,
     PATH: `${toolsDir()}:${process.env.PATH}`,
@@ -119,7 +123,13 @@ export function makeSandbox(stacks: readonly string[], extra: Readonly<Record<st
 }
 
 /** Runs a command; returns its exit code and output, never throws. */
-export function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 120000): CommandResult & { output: string } {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  input?: string,
+  timeoutMs = 120000,
+): CommandResult & { output: string } {
   const r = runSync(cmd, args, { env, input, timeoutMs });
   return { ...r, output: `${r.stdout}${r.stderr}` };
 }
@@ -139,7 +149,12 @@ export function dockerEngine(verb: "stop" | "start", env: NodeJS.ProcessEnv): st
 }
 
 /** Polls `check` (with pollUntil) every `everyMs` until it returns a value or `timeoutMs` passes; then throws the last reason. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>, everyMs = 2000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => T | undefined | Promise<T | undefined>,
+  everyMs = 2000,
+): Promise<T> {
   const last = await pollUntil(
     async () => {
       try {
@@ -165,8 +180,13 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => T
  * @returns why the tier cannot run, or undefined
  */
 export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const names = run("docker", ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}'], env)
-    .stdout.split("\n").filter(Boolean);
+  const names = run(
+    "docker",
+    ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}'],
+    env,
+  )
+    .stdout.split("\n")
+    .filter(Boolean);
   for (const cluster of [...new Set(names)]) {
     const containers = clusterContainers(cluster, env);
     const mark = run("docker", ["cp", `${cluster}-control-plane:${IDENTITY_PATH}`, "-"], env);
@@ -177,13 +197,22 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
     }
     const scratch = mkdtempSync(join(tmpdir(), "kindha-leftover-"));
     // kind on PATH, else the one the node-image build made.
-    const r = run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")], { ...env, PATH: `${env.PATH}:${toolsDir()}` }, undefined, 3 * MINUTE);
+    const r = run(
+      "kind",
+      ["delete", "cluster", "--name", cluster, "--kubeconfig", join(scratch, "kubeconfig")],
+      { ...env, PATH: `${env.PATH}:${toolsDir()}` },
+      undefined,
+      3 * MINUTE,
+    );
     rmSync(scratch, { recursive: true, force: true });
     if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandbox}: ${r.output.trim()}`;
     say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run that has ended (sandbox ${sandbox})`);
   }
   // As delete-cluster.sh: kind's network goes only when no container, running or stopped, is attached.
-  if (run("docker", ["network", "inspect", "kind"], env).code === 0 && run("docker", ["ps", "-aq", "--filter", "network=kind"], env).stdout.trim() === "") {
+  if (
+    run("docker", ["network", "inspect", "kind"], env).code === 0 &&
+    run("docker", ["ps", "-aq", "--filter", "network=kind"], env).stdout.trim() === ""
+  ) {
     run("docker", ["network", "rm", "kind"], env);
   }
   return undefined;
@@ -197,7 +226,9 @@ export function clusterContainers(cluster: string, env: NodeJS.ProcessEnv = proc
 
 /** What a rolling tool printed: each node's roll time (upgrade's steps) and the outage figures of the roll (upgrade, renew-certs). */
 export function rollFigures(output: string): { nodes: [string, number][]; writesS: number; apiS: number } {
-  const nodes = [...output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to \S+ \(kubeadm upgrade \w+\)\n(?:\s+· [^\n]*\n)*\s+ok in ([\d.]+) s/g)].map((m): [string, number] => [m[1], Number(m[2])]);
+  const nodes = [
+    ...output.matchAll(/\] upgrade (?:control-plane|worker) (\S+) to \S+ \(kubeadm upgrade \w+\)\n(?:\s+· [^\n]*\n)*\s+ok in ([\d.]+) s/g),
+  ].map((m): [string, number] => [m[1], Number(m[2])]);
   return {
     nodes,
     // The roll's lines, which start the line (upgrade prints the preparation's apart, prefixed).
@@ -205,4 +236,3 @@ export function rollFigures(output: string): { nodes: [string, number][]; writes
     apiS: Number(/^API unavailable for ([\d.]+) s/m.exec(output)?.[1] ?? NaN),
   };
 }
-

@@ -9,7 +9,12 @@ import { join } from "node:path";
 import { MINUTE, missingPrerequisite, ROOT, type Sandbox } from "./cluster";
 import { runLogged, type Ran } from "./lifecycle";
 
-export const PROVIDERS = ["terraform-provider-external_v2.3.5", "terraform-provider-null_v3.2.4", "terraform-provider-local_v2.6.1", "terraform-provider-kubernetes_v2.38.0"];
+export const PROVIDERS = [
+  "terraform-provider-external_v2.3.5",
+  "terraform-provider-null_v3.2.4",
+  "terraform-provider-local_v2.6.1",
+  "terraform-provider-kubernetes_v2.38.0",
+];
 
 /** The pinned providers' mirror, as tools/dev/engine.sh finds it: KINDHA_PROVIDER_DIR, else ../shared/providers beside the project. */
 export function providerDir(): string | undefined {
@@ -20,7 +25,8 @@ export function providerDir(): string | undefined {
 /** Why a deploy cannot run here (providers, Docker, image, tools), or undefined. */
 export function missingForDeploy(images?: readonly string[]): string | undefined {
   const dir = providerDir();
-  if (!dir) return `no pinned providers: set KINDHA_PROVIDER_DIR to a directory holding ${PROVIDERS.join(", ")} (or put them in ../shared/providers)`;
+  if (!dir)
+    return `no pinned providers: set KINDHA_PROVIDER_DIR to a directory holding ${PROVIDERS.join(", ")} (or put them in ../shared/providers)`;
   const absent = PROVIDERS.filter((p) => !existsSync(join(dir, p)));
   if (absent.length > 0) return `${dir} lacks ${absent.join(", ")}`;
   return missingPrerequisite(images);
@@ -53,13 +59,28 @@ export function makeProject(sandbox: Sandbox): Project {
       }),
   );
   const dir = sandbox.dir;
-  writeFileSync(join(dir, "cdktf.json"), JSON.stringify({ language: "typescript", app: `node ${join(ROOT, "dist", "main.js")}`, projectId: "kindha-deploy-tier", sendCrashReports: "false" }));
+  writeFileSync(
+    join(dir, "cdktf.json"),
+    JSON.stringify({
+      language: "typescript",
+      app: `node ${join(ROOT, "dist", "main.js")}`,
+      projectId: "kindha-deploy-tier",
+      sendCrashReports: "false",
+    }),
+  );
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   // The plan's recover hook and the roll resource's upgrade hook run `npm run recover` and
   // `npm run upgrade` from cdktf.out/stacks/<id>; npm finds these.
   const tool = (name: string) => `node ${JSON.stringify(join(ROOT, "dist", "tools", `${name}.js`))}`;
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "kindha-deploy-tier", private: true, scripts: { recover: tool("recover"), upgrade: tool("upgrade") } }));
-  const env = sandbox.env({ PATH: `${engine.KINDHA_ENGINE_PATH}:${sandbox.env().PATH}`, TERRAFORM_BINARY_NAME: "tofu", TF_CLI_CONFIG_FILE: engine.TF_CLI_CONFIG_FILE });
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "kindha-deploy-tier", private: true, scripts: { recover: tool("recover"), upgrade: tool("upgrade") } }),
+  );
+  const env = sandbox.env({
+    PATH: `${engine.KINDHA_ENGINE_PATH}:${sandbox.env().PATH}`,
+    TERRAFORM_BINARY_NAME: "tofu",
+    TF_CLI_CONFIG_FILE: engine.TF_CLI_CONFIG_FILE,
+  });
   // cdktf and the tools read the project directory's kindha.config.yaml, as in a user's project.
   delete env.KINDHA_CONFIG;
   const shell = (command: string) => runLogged(command, { cwd: dir, env, logFile: sandbox.logFile, timeoutMs: 30 * MINUTE });
@@ -70,7 +91,11 @@ export function makeProject(sandbox: Sandbox): Project {
     cdktf: (...args) => shell(`npx cdktf ${args.join(" ")} --auto-approve --skip-provider-lock`),
     tool: (name, ...args) => shell(`node ${JSON.stringify(join(ROOT, "dist", "tools", `${name}.js`))} ${args.join(" ")}`),
     plan: (stack) => {
-      const r = spawnSync(engine.KINDHA_ENGINE_BIN, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: join(dir, "cdktf.out", "stacks", stack), env, encoding: "utf8" });
+      const r = spawnSync(engine.KINDHA_ENGINE_BIN, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], {
+        cwd: join(dir, "cdktf.out", "stacks", stack),
+        env,
+        encoding: "utf8",
+      });
       return { code: r.status, stdout: r.stdout };
     },
   };

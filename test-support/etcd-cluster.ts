@@ -69,17 +69,45 @@ export async function generatePki(dir: string): Promise<TestPki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const p = (f: string) => join(dir, f);
   const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await run("openssl", ["req", "-x509", ...newKey, "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "2", "-subj", "/CN=kindha-test-ca"]);
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...newKey,
+    "-keyout",
+    p("ca.key"),
+    "-out",
+    p("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=kindha-test-ca",
+  ]);
   writeFileSync(
     p("server.ext"),
     "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
   );
   writeFileSync(p("client.ext"), "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n");
-  for (const [name, cn] of [["server", "etcd-server"], ["client", "kindha-test-client"]] as const) {
+  for (const [name, cn] of [
+    ["server", "etcd-server"],
+    ["client", "kindha-test-client"],
+  ] as const) {
     await run("openssl", ["req", "-new", ...newKey, "-keyout", p(`${name}.key`), "-out", p(`${name}.csr`), "-subj", `/CN=${cn}`]);
     await run("openssl", [
-      "x509", "-req", "-in", p(`${name}.csr`), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial",
-      "-out", p(`${name}.crt`), "-days", "2", "-extfile", p(`${name}.ext`),
+      "x509",
+      "-req",
+      "-in",
+      p(`${name}.csr`),
+      "-CA",
+      p("ca.crt"),
+      "-CAkey",
+      p("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      p(`${name}.crt`),
+      "-days",
+      "2",
+      "-extfile",
+      p(`${name}.ext`),
     ]);
   }
   return {
@@ -138,15 +166,40 @@ export async function startEtcdCluster(opts: StartOptions): Promise<EtcdCluster>
   mkdirSync(dir, { recursive: true });
   for (const m of members) {
     const args = [
-      "--name", m.name, "--data-dir", m.dataDir,
-      "--listen-client-urls", m.clientUrl, "--advertise-client-urls", m.clientUrl,
-      "--listen-peer-urls", m.peerUrl, "--initial-advertise-peer-urls", m.peerUrl,
-      "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
-      "--initial-cluster-token", opts.token ?? "kindha-test",
-      "--cert-file", pki.serverCert, "--key-file", pki.serverKey, "--trusted-ca-file", pki.ca, "--client-cert-auth",
-      "--peer-cert-file", pki.serverCert, "--peer-key-file", pki.serverKey, "--peer-trusted-ca-file", pki.ca,
+      "--name",
+      m.name,
+      "--data-dir",
+      m.dataDir,
+      "--listen-client-urls",
+      m.clientUrl,
+      "--advertise-client-urls",
+      m.clientUrl,
+      "--listen-peer-urls",
+      m.peerUrl,
+      "--initial-advertise-peer-urls",
+      m.peerUrl,
+      "--initial-cluster",
+      initialCluster,
+      "--initial-cluster-state",
+      "new",
+      "--initial-cluster-token",
+      opts.token ?? "kindha-test",
+      "--cert-file",
+      pki.serverCert,
+      "--key-file",
+      pki.serverKey,
+      "--trusted-ca-file",
+      pki.ca,
+      "--client-cert-auth",
+      "--peer-cert-file",
+      pki.serverCert,
+      "--peer-key-file",
+      pki.serverKey,
+      "--peer-trusted-ca-file",
+      pki.ca,
       "--peer-client-cert-auth",
-      "--logger", "zap",
+      "--logger",
+      "zap",
     ];
     const log = openSync(m.logFile, "a");
     const child = spawn("etcd", args, { stdio: ["ignore", log, log] });
@@ -157,8 +210,18 @@ export async function startEtcdCluster(opts: StartOptions): Promise<EtcdCluster>
   }
   const endpoints = members.map((m) => m.clientUrl).join(",");
   const ctlArgs = (eps: string = endpoints) => [
-    "--endpoints", eps, "--cacert", pki.ca, "--cert", pki.clientCert, "--key", pki.clientKey,
-    "--dial-timeout", "2s", "--command-timeout", "3s",
+    "--endpoints",
+    eps,
+    "--cacert",
+    pki.ca,
+    "--cert",
+    pki.clientCert,
+    "--key",
+    pki.clientKey,
+    "--dial-timeout",
+    "2s",
+    "--command-timeout",
+    "3s",
   ];
   const cluster: EtcdCluster = {
     members,
@@ -191,7 +254,14 @@ async function waitHealthy(cluster: EtcdCluster, timeoutMs: number): Promise<voi
         await run("etcdctl", [...cluster.ctlArgs(), "endpoint", "health"], { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 10_000 });
         return { done: true, why: "" };
       } catch (e) {
-        return { done: false, why: String((e as { stderr?: string }).stderr ?? e).trim().split("\n").pop() ?? "" };
+        return {
+          done: false,
+          why:
+            String((e as { stderr?: string }).stderr ?? e)
+              .trim()
+              .split("\n")
+              .pop() ?? "",
+        };
       }
     },
     { timeoutMs, intervalMs: 250 },

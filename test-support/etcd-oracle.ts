@@ -30,7 +30,14 @@ export function judgeEtcdHealth(
   const quorum = etcdQuorum(members);
   const tolerated = toleratedFailures(members);
   if (healthy >= members) {
-    return { state: "healthy", healthy, members, quorum, tolerated, message: `healthy: ${members} of ${members} members healthy, quorum ${quorum}, tolerates ${tolerated} failed` };
+    return {
+      state: "healthy",
+      healthy,
+      members,
+      quorum,
+      tolerated,
+      message: `healthy: ${members} of ${members} members healthy, quorum ${quorum}, tolerates ${tolerated} failed`,
+    };
   }
   if (healthy >= quorum) {
     return {
@@ -42,7 +49,14 @@ export function judgeEtcdHealth(
       message: `degraded: ${healthy} of ${members} members healthy, quorum needs ${quorum} (held); ${healthy - quorum} more failures tolerated`,
     };
   }
-  return { state: "quorum-lost", healthy, members, quorum, tolerated, message: `quorum lost: ${healthy} of ${members} members healthy, quorum needs ${quorum}` };
+  return {
+    state: "quorum-lost",
+    healthy,
+    members,
+    quorum,
+    tolerated,
+    message: `quorum lost: ${healthy} of ${members} members healthy, quorum needs ${quorum}`,
+  };
 }
 
 /** The name `etcd.sh backup` gives a snapshot, which the script owns: `<dir>/<cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db`. */

@@ -33,7 +33,9 @@ type Json = Record<string, any>;
 export function readLifecycle(stackDir: string, home: string): Lifecycle {
   const json: Json = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8"));
   const files: Json = json.resource?.local_file ?? {};
-  const cluster = Object.values<Json>(json.resource?.null_resource ?? {}).find((r) => r.triggers && "config_sha256" in r.triggers && "cluster_name" in r.triggers);
+  const cluster = Object.values<Json>(json.resource?.null_resource ?? {}).find(
+    (r) => r.triggers && "config_sha256" in r.triggers && "cluster_name" in r.triggers,
+  );
   if (!cluster) throw new Error(`${stackDir}: no null_resource with config_sha256 and cluster_name triggers (the kind cluster)`);
 
   const resolve = (value: string, self: Record<string, string> = {}): string => {
@@ -104,7 +106,10 @@ export interface Ran {
  * `logFile`; never throws for a non-zero exit. With `interruptWhen`, the shell gets SIGINT (a
  * user's Ctrl-C) once the output matches it: start the command with `exec` for the signal to reach it.
  */
-export function runLogged(command: string, opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; timeoutMs: number; interruptWhen?: RegExp }): Promise<Ran> {
+export function runLogged(
+  command: string,
+  opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; timeoutMs: number; interruptWhen?: RegExp },
+): Promise<Ran> {
   const started = Date.now();
   return new Promise((resolvePromise) => {
     const child = spawn("/bin/sh", ["-c", command], { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });

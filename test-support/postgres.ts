@@ -21,7 +21,12 @@ export function postgresManifest(): string {
     apiVersion: "v1",
     kind: "List",
     items: [
-      { apiVersion: "v1", kind: "Service", metadata: { name: "postgres", namespace: NAMESPACE }, spec: { clusterIP: "None", selector: labels, ports: [{ port: 5432 }] } },
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "postgres", namespace: NAMESPACE },
+        spec: { clusterIP: "None", selector: labels, ports: [{ port: 5432 }] },
+      },
       {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
@@ -39,7 +44,10 @@ export function postgresManifest(): string {
                   name: "postgres",
                   image: POSTGRES_IMAGE,
                   imagePullPolicy: "Never",
-                  env: [{ name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" }, { name: "PATH", value: PATH }],
+                  env: [
+                    { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" },
+                    { name: "PATH", value: PATH },
+                  ],
                   volumeMounts: [{ name: "data", mountPath: "/var/lib/postgresql/data" }],
                   readinessProbe: { exec: { command: ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"] }, periodSeconds: 2 },
                 },
@@ -47,7 +55,10 @@ export function postgresManifest(): string {
             },
           },
           volumeClaimTemplates: [
-            { metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "standard", resources: { requests: { storage: "1Gi" } } } },
+            {
+              metadata: { name: "data" },
+              spec: { accessModes: ["ReadWriteOnce"], storageClassName: "standard", resources: { requests: { storage: "1Gi" } } },
+            },
           ],
         },
       },
@@ -62,7 +73,23 @@ export interface Db {
 
 /** One SQL statement through psql in the pod; its unaligned output. */
 export function sql(db: Db, statement: string): string {
-  return kubectl(db.kubeconfig, db.env, ["-n", NAMESPACE, "exec", POD, "--", "psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-c", statement]).trim();
+  return kubectl(db.kubeconfig, db.env, [
+    "-n",
+    NAMESPACE,
+    "exec",
+    POD,
+    "--",
+    "psql",
+    "-h",
+    "127.0.0.1",
+    "-U",
+    "postgres",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-At",
+    "-c",
+    statement,
+  ]).trim();
 }
 
 /** Row count and an md5 over every row in key order: `10000 <md5>`. */
@@ -82,6 +109,9 @@ export async function waitReady(db: Db, timeoutMs = 5 * MINUTE): Promise<string>
 
 /** Creates the table and writes ROWS rows; returns the checksum. */
 export function writeRows(db: Db): string {
-  sql(db, `CREATE TABLE rows (id int PRIMARY KEY, v text NOT NULL); INSERT INTO rows SELECT g, md5(g::text) FROM generate_series(1, ${ROWS}) g; CHECKPOINT`);
+  sql(
+    db,
+    `CREATE TABLE rows (id int PRIMARY KEY, v text NOT NULL); INSERT INTO rows SELECT g, md5(g::text) FROM generate_series(1, ${ROWS}) g; CHECKPOINT`,
+  );
   return checksum(db);
 }

@@ -62,7 +62,37 @@ exit 0`,
 };
 
 /** Basic tools the scripts use; linked into the sandbox so PATH holds nothing else of the host. */
-const BASICS = ["bash", "env", "cat", "grep", "sed", "awk", "mkdir", "chmod", "rm", "mv", "cp", "dirname", "basename", "tail", "head", "touch", "date", "tr", "cut", "sort", "mktemp", "ls", "stat", "sleep", "printf", "id", "sha1sum", "wc", "paste"];
+const BASICS = [
+  "bash",
+  "env",
+  "cat",
+  "grep",
+  "sed",
+  "awk",
+  "mkdir",
+  "chmod",
+  "rm",
+  "mv",
+  "cp",
+  "dirname",
+  "basename",
+  "tail",
+  "head",
+  "touch",
+  "date",
+  "tr",
+  "cut",
+  "sort",
+  "mktemp",
+  "ls",
+  "stat",
+  "sleep",
+  "printf",
+  "id",
+  "sha1sum",
+  "wc",
+  "paste",
+];
 
 function linkBasics(dir: string): void {
   for (const tool of BASICS) {

@@ -11,7 +11,19 @@ import { parse } from "yaml";
 import { resolveStack } from "../lib/io/config-file";
 import { kindLbConfig } from "../lib/model/kind-lb-config";
 import type { Topology } from "../lib/model/topology";
-import { clearLeftoverClusters, clusterContainers, hasState, kubectl, makeSandbox, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor, type Sandbox } from "./cluster";
+import {
+  clearLeftoverClusters,
+  clusterContainers,
+  hasState,
+  kubectl,
+  makeSandbox,
+  MINUTE,
+  ROOT,
+  run,
+  TOOLS_IMAGE,
+  waitFor,
+  type Sandbox,
+} from "./cluster";
 import { failed, makeProject, missingForDeploy, type Project } from "./deploy";
 import { runLogged, type Ran } from "./lifecycle";
 
@@ -43,7 +55,12 @@ export interface Tier {
  * @param extra YAML lines added to a stack's settings, by stack id
  * @returns the tier, or undefined when it cannot run (a failing test is declared)
  */
-export function declareTier(name: string, stacks: readonly string[], extra: Readonly<Record<string, string>> = {}, images?: readonly string[]): Tier | undefined {
+export function declareTier(
+  name: string,
+  stacks: readonly string[],
+  extra: Readonly<Record<string, string>> = {},
+  images?: readonly string[],
+): Tier | undefined {
   const say = (line: string) => process.stderr.write(`${name}: ${line}\n`);
   const why = missingForDeploy(images) ?? clearLeftoverClusters(say);
   if (why) {
@@ -69,11 +86,23 @@ export function declareTier(name: string, stacks: readonly string[], extra: Read
     if (p && clusterContainers(cluster).length > 0) {
       for (const stack of stacks) {
         if (clusterContainers(cluster).length > 0 && hasState(join(sandbox.dir, `terraform.${stack}.tfstate`))) {
-          await runLogged(`npx cdktf destroy ${stack} --auto-approve --skip-provider-lock`, { cwd: sandbox.dir, env: { ...p.env, KINDHA_SKIP_BACKUP: "1" }, logFile: sandbox.logFile, timeoutMs: 10 * MINUTE });
+          await runLogged(`npx cdktf destroy ${stack} --auto-approve --skip-provider-lock`, {
+            cwd: sandbox.dir,
+            env: { ...p.env, KINDHA_SKIP_BACKUP: "1" },
+            logFile: sandbox.logFile,
+            timeoutMs: 10 * MINUTE,
+          });
         }
       }
     }
-    if (clusterContainers(cluster).length > 0) run("kind", ["delete", "cluster", "--name", cluster, "--kubeconfig", join(sandbox.dir, "leftover.kubeconfig")], sandbox.env(), undefined, 5 * MINUTE);
+    if (clusterContainers(cluster).length > 0)
+      run(
+        "kind",
+        ["delete", "cluster", "--name", cluster, "--kubeconfig", join(sandbox.dir, "leftover.kubeconfig")],
+        sandbox.env(),
+        undefined,
+        5 * MINUTE,
+      );
     if (process.env.KINDHA_KEEP_SANDBOX !== "1") rmSync(sandbox.dir, { recursive: true, force: true });
   }, 30 * MINUTE);
   const env = () => project().env;
@@ -108,7 +137,12 @@ export function declareTier(name: string, stacks: readonly string[], extra: Read
       return Object.fromEntries(items.map((c) => [c.metadata.name, c.data]));
     },
     listMarkers: (ns) =>
-      Object.fromEntries(JSON.parse(k("get", "configmap", "-n", ns, "-l", "kindha.io/test=marker", "-o", "json")).items.map((c: any) => [c.metadata.name, c.data])),
+      Object.fromEntries(
+        JSON.parse(k("get", "configmap", "-n", ns, "-l", "kindha.io/test=marker", "-o", "json")).items.map((c: any) => [
+          c.metadata.name,
+          c.data,
+        ]),
+      ),
   };
 }
 
@@ -145,21 +179,60 @@ export function declareClusterChecks(t: Tier, stack: string): void {
   test(`${stack}: etcd runs one healthy member per control plane, each certificate naming localhost and 127.0.0.1`, () => {
     const tp = topology();
     const env = t.env();
-    const r = run("bash", [join(ROOT, "scripts", "etcd.sh"), "health", "--kind", "--kubeconfig", t.kubeconfig, "--cluster", tp.clusterName, "--expect", String(tp.controlPlanes.length), "--strict"], env);
+    const r = run(
+      "bash",
+      [
+        join(ROOT, "scripts", "etcd.sh"),
+        "health",
+        "--kind",
+        "--kubeconfig",
+        t.kubeconfig,
+        "--cluster",
+        tp.clusterName,
+        "--expect",
+        String(tp.controlPlanes.length),
+        "--strict",
+      ],
+      env,
+    );
     expect(r.stderr).not.toMatch(/quorum lost|degraded/);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ state: "healthy", members: tp.controlPlanes.length, healthy: tp.controlPlanes.length });
     const pki = "/etc/kubernetes/pki/etcd";
     const members = JSON.parse(
-      t.k("-n", "kube-system", "exec", `etcd-${tp.controlPlanes[0].name}`, "--", "etcdctl", "--endpoints=https://127.0.0.1:2379", `--cacert=${pki}/ca.crt`, `--cert=${pki}/server.crt`, `--key=${pki}/server.key`, "member", "list", "-w", "json"),
-    ).members.map((m: any) => m.name).sort();
+      t.k(
+        "-n",
+        "kube-system",
+        "exec",
+        `etcd-${tp.controlPlanes[0].name}`,
+        "--",
+        "etcdctl",
+        "--endpoints=https://127.0.0.1:2379",
+        `--cacert=${pki}/ca.crt`,
+        `--cert=${pki}/server.crt`,
+        `--key=${pki}/server.key`,
+        "member",
+        "list",
+        "-w",
+        "json",
+      ),
+    )
+      .members.map((m: any) => m.name)
+      .sort();
     expect(members).toEqual(tp.controlPlanes.map((n) => n.name).sort());
     for (const cp of tp.controlPlanes) {
       for (const cert of ["server", "peer"]) {
         const pem = run("docker", ["exec", cp.name, "cat", `${pki}/${cert}.crt`], env);
         expect(pem.code).toBe(0);
         const sans = new X509Certificate(pem.stdout).subjectAltName ?? "";
-        expect({ node: cp.name, cert, sans: sans.split(", ").filter((s) => s === "DNS:localhost" || s === "IP Address:127.0.0.1").sort() }).toEqual({ node: cp.name, cert, sans: ["DNS:localhost", "IP Address:127.0.0.1"] });
+        expect({
+          node: cp.name,
+          cert,
+          sans: sans
+            .split(", ")
+            .filter((s) => s === "DNS:localhost" || s === "IP Address:127.0.0.1")
+            .sort(),
+        }).toEqual({ node: cp.name, cert, sans: ["DNS:localhost", "IP Address:127.0.0.1"] });
       }
     }
   });
@@ -174,7 +247,9 @@ export function declareClusterChecks(t: Tier, stack: string): void {
     if (tp.api.loadBalanced) {
       expect(published.stdout.trim()).toBe("127.0.0.1:6443");
       // The stand-in fronts every API server.
-      expect(run("docker", ["exec", lb, "grep", "-c", "^  server ", "/home/envoy/haproxy.cfg"], env).stdout.trim()).toBe(String(tp.controlPlanes.length));
+      expect(run("docker", ["exec", lb, "grep", "-c", "^  server ", "/home/envoy/haproxy.cfg"], env).stdout.trim()).toBe(
+        String(tp.controlPlanes.length),
+      );
       // What recover writes back after a restart is, byte for byte, what kind wrote at create.
       for (const [file, text] of Object.entries(kindLbConfig(tp.controlPlanes.map((n) => n.name)))) {
         expect({ file, text: run("docker", ["exec", lb, "cat", `/home/envoy/${file}.yaml`], env).stdout }).toEqual({ file, text });
@@ -184,45 +259,77 @@ export function declareClusterChecks(t: Tier, stack: string): void {
     }
   });
 
-  test(`${stack}: a pod on the workload node reaches a pod on another node`, async () => {
-    const tp = topology();
-    const env = t.env();
-    const client = tp.workers.find((w) => w.role === "workload" || w.role === "combined")!;
-    const server = tp.controlPlanes[0];
-    const pod = (name: string, node: string, command: string, restartPolicy: string) => ({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name, namespace: "default", labels: { app: "kindha-net-test" } },
-      spec: { nodeName: node, restartPolicy, tolerations: [{ operator: "Exists" }], containers: [{ name: "main", image: TOOLS_IMAGE, imagePullPolicy: "Never", command: ["sh", "-c", command] }] },
-    });
-    kubectl(t.kubeconfig, env, ["apply", "-f", "-"], JSON.stringify(pod("net-server", server.name, 'mkdir -p /srv && echo "hello from $(hostname)" >/srv/index.html && exec busybox httpd -f -p 8080 -h /srv', "Always")));
-    const ip = await waitFor("net-server Running with an IP", 2 * MINUTE, () => {
-      const p = JSON.parse(t.k("get", "pod", "net-server", "-o", "json"));
-      return p.status.phase === "Running" && p.status.podIP ? (p.status.podIP as string) : undefined;
-    });
-    kubectl(t.kubeconfig, env, ["apply", "-f", "-"], JSON.stringify(pod("net-client", client.name, `curl -sS --max-time 5 http://${ip}:8080/index.html`, "Never")));
-    const phase = await waitFor("net-client to finish", 2 * MINUTE, () => {
-      const p = JSON.parse(t.k("get", "pod", "net-client", "-o", "json")).status.phase;
-      return p === "Succeeded" || p === "Failed" ? p : undefined;
-    });
-    const logs = t.k("logs", "net-client");
-    const clientIp = JSON.parse(t.k("get", "pod", "net-client", "-o", "json")).status.podIP;
-    t.k("delete", "pod", "-l", "app=kindha-net-test", "--wait=false");
-    expect({ phase, logs: logs.trim() }).toEqual({ phase: "Succeeded", logs: "hello from net-server" });
-    // Different nodes have different pod CIDRs: the packet crossed nodes.
-    expect(clientIp.split(".").slice(0, 3)).not.toEqual(ip.split(".").slice(0, 3));
-  }, 5 * MINUTE);
+  test(
+    `${stack}: a pod on the workload node reaches a pod on another node`,
+    async () => {
+      const tp = topology();
+      const env = t.env();
+      const client = tp.workers.find((w) => w.role === "workload" || w.role === "combined")!;
+      const server = tp.controlPlanes[0];
+      const pod = (name: string, node: string, command: string, restartPolicy: string) => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, namespace: "default", labels: { app: "kindha-net-test" } },
+        spec: {
+          nodeName: node,
+          restartPolicy,
+          tolerations: [{ operator: "Exists" }],
+          containers: [{ name: "main", image: TOOLS_IMAGE, imagePullPolicy: "Never", command: ["sh", "-c", command] }],
+        },
+      });
+      kubectl(
+        t.kubeconfig,
+        env,
+        ["apply", "-f", "-"],
+        JSON.stringify(
+          pod(
+            "net-server",
+            server.name,
+            'mkdir -p /srv && echo "hello from $(hostname)" >/srv/index.html && exec busybox httpd -f -p 8080 -h /srv',
+            "Always",
+          ),
+        ),
+      );
+      const ip = await waitFor("net-server Running with an IP", 2 * MINUTE, () => {
+        const p = JSON.parse(t.k("get", "pod", "net-server", "-o", "json"));
+        return p.status.phase === "Running" && p.status.podIP ? (p.status.podIP as string) : undefined;
+      });
+      kubectl(
+        t.kubeconfig,
+        env,
+        ["apply", "-f", "-"],
+        JSON.stringify(pod("net-client", client.name, `curl -sS --max-time 5 http://${ip}:8080/index.html`, "Never")),
+      );
+      const phase = await waitFor("net-client to finish", 2 * MINUTE, () => {
+        const p = JSON.parse(t.k("get", "pod", "net-client", "-o", "json")).status.phase;
+        return p === "Succeeded" || p === "Failed" ? p : undefined;
+      });
+      const logs = t.k("logs", "net-client");
+      const clientIp = JSON.parse(t.k("get", "pod", "net-client", "-o", "json")).status.podIP;
+      t.k("delete", "pod", "-l", "app=kindha-net-test", "--wait=false");
+      expect({ phase, logs: logs.trim() }).toEqual({ phase: "Succeeded", logs: "hello from net-server" });
+      // Different nodes have different pod CIDRs: the packet crossed nodes.
+      expect(clientIp.split(".").slice(0, 3)).not.toEqual(ip.split(".").slice(0, 3));
+    },
+    5 * MINUTE,
+  );
 
-  test(`${stack}: npm run verify passes`, async () => {
-    const r = await t.tool("verify", stack);
-    expect(r.output).not.toContain("FAIL");
-    expect(r.code).toBe(0);
-  }, 6 * MINUTE);
+  test(
+    `${stack}: npm run verify passes`,
+    async () => {
+      const r = await t.tool("verify", stack);
+      expect(r.output).not.toContain("FAIL");
+      expect(r.code).toBe(0);
+    },
+    6 * MINUTE,
+  );
 }
 
 /** The containers' ids of the cluster, by name: the same ids mean nothing was re-created. */
 export function containerIds(t: Tier): Record<string, string> {
-  return Object.fromEntries(clusterContainers(t.cluster).map((c) => [c, run("docker", ["inspect", "-f", "{{.Id}}", c], t.env()).stdout.trim()]));
+  return Object.fromEntries(
+    clusterContainers(t.cluster).map((c) => [c, run("docker", ["inspect", "-f", "{{.Id}}", c], t.env()).stdout.trim()]),
+  );
 }
 
 /** A HA stack's setting for the backup CronJob's shell: the tools image every node image carries. */

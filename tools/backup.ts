@@ -9,7 +9,21 @@ import { EtcdCommandError } from "../lib/ops/etcd-script";
 import { ClusterClient } from "../lib/ops/client";
 import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
 import { expandHome } from "../lib/io/paths";
-import { clusterAccess, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, type Io, type ToolDeps, waitSeconds } from "./cli";
+import {
+  clusterAccess,
+  EXIT,
+  requireDataDir,
+  parseToolArgs,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  underLock,
+  type Io,
+  type ToolDeps,
+  waitSeconds,
+} from "./cli";
 
 export const USAGE = `Usage: npm run backup -- <stack> [--with-data] [--kubeconfig FILE] [--backup-dir DIR]
 
@@ -66,7 +80,11 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         if (!(e instanceof EtcdCommandError)) throw e;
         const r = e.result;
         if (r.stderr.trim()) io.err(r.stderr.trimEnd());
-        io.err(r.code !== 0 ? `backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}` : "backup: FAILED: etcd.sh wrote no snapshot");
+        io.err(
+          r.code !== 0
+            ? `backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}`
+            : "backup: FAILED: etcd.sh wrote no snapshot",
+        );
         return EXIT.failed;
       }
       io.out(path);
@@ -75,7 +93,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       const archive = dataArchivePath(path);
       const log = (l: string) => io.err(l.trim());
       const q = await quiesce(k, { clock: deps.clock, waitMs: wait * 1000, log });
-      for (const p of q.running) io.err(`backup: warning: ${p.namespace}/${p.name} (${p.owner || "bare pod"}) mounts a claim and kept running; its volume is archived live`);
+      for (const p of q.running)
+        io.err(
+          `backup: warning: ${p.namespace}/${p.name} (${p.owner || "bare pod"}) mounts a claim and kept running; its volume is archived live`,
+        );
       let archived: Error | undefined;
       try {
         await archiveVolumes(k, stack.topology.controlPlanes[0].name, archive);

@@ -55,7 +55,12 @@ export function underLock<T>(stack: StackTarget, operation: string, deps: ToolDe
 }
 
 export function toolDeps(given: Partial<ToolDeps> = {}): ToolDeps {
-  return { exec: given.exec ?? execFileExecutor, clock: given.clock ?? realClock, env: given.env ?? process.env, exists: given.exists ?? existsSync };
+  return {
+    exec: given.exec ?? execFileExecutor,
+    clock: given.clock ?? realClock,
+    env: given.env ?? process.env,
+    exists: given.exists ?? existsSync,
+  };
 }
 
 /**
@@ -63,7 +68,10 @@ export function toolDeps(given: Partial<ToolDeps> = {}): ToolDeps {
  * one line the tools print for it (exit 1).
  */
 export function requireCluster(stackId: string, kubeconfig: string, deps: ToolDeps): void {
-  if (!deps.exists(kubeconfig)) throw new Error(`no cluster for stack ${stackId}: deploy it first (npx cdktf deploy ${stackId}); there is no kubeconfig at ${kubeconfig}`);
+  if (!deps.exists(kubeconfig))
+    throw new Error(
+      `no cluster for stack ${stackId}: deploy it first (npx cdktf deploy ${stackId}); there is no kubeconfig at ${kubeconfig}`,
+    );
 }
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -103,7 +111,8 @@ export const WAIT_BOUNDS = { min: 10, max: 1800 } as const;
 export function waitSeconds(given: string | undefined, defaultSeconds: number): number {
   if (given === undefined) return defaultSeconds;
   const wait = /^\d+$/.test(given) ? Number(given) : NaN;
-  if (!(wait >= WAIT_BOUNDS.min && wait <= WAIT_BOUNDS.max)) throw new UsageError(`--wait must be a whole number of seconds from ${WAIT_BOUNDS.min} to ${WAIT_BOUNDS.max}`);
+  if (!(wait >= WAIT_BOUNDS.min && wait <= WAIT_BOUNDS.max))
+    throw new UsageError(`--wait must be a whole number of seconds from ${WAIT_BOUNDS.min} to ${WAIT_BOUNDS.max}`);
   return wait;
 }
 
@@ -115,7 +124,8 @@ export function plannedStack(env: NodeJS.ProcessEnv): StackTarget {
   const text = env.KINDHA_PLANNED_STACK;
   if (!text) throw new UsageError("KINDHA_PLANNED_STACK is not set (the roll resource's provisioner sets it)");
   const p = parsePlannedStack(text);
-  if (env.KINDHA_STACK !== undefined && env.KINDHA_STACK !== p.id) throw new UsageError(`KINDHA_STACK=${env.KINDHA_STACK} but KINDHA_PLANNED_STACK is stack ${p.id}`);
+  if (env.KINDHA_STACK !== undefined && env.KINDHA_STACK !== p.id)
+    throw new UsageError(`KINDHA_STACK=${env.KINDHA_STACK} but KINDHA_PLANNED_STACK is stack ${p.id}`);
   return { id: p.id, definition: { id: p.id, availability: p.availability, spec: p.spec }, topology: p.topology, paths: p.paths };
 }
 
@@ -124,13 +134,19 @@ export function singleStack(positionals: readonly string[]): StackTarget {
   if (positionals.length > 1) throw new UsageError(`expected one stack, got ${positionals.join(" ")}`);
   const stack = loadStack(positionals[0]);
   if (stack.definition.target === "cluster-api") {
-    throw new UsageError(`stack ${stack.id} targets cluster-api: Cluster API runs its machines (kubectl get cluster,machines in the management cluster); this tool works on kind stacks`);
+    throw new UsageError(
+      `stack ${stack.id} targets cluster-api: Cluster API runs its machines (kubectl get cluster,machines in the management cluster); this tool works on kind stacks`,
+    );
   }
   return stack;
 }
 
 /** How the tools reach a stack's cluster, whether or not it exists yet (migrate's target). */
-export function clusterAccessOf(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
+export function clusterAccessOf(
+  stack: StackTarget,
+  kubeconfig: string | undefined,
+  deps: ToolDeps,
+): ClusterAccess & { readonly containerCli: string } {
   return accessThrough(expandHome(kubeconfig ?? stack.paths.kubeconfig), deps);
 }
 
@@ -140,7 +156,11 @@ export function accessThrough(kubeconfig: string, deps: ToolDeps): ClusterAccess
 }
 
 /** How the tools reach a deployed stack's cluster; no cluster (no kubeconfig) is the one-line error. */
-export function clusterAccess(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps): ClusterAccess & { readonly containerCli: string } {
+export function clusterAccess(
+  stack: StackTarget,
+  kubeconfig: string | undefined,
+  deps: ToolDeps,
+): ClusterAccess & { readonly containerCli: string } {
   const access = clusterAccessOf(stack, kubeconfig, deps);
   requireCluster(stack.id, access.kubeconfig, deps);
   return access;
@@ -152,8 +172,19 @@ export function clusterOpsContext(stack: StackTarget, kubeconfig: string | undef
 }
 
 /** What recover and the restart drill share: the ops context, the cluster's network and the bound of each wait. */
-export function recoverContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io, waitSeconds: number): RecoverContext {
-  return { ...clusterOpsContext(stack, kubeconfig, deps, io), stackId: stack.id, network: kindNetwork(deps.env), waitMs: waitSeconds * 1000 };
+export function recoverContext(
+  stack: StackTarget,
+  kubeconfig: string | undefined,
+  deps: ToolDeps,
+  io: Io,
+  waitSeconds: number,
+): RecoverContext {
+  return {
+    ...clusterOpsContext(stack, kubeconfig, deps, io),
+    stackId: stack.id,
+    network: kindNetwork(deps.env),
+    waitMs: waitSeconds * 1000,
+  };
 }
 
 /**
@@ -162,7 +193,10 @@ export function recoverContext(stack: StackTarget, kubeconfig: string | undefine
  */
 export function requireDataDir(stack: StackTarget, option: string, purpose: string): string {
   const dir = stack.paths.data;
-  if (dir === undefined) throw new UsageError(`${option}: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory ${purpose}`);
+  if (dir === undefined)
+    throw new UsageError(
+      `${option}: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory ${purpose}`,
+    );
   return expandHome(dir);
 }
 

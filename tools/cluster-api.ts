@@ -10,7 +10,20 @@ import { runSteps } from "../lib/ops/steps";
 import { projectRoot } from "../lib/io/project";
 import { withPrivateTempDir } from "../lib/io/temp";
 import { imageBaseName } from "../lib/model/grammar";
-import { clusterAccess, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
+import {
+  clusterAccess,
+  EXIT,
+  parseToolArgs,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  UsageError,
+  type Io,
+  type ToolDeps,
+  waitSeconds,
+} from "./cli";
 
 export const USAGE = `Usage: npm run cluster-api -- install <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -46,25 +59,40 @@ async function built(deps: ToolDeps): Promise<{ images: Record<string, string>; 
   if (r.code !== 0) throw new Error(`e2e/cluster-api.sh --print failed (exit ${r.code}): ${r.stderr.trim()}`);
   const { managers, components } = printedBuild(r.stdout);
   const missing: string[] = [];
-  for (const image of Object.values(managers)) if ((await deps.exec("docker", ["image", "inspect", image], { env: deps.env })).code !== 0) missing.push(image);
-  if (missing.length > 0 || !deps.exists(components)) throw new Error(`Cluster API's images or components are not built (${missing[0] ?? components}): run npm run e2e:cluster-api`);
+  for (const image of Object.values(managers))
+    if ((await deps.exec("docker", ["image", "inspect", image], { env: deps.env })).code !== 0) missing.push(image);
+  if (missing.length > 0 || !deps.exists(components))
+    throw new Error(`Cluster API's images or components are not built (${missing[0] ?? components}): run npm run e2e:cluster-api`);
   return { images: managers, components: readFileSync(components, "utf8") };
 }
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, { kubeconfig: { type: "string" }, wait: { type: "string" } });
-    if (positionals[0] !== "install") throw new UsageError(positionals[0] === undefined ? "missing the command (install)" : `unknown command ${positionals[0]} (install)`);
+    if (positionals[0] !== "install")
+      throw new UsageError(positionals[0] === undefined ? "missing the command (install)" : `unknown command ${positionals[0]} (install)`);
     const stack = singleStack(positionals.slice(1));
     const wait = waitSeconds(values.wait, 300);
     if (stack.definition.clusterApiManagement !== true) {
-      throw new UsageError(`stack ${stack.id} is not a management cluster: set clusterApiManagement: true for it in kindha.config.yaml and re-create it (its nodes need the Docker socket CAPD uses)`);
+      throw new UsageError(
+        `stack ${stack.id} is not a management cluster: set clusterApiManagement: true for it in kindha.config.yaml and re-create it (its nodes need the Docker socket CAPD uses)`,
+      );
     }
     const deps = toolDeps(given);
     const access = clusterAccess(stack, values.kubeconfig, deps);
     const { images, components } = await built(deps);
     return withPrivateTempDir("kindha-capi-", async (workDir) => {
-      const ctx = { ...access, env: deps.env, stackId: stack.id, clusterName: stack.topology.clusterName, components, images, workDir, waitMs: wait * 1000, clock: deps.clock };
+      const ctx = {
+        ...access,
+        env: deps.env,
+        stackId: stack.id,
+        clusterName: stack.topology.clusterName,
+        components,
+        images,
+        workDir,
+        waitMs: wait * 1000,
+        clock: deps.clock,
+      };
       io.out(`cluster-api: installing Cluster API into stack ${stack.id} (cluster ${ctx.clusterName})`);
       const report = await runSteps(installSteps(ctx), ctx, (l) => io.out(l), deps.clock);
       io.out(report.ok ? "cluster-api: the management cluster is ready" : "cluster-api: install FAILED");

@@ -5,7 +5,21 @@
 import { DEFAULTS } from "../lib/model/defaults";
 import { drillRefusal, runDrill } from "../lib/ops/drill";
 import { runRestartDrill } from "../lib/ops/restart-drill";
-import { clusterOpsContext, EXIT, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps } from "./cli";
+import {
+  clusterOpsContext,
+  EXIT,
+  parseToolArgs,
+  recoverContext,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  underLock,
+  UsageError,
+  type Io,
+  type ToolDeps,
+} from "./cli";
 
 export const USAGE = `Usage: npm run drill -- <stack> [--observe SECONDS] [--interval SECONDS] [--kubeconfig FILE]
        npm run drill -- <stack> --docker-restart [--kubeconfig FILE]
@@ -36,12 +50,20 @@ Exit: 0 drill passed, 1 it failed or was refused, 2 bad arguments or unknown sta
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { observe: { type: "string" }, interval: { type: "string" }, kubeconfig: { type: "string" }, "docker-restart": { type: "boolean" } });
+    const { values, positionals } = parseToolArgs(argv, {
+      observe: { type: "string" },
+      interval: { type: "string" },
+      kubeconfig: { type: "string" },
+      "docker-restart": { type: "boolean" },
+    });
     const stack = singleStack(positionals);
     if (values["docker-restart"]) {
-      if (values.observe !== undefined || values.interval !== undefined) throw new UsageError("--observe and --interval belong to the control-plane drill, not --docker-restart");
+      if (values.observe !== undefined || values.interval !== undefined)
+        throw new UsageError("--observe and --interval belong to the control-plane drill, not --docker-restart");
       const deps = toolDeps(given);
-      const outcome = await underLock(stack, "drill --docker-restart", deps, io, () => runRestartDrill(recoverContext(stack, values.kubeconfig, deps, io, DEFAULTS.recoverWaitSeconds)));
+      const outcome = await underLock(stack, "drill --docker-restart", deps, io, () =>
+        runRestartDrill(recoverContext(stack, values.kubeconfig, deps, io, DEFAULTS.recoverWaitSeconds)),
+      );
       (outcome.ok ? io.out : io.err)(`drill: ${outcome.message}`);
       return outcome.ok ? EXIT.ok : EXIT.failed;
     }
@@ -52,8 +74,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     }
     const observe = Number(values.observe ?? "45");
     const interval = Number(values.interval ?? "1");
-    if (!Number.isFinite(observe) || observe < 5 || observe > 120) throw new UsageError("--observe must be a number of seconds from 5 to 120");
-    if (!Number.isFinite(interval) || interval < 1 || interval > observe) throw new UsageError("--interval must be at least 1 second and at most --observe");
+    if (!Number.isFinite(observe) || observe < 5 || observe > 120)
+      throw new UsageError("--observe must be a number of seconds from 5 to 120");
+    if (!Number.isFinite(interval) || interval < 1 || interval > observe)
+      throw new UsageError("--interval must be at least 1 second and at most --observe");
     const deps = toolDeps(given);
     const outcome = await underLock(stack, "drill", deps, io, () =>
       runDrill({

@@ -11,7 +11,20 @@ import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrat
 import { runSteps } from "../lib/ops/steps";
 import { expandHome } from "../lib/io/paths";
 import { waitForVerify } from "../lib/ops/verify";
-import { clusterAccess, clusterAccessOf, EXIT, loadStack, parseToolArgs, processIo, runMain, runTool, toolDeps, UsageError, type Io, type ToolDeps } from "./cli";
+import {
+  clusterAccess,
+  clusterAccessOf,
+  EXIT,
+  loadStack,
+  parseToolArgs,
+  processIo,
+  runMain,
+  runTool,
+  toolDeps,
+  UsageError,
+  type Io,
+  type ToolDeps,
+} from "./cli";
 import { restoreInto } from "./restore";
 import { utcStamp } from "../lib/model/util";
 import { projectRoot } from "../lib/io/project";
@@ -64,7 +77,8 @@ function checkedProjectDir(given: string): string {
   if (given === "") throw new UsageError("--project-dir needs a directory");
   if (!existsSync(dir)) throw new UsageError(`--project-dir: ${dir} does not exist`);
   if (!statSync(dir).isDirectory()) throw new UsageError(`--project-dir: ${dir} is a file, not a directory`);
-  if (!existsSync(join(dir, "cdktf.json"))) throw new UsageError(`--project-dir: ${dir} has no cdktf.json; name the directory of the kindha checkout (or project) to deploy from`);
+  if (!existsSync(join(dir, "cdktf.json")))
+    throw new UsageError(`--project-dir: ${dir} has no cdktf.json; name the directory of the kindha checkout (or project) to deploy from`);
   return dir;
 }
 
@@ -78,9 +92,19 @@ const VERIFY_WAIT_MS = 5 * 60_000;
 /** The same printer, each line indented: a step's sub-steps under it. */
 const indented = (io: Io): Io => ({ out: (t) => io.out(t.replace(/^/gm, "      ")), err: (t) => io.err(t.replace(/^/gm, "      ")) });
 
-export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps & { files: Files; cwd: string } & Pick<MigrateContext, "restore" | "verify">> = {}): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Io = processIo,
+  given: Partial<ToolDeps & { files: Files; cwd: string } & Pick<MigrateContext, "restore" | "verify">> = {},
+): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { from: { type: "string" }, to: { type: "string" }, "backup-dir": { type: "string" }, "skip-provider-lock": { type: "boolean" }, "project-dir": { type: "string" } });
+    const { values, positionals } = parseToolArgs(argv, {
+      from: { type: "string" },
+      to: { type: "string" },
+      "backup-dir": { type: "string" },
+      "skip-provider-lock": { type: "boolean" },
+      "project-dir": { type: "string" },
+    });
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}; use --from and --to`);
     const deps = toolDeps(given);
     // The stacks cdktf will deploy: the project directory's config file, unless KINDHA_CONFIG names one.
@@ -91,7 +115,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (from.id === to.id) throw new UsageError(`--from and --to are both ${from.id}`);
     // Both clusters' locks, in name order; cdktf's plan hooks run under them (KINDHA_LOCK).
     const [first, second] = [from, to].sort((a, b) => a.topology.clusterName.localeCompare(b.topology.clusterName));
-    const lock = (s: typeof from, body: () => Promise<number>) => withLock(s.topology.clusterName, `migrate ${from.id} -> ${to.id}`, deps, (l) => io.out(l), body);
+    const lock = (s: typeof from, body: () => Promise<number>) =>
+      withLock(s.topology.clusterName, `migrate ${from.id} -> ${to.id}`, deps, (l) => io.out(l), body);
     return lock(first, () => (first.topology.clusterName === second.topology.clusterName ? work() : lock(second, work)));
     async function work(): Promise<number> {
       const ctx: MigrateContext = {
@@ -110,11 +135,24 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
         restore: given.restore ?? ((snapshot) => restoreInto(to, { snapshot }, deps, indented(io))),
         // A DaemonSet the restore restarted may still be settling: verify until it passes, bounded.
-        verify: given.verify ?? (async () => (await waitForVerify(to.topology, clusterAccess(to, undefined, deps), { timeoutMs: VERIFY_WAIT_MS, intervalMs: 5_000, clock: deps.clock })).results),
+        verify:
+          given.verify ??
+          (async () =>
+            (
+              await waitForVerify(to.topology, clusterAccess(to, undefined, deps), {
+                timeoutMs: VERIFY_WAIT_MS,
+                intervalMs: 5_000,
+                clock: deps.clock,
+              })
+            ).results),
       };
-      io.out(`migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`);
+      io.out(
+        `migrate: ${from.id} (${from.topology.controlPlanes.length} control plane(s)) -> ${to.id} (${to.topology.controlPlanes.length}), engine ${ctx.env.TERRAFORM_BINARY_NAME}`,
+      );
       const report = await runSteps(migrateSteps(ctx), ctx, (l) => io.out(l));
-      io.out(report.ok ? `migrate: done; stack ${to.id} runs with the state of ${from.id}` : `migrate: stopped at "${report.failed?.step}"`);
+      io.out(
+        report.ok ? `migrate: done; stack ${to.id} runs with the state of ${from.id}` : `migrate: stopped at "${report.failed?.step}"`,
+      );
       return report.ok ? EXIT.ok : EXIT.failed;
     }
   });

@@ -9,7 +9,22 @@ import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
 import { expandHome } from "../lib/io/paths";
 import { isRecord } from "../lib/model/util";
-import { EXIT, loadStack, parseToolArgs, recoverContext, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
+import {
+  EXIT,
+  loadStack,
+  parseToolArgs,
+  recoverContext,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  underLock,
+  UsageError,
+  type Io,
+  type ToolDeps,
+  waitSeconds,
+} from "./cli";
 
 export const USAGE = `Usage: npm run recover -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -58,7 +73,13 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
     io.err("recover --terraform-hook: stdin is not JSON (Terraform's external data source sends its query there)");
     return EXIT.usage;
   }
-  if (!isRecord(query) || typeof query.stack !== "string" || typeof query.kubeconfig !== "string" || typeof query.create_id !== "string" || query.create_id === "") {
+  if (
+    !isRecord(query) ||
+    typeof query.stack !== "string" ||
+    typeof query.kubeconfig !== "string" ||
+    typeof query.create_id !== "string" ||
+    query.create_id === ""
+  ) {
     io.err('recover --terraform-hook: the query must hold "stack", "kubeconfig" and "create_id" as strings');
     return EXIT.usage;
   }
@@ -80,7 +101,8 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
   const want = { stack: stack.id, create: query.create_id };
   const condition = await clusterCondition(ctx, want);
   if (condition.state !== "unhealthy") return answer(condition.state, condition.why);
-  if (!recovering) return answer("unhealthy", `${condition.why} (KINDHA_RECOVER_ON_PLAN=${deps.env.KINDHA_RECOVER_ON_PLAN}: not recovered)`);
+  if (!recovering)
+    return answer("unhealthy", `${condition.why} (KINDHA_RECOVER_ON_PLAN=${deps.env.KINDHA_RECOVER_ON_PLAN}: not recovered)`);
   const t0 = deps.clock.now();
   say(`recover: ${new Date(t0).toISOString()} plan of stack ${stack.id}: ${condition.why}; recovering`);
   // Under the cluster's lock: an operation that holds it (a roll, a restore) is waited for, and
@@ -92,7 +114,11 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
   });
   const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
   if ("state" in outcome) return answer(outcome.state, `${outcome.why} (after waiting for the cluster's lock)`);
-  say(outcome.ok ? `recover: done in ${seconds} s` : `recover: stopped at "${outcome.failed?.step}" after ${seconds} s; the plan stops here (the cluster is not replaced)`);
+  say(
+    outcome.ok
+      ? `recover: done in ${seconds} s`
+      : `recover: stopped at "${outcome.failed?.step}" after ${seconds} s; the plan stops here (the cluster is not replaced)`,
+  );
   if (!outcome.ok) return EXIT.failed;
   return answer("recovered", `${condition.why}; recovered in ${seconds} s (log: ${log})`);
 }
@@ -106,10 +132,16 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const deps = toolDeps(given);
     const ctx = recoverContext(stack, values.kubeconfig, deps, io, wait);
     const t0 = deps.clock.now();
-    io.out(`recover: stack ${stack.id} (${stack.topology.nodes.length} nodes${stack.topology.api.loadBalanced ? " and a load balancer" : ""})`);
+    io.out(
+      `recover: stack ${stack.id} (${stack.topology.nodes.length} nodes${stack.topology.api.loadBalanced ? " and a load balancer" : ""})`,
+    );
     const report = await underLock(stack, "recover", deps, io, () => runSteps(recoverSteps(ctx), ctx, (l) => io.out(l), ctx.clock));
     const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
-    io.out(report.ok ? `recover: done in ${seconds} s; stack ${stack.id} verified` : `recover: stopped at "${report.failed?.step}" after ${seconds} s`);
+    io.out(
+      report.ok
+        ? `recover: done in ${seconds} s; stack ${stack.id} verified`
+        : `recover: stopped at "${report.failed?.step}" after ${seconds} s`,
+    );
     return report.ok ? EXIT.ok : EXIT.failed;
   });
 }

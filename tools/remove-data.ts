@@ -13,7 +13,21 @@ import { lastLine } from "../lib/io/exec";
 import { ClusterClient } from "../lib/ops/client";
 import { dataDirOf } from "../lib/ops/data";
 import { parseVolumes } from "../lib/ops/kube";
-import { clusterAccess, containerCli, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
+import {
+  clusterAccess,
+  containerCli,
+  EXIT,
+  parseToolArgs,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  UsageError,
+  type Io,
+  type StackTarget,
+  type ToolDeps,
+} from "./cli";
 
 export const USAGE = `Usage: npm run remove-data -- <stack> [--claim NAMESPACE/CLAIM] --yes
 
@@ -61,7 +75,11 @@ function otherClusterData(dir: string, cluster: string, home: string | undefined
 
 /** `<namespace>/<claim>` directories under a data directory. */
 export function volumesIn(dir: string): string[] {
-  const subdirs = (d: string) => readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const subdirs = (d: string) =>
+    readdirSync(d, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   return subdirs(dir).flatMap((ns) => {
     try {
       return subdirs(join(dir, ns)).map((claim) => `${ns}/${claim}`);
@@ -78,26 +96,31 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const deps = toolDeps(given);
     const name = stack.topology.clusterName;
     const configured = stack.paths.data;
-    if (configured === undefined) throw new UsageError(`stack ${stack.id} has no data directory (dataDir: false): its volumes lived inside the nodes`);
+    if (configured === undefined)
+      throw new UsageError(`stack ${stack.id} has no data directory (dataDir: false): its volumes lived inside the nodes`);
     const dir = expandHome(configured, deps.env.HOME || undefined);
     if (!existsSync(dir)) {
       io.out(`remove-data: ${dir} does not exist; nothing to delete`);
       return EXIT.ok;
     }
     // A link would delete only itself; its target may be anything.
-    if (lstatSync(dir).isSymbolicLink()) throw new Error(`${dir} is a symbolic link (to ${realpathSync(dir)}); not touching it: set dataDir to the directory itself`);
+    if (lstatSync(dir).isSymbolicLink())
+      throw new Error(`${dir} is a symbolic link (to ${realpathSync(dir)}); not touching it: set dataDir to the directory itself`);
     if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory; not touching it`);
     const backups = expandHome(stack.paths.backups, deps.env.HOME || undefined);
-    if (within(backups, dir) || within(dir, backups)) throw new Error(`${dir} overlaps the backup directory ${backups}; deleting it would delete snapshots: not touching it`);
+    if (within(backups, dir) || within(dir, backups))
+      throw new Error(`${dir} overlaps the backup directory ${backups}; deleting it would delete snapshots: not touching it`);
     const other = otherClusterData(dir, name, deps.env.HOME || undefined);
     if (other) throw new Error(`${dir} overlaps ${other}; deleting it would delete another cluster's volumes: not touching it`);
     // The create script marks the directories it makes; any other directory is not kindha's to delete.
-    if (!existsSync(join(dir, DATA_OWNER_FILE))) throw new Error(`${dir} has no ${DATA_OWNER_FILE} file naming its cluster, so kindha did not make it; not touching it`);
+    if (!existsSync(join(dir, DATA_OWNER_FILE)))
+      throw new Error(`${dir} has no ${DATA_OWNER_FILE} file naming its cluster, so kindha did not make it; not touching it`);
     const owner = readFileSync(join(dir, DATA_OWNER_FILE), "utf8").trim();
     if (owner !== name) throw new Error(`${dir} belongs to cluster ${JSON.stringify(owner)}, not ${name}; not touching it`);
     const cli = containerCli(deps.env);
     const nodes = await deps.exec(cli, kindClusterPsArgs(name), { env: deps.env, timeoutMs: 30_000 });
-    if (nodes.code !== 0) throw new Error(`cannot tell whether cluster ${name} exists (${cli} ps failed: ${nodes.stderr.trim() || nodes.code}); not deleting`);
+    if (nodes.code !== 0)
+      throw new Error(`cannot tell whether cluster ${name} exists (${cli} ps failed: ${nodes.stderr.trim() || nodes.code}); not deleting`);
     const running = nodes.stdout.trim() !== "";
     if (values.claim !== undefined) return removeClaim(stack, dir, values.claim, running, values.yes === true, deps, io);
     if (running) throw new Error(`cluster ${name} exists and uses ${dir}; destroy it first (npx cdktf destroy ${stack.id})`);
@@ -107,7 +130,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     try {
       rmSync(dir, { recursive: true });
     } catch (e) {
-      throw new Error(`deleting ${dir} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${dir}`, { cause: e });
+      throw new Error(
+        `deleting ${dir} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${dir}`,
+        { cause: e },
+      );
     }
     io.out(`remove-data: deleted ${dir} (${listing})`);
     return EXIT.ok;
@@ -118,7 +144,15 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
 const CLAIM = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
 
 /** Deletes one claim's directory; in a running cluster only when the claim is gone, with its released volume. */
-async function removeClaim(stack: StackTarget, dir: string, claim: string, running: boolean, yes: boolean, deps: ToolDeps, io: Io): Promise<number> {
+async function removeClaim(
+  stack: StackTarget,
+  dir: string,
+  claim: string,
+  running: boolean,
+  yes: boolean,
+  deps: ToolDeps,
+  io: Io,
+): Promise<number> {
   if (!CLAIM.test(claim) || claim.split("/").some((p) => p === "." || p === "..")) {
     throw new UsageError(`--claim: ${JSON.stringify(claim)} must be <namespace>/<claim>, each a lower-case Kubernetes name`);
   }
@@ -133,12 +167,18 @@ async function removeClaim(stack: StackTarget, dir: string, claim: string, runni
   if (k) {
     const pvc = await k.kubectl(["-n", ns, "get", "pvc", name, "--ignore-not-found", "-o", "name"], { timeoutMs: 60_000 });
     if (pvc.code !== 0) throw new Error(`cannot tell whether claim ${claim} exists (kubectl: ${lastLine(pvc)}); not deleting`);
-    if (pvc.stdout.trim() !== "") throw new Error(`claim ${claim} exists in cluster ${stack.topology.clusterName}; delete it first (kubectl -n ${ns} delete pvc ${name}), then run this again`);
+    if (pvc.stdout.trim() !== "")
+      throw new Error(
+        `claim ${claim} exists in cluster ${stack.topology.clusterName}; delete it first (kubectl -n ${ns} delete pvc ${name}), then run this again`,
+      );
     const pv = await k.kubectl(["get", "pv", "-o", "json"], { timeoutMs: 60_000 });
     if (pv.code !== 0) throw new Error(`kubectl get pv failed: ${lastLine(pv)}; not deleting`);
-    released = parseVolumes(pv.stdout).filter((v) => v.claim === claim && dataDirOf(v) === claim).map((v) => v.name);
+    released = parseVolumes(pv.stdout)
+      .filter((v) => v.claim === claim && dataDirOf(v) === claim)
+      .map((v) => v.name);
   }
-  if (!yes) throw new UsageError(`add --yes to delete ${path}${released.length > 0 ? ` and the released volume ${released.join(", ")}` : ""}`);
+  if (!yes)
+    throw new UsageError(`add --yes to delete ${path}${released.length > 0 ? ` and the released volume ${released.join(", ")}` : ""}`);
   if (k && released.length > 0) {
     const r = await k.kubectl(["delete", "pv", ...released], { timeoutMs: 60_000 });
     if (r.code !== 0) throw new Error(`deleting volume ${released.join(", ")} failed: ${lastLine(r)}; ${path} is untouched`);
@@ -146,7 +186,10 @@ async function removeClaim(stack: StackTarget, dir: string, claim: string, runni
   try {
     rmSync(path, { recursive: true });
   } catch (e) {
-    throw new Error(`deleting ${path} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${path}`, { cause: e });
+    throw new Error(
+      `deleting ${path} failed: ${(e as Error).message}; files written by containers may belong to other users: sudo rm -rf ${path}`,
+      { cause: e },
+    );
   }
   io.out(`remove-data: deleted ${path} (volume ${claim})${released.length > 0 ? `, and its released volume ${released.join(", ")}` : ""}`);
   return EXIT.ok;

@@ -10,7 +10,20 @@ import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progr
 import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";
 import { expandHome } from "../lib/io/paths";
-import { clusterOpsContext, EXIT, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, type Io, type ToolDeps, waitSeconds } from "./cli";
+import {
+  clusterOpsContext,
+  EXIT,
+  parseToolArgs,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  underLock,
+  type Io,
+  type ToolDeps,
+  waitSeconds,
+} from "./cli";
 
 export const USAGE = `Usage: npm run renew-certs -- <stack> [--kubeconfig FILE] [--wait SECONDS]
 
@@ -50,7 +63,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       // A node an interrupted run left out of the load balancer is renewed first; an interrupted upgrade is finished by upgrade.
       const pending = readProgress(t.clusterName, deps.env);
       if (pending && pending.operation !== "renew-certs") throw new Error(pendingRoll(pending, stack.id));
-      if (pending) io.out(`renew-certs: an interrupted run left ${pending.node} ${pending.stage} (since ${pending.since}); renewing it first`);
+      if (pending)
+        io.out(`renew-certs: an interrupted run left ${pending.node} ${pending.stage} (since ${pending.since}); renewing it first`);
       const ctx: RenewContext = {
         ...clusterOpsContext(stack, values.kubeconfig, deps, io),
         stackId: stack.id,
@@ -58,7 +72,14 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         backupDir: expandHome(stack.paths.backups, deps.env.HOME),
         lbSettleMs: LB_SETTLE_MS,
         ...(pending ? { resuming: pending.node } : {}),
-        progress: (node, out) => recordProgress(t.clusterName, deps.env, out ? { operation: "renew-certs", node, stage: "out of the load balancer", since: new Date(deps.clock.now()).toISOString() } : undefined),
+        progress: (node, out) =>
+          recordProgress(
+            t.clusterName,
+            deps.env,
+            out
+              ? { operation: "renew-certs", node, stage: "out of the load balancer", since: new Date(deps.clock.now()).toISOString() }
+              : undefined,
+          ),
       };
       const t0 = deps.clock.now();
       const ordered = controlPlaneRollOrder(t, await new ClusterClient(ctx).etcdLeader(t));
@@ -69,7 +90,11 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       const report = probed.result;
       for (const l of outageLines(probed, steps.marks)) io.out(l);
       const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
-      io.out(report.ok ? `renew-certs: done in ${seconds} s; stack ${stack.id} verified` : `renew-certs: stopped at "${report.failed?.step}" after ${seconds} s`);
+      io.out(
+        report.ok
+          ? `renew-certs: done in ${seconds} s; stack ${stack.id} verified`
+          : `renew-certs: stopped at "${report.failed?.step}" after ${seconds} s`,
+      );
       return report.ok ? EXIT.ok : EXIT.failed;
     });
   });

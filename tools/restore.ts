@@ -9,7 +9,23 @@ import type { RestoreContext } from "../lib/ops/restore-plan";
 import { runSteps, type StepReport } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
 import { utcStamp } from "../lib/model/util";
-import { clusterOpsContext, EXIT, requireDataDir, parseToolArgs, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type StackTarget, type ToolDeps, waitSeconds } from "./cli";
+import {
+  clusterOpsContext,
+  EXIT,
+  requireDataDir,
+  parseToolArgs,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  underLock,
+  UsageError,
+  type Io,
+  type StackTarget,
+  type ToolDeps,
+  waitSeconds,
+} from "./cli";
 
 export const USAGE = `Usage: npm run restore -- <stack> --snapshot FILE [--with-data] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -58,26 +74,39 @@ export async function restoreInto(
     stamp: utcStamp(new Date(deps.clock.now())),
     waitMs: (opts.waitSeconds ?? RESTORE_WAIT_S) * 1000,
     ips: new Map(),
-    ...(opts.dataArchive ? { dataArchive: { archive: opts.dataArchive, dataDir: requireDataDir(stack, "--with-data", "to restore into") } } : {}),
+    ...(opts.dataArchive
+      ? { dataArchive: { archive: opts.dataArchive, dataDir: requireDataDir(stack, "--with-data", "to restore into") } }
+      : {}),
   };
   return runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
 }
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
-    const { values, positionals } = parseToolArgs(argv, { snapshot: { type: "string" }, kubeconfig: { type: "string" }, wait: { type: "string" }, "with-data": { type: "boolean" } });
+    const { values, positionals } = parseToolArgs(argv, {
+      snapshot: { type: "string" },
+      kubeconfig: { type: "string" },
+      wait: { type: "string" },
+      "with-data": { type: "boolean" },
+    });
     const stack = singleStack(positionals);
     if (!values.snapshot) throw new UsageError("--snapshot FILE is required");
     const snapshot = resolve(values.snapshot);
     if (!existsSync(snapshot)) throw new UsageError(`--snapshot: ${snapshot} does not exist`);
     const wait = waitSeconds(values.wait, RESTORE_WAIT_S);
     const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
-    if (archive && !existsSync(archive)) throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
+    if (archive && !existsSync(archive))
+      throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
     if (archive) requireDataDir(stack, "--with-data", "to restore into");
     const deps = toolDeps(given);
     return underLock(stack, "restore", deps, io, async () => {
       io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
-      const report = await restoreInto(stack, { snapshot, kubeconfig: values.kubeconfig, waitSeconds: wait, dataArchive: archive }, deps, io);
+      const report = await restoreInto(
+        stack,
+        { snapshot, kubeconfig: values.kubeconfig, waitSeconds: wait, dataArchive: archive },
+        deps,
+        io,
+      );
       io.out(report.ok ? `restore: done; stack ${stack.id} runs from ${snapshot}` : `restore: stopped at "${report.failed?.step}"`);
       return report.ok ? EXIT.ok : EXIT.failed;
     });

@@ -45,7 +45,12 @@ export function synthesizeCheckout(outdir: string, configYaml?: string): HeadSta
     .map((stack) => {
       const id = stack.node.id;
       const document = JSON.parse(readFileSync(join(outdir, "stacks", id, "cdk.tf.json"), "utf8")) as unknown;
-      return { id, topology: stack.topology, resources: resourcesOf(document), target: stack instanceof ClusterApiStack ? ("cluster-api" as const) : ("kind" as const) };
+      return {
+        id,
+        topology: stack.topology,
+        resources: resourcesOf(document),
+        target: stack instanceof ClusterApiStack ? ("cluster-api" as const) : ("kind" as const),
+      };
     });
 }
 
@@ -130,7 +135,10 @@ export function exampleReview(): string {
         ],
         stacks: asBase(base),
       },
-      plan: { kind: "not-computed", reason: "the example is generated without a Terraform engine, so that it reads the same on every machine" },
+      plan: {
+        kind: "not-computed",
+        reason: "the example is generated without a Terraform engine, so that it reads the same on every machine",
+      },
       command: "npm run review -- --example",
       intro: [
         "This is an example of the report `npm run review` writes and the pull-request workflow posts " +
@@ -190,7 +198,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
     const cli = parseCli(argv);
-    if (cli.base !== undefined && run("git", ["rev-parse", "--verify", "--quiet", `${cli.base}^{commit}`], { cwd: projectRoot() }).code !== 0) {
+    if (
+      cli.base !== undefined &&
+      run("git", ["rev-parse", "--verify", "--quiet", `${cli.base}^{commit}`], { cwd: projectRoot() }).code !== 0
+    ) {
       throw new UsageError(`--base ${cli.base} is not a commit of this repository (fetch it first, e.g. git fetch origin)`);
     }
     // The example's default path is the project's, wherever the command runs.

@@ -15,11 +15,33 @@ import { parseNodes } from "../lib/ops/kube";
 import { outageLines, probeDuring, splitProbes, stepMarks } from "../lib/ops/probes";
 import { runSteps } from "../lib/ops/steps";
 import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
-import { clusterConfigVersion, parseKubeVersion, rollOrder, serverVersion, type KubeVersion, type UpgradeFacts } from "../lib/ops/upgrade-plan";
+import {
+  clusterConfigVersion,
+  parseKubeVersion,
+  rollOrder,
+  serverVersion,
+  type KubeVersion,
+  type UpgradeFacts,
+} from "../lib/ops/upgrade-plan";
 import { expandHome } from "../lib/io/paths";
 import { utcStamp } from "../lib/model/util";
 import { join } from "node:path";
-import { clusterOpsContext, EXIT, parseToolArgs, plannedStack, processIo, runMain, runTool, singleStack, toolDeps, underLock, UsageError, type Io, type ToolDeps, waitSeconds } from "./cli";
+import {
+  clusterOpsContext,
+  EXIT,
+  parseToolArgs,
+  plannedStack,
+  processIo,
+  runMain,
+  runTool,
+  singleStack,
+  toolDeps,
+  underLock,
+  UsageError,
+  type Io,
+  type ToolDeps,
+  waitSeconds,
+} from "./cli";
 
 export const USAGE = `Usage: npm run upgrade -- <stack> [--to IMAGE] [--kubeconfig FILE] [--wait SECONDS]
 
@@ -72,7 +94,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     });
     const deps = toolDeps(given);
     const hook = values["terraform-hook"] === true;
-    if (hook && (positionals.length > 0 || values.to || values.kubeconfig)) throw new UsageError("--terraform-hook takes its values from the environment only");
+    if (hook && (positionals.length > 0 || values.to || values.kubeconfig))
+      throw new UsageError("--terraform-hook takes its values from the environment only");
     const stack = hook ? plannedStack(deps.env) : singleStack(positionals);
     const image = (hook ? deps.env.KINDHA_NODE_IMAGE : values.to) ?? stack.topology.nodeImage;
     const bad = imageReference(hook ? "KINDHA_NODE_IMAGE" : "--to", image);
@@ -87,18 +110,32 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
       const target = parseKubeVersion(await imageVersion(k, image));
       if (!target) throw new Error(`${image} names no Kubernetes version in /kind/version; is it a kind node image?`);
       const facts = await readFacts(k, target);
-      const clusterVersion = await k.kubectl(["-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}"]);
+      const clusterVersion = await k.kubectl([
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "kubeadm-config",
+        "-o",
+        "jsonpath={.data.ClusterConfiguration}",
+      ]);
       const clusterAtTarget = clusterConfigVersion(clusterVersion.stdout) === target.text;
       const done = new Set([...facts.kubelets].filter(([, v]) => v === target.text).map(([n]) => n));
       // A node an interrupted roll left half-way (cordoned, out of the load balancer) comes first.
       const pending = readProgress(t.clusterName, deps.env);
       if (pending && (pending.operation !== "upgrade" || pending.target !== target.text)) throw new Error(pendingRoll(pending, stack.id));
-      if (pending) io.out(`upgrade: an interrupted roll left ${pending.node} ${pending.stage} (since ${pending.since}); finishing it first`);
+      if (pending)
+        io.out(`upgrade: an interrupted roll left ${pending.node} ${pending.stage} (since ${pending.since}); finishing it first`);
       else if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
         io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);
         return EXIT.ok;
       }
-      const order = rollOrder(t, { leader: await k.etcdLeader(t), done, clusterAtTarget, ...(pending ? { interrupted: { node: pending.node, stage: pending.stage } } : {}) });
+      const order = rollOrder(t, {
+        leader: await k.etcdLeader(t),
+        done,
+        clusterAtTarget,
+        ...(pending ? { interrupted: { node: pending.node, stage: pending.stage } } : {}),
+      });
 
       return withPrivateTempDir("kindha-upgrade-", async (workDir) => {
         // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
@@ -114,11 +151,21 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
           waitMs: wait * 1000,
           backupDir: expandHome(stack.paths.backups, deps.env.HOME),
           lbSettleMs: LB_SETTLE_MS,
-          keepKubeadmLog: (node, output) => writePrivateFile(join(expandHome(stack.paths.logs, deps.env.HOME), `kubeadm-${node}-${utcStamp(new Date(deps.clock.now()))}.log`), output),
+          keepKubeadmLog: (node, output) =>
+            writePrivateFile(
+              join(expandHome(stack.paths.logs, deps.env.HOME), `kubeadm-${node}-${utcStamp(new Date(deps.clock.now()))}.log`),
+              output,
+            ),
           progress: (node, stage) =>
-            recordProgress(t.clusterName, deps.env, stage && { operation: "upgrade", target: target.text, image, node, stage, since: new Date(deps.clock.now()).toISOString() }),
+            recordProgress(
+              t.clusterName,
+              deps.env,
+              stage && { operation: "upgrade", target: target.text, image, node, stage, since: new Date(deps.clock.now()).toISOString() },
+            ),
         };
-        io.out(`upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`);
+        io.out(
+          `upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`,
+        );
         const list = upgradeSteps(ctx, facts, order);
         const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(list, ctx, steps.log, ctx.clock));
         // The roll (first node's drain to the steady verify) apart from the preparation before it,
@@ -129,7 +176,11 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         for (const l of outageLines(before, steps.marks)) io.out(`${PREPARING}${l}`);
         const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
         const report = probed.result;
-        io.out(report.ok ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified` : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`);
+        io.out(
+          report.ok
+            ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified`
+            : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`,
+        );
         return report.ok ? EXIT.ok : EXIT.failed;
       });
     });

@@ -6,7 +6,22 @@ import { renderChecks, verifyOnce, type CheckResult } from "../lib/ops/verify";
 import { verifyClusterApiOnce } from "../lib/ops/verify-cluster-api";
 import { DEFAULTS } from "../lib/model/defaults";
 import { expandHome, kubeconfigPath } from "../lib/io/paths";
-import { accessThrough, clusterAccess, EXIT, loadStack, parseToolArgs, processIo, requireCluster, runMain, runTool, toolDeps, UsageError, type Io, type StackTarget, type ToolDeps } from "./cli";
+import {
+  accessThrough,
+  clusterAccess,
+  EXIT,
+  loadStack,
+  parseToolArgs,
+  processIo,
+  requireCluster,
+  runMain,
+  runTool,
+  toolDeps,
+  UsageError,
+  type Io,
+  type StackTarget,
+  type ToolDeps,
+} from "./cli";
 
 export const USAGE = `Usage: npm run verify -- <stack> [--kubeconfig FILE]
 
@@ -52,7 +67,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (positionals.length > 1) throw new UsageError(`expected one stack, got ${positionals.join(" ")}`);
     const deps = toolDeps(given);
     const target = loadStack(positionals[0]);
-    const results = target.definition.target === "cluster-api" ? await clusterApi(target, values.kubeconfig, values["workload-server"], deps, io) : await kind(target, values.kubeconfig, values["workload-server"], deps, io);
+    const results =
+      target.definition.target === "cluster-api"
+        ? await clusterApi(target, values.kubeconfig, values["workload-server"], deps, io)
+        : await kind(target, values.kubeconfig, values["workload-server"], deps, io);
     io.out(renderChecks(results));
     const failed = results.filter((r) => !r.ok).length;
     io.out(failed === 0 ? `verify: all ${results.length} checks pass` : `verify: ${failed} of ${results.length} checks FAILED`);
@@ -60,20 +78,37 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
   });
 }
 
-async function kind(stack: StackTarget, kubeconfig: string | undefined, workloadServer: string | undefined, deps: ToolDeps, io: Io): Promise<CheckResult[]> {
+async function kind(
+  stack: StackTarget,
+  kubeconfig: string | undefined,
+  workloadServer: string | undefined,
+  deps: ToolDeps,
+  io: Io,
+): Promise<CheckResult[]> {
   if (workloadServer !== undefined) throw new UsageError("--workload-server applies to cluster-api stacks only");
   const access = clusterAccess(stack, kubeconfig, deps);
-  io.out(`verify: stack ${stack.id}, cluster ${stack.topology.clusterName}, ${stack.topology.controlPlanes.length} control plane(s), API ${stack.topology.api.url}`);
+  io.out(
+    `verify: stack ${stack.id}, cluster ${stack.topology.clusterName}, ${stack.topology.controlPlanes.length} control plane(s), API ${stack.topology.api.url}`,
+  );
   return verifyOnce(stack.topology, access);
 }
 
-async function clusterApi(stack: StackTarget, kubeconfig: string | undefined, workloadServer: string | undefined, deps: ToolDeps, io: Io): Promise<CheckResult[]> {
-  if (workloadServer !== undefined && !/^https:\/\/[A-Za-z0-9.:[\]-]+$/.test(workloadServer)) throw new UsageError("--workload-server must be https://host:port");
+async function clusterApi(
+  stack: StackTarget,
+  kubeconfig: string | undefined,
+  workloadServer: string | undefined,
+  deps: ToolDeps,
+  io: Io,
+): Promise<CheckResult[]> {
+  if (workloadServer !== undefined && !/^https:\/\/[A-Za-z0-9.:[\]-]+$/.test(workloadServer))
+    throw new UsageError("--workload-server must be https://host:port");
   const settings = stack.definition.clusterApi ?? {};
   const management = expandHome(kubeconfig ?? settings.managementKubeconfig ?? kubeconfigPath(DEFAULTS.clusterName), deps.env.HOME);
   requireCluster(stack.id, management, deps);
   const t = stack.topology;
-  io.out(`verify: stack ${stack.id} (cluster-api), cluster ${t.clusterName}: ${t.controlPlanes.length} control plane(s), ${t.workers.length} worker(s), through the management cluster of ${management}`);
+  io.out(
+    `verify: stack ${stack.id} (cluster-api), cluster ${t.clusterName}: ${t.controlPlanes.length} control plane(s), ${t.workers.length} worker(s), through the management cluster of ${management}`,
+  );
   return verifyClusterApiOnce(t, { ...accessThrough(management, deps), namespace: settings.namespace, workloadServer });
 }
 

@@ -32,12 +32,29 @@ if (t) {
    * with the volume at /data; its log once it has succeeded.
    */
   const onLake = async (ns: string, command: string): Promise<string> => {
-    const claim = { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "lake", namespace: ns }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } };
+    const claim = {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "lake", namespace: ns },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    };
     const pod = {
       apiVersion: "v1",
       kind: "Pod",
       metadata: { name: "lake-io", namespace: ns },
-      spec: { restartPolicy: "Never", containers: [{ name: "io", image: TOOLS_IMAGE, imagePullPolicy: "Never", command: ["sh", "-c", command], volumeMounts: [{ name: "lake", mountPath: "/data" }] }], volumes: [{ name: "lake", persistentVolumeClaim: { claimName: "lake" } }] },
+      spec: {
+        restartPolicy: "Never",
+        containers: [
+          {
+            name: "io",
+            image: TOOLS_IMAGE,
+            imagePullPolicy: "Never",
+            command: ["sh", "-c", command],
+            volumeMounts: [{ name: "lake", mountPath: "/data" }],
+          },
+        ],
+        volumes: [{ name: "lake", persistentVolumeClaim: { claimName: "lake" } }],
+      },
     };
     kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: [claim, pod] }));
     const phase = await waitFor(`${ns}/lake-io to finish`, 3 * MINUTE, () => {
@@ -59,290 +76,440 @@ if (t) {
 
   describe("single, its data through destroy, restore and migrate into ha-option-b and back", () => {
     let deployed = "";
-    test("cdktf deploy single creates the cluster and the stack's namespaces; the preflight warned of over-commit; a second plan is a no-op", async () => {
-      deployed = (await t.cdktf("deploy", "single")).output;
-      expect(deployed).toMatch(/preflight: warning: docker reports \d+ CPUs, the stack plans \d+/);
-      expect(deployed).toContain("continuing because KINDHA_ALLOW_OVERCOMMIT=1");
-      const namespaces = JSON.parse(t.k("get", "namespaces", "-o", "json")).items.map((n: any) => n.metadata.name);
-      expect(namespaces).toEqual(expect.arrayContaining(LAKES));
-      const plan = t.project().plan("single");
-      expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
-    }, 20 * MINUTE);
+    test(
+      "cdktf deploy single creates the cluster and the stack's namespaces; the preflight warned of over-commit; a second plan is a no-op",
+      async () => {
+        deployed = (await t.cdktf("deploy", "single")).output;
+        expect(deployed).toMatch(/preflight: warning: docker reports \d+ CPUs, the stack plans \d+/);
+        expect(deployed).toContain("continuing because KINDHA_ALLOW_OVERCOMMIT=1");
+        const namespaces = JSON.parse(t.k("get", "namespaces", "-o", "json")).items.map((n: any) => n.metadata.name);
+        expect(namespaces).toEqual(expect.arrayContaining(LAKES));
+        const plan = t.project().plan("single");
+        expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+      },
+      20 * MINUTE,
+    );
 
     declareClusterChecks(t, "single");
 
-    test("single's nodes carry the stack's mark with this state's id; the state is 0600; a changed apiServerPort makes cdktf diff show the replacement within 60 s, the hook not looking at the cluster", async () => {
-      const stateFile = join(t.sandbox.dir, "terraform.single.tfstate");
-      for (const f of [stateFile, `${stateFile}.backup`]) expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
-      const state = JSON.parse(readFileSync(stateFile, "utf8"));
-      const lifecycle = state.resources.find((r: any) => r.type === "null_resource" && r.instances[0].attributes.triggers?.config_sha256);
-      const id = lifecycle.instances[0].attributes.id;
-      expect(id).toMatch(/^\d+$/);
-      for (const node of t.topology("single").nodes) {
-        expect({ node: node.name, mark: run("docker", ["exec", node.name, "cat", "/kind/kindha-identity"], t.env()).stdout }).toEqual({ node: node.name, mark: `stack=single\ncreate=${id}\nproject=${realpathSync(t.sandbox.dir)}\n` });
-      }
-      const config = readFileSync(t.sandbox.configFile, "utf8");
-      const log = join(t.sandbox.home, ".kindha", "logs", t.cluster, "recover.log");
-      const logged = existsSync(log) ? readFileSync(log, "utf8") : "";
-      writeFileSync(t.sandbox.configFile, config.replace("  single:\n", "  single:\n    apiServerPort: 6444\n"));
-      try {
-        const r = await runLogged("npx cdktf diff single --skip-provider-lock", { cwd: t.sandbox.dir, env: t.env(), logFile: t.sandbox.logFile, timeoutMs: 60_000 });
-        t.say(`cdktf diff single with apiServerPort 6444: exit ${r.code} in ${r.seconds} s`);
-        // Ended within the bound (a killed run has no code), showing the replacement. It exits 1:
-        // the stack's Kubernetes objects cannot be read with the provider's configuration unknown
-        // until the new cluster exists (hashicorp/terraform#30465); npm run migrate is that path.
-        expect(r.code).not.toBeNull();
-        const shown = stripVTControlCharacters(r.output);
-        expect(shown).toMatch(/null_resource\.Cluster_Lifecycle_\w+ \(Cluster\/Lifecycle\) must be replaced/);
-        expect(shown).toMatch(/Plan: 3 to add, 0 to change, 3 to destroy/);
-      } finally {
-        writeFileSync(t.sandbox.configFile, config);
-      }
-      expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe(logged);
-      expect(t.k("get", "--raw", "/readyz").trim()).toBe("ok");
-    }, 5 * MINUTE);
-
-    test("PostgreSQL in workloads: 10,000 rows, the volume in the host data directory with a stable name, no node affinity, kept on delete", async () => {
-      kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], pg.postgresManifest());
-      const node = await pg.waitReady(db());
-      rows = pg.writeRows(db());
-      t.say(`PostgreSQL on ${node}: ${rows}`);
-      expect(rows).toMatch(/^10000 [0-9a-f]{32}$/);
-      const pvc = JSON.parse(t.k("-n", pg.NAMESPACE, "get", "pvc", pg.CLAIM, "-o", "json"));
-      expect(pvc.status.phase).toBe("Bound");
-      expect(pvc.spec.storageClassName).toBe("standard");
-      const pv = JSON.parse(t.k("get", "pv", pvc.spec.volumeName, "-o", "json"));
-      expect(pv.spec.nodeAffinity).toBeUndefined();
-      expect(pv.spec.persistentVolumeReclaimPolicy).toBe("Retain");
-      expect(pv.spec.hostPath.path).toBe(`/var/local-path-provisioner/${pg.NAMESPACE}/${pg.CLAIM}`);
-      expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
-      expect(statSync(t.dataDir).mode & 0o777).toBe(0o700);
-      expect(readFileSync(join(t.dataDir, ".kindha-cluster"), "utf8")).toBe(`${t.cluster}\n`);
-    }, 10 * MINUTE);
-
-    test(`a claim in each of the stack's own namespaces holds ${MIB} MiB of random bytes; verify counts them`, async () => {
-      for (const ns of LAKES) {
-        lakes[ns] = await onLake(ns, `head -c ${MIB * 1024 * 1024} /dev/urandom >/data/blob && sync && sha256sum /data/blob | cut -d' ' -f1`);
-        expect(lakes[ns]).toMatch(/^[0-9a-f]{64}$/);
-      }
-      const v = passed("verify", await t.tool("verify", "single"));
-      expect(v.output).toMatch(/PersistentVolumeClaims Bound\s+pass\s+3 Bound/);
-      expect(v.output).toMatch(/volume directories on the host\s+pass\s+3 present/);
-      expect(v.output).toMatch(/workloads available\s+pass\s+.*1 StatefulSets/);
-    }, 10 * MINUTE);
-
-    test("the database moved to another node reads the same bytes", async () => {
-      const from = JSON.parse(t.k("-n", pg.NAMESPACE, "get", "pod", pg.POD, "-o", "json")).spec.nodeName;
-      const to = t.topology("single").controlPlanes[0].name;
-      expect(from).not.toBe(to);
-      const patch = { spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": to }, tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }] } } } };
-      t.k("-n", pg.NAMESPACE, "patch", "statefulset", "postgres", "--type", "merge", "-p", JSON.stringify(patch));
-      await waitFor(`${pg.POD} on ${to}`, 5 * MINUTE, () => {
-        const p = JSON.parse(t.k("-n", pg.NAMESPACE, "get", "pod", pg.POD, "-o", "json"));
-        return p.spec.nodeName === to && p.status.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ? true : undefined;
-      });
-      await pg.waitReady(db());
-      expect(pg.checksum(db())).toBe(rows);
-    }, 10 * MINUTE);
-
-    test("cdktf destroy deletes the namespaces and the cluster but no volume; after cdktf deploy the same claims find the same bytes", async () => {
-      await t.cdktf("destroy", "single");
-      expect(clusterContainers(t.cluster)).toEqual([]);
-      for (const ns of LAKES) expect(statSync(lakeOnHost(ns)).size).toBe(MIB * 1024 * 1024);
-      expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
-      await t.cdktf("deploy", "single");
-      for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
-      kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], pg.postgresManifest());
-      await pg.waitReady(db());
-      expect(pg.checksum(db())).toBe(rows);
-    }, 30 * MINUTE);
-
-    test("backup --with-data, cdktf destroy, the data directory gone, cdktf deploy, restore --with-data: the database and the claims' bytes come back", async () => {
-      const backup = passed("backup --with-data", await t.tool("backup", "single", "--with-data"));
-      const [snapshot, archive] = backup.output.split("\n").filter((l) => l.startsWith("/"));
-      expect(snapshot).toMatch(new RegExp(`/\\.kindha/backups/${t.cluster}/${t.cluster}-single-\\d{8}T\\d{6}Z\\.db$`));
-      expect(archive).toBe(snapshot.replace(/\.db$/, ".data.tar.gz"));
-      for (const f of [snapshot, archive]) expect(statSync(f).mode & 0o777).toBe(0o600);
-      // The database was stopped for the archive and runs again with its rows.
-      expect(backup.output).toContain(`scaled StatefulSet ${pg.NAMESPACE}/postgres from 1 to 0`);
-      await pg.waitReady(db());
-      expect(pg.checksum(db())).toBe(rows);
-
-      await t.cdktf("destroy", "single");
-      // As on a new machine: only the archive can bring the volumes back.
-      renameSync(t.dataDir, `${t.dataDir}.moved-away`);
-      await t.cdktf("deploy", "single");
-      const restore = passed("restore --with-data", await t.tool("restore", "single", "--snapshot", snapshot, "--with-data"));
-      expect(restore.output).toMatch(/volumes: each kept on delete, each Bound one's directory on the host\n\s+ok in [\d.]+ s: 3 present/);
-      await pg.waitReady(db());
-      expect(pg.checksum(db())).toBe(rows);
-      for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
-      rmSync(`${t.dataDir}.moved-away`, { recursive: true, force: true });
-      passed("verify", await t.tool("verify", "single"));
-    }, 30 * MINUTE);
-
-    test("npm run migrate -- --from single --to ha-option-b refuses while a claim's directory is missing, changing nothing", async () => {
-      const lake = join(t.dataDir, "workloads", "lake");
-      renameSync(lake, `${lake}.aside`);
-      try {
-        const r = await t.tool("migrate", "--from", "single", "--to", "ha-option-b", "--project-dir", t.sandbox.dir, "--skip-provider-lock");
-        expect(r.code).toBe(1);
-        expect(r.output).toMatch(/1 of 3 volume\(s\) have no directory in \S+: workloads\/lake \(workloads\/lake\); nothing was changed/);
+    test(
+      "single's nodes carry the stack's mark with this state's id; the state is 0600; a changed apiServerPort makes cdktf diff show the replacement within 60 s, the hook not looking at the cluster",
+      async () => {
+        const stateFile = join(t.sandbox.dir, "terraform.single.tfstate");
+        for (const f of [stateFile, `${stateFile}.backup`]) expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+        const state = JSON.parse(readFileSync(stateFile, "utf8"));
+        const lifecycle = state.resources.find((r: any) => r.type === "null_resource" && r.instances[0].attributes.triggers?.config_sha256);
+        const id = lifecycle.instances[0].attributes.id;
+        expect(id).toMatch(/^\d+$/);
+        for (const node of t.topology("single").nodes) {
+          expect({ node: node.name, mark: run("docker", ["exec", node.name, "cat", "/kind/kindha-identity"], t.env()).stdout }).toEqual({
+            node: node.name,
+            mark: `stack=single\ncreate=${id}\nproject=${realpathSync(t.sandbox.dir)}\n`,
+          });
+        }
+        const config = readFileSync(t.sandbox.configFile, "utf8");
+        const log = join(t.sandbox.home, ".kindha", "logs", t.cluster, "recover.log");
+        const logged = existsSync(log) ? readFileSync(log, "utf8") : "";
+        writeFileSync(t.sandbox.configFile, config.replace("  single:\n", "  single:\n    apiServerPort: 6444\n"));
+        try {
+          const r = await runLogged("npx cdktf diff single --skip-provider-lock", {
+            cwd: t.sandbox.dir,
+            env: t.env(),
+            logFile: t.sandbox.logFile,
+            timeoutMs: 60_000,
+          });
+          t.say(`cdktf diff single with apiServerPort 6444: exit ${r.code} in ${r.seconds} s`);
+          // Ended within the bound (a killed run has no code), showing the replacement. It exits 1:
+          // the stack's Kubernetes objects cannot be read with the provider's configuration unknown
+          // until the new cluster exists (hashicorp/terraform#30465); npm run migrate is that path.
+          expect(r.code).not.toBeNull();
+          const shown = stripVTControlCharacters(r.output);
+          expect(shown).toMatch(/null_resource\.Cluster_Lifecycle_\w+ \(Cluster\/Lifecycle\) must be replaced/);
+          expect(shown).toMatch(/Plan: 3 to add, 0 to change, 3 to destroy/);
+        } finally {
+          writeFileSync(t.sandbox.configFile, config);
+        }
+        expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe(logged);
         expect(t.k("get", "--raw", "/readyz").trim()).toBe("ok");
-      } finally {
-        renameSync(`${lake}.aside`, lake);
-      }
-    }, 10 * MINUTE);
+      },
+      5 * MINUTE,
+    );
 
-    test("npm run migrate -- --from single --to ha-option-b keeps every marker ConfigMap, PostgreSQL's rows and the claims' bytes", async () => {
-      Object.assign(markers, t.writeMarkers(MARKERS, 30));
-      const r = passed("migrate single -> ha-option-b", await t.tool("migrate", "--from", "single", "--to", "ha-option-b", "--project-dir", t.sandbox.dir, "--skip-provider-lock"));
-      t.say(`migrate single -> ha-option-b: ${r.seconds} s`);
-      expect(t.listMarkers(MARKERS)).toEqual(markers);
-      expect(JSON.parse(t.k("get", "nodes", "-o", "json")).items).toHaveLength(4);
-      await pg.waitReady(db());
-      expect(pg.checksum(db())).toBe(rows);
-      for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
-    }, 40 * MINUTE);
+    test(
+      "PostgreSQL in workloads: 10,000 rows, the volume in the host data directory with a stable name, no node affinity, kept on delete",
+      async () => {
+        kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], pg.postgresManifest());
+        const node = await pg.waitReady(db());
+        rows = pg.writeRows(db());
+        t.say(`PostgreSQL on ${node}: ${rows}`);
+        expect(rows).toMatch(/^10000 [0-9a-f]{32}$/);
+        const pvc = JSON.parse(t.k("-n", pg.NAMESPACE, "get", "pvc", pg.CLAIM, "-o", "json"));
+        expect(pvc.status.phase).toBe("Bound");
+        expect(pvc.spec.storageClassName).toBe("standard");
+        const pv = JSON.parse(t.k("get", "pv", pvc.spec.volumeName, "-o", "json"));
+        expect(pv.spec.nodeAffinity).toBeUndefined();
+        expect(pv.spec.persistentVolumeReclaimPolicy).toBe("Retain");
+        expect(pv.spec.hostPath.path).toBe(`/var/local-path-provisioner/${pg.NAMESPACE}/${pg.CLAIM}`);
+        expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
+        expect(statSync(t.dataDir).mode & 0o777).toBe(0o700);
+        expect(readFileSync(join(t.dataDir, ".kindha-cluster"), "utf8")).toBe(`${t.cluster}\n`);
+      },
+      10 * MINUTE,
+    );
+
+    test(
+      `a claim in each of the stack's own namespaces holds ${MIB} MiB of random bytes; verify counts them`,
+      async () => {
+        for (const ns of LAKES) {
+          lakes[ns] = await onLake(
+            ns,
+            `head -c ${MIB * 1024 * 1024} /dev/urandom >/data/blob && sync && sha256sum /data/blob | cut -d' ' -f1`,
+          );
+          expect(lakes[ns]).toMatch(/^[0-9a-f]{64}$/);
+        }
+        const v = passed("verify", await t.tool("verify", "single"));
+        expect(v.output).toMatch(/PersistentVolumeClaims Bound\s+pass\s+3 Bound/);
+        expect(v.output).toMatch(/volume directories on the host\s+pass\s+3 present/);
+        expect(v.output).toMatch(/workloads available\s+pass\s+.*1 StatefulSets/);
+      },
+      10 * MINUTE,
+    );
+
+    test(
+      "the database moved to another node reads the same bytes",
+      async () => {
+        const from = JSON.parse(t.k("-n", pg.NAMESPACE, "get", "pod", pg.POD, "-o", "json")).spec.nodeName;
+        const to = t.topology("single").controlPlanes[0].name;
+        expect(from).not.toBe(to);
+        const patch = {
+          spec: {
+            template: {
+              spec: {
+                nodeSelector: { "kubernetes.io/hostname": to },
+                tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
+              },
+            },
+          },
+        };
+        t.k("-n", pg.NAMESPACE, "patch", "statefulset", "postgres", "--type", "merge", "-p", JSON.stringify(patch));
+        await waitFor(`${pg.POD} on ${to}`, 5 * MINUTE, () => {
+          const p = JSON.parse(t.k("-n", pg.NAMESPACE, "get", "pod", pg.POD, "-o", "json"));
+          return p.spec.nodeName === to && p.status.conditions?.some((c: any) => c.type === "Ready" && c.status === "True")
+            ? true
+            : undefined;
+        });
+        await pg.waitReady(db());
+        expect(pg.checksum(db())).toBe(rows);
+      },
+      10 * MINUTE,
+    );
+
+    test(
+      "cdktf destroy deletes the namespaces and the cluster but no volume; after cdktf deploy the same claims find the same bytes",
+      async () => {
+        await t.cdktf("destroy", "single");
+        expect(clusterContainers(t.cluster)).toEqual([]);
+        for (const ns of LAKES) expect(statSync(lakeOnHost(ns)).size).toBe(MIB * 1024 * 1024);
+        expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
+        await t.cdktf("deploy", "single");
+        for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
+        kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], pg.postgresManifest());
+        await pg.waitReady(db());
+        expect(pg.checksum(db())).toBe(rows);
+      },
+      30 * MINUTE,
+    );
+
+    test(
+      "backup --with-data, cdktf destroy, the data directory gone, cdktf deploy, restore --with-data: the database and the claims' bytes come back",
+      async () => {
+        const backup = passed("backup --with-data", await t.tool("backup", "single", "--with-data"));
+        const [snapshot, archive] = backup.output.split("\n").filter((l) => l.startsWith("/"));
+        expect(snapshot).toMatch(new RegExp(`/\\.kindha/backups/${t.cluster}/${t.cluster}-single-\\d{8}T\\d{6}Z\\.db$`));
+        expect(archive).toBe(snapshot.replace(/\.db$/, ".data.tar.gz"));
+        for (const f of [snapshot, archive]) expect(statSync(f).mode & 0o777).toBe(0o600);
+        // The database was stopped for the archive and runs again with its rows.
+        expect(backup.output).toContain(`scaled StatefulSet ${pg.NAMESPACE}/postgres from 1 to 0`);
+        await pg.waitReady(db());
+        expect(pg.checksum(db())).toBe(rows);
+
+        await t.cdktf("destroy", "single");
+        // As on a new machine: only the archive can bring the volumes back.
+        renameSync(t.dataDir, `${t.dataDir}.moved-away`);
+        await t.cdktf("deploy", "single");
+        const restore = passed("restore --with-data", await t.tool("restore", "single", "--snapshot", snapshot, "--with-data"));
+        expect(restore.output).toMatch(
+          /volumes: each kept on delete, each Bound one's directory on the host\n\s+ok in [\d.]+ s: 3 present/,
+        );
+        await pg.waitReady(db());
+        expect(pg.checksum(db())).toBe(rows);
+        for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
+        rmSync(`${t.dataDir}.moved-away`, { recursive: true, force: true });
+        passed("verify", await t.tool("verify", "single"));
+      },
+      30 * MINUTE,
+    );
+
+    test(
+      "npm run migrate -- --from single --to ha-option-b refuses while a claim's directory is missing, changing nothing",
+      async () => {
+        const lake = join(t.dataDir, "workloads", "lake");
+        renameSync(lake, `${lake}.aside`);
+        try {
+          const r = await t.tool(
+            "migrate",
+            "--from",
+            "single",
+            "--to",
+            "ha-option-b",
+            "--project-dir",
+            t.sandbox.dir,
+            "--skip-provider-lock",
+          );
+          expect(r.code).toBe(1);
+          expect(r.output).toMatch(/1 of 3 volume\(s\) have no directory in \S+: workloads\/lake \(workloads\/lake\); nothing was changed/);
+          expect(t.k("get", "--raw", "/readyz").trim()).toBe("ok");
+        } finally {
+          renameSync(`${lake}.aside`, lake);
+        }
+      },
+      10 * MINUTE,
+    );
+
+    test(
+      "npm run migrate -- --from single --to ha-option-b keeps every marker ConfigMap, PostgreSQL's rows and the claims' bytes",
+      async () => {
+        Object.assign(markers, t.writeMarkers(MARKERS, 30));
+        const r = passed(
+          "migrate single -> ha-option-b",
+          await t.tool("migrate", "--from", "single", "--to", "ha-option-b", "--project-dir", t.sandbox.dir, "--skip-provider-lock"),
+        );
+        t.say(`migrate single -> ha-option-b: ${r.seconds} s`);
+        expect(t.listMarkers(MARKERS)).toEqual(markers);
+        expect(JSON.parse(t.k("get", "nodes", "-o", "json")).items).toHaveLength(4);
+        await pg.waitReady(db());
+        expect(pg.checksum(db())).toBe(rows);
+        for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
+      },
+      40 * MINUTE,
+    );
 
     declareClusterChecks(t, "ha-option-b");
 
-    test("ha-option-b: cdktf deploy after the restore puts back what the snapshot lacked (the backup CronJob); a Job from it writes a 0600 snapshot into the host backup directory", async () => {
-      await t.cdktf("deploy", "ha-option-b");
-      expect(t.k("-n", "kube-system", "get", "cronjob", "etcd-backup", "-o", "jsonpath={.spec.schedule}")).toBe("0 */6 * * *");
-      const scheduled = join(t.backupDir, "scheduled");
-      // The directory's owner (here another user than the Job's root) gets the snapshot, so its `npm run restore` reads it.
-      chownSync(scheduled, 1000, 1000);
-      const snapshot = await runScheduledBackup(t, "etcd-backup-now");
-      expect(snapshot).toMatch(/\/scheduled-\d{8}T\d{6}Z\.db$/);
-      const stat = statSync(snapshot);
-      expect({ size: stat.size > 0, mode: stat.mode & 0o777, uid: stat.uid, gid: stat.gid }).toEqual({ size: true, mode: 0o600, uid: 1000, gid: 1000 });
-      chownSync(scheduled, process.getuid!(), process.getgid!());
-      const plan = t.project().plan("ha-option-b");
-      expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
-    }, 20 * MINUTE);
+    test(
+      "ha-option-b: cdktf deploy after the restore puts back what the snapshot lacked (the backup CronJob); a Job from it writes a 0600 snapshot into the host backup directory",
+      async () => {
+        await t.cdktf("deploy", "ha-option-b");
+        expect(t.k("-n", "kube-system", "get", "cronjob", "etcd-backup", "-o", "jsonpath={.spec.schedule}")).toBe("0 */6 * * *");
+        const scheduled = join(t.backupDir, "scheduled");
+        // The directory's owner (here another user than the Job's root) gets the snapshot, so its `npm run restore` reads it.
+        chownSync(scheduled, 1000, 1000);
+        const snapshot = await runScheduledBackup(t, "etcd-backup-now");
+        expect(snapshot).toMatch(/\/scheduled-\d{8}T\d{6}Z\.db$/);
+        const stat = statSync(snapshot);
+        expect({ size: stat.size > 0, mode: stat.mode & 0o777, uid: stat.uid, gid: stat.gid }).toEqual({
+          size: true,
+          mode: 0o600,
+          uid: 1000,
+          gid: 1000,
+        });
+        chownSync(scheduled, process.getuid!(), process.getgid!());
+        const plan = t.project().plan("ha-option-b");
+        expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+      },
+      20 * MINUTE,
+    );
 
-    test("ha-option-b: npm run drill: with one control plane stopped, /readyz and writes keep being served through the load balancer", async () => {
-      const r = await t.tool("drill", "ha-option-b", "--observe", "20");
-      const writes = Number(/writes unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
-      const api = Number(/API unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
-      t.say(`drill: writes unavailable ${writes} s, API unavailable ${api} s`);
-      expect(r.output).toContain("drill passed");
-      expect(r.code).toBe(0);
-      expect(writes).toBeLessThan(30);
-      expect(api).toBeLessThan(30);
-    }, 10 * MINUTE);
+    test(
+      "ha-option-b: npm run drill: with one control plane stopped, /readyz and writes keep being served through the load balancer",
+      async () => {
+        const r = await t.tool("drill", "ha-option-b", "--observe", "20");
+        const writes = Number(/writes unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
+        const api = Number(/API unavailable for ([\d.]+) s/.exec(r.output)?.[1]);
+        t.say(`drill: writes unavailable ${writes} s, API unavailable ${api} s`);
+        expect(r.output).toContain("drill passed");
+        expect(r.code).toBe(0);
+        expect(writes).toBeLessThan(30);
+        expect(api).toBeLessThan(30);
+      },
+      10 * MINUTE,
+    );
 
-    test("ha-option-b: with two of three control planes stopped, quorum is lost and writes fail fast; after restart no key is lost", async () => {
-      const env = t.env();
-      const topology = t.topology("ha-option-b");
-      const victims = topology.controlPlanes.slice(1).map((n) => n.name);
-      const ipOf = (node: string) => run("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node], env).stdout.trim();
-      const ipsBefore = Object.fromEntries(victims.map((v) => [v, ipOf(v)]));
-      // Docker gives a restarted container the lowest free address, not its own: start the
-      // stopped control planes in the order of their addresses so each gets its own back.
-      const startOrder = [...victims].sort((a, b) => ipNumber(ipsBefore[a]) - ipNumber(ipsBefore[b]));
-      try {
-        for (const v of victims) expect(run("docker", ["stop", v], env).code).toBe(0);
-        const health = run("bash", [join(ROOT, "scripts", "etcd.sh"), "health", "--kind", "--kubeconfig", t.kubeconfig, "--cluster", topology.clusterName, "--expect", "3"], env);
-        expect(health.stderr).toContain("quorum lost: 1 of 3 members healthy, quorum needs 2");
-        expect(health.code).toBe(1);
-        const t0 = Date.now();
-        const write = run("kubectl", ["--kubeconfig", t.kubeconfig, "--request-timeout", "10s", "-n", MARKERS, "create", "configmap", "during-outage"], env);
-        const seconds = (Date.now() - t0) / 1000;
-        t.say(`write with quorum lost failed after ${seconds.toFixed(1)} s: ${write.stderr.trim().split("\n").pop()}`);
-        expect(write.code).not.toBe(0);
-        expect(write.stderr.trim()).not.toBe("");
-        expect(seconds).toBeLessThan(20);
-      } finally {
-        for (const v of startOrder) run("docker", ["start", v], env);
-      }
-      expect(Object.fromEntries(victims.map((v) => [v, ipOf(v)]))).toEqual(ipsBefore);
-      const back = Date.now();
-      await waitFor("verify to pass after the restart", 5 * MINUTE, () => (run(process.execPath, [join(ROOT, "dist", "tools", "verify.js"), "ha-option-b"], { ...env, KINDHA_CONFIG: t.sandbox.configFile }).code === 0 ? true : undefined), 5000);
-      t.say(`recovered from quorum loss in ${((Date.now() - back) / 1000).toFixed(0)} s`);
-      expect(t.listMarkers(MARKERS)).toEqual(markers);
-    }, 10 * MINUTE);
+    test(
+      "ha-option-b: with two of three control planes stopped, quorum is lost and writes fail fast; after restart no key is lost",
+      async () => {
+        const env = t.env();
+        const topology = t.topology("ha-option-b");
+        const victims = topology.controlPlanes.slice(1).map((n) => n.name);
+        const ipOf = (node: string) =>
+          run("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node], env).stdout.trim();
+        const ipsBefore = Object.fromEntries(victims.map((v) => [v, ipOf(v)]));
+        // Docker gives a restarted container the lowest free address, not its own: start the
+        // stopped control planes in the order of their addresses so each gets its own back.
+        const startOrder = [...victims].sort((a, b) => ipNumber(ipsBefore[a]) - ipNumber(ipsBefore[b]));
+        try {
+          for (const v of victims) expect(run("docker", ["stop", v], env).code).toBe(0);
+          const health = run(
+            "bash",
+            [
+              join(ROOT, "scripts", "etcd.sh"),
+              "health",
+              "--kind",
+              "--kubeconfig",
+              t.kubeconfig,
+              "--cluster",
+              topology.clusterName,
+              "--expect",
+              "3",
+            ],
+            env,
+          );
+          expect(health.stderr).toContain("quorum lost: 1 of 3 members healthy, quorum needs 2");
+          expect(health.code).toBe(1);
+          const t0 = Date.now();
+          const write = run(
+            "kubectl",
+            ["--kubeconfig", t.kubeconfig, "--request-timeout", "10s", "-n", MARKERS, "create", "configmap", "during-outage"],
+            env,
+          );
+          const seconds = (Date.now() - t0) / 1000;
+          t.say(`write with quorum lost failed after ${seconds.toFixed(1)} s: ${write.stderr.trim().split("\n").pop()}`);
+          expect(write.code).not.toBe(0);
+          expect(write.stderr.trim()).not.toBe("");
+          expect(seconds).toBeLessThan(20);
+        } finally {
+          for (const v of startOrder) run("docker", ["start", v], env);
+        }
+        expect(Object.fromEntries(victims.map((v) => [v, ipOf(v)]))).toEqual(ipsBefore);
+        const back = Date.now();
+        await waitFor(
+          "verify to pass after the restart",
+          5 * MINUTE,
+          () =>
+            run(process.execPath, [join(ROOT, "dist", "tools", "verify.js"), "ha-option-b"], {
+              ...env,
+              KINDHA_CONFIG: t.sandbox.configFile,
+            }).code === 0
+              ? true
+              : undefined,
+          5000,
+        );
+        t.say(`recovered from quorum loss in ${((Date.now() - back) / 1000).toFixed(0)} s`);
+        expect(t.listMarkers(MARKERS)).toEqual(markers);
+      },
+      10 * MINUTE,
+    );
 
-    test("ha-option-b: after a restart of the Docker engine, cdktf deploy recovers the cluster in its plan: same containers, nothing replaced, no object or row lost, a no-op plan after", async () => {
-      const before = containerIds(t);
-      dockerEngine("stop", t.env());
-      dockerEngine("start", t.env());
-      const r = await t.cdktf("deploy", "ha-option-b");
-      expect(containerIds(t)).toEqual(before);
-      expect(r.output).not.toMatch(/Destroying|[1-9]\d* destroyed|must be replaced/);
-      const log = readFileSync(join(t.sandbox.home, ".kindha", "logs", t.cluster, "recover.log"), "utf8");
-      expect(log).toMatch(/recover: done in \d+ s/);
-      // The plan's repair ends once etcd has quorum and the API answers; it verifies no workload.
-      expect(log).toContain("wait for etcd quorum and the API");
-      expect(log).not.toContain("verify stack");
-      expect(t.k("get", "--raw", "/readyz").trim()).toBe("ok");
-      expect(t.listMarkers(MARKERS)).toEqual(markers);
-      await pg.waitReady(db());
-      expect(pg.checksum(db())).toBe(rows);
-      // Pods settle after the nodes restart: verify passes within a bound.
-      const settled = Date.now();
-      await waitFor("verify to pass after the restart", 5 * MINUTE, async () => ((await t.tool("verify", "ha-option-b")).code === 0 ? true : undefined));
-      t.say(`verify passed ${((Date.now() - settled) / 1000).toFixed(0)} s after cdktf deploy's repair`);
-      const plan = t.project().plan("ha-option-b");
-      expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
-    }, 30 * MINUTE);
+    test(
+      "ha-option-b: after a restart of the Docker engine, cdktf deploy recovers the cluster in its plan: same containers, nothing replaced, no object or row lost, a no-op plan after",
+      async () => {
+        const before = containerIds(t);
+        dockerEngine("stop", t.env());
+        dockerEngine("start", t.env());
+        const r = await t.cdktf("deploy", "ha-option-b");
+        expect(containerIds(t)).toEqual(before);
+        expect(r.output).not.toMatch(/Destroying|[1-9]\d* destroyed|must be replaced/);
+        const log = readFileSync(join(t.sandbox.home, ".kindha", "logs", t.cluster, "recover.log"), "utf8");
+        expect(log).toMatch(/recover: done in \d+ s/);
+        // The plan's repair ends once etcd has quorum and the API answers; it verifies no workload.
+        expect(log).toContain("wait for etcd quorum and the API");
+        expect(log).not.toContain("verify stack");
+        expect(t.k("get", "--raw", "/readyz").trim()).toBe("ok");
+        expect(t.listMarkers(MARKERS)).toEqual(markers);
+        await pg.waitReady(db());
+        expect(pg.checksum(db())).toBe(rows);
+        // Pods settle after the nodes restart: verify passes within a bound.
+        const settled = Date.now();
+        await waitFor("verify to pass after the restart", 5 * MINUTE, async () =>
+          (await t.tool("verify", "ha-option-b")).code === 0 ? true : undefined,
+        );
+        t.say(`verify passed ${((Date.now() - settled) / 1000).toFixed(0)} s after cdktf deploy's repair`);
+        const plan = t.project().plan("ha-option-b");
+        expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+      },
+      30 * MINUTE,
+    );
 
-    test("npm run migrate -- --from ha-option-b --to single keeps every marker ConfigMap, PostgreSQL's rows and the claims' bytes", async () => {
-      const r = passed("migrate ha-option-b -> single", await t.tool("migrate", "--from", "ha-option-b", "--to", "single", "--project-dir", t.sandbox.dir, "--skip-provider-lock"));
-      t.say(`migrate ha-option-b -> single: ${r.seconds} s`);
-      expect(t.listMarkers(MARKERS)).toEqual(markers);
-      expect(JSON.parse(t.k("get", "nodes", "-o", "json")).items.map((n: any) => n.metadata.name).sort()).toEqual([`${t.cluster}-control-plane`, `${t.cluster}-worker`]);
-      await pg.waitReady(db());
-      expect(pg.checksum(db())).toBe(rows);
-      for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
-    }, 40 * MINUTE);
+    test(
+      "npm run migrate -- --from ha-option-b --to single keeps every marker ConfigMap, PostgreSQL's rows and the claims' bytes",
+      async () => {
+        const r = passed(
+          "migrate ha-option-b -> single",
+          await t.tool("migrate", "--from", "ha-option-b", "--to", "single", "--project-dir", t.sandbox.dir, "--skip-provider-lock"),
+        );
+        t.say(`migrate ha-option-b -> single: ${r.seconds} s`);
+        expect(t.listMarkers(MARKERS)).toEqual(markers);
+        expect(
+          JSON.parse(t.k("get", "nodes", "-o", "json"))
+            .items.map((n: any) => n.metadata.name)
+            .sort(),
+        ).toEqual([`${t.cluster}-control-plane`, `${t.cluster}-worker`]);
+        await pg.waitReady(db());
+        expect(pg.checksum(db())).toBe(rows);
+        for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
+      },
+      40 * MINUTE,
+    );
 
-    test("cdktf destroy single snapshots first and leaves nothing but the volumes and the snapshots; remove-data deletes the volumes", async () => {
-      const before = new Set(readdirSync(t.backupDir));
-      const started = Date.now();
-      const r = await t.cdktf("destroy", "single");
-      const snapshots = readdirSync(t.backupDir).filter((f) => !before.has(f) && f.endsWith(".db"));
-      expect(snapshots).toHaveLength(1);
-      expect(snapshots[0]).toMatch(new RegExp(`^${t.cluster}-single-\\d{8}T\\d{6}Z\\.db$`));
-      expect(statSync(join(t.backupDir, snapshots[0])).mtimeMs).toBeGreaterThanOrEqual(started - 1000);
-      // Taken while the stack's namespaces still existed, before kind deleted the nodes.
-      const at = (s: string) => r.output.indexOf(s);
-      expect(at(snapshots[0])).toBeGreaterThanOrEqual(0);
-      expect(at(snapshots[0])).toBeLessThan(at("delete-cluster: deleting"));
-      expect(at(snapshots[0])).toBeLessThan(r.output.search(/Platform_WorkloadsNamespace_\w+: Destroying/));
-      // The cluster, its kind config, the two storage files, the preflight, the pre-destroy backup, the roll resource and the two namespaces.
-      expect(r.output).toMatch(/Destroy complete! Resources: 9 destroyed/);
-      expect(clusterContainers(t.cluster)).toEqual([]);
-      expect(run("docker", ["network", "inspect", "kind"], t.env()).code).not.toBe(0);
-      expect(existsSync(t.kubeconfig)).toBe(false);
-      expect(r.output).toContain(`the volumes of ${t.cluster} are kept in ${t.dataDir}`);
-      expect(readFileSync(join(t.dataDir, ".kindha-cluster"), "utf8")).toBe(`${t.cluster}\n`);
-      expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
-      for (const ns of LAKES) expect(statSync(lakeOnHost(ns)).size).toBe(MIB * 1024 * 1024);
-      const removed = passed("remove-data", await t.tool("remove-data", "single", "--yes"));
-      expect(removed.output).toContain(`remove-data: deleted ${t.dataDir} (3 volume(s): data-platform/lake, ${pg.NAMESPACE}/${pg.CLAIM}, workloads/lake)`);
-      expect(existsSync(t.dataDir)).toBe(false);
-    }, 20 * MINUTE);
+    test(
+      "cdktf destroy single snapshots first and leaves nothing but the volumes and the snapshots; remove-data deletes the volumes",
+      async () => {
+        const before = new Set(readdirSync(t.backupDir));
+        const started = Date.now();
+        const r = await t.cdktf("destroy", "single");
+        const snapshots = readdirSync(t.backupDir).filter((f) => !before.has(f) && f.endsWith(".db"));
+        expect(snapshots).toHaveLength(1);
+        expect(snapshots[0]).toMatch(new RegExp(`^${t.cluster}-single-\\d{8}T\\d{6}Z\\.db$`));
+        expect(statSync(join(t.backupDir, snapshots[0])).mtimeMs).toBeGreaterThanOrEqual(started - 1000);
+        // Taken while the stack's namespaces still existed, before kind deleted the nodes.
+        const at = (s: string) => r.output.indexOf(s);
+        expect(at(snapshots[0])).toBeGreaterThanOrEqual(0);
+        expect(at(snapshots[0])).toBeLessThan(at("delete-cluster: deleting"));
+        expect(at(snapshots[0])).toBeLessThan(r.output.search(/Platform_WorkloadsNamespace_\w+: Destroying/));
+        // The cluster, its kind config, the two storage files, the preflight, the pre-destroy backup, the roll resource and the two namespaces.
+        expect(r.output).toMatch(/Destroy complete! Resources: 9 destroyed/);
+        expect(clusterContainers(t.cluster)).toEqual([]);
+        expect(run("docker", ["network", "inspect", "kind"], t.env()).code).not.toBe(0);
+        expect(existsSync(t.kubeconfig)).toBe(false);
+        expect(r.output).toContain(`the volumes of ${t.cluster} are kept in ${t.dataDir}`);
+        expect(readFileSync(join(t.dataDir, ".kindha-cluster"), "utf8")).toBe(`${t.cluster}\n`);
+        expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
+        for (const ns of LAKES) expect(statSync(lakeOnHost(ns)).size).toBe(MIB * 1024 * 1024);
+        const removed = passed("remove-data", await t.tool("remove-data", "single", "--yes"));
+        expect(removed.output).toContain(
+          `remove-data: deleted ${t.dataDir} (3 volume(s): data-platform/lake, ${pg.NAMESPACE}/${pg.CLAIM}, workloads/lake)`,
+        );
+        expect(existsSync(t.dataDir)).toBe(false);
+      },
+      20 * MINUTE,
+    );
   });
 
   describe("ha-option-a", () => {
-    test("cdktf deploy ha-option-a: five nodes, the infrastructure node tainted, the backup CronJob; a second plan is a no-op", async () => {
-      await t.cdktf("deploy", "ha-option-a");
-      const infra = JSON.parse(t.k("get", "nodes", "-l", "kindha.io/role=infrastructure", "-o", "json")).items;
-      expect(infra.map((n: any) => n.spec.taints)).toEqual([[{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }]]);
-      expect(t.k("-n", "kube-system", "get", "cronjob", "etcd-backup", "-o", "jsonpath={.spec.schedule}")).toBe("0 */6 * * *");
-      const plan = t.project().plan("ha-option-a");
-      expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
-    }, 20 * MINUTE);
+    test(
+      "cdktf deploy ha-option-a: five nodes, the infrastructure node tainted, the backup CronJob; a second plan is a no-op",
+      async () => {
+        await t.cdktf("deploy", "ha-option-a");
+        const infra = JSON.parse(t.k("get", "nodes", "-l", "kindha.io/role=infrastructure", "-o", "json")).items;
+        expect(infra.map((n: any) => n.spec.taints)).toEqual([[{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }]]);
+        expect(t.k("-n", "kube-system", "get", "cronjob", "etcd-backup", "-o", "jsonpath={.spec.schedule}")).toBe("0 */6 * * *");
+        const plan = t.project().plan("ha-option-a");
+        expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
+      },
+      20 * MINUTE,
+    );
 
     declareClusterChecks(t, "ha-option-a");
 
-    test("cdktf destroy ha-option-a leaves no container, network or kubeconfig behind", async () => {
-      await t.cdktf("destroy", "ha-option-a");
-      expect(clusterContainers(t.cluster)).toEqual([]);
-      expect(run("docker", ["network", "inspect", "kind"], t.env()).code).not.toBe(0);
-      expect(existsSync(t.kubeconfig)).toBe(false);
-    }, 20 * MINUTE);
+    test(
+      "cdktf destroy ha-option-a leaves no container, network or kubeconfig behind",
+      async () => {
+        await t.cdktf("destroy", "ha-option-a");
+        expect(clusterContainers(t.cluster)).toEqual([]);
+        expect(run("docker", ["network", "inspect", "kind"], t.env()).code).not.toBe(0);
+        expect(existsSync(t.kubeconfig)).toBe(false);
+      },
+      20 * MINUTE,
+    );
   });
 }

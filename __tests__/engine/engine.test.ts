@@ -47,7 +47,15 @@ function synth(config?: string): string {
 /** Runs the engine in a stack directory; PATH starts with the stand-ins when given. */
 function tf(stackDir: string, args: string[], home: string, standIns?: StandIns, extra: Record<string, string> = {}) {
   const path = `${standIns ? `${standIns.bin}:` : ""}${engineEnv.KINDHA_ENGINE_PATH}:${process.env.PATH}`;
-  const env = { ...process.env, ...extra, HOME: home, PATH: path, TF_CLI_CONFIG_FILE: engineEnv.TF_CLI_CONFIG_FILE, TF_IN_AUTOMATION: "1", FAKE_DIR: standIns?.dir ?? "" };
+  const env = {
+    ...process.env,
+    ...extra,
+    HOME: home,
+    PATH: path,
+    TF_CLI_CONFIG_FILE: engineEnv.TF_CLI_CONFIG_FILE,
+    TF_IN_AUTOMATION: "1",
+    FAKE_DIR: standIns?.dir ?? "",
+  };
   return sh(engineEnv.KINDHA_ENGINE_BIN, args, { cwd: stackDir, env });
 }
 
@@ -91,7 +99,9 @@ describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
 
 describeIfEngine("a cluster-api stack", () => {
   test("init offline, validate with no errors or warnings: one kubernetes_manifest per Cluster API object", () => {
-    const dir = synth("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n    workers: [{ role: infrastructure }, { role: workload, count: 2 }]\n");
+    const dir = synth(
+      "stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n    workers: [{ role: infrastructure }, { role: workload, count: 2 }]\n",
+    );
     const stack = join(dir, "cdktf.out", "stacks", "prod");
     const home = mkdtempSync(join(tmpdir(), "kindha-home-"));
     const init = tf(stack, ["init", "-input=false", "-no-color"], home);
@@ -129,9 +139,15 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
 
   /** A kindha project above the stack with only an upgrade script, and a stand-in npm recording how the roll resource called it. */
   const withUpgradeHook = <T>(body: () => T): T => {
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { upgrade: "node tools/dev/run.js tools/upgrade" } }));
+    writeFileSync(
+      join(dir, "package.json"),
+      JSON.stringify({ private: true, scripts: { upgrade: "node tools/dev/run.js tools/upgrade" } }),
+    );
     const npm = join(s.bin, "npm");
-    writeFileSync(npm, `#!/usr/bin/env bash\necho "$PWD $* | $KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG" >> "$FAKE_DIR/npm-upgrade"\n`);
+    writeFileSync(
+      npm,
+      `#!/usr/bin/env bash\necho "$PWD $* | $KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG" >> "$FAKE_DIR/npm-upgrade"\n`,
+    );
     chmodSync(npm, 0o755);
     try {
       return body();
@@ -140,7 +156,8 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
       rmSync(npm);
     }
   };
-  const upgradeCalls = () => (existsSync(join(s.dir, "npm-upgrade")) ? readFileSync(join(s.dir, "npm-upgrade"), "utf8").trim().split("\n") : []);
+  const upgradeCalls = () =>
+    existsSync(join(s.dir, "npm-upgrade")) ? readFileSync(join(s.dir, "npm-upgrade"), "utf8").trim().split("\n") : [];
   const IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
 
   test("the next apply retries cleanly: writes the config where create reads it, and create gets name, config and kubeconfig", () => {
@@ -151,14 +168,18 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     expect(upgradeCalls()).toEqual([`${dir} run --silent upgrade -- --terraform-hook | single ${IMAGE} ${kubeconfig}`]);
     const config = join(stack, "kind-config.yaml");
     expect(readFileSync(config, "utf8")).toContain("kind: Cluster");
-    expect(s.calls()).toContain(`kind create cluster --name data-platform-local --config ./kind-config.yaml --kubeconfig ${kubeconfig} --wait 5m`);
+    expect(s.calls()).toContain(
+      `kind create cluster --name data-platform-local --config ./kind-config.yaml --kubeconfig ${kubeconfig} --wait 5m`,
+    );
     expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
     // The state holds the kubeconfig's key: 0600 from its first write, as is its backup.
     const state = join(dir, "terraform.single.tfstate");
     expect(readFileSync(state, "utf8")).toContain('"type": "local_sensitive_file"');
     for (const f of [state, `${state}.backup`]) expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
     // The mark the plan's hook checks: the stack and this state's id of the cluster resource.
-    expect(s.calls()).toContain("docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID -e KINDHA_PROJECT data-platform-local-control-plane sh -c printf \"stack=%s\\ncreate=%s\\nproject=%s\\n\" \"$KINDHA_STACK\" \"$KINDHA_CREATE_ID\" \"$KINDHA_PROJECT\" >/kind/kindha-identity");
+    expect(s.calls()).toContain(
+      'docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID -e KINDHA_PROJECT data-platform-local-control-plane sh -c printf "stack=%s\\ncreate=%s\\nproject=%s\\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" "$KINDHA_PROJECT" >/kind/kindha-identity',
+    );
   });
 
   test("a second plan is a no-op", () => {
@@ -166,16 +187,26 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
   });
 
   test("in a kindha project, a plan passes the stack and kubeconfig to npm run recover on stdin; a failed recovery stops it", () => {
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { recover: "node tools/dev/run.js tools/recover" } }));
+    writeFileSync(
+      join(dir, "package.json"),
+      JSON.stringify({ private: true, scripts: { recover: "node tools/dev/run.js tools/recover" } }),
+    );
     const npm = join(s.bin, "npm");
-    writeFileSync(npm, `#!/usr/bin/env bash\ncat > "$FAKE_DIR/npm-stdin"; echo "$PWD $*" > "$FAKE_DIR/npm-args"\n[ -n "\${FAKE_RECOVER_FAIL:-}" ] && { echo "recover: stopped at start" >&2; exit 1; }\necho '{"state":"healthy","detail":"fake"}'\n`);
+    writeFileSync(
+      npm,
+      `#!/usr/bin/env bash\ncat > "$FAKE_DIR/npm-stdin"; echo "$PWD $*" > "$FAKE_DIR/npm-args"\n[ -n "\${FAKE_RECOVER_FAIL:-}" ] && { echo "recover: stopped at start" >&2; exit 1; }\necho '{"state":"healthy","detail":"fake"}'\n`,
+    );
     chmodSync(npm, 0o755);
     try {
       expect(tf(stack, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], home, s, env).status).toBe(0);
       const state = JSON.parse(tf(stack, ["show", "-json"], home, s, env).stdout);
       const cluster = state.values.root_module.resources.find((r: any) => r.type === "null_resource" && r.values.triggers?.config_sha256);
       expect(cluster.values.id).toMatch(/^\d+$/);
-      expect(JSON.parse(readFileSync(join(s.dir, "npm-stdin"), "utf8"))).toEqual({ stack: "single", kubeconfig, create_id: cluster.values.id });
+      expect(JSON.parse(readFileSync(join(s.dir, "npm-stdin"), "utf8"))).toEqual({
+        stack: "single",
+        kubeconfig,
+        create_id: cluster.values.id,
+      });
       expect(readFileSync(join(s.dir, "npm-args"), "utf8").trim()).toBe(`${dir} run --silent recover -- --terraform-hook`);
       const failed = tf(stack, ["plan", "-input=false", "-no-color"], home, s, { ...env, FAKE_RECOVER_FAIL: "1" });
       expect(failed.status).toBe(1);
@@ -191,7 +222,10 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     const r = sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
     expect(r.status).toBe(0);
     // An npm that fails if called: the project's hook would run it.
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ private: true, scripts: { recover: "node tools/dev/run.js tools/recover" } }));
+    writeFileSync(
+      join(dir, "package.json"),
+      JSON.stringify({ private: true, scripts: { recover: "node tools/dev/run.js tools/recover" } }),
+    );
     const npm = join(s.bin, "npm");
     writeFileSync(npm, `#!/usr/bin/env bash\necho "$*" >> "$FAKE_DIR/npm-called"; exit 1\n`);
     chmodSync(npm, 0o755);
@@ -213,7 +247,8 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
   test("a new node image plans a replacement of the roll resource alone (the cluster is a no-op), and applying it runs the roll", () => {
     const next = "kindha.local/node:v1.37.2";
     writeFileSync(join(dir, "kindha.config.yaml"), `${bare}    nodeImage: ${next}\n`);
-    const resynth = () => sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
+    const resynth = () =>
+      sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
     try {
       expect(resynth().status).toBe(0);
       expect(tf(stack, ["plan", "-input=false", "-no-color", "-out=roll.bin"], home, s, env).status).toBe(0);

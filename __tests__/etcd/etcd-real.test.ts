@@ -65,7 +65,8 @@ async function readKeys(c: EtcdCluster): Promise<Map<string, string>> {
 beforeAll(async () => {
   for (const tool of ["etcd", "etcdctl", "openssl"]) {
     const probe = spawnSync(tool, [tool === "etcd" ? "--version" : "version"], { encoding: "utf8" });
-    if (probe.status !== 0) throw new Error(`${tool} is not installed; the etcd tier needs etcd 3.4+ (Debian: etcd-server etcd-client) and openssl`);
+    if (probe.status !== 0)
+      throw new Error(`${tool} is not installed; the etcd tier needs etcd 3.4+ (Debian: etcd-server etcd-client) and openssl`);
   }
   dir = mkdtempSync(join(tmpdir(), "kindha-etcd-"));
   pki = await generatePki(join(dir, "pki"));
@@ -149,8 +150,16 @@ describe("scripts/etcd.sh local mode against a real 3-member etcd cluster", () =
   test("fails when the restore data dir already exists", async () => {
     const existing = join(dir, "restored", "r0.data");
     const r = await new EtcdScript(undefined).run([
-      "restore", snapshot, "--name", "r0", "--initial-cluster", "r0=https://127.0.0.1:1", "--initial-advertise-peer-urls",
-      "https://127.0.0.1:1", "--data-dir", existing,
+      "restore",
+      snapshot,
+      "--name",
+      "r0",
+      "--initial-cluster",
+      "r0=https://127.0.0.1:1",
+      "--initial-advertise-peer-urls",
+      "https://127.0.0.1:1",
+      "--data-dir",
+      existing,
     ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`--data-dir ${existing} already exists`);
@@ -237,7 +246,14 @@ esac
   });
 
   test("health --kind --cluster NAME (as create-cluster.sh calls it) uses etcd-NAME-control-plane", async () => {
-    const r = await new EtcdScript(undefined, { env: shimEnv }).run(["health", "--kind", "--kubeconfig", kubeconfig, "--cluster", "kindha-test"]);
+    const r = await new EtcdScript(undefined, { env: shimEnv }).run([
+      "health",
+      "--kind",
+      "--kubeconfig",
+      kubeconfig,
+      "--cluster",
+      "kindha-test",
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('"state":"healthy"');
     expect(readFileSync(join(dir, "nodes", "calls.log"), "utf8")).toContain("exec etcd-kindha-test-control-plane -- etcdctl");
@@ -259,11 +275,15 @@ esac
     expect(path).toMatch(new RegExp(`^${backupDir}/kindha-test-ha-option-a-\\d{8}T\\d{6}Z\\.db$`));
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(backupDir).mode & 0o777).toBe(0o700);
-    const status = parseSnapshotStatus(execFileSync("etcdctl", ["snapshot", "status", path, "-w", "json"], { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" } }));
+    const status = parseSnapshotStatus(
+      execFileSync("etcdctl", ["snapshot", "status", path, "-w", "json"], { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" } }),
+    );
     expect(status.totalKey).toBeGreaterThanOrEqual(KEYS);
     // The in-pod copy is cleaned up; only the local snapshot remains.
     expect(readdirSync(join(dir, "nodes", nodeName, "var", "lib", "etcd"))).toEqual([]);
-    expect(readFileSync(join(dir, "nodes", "calls.log"), "utf8")).toContain(`exec etcd-${nodeName} -- etcdctl --endpoints https://127.0.0.1:2379`);
+    expect(readFileSync(join(dir, "nodes", "calls.log"), "utf8")).toContain(
+      `exec etcd-${nodeName} -- etcdctl --endpoints https://127.0.0.1:2379`,
+    );
   });
 
   test("EtcdScript.backup resolves to the snapshot's path; it throws when the script fails or, skipped, wrote none", async () => {
@@ -280,9 +300,14 @@ esac
 
   test("fails when the kubeconfig is missing: backup refuses loudly and names KINDHA_SKIP_BACKUP", async () => {
     const backupDir = join(dir, "gone-backups");
-    const r = await new EtcdScript(undefined, { env: shimEnv }).run(backupArgs({
-      cluster: "gone", stack: "single", kubeconfig: join(dir, "no-such-kubeconfig"), backupDir,
-    }));
+    const r = await new EtcdScript(undefined, { env: shimEnv }).run(
+      backupArgs({
+        cluster: "gone",
+        stack: "single",
+        kubeconfig: join(dir, "no-such-kubeconfig"),
+        backupDir,
+      }),
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("backup of cluster gone (stack single) failed");
     expect(r.stderr).toContain("does not exist (is the cluster already gone?)");
@@ -296,7 +321,9 @@ esac
     const refused = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down" } }).run(backupArgs(request));
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("the API server is unreachable (The connection to the server 127.0.0.1:6443 was refused)");
-    const skipped = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down", KINDHA_SKIP_BACKUP: "1" } }).run(backupArgs(request));
+    const skipped = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_API: "down", KINDHA_SKIP_BACKUP: "1" } }).run(
+      backupArgs(request),
+    );
     expect(skipped.code).toBe(0);
     expect(skipped.stderr).toContain("skipped: the API server is unreachable");
   });
@@ -304,18 +331,28 @@ esac
   test("fails when etcd cannot be snapshotted from the pod: backup exits non-zero and leaves no file", async () => {
     const [dead] = await allocatePorts(1);
     const backupDir = join(dir, "failed-backups");
-    const r = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_ENDPOINT: `https://127.0.0.1:${dead.client}` } }).run(backupArgs({
-      cluster: "kindha-test", stack: "single", kubeconfig, backupDir,
-    }));
+    const r = await new EtcdScript(undefined, { env: { ...shimEnv, FAKE_ENDPOINT: `https://127.0.0.1:${dead.client}` } }).run(
+      backupArgs({
+        cluster: "kindha-test",
+        stack: "single",
+        kubeconfig,
+        backupDir,
+      }),
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`snapshot save in etcd-kindha-test-control-plane failed`);
     expect(readdirSync(backupDir)).toEqual([]);
   });
 
   test("with KINDHA_SKIP_BACKUP=1 a missing kubeconfig only warns, and backup exits 0", async () => {
-    const r = await new EtcdScript(undefined, { env: { ...shimEnv, KINDHA_SKIP_BACKUP: "1" } }).run(backupArgs({
-      cluster: "gone", stack: "single", kubeconfig: join(dir, "no-such-kubeconfig"), backupDir: join(dir, "gone-backups"),
-    }));
+    const r = await new EtcdScript(undefined, { env: { ...shimEnv, KINDHA_SKIP_BACKUP: "1" } }).run(
+      backupArgs({
+        cluster: "gone",
+        stack: "single",
+        kubeconfig: join(dir, "no-such-kubeconfig"),
+        backupDir: join(dir, "gone-backups"),
+      }),
+    );
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("warning: backup of cluster gone (stack single) skipped");
     expect(r.stderr).toContain("NO SNAPSHOT was taken");
@@ -361,7 +398,13 @@ describe("member failures on the restored cluster", () => {
     expect(report).toMatchObject({ state: "quorum-lost", healthy: 1, members: 3 });
     expect(judgeEtcdHealth(report.endpoints, 3).state).toBe("quorum-lost");
     const put = await runEtcdctl(localConn(c, [c.members[leaderIndex].clientUrl]), [
-      "--dial-timeout", "2s", "--command-timeout", "2s", "put", "kindha/test/after-two-down", "no",
+      "--dial-timeout",
+      "2s",
+      "--command-timeout",
+      "2s",
+      "put",
+      "kindha/test/after-two-down",
+      "no",
     ]);
     expect(put.code).not.toBe(0);
   });

@@ -17,7 +17,6 @@ import { freePort } from "../../test-support/net";
 const missing = ["haproxy", "openssl"].filter((t) => spawnSync(t, ["version"]).error !== undefined);
 if (missing.length > 0) throw new Error(`${missing.join(" and ")} not on PATH: apt-get install haproxy openssl`);
 
-
 /** Polls `read` until `done` holds; throws with the last value (and `context`) once the deadline passes. */
 async function waitFor<T>(
   what: string,
@@ -83,10 +82,12 @@ function get(port: number, ca: Buffer): Promise<string> {
 async function getMany(count: number, port: number, ca: Buffer): Promise<PromiseSettledResult<string>[]> {
   const results: PromiseSettledResult<string>[] = [];
   for (let i = 0; i < count; i++) {
-    results.push(await get(port, ca).then(
-      (value) => ({ status: "fulfilled" as const, value }),
-      (reason: unknown) => ({ status: "rejected" as const, reason }),
-    ));
+    results.push(
+      await get(port, ca).then(
+        (value) => ({ status: "fulfilled" as const, value }),
+        (reason: unknown) => ({ status: "rejected" as const, reason }),
+      ),
+    );
   }
   return results;
 }
@@ -121,7 +122,9 @@ function parseTable(text: string, separator: RegExp): Record<string, string>[] {
 async function stat(socketPath: string): Promise<Record<string, { status: string; check: string }>> {
   const rows = parseTable(await runtime(socketPath, "show stat"), /,/);
   return Object.fromEntries(
-    rows.filter((r) => r.pxname === "kube-apiserver" && r.svname !== "FRONTEND").map((r) => [r.svname, { status: r.status, check: r.check_status }]),
+    rows
+      .filter((r) => r.pxname === "kube-apiserver" && r.svname !== "FRONTEND")
+      .map((r) => [r.svname, { status: r.status, check: r.check_status }]),
   );
 }
 
@@ -181,7 +184,10 @@ describe("haproxy -c accepts the rendered config", () => {
 
   it("and rejects a broken file, so the checks above can fail", () => {
     const path = join(dir, "broken.cfg");
-    writeFileSync(path, renderHaproxyConfig({ backends: [{ name: "cp1", address: "10.0.0.11" }] }).replace("balance roundrobin", "balance nonsense"));
+    writeFileSync(
+      path,
+      renderHaproxyConfig({ backends: [{ name: "cp1", address: "10.0.0.11" }] }).replace("balance roundrobin", "balance nonsense"),
+    );
     const r = spawnSync("haproxy", ["-c", "-f", path], { encoding: "utf8", timeout: 10_000 });
     expect(r.status).not.toBe(0);
   });
@@ -208,9 +214,23 @@ describe("haproxy in front of three HTTPS backends on loopback", () => {
     const openssl = spawnSync(
       "openssl",
       [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1",
-        "-subj", "/CN=kindha-haproxy-test", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=kindha-haproxy-test",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
       ],
       { encoding: "utf8", timeout: 10_000 },
     );
@@ -283,7 +303,12 @@ describe("haproxy in front of three HTTPS backends on loopback", () => {
   it("marks a stopped backend DOWN and keeps serving from the other two", async () => {
     await stopBackend(byName("cp2"));
 
-    const s = await waitFor("cp2 to be marked DOWN", () => stat(socketPath), (x) => x.cp2?.status === "DOWN", haproxyLog);
+    const s = await waitFor(
+      "cp2 to be marked DOWN",
+      () => stat(socketPath),
+      (x) => x.cp2?.status === "DOWN",
+      haproxyLog,
+    );
     expect(s.cp1.status).toBe("UP");
     expect(s.cp3.status).toBe("UP");
     expect((await opStates(socketPath)).cp2).toBe("0");
@@ -320,7 +345,12 @@ describe("haproxy in front of three HTTPS backends on loopback", () => {
     // Same port: haproxy's server line still points there.
     backends[backends.indexOf(old)] = await startBackend("cp1", tls, old.port);
 
-    await waitFor("cp1 to be marked UP again", () => stat(socketPath), (x) => x.cp1?.status === "UP", haproxyLog);
+    await waitFor(
+      "cp1 to be marked UP again",
+      () => stat(socketPath),
+      (x) => x.cp1?.status === "UP",
+      haproxyLog,
+    );
     const results = await getMany(5, lbPort, ca);
     expect(results.map((r) => (r.status === "fulfilled" ? r.value : `error: ${String(r.reason)}`))).toEqual(Array(5).fill("cp1"));
   });

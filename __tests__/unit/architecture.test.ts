@@ -10,7 +10,9 @@ const ROOT = join(__dirname, "..", "..");
 const LIB = join(ROOT, "lib");
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Relative imports of a file, resolved to files (type-only imports included: they are coupling too). */
@@ -60,8 +62,12 @@ test("lib/model does no I/O: only yaml, node:net and node:crypto from outside it
   const model = libFiles.filter((f) => f.startsWith(join(LIB, "model")));
   expect(model.length).toBeGreaterThan(10);
   const offenders = model.flatMap((f) => [
-    ...externals(f).filter((x) => !MODEL_EXTERNALS.includes(x)).map((x) => `${relative(ROOT, f)} imports ${x}`),
-    ...(MODEL_GLOBALS.test(readFileSync(f, "utf8")) ? [`${relative(ROOT, f)} uses ${MODEL_GLOBALS.exec(readFileSync(f, "utf8"))![1]}`] : []),
+    ...externals(f)
+      .filter((x) => !MODEL_EXTERNALS.includes(x))
+      .map((x) => `${relative(ROOT, f)} imports ${x}`),
+    ...(MODEL_GLOBALS.test(readFileSync(f, "utf8"))
+      ? [`${relative(ROOT, f)} uses ${MODEL_GLOBALS.exec(readFileSync(f, "utf8"))![1]}`]
+      : []),
   ]);
   expect(offenders).toEqual([]);
 });
@@ -81,18 +87,31 @@ test("each folder of lib/ imports only the layers below it", () => {
 test("tools/ holds the user commands: every file there is an npm script, or the CLI helper they share", () => {
   const scripts: Record<string, string> = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts;
   const commands = new Set(Object.values(scripts).flatMap((s) => [...s.matchAll(/tools\/([a-z-]+)(?:\s|$)/g)].map((m) => `${m[1]}.ts`)));
-  const top = readdirSync(join(ROOT, "tools"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+  const top = readdirSync(join(ROOT, "tools"), { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => e.name);
   expect(top.filter((f) => f !== "cli.ts" && !commands.has(f))).toEqual([]);
   expect(readdirSync(join(ROOT, "tools", "dev")).sort()).toEqual(["engine.sh", "run.js", "setup.sh"]);
 });
 
 test("lib/ is pure logic: no cdktf, no constructs", () => {
-  const offenders = libFiles.filter((f) => /from "(cdktf|constructs|@cdktf\/[^"]+)"/.test(readFileSync(f, "utf8"))).map((f) => relative(ROOT, f));
+  const offenders = libFiles
+    .filter((f) => /from "(cdktf|constructs|@cdktf\/[^"]+)"/.test(readFileSync(f, "utf8")))
+    .map((f) => relative(ROOT, f));
   expect(offenders).toEqual([]);
 });
 
 test("lib/ has no import cycle between files", () => {
-  const graph = new Map(libFiles.map((f) => [relative(LIB, f), new Set(imports(f).filter((i) => i.startsWith(LIB)).map((i) => relative(LIB, i)))]));
+  const graph = new Map(
+    libFiles.map((f) => [
+      relative(LIB, f),
+      new Set(
+        imports(f)
+          .filter((i) => i.startsWith(LIB))
+          .map((i) => relative(LIB, i)),
+      ),
+    ]),
+  );
   expect(cycles(graph)).toEqual([]);
 });
 
@@ -110,13 +129,18 @@ test("lib/ has no import cycle between folders", () => {
 
 test("no code runs a compiled tool as a process: tools call each other's functions (migrate runs restore and verify in-process)", () => {
   const sources = [...libFiles, ...files(join(ROOT, "tools"))];
-  const offenders = sources.filter((f) => /dist\/tools|tools\/[a-z-]+\.js\b|\b(restore|verify)\.js\b/.test(readFileSync(f, "utf8"))).map((f) => relative(ROOT, f));
+  const offenders = sources
+    .filter((f) => /dist\/tools|tools\/[a-z-]+\.js\b|\b(restore|verify)\.js\b/.test(readFileSync(f, "utf8")))
+    .map((f) => relative(ROOT, f));
   expect(offenders).toEqual([]);
 });
 
-test("a file of lib/ over 250 lines says in its header why it is that long", () => {
-  const long = libFiles.filter((f) => readFileSync(f, "utf8").split("\n").length > 250);
-  const header = (f: string) => readFileSync(f, "utf8").split("*/")[0].replace(/\n \* ?/g, " ");
-  const unexplained = long.filter((f) => !/\b(Over|Just over) 250 lines\b/.test(header(f))).map((f) => relative(ROOT, f));
+test("a file of lib/ over 300 lines (as Prettier lays it out, 140 wide) says in its header why it is that long", () => {
+  const long = libFiles.filter((f) => readFileSync(f, "utf8").split("\n").length > 300);
+  const header = (f: string) =>
+    readFileSync(f, "utf8")
+      .split("*/")[0]
+      .replace(/\n \* ?/g, " ");
+  const unexplained = long.filter((f) => !/\b(Over|Just over) 300 lines\b/.test(header(f))).map((f) => relative(ROOT, f));
   expect(unexplained).toEqual([]);
 });

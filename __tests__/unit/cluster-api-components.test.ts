@@ -95,7 +95,11 @@ describe("Cluster API's components, prepared for a management cluster without ce
   test("cert-manager's Issuer and Certificate go; the certificate to make stays, with its secret and DNS names", () => {
     expect(prepared.objects.map((o) => o.apiVersion)).not.toContain("cert-manager.io/v1");
     expect(prepared.certificates).toEqual([
-      { namespace: "capd-system", secretName: "capd-webhook-service-cert", dnsNames: ["capd-webhook-service.capd-system.svc", "capd-webhook-service.capd-system.svc.cluster.local"] },
+      {
+        namespace: "capd-system",
+        secretName: "capd-webhook-service-cert",
+        dnsNames: ["capd-webhook-service.capd-system.svc", "capd-webhook-service.capd-system.svc.cluster.local"],
+      },
     ]);
   });
 
@@ -113,6 +117,11 @@ describe("Cluster API's components, prepared for a management cluster without ce
   });
 
   test("Namespaces first, then CRDs, then the rest in their order", () => {
-    expect(prepared.objects.map((o) => o.kind)).toEqual(["Namespace", "CustomResourceDefinition", "Deployment", "ValidatingWebhookConfiguration"]);
+    expect(prepared.objects.map((o) => o.kind)).toEqual([
+      "Namespace",
+      "CustomResourceDefinition",
+      "Deployment",
+      "ValidatingWebhookConfiguration",
+    ]);
   });
 });

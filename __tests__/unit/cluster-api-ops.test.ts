@@ -12,11 +12,24 @@ const t = planTopology("ha", { ...preset("ha-option-b").spec, clusterName: "dp-p
 const json = (o: unknown) => okResult(JSON.stringify(o));
 const list = (items: unknown[]) => json({ apiVersion: "v1", kind: "List", items });
 const node = (name: string, role: string, ready = true) => ({
-  metadata: { name, labels: { "kindha.io/role": role, ...(role === "control-plane" ? { "node-role.kubernetes.io/control-plane": "" } : {}) } },
+  metadata: {
+    name,
+    labels: { "kindha.io/role": role, ...(role === "control-plane" ? { "node-role.kubernetes.io/control-plane": "" } : {}) },
+  },
   status: { conditions: [{ type: "Ready", status: ready ? "True" : "False", reason: ready ? "" : "KubeletNotReady" }] },
 });
 const health = (members: number, healthy: number) =>
-  okResult(JSON.stringify({ state: healthy === members ? "healthy" : "degraded", healthy, members, quorum: 2, tolerated: 1, message: `healthy: ${healthy} of ${members} members healthy`, endpoints: [] }));
+  okResult(
+    JSON.stringify({
+      state: healthy === members ? "healthy" : "degraded",
+      healthy,
+      members,
+      quorum: 2,
+      tolerated: 1,
+      message: `healthy: ${healthy} of ${members} members healthy`,
+      endpoints: [],
+    }),
+  );
 
 /** A workload cluster as planned: 3 control planes and 1 combined worker, all ready. */
 function healthy(): ClusterApiVerifyInputs {
@@ -72,7 +85,9 @@ describe("verify of a cluster-api stack", () => {
   });
 
   test("the workload kubeconfig lives in a private file only while verify runs; --workload-server replaces its address", async () => {
-    const kubeconfig = Buffer.from("apiVersion: v1\nkind: Config\nclusters:\n  - name: dp-prod\n    cluster: { server: https://172.18.0.4:6443 }\n").toString("base64");
+    const kubeconfig = Buffer.from(
+      "apiVersion: v1\nkind: Config\nclusters:\n  - name: dp-prod\n    cluster: { server: https://172.18.0.4:6443 }\n",
+    ).toString("base64");
     const seen: { path: string; text: string; mode: number }[] = [];
     const { exec, calls } = fakeExec((file, args) => {
       const cfg = args[args.indexOf("--kubeconfig") + 1];
@@ -84,9 +99,17 @@ describe("verify of a cluster-api stack", () => {
       if (file === "kubectl") return json({});
       return health(3, 3);
     });
-    const i = await collectClusterApiInputs(t, { kubeconfig: "/m.yaml", etcdScript: "/etcd.sh", exec, workloadServer: "https://127.0.0.1:32773" });
+    const i = await collectClusterApiInputs(t, {
+      kubeconfig: "/m.yaml",
+      etcdScript: "/etcd.sh",
+      exec,
+      workloadServer: "https://127.0.0.1:32773",
+    });
     expect(i.server).toBe("https://127.0.0.1:32773");
-    expect(seen.map((s) => [s.text.includes("server: https://127.0.0.1:32773"), s.mode])).toEqual([[true, 0o600], [true, 0o600]]);
+    expect(seen.map((s) => [s.text.includes("server: https://127.0.0.1:32773"), s.mode])).toEqual([
+      [true, 0o600],
+      [true, 0o600],
+    ]);
     expect(seen.every((s) => !existsSync(s.path))).toBe(true);
     expect(calls.map(line).find((l) => l.includes("health"))).toContain("--node cp-a");
   });
@@ -128,14 +151,21 @@ webhooks: [{ name: validation.a, clientConfig: { service: { name: capd-webhook-s
     waitMs: 60_000,
     clock: fakeClock(),
   });
-  const mounts = (socket: boolean) => okResult(`/data-platform-local-control-plane /var/local-path-provisioner ${socket ? "/var/run/docker.sock " : ""}\n`);
+  const mounts = (socket: boolean) =>
+    okResult(`/data-platform-local-control-plane /var/local-path-provisioner ${socket ? "/var/run/docker.sock " : ""}\n`);
 
   test("a cluster whose nodes lack the Docker socket is refused before anything is made, naming the nodes and the setting", async () => {
-    const { exec, calls } = fakeExec((_file, args) => (args[0] === "ps" ? okResult("abc\n") : args[0] === "inspect" ? mounts(false) : undefined));
+    const { exec, calls } = fakeExec((_file, args) =>
+      args[0] === "ps" ? okResult("abc\n") : args[0] === "inspect" ? mounts(false) : undefined,
+    );
     const log: string[] = [];
     const report = await runSteps(installSteps(context(exec)), context(exec), (l) => log.push(l), fakeClock());
-    expect(report.failed?.reason).toBe("data-platform-local-control-plane do not mount /var/run/docker.sock, which CAPD needs: set clusterApiManagement: true for the stack and re-create it");
-    expect(report.failed?.next).toBe("set clusterApiManagement: true for stack single, re-create it (npx cdktf deploy single), then install again");
+    expect(report.failed?.reason).toBe(
+      "data-platform-local-control-plane do not mount /var/run/docker.sock, which CAPD needs: set clusterApiManagement: true for the stack and re-create it",
+    );
+    expect(report.failed?.next).toBe(
+      "set clusterApiManagement: true for stack single, re-create it (npx cdktf deploy single), then install again",
+    );
     expect(calls.map((c) => c.file)).toEqual(["docker", "docker"]);
   });
 
@@ -147,7 +177,8 @@ webhooks: [{ name: validation.a, clientConfig: { service: { name: capd-webhook-s
         writeFileSync(join(workDir, args[args.indexOf("-out") + 1]), "-----BEGIN CERTIFICATE-----\n");
         return okResult();
       }
-      if (file === "kubectl" && args.includes("--dry-run=server")) return ++dryRuns < 3 ? failResult('failed calling webhook "validation.cluster.x-k8s.io": connection refused') : okResult();
+      if (file === "kubectl" && args.includes("--dry-run=server"))
+        return ++dryRuns < 3 ? failResult('failed calling webhook "validation.cluster.x-k8s.io": connection refused') : okResult();
       return okResult();
     });
     const ctx = context(exec);
@@ -179,8 +210,10 @@ webhooks: [{ name: validation.a, clientConfig: { service: { name: capd-webhook-s
     const run = async (lasting: boolean) => {
       const { exec, calls } = fakeExec((file, args) => {
         if (file === "docker") return args[0] === "ps" ? okResult("abc\n") : mounts(true);
-        if (file === "kubectl" && args.includes("secret") && args.includes("get")) return okResult(Buffer.from(installed).toString("base64"));
-        if (file === "openssl" && args.includes("-checkend")) return lasting ? okResult("Certificate will not expire") : failResult("Certificate will expire");
+        if (file === "kubectl" && args.includes("secret") && args.includes("get"))
+          return okResult(Buffer.from(installed).toString("base64"));
+        if (file === "openssl" && args.includes("-checkend"))
+          return lasting ? okResult("Certificate will not expire") : failResult("Certificate will expire");
         if (file === "openssl") writeFileSync(join(workDir, args[args.indexOf("-out") + 1]), "-----BEGIN CERTIFICATE-----\nNEW\n");
         return okResult();
       });

@@ -76,9 +76,7 @@ describe("renderHaproxyConfig", () => {
     const lines = directives(renderHaproxyConfig(threeBackends));
     expect(lines).toContain("balance roundrobin");
     expect(lines).toContain("default-server inter 2s fall 2 rise 2 on-marked-down shutdown-sessions");
-    expect(lines).toEqual(
-      expect.arrayContaining(["timeout connect 5s", "timeout client 1h", "timeout server 1h", "timeout check 5s"]),
-    );
+    expect(lines).toEqual(expect.arrayContaining(["timeout connect 5s", "timeout client 1h", "timeout server 1h", "timeout check 5s"]));
     expect(lines.some((l) => l.startsWith("stats socket"))).toBe(false);
   });
 
@@ -163,9 +161,7 @@ describe("haproxyDuration", () => {
 
 describe("renderHaproxyConfig validation", () => {
   it("fails when backends is empty", () => {
-    expect(() => renderHaproxyConfig({ backends: [] })).toThrow(
-      "backends: [] is empty; at least one control plane is needed",
-    );
+    expect(() => renderHaproxyConfig({ backends: [] })).toThrow("backends: [] is empty; at least one control plane is needed");
   });
 
   it("fails when backends is missing", () => {
@@ -181,9 +177,7 @@ describe("renderHaproxyConfig validation", () => {
         { name: "cp1", address: "10.0.0.3" },
       ],
     });
-    expect(e.violations).toEqual([
-      { field: "backends[2].name", value: "cp1", rule: "duplicates backends[0].name; names must be unique" },
-    ]);
+    expect(e.violations).toEqual([{ field: "backends[2].name", value: "cp1", rule: "duplicates backends[0].name; names must be unique" }]);
     expect(e.message).toContain('backends[2].name: "cp1" duplicates backends[0].name; names must be unique');
   });
 
@@ -205,13 +199,10 @@ describe("renderHaproxyConfig validation", () => {
     expect(e.message).toContain("must be a whole number from 1 to 65535");
   });
 
-  it.each(["10.0.0.256", "host_name", "-leading.dash", "has space", "", "a..b"])(
-    "fails when a backend address is %p",
-    (address) => {
-      const e = renderError({ backends: [{ name: "cp1", address }] });
-      expect(e.message).toContain(`backends[0].address: ${JSON.stringify(address)} is not an IPv4/IPv6 address or DNS host name`);
-    },
-  );
+  it.each(["10.0.0.256", "host_name", "-leading.dash", "has space", "", "a..b"])("fails when a backend address is %p", (address) => {
+    const e = renderError({ backends: [{ name: "cp1", address }] });
+    expect(e.message).toContain(`backends[0].address: ${JSON.stringify(address)} is not an IPv4/IPv6 address or DNS host name`);
+  });
 
   it("fails when the bind address is a host name", () => {
     const e = renderError({ ...threeBackends, bindAddress: "localhost" });

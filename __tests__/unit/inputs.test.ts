@@ -29,10 +29,22 @@ function synth(config: string | undefined, extraEnv: Record<string, string> = {}
   if (config !== undefined) writeFileSync(file, config);
   const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], {
     cwd: s.dir,
-    env: { ...process.env, HOME: s.home, KINDHA_CONFIG: config === undefined ? "" : file, CDKTF_OUTDIR: join(s.dir, "cdktf.out"), ...extraEnv },
+    env: {
+      ...process.env,
+      HOME: s.home,
+      KINDHA_CONFIG: config === undefined ? "" : file,
+      CDKTF_OUTDIR: join(s.dir, "cdktf.out"),
+      ...extraEnv,
+    },
     encoding: "utf8",
   });
-  return { ...s, code: r.status, stderr: r.stderr, stdout: r.stdout, wrote: existsSync(join(s.dir, "cdktf.out")) || readdirSync(s.home).length > 0 };
+  return {
+    ...s,
+    code: r.status,
+    stderr: r.stderr,
+    stdout: r.stdout,
+    wrote: existsSync(join(s.dir, "cdktf.out")) || readdirSync(s.home).length > 0,
+  };
 }
 
 /** A stack's cdk.tf.json from a config that synthesizes cleanly (no output on stderr, exit 0). */
@@ -56,16 +68,48 @@ const stack = (settings: string) => `stacks:\n  single:\n${settings}`;
 
 describe("no setting becomes code", () => {
   test.each([
-    ["a Terraform template in the node image", stack('    nodeImage: "kindest/node:${file(\\"/etc/passwd\\")}"\n'), "stacks.single.nodeImage"],
-    ["a template directive in the node image", stack('    nodeImage: "kindest/node:%{ for x in [1] }a%{ endfor }"\n'), "stacks.single.nodeImage"],
-    ["a newline that would add a mount of / to the kind config", stack('    nodeImage: "kindest/node:v1\\n    extraMounts: [{hostPath: /, containerPath: /host}]"\n'), "stacks.single.nodeImage"],
+    [
+      "a Terraform template in the node image",
+      stack('    nodeImage: "kindest/node:${file(\\"/etc/passwd\\")}"\n'),
+      "stacks.single.nodeImage",
+    ],
+    [
+      "a template directive in the node image",
+      stack('    nodeImage: "kindest/node:%{ for x in [1] }a%{ endfor }"\n'),
+      "stacks.single.nodeImage",
+    ],
+    [
+      "a newline that would add a mount of / to the kind config",
+      stack('    nodeImage: "kindest/node:v1\\n    extraMounts: [{hostPath: /, containerPath: /host}]"\n'),
+      "stacks.single.nodeImage",
+    ],
     ["a template in the data directory", stack('    dataDir: "/tmp/${file(\\"/etc/shadow\\")}"\n'), "stacks.single.dataDir"],
     ["a quote in the data directory", stack('    dataDir: "/tmp/a\\")} ${file(\\"x"\n'), "stacks.single.dataDir"],
-    ["a template in the backup schedule", 'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "${file(\\"/etc/passwd\\")}" }\n', "stacks.ha-option-b.scheduledBackups.schedule"],
-    ["a template in a backup image", 'stacks:\n  ha-option-b:\n    scheduledBackups: { shellImage: "busybox:${path.cwd}" }\n', "stacks.ha-option-b.scheduledBackups.shellImage"],
-    ["a template in the management kubeconfig", 'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { managementKubeconfig: "~/${file(\\"/etc/passwd\\")}" }\n', "stacks.prod.clusterApi.managementKubeconfig"],
-    ["a template in the Cluster API version", 'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { kubernetesVersion: "v1.36.1${path.cwd}" }\n', "stacks.prod.clusterApi.kubernetesVersion"],
-    ["a template in the Cluster API namespace", 'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { namespace: "${path.cwd}" }\n', "stacks.prod.clusterApi.namespace"],
+    [
+      "a template in the backup schedule",
+      'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "${file(\\"/etc/passwd\\")}" }\n',
+      "stacks.ha-option-b.scheduledBackups.schedule",
+    ],
+    [
+      "a template in a backup image",
+      'stacks:\n  ha-option-b:\n    scheduledBackups: { shellImage: "busybox:${path.cwd}" }\n',
+      "stacks.ha-option-b.scheduledBackups.shellImage",
+    ],
+    [
+      "a template in the management kubeconfig",
+      'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { managementKubeconfig: "~/${file(\\"/etc/passwd\\")}" }\n',
+      "stacks.prod.clusterApi.managementKubeconfig",
+    ],
+    [
+      "a template in the Cluster API version",
+      'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { kubernetesVersion: "v1.36.1${path.cwd}" }\n',
+      "stacks.prod.clusterApi.kubernetesVersion",
+    ],
+    [
+      "a template in the Cluster API namespace",
+      'stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { namespace: "${path.cwd}" }\n',
+      "stacks.prod.clusterApi.namespace",
+    ],
   ])("refuses %s", (_what, config, field) => {
     expectRefused(synth(config), field, "must be");
   });
@@ -130,17 +174,53 @@ describe("no setting becomes code", () => {
 
 describe("grammars at synth time", () => {
   test.each([
-    ["a cron schedule of 6 fields", 'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "0 0 */6 * * *" }\n', "must be a cron schedule of 5 fields"],
-    ["a cron hour of 24", 'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "0 24 * * *" }\n', "is not a cron schedule: hour 24 is outside 0-23"],
-    ["a cron month name that is not one", 'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "0 0 1 FOO *" }\n', 'month "FOO" is not a number or a name'],
-    ["a retention of 10 million", "stacks:\n  ha-option-b:\n    scheduledBackups: { retention: 10000000 }\n", "must be a whole number of snapshots from 1 to 1000"],
-    ["an empty image", 'stacks:\n  ha-option-b:\n    scheduledBackups: { etcdImage: "" }\n', 'scheduledBackups.etcdImage: "" must be an image reference'],
+    [
+      "a cron schedule of 6 fields",
+      'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "0 0 */6 * * *" }\n',
+      "must be a cron schedule of 5 fields",
+    ],
+    [
+      "a cron hour of 24",
+      'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "0 24 * * *" }\n',
+      "is not a cron schedule: hour 24 is outside 0-23",
+    ],
+    [
+      "a cron month name that is not one",
+      'stacks:\n  ha-option-b:\n    scheduledBackups: { schedule: "0 0 1 FOO *" }\n',
+      'month "FOO" is not a number or a name',
+    ],
+    [
+      "a retention of 10 million",
+      "stacks:\n  ha-option-b:\n    scheduledBackups: { retention: 10000000 }\n",
+      "must be a whole number of snapshots from 1 to 1000",
+    ],
+    [
+      "an empty image",
+      'stacks:\n  ha-option-b:\n    scheduledBackups: { etcdImage: "" }\n',
+      'scheduledBackups.etcdImage: "" must be an image reference',
+    ],
     ["a stack id of 64 characters", `stacks:\n  ${"a".repeat(64)}:\n    availability: single\n`, "at most 63 characters"],
-    ["a decimal budget", stack("    controlPlaneBudget: { cpu: 2.5 }\n"), "stacks.single.controlPlaneBudget.cpu: 2.5 must be a whole number of CPUs from 1 to 1024"],
-    ["a huge budget (the preflight's arithmetic)", stack("    workers: [{ role: combined, budget: { memoryGiB: 99999999999999999999 } }]\n"), "must be a whole number of GiB from 1 to 4096"],
-    ["a control plane without the memory one needs", stack("    controlPlaneBudget: { memoryGiB: 1 }\n"), "must be a whole number of GiB from 2 to 4096"],
+    [
+      "a decimal budget",
+      stack("    controlPlaneBudget: { cpu: 2.5 }\n"),
+      "stacks.single.controlPlaneBudget.cpu: 2.5 must be a whole number of CPUs from 1 to 1024",
+    ],
+    [
+      "a huge budget (the preflight's arithmetic)",
+      stack("    workers: [{ role: combined, budget: { memoryGiB: 99999999999999999999 } }]\n"),
+      "must be a whole number of GiB from 1 to 4096",
+    ],
+    [
+      "a control plane without the memory one needs",
+      stack("    controlPlaneBudget: { memoryGiB: 1 }\n"),
+      "must be a whole number of GiB from 2 to 4096",
+    ],
     ["a multicast API address", stack("    apiServerAddress: 224.0.0.1\n"), "multicast addresses cannot be bound"],
-    ["scheduled backups that nothing would run (platform objects off)", "stacks:\n  ha-option-b:\n    platformObjects: false\n    scheduledBackups: { retention: 3 }\n", "scheduledBackups: {\"retention\":3} needs platformObjects"],
+    [
+      "scheduled backups that nothing would run (platform objects off)",
+      "stacks:\n  ha-option-b:\n    platformObjects: false\n    scheduledBackups: { retention: 3 }\n",
+      'scheduledBackups: {"retention":3} needs platformObjects',
+    ],
   ])("refuses %s", (_what, config, message) => {
     expectRefused(synth(config), message);
   });
@@ -148,7 +228,9 @@ describe("grammars at synth time", () => {
   test("accepts the API on every address, printing a warning", () => {
     const r = synth(stack("    apiServerAddress: 0.0.0.0\n"));
     expect(r.code).toBe(0);
-    expect(r.stderr).toBe("warning: stack single: apiServerAddress: 0.0.0.0 publishes the API on every address of this host, to every network it is on\n");
+    expect(r.stderr).toBe(
+      "warning: stack single: apiServerAddress: 0.0.0.0 publishes the API on every address of this host, to every network it is on\n",
+    );
   });
 
   test("platform objects off alone turn the schedule off too: no mount is made for a CronJob that will not exist", () => {
@@ -160,12 +242,16 @@ describe("grammars at synth time", () => {
 
 describe("parser limits", () => {
   test("refuses a file over 1 MiB without parsing it", () => {
-    expectRefused(synth(`# ${"x".repeat(CONFIG_LIMITS.bytes)}\nstacks: {}\n`), "is 1048590 bytes; a config file may have at most 1048576 (1 MiB)");
+    expectRefused(
+      synth(`# ${"x".repeat(CONFIG_LIMITS.bytes)}\nstacks: {}\n`),
+      "is 1048590 bytes; a config file may have at most 1048576 (1 MiB)",
+    );
   });
 
   test("refuses an alias bomb in well under a second", () => {
     const lines = ["a: &a [1,1,1,1,1,1,1,1,1,1]"];
-    for (const [i, name] of ["b", "c", "d", "e", "f", "g", "h", "i"].entries()) lines.push(`${name}: &${name} [${Array(10).fill(`*${"abcdefghi"[i]}`).join(",")}]`);
+    for (const [i, name] of ["b", "c", "d", "e", "f", "g", "h", "i"].entries())
+      lines.push(`${name}: &${name} [${Array(10).fill(`*${"abcdefghi"[i]}`).join(",")}]`);
     const started = Date.now();
     const r = synth(`${lines.join("\n")}\nstacks: {}\n`);
     expectRefused(r, "uses too many aliases", "at most 50");
@@ -198,7 +284,7 @@ describe("parser limits", () => {
     expectRefused(synth(config), message);
   });
 
-  test("refuses true and \"true\" as two keys of one map, which would merge", () => {
+  test('refuses true and "true" as two keys of one map, which would merge', () => {
     expectRefused(synth(stack('    true: 1\n    "true": 2\n')), 'line 4, column 5: "true" is a second key of this map that reads the same');
   });
 
@@ -219,12 +305,22 @@ describe("paths", () => {
   ])("KINDHA_CONFIG naming %s is one line, never a fallback to the presets", (_what, make, message) => {
     const s = sandbox();
     const path = make(s.dir);
-    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path, CDKTF_OUTDIR: join(s.dir, "cdktf.out") }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], {
+      cwd: s.dir,
+      env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path, CDKTF_OUTDIR: join(s.dir, "cdktf.out") },
+      encoding: "utf8",
+    });
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe(`Invalid configuration (1 problem):\n  - KINDHA_CONFIG: ${JSON.stringify(path)} ${message}${message.endsWith("nothing") ? " (its target does not exist)" : ""}\n`);
+    expect(r.stderr).toBe(
+      `Invalid configuration (1 problem):\n  - KINDHA_CONFIG: ${JSON.stringify(path)} ${message}${message.endsWith("nothing") ? " (its target does not exist)" : ""}\n`,
+    );
     expect(existsSync(join(s.dir, "cdktf.out"))).toBe(false);
     // Every tool says the same, as a usage error.
-    const v = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "tools/verify", "single"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path }, encoding: "utf8" });
+    const v = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "tools/verify", "single"], {
+      cwd: s.dir,
+      env: { ...process.env, HOME: s.home, KINDHA_CONFIG: path },
+      encoding: "utf8",
+    });
     expect(v.status).toBe(2);
     expect(v.stderr).toContain(`KINDHA_CONFIG: ${JSON.stringify(path)} ${message}`);
   });
@@ -232,7 +328,11 @@ describe("paths", () => {
   test("kindha.config.yaml that is a directory is named, not skipped", () => {
     const s = sandbox();
     mkdirSync(join(s.dir, "kindha.config.yaml"));
-    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(s.dir, "cdktf.out") }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "main"], {
+      cwd: s.dir,
+      env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(s.dir, "cdktf.out") },
+      encoding: "utf8",
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('kindha.config.yaml: "kindha.config.yaml" names a directory, not a file');
   });
@@ -244,9 +344,15 @@ describe("paths", () => {
   ])("migrate --project-dir %s is named before anything runs", (_what, make, message) => {
     const s = sandbox();
     const dir = make(s.dir);
-    const r = spawnSync(process.execPath, [join(ROOT, "tools", "dev", "run.js"), "tools/migrate", "--from", "single", "--to", "ha-option-b", "--project-dir", dir], { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "" }, encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, "tools", "dev", "run.js"), "tools/migrate", "--from", "single", "--to", "ha-option-b", "--project-dir", dir],
+      { cwd: s.dir, env: { ...process.env, HOME: s.home, KINDHA_CONFIG: "" }, encoding: "utf8" },
+    );
     expect(r.status).toBe(2);
-    expect(r.stderr.split("\n")[0]).toBe(`error: --project-dir: ${dir} ${message}${message.startsWith("has no") ? "; name the directory of the kindha checkout (or project) to deploy from" : ""}`);
+    expect(r.stderr.split("\n")[0]).toBe(
+      `error: --project-dir: ${dir} ${message}${message.startsWith("has no") ? "; name the directory of the kindha checkout (or project) to deploy from" : ""}`,
+    );
     expect(readdirSync(s.home)).toEqual([]);
   });
 });

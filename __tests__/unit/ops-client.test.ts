@@ -35,11 +35,17 @@ describe("ClusterClient", () => {
   });
 
   test("etcd health runs etcd.sh in the node's pod with --expect; a missing report is a reason, not a throw", async () => {
-    const { exec, calls } = fakeExec((_f, args) => (args.includes("cp1") ? recorded("etcd-script-health-degraded") : failResult("etcd.sh: error: health: etcdctl gave no result (exit 1)")));
+    const { exec, calls } = fakeExec((_f, args) =>
+      args.includes("cp1")
+        ? recorded("etcd-script-health-degraded")
+        : failResult("etcd.sh: error: health: etcdctl gave no result (exit 1)"),
+    );
     const k = new ClusterClient({ ...access, exec });
     const got = await k.etcdHealth("cp1", 3, ["https://10.0.0.1:2379"]);
     expect("report" in got && got.report.state).toBe("degraded");
-    expect(line(calls[0])).toBe("bash /repo/scripts/etcd.sh --mode kind --kubeconfig /k --node cp1 --endpoints https://10.0.0.1:2379 health --expect 3");
+    expect(line(calls[0])).toBe(
+      "bash /repo/scripts/etcd.sh --mode kind --kubeconfig /k --node cp1 --endpoints https://10.0.0.1:2379 health --expect 3",
+    );
     expect(await k.etcdHealth("cp2", 3)).toMatchObject({ reason: "etcd.sh health printed no report", result: { code: 1 } });
   });
 

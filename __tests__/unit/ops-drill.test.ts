@@ -37,8 +37,22 @@ describe("summarizeDrill", () => {
   const etcd = (...states: ("healthy" | "degraded" | "quorum-lost")[]) => states.map((state, i) => ({ at: i * 5000, state }));
 
   test("adds up write outages from the first failing probe to the next succeeding one, apart from the API's", () => {
-    const sum = summarizeDrill({ api: probes(true, true, true, true, true, true), write: probes(false, false, true, false, true, true), etcd: etcd("degraded") });
-    expect(sum.write).toEqual({ samples: 6, failures: 3, unavailableMs: 3000, longestMs: 2000, okAtEnd: true, windows: [{ fromMs: 0, toMs: 2000 }, { fromMs: 3000, toMs: 4000 }] });
+    const sum = summarizeDrill({
+      api: probes(true, true, true, true, true, true),
+      write: probes(false, false, true, false, true, true),
+      etcd: etcd("degraded"),
+    });
+    expect(sum.write).toEqual({
+      samples: 6,
+      failures: 3,
+      unavailableMs: 3000,
+      longestMs: 2000,
+      okAtEnd: true,
+      windows: [
+        { fromMs: 0, toMs: 2000 },
+        { fromMs: 3000, toMs: 4000 },
+      ],
+    });
     expect(sum.api).toEqual({ samples: 6, failures: 0, unavailableMs: 0, longestMs: 0, okAtEnd: true, windows: [] });
     expect(sum).toMatchObject({ passed: true, quorumHeld: true, memberDownSeen: true });
   });
@@ -75,16 +89,23 @@ describe("runDrill over a fake cluster", () => {
     let restarted = false;
     let patches = 0;
     const healthy = clusterFixtures();
-    const degraded = clusterFixtures({ nodes: "kubectl-nodes-ha-option-a-cp2-stopped", health: "etcd-script-health-degraded", endpoints: "kubectl-endpointslices-kubernetes-ha-option-a-cp2-stopped" });
+    const degraded = clusterFixtures({
+      nodes: "kubectl-nodes-ha-option-a-cp2-stopped",
+      health: "etcd-script-health-degraded",
+      endpoints: "kubectl-endpointslices-kubernetes-ha-option-a-cp2-stopped",
+    });
     const fake = fakeExec((file, args) => {
-      if (file === "docker" && args[0] === "stop") return (stopped = true), okResult(args[1]);
-      if (file === "docker" && args[0] === "start") return (stopped = false), (restarted = true), okResult(args[1]);
-      if (file === "docker" && args[0] === "inspect" && restarted && opts.movesTo && args.includes(`${C}-control-plane2`)) return okResult(`${opts.movesTo}\n`);
+      if (file === "docker" && args[0] === "stop") return ((stopped = true), okResult(args[1]));
+      if (file === "docker" && args[0] === "start") return ((stopped = false), (restarted = true), okResult(args[1]));
+      if (file === "docker" && args[0] === "inspect" && restarted && opts.movesTo && args.includes(`${C}-control-plane2`))
+        return okResult(`${opts.movesTo}\n`);
       if (file === "kubectl" && args.includes("configmap") && (args.includes("create") || args.includes("delete"))) return okResult();
       if (file === "kubectl" && args.includes("patch")) {
         if (opts.throwOnPatch) throw new Error("executor crashed");
         patches += 1;
-        return patches <= (opts.failingWrites ?? 0) ? { code: 1, stdout: "", stderr: "Error from server: etcdserver: request timed out" } : okResult();
+        return patches <= (opts.failingWrites ?? 0)
+          ? { code: 1, stdout: "", stderr: "Error from server: etcdserver: request timed out" }
+          : okResult();
       }
       return (stopped ? degraded : healthy)(file, args);
     });
@@ -105,7 +126,8 @@ describe("runDrill over a fake cluster", () => {
   });
 
   /** The container CLI calls that change a container. */
-  const order = (calls: readonly Call[]) => calls.filter((c) => c.file === "docker" && (c.args[0] === "stop" || c.args[0] === "start")).map(line);
+  const order = (calls: readonly Call[]) =>
+    calls.filter((c) => c.file === "docker" && (c.args[0] === "stop" || c.args[0] === "start")).map(line);
 
   test("stops control-plane2, sees degraded etcd with writes back, starts it again and passes", async () => {
     const { exec, calls } = fakeCluster({ failingWrites: 2 });
@@ -141,7 +163,9 @@ describe("runDrill over a fake cluster", () => {
   test("fails when docker stop fails: the drill stops there and still runs docker start", async () => {
     const base = fakeCluster();
     const { exec, calls } = fakeExec((file, args) =>
-      file === "docker" && args[0] === "stop" ? { code: 1, stdout: "", stderr: "Error response from daemon: timeout" } : base.exec(file, args),
+      file === "docker" && args[0] === "stop"
+        ? { code: 1, stdout: "", stderr: "Error response from daemon: timeout" }
+        : base.exec(file, args),
     );
     const outcome = await runDrill(context(exec, []));
     expect(outcome).toMatchObject({ ok: false, message: `docker stop ${C}-control-plane2 failed: Error response from daemon: timeout` });
@@ -156,7 +180,11 @@ describe("runDrill over a fake cluster", () => {
       message: `drill failed: ${C}-control-plane2 came back at 172.18.0.9, not 172.18.0.6, which its etcd member and certificates name; docker stop ${C}-control-plane2, free 172.18.0.6 (docker network inspect kind shows who holds it), then docker start ${C}-control-plane2`,
     });
     // verify reads every control plane's address first; the drill reads the victim's before the stop and after the start.
-    expect(calls.filter((c) => c.args[0] === "inspect").map((c) => c.args[c.args.length - 1])).toEqual([...CPS, `${C}-control-plane2`, `${C}-control-plane2`]);
+    expect(calls.filter((c) => c.args[0] === "inspect").map((c) => c.args[c.args.length - 1])).toEqual([
+      ...CPS,
+      `${C}-control-plane2`,
+      `${C}-control-plane2`,
+    ]);
     // No waiting for a node that cannot rejoin: after the second address read, only the clean-up.
     const lastInspect = calls.map((c) => c.args[0]).lastIndexOf("inspect");
     expect(calls.slice(lastInspect + 1).map(line)).toEqual([
@@ -177,6 +205,20 @@ describe("runDrill over a fake cluster", () => {
     await runDrill(context(exec, []));
     const patch = calls.find((c) => c.args.includes("patch"));
     expect(patch?.file).toBe("kubectl");
-    expect(patch?.args).toEqual(["--kubeconfig", "/k", "--request-timeout", "2s", "-n", "default", "patch", "configmap", "kindha-drill", "--type", "merge", "-p", '{"data":{"seq":"1"}}']);
+    expect(patch?.args).toEqual([
+      "--kubeconfig",
+      "/k",
+      "--request-timeout",
+      "2s",
+      "-n",
+      "default",
+      "patch",
+      "configmap",
+      "kindha-drill",
+      "--type",
+      "merge",
+      "-p",
+      '{"data":{"seq":"1"}}',
+    ]);
   });
 });

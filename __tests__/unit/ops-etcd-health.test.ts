@@ -37,16 +37,25 @@ describe("judgeEtcdHealth", () => {
     const judge = /^judge\(\) \{\n[\s\S]*?\n\}\n/m.exec(script)?.[0];
     expect(judge).toBeDefined();
     const cases = Array.from({ length: 7 }, (_, i) => i + 1).flatMap((n) => Array.from({ length: n + 1 }, (_, h) => [h, n] as const));
-    const bash = spawnSync("bash", ["-c", `${judge}\nfor c in ${cases.map(([h, n]) => `${h}:${n}`).join(" ")}; do judge "\${c%:*}" "\${c#*:}"; done`], { encoding: "utf8" });
+    const bash = spawnSync(
+      "bash",
+      ["-c", `${judge}\nfor c in ${cases.map(([h, n]) => `${h}:${n}`).join(" ")}; do judge "\${c%:*}" "\${c#*:}"; done`],
+      { encoding: "utf8" },
+    );
     expect(bash.status).toBe(0);
-    const fromBash = bash.stdout.trimEnd().split("\n").map((l) => {
-      const [state, quorum, tolerated, message] = l.split("|");
-      return { state, quorum: Number(quorum), tolerated: Number(tolerated), message };
-    });
-    expect(fromBash).toEqual(cases.map(([h, n]) => {
-      const { state, quorum, tolerated, message } = judgeEtcdHealth(eps(h, n), n);
-      return { state, quorum, tolerated, message };
-    }));
+    const fromBash = bash.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => {
+        const [state, quorum, tolerated, message] = l.split("|");
+        return { state, quorum: Number(quorum), tolerated: Number(tolerated), message };
+      });
+    expect(fromBash).toEqual(
+      cases.map(([h, n]) => {
+        const { state, quorum, tolerated, message } = judgeEtcdHealth(eps(h, n), n);
+        return { state, quorum, tolerated, message };
+      }),
+    );
     expect(fromBash).toHaveLength(35);
   });
 
@@ -55,7 +64,9 @@ describe("judgeEtcdHealth", () => {
   });
 
   test("says how many more failures a degraded cluster survives", () => {
-    expect(judgeEtcdHealth(eps(4, 5), 5).message).toBe("degraded: 4 of 5 members healthy, quorum needs 3 (held); 1 more failures tolerated");
+    expect(judgeEtcdHealth(eps(4, 5), 5).message).toBe(
+      "degraded: 4 of 5 members healthy, quorum needs 3 (held); 1 more failures tolerated",
+    );
   });
 
   test("fails when members did not answer at all: absent members count as unhealthy", () => {
@@ -64,7 +75,10 @@ describe("judgeEtcdHealth", () => {
   });
 
   test("fails when one healthy endpoint is listed twice: it counts once and cannot fake a majority", () => {
-    const twice = [{ endpoint: "https://a:2379", healthy: true }, { endpoint: "https://a:2379", healthy: true }];
+    const twice = [
+      { endpoint: "https://a:2379", healthy: true },
+      { endpoint: "https://a:2379", healthy: true },
+    ];
     expect(judgeEtcdHealth(twice, 3)).toMatchObject({ state: "quorum-lost", healthy: 1 });
   });
 
@@ -82,7 +96,14 @@ describe("judgeEtcdHealth", () => {
     (name) => {
       const report = parseHealthReport(recorded(name).stdout);
       const judged = judgeEtcdHealth(report.endpoints, report.members);
-      expect(judged).toEqual({ state: report.state, healthy: report.healthy, members: report.members, quorum: report.quorum, tolerated: report.tolerated, message: report.message });
+      expect(judged).toEqual({
+        state: report.state,
+        healthy: report.healthy,
+        members: report.members,
+        quorum: report.quorum,
+        tolerated: report.tolerated,
+        message: report.message,
+      });
     },
   );
 });
@@ -93,7 +114,9 @@ describe("etcdctl output parsers (recorded from real etcd 3.4.23)", () => {
     expect(all).toHaveLength(3);
     expect(all.every((e) => e.healthy)).toBe(true);
     const degraded = parseEndpointHealth(recorded("etcd-endpoint-health-degraded").stdout);
-    expect(degraded.filter((e) => !e.healthy)).toEqual([expect.objectContaining({ endpoint: "http://127.0.0.1:23823", error: "context deadline exceeded" })]);
+    expect(degraded.filter((e) => !e.healthy)).toEqual([
+      expect.objectContaining({ endpoint: "http://127.0.0.1:23823", error: "context deadline exceeded" }),
+    ]);
   });
 
   test("endpoint status: 64-bit member ids keep every digit (as hex) and the one leader is found", () => {
@@ -105,7 +128,12 @@ describe("etcdctl output parsers (recorded from real etcd 3.4.23)", () => {
   });
 
   test("snapshot status: key count, revision, size", () => {
-    expect(parseSnapshotStatus(recorded("etcd-snapshot-status").stdout)).toEqual({ hash: 3002080589, revision: 21, totalKey: 26, totalSize: 24576 });
+    expect(parseSnapshotStatus(recorded("etcd-snapshot-status").stdout)).toEqual({
+      hash: 3002080589,
+      revision: 21,
+      totalKey: 26,
+      totalSize: 24576,
+    });
   });
 
   test("health report of scripts/etcd.sh, including the one printed with exit 1 on quorum loss", () => {
@@ -129,15 +157,17 @@ describe("etcdctl output parsers (recorded from real etcd 3.4.23)", () => {
   });
 
   test("fails when a health report has an unknown state", () => {
-    expect(() => parseHealthReport('{"state":"fine","healthy":1,"members":1,"quorum":1,"tolerated":0}')).toThrow(/state healthy, degraded or quorum-lost/);
+    expect(() => parseHealthReport('{"state":"fine","healthy":1,"members":1,"quorum":1,"tolerated":0}')).toThrow(
+      /state healthy, degraded or quorum-lost/,
+    );
   });
 });
 
 describe("etcd.sh arguments", () => {
   test("kind connection passes kubeconfig, node and member URLs", () => {
-    expect(connectionArgs({ mode: "kind", kubeconfig: "/k", node: "c-control-plane", endpoints: ["https://a:2379", "https://b:2379"] })).toEqual([
-      "--mode", "kind", "--kubeconfig", "/k", "--node", "c-control-plane", "--endpoints", "https://a:2379,https://b:2379",
-    ]);
+    expect(
+      connectionArgs({ mode: "kind", kubeconfig: "/k", node: "c-control-plane", endpoints: ["https://a:2379", "https://b:2379"] }),
+    ).toEqual(["--mode", "kind", "--kubeconfig", "/k", "--node", "c-control-plane", "--endpoints", "https://a:2379,https://b:2379"]);
   });
 
   test("fails when a local connection has no endpoint", () => {
@@ -146,7 +176,15 @@ describe("etcd.sh arguments", () => {
 
   test("backup arguments and the snapshot name <cluster>-<stack>-<UTC yyyymmddThhmmssZ>.db", () => {
     expect(backupArgs({ cluster: "c", stack: "single", kubeconfig: "/k", backupDir: "/b" })).toEqual([
-      "backup", "--cluster", "c", "--stack", "single", "--kubeconfig", "/k", "--backup-dir", "/b",
+      "backup",
+      "--cluster",
+      "c",
+      "--stack",
+      "single",
+      "--kubeconfig",
+      "/k",
+      "--backup-dir",
+      "/b",
     ]);
     expect(snapshotFileName("/b", "c", "single", new Date("2026-01-02T03:04:05.678Z"))).toBe("/b/c-single-20260102T030405Z.db");
   });

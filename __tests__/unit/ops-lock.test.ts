@@ -27,14 +27,33 @@ function holder(cluster: string, name: string): Promise<ChildProcess> {
 describe("the cluster lock", () => {
   test("is a 0600 file in a 0700 directory naming holder, pid and start; released after the work, even when it fails", async () => {
     const lines: string[] = [];
-    await withLock("c1", "renew-certs ha-option-b", { env: env(), clock: realClock }, (l) => lines.push(l), async () => {
-      const path = lockPath("c1", env());
-      expect(statSync(path).mode & 0o777).toBe(0o600);
-      expect(statSync(join(dir, "locks")).mode & 0o777).toBe(0o700);
-      expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ holder: "renew-certs ha-option-b", pid: process.pid, started: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), token: expect.any(String) });
-    });
+    await withLock(
+      "c1",
+      "renew-certs ha-option-b",
+      { env: env(), clock: realClock },
+      (l) => lines.push(l),
+      async () => {
+        const path = lockPath("c1", env());
+        expect(statSync(path).mode & 0o777).toBe(0o600);
+        expect(statSync(join(dir, "locks")).mode & 0o777).toBe(0o700);
+        expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({
+          holder: "renew-certs ha-option-b",
+          pid: process.pid,
+          started: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+          token: expect.any(String),
+        });
+      },
+    );
     expect(existsSync(lockPath("c1", env()))).toBe(false);
-    await expect(withLock("c1", "drill ha-option-b", { env: env(), clock: realClock }, () => undefined, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    await expect(
+      withLock(
+        "c1",
+        "drill ha-option-b",
+        { env: env(), clock: realClock },
+        () => undefined,
+        async () => Promise.reject(new Error("boom")),
+      ),
+    ).rejects.toThrow("boom");
     expect(existsSync(lockPath("c1", env()))).toBe(false);
     expect(lines).toEqual([]);
   });
@@ -44,11 +63,19 @@ describe("the cluster lock", () => {
     try {
       const lines: string[] = [];
       const t0 = Date.now();
-      await expect(acquireLock("c2", "the plan's recover ha-option-b", { env: env({ KINDHA_LOCK_WAIT: "2" }), clock: realClock }, (l) => lines.push(l))).rejects.toThrow(
-        new RegExp(`^cluster c2 is busy: upgrade ha-option-b \\(pid ${child.pid}, since 2026-12-06T05:00:00.000Z\\) holds .*c2\\.lock; waited 2 s \\(KINDHA_LOCK_WAIT\\); run again when it has finished$`),
+      await expect(
+        acquireLock("c2", "the plan's recover ha-option-b", { env: env({ KINDHA_LOCK_WAIT: "2" }), clock: realClock }, (l) =>
+          lines.push(l),
+        ),
+      ).rejects.toThrow(
+        new RegExp(
+          `^cluster c2 is busy: upgrade ha-option-b \\(pid ${child.pid}, since 2026-12-06T05:00:00.000Z\\) holds .*c2\\.lock; waited 2 s \\(KINDHA_LOCK_WAIT\\); run again when it has finished$`,
+        ),
       );
       expect(Date.now() - t0).toBeGreaterThanOrEqual(2_000);
-      expect(lines).toEqual([`lock: waiting for upgrade ha-option-b (pid ${child.pid}, since 2026-12-06T05:00:00.000Z) to finish (up to 2 s; ${lockPath("c2", env())})`]);
+      expect(lines).toEqual([
+        `lock: waiting for upgrade ha-option-b (pid ${child.pid}, since 2026-12-06T05:00:00.000Z) to finish (up to 2 s; ${lockPath("c2", env())})`,
+      ]);
       // The holder's file is untouched.
       expect(JSON.parse(readFileSync(lockPath("c2", env()), "utf8")).pid).toBe(child.pid);
     } finally {
@@ -64,29 +91,44 @@ describe("the cluster lock", () => {
       child.kill("SIGKILL");
     });
     const lines: string[] = [];
-    const release = await acquireLock("c3", "recover single", { env: env({ KINDHA_LOCK_WAIT: "0" }), clock: realClock }, (l) => lines.push(l));
-    expect(lines).toEqual([`lock: taking over ${lockPath("c3", env())}: its holder restore single (pid ${pid}, since 2026-12-06T05:00:00.000Z) is gone`]);
+    const release = await acquireLock("c3", "recover single", { env: env({ KINDHA_LOCK_WAIT: "0" }), clock: realClock }, (l) =>
+      lines.push(l),
+    );
+    expect(lines).toEqual([
+      `lock: taking over ${lockPath("c3", env())}: its holder restore single (pid ${pid}, since 2026-12-06T05:00:00.000Z) is gone`,
+    ]);
     expect(JSON.parse(readFileSync(lockPath("c3", env()), "utf8")).holder).toBe("recover single");
     release();
   });
 
   test("what a holder runs (migrate's cdktf and its plan's hook) holds it through KINDHA_LOCK; others do not", async () => {
     const mine = env();
-    await withLock("c4", "migrate single -> ha-option-b", { env: mine, clock: realClock }, () => undefined, async () => {
-      const child = { ...mine };
-      const lines: string[] = [];
-      const inner = await acquireLock("c4", "the plan's recover single", { env: child, clock: realClock }, (l) => lines.push(l));
-      inner();
-      expect(existsSync(lockPath("c4", env()))).toBe(true);
-      await expect(acquireLock("c4", "drill single", { env: env({ KINDHA_LOCK_WAIT: "0" }), clock: realClock }, () => undefined)).rejects.toThrow(/^cluster c4 is busy: migrate single -> ha-option-b/);
-      expect(lines).toEqual([]);
-    });
+    await withLock(
+      "c4",
+      "migrate single -> ha-option-b",
+      { env: mine, clock: realClock },
+      () => undefined,
+      async () => {
+        const child = { ...mine };
+        const lines: string[] = [];
+        const inner = await acquireLock("c4", "the plan's recover single", { env: child, clock: realClock }, (l) => lines.push(l));
+        inner();
+        expect(existsSync(lockPath("c4", env()))).toBe(true);
+        await expect(
+          acquireLock("c4", "drill single", { env: env({ KINDHA_LOCK_WAIT: "0" }), clock: realClock }, () => undefined),
+        ).rejects.toThrow(/^cluster c4 is busy: migrate single -> ha-option-b/);
+        expect(lines).toEqual([]);
+      },
+    );
     expect(mine.KINDHA_LOCK).toBeUndefined();
   });
 
   test("KINDHA_LOCK_WAIT is whole seconds from 0 to 86400; anything else is refused", () => {
     expect(lockWaitMs({})).toBe(600_000);
     expect(lockWaitMs({ KINDHA_LOCK_WAIT: "0" })).toBe(0);
-    for (const bad of ["-1", "1.5", "ten", "86401"]) expect(() => lockWaitMs({ KINDHA_LOCK_WAIT: bad })).toThrow(`KINDHA_LOCK_WAIT=${JSON.stringify(bad)}: must be whole seconds from 0 to 86400`);
+    for (const bad of ["-1", "1.5", "ten", "86401"])
+      expect(() => lockWaitMs({ KINDHA_LOCK_WAIT: bad })).toThrow(
+        `KINDHA_LOCK_WAIT=${JSON.stringify(bad)}: must be whole seconds from 0 to 86400`,
+      );
   });
 });

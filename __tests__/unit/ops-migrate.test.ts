@@ -13,7 +13,11 @@ import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call
 const SNAPSHOT = "/backups/data-platform-local-single-20260102T030405Z.db";
 
 /** A fake world: one cluster that answers until destroyed, and answers again after deploy. */
-function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "destroy" | "deploy" | "restore" | "verify" | "export" | "scale" | "volumeDir", boolean>> = {}) {
+function world(
+  fail: Partial<
+    Record<"backup" | "status" | "emptySnapshot" | "destroy" | "deploy" | "restore" | "verify" | "export" | "scale" | "volumeDir", boolean>
+  > = {},
+) {
   let up = true;
   // The PostgreSQL StatefulSet of the workloads fixture: its pod runs until it is scaled to 0.
   let postgresReplicas = 1;
@@ -28,16 +32,22 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
       return okResult("statefulset.apps/postgres scaled");
     }
     if (file === "kubectl" && a.includes("get pods -A -o json")) {
-      const pod = { metadata: { namespace: "workloads", name: "postgres-0", ownerReferences: [{ kind: "StatefulSet" }] }, spec: { volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data-postgres-0" } }] } };
+      const pod = {
+        metadata: { namespace: "workloads", name: "postgres-0", ownerReferences: [{ kind: "StatefulSet" }] },
+        spec: { volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data-postgres-0" } }] },
+      };
       return okResult(JSON.stringify({ kind: "List", items: postgresReplicas > 0 ? [pod] : [] }));
     }
     if (file === "kubectl" && a.includes("/readyz")) return up ? okResult("ok") : recorded("kubectl-readyz-refused");
     if (file === "kubectl" && a.endsWith("get pv -o json")) return recorded("kubectl-pv-bound");
     if (file === "docker" && args[4] === VOLUME_DIRS_SCRIPT) return okResult(fail.volumeDir ? "" : "workloads/data-postgres-0\n");
-    if (file === "kubectl" && a.includes("api-resources")) return okResult("configmaps\nsecrets\nevents\nevents.events.k8s.io\ndeployments.apps\n");
-    if (file === "kubectl" && a.includes("-o yaml")) return fail.export ? failResult("error: timeout") : okResult("apiVersion: v1\nitems: []\nkind: List\nmetadata: {}\n");
+    if (file === "kubectl" && a.includes("api-resources"))
+      return okResult("configmaps\nsecrets\nevents\nevents.events.k8s.io\ndeployments.apps\n");
+    if (file === "kubectl" && a.includes("-o yaml"))
+      return fail.export ? failResult("error: timeout") : okResult("apiVersion: v1\nitems: []\nkind: List\nmetadata: {}\n");
     if (file === "bash" && args.includes("backup")) {
-      if (fail.backup) return failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: snapshot save failed");
+      if (fail.backup)
+        return failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: snapshot save failed");
       files.set(SNAPSHOT, "db");
       return okResult(`${SNAPSHOT}\n`);
     }
@@ -52,7 +62,9 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
   // The target's restore and verify, run in-process by the migrate tool: recorded among the calls.
   const restore = async (snapshot: string): Promise<StepReport> => {
     fake.calls.push({ file: "restore", args: [snapshot] });
-    return fail.restore ? { ok: false, completed: [], failed: { step: "wait for the API and a healthy etcd", reason: "API: connection refused", next: "" } } : { ok: true, completed: [] };
+    return fail.restore
+      ? { ok: false, completed: [], failed: { step: "wait for the API and a healthy etcd", reason: "API: connection refused", next: "" } }
+      : { ok: true, completed: [] };
   };
   const verify = async (): Promise<CheckResult[]> => {
     fake.calls.push({ file: "verify", args: [] });
@@ -61,7 +73,11 @@ function world(fail: Partial<Record<"backup" | "status" | "emptySnapshot" | "des
       { check: "workloads available", ok: !fail.verify, reason: fail.verify ? "kube-system/coredns 1 of 2 available" : "all available" },
     ];
   };
-  const fs: Files = { exists: (p) => files.has(p), write: (p, t) => void files.set(p, t), move: (from, to) => void moves.push(`${from} -> ${to}`) };
+  const fs: Files = {
+    exists: (p) => files.has(p),
+    write: (p, t) => void files.set(p, t),
+    move: (from, to) => void moves.push(`${from} -> ${to}`),
+  };
   return { ...fake, files, fs, moves, restore, verify, replicas: () => postgresReplicas };
 }
 
@@ -85,8 +101,16 @@ function context(from: string, to: string, w: ReturnType<typeof world>): Migrate
   const f = resolveStack(from).topology;
   const t = resolveStack(to).topology;
   return {
-    from: { id: from, topology: f, access: { kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml", etcdScript: "/repo/scripts/etcd.sh", exec: w.exec } },
-    to: { id: to, topology: t, access: { kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml", etcdScript: "/repo/scripts/etcd.sh", exec: w.exec } },
+    from: {
+      id: from,
+      topology: f,
+      access: { kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml", etcdScript: "/repo/scripts/etcd.sh", exec: w.exec },
+    },
+    to: {
+      id: to,
+      topology: t,
+      access: { kubeconfig: "/home/u/.kube/kindha-data-platform-local.yaml", etcdScript: "/repo/scripts/etcd.sh", exec: w.exec },
+    },
     backupDir: "/backups",
     exec: w.exec,
     files: w.fs,
@@ -110,9 +134,20 @@ describe("migrate single -> ha-option-a", () => {
     const { report } = await run(context("single", "ha-option-a", w));
     expect(report.ok).toBe(true);
     expect(labels(w.calls)).toEqual([
-      "readyz", "api-resources", "export", "backup", "snapshot-status",
-      "list workloads", "scale --replicas=0", "list pods",
-      "cdktf destroy single", "readyz", "cdktf deploy ha-option-a", "readyz", "restore", "verify",
+      "readyz",
+      "api-resources",
+      "export",
+      "backup",
+      "snapshot-status",
+      "list workloads",
+      "scale --replicas=0",
+      "list pods",
+      "cdktf destroy single",
+      "readyz",
+      "cdktf deploy ha-option-a",
+      "readyz",
+      "restore",
+      "verify",
     ]);
     expect([...w.files.keys()]).toEqual(["/backups/data-platform-local-single-20260102T030405Z-objects.yaml", SNAPSHOT]);
   });
@@ -162,12 +197,19 @@ describe("migrate single -> ha-option-a", () => {
     const base = world();
     const cdktfOutput = {
       code: 1,
-      stdout: "single  \u001b[31m│\u001b[0m Error: Could not retrieve providers for locking\nsingle  │ registry.opentofu.org/hashicorp/null: could not connect\n",
+      stdout:
+        "single  \u001b[31m│\u001b[0m Error: Could not retrieve providers for locking\nsingle  │ registry.opentofu.org/hashicorp/null: could not connect\n",
       stderr: "Error: non-zero exit code 1\n",
     };
-    const w = { ...base, exec: ((file: string, args: readonly string[], opts?: any) => (file === "npx" ? Promise.resolve(cdktfOutput) : base.exec(file, args, opts))) as typeof base.exec };
+    const w = {
+      ...base,
+      exec: ((file: string, args: readonly string[], opts?: any) =>
+        file === "npx" ? Promise.resolve(cdktfOutput) : base.exec(file, args, opts)) as typeof base.exec,
+    };
     const { report } = await run(context("single", "ha-option-a", w));
-    expect(report.failed?.reason).toBe("npx cdktf destroy single --auto-approve failed (exit 1): single  │ Error: Could not retrieve providers for locking");
+    expect(report.failed?.reason).toBe(
+      "npx cdktf destroy single --auto-approve failed (exit 1): single  │ Error: Could not retrieve providers for locking",
+    );
     expect(errorCause({ code: 1, stdout: "", stderr: "plain failure\n" })).toBe("plain failure");
   });
 
@@ -190,7 +232,10 @@ describe("migrate single -> ha-option-a", () => {
   test("fails when the final verify fails", async () => {
     const w = world({ verify: true });
     const { report } = await run(context("single", "ha-option-a", w));
-    expect(report).toMatchObject({ ok: false, failed: { step: "verify stack ha-option-a", reason: "workloads available FAIL kube-system/coredns 1 of 2 available" } });
+    expect(report).toMatchObject({
+      ok: false,
+      failed: { step: "verify stack ha-option-a", reason: "workloads available FAIL kube-system/coredns 1 of 2 available" },
+    });
     expect(report.completed).toHaveLength(8);
   });
 
@@ -225,12 +270,18 @@ describe("migrate and the cluster's volumes", () => {
   test("fails when destroy fails after the workloads stopped, saying how to scale them back", async () => {
     const w = world({ destroy: true });
     const { report } = await run(context("single", "ha-option-a", w));
-    expect(report.failed?.next).toContain("to keep the old cluster instead, scale back: kubectl -n workloads scale statefulset/postgres --replicas=1");
+    expect(report.failed?.next).toContain(
+      "to keep the old cluster instead, scale back: kubectl -n workloads scale statefulset/postgres --replicas=1",
+    );
   });
 
   test("refuses before anything changes when a Bound volume's directory is missing from the host, naming it", async () => {
     const w = world({ volumeDir: true });
-    const { report } = await run({ ...context("single", "ha-option-a", w), fromDataDir: "/h/.kindha/data/x", toDataDir: "/h/.kindha/data/x" });
+    const { report } = await run({
+      ...context("single", "ha-option-a", w),
+      fromDataDir: "/h/.kindha/data/x",
+      toDataDir: "/h/.kindha/data/x",
+    });
     expect(report.ok).toBe(false);
     expect(report.failed?.step).toBe("preflight: single -> ha-option-a, the single cluster answers");
     expect(report.failed?.reason).toBe(
@@ -241,7 +292,11 @@ describe("migrate and the cluster's volumes", () => {
 
   test("keeps the data directory in place when both clusters share it, and moves nothing", async () => {
     const w = world();
-    const { report, log } = await run({ ...context("single", "ha-option-a", w), fromDataDir: "/h/.kindha/data/x", toDataDir: "/h/.kindha/data/x" });
+    const { report, log } = await run({
+      ...context("single", "ha-option-a", w),
+      fromDataDir: "/h/.kindha/data/x",
+      toDataDir: "/h/.kindha/data/x",
+    });
     expect(report.ok).toBe(true);
     expect(w.moves).toEqual([]);
     expect(log[1]).toContain("volumes stay in /h/.kindha/data/x");
@@ -259,7 +314,10 @@ describe("migrate and the cluster's volumes", () => {
   });
 
   test.each([
-    [{ fromDataDir: "/h/a", toDataDir: undefined }, "keeps volumes inside its nodes (dataDir: false), so the volumes in /h/a would not follow"],
+    [
+      { fromDataDir: "/h/a", toDataDir: undefined },
+      "keeps volumes inside its nodes (dataDir: false), so the volumes in /h/a would not follow",
+    ],
     [{ fromDataDir: "/h/a", toDataDir: "/h/taken" }, "/h/taken (the data directory of ha-option-a) exists already"],
   ])("fails in the preflight, before anything, when the volumes could not follow (%j)", async (dirs, reason) => {
     const w = world();
@@ -284,7 +342,15 @@ describe("npm run migrate (tools/migrate.ts)", () => {
   test("defaults the engine to tofu and prints each step", async () => {
     const w = world();
     const c = capture();
-    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), files: w.fs, cwd: "/repo", restore: w.restore, verify: w.verify });
+    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, {
+      exec: w.exec,
+      env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR },
+      clock: fakeClock(),
+      files: w.fs,
+      cwd: "/repo",
+      restore: w.restore,
+      verify: w.verify,
+    });
     expect(code).toBe(0);
     expect(c.out[0]).toBe("migrate: single (1 control plane(s)) -> ha-option-a (3), engine tofu");
     expect(c.out).toContain("[6/9] destroy stack single");
@@ -294,7 +360,14 @@ describe("npm run migrate (tools/migrate.ts)", () => {
   test("restores in this process, with the restore tool's own steps printed under migrate's (no node process, no dist/)", async () => {
     const w = world();
     const c = capture();
-    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), files: w.fs, cwd: "/repo", exists: () => true });
+    const code = await migrateMain(["--from", "single", "--to", "ha-option-a", "--backup-dir", "/backups"], c.io, {
+      exec: w.exec,
+      env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR },
+      clock: fakeClock(),
+      files: w.fs,
+      cwd: "/repo",
+      exists: () => true,
+    });
     // The snapshot exists only in the fake world: restore's first step, run here, refuses it.
     expect(code).toBe(1);
     expect(c.out).toContain(`      [1/${3 + 5 * 3 + 9}] check snapshot ${SNAPSHOT}`);
@@ -307,7 +380,14 @@ describe("npm run migrate (tools/migrate.ts)", () => {
   test("fails when a step fails: exit 1 and the step named", async () => {
     const w = world({ status: true });
     const c = capture();
-    expect(await migrateMain(["--from", "single", "--to", "ha-option-a"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, files: w.fs, cwd: "/repo" })).toBe(1);
+    expect(
+      await migrateMain(["--from", "single", "--to", "ha-option-a"], c.io, {
+        exec: w.exec,
+        env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR },
+        files: w.fs,
+        cwd: "/repo",
+      }),
+    ).toBe(1);
     expect(c.out[c.out.length - 1]).toBe('migrate: stopped at "verify the snapshot (snapshot-status, non-zero keys)"');
   });
 

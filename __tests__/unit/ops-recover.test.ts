@@ -3,7 +3,15 @@
  * address plan over `docker inspect` output, and a whole run over a fake Docker.
  */
 import { isEmptyLbConfig, kindLbConfig } from "../../lib/model/kind-lb-config";
-import { parseContainers, parseHolders, planAddresses, recoverSteps, startOrder, type ContainerState, type RecoverContext } from "../../lib/ops/recover";
+import {
+  parseContainers,
+  parseHolders,
+  planAddresses,
+  recoverSteps,
+  startOrder,
+  type ContainerState,
+  type RecoverContext,
+} from "../../lib/ops/recover";
 import { realClock, runSteps, type Clock } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/io/config-file";
 import { spawn } from "node:child_process";
@@ -25,15 +33,29 @@ describe("kind's load-balancer configuration", () => {
       '\nresources:\n- "@type": type.googleapis.com/envoy.config.listener.v3.Listener\n  name: listener_apiserver\n  address:\n    socket_address:\n      address: "0.0.0.0"\n      port_value: 6443\n' +
         '  filter_chains:\n  - filters:\n    - name: envoy.filters.network.tcp_proxy\n      typed_config:\n        "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n        stat_prefix: ingress_tcp\n        cluster: kube_apiservers\n',
     );
-    expect(cds.startsWith('\nresources:\n- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster\n  name: kube_apiservers\n  connect_timeout: 0.25s\n  type: STRICT_DNS\n')).toBe(true);
-    expect(cds).toContain("  dns_lookup_family: V4_PREFERRED\n  health_checks:\n  - timeout: 3s\n    interval: 2s\n    unhealthy_threshold: 2\n    healthy_threshold: 1\n");
-    expect(cds.endsWith("    - lb_endpoints:\n      - endpoint:\n          address:\n            socket_address:\n              address: node0\n              port_value: 6443\n")).toBe(true);
+    expect(
+      cds.startsWith(
+        '\nresources:\n- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster\n  name: kube_apiservers\n  connect_timeout: 0.25s\n  type: STRICT_DNS\n',
+      ),
+    ).toBe(true);
+    expect(cds).toContain(
+      "  dns_lookup_family: V4_PREFERRED\n  health_checks:\n  - timeout: 3s\n    interval: 2s\n    unhealthy_threshold: 2\n    healthy_threshold: 1\n",
+    );
+    expect(
+      cds.endsWith(
+        "    - lb_endpoints:\n      - endpoint:\n          address:\n            socket_address:\n              address: node0\n              port_value: 6443\n",
+      ),
+    ).toBe(true);
     expect(kindLbConfig(["node0"], true).cds).toContain("dns_lookup_family: AUTO");
   });
 
   test("names every control plane by container name, in Go's map order (sorted)", () => {
     const { cds } = kindLbConfig([`${C}-control-plane3`, `${C}-control-plane`, `${C}-control-plane2`]);
-    expect([...cds.matchAll(/address: (\S+)\n\s+port_value: 6443/g)].map((m) => m[1])).toEqual([`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`]);
+    expect([...cds.matchAll(/address: (\S+)\n\s+port_value: 6443/g)].map((m) => m[1])).toEqual([
+      `${C}-control-plane`,
+      `${C}-control-plane2`,
+      `${C}-control-plane3`,
+    ]);
   });
 
   test("tells the reset state (what the entrypoint writes) from a configured one", () => {
@@ -45,7 +67,10 @@ describe("kind's load-balancer configuration", () => {
 
 /** What `docker cp <container>:<file> -` prints: a tar stream of the one file. */
 function tarOf(content: string, name = "kindha-identity"): string {
-  const header = (name.padEnd(100, "\0") + "0000644\0".padEnd(24, "\0") + content.length.toString(8).padStart(11, "0") + "\0").padEnd(512, "\0");
+  const header = (name.padEnd(100, "\0") + "0000644\0".padEnd(24, "\0") + content.length.toString(8).padStart(11, "0") + "\0").padEnd(
+    512,
+    "\0",
+  );
   return header + content.padEnd(Math.ceil(content.length / 512) * 512, "\0") + "\0".repeat(1024);
 }
 const MARK = "stack=ha-option-b\ncreate=4242\n";
@@ -56,7 +81,9 @@ function inspected(cs: readonly { name: string; running?: boolean; ip?: string; 
     cs.map((c) => ({
       Name: `/${c.name}`,
       State: { Running: c.running ?? true },
-      NetworkSettings: { Networks: { kind: { IPAddress: c.running === false ? "" : (c.ip ?? ""), IPAMConfig: c.pinned ? { IPv4Address: c.pinned } : null } } },
+      NetworkSettings: {
+        Networks: { kind: { IPAddress: c.running === false ? "" : (c.ip ?? ""), IPAMConfig: c.pinned ? { IPv4Address: c.pinned } : null } },
+      },
     })),
   );
 }
@@ -70,12 +97,21 @@ describe("the address plan", () => {
   });
 
   test("leaves alone what runs at its fixed address", () => {
-    const plan = planAddresses(order, states(order.map((name, i) => ({ name, ip: `172.18.0.${i + 2}`, pinned: `172.18.0.${i + 2}` }))), new Map());
+    const plan = planAddresses(
+      order,
+      states(order.map((name, i) => ({ name, ip: `172.18.0.${i + 2}`, pinned: `172.18.0.${i + 2}` }))),
+      new Map(),
+    );
     expect(plan).toEqual({ inPlace: order, moves: [], conflicts: [], unknown: [] });
   });
 
   test("starts stopped pinned containers at their addresses, control planes first, nothing to re-fix", () => {
-    const cs = order.map((name, i) => ({ name, running: i % 2 === 1 ? false : true, ip: `172.18.0.${i + 2}`, pinned: `172.18.0.${i + 2}` }));
+    const cs = order.map((name, i) => ({
+      name,
+      running: i % 2 === 1 ? false : true,
+      ip: `172.18.0.${i + 2}`,
+      pinned: `172.18.0.${i + 2}`,
+    }));
     const plan = planAddresses(order, states(cs), new Map());
     expect(plan.moves).toEqual([
       { name: `${C}-control-plane2`, address: "172.18.0.3", stopFirst: false, pin: false },
@@ -92,7 +128,11 @@ describe("the address plan", () => {
       { name: `${C}-worker`, ip: "172.18.0.2" },
       { name: LB, ip: "172.18.0.6" },
     ];
-    const want = new Map([[`${C}-control-plane`, "172.18.0.4"], [`${C}-control-plane2`, "172.18.0.5"], [`${C}-control-plane3`, "172.18.0.3"]]);
+    const want = new Map([
+      [`${C}-control-plane`, "172.18.0.4"],
+      [`${C}-control-plane2`, "172.18.0.5"],
+      [`${C}-control-plane3`, "172.18.0.3"],
+    ]);
     const holders = new Map(cs.map((c) => [c.ip, c.name]));
     const plan = planAddresses(order, states(cs), holders, want);
     expect(plan.conflicts).toEqual([]);
@@ -105,19 +145,37 @@ describe("the address plan", () => {
   });
 
   test("fails on an address held by a container outside the cluster, naming it", () => {
-    const cs = order.map((name, i) => ({ name, running: name !== `${C}-control-plane2`, ip: `172.18.0.${i + 2}`, pinned: `172.18.0.${i + 2}` }));
+    const cs = order.map((name, i) => ({
+      name,
+      running: name !== `${C}-control-plane2`,
+      ip: `172.18.0.${i + 2}`,
+      pinned: `172.18.0.${i + 2}`,
+    }));
     const plan = planAddresses(order, states(cs), new Map([["172.18.0.3", "someone-elses-db"]]));
     expect(plan.conflicts).toEqual([{ name: `${C}-control-plane2`, address: "172.18.0.3", holder: "someone-elses-db" }]);
   });
 
   test("starts containers with no known address last, wherever Docker puts them", () => {
-    const cs = order.map((name, i) => ({ name, running: name !== `${C}-worker`, ip: `172.18.0.${i + 2}`, pinned: name === `${C}-worker` ? undefined : `172.18.0.${i + 2}` }));
+    const cs = order.map((name, i) => ({
+      name,
+      running: name !== `${C}-worker`,
+      ip: `172.18.0.${i + 2}`,
+      pinned: name === `${C}-worker` ? undefined : `172.18.0.${i + 2}`,
+    }));
     expect(planAddresses(order, states(cs), new Map()).unknown).toEqual([`${C}-worker`]);
   });
 
   test("reads who holds which address from docker network inspect", () => {
-    const net = JSON.stringify([{ Name: "kind", Containers: { a1: { Name: `${C}-worker`, IPv4Address: "172.18.0.2/16" }, b2: { Name: "x", IPv4Address: "172.18.0.9/16" } } }]);
-    expect([...parseHolders(net)]).toEqual([["172.18.0.2", `${C}-worker`], ["172.18.0.9", "x"]]);
+    const net = JSON.stringify([
+      {
+        Name: "kind",
+        Containers: { a1: { Name: `${C}-worker`, IPv4Address: "172.18.0.2/16" }, b2: { Name: "x", IPv4Address: "172.18.0.9/16" } },
+      },
+    ]);
+    expect([...parseHolders(net)]).toEqual([
+      ["172.18.0.2", `${C}-worker`],
+      ["172.18.0.9", "x"],
+    ]);
   });
 });
 
@@ -126,7 +184,13 @@ describe("recover over a fake Docker after a restart", () => {
   function world(marks: Record<string, string> = {}) {
     const running = new Set<string>();
     let cds = "resources: []";
-    const ips: Record<string, string> = { [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5", [`${C}-worker`]: "172.18.0.3", [LB]: "172.18.0.7" };
+    const ips: Record<string, string> = {
+      [`${C}-control-plane`]: "172.18.0.4",
+      [`${C}-control-plane2`]: "172.18.0.6",
+      [`${C}-control-plane3`]: "172.18.0.5",
+      [`${C}-worker`]: "172.18.0.3",
+      [LB]: "172.18.0.7",
+    };
     const healthy = clusterFixtures({ nodes: "kubectl-nodes-ha-option-a" });
     const fake = fakeExec((file, args) => {
       if (file === "docker" && args[0] === "inspect" && args[1] !== "-f") {
@@ -134,12 +198,15 @@ describe("recover over a fake Docker after a restart", () => {
       }
       if (file === "docker" && args[0] === "network" && args[1] === "inspect") return okResult(JSON.stringify([{ Containers: {} }]));
       if (file === "docker" && args[0] === "ps") return okResult(Object.keys(ips).join("\n"));
-      if (file === "kubectl" && args.includes("/readyz") && (!running.has(LB) || isEmptyLbConfig(cds))) return { code: 1, stdout: "", stderr: "The connection to the server 127.0.0.1:6443 was refused" };
-      if (file === "docker" && args[0] === "cp" && args[1] === `${args[1].split(":")[0]}:/kind/kindha-identity`) return okResult(tarOf(marks[args[1].split(":")[0]] ?? MARK));
-      if (file === "docker" && args[0] === "start") return running.add(args[1]), okResult(args[1]);
+      if (file === "kubectl" && args.includes("/readyz") && (!running.has(LB) || isEmptyLbConfig(cds)))
+        return { code: 1, stdout: "", stderr: "The connection to the server 127.0.0.1:6443 was refused" };
+      if (file === "docker" && args[0] === "cp" && args[1] === `${args[1].split(":")[0]}:/kind/kindha-identity`)
+        return okResult(tarOf(marks[args[1].split(":")[0]] ?? MARK));
+      if (file === "docker" && args[0] === "start") return (running.add(args[1]), okResult(args[1]));
       if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "cat") return okResult(cds);
-      if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "sh") return (cds = args[6]), okResult();
-      if (file === "docker" && args[0] === "exec" && args[3]?.endsWith("server.crt")) return okResult(etcdServerCert(ips[args[1]], args[1]));
+      if (file === "docker" && args[0] === "exec" && args[1] === LB && args[2] === "sh") return ((cds = args[6]), okResult());
+      if (file === "docker" && args[0] === "exec" && args[3]?.endsWith("server.crt"))
+        return okResult(etcdServerCert(ips[args[1]], args[1]));
       return healthy(file, args);
     });
     return { ...fake, running, cds: () => cds };
@@ -163,7 +230,9 @@ describe("recover over a fake Docker after a restart", () => {
     const log: string[] = [];
     const report = await runSteps(recoverSteps(context(w, log)), context(w, log), (l) => void log.push(l));
     expect(report.failed).toBeUndefined();
-    expect(w.calls.filter((c) => c.file === "docker" && c.args[0] === "start").map(line)).toEqual(startOrder(ha).map((n) => `docker start ${n}`));
+    expect(w.calls.filter((c) => c.file === "docker" && c.args[0] === "start").map(line)).toEqual(
+      startOrder(ha).map((n) => `docker start ${n}`),
+    );
     expect(w.cds()).toBe(kindLbConfig(ha.controlPlanes.map((n) => n.name)).cds);
     expect(log.join("\n")).toContain("3 backends (it had none: reset by its restart)");
     // Nothing was re-fixed: every container kept its fixed address.
@@ -173,7 +242,14 @@ describe("recover over a fake Docker after a restart", () => {
   test("npm run recover prints each step and its total time", async () => {
     const w = world();
     const c = capture();
-    expect(await recoverMain(["ha-option-b", "--kubeconfig", "/k"], c.io, { exec: w.exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, clock: fakeClock(), exists: () => true })).toBe(0);
+    expect(
+      await recoverMain(["ha-option-b", "--kubeconfig", "/k"], c.io, {
+        exec: w.exec,
+        env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR },
+        clock: fakeClock(),
+        exists: () => true,
+      }),
+    ).toBe(0);
     expect(c.out[0]).toBe("recover: stack ha-option-b (4 nodes and a load balancer)");
     expect(c.out[c.out.length - 1]).toMatch(/^recover: done in \d+ s; stack ha-option-b verified$/);
   });
@@ -182,7 +258,11 @@ describe("recover over a fake Docker after a restart", () => {
     const w = world();
     const exec: typeof w.exec = (file, args, opts) =>
       file === "docker" && args[0] === "inspect" && args[1] !== "-f"
-        ? Promise.resolve({ code: 1, stdout: inspected([{ name: `${C}-control-plane`, ip: "172.18.0.4" }]), stderr: `Error: No such object: ${C}-control-plane2` })
+        ? Promise.resolve({
+            code: 1,
+            stdout: inspected([{ name: `${C}-control-plane`, ip: "172.18.0.4" }]),
+            stderr: `Error: No such object: ${C}-control-plane2`,
+          })
         : w.exec(file, args, opts);
     const log: string[] = [];
     const ctx = { ...context(w, log), exec };
@@ -196,9 +276,17 @@ describe("recover over a fake Docker after a restart", () => {
     const home = mkdtempSync(join(tmpdir(), "kindha-hook-"));
     afterAll(() => rmSync(home, { recursive: true, force: true }));
     const query = JSON.stringify({ stack: "ha-option-b", kubeconfig: "/k", create_id: "4242" });
-    const hook = async (w: { exec: ReturnType<typeof world>["exec"] }, opts: { env?: NodeJS.ProcessEnv; input?: string; exists?: boolean; clock?: Clock } = {}) => {
+    const hook = async (
+      w: { exec: ReturnType<typeof world>["exec"] },
+      opts: { env?: NodeJS.ProcessEnv; input?: string; exists?: boolean; clock?: Clock } = {},
+    ) => {
       const c = capture();
-      const code = await terraformHook(opts.input ?? query, c.io, { exec: w.exec, env: { HOME: home, ...opts.env }, clock: opts.clock ?? fakeClock(), exists: () => opts.exists ?? true });
+      const code = await terraformHook(opts.input ?? query, c.io, {
+        exec: w.exec,
+        env: { HOME: home, ...opts.env },
+        clock: opts.clock ?? fakeClock(),
+        exists: () => opts.exists ?? true,
+      });
       return { code, answer: c.out.length === 1 ? JSON.parse(c.out[0]) : c.out, err: c.err.join("\n") };
     };
     const started = (w: ReturnType<typeof world>) => w.calls.filter((c) => c.args[0] === "start").length;
@@ -207,7 +295,10 @@ describe("recover over a fake Docker after a restart", () => {
       const w = world();
       const r = await hook(w);
       expect(r.code).toBe(0);
-      expect(r.answer).toEqual({ state: "recovered", detail: expect.stringMatching(/^stopped: data-platform-local-control-plane, .*; recovered in \d+ s \(log: .*recover\.log\)$/) });
+      expect(r.answer).toEqual({
+        state: "recovered",
+        detail: expect.stringMatching(/^stopped: data-platform-local-control-plane, .*; recovered in \d+ s \(log: .*recover\.log\)$/),
+      });
       expect(started(w)).toBe(5);
       expect(w.cds()).toBe(kindLbConfig(ha.controlPlanes.map((n) => n.name)).cds);
       const log = join(home, ".kindha", "logs", C, "recover.log");
@@ -248,7 +339,10 @@ describe("recover over a fake Docker after a restart", () => {
       }
       // A node whose mark cannot be read (docker cp fails) is not the stack's either.
       const w = world();
-      const exec: typeof w.exec = (file, args, opts) => (args[0] === "cp" ? Promise.resolve({ code: 1, stdout: "", stderr: "Could not find the file /kind/kindha-identity" }) : w.exec(file, args, opts));
+      const exec: typeof w.exec = (file, args, opts) =>
+        args[0] === "cp"
+          ? Promise.resolve({ code: 1, stdout: "", stderr: "Could not find the file /kind/kindha-identity" })
+          : w.exec(file, args, opts);
       expect((await hook({ exec })).answer.state).toBe("not-ours");
     });
 
@@ -257,7 +351,10 @@ describe("recover over a fake Docker after a restart", () => {
       expect((await hook(none)).answer).toEqual({ state: "absent", detail: `no container of cluster ${C}` });
       expect((await hook(none, { exists: false })).answer).toEqual({ state: "absent", detail: "no kubeconfig at /k" });
       const other = fakeExec((_file, args) => (args[0] === "ps" ? okResult(`${C}-control-plane\n${C}-worker`) : undefined));
-      expect((await hook(other)).answer).toEqual({ state: "other-topology", detail: expect.stringContaining(`has ${C}-control-plane, ${C}-worker; the stack plans`) });
+      expect((await hook(other)).answer).toEqual({
+        state: "other-topology",
+        detail: expect.stringContaining(`has ${C}-control-plane, ${C}-worker; the stack plans`),
+      });
       expect(other.calls.map((c) => c.args[0])).toEqual(["ps"]);
       const down = fakeExec(() => ({ code: 1, stdout: "", stderr: "Cannot connect to the Docker daemon" }));
       expect((await hook(down)).answer).toEqual({ state: "no-engine", detail: "docker ps failed: Cannot connect to the Docker daemon" });
@@ -272,10 +369,13 @@ describe("recover over a fake Docker after a restart", () => {
         });
         expect(started(w)).toBe(0);
       }
-      for (const value of ["1", "true"]) expect((await hook(world(), { env: { KINDHA_RECOVER_ON_PLAN: value } })).answer.state).toBe("recovered");
+      for (const value of ["1", "true"])
+        expect((await hook(world(), { env: { KINDHA_RECOVER_ON_PLAN: value } })).answer.state).toBe("recovered");
       for (const value of ["no", "off", "yes", "TRUE", " 0"]) {
         const w = world();
-        await expect(hook(w, { env: { KINDHA_RECOVER_ON_PLAN: value } })).rejects.toThrow(`KINDHA_RECOVER_ON_PLAN=${JSON.stringify(value)}: must be 1, true, 0 or false`);
+        await expect(hook(w, { env: { KINDHA_RECOVER_ON_PLAN: value } })).rejects.toThrow(
+          `KINDHA_RECOVER_ON_PLAN=${JSON.stringify(value)}: must be 1, true, 0 or false`,
+        );
         expect(w.calls).toEqual([]);
       }
     });
@@ -284,10 +384,15 @@ describe("recover over a fake Docker after a restart", () => {
       const lock = lockPath(C, { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR });
       mkdirSync(dirname(lock), { recursive: true });
       // A live process that is not this one: what runs renew-certs.
-      writeFileSync(lock, JSON.stringify({ holder: "renew-certs ha-option-b", pid: process.ppid, started: "2026-12-06T05:00:00.000Z", token: "t" }));
+      writeFileSync(
+        lock,
+        JSON.stringify({ holder: "renew-certs ha-option-b", pid: process.ppid, started: "2026-12-06T05:00:00.000Z", token: "t" }),
+      );
       try {
         const w = world();
-        await expect(hook(w, { env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR, KINDHA_LOCK_WAIT: "0" } })).rejects.toThrow(/^cluster data-platform-local is busy: renew-certs ha-option-b \(pid \d+, since 2026-12-06T05:00:00.000Z\) holds/);
+        await expect(hook(w, { env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR, KINDHA_LOCK_WAIT: "0" } })).rejects.toThrow(
+          /^cluster data-platform-local is busy: renew-certs ha-option-b \(pid \d+, since 2026-12-06T05:00:00.000Z\) holds/,
+        );
         expect(started(w)).toBe(0);
         expect(w.cds()).toBe("resources: []");
       } finally {
@@ -300,7 +405,10 @@ describe("recover over a fake Docker after a restart", () => {
       const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
       const lock = lockPath(C, { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR });
       mkdirSync(dirname(lock), { recursive: true });
-      writeFileSync(lock, JSON.stringify({ holder: "recover ha-option-b", pid: child.pid, started: "2026-12-06T05:00:00.000Z", token: "t" }));
+      writeFileSync(
+        lock,
+        JSON.stringify({ holder: "recover ha-option-b", pid: child.pid, started: "2026-12-06T05:00:00.000Z", token: "t" }),
+      );
       // The other recover finishes: every container up, kind's configuration back, and it exits.
       setTimeout(() => {
         for (const n of startOrder(ha)) w.running.add(n);
@@ -309,7 +417,10 @@ describe("recover over a fake Docker after a restart", () => {
       }, 300);
       const before = started(w);
       const r = await hook(w, { clock: realClock, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR, KINDHA_LOCK_WAIT: "30" } });
-      expect(r.answer).toEqual({ state: "healthy", detail: "the API answers at https://127.0.0.1:6443 (after waiting for the cluster's lock)" });
+      expect(r.answer).toEqual({
+        state: "healthy",
+        detail: "the API answers at https://127.0.0.1:6443 (after waiting for the cluster's lock)",
+      });
       expect(started(w)).toBe(before);
       expect(r.err).toContain("lock: waiting for recover ha-option-b");
       expect(r.err).toMatch(/lock: taking over .* its holder recover ha-option-b \(pid \d+, .*\) is gone/);
@@ -317,7 +428,8 @@ describe("recover over a fake Docker after a restart", () => {
 
     test("a failed recovery fails the plan (exit 1) with the step and what to do, on stderr; nothing on stdout", async () => {
       const w = world();
-      const exec: typeof w.exec = (file, args, opts) => (args[0] === "start" ? Promise.resolve({ code: 1, stdout: "", stderr: "port is already allocated" }) : w.exec(file, args, opts));
+      const exec: typeof w.exec = (file, args, opts) =>
+        args[0] === "start" ? Promise.resolve({ code: 1, stdout: "", stderr: "port is already allocated" }) : w.exec(file, args, opts);
       const r = await hook({ exec });
       expect(r.code).toBe(1);
       expect(r.answer).toEqual([]);
@@ -343,12 +455,17 @@ describe("verify that must hold", () => {
     const healthy = clusterFixtures();
     const flapping = clusterFixtures({ workloads: "kubectl-workloads-degraded" });
     const { exec } = fakeExec((file, args) => {
-      if (file === "kubectl" && args.includes("deployments,statefulsets,daemonsets")) return (call++ === 1 ? flapping : healthy)(file, args);
+      if (file === "kubectl" && args.includes("deployments,statefulsets,daemonsets"))
+        return (call++ === 1 ? flapping : healthy)(file, args);
       return healthy(file, args);
     });
     const clock = fakeClock();
     const t0 = clock.now();
-    const last = await waitForSteadyVerify(ha, { kubeconfig: "/k", etcdScript: "/repo/scripts/etcd.sh", exec }, { timeoutMs: 60_000, intervalMs: 3_000, holdMs: 30_000, clock });
+    const last = await waitForSteadyVerify(
+      ha,
+      { kubeconfig: "/k", etcdScript: "/repo/scripts/etcd.sh", exec },
+      { timeoutMs: 60_000, intervalMs: 3_000, holdMs: 30_000, clock },
+    );
     expect(last.done).toBe(true);
     // First pass at 0 s, the failure at 3 s, passing again from 6 s: done at 36 s, not 30.
     expect(clock.now() - t0).toBe(36_000);

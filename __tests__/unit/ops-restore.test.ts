@@ -43,12 +43,24 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: bo
     if (file === "kubectl" && args.includes("taint") && args[args.length - 1].endsWith("-") && !args.includes(`${C}-worker2`)) {
       return { code: 1, stdout: "", stderr: `error: taint "kindha.io/role" not found` };
     }
-    if (file === "kubectl" && (args.includes("delete") || args.includes("label") || args.includes("taint") || args.includes("rollout") || args.includes("patch"))) return okResult();
+    if (
+      file === "kubectl" &&
+      (args.includes("delete") || args.includes("label") || args.includes("taint") || args.includes("rollout") || args.includes("patch"))
+    )
+      return okResult();
     if (file === "kubectl" && opts.volumes && args.includes("pv") && args.includes("get")) return okResult(opts.volumes);
     // The controller manager has published this cluster's CA; one bare pod has no controller.
     if (file === "kubectl" && args.includes("kube-root-ca.crt")) return okResult(opts.staleCa ? "OLD CA" : "THIS CA");
     if (file === "kubectl" && args.includes("pods") && args.includes("-A")) {
-      return okResult(JSON.stringify({ kind: "List", items: [{ metadata: { namespace: "default", name: "debug" } }, { metadata: { namespace: "kube-system", name: "coredns-1", ownerReferences: [{ kind: "ReplicaSet" }] } }] }));
+      return okResult(
+        JSON.stringify({
+          kind: "List",
+          items: [
+            { metadata: { namespace: "default", name: "debug" } },
+            { metadata: { namespace: "kube-system", name: "coredns-1", ownerReferences: [{ kind: "ReplicaSet" }] } },
+          ],
+        }),
+      );
     }
     if (file === "docker" && args[2] === "cat" && args[3] === "/etc/kubernetes/pki/ca.crt") return okResult("THIS CA\n");
     const known = clusterFixtures({}, opts.volumeDirs)(file, args);
@@ -56,7 +68,8 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: bo
     if (file !== "docker") return undefined;
     if (args[0] === "cp") return okResult();
     const [, node, cmd, ...rest] = args;
-    if (cmd === "crictl" && opts.noCrictl) return { code: 127, stdout: "", stderr: 'OCI runtime exec failed: exec: "crictl": executable file not found in $PATH' };
+    if (cmd === "crictl" && opts.noCrictl)
+      return { code: 127, stdout: "", stderr: 'OCI runtime exec failed: exec: "crictl": executable file not found in $PATH' };
     if (cmd === "crictl" && rest[0] === "ps") {
       const name = rest[rest.indexOf("--name") + 1].replace(/^\^|\$$/g, "");
       return okResult(stoppedOn(node).has(name) ? "" : `id-${name}\n`);
@@ -65,9 +78,10 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: bo
       if (kubeletDown.has(node)) stoppedOn(node).add(rest[1].replace(/^id-/, ""));
       return okResult();
     }
-    if (cmd === "systemctl" && rest[0] === "stop") return kubeletDown.add(node), okResult();
-    if (cmd === "systemctl" && rest[0] === "start") return kubeletDown.delete(node), stoppedOn(node).clear(), okResult();
-    if (cmd === "ctr") return node === opts.ctrFailsOn ? failResult("ctr: failed to create shim task: OCI runtime create failed") : okResult();
+    if (cmd === "systemctl" && rest[0] === "stop") return (kubeletDown.add(node), okResult());
+    if (cmd === "systemctl" && rest[0] === "start") return (kubeletDown.delete(node), stoppedOn(node).clear(), okResult());
+    if (cmd === "ctr")
+      return node === opts.ctrFailsOn ? failResult("ctr: failed to create shim task: OCI runtime create failed") : okResult();
     if (["mv", "rm", "mkdir", "systemctl"].includes(cmd)) return okResult();
     return undefined;
   });
@@ -99,7 +113,10 @@ describe("restore plan for a 3-control-plane stack", () => {
     expect(lastIndex(/^stop kubelet, etcd/)).toBeLessThan(firstIndex(/^restore member/));
     expect(lastIndex(/^restore member/)).toBeLessThan(firstIndex(/^swap data dirs/));
     expect(lastIndex(/^swap data dirs/)).toBeLessThan(firstIndex(/^start kubelet/));
-    expect(names.slice(-2)).toEqual(["verify stack ha-option-a, passing for 30 s in a row", "remove the snapshot's copies and the previous data dirs (/var/lib/kindha-restore) from the control planes"]);
+    expect(names.slice(-2)).toEqual([
+      "verify stack ha-option-a, passing for 30 s in a row",
+      "remove the snapshot's copies and the previous data dirs (/var/lib/kindha-restore) from the control planes",
+    ]);
     expect(names.filter((n) => n.startsWith("restore member"))).toEqual(CPS.map((n) => `restore member ${n} from the snapshot`));
   });
 
@@ -112,13 +129,19 @@ describe("restore plan for a 3-control-plane stack", () => {
     expect(cmd).toContain("registry.k8s.io/etcd:3.6.8-0");
     const flag = (f: string) => cmd[cmd.indexOf(f) + 1];
     expect(flag("--name")).toBe(`${C}-control-plane2`);
-    expect(flag("--initial-cluster")).toBe(`${CPS[0]}=https://172.18.0.4:2380,${CPS[1]}=https://172.18.0.6:2380,${CPS[2]}=https://172.18.0.5:2380`);
+    expect(flag("--initial-cluster")).toBe(
+      `${CPS[0]}=https://172.18.0.4:2380,${CPS[1]}=https://172.18.0.6:2380,${CPS[2]}=https://172.18.0.5:2380`,
+    );
     expect(flag("--initial-advertise-peer-urls")).toBe("https://172.18.0.6:2380");
     expect(flag("--data-dir")).toBe("/var/lib/kindha-restore/etcd");
   });
 
   test("nodes of another topology are found for removal (ha-option-a state restored into single)", () => {
-    expect(staleNodes(single, recorded("kubectl-nodes-ha-option-a").stdout)).toEqual([`${C}-control-plane2`, `${C}-control-plane3`, `${C}-worker2`]);
+    expect(staleNodes(single, recorded("kubectl-nodes-ha-option-a").stdout)).toEqual([
+      `${C}-control-plane2`,
+      `${C}-control-plane3`,
+      `${C}-worker2`,
+    ]);
     expect(staleNodes(ha, recorded("kubectl-nodes-single").stdout)).toEqual([]);
   });
 });
@@ -128,13 +151,27 @@ describe("the marks restore gives each node", () => {
     const marks = Object.fromEntries(nodeMarks(ha).map((m) => [m.node.replace(`${C}-`, ""), m]));
     expect(marks["control-plane"]).toEqual({
       node: `${C}-control-plane`,
-      label: ["label", "node", `${C}-control-plane`, "kindha.io/role=control-plane", "node-role.kubernetes.io/control-plane=", "--overwrite"],
+      label: [
+        "label",
+        "node",
+        `${C}-control-plane`,
+        "kindha.io/role=control-plane",
+        "node-role.kubernetes.io/control-plane=",
+        "--overwrite",
+      ],
       taint: ["taint", "node", `${C}-control-plane`, "node-role.kubernetes.io/control-plane:NoSchedule", "--overwrite"],
       untaint: ["taint", "node", `${C}-control-plane`, "kindha.io/role-"],
     });
     // The infrastructure taint is Terraform's (NodeTaint): restore leaves it alone.
-    expect(marks.worker).toEqual({ node: `${C}-worker`, label: ["label", "node", `${C}-worker`, "kindha.io/role=infrastructure", "--overwrite"] });
-    expect(marks.worker2).toEqual({ node: `${C}-worker2`, label: ["label", "node", `${C}-worker2`, "kindha.io/role=workload", "--overwrite"], untaint: ["taint", "node", `${C}-worker2`, "kindha.io/role-"] });
+    expect(marks.worker).toEqual({
+      node: `${C}-worker`,
+      label: ["label", "node", `${C}-worker`, "kindha.io/role=infrastructure", "--overwrite"],
+    });
+    expect(marks.worker2).toEqual({
+      node: `${C}-worker2`,
+      label: ["label", "node", `${C}-worker2`, "kindha.io/role=workload", "--overwrite"],
+      untaint: ["taint", "node", `${C}-worker2`, "kindha.io/role-"],
+    });
     expect(nodeMarks(single).map((m) => m.label[3])).toEqual(["kindha.io/role=control-plane", "kindha.io/role=combined"]);
   });
 });
@@ -161,11 +198,18 @@ describe("restore run over fake node containers", () => {
       expect(swap).toBeLessThan(startKubelet);
     }
     // Every member is restored and swapped before the first kubelet starts its etcd again.
-    expect(docker.findIndex((l) => l.endsWith("systemctl start kubelet"))).toBeGreaterThan(docker.map((l) => l.endsWith("mv /var/lib/kindha-restore/etcd /var/lib/etcd")).lastIndexOf(true));
-    expect(docker.filter((l) => l.endsWith("systemctl restart kubelet"))).toEqual([`docker exec ${C}-worker systemctl restart kubelet`, `docker exec ${C}-worker2 systemctl restart kubelet`]);
+    expect(docker.findIndex((l) => l.endsWith("systemctl start kubelet"))).toBeGreaterThan(
+      docker.map((l) => l.endsWith("mv /var/lib/kindha-restore/etcd /var/lib/etcd")).lastIndexOf(true),
+    );
+    expect(docker.filter((l) => l.endsWith("systemctl restart kubelet"))).toEqual([
+      `docker exec ${C}-worker systemctl restart kubelet`,
+      `docker exec ${C}-worker2 systemctl restart kubelet`,
+    ]);
     // Nodes end labelled as the stack plans them (a snapshot of another topology holds others).
     const kube = calls.filter((c) => c.file === "kubectl").map((c) => c.args.slice(4).join(" "));
-    expect(kube).toContain(`label node ${C}-control-plane2 kindha.io/role=control-plane node-role.kubernetes.io/control-plane= --overwrite`);
+    expect(kube).toContain(
+      `label node ${C}-control-plane2 kindha.io/role=control-plane node-role.kubernetes.io/control-plane= --overwrite`,
+    );
     // Every workload restarts, after the labels, so its pods trust the new cluster's CA; a pod
     // with no controller is named, never deleted.
     const restarts = kube.filter((a) => a.includes("rollout restart"));
@@ -177,7 +221,9 @@ describe("restore run over fake node containers", () => {
       "-n workloads rollout restart statefulset/postgres",
     ]);
     expect(kube.findIndex((a) => a.includes("rollout restart"))).toBeGreaterThan(kube.findIndex((a) => a.startsWith("label node")));
-    expect(log.join("\n")).toContain("5 restarted; pods with no controller keep the old certificates until you re-create them: default/debug");
+    expect(log.join("\n")).toContain(
+      "5 restarted; pods with no controller keep the old certificates until you re-create them: default/debug",
+    );
     expect(kube.some((a) => a.includes("delete pod"))).toBe(false);
     expect(kube).toContain(`taint node ${C}-control-plane3 node-role.kubernetes.io/control-plane:NoSchedule --overwrite`);
     expect(kube).toContain(`label node ${C}-worker kindha.io/role=infrastructure --overwrite`);
@@ -199,7 +245,9 @@ describe("restore run over fake node containers", () => {
     const ctx = context(exec);
     const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
     expect(report.failed?.step).toBe("volumes: each kept on delete, each Bound one's directory on the host");
-    expect(report.failed?.reason).toBe("1 of 1 volume(s) have no directory on the host: workloads/data-postgres-0 (workloads/data-postgres-0)");
+    expect(report.failed?.reason).toBe(
+      "1 of 1 volume(s) have no directory on the host: workloads/data-postgres-0 (workloads/data-postgres-0)",
+    );
     expect(report.failed?.next).toContain("--with-data");
     const kube = calls.filter((c) => c.file === "kubectl").map((c) => c.args.slice(4).join(" "));
     expect(kube).toContain(`patch pv ${pv.items[0].metadata.name} --type merge -p {"spec":{"persistentVolumeReclaimPolicy":"Retain"}}`);
@@ -217,7 +265,9 @@ describe("restore run over fake node containers", () => {
     const ctx = context(exec);
     const report = await runSteps(restoreSteps(ctx), ctx, () => undefined, ctx.clock);
     expect(report.failed?.step).toBe(`stop kubelet, etcd and the API server on ${C}-control-plane`);
-    expect(report.failed?.reason).toBe(`crictl ps on ${C}-control-plane failed (exit 127): OCI runtime exec failed: exec: "crictl": executable file not found in $PATH`);
+    expect(report.failed?.reason).toBe(
+      `crictl ps on ${C}-control-plane failed (exit 127): OCI runtime exec failed: exec: "crictl": executable file not found in $PATH`,
+    );
     expect(report.failed?.next).toContain("systemctl start kubelet");
     expect(ctx.clock.now() - 1_795_000_000_000).toBe(0);
   });
@@ -251,7 +301,9 @@ describe("restore and the new cluster's certificates", () => {
     const { exec, calls } = fakeNodes({ staleCa: true });
     const ctx = context(exec);
     const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
-    expect(report.failed?.step).toBe("restart every Deployment, DaemonSet and StatefulSet, so their pods trust this cluster's certificates");
+    expect(report.failed?.step).toBe(
+      "restart every Deployment, DaemonSet and StatefulSet, so their pods trust this cluster's certificates",
+    );
     expect(report.failed?.reason).toBe("kube-root-ca.crt in kube-system does not hold this cluster's CA after 60s");
     expect(calls.some((c) => c.args.includes("rollout"))).toBe(false);
   });
@@ -273,7 +325,14 @@ describe("npm run restore (tools/restore.ts)", () => {
   test("runs the steps and exits 0 over fake node containers", async () => {
     const c = capture();
     const { exec } = fakeNodes();
-    expect(await restoreMain(["ha-option-a", "--snapshot", snapshot, "--kubeconfig", "/k"], c.io, { exec, clock: fakeClock(), env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, exists: () => true })).toBe(0);
+    expect(
+      await restoreMain(["ha-option-a", "--snapshot", snapshot, "--kubeconfig", "/k"], c.io, {
+        exec,
+        clock: fakeClock(),
+        env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR },
+        exists: () => true,
+      }),
+    ).toBe(0);
     expect(c.out[c.out.length - 1]).toBe(`restore: done; stack ha-option-a runs from ${snapshot}`);
   });
 });
@@ -301,16 +360,31 @@ describe("restore --with-data", () => {
   });
 
   test("refuses while a pod uses a claim, naming it, before anything is changed", async () => {
-    const users = JSON.stringify({ items: [
-      { metadata: { namespace: "workloads", name: "postgres-0", ownerReferences: [{ kind: "StatefulSet" }] }, spec: { volumes: [{ persistentVolumeClaim: { claimName: "data-postgres-0" } }] }, status: { phase: "Running" } },
-      { metadata: { namespace: "workloads", name: "done" }, spec: { volumes: [{ persistentVolumeClaim: { claimName: "x" } }] }, status: { phase: "Succeeded" } },
-    ] });
+    const users = JSON.stringify({
+      items: [
+        {
+          metadata: { namespace: "workloads", name: "postgres-0", ownerReferences: [{ kind: "StatefulSet" }] },
+          spec: { volumes: [{ persistentVolumeClaim: { claimName: "data-postgres-0" } }] },
+          status: { phase: "Running" },
+        },
+        {
+          metadata: { namespace: "workloads", name: "done" },
+          spec: { volumes: [{ persistentVolumeClaim: { claimName: "x" } }] },
+          status: { phase: "Succeeded" },
+        },
+      ],
+    });
     const { exec, calls } = fakeNodes();
-    const withUsers: typeof exec = (file, args, opts) => (file === "kubectl" && args.includes("pods") && args.includes("-A") && !args.includes("-l") ? Promise.resolve(okResult(users)) : exec(file, args, opts));
+    const withUsers: typeof exec = (file, args, opts) =>
+      file === "kubectl" && args.includes("pods") && args.includes("-A") && !args.includes("-l")
+        ? Promise.resolve(okResult(users))
+        : exec(file, args, opts);
     const ctx = { ...context(withUsers), dataArchive: { archive: "/b/x.data.tar.gz", dataDir: "/nonexistent/data" } };
     const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
     expect(report.failed?.step).toBe("put the volumes back from /b/x.data.tar.gz");
-    expect(report.failed?.reason).toBe("1 pod(s) use claims and would see their volumes change under them: workloads/postgres-0 (StatefulSet)");
+    expect(report.failed?.reason).toBe(
+      "1 pod(s) use claims and would see their volumes change under them: workloads/postgres-0 (StatefulSet)",
+    );
     expect(report.failed?.next).toMatch(/^nothing was changed: scale down/);
     expect(calls.some((c) => c.file === "docker" && c.args[0] === "cp")).toBe(false);
   });

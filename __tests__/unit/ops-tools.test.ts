@@ -57,7 +57,12 @@ describe.each(TOOLS)("npm run %s", (name, main) => {
   });
 });
 
-describe.each([["verify", verifyMain], ["backup", backupMain], ["drill", drillMain], ["upgrade", upgradeMain]] as const)("npm run %s <stack>", (_name, main) => {
+describe.each([
+  ["verify", verifyMain],
+  ["backup", backupMain],
+  ["drill", drillMain],
+  ["upgrade", upgradeMain],
+] as const)("npm run %s <stack>", (_name, main) => {
   test("fails when the stack is unknown: exit 2 listing the known stacks, and nothing runs", async () => {
     const c = capture();
     const { exec, calls } = fakeExec(() => okResult());
@@ -73,13 +78,19 @@ describe.each([["verify", verifyMain], ["backup", backupMain], ["drill", drillMa
   });
 });
 
-describe.each([["backup", backupMain], ["drill", drillMain], ["upgrade", upgradeMain]] as const)("npm run %s <cluster-api stack>", (_name, main) => {
+describe.each([
+  ["backup", backupMain],
+  ["drill", drillMain],
+  ["upgrade", upgradeMain],
+] as const)("npm run %s <cluster-api stack>", (_name, main) => {
   test("fails when the stack targets cluster-api: exit 2 saying where its machines are, and nothing runs", async () => {
     await withConfig("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n", async () => {
       const c = capture();
       const { exec, calls } = fakeExec(() => okResult());
       expect(await main(["prod"], c.io, { exec })).toBe(2);
-      expect(c.err[0]).toBe("error: stack prod targets cluster-api: Cluster API runs its machines (kubectl get cluster,machines in the management cluster); this tool works on kind stacks");
+      expect(c.err[0]).toBe(
+        "error: stack prod targets cluster-api: Cluster API runs its machines (kubectl get cluster,machines in the management cluster); this tool works on kind stacks",
+      );
       expect(calls).toEqual([]);
     });
   });
@@ -89,19 +100,26 @@ describe("npm run verify -- <cluster-api stack>", () => {
   const main = verifyMain;
 
   test("a cluster-api stack is checked through its management cluster; without that cluster's kubeconfig, exit 1 naming it and nothing runs", async () => {
-    await withConfig("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { managementKubeconfig: /m/kubeconfig.yaml }\n", async () => {
-      const c = capture();
-      const { exec, calls } = fakeExec(() => okResult());
-      expect(await main(["prod"], c.io, { exec, exists: () => false })).toBe(1);
-      expect(c.err[0]).toBe("error: no cluster for stack prod: deploy it first (npx cdktf deploy prod); there is no kubeconfig at /m/kubeconfig.yaml");
-      expect(calls).toEqual([]);
-      const ran = capture();
-      const fake = fakeExec((_file, args) => (args.includes("secret") ? { code: 1, stdout: "", stderr: "not found" } : okResult("{}")));
-      expect(await main(["prod"], ran.io, { exec: fake.exec, exists: () => true })).toBe(1);
-      expect(ran.out[0]).toBe("verify: stack prod (cluster-api), cluster data-platform-local: 3 control plane(s), 1 worker(s), through the management cluster of /m/kubeconfig.yaml");
-      expect(fake.calls.every((x) => x.args.includes("/m/kubeconfig.yaml"))).toBe(true);
-      expect(ran.out.join("\n")).toContain("no workload kubeconfig yet");
-    });
+    await withConfig(
+      "stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterApi: { managementKubeconfig: /m/kubeconfig.yaml }\n",
+      async () => {
+        const c = capture();
+        const { exec, calls } = fakeExec(() => okResult());
+        expect(await main(["prod"], c.io, { exec, exists: () => false })).toBe(1);
+        expect(c.err[0]).toBe(
+          "error: no cluster for stack prod: deploy it first (npx cdktf deploy prod); there is no kubeconfig at /m/kubeconfig.yaml",
+        );
+        expect(calls).toEqual([]);
+        const ran = capture();
+        const fake = fakeExec((_file, args) => (args.includes("secret") ? { code: 1, stdout: "", stderr: "not found" } : okResult("{}")));
+        expect(await main(["prod"], ran.io, { exec: fake.exec, exists: () => true })).toBe(1);
+        expect(ran.out[0]).toBe(
+          "verify: stack prod (cluster-api), cluster data-platform-local: 3 control plane(s), 1 worker(s), through the management cluster of /m/kubeconfig.yaml",
+        );
+        expect(fake.calls.every((x) => x.args.includes("/m/kubeconfig.yaml"))).toBe(true);
+        expect(ran.out.join("\n")).toContain("no workload kubeconfig yet");
+      },
+    );
   });
 
   test("--workload-server is for cluster-api stacks only: exit 2 on a kind stack", async () => {
@@ -156,10 +174,17 @@ describe("npm run backup -- <stack>", () => {
     expect(calls[0].file).toBe("bash");
     expect(calls[0].args[0]).toMatch(/scripts\/etcd\.sh$/);
     expect(calls[0].args.slice(1)).toEqual([
-      "backup", "--cluster", "data-platform-local", "--stack", "single",
-      "--kubeconfig", join(homedir(), ".kube/kindha-data-platform-local.yaml"),
-      "--backup-dir", join(homedir(), ".kindha/backups/data-platform-local"),
-      "--node", "data-platform-local-control-plane",
+      "backup",
+      "--cluster",
+      "data-platform-local",
+      "--stack",
+      "single",
+      "--kubeconfig",
+      join(homedir(), ".kube/kindha-data-platform-local.yaml"),
+      "--backup-dir",
+      join(homedir(), ".kindha/backups/data-platform-local"),
+      "--node",
+      "data-platform-local-control-plane",
     ]);
   });
 
@@ -170,14 +195,19 @@ describe("npm run backup -- <stack>", () => {
       expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
     });
     const args = calls[0].args;
-    expect({ kubeconfig: args[args.indexOf("--kubeconfig") + 1], backupDir: args[args.indexOf("--backup-dir") + 1] }).toEqual({ kubeconfig: join(homedir(), "kc/single.yaml"), backupDir: "/srv/snapshots" });
+    expect({ kubeconfig: args[args.indexOf("--kubeconfig") + 1], backupDir: args[args.indexOf("--backup-dir") + 1] }).toEqual({
+      kubeconfig: join(homedir(), "kc/single.yaml"),
+      backupDir: "/srv/snapshots",
+    });
   });
 
   test("fails when the stack has no cluster: one line, exit 1, nothing run", async () => {
     const c = capture();
     const { exec, calls } = fakeExec(() => okResult());
     expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => false })).toBe(1);
-    expect(c.err).toEqual([`error: no cluster for stack single: deploy it first (npx cdktf deploy single); there is no kubeconfig at ${join(homedir(), ".kube/kindha-data-platform-local.yaml")}`]);
+    expect(c.err).toEqual([
+      `error: no cluster for stack single: deploy it first (npx cdktf deploy single); there is no kubeconfig at ${join(homedir(), ".kube/kindha-data-platform-local.yaml")}`,
+    ]);
     expect(calls).toEqual([]);
   });
 
@@ -191,9 +221,14 @@ describe("npm run backup -- <stack>", () => {
 
   test("fails when the script fails: exit 1 with its error", async () => {
     const c = capture();
-    const { exec } = fakeExec(() => failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist"));
+    const { exec } = fakeExec(() =>
+      failResult("etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist"),
+    );
     expect(await backupMain(["single"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
-    expect(c.err).toEqual(["etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist", "backup: FAILED (exit 1)"]);
+    expect(c.err).toEqual([
+      "etcd.sh: error: backup of cluster data-platform-local (stack single) failed: kubeconfig /x does not exist",
+      "backup: FAILED (exit 1)",
+    ]);
   });
 });
 
@@ -220,7 +255,9 @@ describe("the tools and the cluster's volumes", () => {
     const { exec, calls } = fakeExec(() => okResult());
     const c = capture();
     expect(await withConfig(t.env, () => backupMain(["single", "--with-data"], c.io, { exec, env: {}, exists: () => true }))).toBe(2);
-    expect(c.err[0]).toBe("error: --with-data: stack single keeps its volumes inside the nodes (dataDir: false); there is no data directory to archive");
+    expect(c.err[0]).toBe(
+      "error: --with-data: stack single keeps its volumes inside the nodes (dataDir: false); there is no data directory to archive",
+    );
     expect(calls).toEqual([]);
     rmSync(t.dir, { recursive: true, force: true });
   });
@@ -230,8 +267,16 @@ describe("the tools and the cluster's volumes", () => {
     const snapshot = join(dir, "c-single-20260101T000000Z.db");
     writeFileSync(snapshot, "x");
     const c = capture();
-    expect(await restoreMain(["single", "--snapshot", snapshot, "--with-data"], c.io, { exec: fakeExec(() => okResult()).exec, env: {}, exists: () => true })).toBe(2);
-    expect(c.err[0]).toBe(`error: --with-data: ${join(dir, "c-single-20260101T000000Z.data.tar.gz")} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
+    expect(
+      await restoreMain(["single", "--snapshot", snapshot, "--with-data"], c.io, {
+        exec: fakeExec(() => okResult()).exec,
+        env: {},
+        exists: () => true,
+      }),
+    ).toBe(2);
+    expect(c.err[0]).toBe(
+      `error: --with-data: ${join(dir, "c-single-20260101T000000Z.data.tar.gz")} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`,
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -276,7 +321,9 @@ describe("remove-data refuses what kindha did not make", () => {
     };
     try {
       mkdirSync(join(data, "workloads", "lake"), { recursive: true });
-      expect(await refused()).toBe(`error: ${data} has no .kindha-cluster file naming its cluster, so kindha did not make it; not touching it`);
+      expect(await refused()).toBe(
+        `error: ${data} has no .kindha-cluster file naming its cluster, so kindha did not make it; not touching it`,
+      );
       expect(existsSync(join(data, "workloads", "lake"))).toBe(true);
       // A link: the target stays.
       const target = join(home, "elsewhere");
@@ -284,7 +331,9 @@ describe("remove-data refuses what kindha did not make", () => {
       writeFileSync(join(target, ".kindha-cluster"), "data-platform-local\n");
       rmSync(data, { recursive: true });
       symlinkSync(target, data);
-      expect(await refused()).toBe(`error: ${data} is a symbolic link (to ${target}); not touching it: set dataDir to the directory itself`);
+      expect(await refused()).toBe(
+        `error: ${data} is a symbolic link (to ${target}); not touching it: set dataDir to the directory itself`,
+      );
       expect(existsSync(join(target, ".kindha-cluster"))).toBe(true);
       // A data directory that holds the backup directory.
       writeFileSync(join(home, ".kindha", ".kindha-cluster"), "data-platform-local\n");
@@ -293,7 +342,9 @@ describe("remove-data refuses what kindha did not make", () => {
         expect(await removeDataMain(["single", "--yes"], c.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
       });
       expect(existsSync(join(home, ".kindha", ".kindha-cluster"))).toBe(true);
-      expect(c.err[0]).toBe(`error: ${join(home, ".kindha")} overlaps the backup directory ${join(home, ".kindha", "backups", "data-platform-local")}; deleting it would delete snapshots: not touching it`);
+      expect(c.err[0]).toBe(
+        `error: ${join(home, ".kindha")} overlaps the backup directory ${join(home, ".kindha", "backups", "data-platform-local")}; deleting it would delete snapshots: not touching it`,
+      );
       // A data directory that holds another cluster's, by the config and by that one's owner file.
       const mine = join(home, "lakes");
       const theirs = join(mine, "team-b");
@@ -301,10 +352,15 @@ describe("remove-data refuses what kindha did not make", () => {
       writeFileSync(join(mine, ".kindha-cluster"), "data-platform-local\n");
       writeFileSync(join(theirs, ".kindha-cluster"), "team-b\n");
       const d = capture();
-      await withConfig("stacks:\n  single:\n    dataDir: ~/lakes\n  other:\n    availability: single\n    clusterName: team-b\n    dataDir: ~/lakes/team-b\n", async () => {
-        expect(await removeDataMain(["single", "--yes"], d.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
-      });
-      expect(d.err[0]).toBe(`error: ${mine} overlaps ${theirs}, the data directory of cluster team-b (stack other); deleting it would delete another cluster's volumes: not touching it`);
+      await withConfig(
+        "stacks:\n  single:\n    dataDir: ~/lakes\n  other:\n    availability: single\n    clusterName: team-b\n    dataDir: ~/lakes/team-b\n",
+        async () => {
+          expect(await removeDataMain(["single", "--yes"], d.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
+        },
+      );
+      expect(d.err[0]).toBe(
+        `error: ${mine} overlaps ${theirs}, the data directory of cluster team-b (stack other); deleting it would delete another cluster's volumes: not touching it`,
+      );
       // The other way round: a data directory inside another cluster's, found by its owner file.
       writeFileSync(join(theirs, ".kindha-cluster"), "data-platform-local\n");
       writeFileSync(join(mine, ".kindha-cluster"), "team-b\n");
@@ -312,7 +368,9 @@ describe("remove-data refuses what kindha did not make", () => {
       await withConfig("stacks:\n  single:\n    dataDir: ~/lakes/team-b\n", async () => {
         expect(await removeDataMain(["single", "--yes"], e.io, { exec: gone.exec, env: { HOME: home } })).toBe(1);
       });
-      expect(e.err[0]).toBe(`error: ${theirs} overlaps ${mine}, the data directory of cluster "team-b"; deleting it would delete another cluster's volumes: not touching it`);
+      expect(e.err[0]).toBe(
+        `error: ${theirs} overlaps ${mine}, the data directory of cluster "team-b"; deleting it would delete another cluster's volumes: not touching it`,
+      );
       expect(existsSync(join(theirs, ".kindha-cluster"))).toBe(true);
     } finally {
       rmSync(home, { recursive: true, force: true });
@@ -329,16 +387,37 @@ describe("remove-data --claim", () => {
     writeFileSync(join(data, ".kindha-cluster"), "data-platform-local\n");
     const pv = JSON.parse(recorded("kubectl-pv-bound").stdout);
     pv.items[0] = { ...pv.items[0], metadata: { ...pv.items[0].metadata, name: "pvc-lake" }, status: { phase: "Released" } };
-    pv.items[0].spec = { ...pv.items[0].spec, claimRef: { namespace: "workloads", name: "lake" }, hostPath: { path: "/var/local-path-provisioner/workloads/lake" } };
+    pv.items[0].spec = {
+      ...pv.items[0].spec,
+      claimRef: { namespace: "workloads", name: "lake" },
+      hostPath: { path: "/var/local-path-provisioner/workloads/lake" },
+    };
     try {
       const bad = capture();
-      expect(await removeDataMain(["single", "--claim", "../x", "--yes"], bad.io, { exec: fakeExec(() => okResult("")).exec, env: { HOME: home } })).toBe(2);
+      expect(
+        await removeDataMain(["single", "--claim", "../x", "--yes"], bad.io, {
+          exec: fakeExec(() => okResult("")).exec,
+          env: { HOME: home },
+        }),
+      ).toBe(2);
       expect(bad.err[0]).toBe('error: --claim: "../x" must be <namespace>/<claim>, each a lower-case Kubernetes name');
       // The cluster runs and the claim still exists: refused.
-      const claimThere = fakeExec((file, args) => (file === "kubectl" && args.includes("pvc") ? okResult("persistentvolumeclaim/lake\n") : okResult("data-platform-local-control-plane\n")));
+      const claimThere = fakeExec((file, args) =>
+        file === "kubectl" && args.includes("pvc")
+          ? okResult("persistentvolumeclaim/lake\n")
+          : okResult("data-platform-local-control-plane\n"),
+      );
       const c1 = capture();
-      expect(await removeDataMain(["single", "--claim", "workloads/lake", "--yes"], c1.io, { exec: claimThere.exec, env: { HOME: home }, exists: () => true })).toBe(1);
-      expect(c1.err[0]).toBe("error: claim workloads/lake exists in cluster data-platform-local; delete it first (kubectl -n workloads delete pvc lake), then run this again");
+      expect(
+        await removeDataMain(["single", "--claim", "workloads/lake", "--yes"], c1.io, {
+          exec: claimThere.exec,
+          env: { HOME: home },
+          exists: () => true,
+        }),
+      ).toBe(1);
+      expect(c1.err[0]).toBe(
+        "error: claim workloads/lake exists in cluster data-platform-local; delete it first (kubectl -n workloads delete pvc lake), then run this again",
+      );
       expect(existsSync(join(data, "workloads", "lake", "bytes"))).toBe(true);
       // The claim is gone: its directory and its released volume go, the rest stays.
       const claimGone = fakeExec((file, args) => {
@@ -348,11 +427,25 @@ describe("remove-data --claim", () => {
         return okResult("data-platform-local-control-plane\n");
       });
       const c2 = capture();
-      expect(await removeDataMain(["single", "--claim", "workloads/lake"], c2.io, { exec: claimGone.exec, env: { HOME: home }, exists: () => true })).toBe(2);
+      expect(
+        await removeDataMain(["single", "--claim", "workloads/lake"], c2.io, {
+          exec: claimGone.exec,
+          env: { HOME: home },
+          exists: () => true,
+        }),
+      ).toBe(2);
       expect(c2.err[0]).toBe(`error: add --yes to delete ${join(data, "workloads", "lake")} and the released volume pvc-lake`);
       const c3 = capture();
-      expect(await removeDataMain(["single", "--claim", "workloads/lake", "--yes"], c3.io, { exec: claimGone.exec, env: { HOME: home }, exists: () => true })).toBe(0);
-      expect(c3.out).toEqual([`remove-data: deleted ${join(data, "workloads", "lake")} (volume workloads/lake), and its released volume pvc-lake`]);
+      expect(
+        await removeDataMain(["single", "--claim", "workloads/lake", "--yes"], c3.io, {
+          exec: claimGone.exec,
+          env: { HOME: home },
+          exists: () => true,
+        }),
+      ).toBe(0);
+      expect(c3.out).toEqual([
+        `remove-data: deleted ${join(data, "workloads", "lake")} (volume workloads/lake), and its released volume pvc-lake`,
+      ]);
       expect(claimGone.calls.some((c) => c.file === "kubectl" && c.args.join(" ").endsWith("delete pv pvc-lake"))).toBe(true);
       expect(existsSync(join(data, "workloads", "lake"))).toBe(false);
       expect(existsSync(join(data, "workloads", "other"))).toBe(true);
@@ -381,20 +474,39 @@ describe("step runner", () => {
     const report = await runSteps([step("a", true, seen), timed, step("b", true, seen)], {}, (l) => void log.push(l), clock);
     expect(report).toEqual({ ok: true, completed: ["a", "slow", "b"] });
     expect(seen).toEqual(["a", "b"]);
-    expect(log).toEqual(["[1/3] a", "      ok in 0.0 s", "[2/3] slow", "      ok in 2.5 s", "[3/3] b", "      ok in 0.0 s", "done: 3 steps in 3 s"]);
+    expect(log).toEqual([
+      "[1/3] a",
+      "      ok in 0.0 s",
+      "[2/3] slow",
+      "      ok in 2.5 s",
+      "[3/3] b",
+      "      ok in 0.0 s",
+      "done: 3 steps in 3 s",
+    ]);
   });
 
   test("fails when a step fails: later steps never run, and the log says what to do next", async () => {
     const seen: string[] = [];
     const log: string[] = [];
-    const report = await runSteps([step("a", true, seen), step("b", false, seen), step("c", true, seen)], {}, (l) => void log.push(l), fakeClock());
+    const report = await runSteps(
+      [step("a", true, seen), step("b", false, seen), step("c", true, seen)],
+      {},
+      (l) => void log.push(l),
+      fakeClock(),
+    );
     expect(seen).toEqual(["a", "b"]);
     expect(report.failed).toEqual({ step: "b", reason: "b broke", next: "fix b" });
     expect(log).toEqual(["[1/3] a", "      ok in 0.0 s", "[2/3] b", "      FAILED: b broke", "      next: fix b", "      not run: c"]);
   });
 
   test("fails when a step throws: the error becomes the failure reason", async () => {
-    const boom: Step<unknown> = { name: "boom", next: "n", run: async () => { throw new Error("kaput"); } };
+    const boom: Step<unknown> = {
+      name: "boom",
+      next: "n",
+      run: async () => {
+        throw new Error("kaput");
+      },
+    };
     expect((await runSteps([boom], {}, () => undefined)).failed?.reason).toBe("kaput");
   });
 });
@@ -445,14 +557,15 @@ describe("--wait SECONDS: one grammar and one bound in every tool that waits", (
     ["restore", restoreMain, ["single", "--snapshot", __filename]],
     ["upgrade", upgradeMain, ["single"]],
   ];
-  test.each(tools.flatMap(([name, main, args]) => ["5", "1801", "1.5", "1e3", "0x20", "ten"].map((wait) => [name, wait, main, args] as const)))(
-    "%s --wait %s: exit 2 with the one rule, nothing run",
-    async (_name, wait, main, args) => {
-      const c = capture();
-      const { exec, calls } = fakeExec(() => okResult());
-      expect(await main([...args, "--wait", wait], c.io, { exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, exists: () => true })).toBe(2);
-      expect(c.err[0]).toBe("error: --wait must be a whole number of seconds from 10 to 1800");
-      expect(calls).toEqual([]);
-    },
-  );
+  test.each(
+    tools.flatMap(([name, main, args]) => ["5", "1801", "1.5", "1e3", "0x20", "ten"].map((wait) => [name, wait, main, args] as const)),
+  )("%s --wait %s: exit 2 with the one rule, nothing run", async (_name, wait, main, args) => {
+    const c = capture();
+    const { exec, calls } = fakeExec(() => okResult());
+    expect(
+      await main([...args, "--wait", wait], c.io, { exec, env: { KINDHA_LOCK_DIR: process.env.KINDHA_LOCK_DIR }, exists: () => true }),
+    ).toBe(2);
+    expect(c.err[0]).toBe("error: --wait must be a whole number of seconds from 10 to 1800");
+    expect(calls).toEqual([]);
+  });
 });

@@ -10,7 +10,8 @@ import {
   checkCertificates,
   checkLbBackends,
   checkNoNodeCordoned,
-  checkClaimsBound, checkVolumeDirs,
+  checkClaimsBound,
+  checkVolumeDirs,
   checkWorkloadsAvailable,
   checkControlPlaneCount,
   checkControlPlanesReady,
@@ -37,14 +38,22 @@ const haInputs = {
   apiEndpoints: recorded("kubectl-endpointslices-kubernetes-ha-option-a"),
   etcdHealth: recorded("etcd-script-health-healthy"),
   readyz: recorded("kubectl-readyz-ok"),
-  nodeAddresses: addresses({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
+  nodeAddresses: addresses({
+    [`${C}-control-plane`]: "172.18.0.4",
+    [`${C}-control-plane2`]: "172.18.0.6",
+    [`${C}-control-plane3`]: "172.18.0.5",
+  }),
   etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
   claims: recorded("kubectl-pvc-bound"),
   workloads: recorded("kubectl-workloads-available"),
   volumes: recorded("kubectl-pv-bound"),
   volumeDirs: okResult("workloads/data-postgres-0\n"),
   lbConfig: okResult(kindLbConfig([`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`]).cds),
-  certBundles: bundles({ [`${C}-control-plane`]: "172.18.0.4", [`${C}-control-plane2`]: "172.18.0.6", [`${C}-control-plane3`]: "172.18.0.5" }),
+  certBundles: bundles({
+    [`${C}-control-plane`]: "172.18.0.4",
+    [`${C}-control-plane2`]: "172.18.0.6",
+    [`${C}-control-plane3`]: "172.18.0.5",
+  }),
   now: Date.now(),
 };
 
@@ -84,7 +93,9 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     expect(results[7].reason).toBe("3 of 3 control planes");
     expect(results[8].reason).toBe("5 schedulable");
     results.splice(7, 2);
-    expect(results[10 - 2 + 2].reason).toMatch(new RegExp(`^earliest: pki/etcd/server\\.crt on ${C}-control-plane\\d? expires \\d{4}-\\d\\d-\\d\\d \\(36[45] days\\)$`));
+    expect(results[10 - 2 + 2].reason).toMatch(
+      new RegExp(`^earliest: pki/etcd/server\\.crt on ${C}-control-plane\\d? expires \\d{4}-\\d\\d-\\d\\d \\(36[45] days\\)$`),
+    );
     expect(results[7].reason).toBe("1 Bound");
     expect(results[9].reason).toBe("2 Deployments, 1 StatefulSets, 2 DaemonSets");
     expect(results[0].reason).toBe(`3 of 3: ${C}-control-plane, ${C}-control-plane2, ${C}-control-plane3`);
@@ -101,23 +112,50 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
   });
 
   test("fails when a node container's address cannot be read, or it has none", () => {
-    const unread = new Map(haInputs.nodeAddresses).set(`${C}-control-plane3`, failResult("Error: No such object: data-platform-local-control-plane3"));
-    expect(checkNodeAddresses(ha, unread, haInputs.etcdCerts).reason).toBe(`cannot read the address of ${C}-control-plane3: Error: No such object: data-platform-local-control-plane3`);
+    const unread = new Map(haInputs.nodeAddresses).set(
+      `${C}-control-plane3`,
+      failResult("Error: No such object: data-platform-local-control-plane3"),
+    );
+    expect(checkNodeAddresses(ha, unread, haInputs.etcdCerts).reason).toBe(
+      `cannot read the address of ${C}-control-plane3: Error: No such object: data-platform-local-control-plane3`,
+    );
     const stopped = new Map(haInputs.nodeAddresses).set(`${C}-control-plane2`, okResult("\n"));
-    expect(checkNodeAddresses(ha, stopped, haInputs.etcdCerts).reason).toMatch(new RegExp(`^${C}-control-plane2 is at no address \\(stopped\\?\\), its etcd member at 172\\.18\\.0\\.6`));
+    expect(checkNodeAddresses(ha, stopped, haInputs.etcdCerts).reason).toMatch(
+      new RegExp(`^${C}-control-plane2 is at no address \\(stopped\\?\\), its etcd member at 172\\.18\\.0\\.6`),
+    );
   });
 
   test("reads the member's address from its certificate, not through the API: it judges with the API down", () => {
-    const unreadable = new Map(haInputs.etcdCerts).set(`${C}-control-plane2`, failResult("Error response from daemon: container is not running"));
-    expect(checkNodeAddresses(ha, haInputs.nodeAddresses, unreadable).reason).toBe(`cannot read the etcd certificate of ${C}-control-plane2: Error response from daemon: container is not running`);
+    const unreadable = new Map(haInputs.etcdCerts).set(
+      `${C}-control-plane2`,
+      failResult("Error response from daemon: container is not running"),
+    );
+    expect(checkNodeAddresses(ha, haInputs.nodeAddresses, unreadable).reason).toBe(
+      `cannot read the etcd certificate of ${C}-control-plane2: Error response from daemon: container is not running`,
+    );
     // The stack's own SANs (localhost, 127.0.0.1) and loopback never count as the member's address.
     const onlyShared = new Map(haInputs.etcdCerts).set(`${C}-control-plane2`, okResult(etcdServerCert("127.0.0.1", `${C}-control-plane2`)));
-    expect(checkNodeAddresses(ha, haInputs.nodeAddresses, onlyShared).reason).toBe(`the etcd certificate of ${C}-control-plane2 names no node address`);
+    expect(checkNodeAddresses(ha, haInputs.nodeAddresses, onlyShared).reason).toBe(
+      `the etcd certificate of ${C}-control-plane2 names no node address`,
+    );
   });
 
   test("with the API down, every API check says so in one short line", () => {
-    const down = { code: 1, stdout: "", stderr: "E1201 07:00:00.000000 memcache.go:265] couldn't get current server API group list: Get \"https://127.0.0.1:6443/api?timeout=20s\": dial tcp 127.0.0.1:6443: connect: connection refused\nThe connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n" };
-    const results = verifyChecks(ha, { ...haInputs, nodes: down, etcdPods: down, apiEndpoints: down, readyz: down, claims: down, workloads: down });
+    const down = {
+      code: 1,
+      stdout: "",
+      stderr:
+        'E1201 07:00:00.000000 memcache.go:265] couldn\'t get current server API group list: Get "https://127.0.0.1:6443/api?timeout=20s": dial tcp 127.0.0.1:6443: connect: connection refused\nThe connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n',
+    };
+    const results = verifyChecks(ha, {
+      ...haInputs,
+      nodes: down,
+      etcdPods: down,
+      apiEndpoints: down,
+      readyz: down,
+      claims: down,
+      workloads: down,
+    });
     const apiRows = results.filter((r) => !r.ok);
     expect(apiRows.map((r) => r.reason)).toEqual([
       "no API at 127.0.0.1:6443: connection refused",
@@ -172,11 +210,18 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
   });
 
   test("fails when etcd lost quorum, although the script exited 1 (its report is still read)", () => {
-    expect(checkEtcdHealth(ha, recorded("etcd-script-health-quorum-lost")).reason).toBe("quorum lost: 0 of 3 members healthy, quorum needs 2");
+    expect(checkEtcdHealth(ha, recorded("etcd-script-health-quorum-lost")).reason).toBe(
+      "quorum lost: 0 of 3 members healthy, quorum needs 2",
+    );
   });
 
   test("fails when the etcd health command printed no report", () => {
-    const r = checkEtcdHealth(ha, failResult('etcd.sh: error: health: etcdctl gave no result (exit 1): error: unable to upgrade connection: container not found ("etcd")'));
+    const r = checkEtcdHealth(
+      ha,
+      failResult(
+        'etcd.sh: error: health: etcdctl gave no result (exit 1): error: unable to upgrade connection: container not found ("etcd")',
+      ),
+    );
     expect(r.ok).toBe(false);
     expect(r.reason).toContain("container not found");
   });
@@ -199,7 +244,11 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     const nodes = JSON.parse(recorded("kubectl-nodes-ha-option-a").stdout);
     nodes.items[1].spec = { ...nodes.items[1].spec, unschedulable: true };
     const r = checkNoNodeCordoned(okResult(JSON.stringify(nodes)));
-    expect(r).toEqual({ check: "no node cordoned", ok: false, reason: `cordoned: ${nodes.items[1].metadata.name} (kubectl uncordon <node>, or finish the roll: npm run upgrade)` });
+    expect(r).toEqual({
+      check: "no node cordoned",
+      ok: false,
+      reason: `cordoned: ${nodes.items[1].metadata.name} (kubectl uncordon <node>, or finish the roll: npm run upgrade)`,
+    });
   });
 
   test("fails when kind's load balancer lacks a control plane or sends to another, or cannot be read; passes with one control plane", () => {
@@ -209,12 +258,18 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
       ok: false,
       reason: `missing: ${cps[1]}; unexpected: none (an interrupted roll or renew-certs: run it again; after a restart: npm run recover)`,
     });
-    expect(checkLbBackends(ha, okResult(kindLbConfig([...cps, "someone-else"]).cds)).reason).toMatch(/^missing: none; unexpected: someone-else/);
+    expect(checkLbBackends(ha, okResult(kindLbConfig([...cps, "someone-else"]).cds)).reason).toMatch(
+      /^missing: none; unexpected: someone-else/,
+    );
     expect(checkLbBackends(ha, okResult("resources: []")).reason).toMatch(/^missing: .*control-plane3; unexpected: none/);
     expect(checkLbBackends(ha, failResult("Error: No such container: data-platform-local-external-load-balancer")).reason).toBe(
       `cannot read ${C}-external-load-balancer's configuration: Error: No such container: data-platform-local-external-load-balancer`,
     );
-    expect(checkLbBackends(single, undefined)).toEqual({ check: "load balancer backends", ok: true, reason: "one control plane, no load balancer" });
+    expect(checkLbBackends(single, undefined)).toEqual({
+      check: "load balancer backends",
+      ok: true,
+      reason: "one control plane, no load balancer",
+    });
   });
 
   test("fails when /readyz answers something other than ok", () => {
@@ -233,21 +288,36 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
 
   /** The etcd.sh command verify runs, given what `kubectl get nodes` answers. */
   async function healthCommand(nodes: ReturnType<typeof recorded>) {
-    const { exec, calls } = fakeExec((file, args) => (file === "kubectl" && args.includes("nodes") ? nodes : clusterFixtures()(file, args)));
+    const { exec, calls } = fakeExec((file, args) =>
+      file === "kubectl" && args.includes("nodes") ? nodes : clusterFixtures()(file, args),
+    );
     await collectVerifyInputs(ha, { kubeconfig: "/k", etcdScript: "/repo/scripts/etcd.sh", exec });
     return calls.filter((c) => c.file === "bash").map((c) => c.args);
   }
 
   test("health runs in the first control plane's pod against every member's InternalIP, expecting 3", async () => {
-    expect(await healthCommand(haInputs.nodes)).toEqual([[
-      "/repo/scripts/etcd.sh", "--mode", "kind", "--kubeconfig", "/k", "--node", `${C}-control-plane`,
-      "--endpoints", "https://172.18.0.4:2379,https://172.18.0.6:2379,https://172.18.0.5:2379",
-      "health", "--expect", "3",
-    ]]);
+    expect(await healthCommand(haInputs.nodes)).toEqual([
+      [
+        "/repo/scripts/etcd.sh",
+        "--mode",
+        "kind",
+        "--kubeconfig",
+        "/k",
+        "--node",
+        `${C}-control-plane`,
+        "--endpoints",
+        "https://172.18.0.4:2379,https://172.18.0.6:2379,https://172.18.0.5:2379",
+        "health",
+        "--expect",
+        "3",
+      ],
+    ]);
   });
 
   test("health falls back to the member list (still --expect 3) when the nodes are unknown", async () => {
-    expect(await healthCommand(failResult("refused"))).toEqual([["/repo/scripts/etcd.sh", "--mode", "kind", "--kubeconfig", "/k", "--node", `${C}-control-plane`, "health", "--expect", "3"]]);
+    expect(await healthCommand(failResult("refused"))).toEqual([
+      ["/repo/scripts/etcd.sh", "--mode", "kind", "--kubeconfig", "/k", "--node", `${C}-control-plane`, "health", "--expect", "3"],
+    ]);
   });
 
   test("renders one row per check with pass/FAIL", () => {
@@ -255,7 +325,9 @@ describe("verify checks, recorded 3-control-plane cluster (stack ha-option-a)", 
     const lines = table.split("\n");
     expect(lines[0]).toMatch(/^check\s+result\s+reason$/);
     expect(lines).toHaveLength(15);
-    expect(lines[8]).toMatch(/^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: no API at 127\.0\.0\.1:6443: connection refused$/);
+    expect(lines[8]).toMatch(
+      /^API through load balancer\s+FAIL\s+https:\/\/127\.0\.0\.1:6443\/readyz: no API at 127\.0\.0\.1:6443: connection refused$/,
+    );
   });
 });
 
@@ -263,12 +335,19 @@ describe("control-plane certificates", () => {
   const DAY = 86_400_000;
   const cps = ha.controlPlanes.map((n) => n.name);
   const one = bundles({ [cps[0]]: "172.18.0.4", [cps[1]]: "172.18.0.6", [cps[2]]: "172.18.0.5" });
-  const expiry = (node: string) => new Date(new X509Certificate(etcdServerCert(node === cps[0] ? "172.18.0.4" : node === cps[1] ? "172.18.0.6" : "172.18.0.5", node)).validTo).getTime();
+  const expiry = (node: string) =>
+    new Date(
+      new X509Certificate(etcdServerCert(node === cps[0] ? "172.18.0.4" : node === cps[1] ? "172.18.0.6" : "172.18.0.5", node)).validTo,
+    ).getTime();
   const earliest = Math.min(...cps.map(expiry));
 
   test("names the earliest expiry and the days left", () => {
     const r = checkCertificates(ha, one, earliest - 200 * DAY);
-    expect(r).toEqual({ check: "control-plane certificates", ok: true, reason: expect.stringMatching(/^earliest: pki\/etcd\/server\.crt on \S+ expires \d{4}-\d\d-\d\d \(200 days\)$/) });
+    expect(r).toEqual({
+      check: "control-plane certificates",
+      ok: true,
+      reason: expect.stringMatching(/^earliest: pki\/etcd\/server\.crt on \S+ expires \d{4}-\d\d-\d\d \(200 days\)$/),
+    });
   });
 
   test("warns under 30 days, naming the command that renews", () => {
@@ -279,14 +358,19 @@ describe("control-plane certificates", () => {
 
   test("fails once one has expired", () => {
     const r = checkCertificates(ha, one, earliest + DAY);
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/ \(expired; npm run renew-certs renews every certificate, one control plane at a time\)$/) });
+    expect(r).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/ \(expired; npm run renew-certs renews every certificate, one control plane at a time\)$/),
+    });
   });
 
   test("reads every certificate of the bundle, the kubeconfigs' too, and fails on a node it cannot read or a certificate that does not parse", () => {
     const two = `== pki/apiserver.crt\n${etcdServerCert("10.0.0.1", "a")}== admin.conf\n${etcdServerCert("10.0.0.2", "b")}`;
     expect(parseCertBundle(two).map((c) => c.name)).toEqual(["pki/apiserver.crt", "admin.conf"]);
     const unread = new Map(one).set(cps[1], failResult("Error response from daemon: container is not running"));
-    expect(checkCertificates(ha, unread, earliest - 200 * DAY).reason).toBe(`cannot read the certificates of ${cps[1]}: Error response from daemon: container is not running`);
+    expect(checkCertificates(ha, unread, earliest - 200 * DAY).reason).toBe(
+      `cannot read the certificates of ${cps[1]}: Error response from daemon: container is not running`,
+    );
     const broken = new Map(one).set(cps[2], okResult("== pki/ca.crt\nnot a certificate\n"));
     expect(checkCertificates(ha, broken, earliest - 200 * DAY).reason).toBe(`${cps[2]}: pki/ca.crt holds no certificate`);
   });
@@ -302,7 +386,11 @@ describe("verify checks of the data platform's services", () => {
   });
 
   test("passes with no claims at all", () => {
-    expect(checkClaimsBound(okResult('{"kind":"List","items":[]}'))).toEqual({ check: "PersistentVolumeClaims Bound", ok: true, reason: "no claims" });
+    expect(checkClaimsBound(okResult('{"kind":"List","items":[]}'))).toEqual({
+      check: "PersistentVolumeClaims Bound",
+      ok: true,
+      reason: "no claims",
+    });
   });
 
   test("fails when a Bound volume's directory is missing from the host data directory, naming the claim and the directory", () => {
@@ -333,12 +421,23 @@ describe("verify checks of the data platform's services", () => {
   });
 
   test("fails when a DaemonSet has fewer pods available than nodes it should run on", () => {
-    const ds = { kind: "DaemonSet", metadata: { namespace: "kube-system", name: "kube-proxy" }, spec: {}, status: { desiredNumberScheduled: 4, numberAvailable: 3 } };
-    expect(checkWorkloadsAvailable(okResult(JSON.stringify({ kind: "List", items: [ds] }))).reason).toBe("1 of 1 not fully available: DaemonSet kube-system/kube-proxy 3/4");
+    const ds = {
+      kind: "DaemonSet",
+      metadata: { namespace: "kube-system", name: "kube-proxy" },
+      spec: {},
+      status: { desiredNumberScheduled: 4, numberAvailable: 3 },
+    };
+    expect(checkWorkloadsAvailable(okResult(JSON.stringify({ kind: "List", items: [ds] }))).reason).toBe(
+      "1 of 1 not fully available: DaemonSet kube-system/kube-proxy 3/4",
+    );
   });
 
   test("names at most 8 and counts the rest, so a broken cluster gives one readable row", () => {
-    const items = Array.from({ length: 11 }, (_, i) => ({ kind: "PersistentVolumeClaim", metadata: { namespace: "ns", name: `c${i}` }, status: { phase: "Pending" } }));
+    const items = Array.from({ length: 11 }, (_, i) => ({
+      kind: "PersistentVolumeClaim",
+      metadata: { namespace: "ns", name: `c${i}` },
+      status: { phase: "Pending" },
+    }));
     expect(checkClaimsBound(okResult(JSON.stringify({ kind: "List", items }))).reason).toBe(
       "11 of 11 not Bound: ns/c0 Pending, ns/c1 Pending, ns/c2 Pending, ns/c3 Pending, ns/c4 Pending, ns/c5 Pending, ns/c6 Pending, ns/c7 Pending and 3 more",
     );
@@ -346,7 +445,9 @@ describe("verify checks of the data platform's services", () => {
 
   test("fails when kubectl fails, with kubectl's error", () => {
     expect(checkWorkloadsAvailable(recorded("kubectl-readyz-refused")).reason).toBe("no API at 127.0.0.1:6443: connection refused");
-    expect(checkWorkloadsAvailable(failResult("error: You must be logged in to the server (Unauthorized)")).reason).toBe("command failed: error: You must be logged in to the server (Unauthorized)");
+    expect(checkWorkloadsAvailable(failResult("error: You must be logged in to the server (Unauthorized)")).reason).toBe(
+      "command failed: error: You must be logged in to the server (Unauthorized)",
+    );
   });
 });
 
@@ -356,7 +457,12 @@ describe("verify checks, recorded single control plane (stack single)", () => {
       nodes: recorded("kubectl-nodes-single"),
       etcdPods: recorded("kubectl-etcd-pods-single"),
       apiEndpoints: recorded("kubectl-endpoints-kubernetes-single"),
-      etcdHealth: { code: 0, stdout: '{"state":"healthy","healthy":1,"members":1,"quorum":1,"tolerated":0,"message":"healthy: 1 of 1 members healthy, quorum 1, tolerates 0 failed","endpoints":[{"endpoint":"https://172.18.0.3:2379","health":true,"took":"9ms"}]}', stderr: "" },
+      etcdHealth: {
+        code: 0,
+        stdout:
+          '{"state":"healthy","healthy":1,"members":1,"quorum":1,"tolerated":0,"message":"healthy: 1 of 1 members healthy, quorum 1, tolerates 0 failed","endpoints":[{"endpoint":"https://172.18.0.3:2379","health":true,"took":"9ms"}]}',
+        stderr: "",
+      },
       readyz: recorded("kubectl-readyz-ok"),
       nodeAddresses: addresses({ [`${C}-control-plane`]: "172.18.0.3" }),
       etcdCerts: certs({ [`${C}-control-plane`]: "172.18.0.3" }),
@@ -379,14 +485,18 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
     expect(c.out.join("\n")).toContain("verify: all 13 checks pass");
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
-    expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(true);
+    expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(
+      true,
+    );
   });
 
   test("fails when the stack has no cluster: one line instead of a table of failed checks", async () => {
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/nope.yaml"], c.io, { exec, env: {}, exists: () => false })).toBe(1);
-    expect(c.err).toEqual(["error: no cluster for stack ha-option-a: deploy it first (npx cdktf deploy ha-option-a); there is no kubeconfig at /nope.yaml"]);
+    expect(c.err).toEqual([
+      "error: no cluster for stack ha-option-a: deploy it first (npx cdktf deploy ha-option-a); there is no kubeconfig at /nope.yaml",
+    ]);
     expect(c.out).toEqual([]);
     expect(calls).toEqual([]);
   });

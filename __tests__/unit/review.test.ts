@@ -81,7 +81,12 @@ function tableRows(text: string, header: string): string[][] {
   const rows: string[][] = [];
   for (const l of lines.slice(start + 2)) {
     if (!l.startsWith("|")) break;
-    rows.push(l.slice(1, -1).split(" | ").map((c) => c.trim()));
+    rows.push(
+      l
+        .slice(1, -1)
+        .split(" | ")
+        .map((c) => c.trim()),
+    );
   }
   return rows;
 }
@@ -92,7 +97,9 @@ function nodeTable(sectionText: string) {
   const rows = tableRows(sectionText, "| Node | Role | CPU | Memory (GiB) |");
   const total = rows.find((r) => r[0].startsWith("**Total**"));
   if (!total) throw new Error("node table has no total row");
-  const nodes = rows.filter((r) => r !== total).map((r) => ({ name: r[0].replace(/`/g, ""), role: r[1], cpu: num(r[2]), memoryGiB: num(r[3]) }));
+  const nodes = rows
+    .filter((r) => r !== total)
+    .map((r) => ({ name: r[0].replace(/`/g, ""), role: r[1], cpu: num(r[2]), memoryGiB: num(r[3]) }));
   return { nodes, total: { cpu: num(total[2]), memoryGiB: num(total[3]) } };
 }
 
@@ -114,7 +121,11 @@ function stack(id: string): HeadStack {
 }
 
 /** A copy of the resources with one resource's body changed. */
-function edit(resources: readonly SynthResource[], pick: (r: SynthResource) => boolean, change: (body: Record<string, unknown>) => void): SynthResource[] {
+function edit(
+  resources: readonly SynthResource[],
+  pick: (r: SynthResource) => boolean,
+  change: (body: Record<string, unknown>) => void,
+): SynthResource[] {
   let hit = 0;
   const out = resources.map((r) => {
     if (!pick(r)) return r;
@@ -128,7 +139,12 @@ function edit(resources: readonly SynthResource[], pick: (r: SynthResource) => b
 }
 
 function compared(headStacks: readonly HeadStack[], base: readonly BaseStack[]): string {
-  const input: ReviewInput = { head: headStacks, base: { kind: "synthesized", label: "`base`", stacks: base }, plan: NO_PLAN, command: "test" };
+  const input: ReviewInput = {
+    head: headStacks,
+    base: { kind: "synthesized", label: "`base`", stacks: base },
+    plan: NO_PLAN,
+    command: "test",
+  };
   return renderReview(input);
 }
 
@@ -160,9 +176,7 @@ describe("review of this checkout", () => {
   test("each section states quorum and tolerated failures from the topology", () => {
     for (const id of TOPOLOGY_OPTIONS) {
       const { etcd } = presetTopology(id);
-      expect(section(markdown, id)).toContain(
-        `quorum ${etcd.quorum}, tolerated failures ${etcd.toleratedFailures}.`,
-      );
+      expect(section(markdown, id)).toContain(`quorum ${etcd.quorum}, tolerated failures ${etcd.toleratedFailures}.`);
     }
   });
 
@@ -205,7 +219,9 @@ describe("review of this checkout", () => {
     expect(row("CPU total").map(Number)).toEqual([10, 14, 18]);
     expect(row("Memory total (GiB)").map(Number)).toEqual([20, 28, 36]);
     expect(row("Load balancer")[0]).toMatch(/^none: the API server at `https:\/\/127\.0\.0\.1:6443`$/);
-    expect(row("Load balancer")[1]).toMatch(/^kind's built-in \(`data-platform-local-external-load-balancer`\) at `https:\/\/127\.0\.0\.1:6443`$/);
+    expect(row("Load balancer")[1]).toMatch(
+      /^kind's built-in \(`data-platform-local-external-load-balancer`\) at `https:\/\/127\.0\.0\.1:6443`$/,
+    );
   });
 
   test("the comparison table follows the topology it is given (nothing hand-typed)", () => {
@@ -229,7 +245,12 @@ describe("review of this checkout", () => {
   });
 
   test("is deterministic: same text twice, no paths of this machine, no dates", () => {
-    const again = renderReview({ head: synthesizeCheckout(join(work, "again"), EXAMPLE_HEAD_CONFIG), base: { kind: "none" }, plan: NO_PLAN, command: "npm run review" });
+    const again = renderReview({
+      head: synthesizeCheckout(join(work, "again"), EXAMPLE_HEAD_CONFIG),
+      base: { kind: "none" },
+      plan: NO_PLAN,
+      command: "npm run review",
+    });
     expect(again).toBe(markdown);
     for (const path of [work, tmpdir(), root, homedir()]) expect(markdown).not.toContain(path);
     expect(markdown).not.toMatch(/\b20\d\d-\d\d-\d\d\b/);
@@ -244,7 +265,10 @@ describe("differences against a base", () => {
     const base = edit(b.resources, isKindCluster, (body) => {
       (body.triggers as Record<string, string>).config_sha256 = "0".repeat(64);
     });
-    const md = compared(head, head.map((h) => (h.id === "ha-option-b" ? { ...asBase(h), resources: base } : asBase(h))));
+    const md = compared(
+      head,
+      head.map((h) => (h.id === "ha-option-b" ? { ...asBase(h), resources: base } : asBase(h))),
+    );
     const warning = "> **Stack `ha-option-b`: the kind cluster will be DESTROYED and re-created**";
     expect(md.indexOf(warning)).toBeGreaterThan(0);
     expect(md.indexOf(warning)).toBeLessThan(md.indexOf("## Summary"));
@@ -253,7 +277,9 @@ describe("differences against a base", () => {
     expect(section(md, "ha-option-b")).toContain("Take a backup first: `npm run backup -- ha-option-b`.");
     expect(md.match(/> \[!WARNING\]/g)).toHaveLength(2);
     for (const id of ["single", "ha-option-a"]) expect(section(md, id)).not.toContain("[!WARNING]");
-    const clusterRow = tableRows(section(md, "ha-option-b"), "| Plan | Address | What differs |").find((r) => r[1].includes("Cluster_Lifecycle"));
+    const clusterRow = tableRows(section(md, "ha-option-b"), "| Plan | Address | What differs |").find((r) =>
+      r[1].includes("Cluster_Lifecycle"),
+    );
     expect(clusterRow?.[0]).toBe("replace");
   });
 
@@ -262,14 +288,19 @@ describe("differences against a base", () => {
     const base = edit(b.resources, isRollingUpgrade, (body) => {
       (body.triggers as Record<string, string>).node_image = "kindha.local/node:v1.35.4";
     });
-    const md = compared(head, head.map((h) => (h.id === "ha-option-b" ? { ...asBase(h), resources: base } : asBase(h))));
+    const md = compared(
+      head,
+      head.map((h) => (h.id === "ha-option-b" ? { ...asBase(h), resources: base } : asBase(h))),
+    );
     const note = `> **Stack \`ha-option-b\`: rolling upgrade v1.35.4 → ${imageTag(b.topology.nodeImage)}, no re-create.**`;
     expect(md.indexOf(note)).toBeGreaterThan(0);
     expect(md.indexOf(note)).toBeLessThan(md.indexOf("## Summary"));
     expect(section(md, "ha-option-b")).toContain("> [!NOTE]");
     expect(section(md, "ha-option-b")).toContain("`npm run upgrade -- ha-option-b --to ");
     expect(md).not.toContain("[!WARNING]");
-    expect(tableRows(md, "| Stack | Layout |").find((r) => r[0] === "`ha-option-b`")?.[6]).toContain(`rolling upgrade v1.35.4 → ${imageTag(b.topology.nodeImage)}, no re-create`);
+    expect(tableRows(md, "| Stack | Layout |").find((r) => r[0] === "`ha-option-b`")?.[6]).toContain(
+      `rolling upgrade v1.35.4 → ${imageTag(b.topology.nodeImage)}, no re-create`,
+    );
     const rows = tableRows(section(md, "ha-option-b"), "| Plan | Address | What differs |");
     expect(rows.find((r) => r[1].includes("Upgrade_Roll"))?.[0]).toBe("replace");
     expect(rows.find((r) => r[1].includes("Cluster_Lifecycle"))).toBeUndefined();
@@ -326,10 +357,22 @@ describe("differences against a base", () => {
     const b = stack("ha-option-a").resources;
     const byType = (t: string) => (r: SynthResource) => r.type === t && !r.address.startsWith("data.");
     const ns = (r: SynthResource) => r.address.includes("InfrastructureNamespace");
-    let base = edit(b, (r) => byType("local_file")(r) && r.address.includes("Cluster_Config"), (body) => (body.content = "old"));
+    let base = edit(
+      b,
+      (r) => byType("local_file")(r) && r.address.includes("Cluster_Config"),
+      (body) => (body.content = "old"),
+    );
     base = edit(base, ns, (body) => ((body.metadata as { labels: Record<string, string> }).labels["kindha.io/tier"] = "old"));
-    base = edit(base, (r) => r.address.includes("Etcd_BackupBeforeDestroy"), (body) => (body.provisioner = []));
-    base = edit(base, (r) => r.type === "local_sensitive_file", (body) => (body.filename = "old"));
+    base = edit(
+      base,
+      (r) => r.address.includes("Etcd_BackupBeforeDestroy"),
+      (body) => (body.provisioner = []),
+    );
+    base = edit(
+      base,
+      (r) => r.type === "local_sensitive_file",
+      (body) => (body.filename = "old"),
+    );
     base = base.filter((r) => !r.address.includes("WorkloadsNamespace"));
     base = [...base, { ...base[0], address: "null_resource.Gone", name: "Gone", body: {} }];
     const kinds = Object.fromEntries(diffResources(base, b).changes.map((c) => [c.address.replace(/_[0-9A-F]{8}$/, ""), c.kind]));
@@ -379,7 +422,10 @@ describe("differences against a base", () => {
 
 describe("a cluster-api stack against a base", () => {
   const capi = (settings: string) =>
-    synthesizeCheckout(join(work, `capi-${settings.length}-${Math.random().toString(36).slice(2, 8)}`), `stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n${settings}`).find((s) => s.id === "prod")!;
+    synthesizeCheckout(
+      join(work, `capi-${settings.length}-${Math.random().toString(36).slice(2, 8)}`),
+      `stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n${settings}`,
+    ).find((s) => s.id === "prod")!;
   const asBaseOf = (s: HeadStack) => ({ id: s.id, layout: s.topology, resources: s.resources });
   const before = capi("    nodeImage: kindha.local/node:v1.36.1\n    workers: [{ role: infrastructure }, { role: workload }]\n");
 
@@ -395,7 +441,12 @@ describe("a cluster-api stack against a base", () => {
       "Pool `workload` scales from 1 to 3 machine(s).",
       "Pool `infrastructure` is removed: its 1 machine(s) are deleted.",
     ]);
-    const md = renderReview({ head: [after], base: { kind: "synthesized", label: "`b`", stacks: [asBaseOf(before)] }, plan: NO_PLAN, command: "npm run review" });
+    const md = renderReview({
+      head: [after],
+      base: { kind: "synthesized", label: "`b`", stacks: [asBaseOf(before)] },
+      plan: NO_PLAN,
+      command: "npm run review",
+    });
     const s = section(md, "prod");
     expect(s).toContain("- **Target:** Cluster API: ");
     expect(s).toContain("**Rollout** (what Cluster API does on apply):\n- The control planes roll from v1.36.1 to v1.37.2");
@@ -403,7 +454,14 @@ describe("a cluster-api stack against a base", () => {
   });
 
   test("a new image alone rolls every machine through new templates; no change, no rollout", () => {
-    const [rolled] = analyze({ head: [capi("    nodeImage: kindha.local/node:v1.36.1-b\n    clusterApi: { kubernetesVersion: v1.36.1 }\n    workers: [{ role: infrastructure }, { role: workload }]\n")], base: { kind: "synthesized", label: "b", stacks: [asBaseOf(before)] } });
+    const [rolled] = analyze({
+      head: [
+        capi(
+          "    nodeImage: kindha.local/node:v1.36.1-b\n    clusterApi: { kubernetesVersion: v1.36.1 }\n    workers: [{ role: infrastructure }, { role: workload }]\n",
+        ),
+      ],
+      base: { kind: "synthesized", label: "b", stacks: [asBaseOf(before)] },
+    });
     expect(rolled.rollout).toEqual([
       "The control-plane machines are replaced one at a time: their machine template changed.",
       "Pool `infrastructure` rolls: its machine or bootstrap template changed.",
@@ -445,7 +503,9 @@ describe("base from a git revision", () => {
 
   test("synthesizes a revision from before lib/model and lib/io (the flat lib/ layout) with its topologies", () => {
     const dir = clone();
-    const removed = spawnSync("git", ["-C", dir, "log", "--diff-filter=D", "-1", "--format=%H", "--", "lib/topology.ts"], { encoding: "utf8" }).stdout.trim();
+    const removed = spawnSync("git", ["-C", dir, "log", "--diff-filter=D", "-1", "--format=%H", "--", "lib/topology.ts"], {
+      encoding: "utf8",
+    }).stdout.trim();
     expect(removed).toMatch(/^[0-9a-f]{40}$/);
     const base = synthesizeRef(`${removed}^`, dir);
     if (base.kind !== "synthesized") throw new Error(`base not synthesized: ${JSON.stringify(base)}`);
@@ -479,7 +539,15 @@ describe("plan counts", () => {
     const rc = (actions: string[], mode = "managed") => ({ mode, change: { actions } });
     const plan = {
       format_version: "1.2",
-      resource_changes: [rc(["create"]), rc(["delete", "create"]), rc(["create", "delete"]), rc(["update"]), rc(["no-op"]), rc(["delete"]), rc(["read"], "data")],
+      resource_changes: [
+        rc(["create"]),
+        rc(["delete", "create"]),
+        rc(["create", "delete"]),
+        rc(["update"]),
+        rc(["no-op"]),
+        rc(["delete"]),
+        rc(["read"], "data"),
+      ],
     };
     expect(planCounts(plan)).toEqual({ add: 3, change: 1, destroy: 3, replace: 2 });
   });
@@ -491,8 +559,15 @@ describe("plan counts", () => {
   test("fails when no engine is available: one line says why", () => {
     const empty = mkdtempSync(join(work, "path-"));
     const engine = findEngine({ PATH: empty });
-    expect(engine).toEqual({ reason: expect.stringContaining("no Terraform engine here (TERRAFORM_BINARY_NAME is not set and `tofu` is not on PATH") });
-    const md = renderReview({ head, base: { kind: "none" }, plan: { kind: "not-computed", reason: (engine as { reason: string }).reason }, command: "t" });
+    expect(engine).toEqual({
+      reason: expect.stringContaining("no Terraform engine here (TERRAFORM_BINARY_NAME is not set and `tofu` is not on PATH"),
+    });
+    const md = renderReview({
+      head,
+      base: { kind: "none" },
+      plan: { kind: "not-computed", reason: (engine as { reason: string }).reason },
+      command: "t",
+    });
     expect(md.match(/^\*\*Plan counts:\*\* not computed: no Terraform engine here/gm)).toHaveLength(1);
   });
 
@@ -527,12 +602,22 @@ esac
       kind: "computed",
       engine: "fake-tofu",
       stacks: {
-        single: { ok: true, counts: { add: 1, change: 0, destroy: 0, replace: 0 }, against: "against no state: nothing is deployed from this checkout" },
-        "ha-option-a": { ok: true, counts: { add: 1, change: 0, destroy: 0, replace: 0 }, against: "against no state: nothing is deployed from this checkout" },
+        single: {
+          ok: true,
+          counts: { add: 1, change: 0, destroy: 0, replace: 0 },
+          against: "against no state: nothing is deployed from this checkout",
+        },
+        "ha-option-a": {
+          ok: true,
+          counts: { add: 1, change: 0, destroy: 0, replace: 0 },
+          against: "against no state: nothing is deployed from this checkout",
+        },
       },
     });
     const md = renderReview({ head, base: { kind: "none" }, plan, command: "t" });
-    expect(section(md, "single")).toContain("**Plan** (`fake-tofu`, against no state: nothing is deployed from this checkout): 1 to add, 0 to change, 0 to destroy.");
+    expect(section(md, "single")).toContain(
+      "**Plan** (`fake-tofu`, against no state: nothing is deployed from this checkout): 1 to add, 0 to change, 0 to destroy.",
+    );
     expect(section(md, "ha-option-b")).toContain("**Plan:** not computed for this stack.");
   });
 
@@ -631,6 +716,13 @@ test("resourcesOf reads resources and data sources without cdktf metadata", () =
   };
   expect(resourcesOf(doc)).toEqual([
     { address: "data.local_file.D", mode: "data", type: "local_file", name: "D", body: { filename: "f" } },
-    { address: "null_resource.A", mode: "managed", type: "null_resource", name: "A", constructPath: "s/A", body: { triggers: { a: "2", b: "1" } } },
+    {
+      address: "null_resource.A",
+      mode: "managed",
+      type: "null_resource",
+      name: "A",
+      constructPath: "s/A",
+      body: { triggers: { a: "2", b: "1" } },
+    },
   ]);
 });

@@ -26,7 +26,11 @@ function run(script: string, s: StandIns, env: Record<string, string> = {}, as: 
     cpSync(scripts, dir, { recursive: true });
     chmodSync(dir, 0o755);
   }
-  const r = spawnSync(as[0] ?? "bash", [...as.slice(1), ...(as.length > 0 ? ["bash"] : []), join(dir, script)], { env: s.env(env), encoding: "utf8", cwd: s.dir });
+  const r = spawnSync(as[0] ?? "bash", [...as.slice(1), ...(as.length > 0 ? ["bash"] : []), join(dir, script)], {
+    env: s.env(env),
+    encoding: "utf8",
+    cwd: s.dir,
+  });
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -41,11 +45,19 @@ describe("preflight.sh", () => {
 
   test.each([
     [["kind", "kubectl"], {}, "preflight: docker is not installed or not on PATH (kind runs every node as a docker container)"],
-    [["docker", "kubectl"], { KINDHA_KIND_VERSION: KIND_VERSION }, `preflight: kind is not installed or not on PATH (install kind ${KIND_VERSION}:`],
+    [
+      ["docker", "kubectl"],
+      { KINDHA_KIND_VERSION: KIND_VERSION },
+      `preflight: kind is not installed or not on PATH (install kind ${KIND_VERSION}:`,
+    ],
     [["docker", "kind"], {}, "preflight: kubectl is not installed or not on PATH"],
     [["docker", "kind", "kubectl"], { FAKE_DOCKER: "down" }, "preflight: docker is not reachable: Cannot connect to the Docker daemon"],
     [["docker", "kind", "kubectl"], { FAKE_HOST_CPUS: "8" }, "preflight: docker reports 8 CPUs, the stack plans 18; free resources"],
-    [["docker", "kind", "kubectl"], { FAKE_HOST_MEM_BYTES: String(16 * GiB) }, "preflight: docker reports 16 GiB of memory, the stack plans 36 GiB"],
+    [
+      ["docker", "kind", "kubectl"],
+      { FAKE_HOST_MEM_BYTES: String(16 * GiB) },
+      "preflight: docker reports 16 GiB of memory, the stack plans 36 GiB",
+    ],
   ] as const)("fails when only %j are present with %j", (tools, env, message) => {
     const r = run("preflight.sh", makeStandIns(tools), { ...budget, ...env });
     expect(r.code).toBe(1);
@@ -62,7 +74,9 @@ describe("preflight.sh", () => {
   test("fails on a cgroup v1 host unless the stack allows cgroup v1, naming the setting", () => {
     const refused = run("preflight.sh", makeStandIns(), { ...budget, FAKE_CGROUP_VERSION: "1" });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain("preflight: docker runs on a cgroup v1 host, and kubelet v1.35+ refuses to start there; set allowCgroupV1: true");
+    expect(refused.stderr).toContain(
+      "preflight: docker runs on a cgroup v1 host, and kubelet v1.35+ refuses to start there; set allowCgroupV1: true",
+    );
     expect(refused.stderr).toContain("preflight: nothing was created");
     const allowed = run("preflight.sh", makeStandIns(), { ...budget, FAKE_CGROUP_VERSION: "1", KINDHA_ALLOW_CGROUP_V1: "1" });
     expect(allowed.code).toBe(0);
@@ -77,7 +91,12 @@ describe("preflight.sh", () => {
 });
 
 describe("preflight.sh: the data directory", () => {
-  const data = (s: StandIns, name = "data-platform-local") => ({ ...budget, KINDHA_CLUSTER_NAME: name, KINDHA_DATA_DIR: join(s.dir, "home", ".kindha", "data", name), KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE });
+  const data = (s: StandIns, name = "data-platform-local") => ({
+    ...budget,
+    KINDHA_CLUSTER_NAME: name,
+    KINDHA_DATA_DIR: join(s.dir, "home", ".kindha", "data", name),
+    KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE,
+  });
 
   test("passes when it does not exist yet, creating nothing itself", () => {
     const s = makeStandIns();
@@ -135,9 +154,15 @@ describe("preflight.sh: the data directory", () => {
     const r = run("preflight.sh", s, env, as, checkout);
     rmSync(home, { recursive: true, force: true });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`preflight: data directory ${env.KINDHA_DATA_DIR} is not writable by (nobody|${process.env.USER ?? "\\w+"}); fix its owner or mode`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `preflight: data directory ${env.KINDHA_DATA_DIR} is not writable by (nobody|${process.env.USER ?? "\\w+"}); fix its owner or mode`,
+      ),
+    );
     const child = { ...env, KINDHA_DATA_DIR: join(env.KINDHA_DATA_DIR, "sub") };
-    expect(run("preflight.sh", s, child, as, SCRIPTS).stderr).toContain(`data directory ${child.KINDHA_DATA_DIR} cannot be created: ${env.KINDHA_DATA_DIR} is not a writable directory`);
+    expect(run("preflight.sh", s, child, as, SCRIPTS).stderr).toContain(
+      `data directory ${child.KINDHA_DATA_DIR} cannot be created: ${env.KINDHA_DATA_DIR} is not a writable directory`,
+    );
     chmodSync(env.KINDHA_DATA_DIR, 0o755);
   });
 });
@@ -163,7 +188,17 @@ describe("create-cluster.sh", () => {
     const patch = join(s.dir, "provisioner-config.json");
     writeFileSync(storage, "kind: StorageClass\n");
     writeFileSync(patch, "{}\n");
-    return { storage, patch, env: { ...setup(s), KINDHA_DATA_DIR: join(s.dir, "data"), KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE, KINDHA_STORAGE_CLASS: storage, KINDHA_STORAGE_CONFIG: patch } };
+    return {
+      storage,
+      patch,
+      env: {
+        ...setup(s),
+        KINDHA_DATA_DIR: join(s.dir, "data"),
+        KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE,
+        KINDHA_STORAGE_CLASS: storage,
+        KINDHA_STORAGE_CONFIG: patch,
+      },
+    };
   }
 
   test("creates the cluster with the right name, config, kubeconfig and wait; credentials 0600", () => {
@@ -172,7 +207,9 @@ describe("create-cluster.sh", () => {
     const r = run("create-cluster.sh", s, env);
     expect(r.stderr).toContain("is ready");
     expect(r.code).toBe(0);
-    expect(s.calls()).toContain(`kind create cluster --name data-platform-local --config ${env.KINDHA_KIND_CONFIG} --kubeconfig ${env.KINDHA_KUBECONFIG} --wait 5m`);
+    expect(s.calls()).toContain(
+      `kind create cluster --name data-platform-local --config ${env.KINDHA_KIND_CONFIG} --kubeconfig ${env.KINDHA_KUBECONFIG} --wait 5m`,
+    );
     expect(statSync(env.KINDHA_KUBECONFIG).mode & 0o777).toBe(0o600);
     expect(statSync(env.KINDHA_BACKUP_DIR).mode & 0o777).toBe(0o700);
   });
@@ -187,7 +224,7 @@ describe("create-cluster.sh", () => {
       expect.stringMatching(/^docker network create kindha-subnet-probe-\d+$/),
       expect.stringMatching(/^docker network inspect kindha-subnet-probe-\d+ -f/),
       expect.stringMatching(/^docker network rm kindha-subnet-probe-\d+$/),
-      "docker network inspect bridge -f {{ index .Options \"com.docker.network.driver.mtu\" }}",
+      'docker network inspect bridge -f {{ index .Options "com.docker.network.driver.mtu" }}',
       "docker network create -d=bridge -o com.docker.network.bridge.enable_ip_masquerade=true --ipv6 --subnet fc00:f853:ccd:e793::/64 --subnet 172.18.0.0/16 kind",
       "docker network inspect kind -f {{range .IPAM.Config}}{{.Subnet}} {{end}}",
       "docker ps --filter label=io.x-k8s.kind.cluster=data-platform-local --format {{.Names}}",
@@ -202,7 +239,9 @@ describe("create-cluster.sh", () => {
     const r = run("create-cluster.sh", s, { ...setup(s), KINDHA_STACK: "single", KINDHA_CREATE_ID: "5577006791947779410" });
     expect(r.code).toBe(0);
     const mark = s.calls().filter((c) => c.startsWith("docker exec"));
-    expect(mark).toEqual([`docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID -e KINDHA_PROJECT data-platform-local-control-plane sh -c printf "stack=%s\\ncreate=%s\\nproject=%s\\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" "$KINDHA_PROJECT" >/kind/kindha-identity`]);
+    expect(mark).toEqual([
+      `docker exec -e KINDHA_STACK -e KINDHA_CREATE_ID -e KINDHA_PROJECT data-platform-local-control-plane sh -c printf "stack=%s\\ncreate=%s\\nproject=%s\\n" "$KINDHA_STACK" "$KINDHA_CREATE_ID" "$KINDHA_PROJECT" >/kind/kindha-identity`,
+    ]);
     expect(s.calls().join("\n")).not.toContain("5577006791947779410");
     expect(r.stderr).toContain("nodes: marked 1 nodes of data-platform-local as stack single's (create id 5577006791947779410)");
     const unmarked = makeStandIns();
@@ -257,7 +296,10 @@ describe("create-cluster.sh", () => {
     expect(r.code).toBe(0);
     expect(statSync(env.KINDHA_DATA_DIR).mode & 0o777).toBe(0o700);
     expect(readFileSync(join(env.KINDHA_DATA_DIR, DATA_OWNER_FILE), "utf8")).toBe("data-platform-local\n");
-    const kubectl = s.calls().filter((c) => c.startsWith("kubectl")).map((c) => c.replace(/--kubeconfig \S+ /, ""));
+    const kubectl = s
+      .calls()
+      .filter((c) => c.startsWith("kubectl"))
+      .map((c) => c.replace(/--kubeconfig \S+ /, ""));
     expect(kubectl).toEqual([
       "kubectl wait --for=condition=Ready nodes --all --timeout 5m",
       "kubectl delete storageclass standard --ignore-not-found",
@@ -301,15 +343,26 @@ describe("delete-cluster.sh", () => {
   });
 
   test("removes kind's network once no container is attached, and keeps it while a stopped cluster's node still is", () => {
-    for (const [stopped, kept] of [["", false], ["other-control-plane", true]] as const) {
+    for (const [stopped, kept] of [
+      ["", false],
+      ["other-control-plane", true],
+    ] as const) {
       const s = makeStandIns();
       writeFileSync(join(s.dir, "clusters"), "data-platform-local\n");
       writeFileSync(join(s.dir, "networks"), "kind\n");
-      const r = run("delete-cluster.sh", s, { KINDHA_CLUSTER_NAME: "data-platform-local", KINDHA_KUBECONFIG: join(s.dir, "kc"), FAKE_STOPPED: stopped });
+      const r = run("delete-cluster.sh", s, {
+        KINDHA_CLUSTER_NAME: "data-platform-local",
+        KINDHA_KUBECONFIG: join(s.dir, "kc"),
+        FAKE_STOPPED: stopped,
+      });
       expect(r.code).toBe(0);
       expect(s.calls()).toContain("docker ps -a --filter network=kind --format {{.Names}}");
       expect(readFileSync(join(s.dir, "networks"), "utf8").includes("kind")).toBe(kept);
-      expect(r.stderr).toContain(kept ? "delete-cluster: kept the docker network kind: 1 other container(s) are attached, running or stopped (other-control-plane)" : "delete-cluster: removed the unused docker network kind");
+      expect(r.stderr).toContain(
+        kept
+          ? "delete-cluster: kept the docker network kind: 1 other container(s) are attached, running or stopped (other-control-plane)"
+          : "delete-cluster: removed the unused docker network kind",
+      );
     }
   });
 
@@ -318,10 +371,17 @@ describe("delete-cluster.sh", () => {
     const dataDir = join(s.dir, "data");
     mkdirSync(join(dataDir, "db", "data-postgres-0"), { recursive: true });
     writeFileSync(join(s.dir, "clusters"), "data-platform-local\n");
-    const r = run("delete-cluster.sh", s, { KINDHA_CLUSTER_NAME: "data-platform-local", KINDHA_KUBECONFIG: join(s.dir, "kc"), KINDHA_DATA_DIR: dataDir, KINDHA_STACK: "single" });
+    const r = run("delete-cluster.sh", s, {
+      KINDHA_CLUSTER_NAME: "data-platform-local",
+      KINDHA_KUBECONFIG: join(s.dir, "kc"),
+      KINDHA_DATA_DIR: dataDir,
+      KINDHA_STACK: "single",
+    });
     expect(r.code).toBe(0);
     expect(existsSync(join(dataDir, "db", "data-postgres-0"))).toBe(true);
-    expect(r.stderr).toContain(`delete-cluster: the volumes of data-platform-local are kept in ${dataDir}; a new cluster of this name finds them there. To delete them: npm run remove-data -- single --yes`);
+    expect(r.stderr).toContain(
+      `delete-cluster: the volumes of data-platform-local are kept in ${dataDir}; a new cluster of this name finds them there. To delete them: npm run remove-data -- single --yes`,
+    );
   });
 
   test("fails loudly when kind is missing", () => {
@@ -337,7 +397,12 @@ describe("delete-cluster.sh", () => {
  * Runs a hook Terraform runs (plan-hook.sh, upgrade-hook.sh) from a stack directory inside
  * `project`, with a stand-in npm that prints its cwd, its arguments and what `npmPrints` adds.
  */
-function runHook(script: string, packageJson: string | undefined, npmPrints: string, opts: { env?: Record<string, string>; input?: string } = {}) {
+function runHook(
+  script: string,
+  packageJson: string | undefined,
+  npmPrints: string,
+  opts: { env?: Record<string, string>; input?: string } = {},
+) {
   const s = makeStandIns([]);
   const project = join(s.dir, "project");
   const stackDir = join(project, "cdktf.out", "stacks", "single");
@@ -345,7 +410,12 @@ function runHook(script: string, packageJson: string | undefined, npmPrints: str
   if (packageJson !== undefined) writeFileSync(join(project, "package.json"), packageJson);
   writeFileSync(join(s.bin, "npm"), `#!/usr/bin/env bash\nprintf "%s|%s|%s" "$PWD" "$*" "${npmPrints}"\n`);
   chmodSync(join(s.bin, "npm"), 0o755);
-  const r = spawnSync("bash", [join(SCRIPTS, script)], { env: { ...s.env(), ...opts.env }, encoding: "utf8", cwd: stackDir, input: opts.input });
+  const r = spawnSync("bash", [join(SCRIPTS, script)], {
+    env: { ...s.env(), ...opts.env },
+    encoding: "utf8",
+    cwd: stackDir,
+    input: opts.input,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, project, stackDir };
 }
 
@@ -365,12 +435,20 @@ describe("plan-hook.sh", () => {
   ])("with %s answers that it did not look, as JSON, exit 0", (_what, packageJson) => {
     const r = hook(packageJson);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ state: "not-checked", detail: `no kindha project (package.json with a recover script) above ${r.stackDir}` });
+    expect(JSON.parse(r.stdout)).toEqual({
+      state: "not-checked",
+      detail: `no kindha project (package.json with a recover script) above ${r.stackDir}`,
+    });
   });
 });
 
 describe("upgrade-hook.sh", () => {
-  const ENV = { KINDHA_STACK: "single", KINDHA_NODE_IMAGE: "kindha.local/node:v1.37.2", KINDHA_KUBECONFIG: "/k/config", KINDHA_PLANNED_STACK: '{"id":"single"}' };
+  const ENV = {
+    KINDHA_STACK: "single",
+    KINDHA_NODE_IMAGE: "kindha.local/node:v1.37.2",
+    KINDHA_KUBECONFIG: "/k/config",
+    KINDHA_PLANNED_STACK: '{"id":"single"}',
+  };
   /** The hook with the four values in its environment; the stand-in npm prints them. */
   const hook = (packageJson: string | undefined, env: Record<string, string> = ENV) =>
     runHook("upgrade-hook.sh", packageJson, "$KINDHA_STACK $KINDHA_NODE_IMAGE $KINDHA_KUBECONFIG $KINDHA_PLANNED_STACK", { env });
@@ -378,13 +456,17 @@ describe("upgrade-hook.sh", () => {
   test("runs npm run upgrade -- --terraform-hook in the project above, the values in its environment only", () => {
     const r = hook('{"scripts":{"upgrade":"node tools/dev/run.js tools/upgrade"}}');
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`${r.project}|run --silent upgrade -- --terraform-hook|single kindha.local/node:v1.37.2 /k/config {"id":"single"}`);
+    expect(r.stdout).toBe(
+      `${r.project}|run --silent upgrade -- --terraform-hook|single kindha.local/node:v1.37.2 /k/config {"id":"single"}`,
+    );
   });
 
   test("fails loudly outside a kindha project, saying how to roll by hand", () => {
     const r = hook('{"scripts":{"build":"tsc"}}');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`upgrade-hook: no kindha project (package.json with an upgrade script) above ${r.stackDir}; roll the cluster by hand: npm run upgrade -- single --to kindha.local/node:v1.37.2`);
+    expect(r.stderr).toContain(
+      `upgrade-hook: no kindha project (package.json with an upgrade script) above ${r.stackDir}; roll the cluster by hand: npm run upgrade -- single --to kindha.local/node:v1.37.2`,
+    );
   });
 
   test.each(["KINDHA_NODE_IMAGE", "KINDHA_PLANNED_STACK"])("fails when %s is missing, naming it", (name) => {
@@ -398,7 +480,8 @@ describe("etcd.sh leader and move-leader read etcdctl 3.7's tables", () => {
   /** A stand-in etcdctl answering with the tables a real etcd 3.7.0 cluster printed (m1 leads). */
   function etcd37() {
     const s = makeStandIns([]);
-    const fixture = (name: string) => JSON.parse(readFileSync(join(__dirname, "..", "fixtures", "recorded", `${name}.json`), "utf8")).stdout as string;
+    const fixture = (name: string) =>
+      JSON.parse(readFileSync(join(__dirname, "..", "fixtures", "recorded", `${name}.json`), "utf8")).stdout as string;
     writeFileSync(join(s.dir, "members.txt"), fixture("etcdctl-3.7-member-list-table"));
     writeFileSync(join(s.dir, "status.txt"), fixture("etcdctl-3.7-endpoint-status-table"));
     writeFileSync(
@@ -406,7 +489,12 @@ describe("etcd.sh leader and move-leader read etcdctl 3.7's tables", () => {
       '#!/usr/bin/env bash\necho "etcdctl $*" >> "$FAKE_DIR/calls.log"\ncase "$*" in *"member list"*) cat "$FAKE_DIR/members.txt" ;; *"endpoint status"*) cat "$FAKE_DIR/status.txt" ;; *) exit 1 ;; esac\n',
     );
     chmodSync(join(s.bin, "etcdctl"), 0o755);
-    const etcd = (...args: string[]) => spawnSync("bash", [join(SCRIPTS, "etcd.sh"), "--endpoints", "http://127.0.0.1:23791", ...args], { env: s.env(), encoding: "utf8", cwd: s.dir });
+    const etcd = (...args: string[]) =>
+      spawnSync("bash", [join(SCRIPTS, "etcd.sh"), "--endpoints", "http://127.0.0.1:23791", ...args], {
+        env: s.env(),
+        encoding: "utf8",
+        cwd: s.dir,
+      });
     return { s, etcd };
   }
 
@@ -424,16 +512,26 @@ describe("etcd.sh leader and move-leader read etcdctl 3.7's tables", () => {
     expect(JSON.parse(r.stdout)).toEqual({ name: "m1", id: "bdae9bbc11dd390d" });
     expect(s.calls().some((c) => c.includes("move-leader"))).toBe(false);
     // The endpoints handed on are every member's client URL, read from 3.7's member table.
-    expect(s.calls().find((c) => c.includes("endpoint status"))).toContain("--endpoints http://127.0.0.1:23792,http://127.0.0.1:23793,http://127.0.0.1:23791");
+    expect(s.calls().find((c) => c.includes("endpoint status"))).toContain(
+      "--endpoints http://127.0.0.1:23792,http://127.0.0.1:23793,http://127.0.0.1:23791",
+    );
   });
 });
 
 describe("container-cli.sh", () => {
   test("chooses the container CLI exactly as the Node tools do (KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker)", () => {
-    const cases: Record<string, string>[] = [{}, { KIND_EXPERIMENTAL_PROVIDER: "podman" }, { KINDHA_CONTAINER_CLI: "nerdctl" }, { KINDHA_CONTAINER_CLI: "nerdctl", KIND_EXPERIMENTAL_PROVIDER: "podman" }];
+    const cases: Record<string, string>[] = [
+      {},
+      { KIND_EXPERIMENTAL_PROVIDER: "podman" },
+      { KINDHA_CONTAINER_CLI: "nerdctl" },
+      { KINDHA_CONTAINER_CLI: "nerdctl", KIND_EXPERIMENTAL_PROVIDER: "podman" },
+    ];
     const seen = cases.map((extra) => {
       const env = { PATH: process.env.PATH ?? "", ...extra };
-      const shell = spawnSync("bash", ["-c", `source ${join(SCRIPTS, "container-cli.sh")}; printf %s "$cli"`], { env, encoding: "utf8" }).stdout;
+      const shell = spawnSync("bash", ["-c", `source ${join(SCRIPTS, "container-cli.sh")}; printf %s "$cli"`], {
+        env,
+        encoding: "utf8",
+      }).stdout;
       return { extra, shell, node: containerCli(env) };
     });
     expect(seen.map((s) => s.shell)).toEqual(["docker", "podman", "nerdctl", "nerdctl"]);

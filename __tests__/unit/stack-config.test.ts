@@ -45,7 +45,9 @@ describe("stack definitions", () => {
   });
 
   test("a config file sets the scheduled backups' images, or turns them off", () => {
-    const file = configFile("stacks:\n  ha-option-b:\n    scheduledBackups: { shellImage: kindha.local/tools:bookworm, retention: 3 }\n  ha-option-a:\n    scheduledBackups: false\n");
+    const file = configFile(
+      "stacks:\n  ha-option-b:\n    scheduledBackups: { shellImage: kindha.local/tools:bookworm, retention: 3 }\n  ha-option-a:\n    scheduledBackups: false\n",
+    );
     const defs = loadStackDefinitions(file);
     expect(defs.find((d) => d.id === "ha-option-b")?.scheduledBackups).toEqual({ shellImage: "kindha.local/tools:bookworm", retention: 3 });
     expect(defs.find((d) => d.id === "ha-option-a")?.scheduledBackups).toBe(false);
@@ -53,7 +55,9 @@ describe("stack definitions", () => {
 
   test("fails when scheduledBackups has an unknown key or a wrong type, naming each", () => {
     const file = configFile("stacks:\n  ha-option-b:\n    scheduledBackups: { shelImage: busybox, retention: three }\n");
-    expect(() => loadStackDefinitions(file)).toThrow(/stacks\.ha-option-b\.scheduledBackups\.shelImage: "busybox" is not a known setting[\s\S]*stacks\.ha-option-b\.scheduledBackups\.retention: "three" must be a whole number of snapshots from 1 to 1000/);
+    expect(() => loadStackDefinitions(file)).toThrow(
+      /stacks\.ha-option-b\.scheduledBackups\.shelImage: "busybox" is not a known setting[\s\S]*stacks\.ha-option-b\.scheduledBackups\.retention: "three" must be a whole number of snapshots from 1 to 1000/,
+    );
   });
 
   test("a config file adds a 5-control-plane stack and adjusts a preset, without code changes", () => {
@@ -113,7 +117,10 @@ stacks:
 
   test("backupDir and kubeconfigPath are host paths a stack may set: read as given; a relative one is refused", () => {
     const good = configFile("stacks:\n  single:\n    backupDir: /srv/snapshots\n    kubeconfigPath: ~/kc/single.yaml\n");
-    expect(loadStackDefinitions(good).find((d) => d.id === "single")).toMatchObject({ backupDir: "/srv/snapshots", kubeconfigPath: "~/kc/single.yaml" });
+    expect(loadStackDefinitions(good).find((d) => d.id === "single")).toMatchObject({
+      backupDir: "/srv/snapshots",
+      kubeconfigPath: "~/kc/single.yaml",
+    });
     const message = loadError(configFile("stacks:\n  single:\n    backupDir: snapshots\n    kubeconfigPath: /\n"));
     expect(message).toContain('stacks.single.backupDir: "snapshots" must be an absolute or ~/ path');
     expect(message).toContain('stacks.single.kubeconfigPath: "/" must name a directory of its own');
@@ -140,7 +147,9 @@ stacks:
     expect(message).toContain('stacks.b.clusterApi: {"namespace":"platform"} needs target: cluster-api');
     expect(message).toContain('stacks.c.dataDir: "~/data" applies to kind stacks only');
     expect(message).toContain('stacks.c.backupDir: "~/backups" applies to kind stacks only');
-    expect(message).toContain('stacks.c.clusterApi.region: "eu-1" is not a known setting (kubernetesVersion, namespace, managementKubeconfig, loadBalancerImage)');
+    expect(message).toContain(
+      'stacks.c.clusterApi.region: "eu-1" is not a known setting (kubernetesVersion, namespace, managementKubeconfig, loadBalancerImage)',
+    );
     expect(message).toContain('stacks.c.clusterApi.kubernetesVersion: "1.36" must be a Kubernetes version');
   });
 
@@ -204,14 +213,19 @@ describe("the compiled app", () => {
   function synthIn(config?: string) {
     const cwd = tempDir("kindha-app-");
     if (config) writeFileSync(join(cwd, "kindha.config.yaml"), config);
-    const r = spawnSync("node", [join(root, "dist", "main.js")], { cwd, encoding: "utf8", env: { ...process.env, CDKTF_OUTDIR: join(cwd, "cdktf.out") } });
+    const r = spawnSync("node", [join(root, "dist", "main.js")], {
+      cwd,
+      encoding: "utf8",
+      env: { ...process.env, CDKTF_OUTDIR: join(cwd, "cdktf.out") },
+    });
     return { ...r, cwd };
   }
 
   test("synthesizes every stack", () => {
     const r = synthIn();
     expect(r.status).toBe(0);
-    for (const id of ["single", "ha-option-a", "ha-option-b"]) expect(existsSync(join(r.cwd, "cdktf.out", "stacks", id, "cdk.tf.json"))).toBe(true);
+    for (const id of ["single", "ha-option-a", "ha-option-b"])
+      expect(existsSync(join(r.cwd, "cdktf.out", "stacks", id, "cdk.tf.json"))).toBe(true);
   });
 
   test("fails on bad input with the field, value and rule, and writes nothing", () => {
@@ -224,17 +238,49 @@ describe("the compiled app", () => {
   });
 
   test.each([
-    ["a typo in a nested budget", "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, budget: { cpu: 4, memoryGB: 8 } }\n", ["stacks.ha-option-a.workers[0].budget.memoryGB: 8 is not a known setting (cpu, memoryGiB)"]],
-    ["a typo in a worker group", "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, cout: 3 }\n", ["stacks.ha-option-a.workers[0].cout: 3 is not a known setting (role, count, budget)"]],
-    ["a typo in controlPlaneBudget", "stacks:\n  single:\n    controlPlaneBudget: { cpus: 2 }\n", ["stacks.single.controlPlaneBudget.cpus: 2 is not a known setting (cpu, memoryGiB)"]],
-    ["workers given as a map", "stacks:\n  single:\n    workers: { role: combined }\n", ['stacks.single.workers: {"role":"combined"} must be a list of worker groups']],
-    ["a budget given as a number", "stacks:\n  single:\n    controlPlaneBudget: 4\n    workers: [{ role: combined, budget: big }]\n", ["stacks.single.controlPlaneBudget: 4 must be a map of cpu and memoryGiB", 'stacks.single.workers[0].budget: "big" must be a map of cpu and memoryGiB']],
-    ["too many workers", "stacks:\n  single:\n    workers: [{ role: combined, count: 100000 }]\n", ["stacks.single.workers: 100000 are too many: at most 100 workers, because kind runs every node as a container on one host"]],
+    [
+      "a typo in a nested budget",
+      "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, budget: { cpu: 4, memoryGB: 8 } }\n",
+      ["stacks.ha-option-a.workers[0].budget.memoryGB: 8 is not a known setting (cpu, memoryGiB)"],
+    ],
+    [
+      "a typo in a worker group",
+      "stacks:\n  ha-option-a:\n    workers:\n      - { role: workload, cout: 3 }\n",
+      ["stacks.ha-option-a.workers[0].cout: 3 is not a known setting (role, count, budget)"],
+    ],
+    [
+      "a typo in controlPlaneBudget",
+      "stacks:\n  single:\n    controlPlaneBudget: { cpus: 2 }\n",
+      ["stacks.single.controlPlaneBudget.cpus: 2 is not a known setting (cpu, memoryGiB)"],
+    ],
+    [
+      "workers given as a map",
+      "stacks:\n  single:\n    workers: { role: combined }\n",
+      ['stacks.single.workers: {"role":"combined"} must be a list of worker groups'],
+    ],
+    [
+      "a budget given as a number",
+      "stacks:\n  single:\n    controlPlaneBudget: 4\n    workers: [{ role: combined, budget: big }]\n",
+      [
+        "stacks.single.controlPlaneBudget: 4 must be a map of cpu and memoryGiB",
+        'stacks.single.workers[0].budget: "big" must be a map of cpu and memoryGiB',
+      ],
+    ],
+    [
+      "too many workers",
+      "stacks:\n  single:\n    workers: [{ role: combined, count: 100000 }]\n",
+      ["stacks.single.workers: 100000 are too many: at most 100 workers, because kind runs every node as a container on one host"],
+    ],
     ["broken YAML", "stacks:\n  single:\n    controlPlanes: [1\n", ["line 4, column 1:", "is not valid YAML"]],
     [
       "problems in two stacks and in the file at once",
       "extra: 1\nstacks:\n  single:\n    controlPlanes: 3\n  ha-option-b:\n    controlPlanes: 4\n",
-      ["(3 problems)", "  - extra: 1 is not a known setting (stacks)", "stacks.single.controlPlanes: 3 must be 1 in a single stack", "stacks.ha-option-b.controlPlanes: 4 is even"],
+      [
+        "(3 problems)",
+        "  - extra: 1 is not a known setting (stacks)",
+        "stacks.single.controlPlanes: 3 must be 1 in a single stack",
+        "stacks.ha-option-b.controlPlanes: 4 is even",
+      ],
     ],
   ])("fails on %s: exit 1, every problem in one message naming the file, no stack trace, nothing written", (_what, config, messages) => {
     const r = synthIn(config);
@@ -248,13 +294,18 @@ describe("the compiled app", () => {
   test("reads kindha.config.yml when there is no kindha.config.yaml, and refuses both at once", () => {
     const cwd = tempDir("kindha-yml-");
     writeFileSync(join(cwd, "kindha.config.yml"), "stacks:\n  ha-option-a:\n    controlPlanes: 4\n");
-    const run = () => spawnSync("node", [join(root, "dist", "main.js")], { cwd, encoding: "utf8", env: { ...process.env, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(cwd, "cdktf.out") } });
+    const run = () =>
+      spawnSync("node", [join(root, "dist", "main.js")], {
+        cwd,
+        encoding: "utf8",
+        env: { ...process.env, KINDHA_CONFIG: "", CDKTF_OUTDIR: join(cwd, "cdktf.out") },
+      });
     const yml = run();
     expect(yml.status).toBe(1);
     expect(yml.stderr).toContain("Invalid config file kindha.config.yml");
     writeFileSync(join(cwd, "kindha.config.yaml"), "stacks: {}\n");
     const both = run();
     expect(both.status).toBe(1);
-    expect(both.stderr).toContain("kindha.config.yml: \"kindha.config.yml\" exists beside kindha.config.yaml; keep one of the two");
+    expect(both.stderr).toContain('kindha.config.yml: "kindha.config.yml" exists beside kindha.config.yaml; keep one of the two');
   });
 });

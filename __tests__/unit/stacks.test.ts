@@ -66,7 +66,10 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
   test("mounts the cluster's data directory into every node, at the provisioner's path", () => {
     const nodes = kindConfigOf(json).nodes;
     for (const node of nodes) {
-      expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("~/.kindha/data/data-platform-local")}', containerPath: "/var/local-path-provisioner" });
+      expect(node.extraMounts).toContainEqual({
+        hostPath: '${pathexpand("~/.kindha/data/data-platform-local")}',
+        containerPath: "/var/local-path-provisioner",
+      });
     }
     expect(json.output.data_dir.value).toBe('${pathexpand("~/.kindha/data/data-platform-local")}');
   });
@@ -77,10 +80,14 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
     expect(value("control_plane_count")).toBe(ha ? 3 : 1);
     expect(value("etcd_quorum")).toBe(ha ? 2 : 1);
     expect(value("etcd_tolerated_failures")).toBe(ha ? 1 : 0);
-    expect([value("total_cpu"), value("total_memory_gib")]).toEqual({ single: [10, 20], "ha-option-b": [14, 28], "ha-option-a": [18, 36] }[option]);
+    expect([value("total_cpu"), value("total_memory_gib")]).toEqual(
+      { single: [10, 20], "ha-option-b": [14, 28], "ha-option-a": [18, 36] }[option],
+    );
     expect(json.output.kubeconfig.sensitive).toBe(true);
     expect(value("kubeconfig_path")).toBe('${pathexpand("~/.kube/kindha-data-platform-local.yaml")}');
-    const sensitive = Object.entries(json.output).filter(([, o]) => o.sensitive).map(([k]) => k);
+    const sensitive = Object.entries(json.output)
+      .filter(([, o]) => o.sensitive)
+      .map(([k]) => k);
     expect(sensitive).toEqual(["kubeconfig"]);
   });
 
@@ -97,7 +104,8 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
 
 describe("cluster lifecycle", () => {
   const { json, text } = synthPreset("ha-option-a");
-  const [lifecycleName, lifecycle] = Object.entries(resources(json, "null_resource")).find(([, r]) => "cluster_name" in r.triggers && "config_sha256" in r.triggers) ?? [];
+  const [lifecycleName, lifecycle] =
+    Object.entries(resources(json, "null_resource")).find(([, r]) => "cluster_name" in r.triggers && "config_sha256" in r.triggers) ?? [];
 
   test("create runs the create script with name, config, kubeconfig, wait and budget", () => {
     expect(text).toHaveResourceWithProperties(Resource, {
@@ -146,7 +154,9 @@ describe("cluster lifecycle", () => {
   });
 
   test("is replaced when the rendered config changes, and only then", () => {
-    const sha = (j: typeof json) => Object.values(resources(j, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers).triggers.config_sha256;
+    const sha = (j: typeof json) =>
+      Object.values(resources(j, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers).triggers
+        .config_sha256;
     expect(sha(synthPreset("ha-option-a").json)).toBe(lifecycle.triggers.config_sha256);
     expect(sha(synthPreset("ha-option-a", { controlPlanes: 5 }).json)).not.toBe(lifecycle.triggers.config_sha256);
     expect(sha(synthPreset("ha-option-a", { apiServerPort: 7443 }).json)).not.toBe(lifecycle.triggers.config_sha256);
@@ -161,7 +171,7 @@ describe("cluster lifecycle", () => {
     expect(triggersOf(bumped, "cluster_name")).toEqual(lifecycle.triggers);
     expect(triggersOf(bumped, "required_cpus")).toEqual(triggersOf(json, "required_cpus"));
     // The default image's hash is the hash of the whole rendered config, as it was before images left the identity.
-        const rendered = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("kind-config.yaml")).content;
+    const rendered = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("kind-config.yaml")).content;
     expect(createHash("sha256").update(rendered).digest("hex")).toBe(lifecycle.triggers.config_sha256);
     // The config file itself names the new image, so a cluster created from it runs that image.
     for (const node of kindConfigOf(bumped).nodes) expect(node.image).toBe("kindha.local/node:v1.37.2");
@@ -170,13 +180,20 @@ describe("cluster lifecycle", () => {
   test("backs etcd up before the cluster is destroyed or replaced, and before the stack's Kubernetes objects are destroyed", () => {
     const backup = Object.values(resources(json, "null_resource")).find((r) => "etcd_pod" in r.triggers);
     // Terraform destroys what depends on a resource first: the snapshot holds the namespaces and what users put in them.
-    const objects = ["kubernetes_namespace_v1", "kubernetes_node_taint", "kubernetes_cron_job_v1"].flatMap((type) => Object.keys(resources(json, type)).map((a) => `${type}.${a}`));
+    const objects = ["kubernetes_namespace_v1", "kubernetes_node_taint", "kubernetes_cron_job_v1"].flatMap((type) =>
+      Object.keys(resources(json, type)).map((a) => `${type}.${a}`),
+    );
     expect(objects.filter((o) => o.startsWith("kubernetes_namespace_v1"))).toHaveLength(2);
     expect(objects.filter((o) => o.startsWith("kubernetes_node_taint"))).toHaveLength(1);
     expect(objects.filter((o) => o.startsWith("kubernetes_cron_job_v1"))).toHaveLength(1);
-    expect([...backup.depends_on].sort()).toEqual([`null_resource.${Object.keys(resources(json, "null_resource")).find((a) => a.startsWith("Cluster_Lifecycle"))}`, ...objects].sort());
+    expect([...backup.depends_on].sort()).toEqual(
+      [`null_resource.${Object.keys(resources(json, "null_resource")).find((a) => a.startsWith("Cluster_Lifecycle"))}`, ...objects].sort(),
+    );
     expect(text).toHaveResourceWithProperties(Resource, {
-      triggers: expect.objectContaining({ cluster_id: expect.stringMatching(/^\$\{null_resource\.[\w]+\.id\}$/), etcd_pod: "etcd-data-platform-local-control-plane" }),
+      triggers: expect.objectContaining({
+        cluster_id: expect.stringMatching(/^\$\{null_resource\.[\w]+\.id\}$/),
+        etcd_pod: "etcd-data-platform-local-control-plane",
+      }),
       depends_on: expect.arrayContaining([expect.stringMatching(/^null_resource\./)]),
       provisioner: [
         localExec({
@@ -192,13 +209,19 @@ describe("cluster lifecycle", () => {
     const hook = only(json.data.external);
     expect(hook).toEqual({
       program: ["bash", `${lifecycle.triggers.scripts_dir}/plan-hook.sh`],
-      query: { stack: "ha-option-a", kubeconfig: '${pathexpand("~/.kube/kindha-data-platform-local.yaml")}', create_id: `\${null_resource.${lifecycleName}.id}` },
+      query: {
+        stack: "ha-option-a",
+        kubeconfig: '${pathexpand("~/.kube/kindha-data-platform-local.yaml")}',
+        create_id: `\${null_resource.${lifecycleName}.id}`,
+      },
     });
   });
 
   test("create writes the stack's mark into the nodes with the id Terraform gave the cluster resource", () => {
     const create = lifecycle.provisioner.map((p: any) => p["local-exec"]).find((p: any) => p.when === undefined);
-    expect(create.environment).toEqual(expect.objectContaining({ KINDHA_STACK: "${self.triggers.stack_id}", KINDHA_CREATE_ID: "${self.id}" }));
+    expect(create.environment).toEqual(
+      expect.objectContaining({ KINDHA_STACK: "${self.triggers.stack_id}", KINDHA_CREATE_ID: "${self.id}" }),
+    );
   });
 
   test("recoverOnPlan: false plans no look at the cluster; the kubeconfig is read after the cluster alone", () => {
@@ -234,8 +257,13 @@ describe("cluster lifecycle", () => {
   test("schedules etcd backups in HA onto a host directory every control plane mounts", () => {
     expect(text).toHaveResourceWithProperties(CronJobV1, { spec: expect.objectContaining({ schedule: "0 */6 * * *" }) });
     expect(backupCommand(json)).toContain("tail -n +9");
-    const mounts = kindConfigOf(json).nodes.map((n: any) => [n.role, n.extraMounts.filter((m: any) => m.containerPath === "/var/lib/kindha/backups")]);
-    const backups = [{ hostPath: '${pathexpand("~/.kindha/backups/data-platform-local")}/scheduled', containerPath: "/var/lib/kindha/backups" }];
+    const mounts = kindConfigOf(json).nodes.map((n: any) => [
+      n.role,
+      n.extraMounts.filter((m: any) => m.containerPath === "/var/lib/kindha/backups"),
+    ]);
+    const backups = [
+      { hostPath: '${pathexpand("~/.kindha/backups/data-platform-local")}/scheduled', containerPath: "/var/lib/kindha/backups" },
+    ];
     expect(mounts).toEqual([...Array(3).fill(["control-plane", backups]), ["worker", []], ["worker", []]]);
   });
 
@@ -253,7 +281,9 @@ describe("cluster lifecycle", () => {
 describe("stack validation", () => {
   test("fails when an HA stack is given an even control-plane count", () => {
     expect(() => synthStack("ha", "ha", { controlPlanes: 4 })).toThrow('Invalid topology for stack "ha"');
-    expect(() => synthStack("ha", "ha", { controlPlanes: 4 })).toThrow("controlPlanes: 4 is even; etcd quorum needs an odd count (1, 3, 5, 7)");
+    expect(() => synthStack("ha", "ha", { controlPlanes: 4 })).toThrow(
+      "controlPlanes: 4 is even; etcd quorum needs an odd count (1, 3, 5, 7)",
+    );
   });
 
   test("fails when a single stack is given three control planes", () => {
@@ -273,15 +303,24 @@ describe("stack validation", () => {
     const v1 = synthStack("v1", "ha", { allowCgroupV1: true });
     const patches = kindConfigOf(v1.json).kubeadmConfigPatches.map((p: string) => parseYaml(p));
     expect(patches[1]).toEqual({ kind: "KubeletConfiguration", failCgroupV1: false });
-    for (const [synth, allowed] of [[plain, "0"], [v1, "1"]] as const) {
-      const runs = (script: string) => localExec({ command: expect.stringContaining(`/${script}"`), environment: expect.objectContaining({ KINDHA_ALLOW_CGROUP_V1: allowed }) });
+    for (const [synth, allowed] of [
+      [plain, "0"],
+      [v1, "1"],
+    ] as const) {
+      const runs = (script: string) =>
+        localExec({
+          command: expect.stringContaining(`/${script}"`),
+          environment: expect.objectContaining({ KINDHA_ALLOW_CGROUP_V1: allowed }),
+        });
       expect(synth.text).toHaveResourceWithProperties(Resource, { provisioner: [runs("preflight.sh")] });
       expect(synth.text).toHaveResourceWithProperties(Resource, { provisioner: [runs("create-cluster.sh"), expect.anything()] });
     }
   });
 
   test("fails when allowCgroupV1 is not a boolean", () => {
-    expect(() => synthStack("s", "single", { allowCgroupV1: "yes" as unknown as boolean })).toThrow('allowCgroupV1: "yes" must be true or false');
+    expect(() => synthStack("s", "single", { allowCgroupV1: "yes" as unknown as boolean })).toThrow(
+      'allowCgroupV1: "yes" must be true or false',
+    );
   });
 
   test("a single stack has no load balancer and HA stacks front every control plane", () => {
@@ -310,12 +349,19 @@ describe("data directory", () => {
       KINDHA_STORAGE_CONFIG: "${self.triggers.storage_config_path}",
     });
     expect(destroy.environment).toMatchObject({ KINDHA_DATA_DIR: "${self.triggers.data_dir}" });
-    const file = (name: string) => Object.values(resources(json, "local_file")).find((f) => f.filename === `\${path.module}/${name}`).content;
-    expect(JSON.parse(JSON.parse(file("provisioner-config.json")).data["config.json"])).toEqual({ sharedFileSystemPath: "/var/local-path-provisioner" });
+    const file = (name: string) =>
+      Object.values(resources(json, "local_file")).find((f) => f.filename === `\${path.module}/${name}`).content;
+    expect(JSON.parse(JSON.parse(file("provisioner-config.json")).data["config.json"])).toEqual({
+      sharedFileSystemPath: "/var/local-path-provisioner",
+    });
     expect(parseYaml(file("storage-class.yaml"))).toEqual({
       apiVersion: "storage.k8s.io/v1",
       kind: "StorageClass",
-      metadata: { name: "standard", annotations: { "storageclass.kubernetes.io/is-default-class": "true" }, labels: { "app.kubernetes.io/managed-by": "kindha" } },
+      metadata: {
+        name: "standard",
+        annotations: { "storageclass.kubernetes.io/is-default-class": "true" },
+        labels: { "app.kubernetes.io/managed-by": "kindha" },
+      },
       provisioner: "rancher.io/local-path",
       volumeBindingMode: "WaitForFirstConsumer",
       // Deleting a claim or its namespace (cdktf destroy deletes kindha's own) keeps the bytes.
@@ -326,13 +372,20 @@ describe("data directory", () => {
 
   test("a path of the user's goes where they said, on every node", () => {
     const { json } = synthPreset("ha-option-a", { dataDir: "/srv/kindha-data" });
-    for (const node of kindConfigOf(json).nodes) expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("/srv/kindha-data")}', containerPath: "/var/local-path-provisioner" });
+    for (const node of kindConfigOf(json).nodes)
+      expect(node.extraMounts).toContainEqual({
+        hostPath: '${pathexpand("/srv/kindha-data")}',
+        containerPath: "/var/local-path-provisioner",
+      });
   });
 
   test("backupDir and kubeconfigPath: the scheduled snapshots' mount and the kubeconfig go where the user said", () => {
     const { json } = synthPreset("ha-option-b", { backupDir: "/srv/snapshots", kubeconfigPath: "~/kc/b.yaml" });
     for (const node of kindConfigOf(json).nodes.filter((n: any) => n.role === "control-plane")) {
-      expect(node.extraMounts).toContainEqual({ hostPath: '${pathexpand("/srv/snapshots")}/scheduled', containerPath: "/var/lib/kindha/backups" });
+      expect(node.extraMounts).toContainEqual({
+        hostPath: '${pathexpand("/srv/snapshots")}/scheduled',
+        containerPath: "/var/lib/kindha/backups",
+      });
     }
     expect(JSON.stringify(json)).toContain('pathexpand(\\"~/kc/b.yaml\\")');
     expect(JSON.stringify(json)).not.toContain("kindha-data-platform-local.yaml");
@@ -340,9 +393,11 @@ describe("data directory", () => {
 
   test("a Cluster API management cluster (clusterApiManagement) mounts the Docker socket into every node; other stacks into none", () => {
     const socket = { hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" };
-    const mounted = (json: any) => kindConfigOf(json).nodes.map((n: any) => (n.extraMounts ?? []).some((m: any) => m.containerPath === socket.containerPath));
+    const mounted = (json: any) =>
+      kindConfigOf(json).nodes.map((n: any) => (n.extraMounts ?? []).some((m: any) => m.containerPath === socket.containerPath));
     expect(mounted(synthPreset("single", { clusterApiManagement: true }).json)).toEqual([true, true]);
-    for (const node of kindConfigOf(synthPreset("single", { clusterApiManagement: true }).json).nodes) expect(node.extraMounts).toContainEqual(socket);
+    for (const node of kindConfigOf(synthPreset("single", { clusterApiManagement: true }).json).nodes)
+      expect(node.extraMounts).toContainEqual(socket);
     expect(mounted(synthPreset("single").json)).toEqual([false, false]);
   });
 
@@ -360,13 +415,18 @@ describe("data directory", () => {
     ["/srv/a b", "must be an absolute or ~/ path"],
     ["/", "must name a directory of its own"],
   ])("fails when dataDir is %j, before anything is written", (dataDir, rule) => {
-    expect(() => synthStack("s", "single", { dataDir })).toThrow(`Invalid settings for stack "s" (1 problem):\n  - dataDir: ${JSON.stringify(dataDir)} ${rule}`);
+    expect(() => synthStack("s", "single", { dataDir })).toThrow(
+      `Invalid settings for stack "s" (1 problem):\n  - dataDir: ${JSON.stringify(dataDir)} ${rule}`,
+    );
   });
 });
 
 describe("settings given in code are data too", () => {
   test.each([
-    [{ kubeconfigPath: '~/.kube/x")} ${file("/etc/passwd")' }, "kubeconfigPath: " + JSON.stringify('~/.kube/x")} ${file("/etc/passwd")') + " must be an absolute or ~/ path"],
+    [
+      { kubeconfigPath: '~/.kube/x")} ${file("/etc/passwd")' },
+      "kubeconfigPath: " + JSON.stringify('~/.kube/x")} ${file("/etc/passwd")') + " must be an absolute or ~/ path",
+    ],
     [{ backupDir: "/srv/${path.cwd}" }, 'backupDir: "/srv/${path.cwd}" must be an absolute or ~/ path'],
     [{ waitTimeout: "5m; rm -rf /" }, 'waitTimeout: "5m; rm -rf /" must be a duration kind takes'],
     [{ externalLoadBalancer: {} }, "externalLoadBalancer: {} needs several control planes"],
@@ -375,7 +435,9 @@ describe("settings given in code are data too", () => {
   });
 
   test("an external load balancer's stats socket path cannot carry an expression", () => {
-    expect(() => synthPreset("ha-option-b", { externalLoadBalancer: { statsSocket: { path: '/run/${file("/etc/passwd")}' } } })).toThrow("statsSocket.path");
+    expect(() => synthPreset("ha-option-b", { externalLoadBalancer: { statsSocket: { path: '/run/${file("/etc/passwd")}' } } })).toThrow(
+      "statsSocket.path",
+    );
   });
 });
 
@@ -395,13 +457,17 @@ describe("external load balancer", () => {
   });
 
   test("is absent by default", () => {
-    expect(Object.values(resources(synthPreset("ha-option-b").json, "local_file")).map((f) => f.filename)).not.toContain("${path.module}/haproxy.cfg");
+    expect(Object.values(resources(synthPreset("ha-option-b").json, "local_file")).map((f) => f.filename)).not.toContain(
+      "${path.module}/haproxy.cfg",
+    );
   });
 });
 
 describe("scripts", () => {
   test("are copied into the stack at a path that does not change with their content", () => {
-    const lifecycle = Object.values(resources(synthPreset("single").json, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers);
+    const lifecycle = Object.values(resources(synthPreset("single").json, "null_resource")).find(
+      (r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers,
+    );
     // The path is a trigger: were it content-addressed, editing a script would replace the cluster.
     expect(lifecycle.triggers.scripts_dir).toBe("assets/Scripts/current");
   });
@@ -416,7 +482,9 @@ test("the scheduled backup runs the etcd image kubeadm v1.36.1 runs, unless told
 });
 
 test("the scheduled backup's etcd image is configurable", () => {
-  expect(backupPod(synthPreset("ha-option-b", { scheduledBackups: { etcdImage: "registry.k8s.io/etcd:3.6.9-0" } }).json).init_container[0].image).toBe("registry.k8s.io/etcd:3.6.9-0");
+  expect(
+    backupPod(synthPreset("ha-option-b", { scheduledBackups: { etcdImage: "registry.k8s.io/etcd:3.6.9-0" } }).json).init_container[0].image,
+  ).toBe("registry.k8s.io/etcd:3.6.9-0");
 });
 
 /** The pod spec of the one scheduled-backup CronJob. */
@@ -451,7 +519,13 @@ describe("rolling upgrade resource", () => {
               id: "ha-option-b",
               availability: "ha",
               spec: { controlPlanes: 3, workers: [{ role: "combined" }] },
-              paths: { kubeconfig: "~/.kube/kindha-data-platform-local.yaml", backups: "~/.kindha/backups/data-platform-local", data: "~/.kindha/data/data-platform-local", recoverLog: "~/.kindha/logs/data-platform-local/recover.log" },
+              paths: {
+                kubeconfig: "~/.kube/kindha-data-platform-local.yaml",
+                backups: "~/.kindha/backups/data-platform-local",
+                data: "~/.kindha/data/data-platform-local",
+                recoverLog: "~/.kindha/logs/data-platform-local/recover.log",
+                logs: "~/.kindha/logs/data-platform-local",
+              },
             }),
           },
         },
@@ -466,6 +540,8 @@ describe("rolling upgrade resource", () => {
     expect(resources(bumped, "null_resource")[lifecycle!].triggers).toEqual(resources(json, "null_resource")[lifecycle!].triggers);
     const bigger = synthPreset("ha-option-b", { controlPlanes: 5 }).json;
     expect(roll(bigger)[1].triggers).toEqual(resource.triggers);
-    expect(resources(bigger, "null_resource")[lifecycle!].triggers.config_sha256).not.toBe(resources(json, "null_resource")[lifecycle!].triggers.config_sha256);
+    expect(resources(bigger, "null_resource")[lifecycle!].triggers.config_sha256).not.toBe(
+      resources(json, "null_resource")[lifecycle!].triggers.config_sha256,
+    );
   });
 });

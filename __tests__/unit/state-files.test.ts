@@ -17,7 +17,12 @@ describe("guardStateFiles", () => {
       process.umask(umask);
     }
     const files = ["single", "ha-option-b"].flatMap((id) => stateFiles(dir, id));
-    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(["terraform.single.tfstate", "terraform.single.tfstate.backup", "terraform.ha-option-b.tfstate", "terraform.ha-option-b.tfstate.backup"]);
+    expect(files.map((f) => f.slice(dir.length + 1))).toEqual([
+      "terraform.single.tfstate",
+      "terraform.single.tfstate.backup",
+      "terraform.ha-option-b.tfstate",
+      "terraform.ha-option-b.tfstate.backup",
+    ]);
     for (const f of files) expect({ f, mode: mode(f), size: statSync(f).size }).toEqual({ f, mode: 0o600, size: 0 });
   });
 

@@ -12,7 +12,12 @@ import { withPrivateTempDir } from "../../lib/io/temp";
 const scratch = mkdtempSync(join(tmpdir(), "kindha-temp-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const lib = join(scratch, "temp.js");
-writeFileSync(lib, transpileModule(readFileSync(join(__dirname, "..", "..", "lib", "io", "temp.ts"), "utf8"), { compilerOptions: { module: 1 /* CommonJS */, target: 9 /* ES2022 */ } }).outputText);
+writeFileSync(
+  lib,
+  transpileModule(readFileSync(join(__dirname, "..", "..", "lib", "io", "temp.ts"), "utf8"), {
+    compilerOptions: { module: 1 /* CommonJS */, target: 9 /* ES2022 */ },
+  }).outputText,
+);
 
 /** A process that makes a directory with a key in it, prints the path and waits; `signal` it, and what is left. */
 function interrupted(signal: NodeJS.Signals): Promise<{ dir: string; signal: NodeJS.Signals | null }> {
@@ -53,10 +58,13 @@ describe("withPrivateTempDir", () => {
     expect(process.listenerCount("SIGINT")).toBe(0);
   });
 
-  test.each(["SIGINT", "SIGTERM"] as const)("%s removes the directory and its key, then ends the process by that signal", async (signal) => {
-    const r = await interrupted(signal);
-    expect(r.dir).toMatch(/kindha-capi-/);
-    expect(existsSync(r.dir)).toBe(false);
-    expect(r.signal).toBe(signal);
-  });
+  test.each(["SIGINT", "SIGTERM"] as const)(
+    "%s removes the directory and its key, then ends the process by that signal",
+    async (signal) => {
+      const r = await interrupted(signal);
+      expect(r.dir).toMatch(/kindha-capi-/);
+      expect(existsSync(r.dir)).toBe(false);
+      expect(r.signal).toBe(signal);
+    },
+  );
 });

@@ -18,7 +18,9 @@ beforeEach(() => {
   log = join(bin, "calls.log");
   // docker: one cluster "old" of two containers, whose data mount lies at $FAKE_SOURCE and whose
   // mark (a tar stream, as docker cp prints it) names $FAKE_PROJECT; no mark when that is empty.
-  writeFileSync(join(bin, "docker"), `#!/bin/bash
+  writeFileSync(
+    join(bin, "docker"),
+    `#!/bin/bash
 echo "docker $*" >> "${log}"
 case "$*" in
   "ps -a --filter label=io.x-k8s.kind.cluster --format"*) printf 'old\\nold\\n' ;;
@@ -29,7 +31,8 @@ case "$*" in
     d=$(mktemp -d); printf 'stack=single\\ncreate=1\\nproject=%s\\n' "$FAKE_PROJECT" > "$d/kindha-identity"; tar -C "$d" -cf - kindha-identity; rm -rf "$d" ;;
   "network inspect kind"*) echo 0 ;;
 esac
-`);
+`,
+  );
   writeFileSync(join(bin, "kind"), `#!/bin/bash\necho "kind $*" >> "${log}"\n`);
   chmodSync(join(bin, "docker"), 0o755);
   chmodSync(join(bin, "kind"), 0o755);
@@ -39,7 +42,12 @@ afterEach(() => made.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 /** The tier's check with the cluster's mark naming `project` ("" for no mark) and its data mount at `source` (default: in that project). */
 const clear = (project: string, source = `${project}/home/.kindha/data/old`) => {
   const said: string[] = [];
-  const why = clearLeftoverClusters((l) => void said.push(l), { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SOURCE: source, FAKE_PROJECT: project });
+  const why = clearLeftoverClusters((l) => void said.push(l), {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    FAKE_SOURCE: source,
+    FAKE_PROJECT: project,
+  });
   const calls = readFileSync(log, "utf8").trim().split("\n");
   return { why, said, calls, deleted: calls.some((c) => c.startsWith("kind delete cluster --name old ")) };
 };
@@ -71,7 +79,9 @@ test("fails when the cluster belongs to a run that is still going: nothing is de
   const dir = sandbox(process.pid);
   const r = clear(dir);
   expect(r.deleted).toBe(false);
-  expect(r.why).toBe(`a kind cluster named old already runs on this engine and is not a leftover of a test tier (made from ${dir}); delete it (kind delete cluster --name old) or use another engine`);
+  expect(r.why).toBe(
+    `a kind cluster named old already runs on this engine and is not a leftover of a test tier (made from ${dir}); delete it (kind delete cluster --name old) or use another engine`,
+  );
 });
 
 test("fails when the cluster is not a test tier's at all (another project's mark, or none): nothing is deleted", () => {

@@ -20,7 +20,11 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = () => spawnSync(process.execPath, [join(dir, "tools", "dev", "run.js"), "main"], { encoding: "utf8", env: { ...process.env, NODE_PATH: join(ROOT, "node_modules") } });
+const run = () =>
+  spawnSync(process.execPath, [join(dir, "tools", "dev", "run.js"), "main"], {
+    encoding: "utf8",
+    env: { ...process.env, NODE_PATH: join(ROOT, "node_modules") },
+  });
 
 test("transpiles changed sources before running the entry point", () => {
   expect(run().stdout).toBe("x=1\n");

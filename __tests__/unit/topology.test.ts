@@ -70,11 +70,21 @@ describe("presets", () => {
   test("only infrastructure workers are tainted", () => {
     const t = planTopology("ha", preset("ha-option-a").spec, "a");
     expect(t.workers.map((n) => n.taints)).toEqual([[{ key: "kindha.io/role", value: "infrastructure", effect: "NoSchedule" }], []]);
-    expect(t.nodes.map((n) => n.labels["kindha.io/role"])).toEqual(["control-plane", "control-plane", "control-plane", "infrastructure", "workload"]);
+    expect(t.nodes.map((n) => n.labels["kindha.io/role"])).toEqual([
+      "control-plane",
+      "control-plane",
+      "control-plane",
+      "infrastructure",
+      "workload",
+    ]);
   });
 
   test("a larger topology is configurable: 7 control planes and 100 workers", () => {
-    const t = planTopology("ha", { controlPlanes: 7, workers: [{ role: "workload", count: 100, budget: { cpu: 1, memoryGiB: 2 } }] }, "big");
+    const t = planTopology(
+      "ha",
+      { controlPlanes: 7, workers: [{ role: "workload", count: 100, budget: { cpu: 1, memoryGiB: 2 } }] },
+      "big",
+    );
     expect(t.nodes).toHaveLength(107);
     expect(t.etcd).toMatchObject({ quorum: 4, toleratedFailures: 3 });
     expect(t.totals).toEqual({ cpu: 7 * 2 + 100, memoryGiB: 7 * 4 + 200 });
@@ -101,35 +111,130 @@ describe("validation", () => {
     ["controlPlanes is above 7", "ha", { controlPlanes: 9 }, "controlPlanes: 9 must be a whole number from 1 to 7"],
     ["controlPlanes is zero", "single", { controlPlanes: 0 }, "controlPlanes: 0 must be a whole number from 1 to 7"],
     ["controlPlanes is fractional", "ha", { controlPlanes: 3.5 }, "controlPlanes: 3.5 must be a whole number from 1 to 7"],
-    ["HA has a single control plane", "ha", { controlPlanes: 1 }, "controlPlanes: 1 is too few for HA; an HA stack needs at least 3 control planes"],
+    [
+      "HA has a single control plane",
+      "ha",
+      { controlPlanes: 1 },
+      "controlPlanes: 1 is too few for HA; an HA stack needs at least 3 control planes",
+    ],
     ["a single stack has 3 control planes", "single", { controlPlanes: 3 }, "controlPlanes: 3 must be 1 in a single stack"],
-    ["there is no schedulable worker", "ha", { workers: [{ role: "infrastructure" }] }, 'workers: ["infrastructure"] has no schedulable worker'],
+    [
+      "there is no schedulable worker",
+      "ha",
+      { workers: [{ role: "infrastructure" }] },
+      'workers: ["infrastructure"] has no schedulable worker',
+    ],
     ["there are no workers", "single", { workers: [] }, "workers: [] has no schedulable worker"],
-    ["a worker count is zero", "ha", { workers: [{ role: "workload", count: 0 }] }, "workers[0].count: 0 must be a whole number of at least 1"],
-    ["a worker role is unknown", "ha", { workers: [{ role: "gpu" as never }] }, 'workers[0].role: "gpu" must be one of infrastructure, workload, combined'],
-    ["control-plane CPU is zero", "ha", { controlPlaneBudget: { cpu: 0 } }, "controlPlaneBudget.cpu: 0 must be a whole number of CPUs from 1 to 1024"],
-    ["worker memory is negative", "ha", { workers: [{ role: "combined", budget: { memoryGiB: -16 } }] }, "workers[0].budget.memoryGiB: -16 must be a whole number of GiB from 1 to 4096"],
-    ["a budget is a decimal (the preflight compares whole numbers)", "ha", { controlPlaneBudget: { cpu: 1.5 } }, "controlPlaneBudget.cpu: 1.5 must be a whole number of CPUs from 1 to 1024"],
-    ["a budget is huge", "single", { workers: [{ role: "combined", budget: { cpu: 1e300 } }] }, "workers[0].budget.cpu: 1e+300 must be a whole number of CPUs from 1 to 1024"],
-    ["a budget is not a number", "single", { controlPlaneBudget: { memoryGiB: "4" as never } }, 'controlPlaneBudget.memoryGiB: "4" must be a whole number of GiB from 2 to 4096'],
-    ["a control plane has less memory than it needs", "single", { controlPlaneBudget: { memoryGiB: 1 } }, "controlPlaneBudget.memoryGiB: 1 must be a whole number of GiB from 2 to 4096"],
+    [
+      "a worker count is zero",
+      "ha",
+      { workers: [{ role: "workload", count: 0 }] },
+      "workers[0].count: 0 must be a whole number of at least 1",
+    ],
+    [
+      "a worker role is unknown",
+      "ha",
+      { workers: [{ role: "gpu" as never }] },
+      'workers[0].role: "gpu" must be one of infrastructure, workload, combined',
+    ],
+    [
+      "control-plane CPU is zero",
+      "ha",
+      { controlPlaneBudget: { cpu: 0 } },
+      "controlPlaneBudget.cpu: 0 must be a whole number of CPUs from 1 to 1024",
+    ],
+    [
+      "worker memory is negative",
+      "ha",
+      { workers: [{ role: "combined", budget: { memoryGiB: -16 } }] },
+      "workers[0].budget.memoryGiB: -16 must be a whole number of GiB from 1 to 4096",
+    ],
+    [
+      "a budget is a decimal (the preflight compares whole numbers)",
+      "ha",
+      { controlPlaneBudget: { cpu: 1.5 } },
+      "controlPlaneBudget.cpu: 1.5 must be a whole number of CPUs from 1 to 1024",
+    ],
+    [
+      "a budget is huge",
+      "single",
+      { workers: [{ role: "combined", budget: { cpu: 1e300 } }] },
+      "workers[0].budget.cpu: 1e+300 must be a whole number of CPUs from 1 to 1024",
+    ],
+    [
+      "a budget is not a number",
+      "single",
+      { controlPlaneBudget: { memoryGiB: "4" as never } },
+      'controlPlaneBudget.memoryGiB: "4" must be a whole number of GiB from 2 to 4096',
+    ],
+    [
+      "a control plane has less memory than it needs",
+      "single",
+      { controlPlaneBudget: { memoryGiB: 1 } },
+      "controlPlaneBudget.memoryGiB: 1 must be a whole number of GiB from 2 to 4096",
+    ],
     ["the API port is out of range", "ha", { apiServerPort: 70000 }, "apiServerPort: 70000 must be a whole number from 1 to 65535"],
     ["the API port is zero", "single", { apiServerPort: 0 }, "apiServerPort: 0 must be a whole number from 1 to 65535"],
-    ["the API address is a hostname", "ha", { apiServerAddress: "localhost" }, 'apiServerAddress: "localhost" must be a unicast IPv4 or IPv6 address without a zone'],
-    ["the API address is not an IP", "ha", { apiServerAddress: "300.1.1.1" }, 'apiServerAddress: "300.1.1.1" must be a unicast IPv4 or IPv6 address without a zone'],
+    [
+      "the API address is a hostname",
+      "ha",
+      { apiServerAddress: "localhost" },
+      'apiServerAddress: "localhost" must be a unicast IPv4 or IPv6 address without a zone',
+    ],
+    [
+      "the API address is not an IP",
+      "ha",
+      { apiServerAddress: "300.1.1.1" },
+      'apiServerAddress: "300.1.1.1" must be a unicast IPv4 or IPv6 address without a zone',
+    ],
     ["the API address is multicast", "ha", { apiServerAddress: "239.1.2.3" }, "multicast addresses cannot be bound"],
     ["the API address is IPv6 multicast", "ha", { apiServerAddress: "ff02::1" }, "multicast addresses cannot be bound"],
-    ["the API address is the broadcast address", "ha", { apiServerAddress: "255.255.255.255" }, "broadcast or reserved addresses cannot be bound"],
-    ["the API address carries a zone id", "ha", { apiServerAddress: "fe80::1%eth0" }, "a zone id (%...) names an interface, not an address"],
+    [
+      "the API address is the broadcast address",
+      "ha",
+      { apiServerAddress: "255.255.255.255" },
+      "broadcast or reserved addresses cannot be bound",
+    ],
+    [
+      "the API address carries a zone id",
+      "ha",
+      { apiServerAddress: "fe80::1%eth0" },
+      "a zone id (%...) names an interface, not an address",
+    ],
     ["the cluster name has capitals", "ha", { clusterName: "Data_Platform" }, 'clusterName: "Data_Platform" must be a DNS-1123 label'],
     ["the cluster name ends with a dash", "single", { clusterName: "data-" }, 'clusterName: "data-" must be a DNS-1123 label'],
-    ["the cluster name makes node names too long", "ha", { clusterName: "a".repeat(50) }, 'has 65 characters; node names must be at most 63'],
+    [
+      "the cluster name makes node names too long",
+      "ha",
+      { clusterName: "a".repeat(50) },
+      "has 65 characters; node names must be at most 63",
+    ],
     ["the node image has no tag", "ha", { nodeImage: "kindest/node" }, 'nodeImage: "kindest/node" must name a tag or a digest'],
     ["the node image is empty", "ha", { nodeImage: "" }, 'nodeImage: "" must be an image reference (OCI distribution grammar'],
-    ["the node image has capitals in its path", "ha", { nodeImage: "Kindest/Node:v1" }, "must be an image reference (OCI distribution grammar"],
-    ["the node image is a Terraform template", "ha", { nodeImage: 'kindest/node:${file("/etc/passwd")}' }, "must be an image reference (OCI distribution grammar"],
-    ["the node image carries a newline and a YAML key", "ha", { nodeImage: "kindest/node:v1\n    extraMounts: [{hostPath: /}]" }, "must be an image reference (OCI distribution grammar"],
-    ["the node image's digest is not hex", "ha", { nodeImage: "kindest/node@sha256:xyz" }, "must be an image reference (OCI distribution grammar"],
+    [
+      "the node image has capitals in its path",
+      "ha",
+      { nodeImage: "Kindest/Node:v1" },
+      "must be an image reference (OCI distribution grammar",
+    ],
+    [
+      "the node image is a Terraform template",
+      "ha",
+      { nodeImage: 'kindest/node:${file("/etc/passwd")}' },
+      "must be an image reference (OCI distribution grammar",
+    ],
+    [
+      "the node image carries a newline and a YAML key",
+      "ha",
+      { nodeImage: "kindest/node:v1\n    extraMounts: [{hostPath: /}]" },
+      "must be an image reference (OCI distribution grammar",
+    ],
+    [
+      "the node image's digest is not hex",
+      "ha",
+      { nodeImage: "kindest/node@sha256:xyz" },
+      "must be an image reference (OCI distribution grammar",
+    ],
   ];
 
   test.each(cases)("fails when %s", (_name, availability, spec, message) => {
@@ -149,7 +254,9 @@ describe("validation", () => {
   });
 
   test("accepts every address of this host for the API, with a warning to print", () => {
-    expect(planTopology("ha", { apiServerAddress: "0.0.0.0" }, 'stack "t"').warnings).toEqual(["apiServerAddress: 0.0.0.0 publishes the API on every address of this host, to every network it is on"]);
+    expect(planTopology("ha", { apiServerAddress: "0.0.0.0" }, 'stack "t"').warnings).toEqual([
+      "apiServerAddress: 0.0.0.0 publishes the API on every address of this host, to every network it is on",
+    ]);
     expect(planTopology("ha", {}, 'stack "t"').warnings).toEqual([]);
   });
 

@@ -28,12 +28,13 @@ export function loadStackDefinitions(file?: string): StackDefinition[] {
   if (named) return stackDefinitionsFromYaml(readConfig(named, "KINDHA_CONFIG"), named);
   const [yaml, yml] = [present(CONFIG_FILE), present(CONFIG_FILE_YML)];
   if (yaml && yml) {
-    throw new ValidationError("configuration", [{ field: CONFIG_FILE_YML, value: CONFIG_FILE_YML, rule: `exists beside ${CONFIG_FILE}; keep one of the two` }]);
+    throw new ValidationError("configuration", [
+      { field: CONFIG_FILE_YML, value: CONFIG_FILE_YML, rule: `exists beside ${CONFIG_FILE}; keep one of the two` },
+    ]);
   }
   const found = yaml ? CONFIG_FILE : yml ? CONFIG_FILE_YML : undefined;
   return stackDefinitionsFromYaml(found === undefined ? undefined : readConfig(found, found), found ?? "(presets)");
 }
-
 
 /** Something stands at the path: a file, a directory or a link, even a dangling one. */
 function present(path: string): boolean {

@@ -92,10 +92,12 @@ export function runSync(
  * the engine frames its diagnostics in: what a failure message is picked from.
  */
 export function outputLines(text: string): string[] {
-  return text
-    // eslint-disable-next-line no-control-regex
-    .replace(/\x1b\[[0-9;]*m/g, "")
-    .split("\n")
-    .map((l) => l.replace(/^[\s│╷╵]+/, "").trim())
-    .filter((l) => l !== "");
+  return (
+    text
+      // eslint-disable-next-line no-control-regex
+      .replace(/\x1b\[[0-9;]*m/g, "")
+      .split("\n")
+      .map((l) => l.replace(/^[\s│╷╵]+/, "").trim())
+      .filter((l) => l !== "")
+  );
 }

@@ -56,7 +56,10 @@ export interface StackPaths {
 }
 
 /** Resolves a stack's path settings (or their defaults): what the stack is synthesized with and the tools use. */
-export function stackPaths(s: { readonly kubeconfigPath?: string; readonly backupDir?: string; readonly dataDir?: string | false }, clusterName: string): StackPaths {
+export function stackPaths(
+  s: { readonly kubeconfigPath?: string; readonly backupDir?: string; readonly dataDir?: string | false },
+  clusterName: string,
+): StackPaths {
   return {
     kubeconfig: s.kubeconfigPath ?? kubeconfigPath(clusterName),
     backups: s.backupDir ?? backupDir(clusterName),

@@ -28,8 +28,14 @@ export function parsePlannedStack(text: string, what = "KINDHA_PLANNED_STACK"): 
   } catch (e) {
     throw new Error(`${what}: not JSON (${(e as Error).message})`, { cause: e });
   }
-  const strings = (o: unknown, keys: readonly string[]) => typeof o === "object" && o !== null && keys.every((k) => typeof (o as Record<string, unknown>)[k] === "string");
-  if (!strings(p, ["id", "availability"]) || typeof p.spec !== "object" || p.spec === null || !strings(p.paths, ["kubeconfig", "backups", "recoverLog"])) {
+  const strings = (o: unknown, keys: readonly string[]) =>
+    typeof o === "object" && o !== null && keys.every((k) => typeof (o as Record<string, unknown>)[k] === "string");
+  if (
+    !strings(p, ["id", "availability"]) ||
+    typeof p.spec !== "object" ||
+    p.spec === null ||
+    !strings(p.paths, ["kubeconfig", "backups", "recoverLog"])
+  ) {
     throw new Error(`${what}: not a planned stack (id, availability, spec, paths)`);
   }
   return { ...p, topology: planTopology(p.availability, p.spec, `stack "${p.id}"`) };

@@ -19,4 +19,3 @@ export function projectRoot(): string {
 export function scriptsDir(): string {
   return join(projectRoot(), "scripts");
 }
-

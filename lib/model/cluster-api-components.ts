@@ -76,7 +76,8 @@ export function prepareComponents(text: string, images: Readonly<Record<string, 
       const pod = (o.spec as { template: { spec: { containers: { image: string; imagePullPolicy?: string }[] } } }).template.spec;
       for (const c of pod.containers) {
         const built = images[imageBaseName(c.image)];
-        if (built === undefined) throw new Error(`Cluster API components: no image built for ${c.image} (known: ${Object.keys(images).join(", ")})`);
+        if (built === undefined)
+          throw new Error(`Cluster API components: no image built for ${c.image} (known: ${Object.keys(images).join(", ")})`);
         c.image = built;
         c.imagePullPolicy = "Never";
         used.add(built);

@@ -67,7 +67,13 @@ const CAPD_LB_IMAGE = /^([a-z0-9][a-z0-9._/:-]{0,200})\/haproxy:([A-Za-z0-9_][A-
 /** What is wrong with CAPD's settings (empty when nothing). */
 export function capdViolations(o: CapdOptions, prefix: string): Violation[] {
   if (o.loadBalancerImage === undefined || (typeof o.loadBalancerImage === "string" && CAPD_LB_IMAGE.test(o.loadBalancerImage))) return [];
-  return [{ field: `${prefix}.loadBalancerImage`, value: o.loadBalancerImage, rule: "must be <repository>/haproxy:<tag> (CAPD names its load balancer image haproxy), e.g. kindest/haproxy:v20230606-42a2262b" }];
+  return [
+    {
+      field: `${prefix}.loadBalancerImage`,
+      value: o.loadBalancerImage,
+      rule: "must be <repository>/haproxy:<tag> (CAPD names its load balancer image haproxy), e.g. kindest/haproxy:v20230606-42a2262b",
+    },
+  ];
 }
 
 /**
@@ -127,11 +133,22 @@ export function versionOfImage(image: string): string | undefined {
 export function clusterApiViolations(t: Topology, o: ClusterApiOptions, prefix = "clusterApi"): Violation[] {
   const v: Violation[] = [];
   if (o.kubernetesVersion !== undefined && (typeof o.kubernetesVersion !== "string" || !VERSION.test(o.kubernetesVersion))) {
-    v.push({ field: `${prefix}.kubernetesVersion`, value: o.kubernetesVersion, rule: "must be a Kubernetes version: v, then major.minor.patch (e.g. v1.36.1)" });
+    v.push({
+      field: `${prefix}.kubernetesVersion`,
+      value: o.kubernetesVersion,
+      rule: "must be a Kubernetes version: v, then major.minor.patch (e.g. v1.36.1)",
+    });
   } else if (o.kubernetesVersion === undefined && versionOfImage(t.nodeImage) === undefined) {
-    v.push({ field: `${prefix}.kubernetesVersion`, value: t.nodeImage, rule: "is needed: the node image's tag names no version (e.g. kindest/node:v1.36.1)" });
+    v.push({
+      field: `${prefix}.kubernetesVersion`,
+      value: t.nodeImage,
+      rule: "is needed: the node image's tag names no version (e.g. kindest/node:v1.36.1)",
+    });
   }
-  if (o.namespace !== undefined && (typeof o.namespace !== "string" || !DNS_LABEL.test(o.namespace) || o.namespace.length > MAX_DNS_LABEL)) {
+  if (
+    o.namespace !== undefined &&
+    (typeof o.namespace !== "string" || !DNS_LABEL.test(o.namespace) || o.namespace.length > MAX_DNS_LABEL)
+  ) {
     v.push({ field: `${prefix}.namespace`, value: o.namespace, rule: "must be a DNS-1123 label (a Kubernetes namespace)" });
   }
   return v;
@@ -185,10 +202,16 @@ export function clusterApiObjects(t: Topology, o: ClusterApiOptions = {}): KubeO
   const meta = (name: string) => ({ name, namespace, labels });
   const ref = (apiGroup: string, kind: string, name: string) => ({ apiGroup, kind, name });
   const cpName = `${t.clusterName}-control-plane`;
-  const cpMachine = { template: { spec: infra.machineSpec({ role: "control-plane", budget: t.controlPlanes[0].budget, image: t.nodeImage }) } };
+  const cpMachine = {
+    template: { spec: infra.machineSpec({ role: "control-plane", budget: t.controlPlanes[0].budget, image: t.nodeImage }) },
+  };
   const cpMachineName = templateName(cpName, cpMachine);
   const endpoint = infra.controlPlaneEndpoint?.(t);
-  const sans = ["localhost", "127.0.0.1", ...(t.api.address === "0.0.0.0" || t.api.address === "::" || t.api.address === "127.0.0.1" ? [] : [t.api.address])];
+  const sans = [
+    "localhost",
+    "127.0.0.1",
+    ...(t.api.address === "0.0.0.0" || t.api.address === "::" || t.api.address === "127.0.0.1" ? [] : [t.api.address]),
+  ];
 
   const objects: KubeObject[] = [
     {
@@ -196,7 +219,10 @@ export function clusterApiObjects(t: Topology, o: ClusterApiOptions = {}): KubeO
       kind: "Cluster",
       metadata: meta(t.clusterName),
       spec: {
-        clusterNetwork: { pods: { cidrBlocks: [CLUSTER_API_DEFAULTS.podCidr] }, services: { cidrBlocks: [CLUSTER_API_DEFAULTS.serviceCidr] } },
+        clusterNetwork: {
+          pods: { cidrBlocks: [CLUSTER_API_DEFAULTS.podCidr] },
+          services: { cidrBlocks: [CLUSTER_API_DEFAULTS.serviceCidr] },
+        },
         ...(endpoint ? { controlPlaneEndpoint: endpoint } : {}),
         infrastructureRef: ref(group, infra.clusterKind, t.clusterName),
         controlPlaneRef: ref(CONTROL_PLANE, "KubeadmControlPlane", cpName),

@@ -8,8 +8,7 @@ import type { NodeBudget, WorkerRole } from "./types";
 export const KIND_VERSION = "v0.32.0";
 
 /** Node image released with {@link KIND_VERSION}, pinned by digest. */
-export const NODE_IMAGE =
-  "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+export const NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
 
 export const DEFAULTS = {
   clusterName: "data-platform-local",

@@ -63,7 +63,6 @@ function parseBigJson(text: string, what: string): unknown {
   }
 }
 
-
 /** Decimal id (string or number) to lowercase hex. */
 function hexId(x: unknown): string {
   if (typeof x === "string" && /^\d+$/.test(x)) return BigInt(x).toString(16);
@@ -152,7 +151,12 @@ export function healthReportOf(r: { readonly stdout: string }): { report: Health
 /** The JSON object `scripts/etcd.sh health` prints on stdout (its last non-empty line). */
 export function parseHealthReport(text: string): HealthReport {
   const what = "etcd.sh health";
-  const line = text.trim().split("\n").filter((l) => l.trim() !== "").pop() ?? "";
+  const line =
+    text
+      .trim()
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .pop() ?? "";
   const data = parseBigJson(line, what);
   if (!isRecord(data) || !STATES.includes(data.state as HealthState)) {
     throw new EtcdOutputError(what, "expected an object with state healthy, degraded or quorum-lost", text);

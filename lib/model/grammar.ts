@@ -25,11 +25,13 @@ const MAX_NAME = 255;
  * neither floats with whatever `latest` is).
  */
 export function imageReference(field: string, value: unknown): Violation[] {
-  const rule = "must be an image reference (OCI distribution grammar: lowercase repository path, :tag and/or @digest), e.g. kindest/node:v1.36.1";
+  const rule =
+    "must be an image reference (OCI distribution grammar: lowercase repository path, :tag and/or @digest), e.g. kindest/node:v1.36.1";
   if (typeof value !== "string" || value === "") return v(field, value, rule);
   const m = REFERENCE.exec(value);
   if (!m) return v(field, value, rule);
-  if (m[1] === undefined && m[2] === undefined) return v(field, value, "must name a tag or a digest (e.g. :v1.36.1 or @sha256:...), so the image cannot change under the stack");
+  if (m[1] === undefined && m[2] === undefined)
+    return v(field, value, "must name a tag or a digest (e.g. :v1.36.1 or @sha256:...), so the image cannot change under the stack");
   const name = value.replace(/@.*$/, "").replace(/:[\w][\w.-]*$/, "");
   if (name.length > MAX_NAME) return v(field, value, `has a repository name of ${name.length} characters; at most ${MAX_NAME}`);
   return [];
@@ -61,7 +63,8 @@ function cronFieldProblem(text: string, f: (typeof CRON_FIELDS)[number]): string
     if (step !== undefined && (Number(step) < 1 || Number(step) > f.max)) return `${f.name} step ${step} is outside 1-${f.max}`;
     if (range === "*" || range === "?") continue;
     const [lo, hi] = range.split("-").map(value);
-    if (lo === undefined || (range.includes("-") && hi === undefined)) return `${f.name} "${range}" is not a number${f.names ? " or a name" : ""}`;
+    if (lo === undefined || (range.includes("-") && hi === undefined))
+      return `${f.name} "${range}" is not a number${f.names ? " or a name" : ""}`;
     for (const n of [lo, hi]) if (n !== undefined && (n < f.min || n > f.max)) return `${f.name} ${n} is outside ${f.min}-${f.max}`;
     if (hi !== undefined && hi < lo) return `${f.name} range ${range} runs backwards`;
   }
@@ -70,7 +73,8 @@ function cronFieldProblem(text: string, f: (typeof CRON_FIELDS)[number]): string
 
 /** A CronJob schedule: five fields (ranges, lists, steps, month and day names) or an @-macro. */
 export function cronSchedule(field: string, value: unknown): Violation[] {
-  const rule = "must be a cron schedule of 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 */6 * * *\", or @hourly, @daily, @weekly, @monthly, @yearly";
+  const rule =
+    'must be a cron schedule of 5 fields (minute hour day-of-month month day-of-week), e.g. "0 */6 * * *", or @hourly, @daily, @weekly, @monthly, @yearly';
   if (typeof value !== "string") return v(field, value, rule);
   if (MACROS.has(value)) return [];
   const parts = value.split(" ");
@@ -112,8 +116,16 @@ export function apiAddress(field: string, value: unknown): { violations: Violati
   }
   if (isIP(value) === 4) {
     const [a, , , d] = value.split(".").map(Number);
-    if (a >= 224 || value === "255.255.255.255") return { violations: v(field, value, `${rule}: ${a >= 240 ? "broadcast or reserved" : "multicast"} addresses cannot be bound`) };
-    if (a === 0 || d === 255) return { violations: v(field, value, `${rule}: ${a === 0 ? "0.x addresses" : "an address ending in .255 (a broadcast address)"} cannot be bound`) };
+    if (a >= 224 || value === "255.255.255.255")
+      return { violations: v(field, value, `${rule}: ${a >= 240 ? "broadcast or reserved" : "multicast"} addresses cannot be bound`) };
+    if (a === 0 || d === 255)
+      return {
+        violations: v(
+          field,
+          value,
+          `${rule}: ${a === 0 ? "0.x addresses" : "an address ending in .255 (a broadcast address)"} cannot be bound`,
+        ),
+      };
   } else if (/^ff/i.test(value)) {
     return { violations: v(field, value, `${rule}: multicast addresses cannot be bound`) };
   }
@@ -122,7 +134,13 @@ export function apiAddress(field: string, value: unknown): { violations: Violati
 
 /** The last path component of an image reference (`gcr.io/x/capd-manager:main` -> `capd-manager`). */
 export function imageBaseName(reference: string): string {
-  return reference.replace(/@.*$/, "").replace(/:[^:/]*$/, "").split("/").pop() ?? reference;
+  return (
+    reference
+      .replace(/@.*$/, "")
+      .replace(/:[^:/]*$/, "")
+      .split("/")
+      .pop() ?? reference
+  );
 }
 
 /** The tag of an image reference (`kindest/node:v1.36.1@sha256:…` -> `v1.36.1`); undefined when it has none. */

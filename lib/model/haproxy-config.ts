@@ -6,7 +6,7 @@
  * balancer works at TCP level (TLS ends at the API servers, so client certificates and the
  * API server's own certificate reach the client untouched) and health-checks each API server with
  * an HTTPS `GET /readyz`, so a control plane that is up but not ready gets no new connections.
- * Over 250 lines because the props' documentation, their validation and the renderer belong
+ * Over 300 lines because the props' documentation, their validation and the renderer belong
  * together: one file a reader opens to know every line of the config.
  */
 import { isIP } from "node:net";
@@ -227,10 +227,14 @@ export function resolveHaproxyConfig(props: HaproxyConfigProps): ResolvedHaproxy
     const s = props.statsSocket;
     statsSocket = { path: s.path, mode: s.mode ?? d.statsSocket.mode, level: s.level ?? d.statsSocket.level };
     if (typeof s.path !== "string" || !/^\/[A-Za-z0-9._@+/-]*$/.test(s.path)) {
-      v.push({ field: "statsSocket.path", value: s.path, rule: "must be an absolute path of letters, digits and . _ @ + - / (no spaces, quotes, '$', braces or '\\')" });
+      v.push({
+        field: "statsSocket.path",
+        value: s.path,
+        rule: "must be an absolute path of letters, digits and . _ @ + - / (no spaces, quotes, '$', braces or '\\')",
+      });
     }
     if (typeof statsSocket.mode !== "string" || !OCTAL_MODE.test(statsSocket.mode)) {
-      v.push({ field: "statsSocket.mode", value: statsSocket.mode, rule: "must be an octal file mode such as \"600\"" });
+      v.push({ field: "statsSocket.mode", value: statsSocket.mode, rule: 'must be an octal file mode such as "600"' });
     }
     if (!(SOCKET_LEVELS as readonly unknown[]).includes(statsSocket.level)) {
       v.push({ field: "statsSocket.level", value: statsSocket.level, rule: `must be one of ${SOCKET_LEVELS.join(", ")}` });
@@ -311,12 +315,8 @@ function endpoint(address: string, port: number): string {
 export function renderHaproxyConfig(props: HaproxyConfigProps): string {
   const c = resolveHaproxyConfig(props);
   const t = c.timeouts;
-  const socket = c.statsSocket
-    ? `  stats socket ${c.statsSocket.path} mode ${c.statsSocket.mode} level ${c.statsSocket.level}\n`
-    : "";
-  const servers = c.backends
-    .map((b) => `  server ${b.name} ${endpoint(b.address, b.port)} check check-ssl verify none`)
-    .join("\n");
+  const socket = c.statsSocket ? `  stats socket ${c.statsSocket.path} mode ${c.statsSocket.mode} level ${c.statsSocket.level}\n` : "";
+  const servers = c.backends.map((b) => `  server ${b.name} ${endpoint(b.address, b.port)} check check-ssl verify none`).join("\n");
   return `# haproxy.cfg for the Kubernetes API servers, rendered by kindha (lib/haproxy-config.ts).
 # TCP passthrough: TLS ends at the API servers; haproxy only health-checks them over HTTPS.
 

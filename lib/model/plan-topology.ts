@@ -4,7 +4,21 @@
  */
 import { DEFAULTS, ROLE_LABEL } from "./defaults";
 import { apiAddress, DNS_LABEL, imageReference, MAX_DNS_LABEL, port, wholeNumber } from "./grammar";
-import { etcdCertSans, etcdQuorum, kindNodeName, taintsFor, toleratedFailures, totalBudget, WORKER_ROLES, type Availability, type NodeBudget, type PlannedNode, type Topology, type TopologySpec, type WorkerGroup } from "./topology";
+import {
+  etcdCertSans,
+  etcdQuorum,
+  kindNodeName,
+  taintsFor,
+  toleratedFailures,
+  totalBudget,
+  WORKER_ROLES,
+  type Availability,
+  type NodeBudget,
+  type PlannedNode,
+  type Topology,
+  type TopologySpec,
+  type WorkerGroup,
+} from "./topology";
 import { hostPort } from "./util";
 import { ValidationError, type Violation } from "./validation";
 
@@ -80,12 +94,17 @@ const CONTROL_PLANE_RULES: readonly TopologyRule<ResolvedSpec>[] = [
     message: (r) => ({ field: "controlPlanes", value: r.controlPlanes, rule: `must be a whole number from 1 to ${MAX_CONTROL_PLANES}` }),
   },
   {
-    condition: (r) => Number.isInteger(r.controlPlanes) && r.controlPlanes >= 1 && r.controlPlanes <= MAX_CONTROL_PLANES && r.controlPlanes % 2 === 0,
+    condition: (r) =>
+      Number.isInteger(r.controlPlanes) && r.controlPlanes >= 1 && r.controlPlanes <= MAX_CONTROL_PLANES && r.controlPlanes % 2 === 0,
     message: (r) => ({ field: "controlPlanes", value: r.controlPlanes, rule: `is even; etcd quorum needs an odd count (${ODD_COUNTS})` }),
   },
   {
     condition: (r) => r.availability === "ha" && Number.isInteger(r.controlPlanes) && r.controlPlanes < DEFAULTS.haControlPlanes,
-    message: (r) => ({ field: "controlPlanes", value: r.controlPlanes, rule: `is too few for HA; an HA stack needs at least ${DEFAULTS.haControlPlanes} control planes` }),
+    message: (r) => ({
+      field: "controlPlanes",
+      value: r.controlPlanes,
+      rule: `is too few for HA; an HA stack needs at least ${DEFAULTS.haControlPlanes} control planes`,
+    }),
   },
   {
     condition: (r) => r.availability === "single" && r.controlPlanes !== 1,
@@ -105,7 +124,11 @@ const WORKERS_RULES: readonly TopologyRule<ResolvedSpec>[] = [
   },
   {
     condition: (r) => !r.workers.some((g) => g.role !== "infrastructure" && wholeCount(g.count)),
-    message: (r) => ({ field: "workers", value: r.workers.map((g) => g.role), rule: "has no schedulable worker; add a workload or combined worker (infrastructure nodes are tainted)" }),
+    message: (r) => ({
+      field: "workers",
+      value: r.workers.map((g) => g.role),
+      rule: "has no schedulable worker; add a workload or combined worker (infrastructure nodes are tainted)",
+    }),
   },
 ];
 
@@ -117,7 +140,11 @@ const CLUSTER_RULES: readonly TopologyRule<ResolvedSpec>[] = [
   },
   {
     condition: (r) => typeof r.clusterName !== "string" || !DNS_LABEL.test(r.clusterName),
-    message: (r) => ({ field: "clusterName", value: r.clusterName, rule: "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit" }),
+    message: (r) => ({
+      field: "clusterName",
+      value: r.clusterName,
+      rule: "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+    }),
   },
 ];
 
@@ -141,7 +168,10 @@ function specViolations(r: ResolvedSpec): Violation[] {
     ...broken(CONTROL_PLANE_RULES, r),
     // etcd, the API server, the controller manager and the scheduler: kubeadm wants 1.7 GB at least.
     ...budgetViolations("controlPlaneBudget", r.controlPlaneBudget, BUDGET_LIMITS.controlPlaneMemoryGiB.min),
-    ...r.workers.flatMap((g, i) => [...broken(WORKER_RULES, { g, field: `workers[${i}]` }), ...budgetViolations(`workers[${i}].budget`, g.budget)]),
+    ...r.workers.flatMap((g, i) => [
+      ...broken(WORKER_RULES, { g, field: `workers[${i}]` }),
+      ...budgetViolations(`workers[${i}].budget`, g.budget),
+    ]),
     ...broken(WORKERS_RULES, r),
     ...port("apiServerPort", r.apiServerPort),
     ...apiAddress("apiServerAddress", r.apiServerAddress).violations,
@@ -180,7 +210,13 @@ function planNodes(r: ResolvedSpec): { controlPlanes: PlannedNode[]; workers: Pl
 function nameViolations(r: ResolvedSpec, nodes: readonly PlannedNode[]): Violation[] {
   const longest = nodes.map((n) => n.name).sort((a, b) => b.length - a.length)[0];
   return longest.length > MAX_DNS_LABEL
-    ? [{ field: "clusterName", value: r.clusterName, rule: `is too long: node name "${longest}" has ${longest.length} characters; node names must be at most ${MAX_DNS_LABEL}` }]
+    ? [
+        {
+          field: "clusterName",
+          value: r.clusterName,
+          rule: `is too long: node name "${longest}" has ${longest.length} characters; node names must be at most ${MAX_DNS_LABEL}`,
+        },
+      ]
     : [];
 }
 
@@ -225,4 +261,3 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
     warnings: warning ? [warning] : [],
   };
 }
-

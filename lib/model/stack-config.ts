@@ -3,7 +3,7 @@
  * optional config file (lib/io/config-file.ts reads it), so a topology beyond the seed needs no
  * code change. The text is read strictly:
  * an unknown key at any depth is refused, and every problem of the file and of every stack comes
- * back in one {@link ValidationError} that names the file. Over 250 lines because the YAML's own
+ * back in one {@link ValidationError} that names the file. Over 300 lines because the YAML's own
  * limits (depth, size, tags, keys that read alike) are checked here too, before any setting.
  */
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
@@ -92,7 +92,12 @@ export interface ClusterApiSettings extends Pick<ClusterApiOptions, "kubernetesV
 
 export type { ScheduledBackupOptions } from "./types";
 
-const BACKUP_KEYS: Record<keyof ScheduledBackupOptions, "string" | "number"> = { schedule: "string", retention: "number", etcdImage: "string", shellImage: "string" };
+const BACKUP_KEYS: Record<keyof ScheduledBackupOptions, "string" | "number"> = {
+  schedule: "string",
+  retention: "number",
+  etcdImage: "string",
+  shellImage: "string",
+};
 /** Scheduled snapshots kept at most: each is the whole etcd database. */
 const MAX_RETENTION = 1000;
 
@@ -102,11 +107,39 @@ const MAX_RETENTION = 1000;
  */
 const keysOf = <T>(record: Record<keyof T, true>): string[] => Object.keys(record);
 /** The settings of a stack that are its topology (what planTopology reads). */
-export const SPEC_KEYS = keysOf<TopologySpec>({ clusterName: true, controlPlanes: true, workers: true, controlPlaneBudget: true, apiServerAddress: true, apiServerPort: true, nodeImage: true, allowCgroupV1: true });
+export const SPEC_KEYS = keysOf<TopologySpec>({
+  clusterName: true,
+  controlPlanes: true,
+  workers: true,
+  controlPlaneBudget: true,
+  apiServerAddress: true,
+  apiServerPort: true,
+  nodeImage: true,
+  allowCgroupV1: true,
+});
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
-const STACK_KEYS = [...keysOf<Omit<StackDefinition, "id" | "spec">>({ availability: true, platformObjects: true, scheduledBackups: true, dataDir: true, backupDir: true, kubeconfigPath: true, clusterApiManagement: true, recoverOnPlan: true, target: true, clusterApi: true }), ...SPEC_KEYS];
-const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({ kubernetesVersion: true, namespace: true, managementKubeconfig: true, loadBalancerImage: true });
+const STACK_KEYS = [
+  ...keysOf<Omit<StackDefinition, "id" | "spec">>({
+    availability: true,
+    platformObjects: true,
+    scheduledBackups: true,
+    dataDir: true,
+    backupDir: true,
+    kubeconfigPath: true,
+    clusterApiManagement: true,
+    recoverOnPlan: true,
+    target: true,
+    clusterApi: true,
+  }),
+  ...SPEC_KEYS,
+];
+const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({
+  kubernetesVersion: true,
+  namespace: true,
+  managementKubeconfig: true,
+  loadBalancerImage: true,
+});
 /** The topology settings among a stack's props. */
 export function topologySpecOf(props: TopologySpec): TopologySpec {
   const given = props as Record<string, unknown>;
@@ -143,7 +176,11 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
   } catch (e) {
     // The parser recurses once per level of nesting: thousands of `[` exhaust the stack.
     if (!(e instanceof RangeError)) throw e;
-    v.push({ field: "yaml", value: "nesting", rule: `nests too deeply for the parser; a config may nest at most ${CONFIG_LIMITS.depth} levels` });
+    v.push({
+      field: "yaml",
+      value: "nesting",
+      rule: `nests too deeply for the parser; a config may nest at most ${CONFIG_LIMITS.depth} levels`,
+    });
     return;
   }
   if (doc.errors.length > 0) {
@@ -167,7 +204,11 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
   try {
     raw = doc.toJS({ maxAliasCount: CONFIG_LIMITS.aliases });
   } catch (e) {
-    v.push({ field: "yaml", value: `${CONFIG_LIMITS.aliases}+ aliases`, rule: `uses too many aliases (${(e as Error).message.split(".")[0]}); at most ${CONFIG_LIMITS.aliases}` });
+    v.push({
+      field: "yaml",
+      value: `${CONFIG_LIMITS.aliases}+ aliases`,
+      rule: `uses too many aliases (${(e as Error).message.split(".")[0]}); at most ${CONFIG_LIMITS.aliases}`,
+    });
     return;
   }
   const stacks = isRecord(raw) ? raw.stacks : undefined;
@@ -235,7 +276,15 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
 }
 
 /** Tags a config may carry: plain maps, lists and scalars (what toJS turns into data unchanged). */
-const PLAIN_TAGS = new Set(["tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"]);
+const PLAIN_TAGS = new Set([
+  "tag:yaml.org,2002:map",
+  "tag:yaml.org,2002:seq",
+  "tag:yaml.org,2002:str",
+  "tag:yaml.org,2002:int",
+  "tag:yaml.org,2002:float",
+  "tag:yaml.org,2002:bool",
+  "tag:yaml.org,2002:null",
+]);
 
 /**
  * What a config's YAML may not hold, found in one walk (linear in its size): nesting deeper than
@@ -254,22 +303,39 @@ function yamlShapeViolations(root: unknown, lines: LineCounter): Violation[] {
     if (!isNode(node)) return true;
     nodes += 1;
     if (nodes > CONFIG_LIMITS.nodes) {
-      v.push({ field: "yaml", value: `${CONFIG_LIMITS.nodes}+ nodes`, rule: `has too many keys and values; a config may have at most ${CONFIG_LIMITS.nodes}` });
+      v.push({
+        field: "yaml",
+        value: `${CONFIG_LIMITS.nodes}+ nodes`,
+        rule: `has too many keys and values; a config may have at most ${CONFIG_LIMITS.nodes}`,
+      });
       return false;
     }
     if (depth > CONFIG_LIMITS.depth) {
-      v.push({ field: where(node), value: `depth ${depth}`, rule: `nests too deep; a config may nest at most ${CONFIG_LIMITS.depth} levels` });
+      v.push({
+        field: where(node),
+        value: `depth ${depth}`,
+        rule: `nests too deep; a config may nest at most ${CONFIG_LIMITS.depth} levels`,
+      });
       return false;
     }
     if (node.tag && !PLAIN_TAGS.has(node.tag)) {
-      v.push({ field: where(node), value: node.tag.replace(/^tag:yaml.org,2002:/, "!!"), rule: "is a YAML tag a config may not use: only plain maps, lists and scalars" });
+      v.push({
+        field: where(node),
+        value: node.tag.replace(/^tag:yaml.org,2002:/, "!!"),
+        rule: "is a YAML tag a config may not use: only plain maps, lists and scalars",
+      });
     }
     if (isMap(node)) {
       const seen = new Set<string>();
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
         if (key !== undefined) {
-          if (seen.has(key)) v.push({ field: where(pair.key as Scalar), value: key, rule: "is a second key of this map that reads the same (e.g. true and \"true\"); keys must differ as text" });
+          if (seen.has(key))
+            v.push({
+              field: where(pair.key as Scalar),
+              value: key,
+              rule: 'is a second key of this map that reads the same (e.g. true and "true"); keys must differ as text',
+            });
           seen.add(key);
         }
         if (!walk(pair.key, depth + 1) || !walk(pair.value, depth + 1)) return false;
@@ -285,10 +351,10 @@ function yamlShapeViolations(root: unknown, lines: LineCounter): Violation[] {
 
 function unknownKeys(at: string, map: Record<string, unknown>, known: readonly string[], v: Violation[]): void {
   for (const key of Object.keys(map)) {
-    if (!known.includes(key)) v.push({ field: at ? `${at}.${key}` : key, value: map[key], rule: `is not a known setting (${known.join(", ")})` });
+    if (!known.includes(key))
+      v.push({ field: at ? `${at}.${key}` : key, value: map[key], rule: `is not a known setting (${known.join(", ")})` });
   }
 }
-
 
 /** The violations of a scheduledBackups setting, from a file or from code. */
 export function scheduledBackupViolations(field: string, value: unknown): Violation[] {
@@ -315,38 +381,70 @@ export function scheduledBackupViolations(field: string, value: unknown): Violat
  * and combinations that would silently do nothing.
  */
 export function settingViolations(
-  s: Pick<StackDefinition, "dataDir" | "backupDir" | "kubeconfigPath" | "scheduledBackups" | "platformObjects" | "clusterApiManagement" | "recoverOnPlan" | "target" | "clusterApi">,
+  s: Pick<
+    StackDefinition,
+    | "dataDir"
+    | "backupDir"
+    | "kubeconfigPath"
+    | "scheduledBackups"
+    | "platformObjects"
+    | "clusterApiManagement"
+    | "recoverOnPlan"
+    | "target"
+    | "clusterApi"
+  >,
   prefix = "",
 ): Violation[] {
   const v: Violation[] = [];
-  if (s.target !== undefined && !TARGETS.includes(s.target)) v.push({ field: `${prefix}target`, value: s.target, rule: `must be one of ${TARGETS.join(", ")}` });
+  if (s.target !== undefined && !TARGETS.includes(s.target))
+    v.push({ field: `${prefix}target`, value: s.target, rule: `must be one of ${TARGETS.join(", ")}` });
   if (s.target === "cluster-api") {
     // What only a kind cluster on this machine has: a host directory, the CronJob, the objects kindha creates after the cluster.
-    for (const key of ["dataDir", "backupDir", "kubeconfigPath", "scheduledBackups", "platformObjects", "clusterApiManagement", "recoverOnPlan"] as const) {
-      if (s[key] !== undefined) v.push({ field: `${prefix}${key}`, value: s[key], rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's" });
+    for (const key of [
+      "dataDir",
+      "backupDir",
+      "kubeconfigPath",
+      "scheduledBackups",
+      "platformObjects",
+      "clusterApiManagement",
+      "recoverOnPlan",
+    ] as const) {
+      if (s[key] !== undefined)
+        v.push({
+          field: `${prefix}${key}`,
+          value: s[key],
+          rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's",
+        });
     }
   }
   if (s.clusterApi !== undefined) {
     if (s.target !== "cluster-api") v.push({ field: `${prefix}clusterApi`, value: s.clusterApi, rule: "needs target: cluster-api" });
-    else if (!isRecord(s.clusterApi)) v.push({ field: `${prefix}clusterApi`, value: s.clusterApi, rule: `must be a map of ${CLUSTER_API_KEYS.join(", ")}` });
+    else if (!isRecord(s.clusterApi))
+      v.push({ field: `${prefix}clusterApi`, value: s.clusterApi, rule: `must be a map of ${CLUSTER_API_KEYS.join(", ")}` });
     else {
       unknownKeys(`${prefix}clusterApi`, s.clusterApi, CLUSTER_API_KEYS, v);
-      if (s.clusterApi.managementKubeconfig !== undefined) v.push(...hostPathViolations(`${prefix}clusterApi.managementKubeconfig`, s.clusterApi.managementKubeconfig));
+      if (s.clusterApi.managementKubeconfig !== undefined)
+        v.push(...hostPathViolations(`${prefix}clusterApi.managementKubeconfig`, s.clusterApi.managementKubeconfig));
       v.push(...capdViolations(s.clusterApi, `${prefix}clusterApi`));
     }
   }
   if (s.dataDir !== undefined && s.dataDir !== false) v.push(...hostPathViolations(`${prefix}dataDir`, s.dataDir));
-  for (const key of ["backupDir", "kubeconfigPath"] as const) if (s[key] !== undefined) v.push(...hostPathViolations(`${prefix}${key}`, s[key]));
+  for (const key of ["backupDir", "kubeconfigPath"] as const)
+    if (s[key] !== undefined) v.push(...hostPathViolations(`${prefix}${key}`, s[key]));
   v.push(...scheduledBackupViolations(`${prefix}scheduledBackups`, s.scheduledBackups));
   if (s.platformObjects === false && isRecord(s.scheduledBackups)) {
-    v.push({ field: `${prefix}scheduledBackups`, value: s.scheduledBackups, rule: "needs platformObjects: the backup CronJob is a platform object; set scheduledBackups: false, or platformObjects: true" });
+    v.push({
+      field: `${prefix}scheduledBackups`,
+      value: s.scheduledBackups,
+      rule: "needs platformObjects: the backup CronJob is a platform object; set scheduledBackups: false, or platformObjects: true",
+    });
   }
   for (const key of ["platformObjects", "clusterApiManagement", "recoverOnPlan"] as const) {
-    if (s[key] !== undefined && typeof s[key] !== "boolean") v.push({ field: `${prefix}${key}`, value: s[key], rule: "must be true or false" });
+    if (s[key] !== undefined && typeof s[key] !== "boolean")
+      v.push({ field: `${prefix}${key}`, value: s[key], rule: "must be true or false" });
   }
   return v;
 }
-
 
 /**
  * Plans every stack given in code, collecting the problems of all of them into one

@@ -77,7 +77,9 @@ const HOST_PATH = /^(~\/|\/)[A-Za-z0-9._@+/-]*$/;
 /** The violations of a host-path setting (none when it is fine). */
 export function hostPathViolations(field: string, value: unknown): Violation[] {
   if (typeof value !== "string" || !HOST_PATH.test(value) || value.split("/").includes("..")) {
-    return [{ field, value, rule: "must be an absolute or ~/ path of letters, digits and . _ @ + - / (no '..', spaces or other characters)" }];
+    return [
+      { field, value, rule: "must be an absolute or ~/ path of letters, digits and . _ @ + - / (no '..', spaces or other characters)" },
+    ];
   }
   if (value === "/" || value === "~/") return [{ field, value, rule: "must name a directory of its own, not / or ~/ itself" }];
   return [];

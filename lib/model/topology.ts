@@ -151,10 +151,10 @@ export function kindClusterPsArgs(cluster: string): string[] {
 
 /** Sum of budgets. */
 export function totalBudget(nodes: readonly { budget: NodeBudget }[]): NodeBudget {
-  return nodes.reduce(
-    (sum, n) => ({ cpu: sum.cpu + n.budget.cpu, memoryGiB: sum.memoryGiB + n.budget.memoryGiB }),
-    { cpu: 0, memoryGiB: 0 },
-  );
+  return nodes.reduce((sum, n) => ({ cpu: sum.cpu + n.budget.cpu, memoryGiB: sum.memoryGiB + n.budget.memoryGiB }), {
+    cpu: 0,
+    memoryGiB: 0,
+  });
 }
 
 /** kind's node names: `<cluster>-control-plane`, `<cluster>-control-plane2`, `<cluster>-worker`, ... */

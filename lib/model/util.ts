@@ -15,5 +15,8 @@ export function hostPort(host: string, port: number): string {
 
 /** UTC `yyyymmddThhmmssZ`, the stamp in snapshot and export names. */
 export function utcStamp(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
 }

@@ -15,7 +15,10 @@ const LOOPBACK = new Set(["127.0.0.1", "::1", "0:0:0:0:0:0:0:1"]);
 /** The IP addresses a certificate's subjectAltName lists. */
 export function certIpSans(pem: string): string[] {
   const sans = new X509Certificate(pem).subjectAltName ?? "";
-  return sans.split(", ").filter((s) => s.startsWith("IP Address:")).map((s) => s.slice("IP Address:".length));
+  return sans
+    .split(", ")
+    .filter((s) => s.startsWith("IP Address:"))
+    .map((s) => s.slice("IP Address:".length));
 }
 
 /**
@@ -55,7 +58,9 @@ export function earliestCert(certs: readonly CertExpiry[]): CertExpiry | undefin
 export function fileOfBundle(bundle: CommandResult, name: string): CommandResult {
   if (bundle.code !== 0) return bundle;
   const part = bundle.stdout.split(/^== /m).find((p) => p.slice(0, p.indexOf("\n")).trim() === name);
-  return part === undefined ? { code: 1, stdout: "", stderr: `no ${name} under /etc/kubernetes` } : { code: 0, stdout: part.slice(part.indexOf("\n") + 1), stderr: "" };
+  return part === undefined
+    ? { code: 1, stdout: "", stderr: `no ${name} under /etc/kubernetes` }
+    : { code: 0, stdout: part.slice(part.indexOf("\n") + 1), stderr: "" };
 }
 
 /** The certificates in {@link CERT_BUNDLE_SCRIPT}'s output; throws on one that does not parse. */

@@ -77,7 +77,10 @@ export class ClusterClient {
    * scripts/etcd.sh run in `node`'s etcd pod, or without a connection (snapshot-status of a local
    * file, backup, which finds its node itself).
    */
-  etcd(node?: string, opts: { readonly endpoints?: readonly string[]; readonly env?: NodeJS.ProcessEnv; readonly timeoutMs?: number } = {}): EtcdScript {
+  etcd(
+    node?: string,
+    opts: { readonly endpoints?: readonly string[]; readonly env?: NodeJS.ProcessEnv; readonly timeoutMs?: number } = {},
+  ): EtcdScript {
     const conn = node ? { mode: "kind" as const, kubeconfig: this.a.kubeconfig, node, endpoints: opts.endpoints } : undefined;
     return new EtcdScript(conn, {
       exec: this.a.exec,
@@ -95,7 +98,12 @@ export class ClusterClient {
   }
 
   /** The health report, or why there is none. */
-  async etcdHealth(node: string, expect: number, endpoints?: readonly string[], timeoutMs?: number): Promise<{ report: HealthReport } | { reason: string; result: CommandResult }> {
+  async etcdHealth(
+    node: string,
+    expect: number,
+    endpoints?: readonly string[],
+    timeoutMs?: number,
+  ): Promise<{ report: HealthReport } | { reason: string; result: CommandResult }> {
     const result = await this.etcdHealthResult(node, expect, endpoints, timeoutMs);
     const got = healthReportOf(result);
     return "report" in got ? got : { reason: got.reason, result };
@@ -113,7 +121,10 @@ export class ClusterClient {
     if (t.controlPlanes.length < 2) return undefined;
     return this.etcd(t.controlPlanes[0].name, { timeoutMs: 60_000 })
       .leader()
-      .then((l) => l.name, () => undefined);
+      .then(
+        (l) => l.name,
+        () => undefined,
+      );
   }
 
   /** Snapshot status of a local file, read with `node`'s etcd image when this machine has no etcdutl. */

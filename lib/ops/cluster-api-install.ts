@@ -4,6 +4,7 @@
  * builds. No cert-manager: the install makes a CA and each webhook's serving certificate
  * (openssl, in a private directory it removes), and the components trust that CA
  * (lib/model/cluster-api-components.ts). Each step is checked; the first failure stops the install.
+ * Over 300 lines because each install step is written out with its own check.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -54,12 +55,27 @@ subjectAltName = $ENV::KINDHA_SANS
 `;
 /** One object per provider's webhooks, valid, for a server-side dry run. */
 const WEBHOOK_PROBE = [
-  { apiVersion: "cluster.x-k8s.io/v1beta2", kind: "Cluster", spec: { controlPlaneRef: { apiGroup: "controlplane.cluster.x-k8s.io", kind: "KubeadmControlPlane", name: "kindha-install-probe" } } },
-  { apiVersion: "bootstrap.cluster.x-k8s.io/v1beta2", kind: "KubeadmConfigTemplate", spec: { template: { spec: { format: "cloud-config" } } } },
+  {
+    apiVersion: "cluster.x-k8s.io/v1beta2",
+    kind: "Cluster",
+    spec: { controlPlaneRef: { apiGroup: "controlplane.cluster.x-k8s.io", kind: "KubeadmControlPlane", name: "kindha-install-probe" } },
+  },
+  {
+    apiVersion: "bootstrap.cluster.x-k8s.io/v1beta2",
+    kind: "KubeadmConfigTemplate",
+    spec: { template: { spec: { format: "cloud-config" } } },
+  },
   {
     apiVersion: "controlplane.cluster.x-k8s.io/v1beta2",
     kind: "KubeadmControlPlane",
-    spec: { version: "v1.36.1", machineTemplate: { spec: { infrastructureRef: { apiGroup: "infrastructure.cluster.x-k8s.io", kind: "DockerMachineTemplate", name: "kindha-install-probe" } } } },
+    spec: {
+      version: "v1.36.1",
+      machineTemplate: {
+        spec: {
+          infrastructureRef: { apiGroup: "infrastructure.cluster.x-k8s.io", kind: "DockerMachineTemplate", name: "kindha-install-probe" },
+        },
+      },
+    },
   },
   { apiVersion: "infrastructure.cluster.x-k8s.io/v1beta2", kind: "DockerMachineTemplate", spec: { template: { spec: {} } } },
 ]
@@ -70,8 +86,10 @@ const DAYS = "3650";
 
 export function installSteps(c: InstallContext): Step<InstallContext>[] {
   const s: State = {};
-  const kubectl = (args: string[], timeoutMs = 120_000) => c.exec("kubectl", ["--kubeconfig", c.kubeconfig, ...args], { env: c.env, timeoutMs });
-  const openssl = (args: string[], sans = "") => c.exec("openssl", args, { env: { ...c.env, KINDHA_SANS: sans }, cwd: c.workDir, timeoutMs: 60_000 });
+  const kubectl = (args: string[], timeoutMs = 120_000) =>
+    c.exec("kubectl", ["--kubeconfig", c.kubeconfig, ...args], { env: c.env, timeoutMs });
+  const openssl = (args: string[], sans = "") =>
+    c.exec("openssl", args, { env: { ...c.env, KINDHA_SANS: sans }, cwd: c.workDir, timeoutMs: 60_000 });
   const file = (name: string, text: string) => {
     const path = join(c.workDir, name);
     writeFileSync(path, text, { mode: 0o600 });
@@ -86,10 +104,19 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
         if (ps.code !== 0) return failedCommand(`${c.containerCli} ps`, ps);
         const ids = ps.stdout.split("\n").filter(Boolean);
         if (ids.length === 0) return failed(`no node container of kind cluster ${c.clusterName}`);
-        const r = await c.exec(c.containerCli, ["inspect", "-f", "{{.Name}} {{range .Mounts}}{{.Destination}} {{end}}", ...ids], { env: c.env });
+        const r = await c.exec(c.containerCli, ["inspect", "-f", "{{.Name}} {{range .Mounts}}{{.Destination}} {{end}}", ...ids], {
+          env: c.env,
+        });
         if (r.code !== 0) return failedCommand(`${c.containerCli} inspect`, r);
-        const without = r.stdout.split("\n").filter(Boolean).filter((l) => !l.split(" ").includes(DEFAULTS.dockerSocket)).map((l) => l.split(" ")[0].replace(/^\//, ""));
-        if (without.length > 0) return failed(`${without.join(", ")} do not mount ${DEFAULTS.dockerSocket}, which CAPD needs: set clusterApiManagement: true for the stack and re-create it`);
+        const without = r.stdout
+          .split("\n")
+          .filter(Boolean)
+          .filter((l) => !l.split(" ").includes(DEFAULTS.dockerSocket))
+          .map((l) => l.split(" ")[0].replace(/^\//, ""));
+        if (without.length > 0)
+          return failed(
+            `${without.join(", ")} do not mount ${DEFAULTS.dockerSocket}, which CAPD needs: set clusterApiManagement: true for the stack and re-create it`,
+          );
         return ok(`${ids.length} nodes`);
       },
     },
@@ -101,7 +128,23 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
           const installed = await installedCa(prepareComponents(c.components, c.images, "").certificates);
           if (installed === undefined) {
             file("openssl.cnf", OPENSSL_CONFIG);
-            const r = await openssl(["req", "-x509", "-config", "openssl.cnf", "-extensions", "ca", ...KEY, "-keyout", "ca.key", "-out", "ca.crt", "-days", DAYS, "-subj", "/CN=kindha-cluster-api-webhooks"]);
+            const r = await openssl([
+              "req",
+              "-x509",
+              "-config",
+              "openssl.cnf",
+              "-extensions",
+              "ca",
+              ...KEY,
+              "-keyout",
+              "ca.key",
+              "-out",
+              "ca.crt",
+              "-days",
+              DAYS,
+              "-subj",
+              "/CN=kindha-cluster-api-webhooks",
+            ]);
             if (r.code !== 0) return failedCommand("openssl (CA)", r);
           }
           s.keepCertificates = installed !== undefined;
@@ -110,14 +153,19 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
           return failed((e as Error).message);
         }
         const p = s.prepared;
-        return ok(`${s.keepCertificates ? "kept the installed CA and certificates" : "a new CA"}; ${p.objects.length} objects, ${p.certificates.length} serving certificates, images ${p.images.join(", ")}`);
+        return ok(
+          `${s.keepCertificates ? "kept the installed CA and certificates" : "a new CA"}; ${p.objects.length} objects, ${p.certificates.length} serving certificates, images ${p.images.join(", ")}`,
+        );
       },
     },
     {
       name: "load the controller images into the nodes",
       next: "check the Docker engine and the nodes' disk space, then install again; nothing was applied yet",
       run: async () => {
-        const r = await c.exec("kind", ["load", "docker-image", "--name", c.clusterName, ...s.prepared!.images], { env: c.env, timeoutMs: 15 * 60_000 });
+        const r = await c.exec("kind", ["load", "docker-image", "--name", c.clusterName, ...s.prepared!.images], {
+          env: c.env,
+          timeoutMs: 15 * 60_000,
+        });
         return r.code === 0 ? ok() : failedCommand("kind load docker-image", r);
       },
     },
@@ -127,7 +175,15 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
       run: async () => {
         const p = s.prepared!;
         const namespaces = p.objects.filter((o) => o.kind === "Namespace");
-        const ns = await kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager", "kindha", "-f", file("namespaces.yaml", namespaces.map((o) => stringify(o)).join("---\n"))]);
+        const ns = await kubectl([
+          "apply",
+          "--server-side",
+          "--force-conflicts",
+          "--field-manager",
+          "kindha",
+          "-f",
+          file("namespaces.yaml", namespaces.map((o) => stringify(o)).join("---\n")),
+        ]);
         if (ns.code !== 0) return failedCommand("kubectl apply (namespaces)", ns);
         for (const cert of s.keepCertificates ? [] : p.certificates) {
           const why = await servingCertificate(cert);
@@ -141,7 +197,18 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
       next: `check the management cluster (npm run verify -- ${c.stackId}), then install again: apply is idempotent`,
       run: async () => {
         const rest = s.prepared!.objects.filter((o) => o.kind !== "Namespace");
-        const r = await kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager", "kindha", "-f", file("components.yaml", rest.map((o) => stringify(o)).join("---\n"))], 5 * 60_000);
+        const r = await kubectl(
+          [
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "kindha",
+            "-f",
+            file("components.yaml", rest.map((o) => stringify(o)).join("---\n")),
+          ],
+          5 * 60_000,
+        );
         return r.code === 0 ? ok(`${rest.length} objects`) : failedCommand("kubectl apply (components)", r);
       },
     },
@@ -149,9 +216,18 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
       name: "the controllers are available and their webhooks answer",
       next: `look at the controllers' pods (kubectl get pods -A -l cluster.x-k8s.io/provider) and their logs; install again once they run`,
       run: async () => {
-        const namespaces = [...new Set(s.prepared!.objects.filter((o) => o.kind === "Deployment").map((o) => String((o.metadata as Record<string, unknown>).namespace)))];
+        const namespaces = [
+          ...new Set(
+            s
+              .prepared!.objects.filter((o) => o.kind === "Deployment")
+              .map((o) => String((o.metadata as Record<string, unknown>).namespace)),
+          ),
+        ];
         for (const ns of namespaces) {
-          const r = await kubectl(["wait", "--for=condition=Available", "deployment", "--all", "-n", ns, `--timeout=${Math.round(c.waitMs / 1000)}s`], c.waitMs + 30_000);
+          const r = await kubectl(
+            ["wait", "--for=condition=Available", "deployment", "--all", "-n", ns, `--timeout=${Math.round(c.waitMs / 1000)}s`],
+            c.waitMs + 30_000,
+          );
           if (r.code !== 0) return failedCommand(`waiting for the deployments of ${ns}`, r);
         }
         // A Deployment is Available before its Service routes to it: dry-run one object per
@@ -164,7 +240,9 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
           },
           { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock },
         );
-        return last.r.code === 0 ? ok(`${namespaces.join(", ")}; webhooks answer`) : failedCommand("a dry run through the webhooks", last.r);
+        return last.r.code === 0
+          ? ok(`${namespaces.join(", ")}; webhooks answer`)
+          : failedCommand("a dry run through the webhooks", last.r);
       },
     },
   ];
@@ -177,7 +255,16 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
   async function installedCa(certs: readonly ServingCertificate[]): Promise<string | undefined> {
     const cas = new Set<string>();
     for (const cert of certs) {
-      const r = await kubectl(["get", "secret", "-n", cert.namespace, cert.secretName, "--ignore-not-found", "-o", "jsonpath={.data.ca\\.crt}"]);
+      const r = await kubectl([
+        "get",
+        "secret",
+        "-n",
+        cert.namespace,
+        cert.secretName,
+        "--ignore-not-found",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+      ]);
       if (r.code !== 0 || r.stdout.trim() === "") return undefined;
       cas.add(r.stdout.trim());
     }
@@ -192,7 +279,27 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
   async function servingCertificate(cert: ServingCertificate): Promise<string | undefined> {
     const base = `${cert.namespace}-${cert.secretName}`;
     const r = await openssl(
-      ["req", "-x509", "-config", "openssl.cnf", "-extensions", "leaf", "-CA", "ca.crt", "-CAkey", "ca.key", ...KEY, "-keyout", `${base}.key`, "-out", `${base}.crt`, "-days", DAYS, "-subj", `/CN=${cert.dnsNames[0].split(".")[0].slice(0, 64)}`],
+      [
+        "req",
+        "-x509",
+        "-config",
+        "openssl.cnf",
+        "-extensions",
+        "leaf",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        ...KEY,
+        "-keyout",
+        `${base}.key`,
+        "-out",
+        `${base}.crt`,
+        "-days",
+        DAYS,
+        "-subj",
+        `/CN=${cert.dnsNames[0].split(".")[0].slice(0, 64)}`,
+      ],
       cert.dnsNames.map((d) => `DNS:${d}`).join(","),
     );
     if (r.code !== 0) return `openssl (${base}) failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop()}`;
@@ -200,8 +307,17 @@ export function installSteps(c: InstallContext): Step<InstallContext>[] {
     if (del.code !== 0) return `kubectl delete secret ${cert.namespace}/${cert.secretName} failed: ${del.stderr.trim()}`;
     const at = (f: string) => join(c.workDir, f);
     const create = await kubectl([
-      "create", "secret", "generic", cert.secretName, "-n", cert.namespace, "--type", "kubernetes.io/tls",
-      `--from-file=tls.crt=${at(`${base}.crt`)}`, `--from-file=tls.key=${at(`${base}.key`)}`, `--from-file=ca.crt=${at("ca.crt")}`,
+      "create",
+      "secret",
+      "generic",
+      cert.secretName,
+      "-n",
+      cert.namespace,
+      "--type",
+      "kubernetes.io/tls",
+      `--from-file=tls.crt=${at(`${base}.crt`)}`,
+      `--from-file=tls.key=${at(`${base}.key`)}`,
+      `--from-file=ca.crt=${at("ca.crt")}`,
     ]);
     return create.code === 0 ? undefined : `kubectl create secret ${cert.namespace}/${cert.secretName} failed: ${create.stderr.trim()}`;
   }

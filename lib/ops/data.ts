@@ -103,7 +103,8 @@ export async function resume(k: ClusterClient, scaled: readonly Scaled[]): Promi
   const problems: string[] = [];
   for (const w of scaled) {
     const r = await scale(k, w, w.replicas);
-    if (r.code !== 0) problems.push(`kubectl -n ${w.namespace} scale ${w.kind.toLowerCase()}/${w.name} --replicas=${w.replicas} (${lastLine(r)})`);
+    if (r.code !== 0)
+      problems.push(`kubectl -n ${w.namespace} scale ${w.kind.toLowerCase()}/${w.name} --replicas=${w.replicas} (${lastLine(r)})`);
   }
   return problems;
 }
@@ -114,7 +115,11 @@ export async function resume(k: ClusterClient, scaled: readonly Scaled[]): Promi
  */
 export async function archiveVolumes(k: ClusterClient, node: string, file: string): Promise<void> {
   await makeStagingDir(k, node);
-  const tar = await k.inNode(node, ["sh", "-c", 'umask 077 && tar -C "$2" --exclude="./$3" -czf "$1" .', "-", NODE_STAGING, NODE_DATA_DIR, DATA_OWNER_FILE], 1_800_000);
+  const tar = await k.inNode(
+    node,
+    ["sh", "-c", 'umask 077 && tar -C "$2" --exclude="./$3" -czf "$1" .', "-", NODE_STAGING, NODE_DATA_DIR, DATA_OWNER_FILE],
+    1_800_000,
+  );
   if (tar.code !== 0) throw new Error(`archiving ${NODE_DATA_DIR} on ${node} failed: ${lastLine(tar)}`);
   const cp = await k.containers(["cp", `${node}:${NODE_STAGING}`, file], 1_800_000);
   await k.inNode(node, ["rm", "-f", NODE_STAGING]);
@@ -176,7 +181,10 @@ export function dataDirOf(v: VolumeInfo): string | undefined {
 }
 
 /** What the host data directory holds of the Bound volumes: those whose directory is missing, and those whose directory is empty. */
-export function volumesOnHost(volumes: readonly VolumeInfo[], dirs: { present: ReadonlySet<string>; empty: ReadonlySet<string> }): { bound: number; missing: string[]; empty: string[] } {
+export function volumesOnHost(
+  volumes: readonly VolumeInfo[],
+  dirs: { present: ReadonlySet<string>; empty: ReadonlySet<string> },
+): { bound: number; missing: string[]; empty: string[] } {
   const bound = volumes.filter((v) => v.phase === "Bound" && dataDirOf(v) !== undefined);
   const label = (v: VolumeInfo) => `${v.claim || v.name} (${dataDirOf(v)})`;
   return {
@@ -187,7 +195,10 @@ export function volumesOnHost(volumes: readonly VolumeInfo[], dirs: { present: R
 }
 
 /** Reads the volumes and the directories a node sees; throws naming the command that failed. */
-export async function readVolumesOnHost(k: ClusterClient, node: string): Promise<{ volumes: VolumeInfo[]; bound: number; missing: string[]; empty: string[] }> {
+export async function readVolumesOnHost(
+  k: ClusterClient,
+  node: string,
+): Promise<{ volumes: VolumeInfo[]; bound: number; missing: string[]; empty: string[] }> {
   const pv = await k.kubectl(["get", "pv", "-o", "json"], { timeoutMs: 60_000 });
   if (pv.code !== 0) throw new Error(`kubectl get pv failed: ${lastLine(pv)}`);
   const dirs = await listVolumeDirs(k, node);
@@ -204,7 +215,9 @@ export async function readVolumesOnHost(k: ClusterClient, node: string): Promise
 export async function retainVolumes(k: ClusterClient, volumes: readonly VolumeInfo[]): Promise<string[]> {
   const todo = volumes.filter((v) => dataDirOf(v) !== undefined && v.reclaimPolicy !== "Retain");
   for (const v of todo) {
-    const r = await k.kubectl(["patch", "pv", v.name, "--type", "merge", "-p", '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'], { timeoutMs: 60_000 });
+    const r = await k.kubectl(["patch", "pv", v.name, "--type", "merge", "-p", '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'], {
+      timeoutMs: 60_000,
+    });
     if (r.code !== 0) throw new Error(`setting Retain on volume ${v.name} failed: ${lastLine(r)}`);
   }
   return todo.map((v) => v.name);

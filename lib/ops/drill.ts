@@ -99,11 +99,19 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   const before = await verifyOnce(c.topology, c);
   c.log(renderChecks(before));
   if (!before.every((r) => r.ok)) {
-    return { ok: false, message: `drill refused: stack ${c.stackId} is not healthy before the drill (a drill on a degraded cluster could lose quorum); fix it first` };
+    return {
+      ok: false,
+      message: `drill refused: stack ${c.stackId} is not healthy before the drill (a drill on a degraded cluster could lose quorum); fix it first`,
+    };
   }
   const nodes = await kc("get", "nodes", "-o", "json");
   const etcdHealth = async (): Promise<HealthState | "unknown"> => {
-    const got = await k.etcdHealth(c.topology.controlPlanes[0].name, c.topology.etcd.members.length, etcdMemberEndpoints(c.topology, nodes), 30_000);
+    const got = await k.etcdHealth(
+      c.topology.controlPlanes[0].name,
+      c.topology.etcd.members.length,
+      etcdMemberEndpoints(c.topology, nodes),
+      30_000,
+    );
     return "report" in got ? got.report.state : "unknown";
   };
   const cannot = await createProbeConfigMap(k, DRILL_CONFIGMAP);
@@ -129,7 +137,11 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
       every(c.intervalMs, probes.write),
       every(Math.max(c.intervalMs, ETCD_EVERY_MS), etcdHealth),
     ]);
-    samples = { api: api.map(([at, ok]) => ({ at, ok })), write: write.map(([at, ok]) => ({ at, ok })), etcd: etcd.map(([at, state]) => ({ at, state })) };
+    samples = {
+      api: api.map(([at, ok]) => ({ at, ok })),
+      write: write.map(([at, ok]) => ({ at, ok })),
+      etcd: etcd.map(([at, state]) => ({ at, state })),
+    };
     c.log("  t(s)   probe  result");
     const rows = [
       ...samples.api.map((s) => [s.at, "API  ", s.ok ? "ok" : "FAIL"] as const),
@@ -158,8 +170,12 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   }
   const summary = summarizeDrill(samples);
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-  c.log(`writes unavailable for ${secs(summary.write.unavailableMs)} in total (longest ${secs(summary.write.longestMs)}; ${summary.write.failures} of ${summary.write.samples} writes failed)`);
-  c.log(`API unavailable for ${secs(summary.api.unavailableMs)} in total (longest ${secs(summary.api.longestMs)}; ${summary.api.failures} of ${summary.api.samples} /readyz probes failed)`);
+  c.log(
+    `writes unavailable for ${secs(summary.write.unavailableMs)} in total (longest ${secs(summary.write.longestMs)}; ${summary.write.failures} of ${summary.write.samples} writes failed)`,
+  );
+  c.log(
+    `API unavailable for ${secs(summary.api.unavailableMs)} in total (longest ${secs(summary.api.longestMs)}; ${summary.api.failures} of ${summary.api.samples} /readyz probes failed)`,
+  );
 
   c.log(`waiting for ${victim} to be Ready again`);
   const ready = await pollUntil(
@@ -173,7 +189,11 @@ export async function runDrill(c: DrillContext): Promise<DrillOutcome> {
   c.log(renderChecks(after.results));
   await kc("-n", "default", "delete", "configmap", DRILL_CONFIGMAP, "--ignore-not-found");
 
-  const problems = [...summary.problems, ...(ready.done ? [] : [`${victim} did not become Ready again`]), ...(after.done ? [] : ["verify after the drill failed"])];
+  const problems = [
+    ...summary.problems,
+    ...(ready.done ? [] : [`${victim} did not become Ready again`]),
+    ...(after.done ? [] : ["verify after the drill failed"]),
+  ];
   return problems.length === 0
     ? {
         ok: true,

@@ -47,13 +47,21 @@ export function etcdScriptPath(env: NodeJS.ProcessEnv = process.env): string {
 export function connectionArgs(c: EtcdConnection): string[] {
   if (c.mode === "kind") {
     return [
-      "--mode", "kind", "--kubeconfig", c.kubeconfig, "--node", c.node,
+      "--mode",
+      "kind",
+      "--kubeconfig",
+      c.kubeconfig,
+      "--node",
+      c.node,
       ...(c.endpoints && c.endpoints.length > 0 ? ["--endpoints", c.endpoints.join(",")] : []),
     ];
   }
   if (c.endpoints.length === 0) throw new Error("a local etcd connection needs at least one endpoint");
   return [
-    "--mode", "local", "--endpoints", c.endpoints.join(","),
+    "--mode",
+    "local",
+    "--endpoints",
+    c.endpoints.join(","),
     ...(c.cacert ? ["--cacert", c.cacert] : []),
     ...(c.cert ? ["--cert", c.cert] : []),
     ...(c.key ? ["--key", c.key] : []),
@@ -87,7 +95,15 @@ export interface Snapshot {
 /** Arguments of `etcd.sh backup` (the same the destroy-time provisioner passes). */
 export function backupArgs(b: BackupRequest): string[] {
   return [
-    "backup", "--cluster", b.cluster, "--stack", b.stack, "--kubeconfig", b.kubeconfig, "--backup-dir", b.backupDir,
+    "backup",
+    "--cluster",
+    b.cluster,
+    "--stack",
+    b.stack,
+    "--kubeconfig",
+    b.kubeconfig,
+    "--backup-dir",
+    b.backupDir,
     ...(b.node ? ["--node", b.node] : []),
   ];
 }
@@ -131,7 +147,8 @@ function parseLeader(what: string, result: CommandResult): EtcdLeader {
   if (result.code !== 0) throw new EtcdCommandError(what, result);
   const parsed: unknown = JSON.parse(result.stdout.trim().split("\n").pop() ?? "");
   const o = (parsed ?? {}) as Record<string, unknown>;
-  if (typeof o.name !== "string" || typeof o.id !== "string" || !o.name) throw new EtcdCommandError(`${what}: no leader in its output`, result);
+  if (typeof o.name !== "string" || typeof o.id !== "string" || !o.name)
+    throw new EtcdCommandError(`${what}: no leader in its output`, result);
   return { name: o.name, id: o.id };
 }
 
@@ -180,8 +197,16 @@ export class EtcdScript {
   /** Restores a snapshot into a new data dir on this machine; resolves to the data dir. */
   async restore(file: string, t: RestoreTarget): Promise<string> {
     const result = await this.run([
-      "restore", file, "--name", t.name, "--initial-cluster", t.initialCluster,
-      "--initial-advertise-peer-urls", t.peerUrl, "--data-dir", t.dataDir,
+      "restore",
+      file,
+      "--name",
+      t.name,
+      "--initial-cluster",
+      t.initialCluster,
+      "--initial-advertise-peer-urls",
+      t.peerUrl,
+      "--data-dir",
+      t.dataDir,
       ...(t.token ? ["--initial-cluster-token", t.token] : []),
     ]);
     if (result.code !== 0) throw new EtcdCommandError(`etcd.sh restore ${file}`, result);
@@ -205,7 +230,8 @@ export class EtcdScript {
   async backup(b: BackupRequest): Promise<Snapshot> {
     const result = await this.run(backupArgs(b));
     const path = result.code === 0 ? (result.stdout.trim().split("\n").pop() ?? "") : "";
-    if (result.code === 0 && path === "") throw new EtcdCommandError("etcd.sh backup", result, "etcd.sh backup exited 0 but wrote no snapshot");
+    if (result.code === 0 && path === "")
+      throw new EtcdCommandError("etcd.sh backup", result, "etcd.sh backup exited 0 but wrote no snapshot");
     if (path === "") throw new EtcdCommandError("etcd.sh backup", result);
     return { path, log: result.stderr };
   }

@@ -71,15 +71,21 @@ export function parseNodes(text: string): NodeInfo[] {
     const meta = isRecord(n.metadata) ? n.metadata : {};
     const status = isRecord(n.status) ? n.status : {};
     const labels = isRecord(meta.labels) ? meta.labels : {};
-    const ready = arr(status.conditions).filter(isRecord).find((c) => c.type === "Ready");
-    const ip = arr(status.addresses).filter(isRecord).find((a) => a.type === "InternalIP");
+    const ready = arr(status.conditions)
+      .filter(isRecord)
+      .find((c) => c.type === "Ready");
+    const ip = arr(status.addresses)
+      .filter(isRecord)
+      .find((a) => a.type === "InternalIP");
     const info = isRecord(status.nodeInfo) ? status.nodeInfo : {};
     const spec = isRecord(n.spec) ? n.spec : {};
     return {
       name: str(meta.name),
       controlPlane: CONTROL_PLANE_LABEL in labels,
       ready: ready?.status === "True",
-      readyDetail: ready ? [str(ready.reason), str(ready.message)].filter(Boolean).join(": ") || `Ready=${str(ready.status)}` : "no Ready condition",
+      readyDetail: ready
+        ? [str(ready.reason), str(ready.message)].filter(Boolean).join(": ") || `Ready=${str(ready.status)}`
+        : "no Ready condition",
       ...(ip && str(ip.address) ? { internalIp: str(ip.address) } : {}),
       kubeletVersion: str(info.kubeletVersion),
       unschedulable: spec.unschedulable === true,
@@ -123,8 +129,12 @@ export function parseApiAddresses(text: string): ApiAddress[] {
     return arr(data.subsets)
       .filter(isRecord)
       .flatMap((s) => [
-        ...arr(s.addresses).filter(isRecord).map((a) => ({ ip: str(a.ip), ready: true })),
-        ...arr(s.notReadyAddresses).filter(isRecord).map((a) => ({ ip: str(a.ip), ready: false })),
+        ...arr(s.addresses)
+          .filter(isRecord)
+          .map((a) => ({ ip: str(a.ip), ready: true })),
+        ...arr(s.notReadyAddresses)
+          .filter(isRecord)
+          .map((a) => ({ ip: str(a.ip), ready: false })),
       ]);
   }
   return listItems(text, "kubernetes service endpointslices").flatMap((slice) =>
@@ -152,7 +162,13 @@ export function parseClaims(text: string): ClaimInfo[] {
     const meta = isRecord(c.metadata) ? c.metadata : {};
     const spec = isRecord(c.spec) ? c.spec : {};
     const status = isRecord(c.status) ? c.status : {};
-    return { namespace: str(meta.namespace), name: str(meta.name), phase: str(status.phase) || "Unknown", storageClass: str(spec.storageClassName), volume: str(spec.volumeName) };
+    return {
+      namespace: str(meta.namespace),
+      name: str(meta.name),
+      phase: str(status.phase) || "Unknown",
+      storageClass: str(spec.storageClassName),
+      volume: str(spec.volumeName),
+    };
   });
 }
 
@@ -178,8 +194,12 @@ export function parseWorkloads(text: string): WorkloadInfo[] {
     const kind = str(w.kind);
     const template = isRecord(spec.template) && isRecord(spec.template.spec) ? spec.template.spec : {};
     const claims = [
-      ...arr(template.volumes).filter(isRecord).flatMap((v) => (isRecord(v.persistentVolumeClaim) ? [str(v.persistentVolumeClaim.claimName)] : [])),
-      ...arr(spec.volumeClaimTemplates).filter(isRecord).map((t) => (isRecord(t.metadata) ? str(t.metadata.name) : "")),
+      ...arr(template.volumes)
+        .filter(isRecord)
+        .flatMap((v) => (isRecord(v.persistentVolumeClaim) ? [str(v.persistentVolumeClaim.claimName)] : [])),
+      ...arr(spec.volumeClaimTemplates)
+        .filter(isRecord)
+        .map((t) => (isRecord(t.metadata) ? str(t.metadata.name) : "")),
     ].filter(Boolean);
     const daemon = kind === "DaemonSet";
     return {

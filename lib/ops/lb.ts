@@ -13,6 +13,7 @@ export function readLbConfig(k: ClusterClient, lb: string): Promise<CommandResul
 }
 
 export function writeLbConfig(k: ClusterClient, lb: string, config: KindLbConfig): Promise<CommandResult> {
-  const script = 'printf "%s" "$1" >"$3.tmp" && printf "%s" "$2" >"$4.tmp" && chmod 666 "$3.tmp" "$4.tmp" && mv "$3.tmp" "$3" && mv "$4.tmp" "$4"';
+  const script =
+    'printf "%s" "$1" >"$3.tmp" && printf "%s" "$2" >"$4.tmp" && chmod 666 "$3.tmp" "$4.tmp" && mv "$3.tmp" "$3" && mv "$4.tmp" "$4"';
   return k.containers(["exec", lb, "sh", "-c", script, "-", config.cds, config.lds, LB_CONFIG_PATHS.cds, LB_CONFIG_PATHS.lds], 30_000);
 }

@@ -57,7 +57,13 @@ function processAlive(pid: number): boolean {
 function readRecord(path: string): LockRecord | undefined {
   try {
     const r: unknown = JSON.parse(readFileSync(path, "utf8"));
-    return isRecord(r) && typeof r.holder === "string" && typeof r.pid === "number" && typeof r.started === "string" && typeof r.token === "string" ? (r as unknown as LockRecord) : undefined;
+    return isRecord(r) &&
+      typeof r.holder === "string" &&
+      typeof r.pid === "number" &&
+      typeof r.started === "string" &&
+      typeof r.token === "string"
+      ? (r as unknown as LockRecord)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -67,7 +73,8 @@ function readRecord(path: string): LockRecord | undefined {
 export function lockWaitMs(env: NodeJS.ProcessEnv): number {
   const given = env.KINDHA_LOCK_WAIT;
   if (given === undefined || given === "") return LOCK_WAIT_SECONDS * 1000;
-  if (!/^\d+$/.test(given) || Number(given) > 86_400) throw new Error(`KINDHA_LOCK_WAIT=${JSON.stringify(given)}: must be whole seconds from 0 to 86400`);
+  if (!/^\d+$/.test(given) || Number(given) > 86_400)
+    throw new Error(`KINDHA_LOCK_WAIT=${JSON.stringify(given)}: must be whole seconds from 0 to 86400`);
   return Number(given) * 1000;
 }
 
@@ -105,7 +112,10 @@ export async function acquireLock(cluster: string, holder: string, deps: LockDep
       continue;
     }
     const waited = deps.clock.now() - t0;
-    if (waited >= waitMs) throw new Error(`cluster ${cluster} is busy: ${describe(held)} holds ${path}; waited ${Math.round(waited / 1000)} s (KINDHA_LOCK_WAIT); run again when it has finished`);
+    if (waited >= waitMs)
+      throw new Error(
+        `cluster ${cluster} is busy: ${describe(held)} holds ${path}; waited ${Math.round(waited / 1000)} s (KINDHA_LOCK_WAIT); run again when it has finished`,
+      );
     if (!waiting) say(`lock: waiting for ${describe(held)} to finish (up to ${Math.round(waitMs / 1000)} s; ${path})`);
     waiting = true;
     await deps.clock.sleep(1_000);
@@ -113,7 +123,13 @@ export async function acquireLock(cluster: string, holder: string, deps: LockDep
 }
 
 /** Runs `body` holding the lock of `cluster`. */
-export async function withLock<T>(cluster: string, holder: string, deps: LockDeps, say: (line: string) => void, body: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  cluster: string,
+  holder: string,
+  deps: LockDeps,
+  say: (line: string) => void,
+  body: () => Promise<T>,
+): Promise<T> {
   const release = await acquireLock(cluster, holder, deps, say);
   try {
     return await body();

@@ -77,7 +77,9 @@ const failedCmd = (file: string, args: readonly string[], r: CommandResult) => f
  */
 export function errorCause(r: CommandResult): string {
   const lines = outputLines(`${r.stdout}\n${r.stderr}`);
-  const causes = [...new Set(lines.filter((l) => /\b(Error|error|ERROR|FAILED)\b/.test(l) && !/non-zero exit code|^Command failed:/.test(l)))];
+  const causes = [
+    ...new Set(lines.filter((l) => /\b(Error|error|ERROR|FAILED)\b/.test(l) && !/non-zero exit code|^Command failed:/.test(l))),
+  ];
   return causes.length > 0 ? causes.slice(-5).join(" | ") : lastLine(r);
 }
 
@@ -92,8 +94,10 @@ function finishByHand(c: MigrateContext): string {
 /** Why the volumes cannot follow the migration, or undefined when they can. */
 export function dataPlanProblem(c: Pick<MigrateContext, "fromDataDir" | "toDataDir" | "files" | "to">): string | undefined {
   if (c.fromDataDir === undefined || c.fromDataDir === c.toDataDir) return undefined;
-  if (c.toDataDir === undefined) return `stack ${c.to.id} keeps volumes inside its nodes (dataDir: false), so the volumes in ${c.fromDataDir} would not follow; give it a dataDir`;
-  if (c.files.exists(c.toDataDir)) return `${c.toDataDir} (the data directory of ${c.to.id}) exists already; the volumes in ${c.fromDataDir} would not fit in beside it: move one of them away`;
+  if (c.toDataDir === undefined)
+    return `stack ${c.to.id} keeps volumes inside its nodes (dataDir: false), so the volumes in ${c.fromDataDir} would not follow; give it a dataDir`;
+  if (c.files.exists(c.toDataDir))
+    return `${c.toDataDir} (the data directory of ${c.to.id}) exists already; the volumes in ${c.fromDataDir} would not fit in beside it: move one of them away`;
   return undefined;
 }
 
@@ -118,10 +122,17 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
           // A volume without its directory would come back empty in the new cluster, silently.
           const found = await readVolumesOnHost(old, c.from.topology.controlPlanes[0].name);
           if (found.missing.length > 0) {
-            return failed(`${found.missing.length} of ${found.bound} volume(s) have no directory in ${c.fromDataDir}: ${found.missing.join(", ")}; nothing was changed: put them back, or delete those claims, then migrate again`);
+            return failed(
+              `${found.missing.length} of ${found.bound} volume(s) have no directory in ${c.fromDataDir}: ${found.missing.join(", ")}; nothing was changed: put them back, or delete those claims, then migrate again`,
+            );
           }
         }
-        const data = c.fromDataDir === undefined ? "" : c.fromDataDir === c.toDataDir ? `; volumes stay in ${c.fromDataDir}` : `; volumes move from ${c.fromDataDir} to ${c.toDataDir}`;
+        const data =
+          c.fromDataDir === undefined
+            ? ""
+            : c.fromDataDir === c.toDataDir
+              ? `; volumes stay in ${c.fromDataDir}`
+              : `; volumes move from ${c.fromDataDir} to ${c.toDataDir}`;
         return ok(`${c.from.topology.api.url}/readyz: ok${data}`);
       },
     },
@@ -131,7 +142,10 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       run: async () => {
         const kinds = await old.kubectl(["api-resources", "--namespaced=true", "--verbs=list,get", "-o", "name"], { timeoutMs: 120_000 });
         if (kinds.code !== 0) return failedCmd("kubectl", ["api-resources"], kinds);
-        const names = kinds.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !SKIP_KINDS.has(l));
+        const names = kinds.stdout
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l !== "" && !SKIP_KINDS.has(l));
         if (names.length === 0) return failed("kubectl api-resources listed no namespaced kinds");
         const get = await old.kubectl(["get", names.join(","), "-A", "-o", "yaml"], { timeoutMs: 300_000 });
         if (get.code !== 0) return failedCmd("kubectl", ["get", `<${names.length} kinds>`, "-A", "-o", "yaml"], get);
@@ -198,7 +212,8 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
       ? [
           {
             name: `move the volumes from ${c.fromDataDir} to ${c.toDataDir}`,
-            next: (ctx: MigrateContext) => `move the directory by hand (mv ${ctx.fromDataDir} ${ctx.toDataDir}; echo ${ctx.to.topology.clusterName} > ${ctx.toDataDir}/${DATA_OWNER_FILE}), then: ${finishByHand(ctx)}`,
+            next: (ctx: MigrateContext) =>
+              `move the directory by hand (mv ${ctx.fromDataDir} ${ctx.toDataDir}; echo ${ctx.to.topology.clusterName} > ${ctx.toDataDir}/${DATA_OWNER_FILE}), then: ${finishByHand(ctx)}`,
             run: async () => {
               c.files.move(c.fromDataDir!, c.toDataDir!);
               c.files.write(`${c.toDataDir}/${DATA_OWNER_FILE}`, `${c.to.topology.clusterName}\n`);
@@ -219,7 +234,8 @@ export function migrateSteps(c: MigrateContext): Step<MigrateContext>[] {
     },
     {
       name: `restore the snapshot into ${c.to.id}`,
-      next: (ctx) => `see the restore steps above; rerun: npm run restore -- ${ctx.to.id} --snapshot ${ctx.snapshot} (objects are also in ${ctx.exportFile}: kubectl apply -f)`,
+      next: (ctx) =>
+        `see the restore steps above; rerun: npm run restore -- ${ctx.to.id} --snapshot ${ctx.snapshot} (objects are also in ${ctx.exportFile}: kubectl apply -f)`,
       run: async () => {
         const report = await c.restore(c.snapshot ?? "");
         return report.ok ? ok() : failed(`restore stopped at "${report.failed?.step}": ${report.failed?.reason}`);

@@ -47,14 +47,27 @@ export function outage(samples: readonly ProbeSample[]): Outage {
   }
   const last = samples[samples.length - 1];
   if (last) close(last.at);
-  return { samples: samples.length, failures: samples.filter((s) => !s.ok).length, unavailableMs: total, longestMs: longest, okAtEnd: !!last && last.ok, windows };
+  return {
+    samples: samples.length,
+    failures: samples.filter((s) => !s.ok).length,
+    unavailableMs: total,
+    longestMs: longest,
+    okAtEnd: !!last && last.ok,
+    windows,
+  };
 }
 
 /**
  * Calls `take` every `everyMs` (on a fixed grid from t0, skipping ticks a slow call overran) until
  * `stop(ms since t0 of the next tick)` says so; returns `[ms since t0, value]` pairs.
  */
-export async function sampleEvery<T>(clock: Clock, t0: number, everyMs: number, take: () => Promise<T>, stop: (nextAt: number) => boolean): Promise<[number, T][]> {
+export async function sampleEvery<T>(
+  clock: Clock,
+  t0: number,
+  everyMs: number,
+  take: () => Promise<T>,
+  stop: (nextAt: number) => boolean,
+): Promise<[number, T][]> {
   const out: [number, T][] = [];
   for (;;) {
     out.push([clock.now() - t0, await take()]);
@@ -129,7 +142,10 @@ export async function probeDuring<R>(c: ClusterOpsContext, configMap: string, ev
  * The samples before and from a clock time (a step's start): a tool that prepares before it
  * changes the cluster reports the two apart. Pure.
  */
-export function splitProbes(p: Pick<Probed<unknown>, "api" | "write" | "startedAt">, atClock: number | undefined): { before: typeof p; from: typeof p } {
+export function splitProbes(
+  p: Pick<Probed<unknown>, "api" | "write" | "startedAt">,
+  atClock: number | undefined,
+): { before: typeof p; from: typeof p } {
   const cut = atClock === undefined ? Infinity : atClock - p.startedAt;
   const part = (keep: (s: ProbeSample) => boolean) => ({ startedAt: p.startedAt, api: p.api.filter(keep), write: p.write.filter(keep) });
   return { before: part((s) => s.at < cut), from: part((s) => s.at >= cut) };

@@ -5,7 +5,7 @@
  * it on every start), etcd with quorum and the API answering, then verify.
  *
  * The address plan is a pure function of `docker inspect` and `docker network inspect` output;
- * the steps run the commands. Over 250 lines because the plan-time condition the Terraform hook
+ * the steps run the commands. Over 300 lines because the plan-time condition the Terraform hook
  * asks (is this the stack's cluster, does it answer) shares the plan's readings.
  */
 import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../model/topology";
@@ -18,7 +18,6 @@ import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
 import { readLbConfig, writeLbConfig } from "./lb";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
-
 
 /** One container of the cluster as Docker reports it. */
 export interface ContainerState {
@@ -57,7 +56,11 @@ export function parseContainers(text: string, network: string): ContainerState[]
 }
 
 /** The containers Docker knows of these names, on `network` (missing ones are left out). */
-export async function inspectContainers(k: ClusterClient, names: readonly string[], network: string): Promise<{ r: CommandResult; states: ContainerState[] }> {
+export async function inspectContainers(
+  k: ClusterClient,
+  names: readonly string[],
+  network: string,
+): Promise<{ r: CommandResult; states: ContainerState[] }> {
   const r = await k.containers(["inspect", ...names], 60_000);
   // inspect prints the ones it found and fails naming the others.
   return { r, states: r.stdout.trim().startsWith("[") ? parseContainers(r.stdout, network) : [] };
@@ -70,7 +73,8 @@ export function parseHolders(text: string): Map<string, string> {
   const containers = isRecord(net.Containers) ? net.Containers : {};
   const holders = new Map<string, string>();
   for (const c of Object.values(containers)) {
-    if (isRecord(c) && typeof c.IPv4Address === "string" && typeof c.Name === "string") holders.set(c.IPv4Address.replace(/\/\d+$/, ""), c.Name);
+    if (isRecord(c) && typeof c.IPv4Address === "string" && typeof c.Name === "string")
+      holders.set(c.IPv4Address.replace(/\/\d+$/, ""), c.Name);
   }
   return holders;
 }
@@ -102,7 +106,12 @@ export interface AddressPlan {
  * The plan that puts every container back where it belongs. `want` gives a container's address
  * when Docker has none fixed (an unpinned control plane: what its etcd certificate names).
  */
-export function planAddresses(order: readonly string[], containers: readonly ContainerState[], holders: ReadonlyMap<string, string>, want: ReadonlyMap<string, string> = new Map()): AddressPlan {
+export function planAddresses(
+  order: readonly string[],
+  containers: readonly ContainerState[],
+  holders: ReadonlyMap<string, string>,
+  want: ReadonlyMap<string, string> = new Map(),
+): AddressPlan {
   const byName = new Map(containers.map((c) => [c.name, c]));
   const ours = new Set(order);
   const inPlace: string[] = [];
@@ -141,9 +150,12 @@ export interface RecoverContext extends ClusterOpsContext {
 
 /** The cluster's containers in start order: control planes, workers, then kind's load balancer. */
 export function startOrder(t: Topology): string[] {
-  return [...t.controlPlanes.map((n) => n.name), ...t.workers.map((n) => n.name), ...(t.api.loadBalanced ? [kindLoadBalancerName(t.clusterName)] : [])];
+  return [
+    ...t.controlPlanes.map((n) => n.name),
+    ...t.workers.map((n) => n.name),
+    ...(t.api.loadBalanced ? [kindLoadBalancerName(t.clusterName)] : []),
+  ];
 }
-
 
 /** What a plan finds of a stack's cluster before the Kubernetes provider reads it (see {@link clusterCondition}). */
 export interface Condition {
@@ -183,7 +195,9 @@ export async function clusterCondition(c: RecoverContext, want: Identity): Promi
   if (r.code === 0) return { state: "healthy", why: `the API answers at ${t.api.url}` };
   const { states } = await inspectContainers(k, names, c.network);
   const down = states.filter((s) => !s.running).map((s) => s.name);
-  const moved = states.filter((s) => s.running && s.pinned && s.address !== s.pinned).map((s) => `${s.name} at ${s.address}, fixed at ${s.pinned}`);
+  const moved = states
+    .filter((s) => s.running && s.pinned && s.address !== s.pinned)
+    .map((s) => `${s.name} at ${s.address}, fixed at ${s.pinned}`);
   const why = [...(down.length > 0 ? [`stopped: ${down.join(", ")}`] : []), ...moved, `no API at ${t.api.url}: ${lastLine(r)}`];
   return { state: "unhealthy", why: why.join("; ") };
 }
@@ -238,7 +252,13 @@ export function recoverSteps(c: RecoverContext, opts: { readonly verify?: boolea
           return failed(plan.conflicts.map((x) => `${x.name} belongs at ${x.address}, which ${x.holder} holds`).join("; "));
         }
         const moves = plan.moves.map((m) => `${m.name} -> ${m.address}${m.stopFirst ? " (moved: restart)" : ""}`);
-        return ok([`${plan.inPlace.length} in place`, ...moves, ...(plan.unknown.length > 0 ? [`no recorded address: ${plan.unknown.join(", ")}`] : [])].join("; "));
+        return ok(
+          [
+            `${plan.inPlace.length} in place`,
+            ...moves,
+            ...(plan.unknown.length > 0 ? [`no recorded address: ${plan.unknown.join(", ")}`] : []),
+          ].join("; "),
+        );
       },
     },
     {
@@ -254,7 +274,10 @@ export function recoverSteps(c: RecoverContext, opts: { readonly verify?: boolea
         for (const m of plan.moves) {
           if (m.pin) {
             await k.containers(["network", "disconnect", c.network, m.name], 60_000);
-            const r = await k.containers(["network", "connect", "--ip", m.address, ...(m.address6 ? ["--ip6", m.address6] : []), c.network, m.name], 60_000);
+            const r = await k.containers(
+              ["network", "connect", "--ip", m.address, ...(m.address6 ? ["--ip6", m.address6] : []), c.network, m.name],
+              60_000,
+            );
             if (r.code !== 0) return failedCommand(`${c.containerCli} network connect --ip ${m.address} ${c.network} ${m.name}`, r);
           }
           const r = await k.containers(["start", m.name], 120_000);
@@ -279,7 +302,9 @@ export function recoverSteps(c: RecoverContext, opts: { readonly verify?: boolea
               if (now.code === 0 && now.stdout === want.cds) return ok("it is kind's already");
               const r = await writeLbConfig(k, lb, want);
               if (r.code !== 0) return failedCommand(`writing ${LB_CONFIG_PATHS.cds} in ${lb}`, r);
-              return ok(`${t.controlPlanes.length} backends${now.code === 0 && isEmptyLbConfig(now.stdout) ? " (it had none: reset by its restart)" : ""}`);
+              return ok(
+                `${t.controlPlanes.length} backends${now.code === 0 && isEmptyLbConfig(now.stdout) ? " (it had none: reset by its restart)" : ""}`,
+              );
             },
           } satisfies Step<RecoverContext>,
         ]
@@ -311,7 +336,14 @@ export function recoverSteps(c: RecoverContext, opts: { readonly verify?: boolea
             run: async () => {
               const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
               c.log(renderChecks(last.results).replace(/^/gm, "      "));
-              return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
+              return last.done
+                ? ok()
+                : failed(
+                    last.results
+                      .filter((r) => !r.ok)
+                      .map((r) => r.check)
+                      .join(", "),
+                  );
             },
           } satisfies Step<RecoverContext>,
         ]),

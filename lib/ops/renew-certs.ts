@@ -83,22 +83,23 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
         return ok(c.snapshot);
       },
     },
-    ...order.map(
-      (node): Step<RenewContext> => ({
-        name: `renew ${node}: certificates, then etcd, kube-apiserver, kube-controller-manager, kube-scheduler`,
-        next: (ctx) =>
-          `the other control planes are untouched and serve; look at ${node} (${c.containerCli} exec ${node} crictl ps -a), ` +
-          `then run renew-certs again: renewing twice is harmless` +
-          `${t.api.loadBalanced ? ` (a node taken out of ${lb} stays out until renew-certs or npm run recover writes kind's configuration back)` : ""}` +
-          `${ctx.snapshot ? `; the snapshot taken first is ${ctx.snapshot}` : ""}`,
-        run: () => renewNode(c, k, node, lb, bundle),
-      }),
-    ),
+    ...order.map((node): Step<RenewContext> => ({
+      name: `renew ${node}: certificates, then etcd, kube-apiserver, kube-controller-manager, kube-scheduler`,
+      next: (ctx) =>
+        `the other control planes are untouched and serve; look at ${node} (${c.containerCli} exec ${node} crictl ps -a), ` +
+        `then run renew-certs again: renewing twice is harmless` +
+        `${t.api.loadBalanced ? ` (a node taken out of ${lb} stays out until renew-certs or npm run recover writes kind's configuration back)` : ""}` +
+        `${ctx.snapshot ? `; the snapshot taken first is ${ctx.snapshot}` : ""}`,
+      run: () => renewNode(c, k, node, lb, bundle),
+    })),
     {
       name: "refresh the kubeconfig's client certificate (kind export kubeconfig)",
       next: `run kind export kubeconfig --name ${t.clusterName} --kubeconfig ${c.kubeconfig} by hand`,
       run: async () => {
-        const r = await c.exec("kind", ["export", "kubeconfig", "--name", t.clusterName, "--kubeconfig", c.kubeconfig], { env: c.env, timeoutMs: 60_000 });
+        const r = await c.exec("kind", ["export", "kubeconfig", "--name", t.clusterName, "--kubeconfig", c.kubeconfig], {
+          env: c.env,
+          timeoutMs: 60_000,
+        });
         return r.code === 0 ? ok(c.kubeconfig) : failedCommand("kind export kubeconfig", r);
       },
     },
@@ -108,7 +109,14 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
       run: async () => {
         const last = await waitForVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
         c.log(renderChecks(last.results).replace(/^/gm, "      "));
-        return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
+        return last.done
+          ? ok()
+          : failed(
+              last.results
+                .filter((r) => !r.ok)
+                .map((r) => r.check)
+                .join(", "),
+            );
       },
     },
   ];
@@ -129,7 +137,12 @@ async function renewNode(
   const moved = await leadershipAway(k, t, node);
   if (moved) done.push(moved);
   if (t.api.loadBalanced) {
-    const r = await setBackends(k, t, names.filter((n) => n !== node), c);
+    const r = await setBackends(
+      k,
+      t,
+      names.filter((n) => n !== node),
+      c,
+    );
     if (r.code !== 0) return failedCommand(`taking ${node} out of ${lb}`, r);
     done.push("out of the load balancer");
     c.progress?.(node, true);
@@ -150,7 +163,8 @@ async function renewNode(
     c.progress?.(node, false);
   }
   const after = earliestExpiry(await bundle(node));
-  if (!after || (before && after <= before)) return failed(`the certificates on ${node} were not renewed (earliest expiry ${after?.toISOString() ?? "unreadable"})`);
+  if (!after || (before && after <= before))
+    return failed(`the certificates on ${node} were not renewed (earliest expiry ${after?.toISOString() ?? "unreadable"})`);
   return ok(`${done.join("; ")}; earliest expiry now ${after.toISOString().slice(0, 10)}`);
 }
 
@@ -171,7 +185,9 @@ async function restartComponent(c: RenewContext, k: ClusterClient, node: string,
         return { done: why === undefined, why: why ?? "" };
       }
       const r = await k.inNode(node, ["curl", "-sk", "--max-time", "5", HEALTH[component]], 30_000);
-      return r.code === 0 && r.stdout.trim() === "ok" ? { done: true, why: "" } : { done: false, why: `${HEALTH[component]}: ${lastLine(r) || r.stdout.trim()}` };
+      return r.code === 0 && r.stdout.trim() === "ok"
+        ? { done: true, why: "" }
+        : { done: false, why: `${HEALTH[component]}: ${lastLine(r) || r.stdout.trim()}` };
     },
     { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock },
   );

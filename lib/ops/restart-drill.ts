@@ -25,7 +25,10 @@ export async function runRestartDrill(c: RecoverContext): Promise<RestartDrillOu
   const before = (await waitForVerify(c.topology, c, { timeoutMs: 90_000, intervalMs: 3_000, clock: c.clock })).results;
   if (!before.every((r) => r.ok)) {
     c.log(renderChecks(before));
-    return { ok: false, message: "the cluster is not healthy before the drill (90 s waited); nothing was stopped (npm run recover, or npm run verify, first)" };
+    return {
+      ok: false,
+      message: "the cluster is not healthy before the drill (90 s waited); nothing was stopped (npm run recover, or npm run verify, first)",
+    };
   }
   const addresses = async () => new Map((await inspectContainers(k, names, c.network)).states.map((s) => [s.name, s.address]));
   const was = await addresses();
@@ -43,6 +46,11 @@ export async function runRestartDrill(c: RecoverContext): Promise<RestartDrillOu
   const now = await addresses();
   const moved = [...was].filter(([name, ip]) => now.get(name) !== ip).map(([name, ip]) => `${name} ${ip} -> ${now.get(name) || "none"}`);
   if (!report.ok) return { ok: false, message: `recover stopped at "${report.failed?.step}": ${report.failed?.reason}`, recoveredMs };
-  if (moved.length > 0) return { ok: false, message: `verified, but containers are not at their addresses: ${moved.join(", ")}`, recoveredMs };
-  return { ok: true, message: `drill passed: cluster back and verified ${(recoveredMs / 1000).toFixed(0)} s after the restart; every container at its address`, recoveredMs };
+  if (moved.length > 0)
+    return { ok: false, message: `verified, but containers are not at their addresses: ${moved.join(", ")}`, recoveredMs };
+  return {
+    ok: true,
+    message: `drill passed: cluster back and verified ${(recoveredMs / 1000).toFixed(0)} s after the restart; every container at its address`,
+    recoveredMs,
+  };
 }

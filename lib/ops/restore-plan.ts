@@ -40,22 +40,43 @@ export function restoreCommand(c: RestoreContext, index: number): string[] {
   const node = c.topology.controlPlanes[index].name;
   const ip = c.ips.get(node) ?? "";
   return [
-    "exec", node, "ctr", "-n", "k8s.io", "run", "--rm",
-    "--mount", `type=bind,src=${NODE_RESTORE_DIR},dst=${NODE_RESTORE_DIR},options=rbind:rw`,
-    c.image ?? "", `kindha-restore-${index}-${c.stamp.toLowerCase()}`,
-    "etcdutl", "snapshot", "restore", `${NODE_RESTORE_DIR}/snapshot.db`,
-    "--name", node, "--initial-cluster", initialCluster(c.topology, c.ips),
-    "--initial-advertise-peer-urls", peerUrl(ip), "--data-dir", `${NODE_RESTORE_DIR}/etcd`,
+    "exec",
+    node,
+    "ctr",
+    "-n",
+    "k8s.io",
+    "run",
+    "--rm",
+    "--mount",
+    `type=bind,src=${NODE_RESTORE_DIR},dst=${NODE_RESTORE_DIR},options=rbind:rw`,
+    c.image ?? "",
+    `kindha-restore-${index}-${c.stamp.toLowerCase()}`,
+    "etcdutl",
+    "snapshot",
+    "restore",
+    `${NODE_RESTORE_DIR}/snapshot.db`,
+    "--name",
+    node,
+    "--initial-cluster",
+    initialCluster(c.topology, c.ips),
+    "--initial-advertise-peer-urls",
+    peerUrl(ip),
+    "--data-dir",
+    `${NODE_RESTORE_DIR}/etcd`,
     // Revisions jump past any a client has seen and old ones read as compacted, so every watch
     // and cache re-lists instead of trusting revisions from before the restore.
-    "--bump-revision", "1000000000", "--mark-compacted",
+    "--bump-revision",
+    "1000000000",
+    "--mark-compacted",
   ];
 }
 
 /** Node names the API lists that the stack's topology does not have. */
 export function staleNodes(t: Topology, nodesJson: string): string[] {
   const want = new Set(t.nodes.map((n) => n.name));
-  return parseNodes(nodesJson).map((n) => n.name).filter((n) => !want.has(n));
+  return parseNodes(nodesJson)
+    .map((n) => n.name)
+    .filter((n) => !want.has(n));
 }
 
 /** The kubectl commands that mark each node as the stack plans it; pure. */
@@ -66,9 +87,18 @@ export function nodeMarks(t: Topology): { node: string; label: string[]; taint?:
   // when they join.
   return t.nodes.map((n) => ({
     node: n.name,
-    label: ["label", "node", n.name, `${ROLE_LABEL}=${n.role}`, ...(n.role === "control-plane" ? [`${CONTROL_PLANE_LABEL}=`] : []), "--overwrite"],
+    label: [
+      "label",
+      "node",
+      n.name,
+      `${ROLE_LABEL}=${n.role}`,
+      ...(n.role === "control-plane" ? [`${CONTROL_PLANE_LABEL}=`] : []),
+      "--overwrite",
+    ],
     // kind keeps control planes tainted when the cluster has workers (every stack here does).
-    ...(n.role === "control-plane" && t.workers.length > 0 ? { taint: ["taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite"] } : {}),
+    ...(n.role === "control-plane" && t.workers.length > 0
+      ? { taint: ["taint", "node", n.name, `${CONTROL_PLANE_LABEL}:NoSchedule`, "--overwrite"] }
+      : {}),
     // The infrastructure taint is the stack's NodeTaint's (Terraform, field manager kindha):
     // restore only removes one the stack does not plan, and `cdktf deploy` puts back its own.
     ...(!n.taints.some((x) => x.key === ROLE_LABEL) ? { untaint: ["taint", "node", n.name, `${ROLE_LABEL}-`] } : {}),

@@ -10,7 +10,7 @@
  *
  * Each step is a named function of what the steps share ({@link Env}); the two whose results
  * later steps need write them to the context's typed fields (`ips`, `image`). The pure half is
- * restore-plan.ts. Over 250 lines because it holds one function per step, 16 of them.
+ * restore-plan.ts. Over 300 lines because it holds one function per step, 16 of them.
  */
 import { existsSync } from "node:fs";
 import { lastLine, type CommandResult } from "../io/exec";
@@ -95,7 +95,10 @@ function restoreVolumesStep({ c, k, kubectl, cps }: Env, archive: string, dataDi
       const pods = await kubectl("get", "pods", "-A", "-o", "json");
       if (pods.code !== 0) return failedCommand("listing the pods that use claims", pods);
       const users = podsWithClaims(pods.stdout).filter((p) => p.phase !== "Succeeded" && p.phase !== "Failed");
-      if (users.length > 0) return failed(`${users.length} pod(s) use claims and would see their volumes change under them: ${users.map((p) => `${p.namespace}/${p.name}${p.owner ? ` (${p.owner})` : ""}`).join(", ")}`);
+      if (users.length > 0)
+        return failed(
+          `${users.length} pod(s) use claims and would see their volumes change under them: ${users.map((p) => `${p.namespace}/${p.name}${p.owner ? ` (${p.owner})` : ""}`).join(", ")}`,
+        );
       const aside = setAsideData(dataDir, c.stamp);
       await restoreVolumes(k, cps[0], archive);
       return ok(aside ? `what ${dataDir} held before is kept in ${aside}` : `${dataDir} was empty`);
@@ -108,7 +111,10 @@ function copySnapshot({ c, k }: Env, node: string): Step<RestoreContext> {
     name: `copy the snapshot into ${node}`,
     next: "nothing changed on the nodes yet; fix the container CLI access and run restore again",
     run: async () => {
-      for (const args of [["exec", node, "rm", "-rf", `${NODE_RESTORE_DIR}/etcd`], ["exec", node, "mkdir", "-p", NODE_RESTORE_DIR]]) {
+      for (const args of [
+        ["exec", node, "rm", "-rf", `${NODE_RESTORE_DIR}/etcd`],
+        ["exec", node, "mkdir", "-p", NODE_RESTORE_DIR],
+      ]) {
         const r = await k.containers(args);
         if (r.code !== 0) return failedCommand(args.slice(2).join(" "), r);
       }
@@ -134,7 +140,11 @@ function stopControlPlane({ c, inNode, etcdRunning }: Env, node: string): Step<R
           if (r.code !== 0) return failedCommand(`stopping ${name} on ${node}`, r);
         }
       }
-      const last = await pollUntil(async () => ({ done: !(await etcdRunning(node)) }), { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock });
+      const last = await pollUntil(async () => ({ done: !(await etcdRunning(node)) }), {
+        timeoutMs: c.waitMs,
+        intervalMs: 2_000,
+        clock: c.clock,
+      });
       return last.done ? ok() : failed(`etcd still runs on ${node} after ${c.waitMs / 1000}s`);
     },
   };
@@ -154,7 +164,8 @@ function restoreMember({ c, k }: Env, node: string, index: number): Step<Restore
 function swapDataDir({ c, inNode }: Env, node: string): Step<RestoreContext> {
   return {
     name: `swap data dirs on ${node} (previous one kept)`,
-    next: (ctx) => `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
+    next: (ctx) =>
+      `the previous data dirs are at ${NODE_RESTORE_DIR}/etcd-before-${ctx.stamp} on the nodes already swapped; move them back to ${ETCD_DATA_DIR}, then: ${undoHint(ctx)}`,
     run: async () => {
       const keep = `${NODE_RESTORE_DIR}/etcd-before-${c.stamp}`;
       const a = await inNode(node, "mv", ETCD_DATA_DIR, keep);
@@ -304,7 +315,9 @@ function restartWorkloads({ c, kubectl, inNode, cps }: Env): Step<RestoreContext
       }
       const pods = await kubectl("get", "pods", "-A", "-o", "json");
       const bare = pods.code === 0 ? barePods(pods.stdout) : [];
-      return ok(`${workloads.length} restarted${bare.length > 0 ? `; pods with no controller keep the old certificates until you re-create them: ${bare.join(", ")}` : ""}`);
+      return ok(
+        `${workloads.length} restarted${bare.length > 0 ? `; pods with no controller keep the old certificates until you re-create them: ${bare.join(", ")}` : ""}`,
+      );
     },
   };
 }
@@ -324,7 +337,8 @@ function checkVolumes({ c, k, cps }: Env): Step<RestoreContext> {
       const found = await readVolumesOnHost(k, cps[0]);
       const retained = await retainVolumes(k, found.volumes);
       const kept = retained.length > 0 ? `; Retain set on ${retained.length}` : "";
-      if (found.missing.length > 0) return failed(`${found.missing.length} of ${found.bound} volume(s) have no directory on the host: ${found.missing.join(", ")}`);
+      if (found.missing.length > 0)
+        return failed(`${found.missing.length} of ${found.bound} volume(s) have no directory on the host: ${found.missing.join(", ")}`);
       const empty = found.empty.length > 0 ? `; empty: ${found.empty.join(", ")}` : "";
       return ok(`${found.bound} present${empty}${kept}`);
     },
@@ -338,7 +352,14 @@ function steadyVerify({ c }: Env): Step<RestoreContext> {
     run: async () => {
       const last = await waitForSteadyVerify(c.topology, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
       c.log(renderChecks(last.results).replace(/^/gm, "      "));
-      return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
+      return last.done
+        ? ok()
+        : failed(
+            last.results
+              .filter((r) => !r.ok)
+              .map((r) => r.check)
+              .join(", "),
+          );
     },
   };
 }

@@ -22,7 +22,12 @@ export async function leadershipAway(k: ClusterClient, t: Topology, node: string
  * Writes kind's load-balancer configuration with these control planes as its backends, then gives
  * the load balancer `settleMs` to read it (kind's Envoy and the stand-in poll about once a second).
  */
-export async function setBackends(k: ClusterClient, t: Topology, names: readonly string[], c: { readonly clock: Clock; readonly lbSettleMs: number }): Promise<CommandResult> {
+export async function setBackends(
+  k: ClusterClient,
+  t: Topology,
+  names: readonly string[],
+  c: { readonly clock: Clock; readonly lbSettleMs: number },
+): Promise<CommandResult> {
   const r = await writeLbConfig(k, kindLoadBalancerName(t.clusterName), kindLbConfig(names));
   if (r.code === 0) await c.clock.sleep(c.lbSettleMs);
   return r;

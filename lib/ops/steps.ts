@@ -26,13 +26,20 @@ export const ok = (detail?: string): StepResult => (detail === undefined ? { ok:
 export const failed = (reason: string): StepResult => ({ ok: false, reason });
 
 /** How a command failed: what, its exit code and its last line. */
-export const commandFailure = (what: string, r: CommandResult, cause: (r: CommandResult) => string = lastLine): string => `${what} failed (exit ${r.code}): ${cause(r)}`;
+export const commandFailure = (what: string, r: CommandResult, cause: (r: CommandResult) => string = lastLine): string =>
+  `${what} failed (exit ${r.code}): ${cause(r)}`;
 
 /** A step failed because a command did: what, its exit code and why (its last line, unless `cause` picks). */
-export const failedCommand = (what: string, r: CommandResult, cause?: (r: CommandResult) => string): StepResult => failed(commandFailure(what, r, cause));
+export const failedCommand = (what: string, r: CommandResult, cause?: (r: CommandResult) => string): StepResult =>
+  failed(commandFailure(what, r, cause));
 
 /** Runs steps in order, printing `[i/n] name` and each step's time, and stops at the first failure. */
-export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line: string) => void, clock: Clock = realClock): Promise<StepReport> {
+export async function runSteps<C>(
+  steps: readonly Step<C>[],
+  ctx: C,
+  log: (line: string) => void,
+  clock: Clock = realClock,
+): Promise<StepReport> {
   const completed: string[] = [];
   const t0 = clock.now();
   for (const [i, step] of steps.entries()) {
@@ -48,7 +55,13 @@ export async function runSteps<C>(steps: readonly Step<C>[], ctx: C, log: (line:
       const next = typeof step.next === "function" ? step.next(ctx) : step.next;
       log(`      FAILED: ${result.reason}`);
       log(`      next: ${next}`);
-      if (i + 1 < steps.length) log(`      not run: ${steps.slice(i + 1).map((s) => s.name).join("; ")}`);
+      if (i + 1 < steps.length)
+        log(
+          `      not run: ${steps
+            .slice(i + 1)
+            .map((s) => s.name)
+            .join("; ")}`,
+        );
       return { ok: false, completed, failed: { step: step.name, reason: result.reason, next } };
     }
     log(`      ok in ${((clock.now() - started) / 1000).toFixed(1)} s${result.detail ? `: ${result.detail}` : ""}`);

@@ -73,7 +73,12 @@ export function preChecks(t: Topology, f: UpgradeFacts): PreCheck[] {
     {
       rule: "every node of the topology registered and Ready",
       ok: missing.length === 0 && f.notReady.length === 0,
-      detail: missing.length > 0 ? `not registered: ${missing.join(", ")}` : f.notReady.length > 0 ? `not Ready: ${f.notReady.join("; ")}` : `${t.nodes.length} nodes Ready`,
+      detail:
+        missing.length > 0
+          ? `not registered: ${missing.join(", ")}`
+          : f.notReady.length > 0
+            ? `not Ready: ${f.notReady.join("; ")}`
+            : `${t.nodes.length} nodes Ready`,
     },
     {
       rule: "no downgrade",
@@ -133,7 +138,12 @@ export type NodeRoll = (
  */
 export function rollOrder(
   t: Topology,
-  o: { readonly leader?: string; readonly done: ReadonlySet<string>; readonly clusterAtTarget: boolean; readonly interrupted?: { readonly node: string; readonly stage: NonNullable<NodeRoll["interrupted"]> } },
+  o: {
+    readonly leader?: string;
+    readonly done: ReadonlySet<string>;
+    readonly clusterAtTarget: boolean;
+    readonly interrupted?: { readonly node: string; readonly stage: NonNullable<NodeRoll["interrupted"]> };
+  },
 ): NodeRoll[] {
   const first = o.interrupted?.node;
   const pending = (n: string) => n === first || !o.done.has(n);
@@ -146,7 +156,8 @@ export function rollOrder(
     out.push({ node, kind: "control-plane", command: applied ? "node" : "apply", ...mark(node) });
     applied = true;
   }
-  for (const w of [...workers.filter((n) => n === first), ...workers.filter((n) => n !== first)]) out.push({ node: w, kind: "worker", command: "node", ...mark(w) });
+  for (const w of [...workers.filter((n) => n === first), ...workers.filter((n) => n !== first)])
+    out.push({ node: w, kind: "worker", command: "node", ...mark(w) });
   return out;
 }
 
@@ -158,7 +169,9 @@ export function rollOrder(
 export function kubeadmUpgradeArgs(roll: NodeRoll, target: KubeVersion, allowCgroupV1: boolean): string[] {
   const ignore = allowCgroupV1 ? ["--ignore-preflight-errors=SystemVerification"] : [];
   // --v=5: kubeadm's steps with their times, for the log the roll keeps of each node.
-  return roll.command === "apply" ? ["kubeadm", "upgrade", "apply", target.text, "--yes", "--v=5", ...ignore] : ["kubeadm", "upgrade", "node", "--v=5", ...ignore];
+  return roll.command === "apply"
+    ? ["kubeadm", "upgrade", "apply", target.text, "--yes", "--v=5", ...ignore]
+    : ["kubeadm", "upgrade", "node", "--v=5", ...ignore];
 }
 
 /** The static pods of a control plane and the image name each runs (kubeadm's names). */
@@ -170,7 +183,12 @@ export const STATIC_PODS = ["etcd", "kube-apiserver", "kube-controller-manager",
  */
 export function staticPodImages(images: readonly string[]): Record<(typeof STATIC_PODS)[number], string | undefined> {
   const find = (name: string) => images.find((i) => i.replace(/[:@].*$/, "").endsWith(`/${name}`));
-  return { etcd: find("etcd"), "kube-apiserver": find("kube-apiserver"), "kube-controller-manager": find("kube-controller-manager"), "kube-scheduler": find("kube-scheduler") };
+  return {
+    etcd: find("etcd"),
+    "kube-apiserver": find("kube-apiserver"),
+    "kube-controller-manager": find("kube-controller-manager"),
+    "kube-scheduler": find("kube-scheduler"),
+  };
 }
 
 /** The API server's version from `kubectl version -o json`; undefined when it is not there. */
@@ -199,14 +217,20 @@ export const MIRROR_ANNOTATION = "kubernetes.io/config.mirror";
  * counts only once it mirrors the kubelet's current pod, or the node would go back into the load
  * balancer just before its API server restarts once more. Pure.
  */
-export function staticPodProblems(pods: readonly PodInfo[], node: string, want: ReturnType<typeof staticPodImages>, kubeletPods: readonly PodInfo[]): string[] {
+export function staticPodProblems(
+  pods: readonly PodInfo[],
+  node: string,
+  want: ReturnType<typeof staticPodImages>,
+  kubeletPods: readonly PodInfo[],
+): string[] {
   const out: string[] = [];
   for (const comp of STATIC_PODS) {
     const name = `${comp}-${node}`;
     const pod = pods.find((p) => p.name === name);
     if (!pod) out.push(`no ${comp} pod`);
     else if (want[comp] && pod.image !== want[comp]) out.push(`${comp} runs ${pod.image || "no image"}, not ${want[comp]}`);
-    else if (pod.annotations[MIRROR_ANNOTATION] !== kubeletPods.find((p) => p.name === name)?.uid) out.push(`${comp}: the API still shows a pod the kubelet no longer runs`);
+    else if (pod.annotations[MIRROR_ANNOTATION] !== kubeletPods.find((p) => p.name === name)?.uid)
+      out.push(`${comp}: the API still shows a pod the kubelet no longer runs`);
     else if (!pod.ready) out.push(`${comp} not ready`);
   }
   return out;

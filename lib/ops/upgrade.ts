@@ -5,8 +5,8 @@
  * leadership away, out of the load balancer, kubeadm, kubelet, waited for until Ready on the target
  * with its static pods and every etcd member healthy, uncordon, back in), then each worker with a
  * drain. Stops at the first failure, saying where the cluster is and how to continue or go back.
- * The pure half (versions, pre-checks, order, kubeadm's command) is upgrade-plan.ts. Just over
- * 250 lines: the payload's extraction and each node's roll are steps of their own.
+ * The pure half (versions, pre-checks, order, kubeadm's command) is upgrade-plan.ts. Over
+ * 300 lines: the payload's extraction and each node's roll are steps of their own.
  */
 import { join } from "node:path";
 import { kindLoadBalancerName } from "../model/topology";
@@ -16,7 +16,15 @@ import { parseNodes, parsePods } from "./kube";
 import { leadershipAway, setBackends } from "./roll";
 import { commandFailure, failed, ok, pollUntil, type Step, type StepResult } from "./steps";
 import type { RollStage } from "./roll-progress";
-import { kubeadmUpgradeArgs, preChecks, staticPodImages, staticPodProblems, type KubeVersion, type NodeRoll, type UpgradeFacts } from "./upgrade-plan";
+import {
+  kubeadmUpgradeArgs,
+  preChecks,
+  staticPodImages,
+  staticPodProblems,
+  type KubeVersion,
+  type NodeRoll,
+  type UpgradeFacts,
+} from "./upgrade-plan";
 import { LB_BACKENDS_CHECK, NO_CORDON_CHECK, renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
 
 /** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
@@ -81,10 +89,23 @@ export async function extractPayload(c: UpgradeContext, k: ClusterClient): Promi
   };
   await k.containers(["rm", "-f", name], 60_000);
   try {
-    await must(`starting a container of ${c.image}`, k.containers(["run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", c.image, "infinity"], 120_000));
+    await must(
+      `starting a container of ${c.image}`,
+      k.containers(["run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", c.image, "infinity"], 120_000),
+    );
     await must(`containerd in ${name}`, k.inNode(name, ["sh", "-c", START_CONTAINERD], 120_000));
-    const images = (await must("kubeadm config images list", k.inNode(name, ["kubeadm", "config", "images", "list", "--kubernetes-version", c.target.text], 60_000))).split("\n").filter(Boolean);
-    await must("ctr images export", k.inNode(name, ["ctr", "-n", "k8s.io", "images", "export", "--platform", c.platform, "/kindha-images.tar", ...images], 600_000));
+    const images = (
+      await must(
+        "kubeadm config images list",
+        k.inNode(name, ["kubeadm", "config", "images", "list", "--kubernetes-version", c.target.text], 60_000),
+      )
+    )
+      .split("\n")
+      .filter(Boolean);
+    await must(
+      "ctr images export",
+      k.inNode(name, ["ctr", "-n", "k8s.io", "images", "export", "--platform", c.platform, "/kindha-images.tar", ...images], 600_000),
+    );
     await must("copying the images out", k.containers(["cp", `${name}:/kindha-images.tar`, join(c.workDir, "images.tar")], 600_000));
     for (const b of BINARIES) await must(`copying ${b} out`, k.containers(["cp", `${name}:/usr/bin/${b}`, join(c.workDir, b)], 120_000));
     return { version: c.target, images, dir: c.workDir };
@@ -100,7 +121,15 @@ async function loadPayload(k: ClusterClient, node: string, p: Payload): Promise<
     ["mkdir", () => k.inNode(node, ["mkdir", "-p", dir], 30_000)],
     ["copy", () => k.containers(["cp", `${p.dir}/.`, `${node}:${dir}/`], 600_000)],
     // Not unpacked, as kind pre-loads its images: containerd unpacks an image when a container first needs it.
-    ["ctr images import", () => k.inNode(node, ["ctr", "-n", "k8s.io", "images", "import", "--no-unpack", "--label=io.cri-containerd.pinned=pinned", `${dir}/images.tar`], 600_000)],
+    [
+      "ctr images import",
+      () =>
+        k.inNode(
+          node,
+          ["ctr", "-n", "k8s.io", "images", "import", "--no-unpack", "--label=io.cri-containerd.pinned=pinned", `${dir}/images.tar`],
+          600_000,
+        ),
+    ],
     ["rm images.tar", () => k.inNode(node, ["rm", "-f", `${dir}/images.tar`], 30_000)],
   ];
   for (const [what, run] of steps) {
@@ -117,7 +146,8 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
   const k = new ClusterClient(c);
   const t = c.topology;
   const v = c.target.text;
-  const back = (ctx: UpgradeContext) => (ctx.snapshot ? `; to go back instead, create the stack's cluster at its old image and restore ${ctx.snapshot}` : "");
+  const back = (ctx: UpgradeContext) =>
+    ctx.snapshot ? `; to go back instead, create the stack's cluster at its old image and restore ${ctx.snapshot}` : "";
   return [
     {
       name: `pre-checks for ${facts.server.text} -> ${v}, and verify stack ${c.stackId}`,
@@ -132,9 +162,16 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
         const last = await waitForVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock, tolerate: finishing });
         if (!last.done) {
           c.log(renderChecks(last.results).replace(/^/gm, "      "));
-          return failed(`verify: ${last.results.filter((r) => !r.ok && !finishing.has(r.check)).map((r) => `${r.check}: ${r.reason}`).join("; ")}`);
+          return failed(
+            `verify: ${last.results
+              .filter((r) => !r.ok && !finishing.has(r.check))
+              .map((r) => `${r.check}: ${r.reason}`)
+              .join("; ")}`,
+          );
         }
-        return ok(`${rows.length} pre-checks and verify passed${finishing.size > 0 ? ` (but ${order[0].node}, which this run finishes first)` : ""}`);
+        return ok(
+          `${rows.length} pre-checks and verify passed${finishing.size > 0 ? ` (but ${order[0].node}, which this run finishes first)` : ""}`,
+        );
       },
     },
     {
@@ -149,7 +186,9 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
       name: "snapshot etcd first (scripts/etcd.sh backup)",
       next: `free space in the backup directory or check the first control plane's etcd, then run the upgrade again; nothing has been changed`,
       run: async (ctx) => {
-        ctx.snapshot = (await k.backup({ cluster: t.clusterName, stack: c.stackId, backupDir: c.backupDir, node: t.controlPlanes[0].name })).path;
+        ctx.snapshot = (
+          await k.backup({ cluster: t.clusterName, stack: c.stackId, backupDir: c.backupDir, node: t.controlPlanes[0].name })
+        ).path;
         return ok(ctx.snapshot);
       },
     },
@@ -164,23 +203,28 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
         return ok(`${t.nodes.length} nodes`);
       },
     },
-    ...order.map(
-      (roll): Step<UpgradeContext> => ({
-        name: `upgrade ${roll.kind} ${roll.node} to ${v} (kubeadm upgrade ${roll.command})`,
-        next: (ctx) =>
-          `nodes rolled before ${roll.node} run ${v}, the others ${facts.server.text}; look at ${roll.node} (${c.containerCli} exec ${roll.node} crictl ps -a; journalctl -u kubelet), ` +
-          `then run the upgrade again: it skips nodes at ${v} and continues here (kubectl uncordon ${roll.node} if it stays cordoned` +
-          `${t.api.loadBalanced && roll.kind === "control-plane" ? `; npm run recover -- ${c.stackId} puts it back into the load balancer` : ""})${back(ctx)}`,
-        run: (ctx) => rollNode(ctx, k, roll),
-      }),
-    ),
+    ...order.map((roll): Step<UpgradeContext> => ({
+      name: `upgrade ${roll.kind} ${roll.node} to ${v} (kubeadm upgrade ${roll.command})`,
+      next: (ctx) =>
+        `nodes rolled before ${roll.node} run ${v}, the others ${facts.server.text}; look at ${roll.node} (${c.containerCli} exec ${roll.node} crictl ps -a; journalctl -u kubelet), ` +
+        `then run the upgrade again: it skips nodes at ${v} and continues here (kubectl uncordon ${roll.node} if it stays cordoned` +
+        `${t.api.loadBalanced && roll.kind === "control-plane" ? `; npm run recover -- ${c.stackId} puts it back into the load balancer` : ""})${back(ctx)}`,
+      run: (ctx) => rollNode(ctx, k, roll),
+    })),
     {
       name: `verify stack ${c.stackId} (kept passing for ${STEADY_MS / 1000} s)`,
       next: `every node runs ${v}; run npm run verify -- ${c.stackId} again in a minute`,
       run: async () => {
         const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
         c.log(renderChecks(last.results).replace(/^/gm, "      "));
-        return last.done ? ok() : failed(last.results.filter((r) => !r.ok).map((r) => r.check).join(", "));
+        return last.done
+          ? ok()
+          : failed(
+              last.results
+                .filter((r) => !r.ok)
+                .map((r) => r.check)
+                .join(", "),
+            );
       },
     },
   ];
@@ -230,7 +274,16 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
   /** Drain, out of the load balancer, kubeadm, kubelet: what stands between the node and the target. */
   async function upgradeOnNode(): Promise<string | undefined> {
     let why: string | undefined;
-    if ((why = await must("kubectl drain", k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"], { timeoutMs: 330_000, requestTimeout: "0" })))) return why;
+    if (
+      (why = await must(
+        "kubectl drain",
+        k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"], {
+          timeoutMs: 330_000,
+          requestTimeout: "0",
+        }),
+      ))
+    )
+      return why;
     note("drained");
     record("cordoned");
     if (roll.kind === "control-plane") {
@@ -238,7 +291,18 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
       if (moved) note(moved);
     }
     if (inLb) {
-      if ((why = await must(`taking ${node} out of ${lb}`, setBackends(k, t, cps.filter((n) => n !== node), c)))) return why;
+      if (
+        (why = await must(
+          `taking ${node} out of ${lb}`,
+          setBackends(
+            k,
+            t,
+            cps.filter((n) => n !== node),
+            c,
+          ),
+        ))
+      )
+        return why;
       note("out of the load balancer");
       record("out of the load balancer");
     }
@@ -246,10 +310,20 @@ async function rollNode(c: UpgradeContext, k: ClusterClient, roll: NodeRoll): Pr
     const args = kubeadmUpgradeArgs(roll, c.target, t.allowCgroupV1);
     const kubeadm = await k.inNodeBounded(node, args, 15 * 60_000);
     const kept = c.keepKubeadmLog?.(node, `${kubeadm.stdout}${kubeadm.stderr}`);
-    if ((why = kubeadm.code === 0 ? undefined : commandFailure(args.slice(0, 3).join(" "), kubeadm))) return kept ? `${why} (kubeadm's log: ${kept})` : why;
+    if ((why = kubeadm.code === 0 ? undefined : commandFailure(args.slice(0, 3).join(" "), kubeadm)))
+      return kept ? `${why} (kubeadm's log: ${kept})` : why;
     note(`${args.slice(0, 3).join(" ")}${kept ? ` (log: ${kept})` : ""}`);
-    if ((why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))) return why;
-    if ((why = await must("restarting kubelet", k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000)))) return why;
+    if (
+      (why = await must("installing kubelet and kubectl", k.inNode(node, ["bash", "-c", INSTALL, "-", dir, "kubelet", "kubectl"], 60_000)))
+    )
+      return why;
+    if (
+      (why = await must(
+        "restarting kubelet",
+        k.inNode(node, ["sh", "-c", "systemctl daemon-reload && systemctl restart kubelet"], 120_000),
+      ))
+    )
+      return why;
     note("kubelet restarted");
     record("upgraded");
     return undefined;

@@ -51,7 +51,11 @@ export function checkClusterAvailable(t: Topology, cluster: CommandResult): Chec
     const phase = String(c.status?.phase ?? "unknown");
     return available?.status === "True"
       ? { check, ok: true, reason: `${t.clusterName} ${phase}` }
-      : { check, ok: false, reason: `${t.clusterName} ${phase}, Available=${available?.status ?? "unknown"}${available?.message ? `: ${available.message}` : ""}` };
+      : {
+          check,
+          ok: false,
+          reason: `${t.clusterName} ${phase}, Available=${available?.status ?? "unknown"}${available?.message ? `: ${available.message}` : ""}`,
+        };
   });
 }
 
@@ -64,7 +68,11 @@ export function checkControlPlane(t: Topology, kcp: CommandResult): CheckResult 
     const s = k.status ?? {};
     const have = { replicas: k.spec?.replicas, ready: s.readyReplicas ?? 0, upToDate: s.upToDateReplicas ?? 0 };
     const ok = have.replicas === want && have.ready === want && have.upToDate === want && (s.replicas ?? 0) === want;
-    return { check, ok, reason: `${have.ready} of ${want} ready, ${have.upToDate} up to date${have.replicas === want ? "" : `; spec asks for ${have.replicas}`}` };
+    return {
+      check,
+      ok,
+      reason: `${have.ready} of ${want} ready, ${have.upToDate} up to date${have.replicas === want ? "" : `; spec asks for ${have.replicas}`}`,
+    };
   });
 }
 
@@ -78,11 +86,15 @@ export function checkWorkerPools(t: Topology, mds: CommandResult): CheckResult {
       const m = byName.get(p.name);
       if (!m) return [`${p.name} absent`];
       const ready = (m.status?.readyReplicas as number | undefined) ?? 0;
-      return m.spec?.replicas === p.replicas && ready === p.replicas ? [] : [`${p.name} ${ready} of ${p.replicas} ready${m.spec?.replicas === p.replicas ? "" : ` (spec asks for ${m.spec?.replicas})`}`];
+      return m.spec?.replicas === p.replicas && ready === p.replicas
+        ? []
+        : [`${p.name} ${ready} of ${p.replicas} ready${m.spec?.replicas === p.replicas ? "" : ` (spec asks for ${m.spec?.replicas})`}`];
     });
     const stray = [...byName.keys()].filter((n) => !pools.some((p) => p.name === n));
     if (stray.length > 0) problems.push(`not in the topology: ${stray.join(", ")}`);
-    return problems.length === 0 ? { check, ok: true, reason: pools.map((p) => `${p.name} ${p.replicas}`).join(", ") || "no workers" } : { check, ok: false, reason: problems.join("; ") };
+    return problems.length === 0
+      ? { check, ok: true, reason: pools.map((p) => `${p.name} ${p.replicas}`).join(", ") || "no workers" }
+      : { check, ok: false, reason: problems.join("; ") };
   });
 }
 
@@ -94,7 +106,13 @@ export function checkMachines(t: Topology, machines: CommandResult): CheckResult
     const want = t.controlPlanes.length + t.workers.length;
     const notRunning = items.filter((m) => m.status?.phase !== "Running").map((m) => `${m.metadata?.name} ${m.status?.phase ?? "unknown"}`);
     const ok = items.length === want && notRunning.length === 0;
-    return { check, ok, reason: ok ? `${want} Running` : `${items.length} machines for ${want} planned nodes${notRunning.length > 0 ? `; ${notRunning.join(", ")}` : ""}` };
+    return {
+      check,
+      ok,
+      reason: ok
+        ? `${want} Running`
+        : `${items.length} machines for ${want} planned nodes${notRunning.length > 0 ? `; ${notRunning.join(", ")}` : ""}`,
+    };
   });
 }
 
@@ -105,12 +123,22 @@ export function checkWorkloadNodes(t: Topology, nodes: CommandResult | undefined
   return guarded(check, nodes, (out) => {
     const all = parseNodes(out);
     const roles = (listItems(out, "Nodes") as Json[]).map((n) => String(n.metadata?.labels?.[ROLE_LABEL] ?? "none"));
-    const count = (xs: readonly string[]) => Object.entries(xs.reduce<Record<string, number>>((m, r) => ({ ...m, [r]: (m[r] ?? 0) + 1 }), {})).sort().map(([r, n]) => `${n} ${r}`).join(", ");
+    const count = (xs: readonly string[]) =>
+      Object.entries(xs.reduce<Record<string, number>>((m, r) => ({ ...m, [r]: (m[r] ?? 0) + 1 }), {}))
+        .sort()
+        .map(([r, n]) => `${n} ${r}`)
+        .join(", ");
     const want = count([...t.controlPlanes, ...t.workers].map((n) => n.role));
     const have = count(roles);
     const notReady = all.filter((n) => !n.ready).map((n) => `${n.name} (${n.readyDetail})`);
     const ok = have === want && notReady.length === 0;
-    return { check, ok, reason: ok ? `${all.length} Ready: ${have}` : `${have || "none"}; planned ${want}${notReady.length > 0 ? `; not Ready: ${notReady.join(", ")}` : ""}` };
+    return {
+      check,
+      ok,
+      reason: ok
+        ? `${all.length} Ready: ${have}`
+        : `${have || "none"}; planned ${want}${notReady.length > 0 ? `; not Ready: ${notReady.join(", ")}` : ""}`,
+    };
   });
 }
 
@@ -177,7 +205,9 @@ export async function collectClusterApiInputs(t: Topology, a: ClusterApiAccess):
     const w = new ClusterClient({ ...a, kubeconfig });
     const [nodes, readyz] = await Promise.all([w.kubectl(["get", "nodes", "-o", "json"]), w.kubectl(["get", "--raw", "/readyz"])]);
     const cp = nodes.code === 0 ? parseNodes(nodes.stdout).find((n) => n.controlPlane && n.ready)?.name : undefined;
-    const etcdHealth = cp ? await w.etcdHealthResult(cp, t.etcd.members.length) : { code: 1, stdout: "", stderr: "no Ready control-plane node to ask etcd through" };
+    const etcdHealth = cp
+      ? await w.etcdHealthResult(cp, t.etcd.members.length)
+      : { code: 1, stdout: "", stderr: "no Ready control-plane node to ask etcd through" };
     return { ...base, nodes, readyz, etcdHealth, server };
   });
 }

@@ -3,7 +3,7 @@
  *
  * Each check is a pure function of the topology and recorded command output, so tests feed
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
- * Over 250 lines because it holds all thirteen checks side by side, each a short pure function.
+ * Over 300 lines because it holds all thirteen checks side by side, each a short pure function.
  */
 import { healthReportOf } from "../model/etcd";
 import { hostPort } from "../model/util";
@@ -103,7 +103,9 @@ export function checkControlPlaneCount(t: Topology, nodes: CommandResult): Check
   const check = "control-plane nodes";
   return guarded(check, nodes, (out) => {
     const want = t.controlPlanes.map((n) => n.name);
-    const have = parseNodes(out).filter((n) => n.controlPlane).map((n) => n.name);
+    const have = parseNodes(out)
+      .filter((n) => n.controlPlane)
+      .map((n) => n.name);
     const missing = want.filter((n) => !have.includes(n));
     const extra = have.filter((n) => !want.includes(n));
     if (missing.length === 0 && extra.length === 0) return { check, ok: true, reason: `${have.length} of ${want.length}: ${list(have)}` };
@@ -121,9 +123,7 @@ export function checkControlPlanesReady(t: Topology, nodes: CommandResult): Chec
       if (!n) return [`${cp.name} absent`];
       return n.ready ? [] : [`${cp.name} not Ready (${n.readyDetail})`];
     });
-    return problems.length === 0
-      ? { check, ok: true, reason: `${t.controlPlanes.length} Ready` }
-      : fail(check, problems.join("; "));
+    return problems.length === 0 ? { check, ok: true, reason: `${t.controlPlanes.length} Ready` } : fail(check, problems.join("; "));
   });
 }
 
@@ -139,9 +139,13 @@ export function checkEtcdPods(t: Topology, pods: CommandResult): CheckResult {
       if (p.name !== `etcd-${cp.name}`) return [`${cp.name} runs ${p.name}, expected etcd-${cp.name}`];
       return p.phase === "Running" && p.ready ? [] : [`${p.name} is ${p.phase}${p.ready ? "" : ", not ready"}`];
     });
-    const stray = all.filter((p) => !t.controlPlanes.some((cp) => cp.name === p.nodeName)).map((p) => `${p.name} on ${p.nodeName || "no node"}`);
+    const stray = all
+      .filter((p) => !t.controlPlanes.some((cp) => cp.name === p.nodeName))
+      .map((p) => `${p.name} on ${p.nodeName || "no node"}`);
     if (stray.length > 0) problems.push(`etcd pods off the control planes: ${list(stray)}`);
-    return problems.length === 0 ? { check, ok: true, reason: `${t.controlPlanes.length} running and ready` } : fail(check, problems.join("; "));
+    return problems.length === 0
+      ? { check, ok: true, reason: `${t.controlPlanes.length} running and ready` }
+      : fail(check, problems.join("; "));
   });
 }
 
@@ -150,7 +154,11 @@ export function checkEtcdPods(t: Topology, pods: CommandResult): CheckResult {
  * the node, so this works while the API is down). Docker hands a restarted container the lowest
  * free address unless it was fixed; a member whose node moved cannot serve or rejoin.
  */
-export function checkNodeAddresses(t: Topology, addresses: ReadonlyMap<string, CommandResult>, certs: ReadonlyMap<string, CommandResult>): CheckResult {
+export function checkNodeAddresses(
+  t: Topology,
+  addresses: ReadonlyMap<string, CommandResult>,
+  certs: ReadonlyMap<string, CommandResult>,
+): CheckResult {
   const check = "control planes at their etcd addresses";
   const problems = t.controlPlanes.flatMap((cp) => {
     const r = addresses.get(cp.name);
@@ -169,7 +177,10 @@ export function checkNodeAddresses(t: Topology, addresses: ReadonlyMap<string, C
   });
   return problems.length === 0
     ? { check, ok: true, reason: `${t.controlPlanes.length} of ${t.controlPlanes.length}` }
-    : fail(check, `${problems.join("; ")}${problems.some((p) => p.includes(" is at ")) ? " (a container got another address: npm run recover gives it back)" : ""}`);
+    : fail(
+        check,
+        `${problems.join("; ")}${problems.some((p) => p.includes(" is at ")) ? " (a container got another address: npm run recover gives it back)" : ""}`,
+      );
 }
 
 /** etcd reports every member healthy (the script's report; it exits 1 when quorum is lost). */
@@ -209,7 +220,8 @@ export function checkCertificates(t: Topology, bundles: ReadonlyMap<string, Comm
   if (problems.length > 0 || !earliest) return fail(check, problems.join("; ") || "no control plane");
   const days = Math.floor((earliest.notAfter.getTime() - now) / 86_400_000);
   const where = `${earliest.name} on ${earliest.node} expires ${earliest.notAfter.toISOString().slice(0, 10)}`;
-  if (earliest.notAfter.getTime() <= now) return fail(check, `${where} (expired; npm run renew-certs renews every certificate, one control plane at a time)`);
+  if (earliest.notAfter.getTime() <= now)
+    return fail(check, `${where} (expired; npm run renew-certs renews every certificate, one control plane at a time)`);
   if (days < CERT_WARN_DAYS) return { check, ok: true, warn: true, reason: `${where}, in ${days} days: run npm run renew-certs` };
   return { check, ok: true, reason: `earliest: ${where} (${days} days)` };
 }
@@ -223,7 +235,8 @@ export function checkApiEndpoints(t: Topology, endpoints: CommandResult, nodes: 
     const notReady = addrs.filter((a) => !a.ready).map((a) => a.ip);
     const cpIps = controlPlaneIps(t, nodes);
     const problems: string[] = [];
-    if (ready.length !== t.controlPlanes.length) problems.push(`${ready.length} ready (${list(ready)}), topology has ${t.controlPlanes.length} control planes`);
+    if (ready.length !== t.controlPlanes.length)
+      problems.push(`${ready.length} ready (${list(ready)}), topology has ${t.controlPlanes.length} control planes`);
     if (notReady.length > 0) problems.push(`not ready: ${list(notReady)}`);
     if (cpIps.length === t.controlPlanes.length) {
       const foreign = ready.filter((ip) => !cpIps.includes(ip));
@@ -238,12 +251,15 @@ export function checkApiThroughLb(t: Topology, readyz: CommandResult): CheckResu
   const check = t.api.loadBalanced ? "API through load balancer" : "API server";
   if (readyz.code !== 0) return fail(check, `${t.api.url}/readyz: ${failureReason(readyz)}`);
   const body = readyz.stdout.trim();
-  return body === "ok" ? { check, ok: true, reason: `${t.api.url}/readyz: ok` } : fail(check, `${t.api.url}/readyz answered ${JSON.stringify(body.slice(0, 80))}`);
+  return body === "ok"
+    ? { check, ok: true, reason: `${t.api.url}/readyz: ok` }
+    : fail(check, `${t.api.url}/readyz answered ${JSON.stringify(body.slice(0, 80))}`);
 }
 
 /** At most this many names in a reason; the rest are counted. */
 const NAMED = 8;
-const someOf = (xs: readonly string[]) => (xs.length <= NAMED ? xs.join(", ") : `${xs.slice(0, NAMED).join(", ")} and ${xs.length - NAMED} more`);
+const someOf = (xs: readonly string[]) =>
+  xs.length <= NAMED ? xs.join(", ") : `${xs.slice(0, NAMED).join(", ")} and ${xs.length - NAMED} more`;
 
 /** Every PersistentVolumeClaim, in every namespace, is Bound to a volume. */
 export function checkClaimsBound(claims: CommandResult): CheckResult {
@@ -275,7 +291,11 @@ export function checkWorkloadsAvailable(workloads: CommandResult): CheckResult {
     const short = all.filter((w) => w.available < w.desired).map((w) => `${w.kind} ${w.namespace}/${w.name} ${w.available}/${w.desired}`);
     if (short.length > 0) return fail(check, `${short.length} of ${all.length} not fully available: ${someOf(short)}`);
     const count = (kind: string) => all.filter((w) => w.kind === kind).length;
-    return { check, ok: true, reason: `${count("Deployment")} Deployments, ${count("StatefulSet")} StatefulSets, ${count("DaemonSet")} DaemonSets` };
+    return {
+      check,
+      ok: true,
+      reason: `${count("Deployment")} Deployments, ${count("StatefulSet")} StatefulSets, ${count("DaemonSet")} DaemonSets`,
+    };
   });
 }
 
@@ -301,7 +321,9 @@ export function checkNoNodeCordoned(nodes: CommandResult): CheckResult {
   return guarded(check, nodes, (out) => {
     const all = parseNodes(out);
     const cordoned = all.filter((n) => n.unschedulable).map((n) => n.name);
-    return cordoned.length === 0 ? { check, ok: true, reason: `${all.length} schedulable` } : fail(check, `cordoned: ${cordoned.join(", ")} (kubectl uncordon <node>, or finish the roll: npm run upgrade)`);
+    return cordoned.length === 0
+      ? { check, ok: true, reason: `${all.length} schedulable` }
+      : fail(check, `cordoned: ${cordoned.join(", ")} (kubectl uncordon <node>, or finish the roll: npm run upgrade)`);
   });
 }
 
@@ -316,7 +338,10 @@ export function checkLbBackends(t: Topology, lbConfig: CommandResult | undefined
   const missing = want.filter((n) => !have.includes(n));
   const extra = have.filter((n) => !want.includes(n));
   if (missing.length === 0 && extra.length === 0) return { check, ok: true, reason: `${have.length} of ${want.length} control planes` };
-  return fail(check, `missing: ${list(missing)}; unexpected: ${list(extra)} (an interrupted roll or renew-certs: run it again; after a restart: npm run recover)`);
+  return fail(
+    check,
+    `missing: ${list(missing)}; unexpected: ${list(extra)} (an interrupted roll or renew-certs: run it again; after a restart: npm run recover)`,
+  );
 }
 
 /** Every check, in table order. */
@@ -339,7 +364,10 @@ export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
 }
 
 export function renderChecks(results: readonly CheckResult[]): string {
-  return renderTable(["check", "result", "reason"], results.map((r) => [r.check, r.ok ? (r.warn ? "warn" : "pass") : "FAIL", r.reason]));
+  return renderTable(
+    ["check", "result", "reason"],
+    results.map((r) => [r.check, r.ok ? (r.warn ? "warn" : "pass") : "FAIL", r.reason]),
+  );
 }
 
 /** Every check, once: what `npm run verify` prints. */
@@ -357,13 +385,10 @@ export async function waitForVerify(
   a: ClusterAccess,
   opts: { timeoutMs: number; intervalMs: number; clock: Clock; tolerate?: ReadonlySet<string> },
 ): Promise<{ done: boolean; results: CheckResult[] }> {
-  return pollUntil(
-    async () => {
-      const results = await verifyOnce(t, a);
-      return { done: results.every((r) => r.ok || opts.tolerate?.has(r.check)), results };
-    },
-    opts,
-  );
+  return pollUntil(async () => {
+    const results = await verifyOnce(t, a);
+    return { done: results.every((r) => r.ok || opts.tolerate?.has(r.check)), results };
+  }, opts);
 }
 
 /**
@@ -371,7 +396,11 @@ export async function waitForVerify(
  * after nodes restart, the API still shows the pods' old Ready status until each kubelet has synced
  * them, so one passing run can come before the pods go unready for a while.
  */
-export async function waitForSteadyVerify(t: Topology, a: ClusterAccess, opts: { timeoutMs: number; intervalMs: number; holdMs: number; clock: Clock }): Promise<{ done: boolean; results: CheckResult[] }> {
+export async function waitForSteadyVerify(
+  t: Topology,
+  a: ClusterAccess,
+  opts: { timeoutMs: number; intervalMs: number; holdMs: number; clock: Clock },
+): Promise<{ done: boolean; results: CheckResult[] }> {
   let since: number | undefined;
   return pollUntil(
     async () => {
@@ -403,11 +432,32 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
     t.api.loadBalanced ? readLbConfig(k, kindLoadBalancerName(t.clusterName)) : undefined,
   ]);
   const etcdHealth = await k.etcdHealthResult(t.controlPlanes[0].name, t.etcd.members.length, etcdMemberEndpoints(t, nodes));
-  const nodeAddresses = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)));
+  const nodeAddresses = new Map(
+    await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.nodeAddressResult(cp.name)] as const)),
+  );
   // One read per control plane: the etcd serving certificate is one file of the bundle.
-  const certBundles = new Map(await Promise.all(t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["sh", "-c", CERT_BUNDLE_SCRIPT], 30_000)] as const)));
+  const certBundles = new Map(
+    await Promise.all(
+      t.controlPlanes.map(async (cp) => [cp.name, await k.inNode(cp.name, ["sh", "-c", CERT_BUNDLE_SCRIPT], 30_000)] as const),
+    ),
+  );
   const etcdCerts = new Map([...certBundles].map(([node, bundle]) => [node, fileOfBundle(bundle, ETCD_SERVER_BUNDLE_NAME)] as const));
-  return { nodes, etcdPods, apiEndpoints, etcdHealth, readyz, nodeAddresses, etcdCerts, claims, workloads, volumes, volumeDirs, ...(lbConfig ? { lbConfig } : {}), certBundles, now: Date.now() };
+  return {
+    nodes,
+    etcdPods,
+    apiEndpoints,
+    etcdHealth,
+    readyz,
+    nodeAddresses,
+    etcdCerts,
+    claims,
+    workloads,
+    volumes,
+    volumeDirs,
+    ...(lbConfig ? { lbConfig } : {}),
+    certBundles,
+    now: Date.now(),
+  };
 }
 
 /**

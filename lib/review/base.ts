@@ -40,7 +40,12 @@ export function synthesizeRef(ref: string, projectDir: string): BaseInfo {
   const git = (args: string[]) => run("git", args, { cwd: projectDir });
   const sha = git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
   if (sha.missing) return { kind: "unavailable", label: code(ref), reason: "`git` is not installed" };
-  if (sha.code !== 0) return { kind: "unavailable", label: code(ref), reason: "it is not a commit of this repository (fetch it first, e.g. `git fetch origin`)" };
+  if (sha.code !== 0)
+    return {
+      kind: "unavailable",
+      label: code(ref),
+      reason: "it is not a commit of this repository (fetch it first, e.g. `git fetch origin`)",
+    };
   const commit = sha.stdout.trim();
   const label = `${code(ref)} (${code(commit.slice(0, 12))})`;
   const dir = mkdtempSync(join(tmpdir(), "kindha-review-base-"));
@@ -56,7 +61,8 @@ export function synthesizeRef(ref: string, projectDir: string): BaseInfo {
     const notes: string[] = [];
     const tsc = run(process.execPath, [join(projectDir, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], { cwd: dir });
     if (!existsSync(join(dir, "dist", "main.js"))) return fail(`it does not compile: ${firstError(tsc, paths)}`);
-    if (tsc.code !== 0) notes.push(`The base has type errors (first: ${code(firstError(tsc, paths))}); its compiled output was used anyway.`);
+    if (tsc.code !== 0)
+      notes.push(`The base has type errors (first: ${code(firstError(tsc, paths))}); its compiled output was used anyway.`);
 
     const outdir = join(dir, "cdktf.out");
     const synth = run(process.execPath, ["dist/main.js"], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: outdir } });

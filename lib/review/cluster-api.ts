@@ -13,11 +13,15 @@ interface Manifest {
 
 const manifests = (rs: readonly SynthResource[]): Manifest[] =>
   rs.flatMap((r) => {
-    const m = r.type === "kubernetes_manifest" ? (r.body.manifest as { kind?: string; metadata?: { name?: string }; spec?: Record<string, unknown> } | undefined) : undefined;
+    const m =
+      r.type === "kubernetes_manifest"
+        ? (r.body.manifest as { kind?: string; metadata?: { name?: string }; spec?: Record<string, unknown> } | undefined)
+        : undefined;
     return m?.kind && m.metadata?.name ? [{ kind: m.kind, name: m.metadata.name, spec: m.spec ?? {} }] : [];
   });
 
-const at = (o: unknown, path: string): unknown => path.split(".").reduce<unknown>((x, k) => (x && typeof x === "object" ? (x as Record<string, unknown>)[k] : undefined), o);
+const at = (o: unknown, path: string): unknown =>
+  path.split(".").reduce<unknown>((x, k) => (x && typeof x === "object" ? (x as Record<string, unknown>)[k] : undefined), o);
 
 /** The sentences of a rollout, one per control plane or pool that changes; empty when none does. */
 export function clusterApiRollout(base: readonly SynthResource[], head: readonly SynthResource[]): string[] {
@@ -45,7 +49,8 @@ export function clusterApiRollout(base: readonly SynthResource[], head: readonly
       continue;
     }
     const [v0, v1] = [at(was.spec, "template.spec.version"), at(now.spec, "template.spec.version")];
-    const templates = (m: Manifest) => `${at(m.spec, "template.spec.infrastructureRef.name")}/${at(m.spec, "template.spec.bootstrap.configRef.name")}`;
+    const templates = (m: Manifest) =>
+      `${at(m.spec, "template.spec.infrastructureRef.name")}/${at(m.spec, "template.spec.bootstrap.configRef.name")}`;
     if (v0 !== v1) out.push(`Pool ${pool(now.name)} rolls from ${v0} to ${v1}.`);
     else if (templates(was) !== templates(now)) out.push(`Pool ${pool(now.name)} rolls: its machine or bootstrap template changed.`);
     const [r0, r1] = [at(was.spec, "replicas"), at(now.spec, "replicas")];

@@ -47,6 +47,12 @@ export function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
 export function stableStringify(value: Json | undefined): string {
   if (value === undefined) return "undefined";
   return JSON.stringify(value, (_key, v: unknown) =>
-    isJsonObject(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+    isJsonObject(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, v[k]]),
+        )
+      : v,
   );
 }

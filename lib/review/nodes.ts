@@ -29,7 +29,8 @@ export interface NodeDiff {
 export function diffNodes(base: NodeLayout, head: NodeLayout): NodeDiff {
   const before = new Map(base.nodes.map((n) => [n.name, n]));
   const after = new Map(head.nodes.map((n) => [n.name, n]));
-  const same = (a: NodeFacts, b: NodeFacts) => a.role === b.role && a.budget.cpu === b.budget.cpu && a.budget.memoryGiB === b.budget.memoryGiB;
+  const same = (a: NodeFacts, b: NodeFacts) =>
+    a.role === b.role && a.budget.cpu === b.budget.cpu && a.budget.memoryGiB === b.budget.memoryGiB;
   return {
     added: head.nodes.filter((n) => !before.has(n.name)),
     removed: base.nodes.filter((n) => !after.has(n.name)),
@@ -64,11 +65,19 @@ export function asNodeLayout(value: unknown): NodeLayout | undefined {
   if (!Array.isArray(nodes) || !isBudget(totals)) return undefined;
   const ok = nodes.every(
     (n: unknown) =>
-      typeof n === "object" && n !== null && typeof (n as NodeFacts).name === "string" && typeof (n as NodeFacts).role === "string" && isBudget((n as NodeFacts).budget),
+      typeof n === "object" &&
+      n !== null &&
+      typeof (n as NodeFacts).name === "string" &&
+      typeof (n as NodeFacts).role === "string" &&
+      isBudget((n as NodeFacts).budget),
   );
   if (!ok) return undefined;
   return {
-    nodes: (nodes as NodeFacts[]).map((n) => ({ name: n.name, role: n.role, budget: { cpu: n.budget.cpu, memoryGiB: n.budget.memoryGiB } })),
+    nodes: (nodes as NodeFacts[]).map((n) => ({
+      name: n.name,
+      role: n.role,
+      budget: { cpu: n.budget.cpu, memoryGiB: n.budget.memoryGiB },
+    })),
     totals: { cpu: totals.cpu, memoryGiB: totals.memoryGiB },
   };
 }

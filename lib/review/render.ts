@@ -1,6 +1,6 @@
 /**
  * The review as GitHub-flavoured markdown: pure functions from synthesized data to text, no
- * cdktf and no I/O, so the output depends on its input only (no time, no paths). Over 250 lines
+ * cdktf and no I/O, so the output depends on its input only (no time, no paths). Over 300 lines
  * because it renders every section of one report; the diagram, node table and plan counts live
  * in their own files.
  */
@@ -11,7 +11,16 @@ import { diffNodes, nodeDiffIsEmpty, type NodeDiff, type NodeFacts, type NodeLay
 import { renderPlanCounts, type PlanCounts } from "./plan";
 import { imageTag } from "../model/grammar";
 import { clusterApiRollout } from "./cluster-api";
-import { clusterReplacement, diffResources, imageRoll, type ClusterReplacement, type ImageRoll, type ResourceChange, type ResourceDiff, type SynthResource } from "./resources";
+import {
+  clusterReplacement,
+  diffResources,
+  imageRoll,
+  type ClusterReplacement,
+  type ImageRoll,
+  type ResourceChange,
+  type ResourceDiff,
+  type SynthResource,
+} from "./resources";
 
 /** One stack of the checkout under review. */
 export interface HeadStack {
@@ -255,7 +264,9 @@ export function comparisonTable(stacks: readonly { readonly id: string; readonly
       row("etcd members", (t) => String(t.etcd.members.length)),
       row("etcd quorum", (t) => String(t.etcd.quorum)),
       row("Load balancer", (t) =>
-        t.api.loadBalanced ? `kind's built-in (${code(kindLoadBalancerName(t.clusterName))}) at ${code(t.api.url)}` : `none: the API server at ${code(t.api.url)}`,
+        t.api.loadBalanced
+          ? `kind's built-in (${code(kindLoadBalancerName(t.clusterName))}) at ${code(t.api.url)}`
+          : `none: the API server at ${code(t.api.url)}`,
       ),
     ],
   );
@@ -341,7 +352,8 @@ function againstBaseSection(r: StackReview, base: BaseInfo): string | undefined 
     const lines: string[] = [];
     if (n.added.length > 0) lines.push(`- **Nodes added:** ${n.added.map(show).join(", ")}`);
     if (n.removed.length > 0) lines.push(`- **Nodes removed:** ${n.removed.map(show).join(", ")}`);
-    for (const c of n.changed) lines.push(`- **Node changed:** ${show(c.before)} → ${c.after.role}, ${c.after.budget.cpu} CPU / ${c.after.budget.memoryGiB} GiB`);
+    for (const c of n.changed)
+      lines.push(`- **Node changed:** ${show(c.before)} → ${c.after.role}, ${c.after.budget.cpu} CPU / ${c.after.budget.memoryGiB} GiB`);
     lines.push(`- **CPU:** ${delta(n.totalsBefore.cpu, n.totalsAfter.cpu)}`);
     lines.push(`- **Memory:** ${delta(n.totalsBefore.memoryGiB, n.totalsAfter.memoryGiB, " GiB")}`);
     parts.push(lines.join("\n"));
@@ -357,7 +369,12 @@ function againstBaseSection(r: StackReview, base: BaseInfo): string | undefined 
         `${count("no-op")} changed outside the state, ${d.unchanged} unchanged. ` +
         "Judged from the synthesized JSON; the engine's plan has the final word.",
     );
-    parts.push(table(["Plan", "Address", "What differs"], d.changes.map((c) => [c.kind, code(c.address), changeDetail(c)])));
+    parts.push(
+      table(
+        ["Plan", "Address", "What differs"],
+        d.changes.map((c) => [c.kind, code(c.address), changeDetail(c)]),
+      ),
+    );
   }
   return parts.join("\n\n");
 }

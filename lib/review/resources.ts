@@ -206,7 +206,11 @@ export function clusterReplacement(base: readonly SynthResource[], head: readonl
   if (!old) return undefined;
   const now = head.find(isKindCluster);
   if (!now) {
-    return { address: old.address, configChanged: false, reasons: [`the kind cluster resource \`${old.address}\` is no longer synthesized`] };
+    return {
+      address: old.address,
+      configChanged: false,
+      reasons: [`the kind cluster resource \`${old.address}\` is no longer synthesized`],
+    };
   }
   const reasons: string[] = [];
   if (now.address !== old.address) {
@@ -223,7 +227,9 @@ export function clusterReplacement(base: readonly SynthResource[], head: readonl
     .filter((k) => k !== "config_sha256" && !jsonEqual(was[k], is[k]))
     .sort(compare);
   if (others.length > 0) {
-    reasons.push(`trigger${others.length === 1 ? "" : "s"} ${others.map((k) => `\`${k}\``).join(", ")} changed, and any change of a null_resource's triggers replaces it`);
+    reasons.push(
+      `trigger${others.length === 1 ? "" : "s"} ${others.map((k) => `\`${k}\``).join(", ")} changed, and any change of a null_resource's triggers replaces it`,
+    );
   }
   return reasons.length === 0 ? undefined : { address: now.address, configChanged, reasons };
 }
@@ -239,7 +245,9 @@ export function compare(a: string, b: string): number {
 
 /** The roll resource (constructs/rolling-upgrade.ts): a null_resource whose trigger is the node image. */
 export function isRollingUpgrade(r: SynthResource): boolean {
-  return r.mode === "managed" && r.type === "null_resource" && isJsonObject(r.body.triggers) && typeof r.body.triggers.node_image === "string";
+  return (
+    r.mode === "managed" && r.type === "null_resource" && isJsonObject(r.body.triggers) && typeof r.body.triggers.node_image === "string"
+  );
 }
 
 /** A node image change that rolls the live cluster in place. */
