@@ -145,6 +145,11 @@ export class KindCluster extends Construct {
       KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE,
     };
 
+    // The host ports the nodes publish, for the preflight to find taken.
+    const hostPorts = props.config.nodes
+      .flatMap((n) => n.extraPortMappings ?? [])
+      .map((m) => `${m.listenAddress}:${m.hostPort}/${m.protocol}`)
+      .join(" ");
     const preflightEnv = {
       KINDHA_REQUIRED_CPUS: String(props.budget.cpu),
       KINDHA_REQUIRED_MEMORY_GIB: String(props.budget.memoryGiB),
@@ -153,6 +158,7 @@ export class KindCluster extends Construct {
       KINDHA_DATA_DIR: dataDirPath,
       KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE,
       KINDHA_KIND_VERSION: KIND_VERSION,
+      ...(hostPorts ? { KINDHA_HOST_PORTS: hostPorts } : {}),
     };
     // Replaced with the cluster (same config hash), so a topology change checks the host again.
     this.preflight = new Resource(this, "Preflight", {

@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { kindNode, type KindMount, type KindNode } from "../lib/model/kind-config";
-import type { NodeBudget, PlannedNode, Taint, WorkerRole } from "../lib/model/topology";
+import type { NodeBudget, PlannedNode, PlannedPort, Taint, WorkerRole } from "../lib/model/topology";
 
 export interface WorkerNodeProps {
   /** The resolved node, from `planTopology`. */
@@ -12,6 +12,11 @@ export interface WorkerNodeProps {
    * @default - none
    */
   readonly extraMounts?: readonly KindMount[];
+  /**
+   * Host ports this node publishes, forwarded to NodePorts.
+   * @default - none
+   */
+  readonly ports?: readonly PlannedPort[];
 }
 
 /**
@@ -36,6 +41,6 @@ export class WorkerNode extends Construct {
     this.role = props.planned.role;
     this.budget = props.planned.budget;
     this.taints = props.planned.taints;
-    this.kindNode = kindNode(props.planned, props.image, props.extraMounts);
+    this.kindNode = kindNode(props.planned, props.image, props.extraMounts, props.ports);
   }
 }

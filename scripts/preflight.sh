@@ -9,7 +9,9 @@
 #      KINDHA_KIND_VERSION: the kind release to name when kind is missing;
 #      KINDHA_DATA_DIR (the host directory of the cluster's volumes; empty: none) and
 #      KINDHA_CLUSTER_NAME: the directory must be creatable or writable, and not another cluster's
-#      (by its owner file KINDHA_DATA_OWNER_FILE).
+#      (by its owner file KINDHA_DATA_OWNER_FILE);
+#      KINDHA_HOST_PORTS: the host ports the `ports` setting publishes (address:port/protocol,
+#      space-separated), each of which must be free.
 set -euo pipefail
 
 required_cpus="${KINDHA_REQUIRED_CPUS:?KINDHA_REQUIRED_CPUS is not set}"
@@ -62,6 +64,19 @@ if [ -n "$data_dir" ]; then
     fi
   fi
 fi
+
+# Each host port a `ports` mapping publishes (address:port/protocol) must be free: kind would fail
+# half-way, after the node containers exist.
+for mapping in ${KINDHA_HOST_PORTS:-}; do
+  proto="${mapping##*/}" hostport="${mapping%/*}"
+  port="${hostport##*:}"
+  case "$proto" in TCP) flag=-t ;; UDP) flag=-u ;; SCTP) flag=-S ;; *) failures+=("host port $mapping: unknown protocol $proto"); continue ;; esac
+  if ! command -v ss >/dev/null 2>&1; then
+    failures+=("ss (iproute2) is not installed; it tells whether host port $hostport/$proto is free")
+  elif [ -n "$(ss -H -ln "$flag" "( sport = :$port )" 2>/dev/null)" ]; then
+    failures+=("host port $hostport/$proto (setting ports) is in use on this host; free it or choose another hostPort")
+  fi
+done
 
 if (( ${#failures[@]} > 0 )); then
   for f in "${failures[@]}"; do echo "preflight: $f" >&2; done

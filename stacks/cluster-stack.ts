@@ -153,7 +153,13 @@ export abstract class ClusterStack extends TerraformStack {
         }),
     );
     this.workers = topology.workers.map(
-      (planned, i) => new WorkerNode(this, `Worker${i + 1}`, { planned, image: topology.nodeImage, extraMounts: nodeMounts }),
+      (planned, i) =>
+        new WorkerNode(this, `Worker${i + 1}`, {
+          planned,
+          image: topology.nodeImage,
+          extraMounts: nodeMounts,
+          ports: topology.ports.filter((p) => p.node === planned.name),
+        }),
     );
     this.etcd = new EtcdCluster(this, "Etcd", { members: this.controlPlanes, certSans: topology.etcd.certSans });
     if (topology.api.loadBalanced) {

@@ -92,6 +92,7 @@ const BASICS = [
   "sha1sum",
   "wc",
   "paste",
+  "ss",
 ];
 
 function linkBasics(dir: string): void {

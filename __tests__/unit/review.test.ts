@@ -420,6 +420,30 @@ describe("differences against a base", () => {
 
 // ---- the base from git ---------------------------------------------------------------------
 
+describe("host ports against a base", () => {
+  const single = (settings: string) =>
+    synthesizeCheckout(join(work, `ports-${Math.random().toString(36).slice(2, 8)}`), `stacks:\n  single:\n${settings}`).find(
+      (s) => s.id === "single",
+    )!;
+
+  test("a new mapping re-creates the cluster, and the report says why; the stack section lists the mappings", () => {
+    const before = single("    platformObjects: true\n");
+    const after = single("    ports: [{ hostPort: 8080, nodePort: 30080 }]\n");
+    const base = {
+      kind: "synthesized" as const,
+      label: "`b`",
+      stacks: [{ id: "single", layout: before.topology, resources: before.resources }],
+    };
+    const [review] = analyze({ head: [after], base });
+    expect(review.replacement?.reasons).toContain(
+      "its host ports changed (setting `ports`: none → 127.0.0.1:8080/TCP → NodePort 30080), and kind publishes a node's ports only when it creates the node",
+    );
+    const md = renderReview({ head: [after], base, plan: NO_PLAN, command: "npm run review" });
+    expect(section(md, "single")).toContain("- **Host ports:** `127.0.0.1:8080` → NodePort 30080 (TCP) on `data-platform-local-worker`.");
+    expect(section(md, "single")).toContain("the kind cluster will be DESTROYED and re-created");
+  });
+});
+
 describe("a cluster-api stack against a base", () => {
   const capi = (settings: string) =>
     synthesizeCheckout(

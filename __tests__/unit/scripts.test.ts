@@ -5,6 +5,7 @@
 import { DATA_OWNER_FILE } from "../../lib/model/storage";
 import { KIND_VERSION } from "../../lib/model/defaults";
 import { spawnSync } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,6 +64,23 @@ describe("preflight.sh", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain("preflight: nothing was created");
+  });
+
+  test("fails when a host port a mapping publishes is taken, one line naming it; a free one passes", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const taken = (server.address() as AddressInfo).port;
+    try {
+      const r = run("preflight.sh", makeStandIns(), { ...budget, KINDHA_HOST_PORTS: `127.0.0.1:${taken}/TCP 127.0.0.1:${taken}/UDP` });
+      expect(r.code).toBe(1);
+      expect(r.stderr.split("\n").filter((l) => l.startsWith("preflight:"))).toEqual([
+        `preflight: host port 127.0.0.1:${taken}/TCP (setting ports) is in use on this host; free it or choose another hostPort`,
+        "preflight: nothing was created",
+      ]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(run("preflight.sh", makeStandIns(), { ...budget, KINDHA_HOST_PORTS: `127.0.0.1:${taken}/TCP` }).code).toBe(0);
   });
 
   test("fails with every missing tool listed, one line each", () => {

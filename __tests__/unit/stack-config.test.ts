@@ -115,6 +115,22 @@ stacks:
     });
   });
 
+  test("ports: read from the file; a mapping's unknown key is refused, and so is a cluster-api stack's ports", () => {
+    const good = configFile("stacks:\n  single:\n    ports:\n      - { hostPort: 8080, nodePort: 30080, listenAddress: 127.0.0.1 }\n");
+    expect(loadStackDefinitions(good).find((d) => d.id === "single")?.spec.ports).toEqual([
+      { hostPort: 8080, nodePort: 30080, listenAddress: "127.0.0.1" },
+    ]);
+    const message = loadError(
+      configFile(
+        "stacks:\n  single:\n    ports: [{ hostPort: 8080, nodePort: 30080, host: x }]\n  prod:\n    availability: ha\n    target: cluster-api\n    ports: [{ hostPort: 8081, nodePort: 30081 }]\n",
+      ),
+    );
+    expect(message).toContain(
+      'stacks.single.ports[0].host: "x" is not a known setting (hostPort, nodePort, protocol, listenAddress, role)',
+    );
+    expect(message).toContain('stacks.prod.ports: [{"hostPort":8081,"nodePort":30081}] applies to kind stacks only');
+  });
+
   test("backupDir and kubeconfigPath are host paths a stack may set: read as given; a relative one is refused", () => {
     const good = configFile("stacks:\n  single:\n    backupDir: /srv/snapshots\n    kubeconfigPath: ~/kc/single.yaml\n");
     expect(loadStackDefinitions(good).find((d) => d.id === "single")).toMatchObject({

@@ -332,6 +332,37 @@ describe("stack validation", () => {
   });
 });
 
+describe("ports", () => {
+  test("a mapping becomes kind's extraPortMappings on the node that carries it, and the preflight checks its host port", () => {
+    const { json } = synthPreset("ha-option-a", {
+      ports: [
+        { hostPort: 8080, nodePort: 30080 },
+        { hostPort: 5353, nodePort: 30053, protocol: "UDP", role: "infrastructure" },
+      ],
+    });
+    const nodes = kindConfigOf(json).nodes;
+    expect(nodes.map((n: any) => n.extraPortMappings)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      [{ containerPort: 30053, hostPort: 5353, listenAddress: "127.0.0.1", protocol: "UDP" }],
+      [{ containerPort: 30080, hostPort: 8080, listenAddress: "127.0.0.1", protocol: "TCP" }],
+    ]);
+    const preflight = Object.entries(resources(json, "null_resource")).find(([addr]) => addr.startsWith("Cluster_Preflight"))![1];
+    expect(preflight.provisioner[0]["local-exec"].environment.KINDHA_HOST_PORTS).toBe("127.0.0.1:5353/UDP 127.0.0.1:8080/TCP");
+  });
+
+  test("a change of mappings changes the kind config, so the cluster is re-created; none: no mapping, no variable", () => {
+    const sha = (j: any) =>
+      Object.values(resources(j, "null_resource")).find((r) => "config_sha256" in (r.triggers ?? {}) && "cluster_name" in r.triggers)
+        .triggers.config_sha256;
+    const plain = synthPreset("single").json;
+    expect(sha(synthPreset("single", { ports: [{ hostPort: 8080, nodePort: 30080 }] }).json)).not.toBe(sha(plain));
+    expect(kindConfigOf(plain).nodes.some((n: any) => n.extraPortMappings)).toBe(false);
+    expect(JSON.stringify(plain)).not.toContain("KINDHA_HOST_PORTS");
+  });
+});
+
 describe("data directory", () => {
   const lifecycleOf = (j: ReturnType<typeof synthPreset>["json"]) =>
     Object.values(resources(j, "null_resource")).find((r) => "cluster_name" in r.triggers && "config_sha256" in r.triggers);

@@ -272,3 +272,90 @@ describe("validation", () => {
     expect(error!.message).toMatch(/^Invalid topology for stack "ha-option-a" \(4 problems\):/);
   });
 });
+
+describe("ports: host ports forwarded to NodePorts", () => {
+  const p = (x: object) => x as never;
+  test("defaults: TCP on 127.0.0.1, on the first workload worker, else the first combined one; a role moves it", () => {
+    expect(
+      planTopology(
+        "ha",
+        { workers: [{ role: "infrastructure" }, { role: "workload", count: 2 }], ports: [{ hostPort: 8080, nodePort: 30080 }] },
+        "s",
+      ).ports,
+    ).toEqual([{ hostPort: 8080, nodePort: 30080, protocol: "TCP", listenAddress: "127.0.0.1", node: "data-platform-local-worker2" }]);
+    expect(planTopology("single", { ports: [{ hostPort: 5432, nodePort: 30432 }] }, "s").ports[0].node).toBe("data-platform-local-worker");
+    const infra = planTopology(
+      "ha",
+      {
+        workers: [{ role: "infrastructure" }, { role: "workload" }],
+        ports: [{ hostPort: 9000, nodePort: 30900, role: "infrastructure", protocol: "UDP", listenAddress: "::1" }],
+      },
+      "s",
+    );
+    expect(infra.ports).toEqual([
+      { hostPort: 9000, nodePort: 30900, protocol: "UDP", listenAddress: "::1", node: "data-platform-local-worker" },
+    ]);
+    expect(planTopology("ha", {}, "s").ports).toEqual([]);
+  });
+
+  test("every address of this host is allowed, with a warning", () => {
+    expect(planTopology("single", { ports: [{ hostPort: 8080, nodePort: 30080, listenAddress: "0.0.0.0" }] }, "s").warnings).toEqual([
+      "ports[0].listenAddress: 0.0.0.0 publishes host port 8080 on every address of this host, to every network it is on",
+    ]);
+  });
+
+  test.each([
+    ["a host port out of range", [{ hostPort: 0, nodePort: 30080 }], "ports[0].hostPort: 0 must be a whole number from 1 to 65535"],
+    [
+      "a NodePort outside the NodePort range",
+      [{ hostPort: 8080, nodePort: 8080 }],
+      "ports[0].nodePort: 8080 must be a whole number from 30000 to 32767 (the cluster's NodePort range)",
+    ],
+    [
+      "an unknown protocol",
+      [{ hostPort: 8080, nodePort: 30080, protocol: "HTTP" }],
+      'ports[0].protocol: "HTTP" must be one of TCP, UDP, SCTP',
+    ],
+    [
+      "a listen address that is no IP",
+      [{ hostPort: 8080, nodePort: 30080, listenAddress: "localhost" }],
+      'ports[0].listenAddress: "localhost" must be a unicast IPv4 or IPv6 address',
+    ],
+    [
+      "a role the stack has no worker of",
+      [{ hostPort: 8080, nodePort: 30080, role: "infrastructure" }],
+      'ports[0].role: "infrastructure" names no worker of this stack',
+    ],
+    [
+      "two mappings of one host port",
+      [
+        { hostPort: 8080, nodePort: 30080 },
+        { hostPort: 8080, nodePort: 30081 },
+      ],
+      "ports[1].hostPort: 8080 is already mapped by ports[0] (TCP); each host port may be mapped once",
+    ],
+    [
+      "the API server's port",
+      [{ hostPort: 6443, nodePort: 30443 }],
+      "ports[0].hostPort: 6443 is the API server's port (apiServerPort); choose another",
+    ],
+    ["not a list", { hostPort: 8080 }, 'ports: {"hostPort":8080} must be a list of { hostPort, nodePort, protocol, listenAddress, role }'],
+  ])("fails on %s, naming field, value and rule", (_name, ports, message) => {
+    expect(() => planTopology("single", { ports: p(ports) }, 's "t"')).toThrow(message);
+  });
+
+  test("one host port may carry TCP and UDP", () => {
+    expect(
+      planTopology(
+        "single",
+        {
+          ports: [
+            { hostPort: 5353, nodePort: 30053 },
+            { hostPort: 5353, nodePort: 30053, protocol: "UDP" },
+          ],
+        },
+        "s",
+      ).ports,
+    ).toHaveLength(2);
+  });
+});

@@ -10,10 +10,15 @@ export const KIND_VERSION = "v0.32.0";
 /** Node image released with {@link KIND_VERSION}, pinned by digest. */
 export const NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
 
+/** The API server's default --service-node-port-range: where a NodePort (and a `ports` mapping's target) lies. */
+export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
+
 export const DEFAULTS = {
   clusterName: "data-platform-local",
   apiServerAddress: "127.0.0.1",
   apiServerPort: 6443,
+  /** Where a `ports` mapping listens unless it says: this host only. */
+  portListenAddress: "127.0.0.1",
   nodeImage: NODE_IMAGE,
   /** kubelet refuses cgroup v1 hosts unless a stack allows them. */
   allowCgroupV1: false,

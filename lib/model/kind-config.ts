@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import { DEFAULTS } from "./defaults";
-import type { PlannedNode, Topology } from "./topology";
+import type { PlannedNode, PlannedPort, Topology } from "./topology";
 
 export const KIND_API_VERSION = "kind.x-k8s.io/v1alpha4";
 
@@ -14,6 +14,15 @@ export interface KindNode {
   readonly image: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly extraMounts?: readonly KindMount[];
+  readonly extraPortMappings?: readonly KindPortMapping[];
+}
+
+/** A host port published by a node container (kind's extraPortMappings). */
+export interface KindPortMapping {
+  readonly containerPort: number;
+  readonly hostPort: number;
+  readonly listenAddress: string;
+  readonly protocol: string;
 }
 
 /** A host directory mounted into a node container. */
@@ -32,8 +41,25 @@ export interface KindConfig {
   readonly nodes: readonly KindNode[];
 }
 
-export function kindNode(node: PlannedNode, image: string, extraMounts: readonly KindMount[] = []): KindNode {
-  return { role: node.kindRole, image, labels: { ...node.labels }, ...(extraMounts.length > 0 ? { extraMounts: [...extraMounts] } : {}) };
+export function kindNode(
+  node: PlannedNode,
+  image: string,
+  extraMounts: readonly KindMount[] = [],
+  ports: readonly PlannedPort[] = [],
+): KindNode {
+  const mappings = ports.map((p) => ({
+    containerPort: p.nodePort,
+    hostPort: p.hostPort,
+    listenAddress: p.listenAddress,
+    protocol: p.protocol,
+  }));
+  return {
+    role: node.kindRole,
+    image,
+    labels: { ...node.labels },
+    ...(extraMounts.length > 0 ? { extraMounts: [...extraMounts] } : {}),
+    ...(mappings.length > 0 ? { extraPortMappings: mappings } : {}),
+  };
 }
 
 /**

@@ -3,6 +3,7 @@
  * {condition, message}, as aws-cdk's queue rules) and planned into nodes with kind's names.
  */
 import { DEFAULTS, ROLE_LABEL } from "./defaults";
+import { planPorts, portViolations, portWarnings } from "./ports";
 import { apiAddress, DNS_LABEL, imageReference, MAX_DNS_LABEL, port, wholeNumber } from "./grammar";
 import {
   etcdCertSans,
@@ -15,6 +16,7 @@ import {
   type Availability,
   type NodeBudget,
   type PlannedNode,
+  type PortMapping,
   type Topology,
   type TopologySpec,
   type WorkerGroup,
@@ -57,6 +59,7 @@ interface ResolvedSpec {
   readonly apiServerPort: number;
   readonly nodeImage: string;
   readonly allowCgroupV1: boolean;
+  readonly ports: readonly PortMapping[];
 }
 
 /** Defaults, in one place: DEFAULTS, and the availability's control-plane count. */
@@ -75,6 +78,7 @@ function resolveSpec(availability: Availability, spec: TopologySpec): ResolvedSp
     apiServerPort: spec.apiServerPort ?? DEFAULTS.apiServerPort,
     nodeImage: spec.nodeImage ?? DEFAULTS.nodeImage,
     allowCgroupV1: spec.allowCgroupV1 ?? DEFAULTS.allowCgroupV1,
+    ports: spec.ports ?? [],
   };
 }
 
@@ -177,6 +181,11 @@ function specViolations(r: ResolvedSpec): Violation[] {
     ...apiAddress("apiServerAddress", r.apiServerAddress).violations,
     ...imageReference("nodeImage", r.nodeImage),
     ...broken(CLUSTER_RULES, r),
+    ...portViolations(
+      r.ports,
+      r.workers.map((g) => g.role),
+      r.apiServerPort,
+    ),
   ];
 }
 
@@ -237,6 +246,7 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
 
   const members = controlPlanes.map((n) => n.name);
   const warning = apiAddress("apiServerAddress", r.apiServerAddress).warning;
+  const warnings = [...(warning ? [warning] : []), ...portWarnings(r.ports)];
   return {
     availability,
     clusterName: r.clusterName,
@@ -258,6 +268,7 @@ export function planTopology(availability: Availability, spec: TopologySpec, sco
     nodeImage: r.nodeImage,
     allowCgroupV1: r.allowCgroupV1,
     totals: totalBudget(nodes),
-    warnings: warning ? [warning] : [],
+    ports: planPorts(r.ports, workers),
+    warnings,
   };
 }

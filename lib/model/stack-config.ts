@@ -8,7 +8,7 @@
  */
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
-import { type Availability, type NodeBudget, type TopologySpec, type WorkerGroup } from "./topology";
+import { type Availability, type NodeBudget, type PortMapping, type TopologySpec, type WorkerGroup } from "./topology";
 import { planTopology } from "./plan-topology";
 import type { ScheduledBackupOptions } from "./types";
 import { cronSchedule, imageReference, wholeNumber } from "./grammar";
@@ -116,8 +116,10 @@ export const SPEC_KEYS = keysOf<TopologySpec>({
   apiServerPort: true,
   nodeImage: true,
   allowCgroupV1: true,
+  ports: true,
 });
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
+const PORT_KEYS = keysOf<PortMapping>({ hostPort: true, nodePort: true, protocol: true, listenAddress: true, role: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
 const STACK_KEYS = [
   ...keysOf<Omit<StackDefinition, "id" | "spec">>({
@@ -245,6 +247,15 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
         if (!isRecord(w)) return wrongShape(`${at}.workers[${i}]`, w, "must be a map of role, count, budget");
         unknownKeys(`${at}.workers[${i}]`, w, WORKER_KEYS, v);
         budget(`${at}.workers[${i}].budget`, w.budget);
+      });
+    }
+    if (entry.ports !== undefined && !Array.isArray(entry.ports)) {
+      wrongShape(`${at}.ports`, entry.ports, "must be a list of port mappings ({ hostPort, nodePort, protocol, listenAddress, role })");
+    }
+    if (Array.isArray(entry.ports)) {
+      entry.ports.forEach((p: unknown, i: number) => {
+        if (!isRecord(p)) return wrongShape(`${at}.ports[${i}]`, p, "must be a map of hostPort, nodePort, protocol, listenAddress, role");
+        unknownKeys(`${at}.ports[${i}]`, p, PORT_KEYS, v);
       });
     }
     const base = defs.get(id);
@@ -471,6 +482,16 @@ function topologyViolations(defs: readonly StackDefinition[]): Violation[] {
       if (!(e instanceof ValidationError)) throw e;
       topology = e.violations.map((x) => ({ ...x, field: `${prefix}${x.field}` }));
     }
-    return [...topology, ...settingViolations(d, prefix)];
+    const kindOnly =
+      d.target === "cluster-api" && d.spec.ports !== undefined
+        ? [
+            {
+              field: `${prefix}ports`,
+              value: d.spec.ports,
+              rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's",
+            },
+          ]
+        : [];
+    return [...topology, ...kindOnly, ...settingViolations(d, prefix)];
   });
 }

@@ -24,6 +24,42 @@ export interface WorkerGroup {
   readonly budget?: Partial<NodeBudget>;
 }
 
+/** Protocols a host port may forward (kind's extraPortMappings). */
+export const PORT_PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
+export type PortProtocol = (typeof PORT_PROTOCOLS)[number];
+
+/** A host port forwarded to a NodePort of the cluster (kind's extraPortMappings on one node). */
+export interface PortMapping {
+  /** The port on this host. */
+  readonly hostPort: number;
+  /** The NodePort it reaches: in the cluster's NodePort range (30000-32767). */
+  readonly nodePort: number;
+  /**
+   * @default "TCP"
+   */
+  readonly protocol?: PortProtocol;
+  /**
+   * The host address it listens on; 0.0.0.0 (every address) is allowed with a warning.
+   * @default "127.0.0.1"
+   */
+  readonly listenAddress?: string;
+  /**
+   * The worker role whose first node carries the mapping.
+   * @default - the first workload worker, else the first combined worker
+   */
+  readonly role?: WorkerRole;
+}
+
+/** A mapping with its defaults applied, and the node that carries it. */
+export interface PlannedPort {
+  readonly hostPort: number;
+  readonly nodePort: number;
+  readonly protocol: PortProtocol;
+  readonly listenAddress: string;
+  /** The kind node (container) that publishes it. */
+  readonly node: string;
+}
+
 /** Everything that shapes a cluster; every field optional, resolved against DEFAULTS. */
 export interface TopologySpec {
   /**
@@ -68,6 +104,11 @@ export interface TopologySpec {
    * @default false
    */
   readonly allowCgroupV1?: boolean;
+  /**
+   * Host ports forwarded to NodePorts, e.g. a notebook UI or a database from the host.
+   * @default - none
+   */
+  readonly ports?: readonly PortMapping[];
 }
 
 /** Whether the topology must tolerate control-plane failures. */
@@ -98,6 +139,8 @@ export interface Topology {
   /** kubelet may run on cgroup v1 hosts (`failCgroupV1: false`). */
   readonly allowCgroupV1: boolean;
   readonly totals: NodeBudget;
+  /** Host ports forwarded to NodePorts, each on its node. */
+  readonly ports: readonly PlannedPort[];
   /** What is allowed but risky (e.g. an API on every address), for the app to print. */
   readonly warnings: readonly string[];
 }

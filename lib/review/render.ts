@@ -314,6 +314,11 @@ function stackSection(r: StackReview, input: ReviewInput): string {
               : "served by the one API server directly (no load balancer)"
           }.`,
       `- **Node image:** ${code(t.nodeImage)}.`,
+      ...(t.ports.length > 0
+        ? [
+            `- **Host ports:** ${t.ports.map((p) => `${code(`${p.listenAddress}:${p.hostPort}`)} → NodePort ${p.nodePort} (${p.protocol}) on ${code(p.node)}`).join(", ")}.`,
+          ]
+        : []),
     ].join("\n"),
   );
   const diff = againstBaseSection(r, input.base);

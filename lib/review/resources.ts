@@ -3,6 +3,7 @@
  * judged by address and body the way Terraform would plan it, without an engine. Just over 250
  * lines: the reader of cdk.tf.json and the differ share their types.
  */
+import { parse } from "yaml";
 import { flatten, isJsonObject, jsonEqual, withoutMetadata, type Json, type JsonObject } from "./json";
 
 /** One resource or data source of a stack's Terraform JSON. */
@@ -223,6 +224,12 @@ export function clusterReplacement(base: readonly SynthResource[], head: readonl
   if (configChanged) {
     reasons.push(`the kind config changed (\`triggers.config_sha256\` ${short(was.config_sha256)} → ${short(is.config_sha256)})`);
   }
+  const [portsWere, portsAre] = [hostPortsOf(base), hostPortsOf(head)];
+  if (portsWere.join() !== portsAre.join()) {
+    reasons.push(
+      `its host ports changed (setting \`ports\`: ${portsWere.join(", ") || "none"} → ${portsAre.join(", ") || "none"}), and kind publishes a node's ports only when it creates the node`,
+    );
+  }
   const others = [...new Set([...Object.keys(was), ...Object.keys(is)])]
     .filter((k) => k !== "config_sha256" && !jsonEqual(was[k], is[k]))
     .sort(compare);
@@ -232,6 +239,17 @@ export function clusterReplacement(base: readonly SynthResource[], head: readonl
     );
   }
   return reasons.length === 0 ? undefined : { address: now.address, configChanged, reasons };
+}
+
+/** The host ports a stack's kind config publishes, `address:port/protocol → NodePort n`, from its kind-config.yaml file. */
+export function hostPortsOf(resources: readonly SynthResource[]): string[] {
+  const file = resources.find((r) => r.type === "local_file" && String(r.body.filename).endsWith("/kind-config.yaml"));
+  if (!file || typeof file.body.content !== "string") return [];
+  const nodes = (parse(file.body.content) as { nodes?: { extraPortMappings?: Record<string, unknown>[] }[] }).nodes ?? [];
+  return nodes
+    .flatMap((n) => n.extraPortMappings ?? [])
+    .map((m) => `${m.listenAddress}:${m.hostPort}/${m.protocol} → NodePort ${m.containerPort}`)
+    .sort(compare);
 }
 
 function short(value: Json | undefined): string {

@@ -23,7 +23,7 @@ case "${1:-}" in
   *) echo "setup: unknown option $1 (usage: npm run setup [-- --upgrade-image])" >&2; exit 2 ;;
 esac
 t0=$SECONDS
-packages=(etcd-server etcd-client haproxy openssl docker.io jq debootstrap libseccomp-dev)
+packages=(etcd-server etcd-client haproxy openssl docker.io jq debootstrap libseccomp-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if (( ${#missing[@]} == 0 )); then
