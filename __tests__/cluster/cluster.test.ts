@@ -18,7 +18,14 @@ import { runLogged } from "../../test-support/lifecycle";
 import { containerIds, declareClusterChecks, declareTier, passed, runScheduledBackup, SCHEDULED_BACKUPS } from "../../test-support/tier";
 
 const STACKS = ["single", "ha-option-b", "ha-option-a"];
-const t = declareTier("cluster", STACKS, { "ha-option-b": SCHEDULED_BACKUPS, "ha-option-a": SCHEDULED_BACKUPS });
+/** single's host port into a NodePort (setting `ports`): a port nothing else on a test host uses. */
+const HOST_PORT = 18080;
+const NODE_PORT = 30080;
+const t = declareTier("cluster", STACKS, {
+  single: `    ports: [{ hostPort: ${HOST_PORT}, nodePort: ${NODE_PORT} }]\n`,
+  "ha-option-b": SCHEDULED_BACKUPS,
+  "ha-option-a": SCHEDULED_BACKUPS,
+});
 const ipNumber = (ip: string) => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
 
 if (t) {
@@ -91,6 +98,58 @@ if (t) {
     );
 
     declareClusterChecks(t, "single");
+    declareClusterChecks(t, "single");
+
+    test(
+      `a NodePort Service behind single's ports mapping answers on this host: curl http://127.0.0.1:${HOST_PORT}`,
+      async () => {
+        const labels = { app: "front-door" };
+        const items = [
+          {
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "front-door", namespace: "workloads" },
+            spec: {
+              selector: { matchLabels: labels },
+              template: {
+                metadata: { labels },
+                spec: {
+                  containers: [
+                    {
+                      name: "httpd",
+                      image: TOOLS_IMAGE,
+                      imagePullPolicy: "Never",
+                      command: [
+                        "sh",
+                        "-c",
+                        "mkdir -p /www && echo front-door-ok > /www/index.html && exec busybox httpd -f -p 8080 -h /www",
+                      ],
+                    },
+                  ],
+                },
+              },
+            },
+          },
+          {
+            apiVersion: "v1",
+            kind: "Service",
+            metadata: { name: "front-door", namespace: "workloads" },
+            spec: { type: "NodePort", selector: labels, ports: [{ port: 8080, targetPort: 8080, nodePort: NODE_PORT }] },
+          },
+        ];
+        kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+        try {
+          const body = await waitFor(`http://127.0.0.1:${HOST_PORT} to answer`, 3 * MINUTE, async () => {
+            const r = await fetch(`http://127.0.0.1:${HOST_PORT}/`, { signal: AbortSignal.timeout(3000) });
+            return r.ok ? (await r.text()).trim() : undefined;
+          });
+          expect(body).toBe("front-door-ok");
+        } finally {
+          kubectl(t.kubeconfig, t.env(), ["delete", "-f", "-", "--wait=false"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+        }
+      },
+      5 * MINUTE,
+    );
 
     test(
       "single's nodes carry the stack's mark with this state's id; the state is 0600; a changed apiServerPort makes cdktf diff show the replacement within 60 s, the hook not looking at the cluster",
