@@ -17,7 +17,7 @@ import { ClusterClient, type ClusterOpsContext } from "./client";
 import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
 import { readLbConfig, writeLbConfig } from "./lb";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
+import { STEADY_MS, verifyStepResult, waitForSteadyVerify } from "./verify";
 
 /** One container of the cluster as Docker reports it. */
 export interface ContainerState {
@@ -335,15 +335,7 @@ export function recoverSteps(c: RecoverContext, opts: { readonly verify?: boolea
             next: `run npm run verify -- ${c.stackId} again in a minute; pods settle after the nodes restart`,
             run: async () => {
               const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
-              c.log(renderChecks(last.results).replace(/^/gm, "      "));
-              return last.done
-                ? ok()
-                : failed(
-                    last.results
-                      .filter((r) => !r.ok)
-                      .map((r) => r.check)
-                      .join(", "),
-                  );
+              return verifyStepResult(last, c.log);
             },
           } satisfies Step<RecoverContext>,
         ]),

@@ -12,7 +12,7 @@ import { ClusterClient, type ClusterOpsContext } from "./client";
 import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "./certs";
 import { leadershipAway, setBackends } from "./roll";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { LB_BACKENDS_CHECK, renderChecks, verifyOnce, waitForVerify } from "./verify";
+import { LB_BACKENDS_CHECK, renderChecks, verifyOnce, verifyStepResult, waitForVerify } from "./verify";
 
 /** The static pods kubeadm runs on a control plane, in the order they are restarted. */
 export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
@@ -108,15 +108,7 @@ export function renewSteps(c: RenewContext, order: readonly string[]): Step<Rene
       next: `run npm run verify -- ${c.stackId} again in a minute`,
       run: async () => {
         const last = await waitForVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, clock: c.clock });
-        c.log(renderChecks(last.results).replace(/^/gm, "      "));
-        return last.done
-          ? ok()
-          : failed(
-              last.results
-                .filter((r) => !r.ok)
-                .map((r) => r.check)
-                .join(", "),
-            );
+        return verifyStepResult(last, c.log);
       },
     },
   ];

@@ -19,7 +19,7 @@ import { ClusterClient } from "./client";
 import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes, setAsideData } from "./data";
 import { barePods, parseNodes, parseWorkloads, podsWithClaims } from "./kube";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { checkControlPlaneCount, checkControlPlanesReady, renderChecks, STEADY_MS, waitForSteadyVerify } from "./verify";
+import { checkControlPlaneCount, checkControlPlanesReady, STEADY_MS, verifyStepResult, waitForSteadyVerify } from "./verify";
 
 import { ETCD_DATA_DIR, nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "./restore-plan";
 
@@ -351,15 +351,7 @@ function steadyVerify({ c }: Env): Step<RestoreContext> {
     next: `run npm run verify -- ${c.stackId} again in a minute; static pods and endpoints settle after kubelets restart`,
     run: async () => {
       const last = await waitForSteadyVerify(c.topology, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
-      c.log(renderChecks(last.results).replace(/^/gm, "      "));
-      return last.done
-        ? ok()
-        : failed(
-            last.results
-              .filter((r) => !r.ok)
-              .map((r) => r.check)
-              .join(", "),
-          );
+      return verifyStepResult(last, c.log);
     },
   };
 }

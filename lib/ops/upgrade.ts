@@ -25,7 +25,15 @@ import {
   type NodeRoll,
   type UpgradeFacts,
 } from "./upgrade-plan";
-import { LB_BACKENDS_CHECK, NO_CORDON_CHECK, renderChecks, STEADY_MS, waitForSteadyVerify, waitForVerify } from "./verify";
+import {
+  LB_BACKENDS_CHECK,
+  NO_CORDON_CHECK,
+  renderChecks,
+  STEADY_MS,
+  verifyStepResult,
+  waitForSteadyVerify,
+  waitForVerify,
+} from "./verify";
 
 /** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
 export const NODE_PAYLOAD_DIR = "/kind/upgrade";
@@ -216,15 +224,7 @@ export function upgradeSteps(c: UpgradeContext, facts: UpgradeFacts, order: read
       next: `every node runs ${v}; run npm run verify -- ${c.stackId} again in a minute`,
       run: async () => {
         const last = await waitForSteadyVerify(t, c, { timeoutMs: c.waitMs, intervalMs: 3_000, holdMs: STEADY_MS, clock: c.clock });
-        c.log(renderChecks(last.results).replace(/^/gm, "      "));
-        return last.done
-          ? ok()
-          : failed(
-              last.results
-                .filter((r) => !r.ok)
-                .map((r) => r.check)
-                .join(", "),
-            );
+        return verifyStepResult(last, c.log);
       },
     },
   ];

@@ -15,7 +15,7 @@ import { lastLine, type CommandResult } from "../io/exec";
 import { parseApiAddresses, parseClaims, parseNodes, parsePods, parseVolumes, parseWorkloads, type NodeInfo } from "./kube";
 import { listVolumeDirs, parseVolumeDirs, volumesOnHost } from "./data";
 import { NODE_DATA_DIR } from "../model/storage";
-import { pollUntil, type Clock } from "./steps";
+import { failed, ok, pollUntil, type Clock, type StepResult } from "./steps";
 import { CERT_BUNDLE_SCRIPT, earliestCert, ETCD_SERVER_BUNDLE_NAME, fileOfBundle, memberAddresses, parseCertBundle } from "./certs";
 import { renderTable } from "./table";
 
@@ -380,6 +380,22 @@ export async function verifyOnce(t: Topology, a: ClusterAccess): Promise<CheckRe
  * pods and endpoints settle for a while after kubelets restart); resolves to whether it passed
  * and the last results.
  */
+/** A verify wait as a step's result: the checks logged (indented), ok once they passed, else the failing ones named. */
+export function verifyStepResult(
+  last: { readonly done: boolean; readonly results: readonly CheckResult[] },
+  log: (line: string) => void,
+): StepResult {
+  log(renderChecks(last.results).replace(/^/gm, "      "));
+  return last.done
+    ? ok()
+    : failed(
+        last.results
+          .filter((r) => !r.ok)
+          .map((r) => r.check)
+          .join(", "),
+      );
+}
+
 export async function waitForVerify(
   t: Topology,
   a: ClusterAccess,
