@@ -239,25 +239,24 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       else wrongShape(field, value, "must be a map of cpu and memoryGiB");
     };
     budget(`${at}.controlPlaneBudget`, entry.controlPlaneBudget);
-    if (entry.workers !== undefined && !Array.isArray(entry.workers)) {
-      wrongShape(`${at}.workers`, entry.workers, "must be a list of worker groups ({ role, count, budget })");
-    }
-    if (Array.isArray(entry.workers)) {
-      entry.workers.forEach((w: unknown, i: number) => {
-        if (!isRecord(w)) return wrongShape(`${at}.workers[${i}]`, w, "must be a map of role, count, budget");
-        unknownKeys(`${at}.workers[${i}]`, w, WORKER_KEYS, v);
-        budget(`${at}.workers[${i}].budget`, w.budget);
+    /** A list of maps with known keys: its shape, each item's keys, then `each` on every item. */
+    const listOfMaps = (
+      key: string,
+      keys: readonly string[],
+      what: string,
+      each: (item: Record<string, unknown>, at: string) => void = () => {},
+    ) => {
+      const list = entry[key];
+      if (list === undefined) return;
+      if (!Array.isArray(list)) return wrongShape(`${at}.${key}`, list, `must be a list of ${what} ({ ${keys.join(", ")} })`);
+      list.forEach((item: unknown, i: number) => {
+        if (!isRecord(item)) return wrongShape(`${at}.${key}[${i}]`, item, `must be a map of ${keys.join(", ")}`);
+        unknownKeys(`${at}.${key}[${i}]`, item, keys, v);
+        each(item, `${at}.${key}[${i}]`);
       });
-    }
-    if (entry.ports !== undefined && !Array.isArray(entry.ports)) {
-      wrongShape(`${at}.ports`, entry.ports, "must be a list of port mappings ({ hostPort, nodePort, protocol, listenAddress, role })");
-    }
-    if (Array.isArray(entry.ports)) {
-      entry.ports.forEach((p: unknown, i: number) => {
-        if (!isRecord(p)) return wrongShape(`${at}.ports[${i}]`, p, "must be a map of hostPort, nodePort, protocol, listenAddress, role");
-        unknownKeys(`${at}.ports[${i}]`, p, PORT_KEYS, v);
-      });
-    }
+    };
+    listOfMaps("workers", WORKER_KEYS, "worker groups", (w, field) => budget(`${field}.budget`, w.budget));
+    listOfMaps("ports", PORT_KEYS, "port mappings");
     const base = defs.get(id);
     const availability = (entry.availability ?? base?.availability) as Availability | undefined;
     if (availability !== "single" && availability !== "ha") {
