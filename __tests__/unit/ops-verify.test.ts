@@ -425,10 +425,44 @@ describe("verify checks of the data platform's services", () => {
       kind: "DaemonSet",
       metadata: { namespace: "kube-system", name: "kube-proxy" },
       spec: {},
-      status: { desiredNumberScheduled: 4, numberAvailable: 3 },
+      status: { desiredNumberScheduled: 4, numberAvailable: 3, updatedNumberScheduled: 4 },
     };
     expect(checkWorkloadsAvailable(okResult(JSON.stringify({ kind: "List", items: [ds] }))).reason).toBe(
       "1 of 1 not fully available: DaemonSet kube-system/kube-proxy 3/4",
+    );
+  });
+
+  test("fails while a rollout is under way, though every pod is available (a restart mid-way, as after a restore); an OnDelete one never rolls by itself", () => {
+    const list = (...items: object[]) => okResult(JSON.stringify({ kind: "List", items }));
+    const podnet = (status: object, extra: object = {}) => ({
+      kind: "DaemonSet",
+      metadata: { namespace: "kube-system", name: "kindha-podnet", generation: 3 },
+      spec: { ...extra },
+      status: { desiredNumberScheduled: 2, numberAvailable: 2, observedGeneration: 3, ...status },
+    });
+    expect(checkWorkloadsAvailable(list(podnet({ updatedNumberScheduled: 1 }))).reason).toBe(
+      "1 of 1 not fully available: DaemonSet kube-system/kindha-podnet 2/2 (rolling out: 1 pod(s) to update)",
+    );
+    expect(checkWorkloadsAvailable(list(podnet({ updatedNumberScheduled: 2, observedGeneration: 2 }))).ok).toBe(false);
+    expect(checkWorkloadsAvailable(list(podnet({ updatedNumberScheduled: 2 }))).ok).toBe(true);
+    expect(checkWorkloadsAvailable(list(podnet({ updatedNumberScheduled: 0 }, { updateStrategy: { type: "OnDelete" } }))).ok).toBe(true);
+    const web = {
+      kind: "Deployment",
+      metadata: { namespace: "workloads", name: "web", generation: 2 },
+      spec: { replicas: 2 },
+      status: { observedGeneration: 2, replicas: 3, updatedReplicas: 2, availableReplicas: 2 },
+    };
+    const db = (partition: number) => ({
+      kind: "StatefulSet",
+      metadata: { namespace: "workloads", name: "db" },
+      spec: { replicas: 3, updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition } } },
+      status: { replicas: 3, updatedReplicas: 1, availableReplicas: 3 },
+    });
+    expect(checkWorkloadsAvailable(list(db(2))).ok).toBe(true);
+    expect(checkWorkloadsAvailable(list(db(0))).ok).toBe(false);
+    // The old ReplicaSet's pod is still there: 3 pods for 2 replicas.
+    expect(checkWorkloadsAvailable(list(web)).reason).toBe(
+      "1 of 1 not fully available: Deployment workloads/web 2/2 (rolling out: 1 pod(s) to update)",
     );
   });
 

@@ -179,6 +179,11 @@ export interface WorkloadInfo {
   readonly name: string;
   readonly desired: number;
   readonly available: number;
+  /**
+   * Pods still to move to the current template (a rollout under way, as `kubectl rollout status`
+   * sees it); 0 when none, or when the strategy is OnDelete (nothing rolls by itself).
+   */
+  readonly outdated: number;
   /** Names of the claims its pods mount (template volumes and StatefulSet claim templates). */
   readonly claims: readonly string[];
 }
@@ -202,13 +207,24 @@ export function parseWorkloads(text: string): WorkloadInfo[] {
         .map((t) => (isRecord(t.metadata) ? str(t.metadata.name) : "")),
     ].filter(Boolean);
     const daemon = kind === "DaemonSet";
+    const onDelete = isRecord(spec.updateStrategy) && spec.updateStrategy.type === "OnDelete";
+    const desired = daemon ? num(status.desiredNumberScheduled) : num(spec.replicas, 1);
+    // A status not yet written for the latest spec counts everything as still to roll.
+    const seen = num(status.observedGeneration) >= num(meta.generation);
+    const updated = daemon ? num(status.updatedNumberScheduled) : num(status.updatedReplicas);
+    const old = kind === "Deployment" ? Math.max(0, num(status.replicas) - updated) : 0;
+    // A StatefulSet's partition keeps that many pods on the old template on purpose.
+    const rolling = isRecord(spec.updateStrategy) && isRecord(spec.updateStrategy.rollingUpdate) ? spec.updateStrategy.rollingUpdate : {};
+    const toUpdate = kind === "StatefulSet" ? Math.max(0, desired - num(rolling.partition)) : desired;
+    const outdated = onDelete ? 0 : !seen ? Math.max(desired, 1) : Math.max(0, toUpdate - updated) + old;
     return {
       kind,
       namespace: str(meta.namespace),
       name: str(meta.name),
       // Deployments and StatefulSets default to 1 replica when spec.replicas is absent.
-      desired: daemon ? num(status.desiredNumberScheduled) : num(spec.replicas, 1),
+      desired,
       available: daemon ? num(status.numberAvailable) : num(status.availableReplicas),
+      outdated,
       claims,
     };
   });

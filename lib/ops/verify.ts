@@ -283,12 +283,17 @@ export function checkVolumeDirs(volumes: CommandResult, dirs: CommandResult): Ch
   });
 }
 
-/** Every Deployment, StatefulSet and DaemonSet, in every namespace, has all its pods available. */
+/** Every Deployment, StatefulSet and DaemonSet, in every namespace, has all its pods available, none left on an old template. */
 export function checkWorkloadsAvailable(workloads: CommandResult): CheckResult {
   const check = "workloads available";
   return guarded(check, workloads, (out) => {
     const all = parseWorkloads(out);
-    const short = all.filter((w) => w.available < w.desired).map((w) => `${w.kind} ${w.namespace}/${w.name} ${w.available}/${w.desired}`);
+    const short = all
+      .filter((w) => w.available < w.desired || w.outdated > 0)
+      .map(
+        (w) =>
+          `${w.kind} ${w.namespace}/${w.name} ${w.available}/${w.desired}${w.outdated > 0 ? ` (rolling out: ${w.outdated} pod(s) to update)` : ""}`,
+      );
     if (short.length > 0) return fail(check, `${short.length} of ${all.length} not fully available: ${someOf(short)}`);
     const count = (kind: string) => all.filter((w) => w.kind === kind).length;
     return {
