@@ -5,7 +5,7 @@ import { Resource } from "@cdktf/provider-null/lib/resource";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { DEFAULTS, KIND_VERSION } from "../lib/model/defaults";
-import { identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/model/kind-config";
+import { hostPortLabel, identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/model/kind-config";
 import { kubeconfigPath } from "../lib/io/paths";
 import { DATA_OWNER_FILE, provisionerConfigPatch, storageClassManifest } from "../lib/model/storage";
 import type { NodeBudget } from "../lib/model/topology";
@@ -148,7 +148,7 @@ export class KindCluster extends Construct {
     // The host ports the nodes publish, for the preflight to find taken.
     const hostPorts = props.config.nodes
       .flatMap((n) => n.extraPortMappings ?? [])
-      .map((m) => `${m.listenAddress}:${m.hostPort}/${m.protocol}`)
+      .map(hostPortLabel)
       .join(" ");
     const preflightEnv = {
       KINDHA_REQUIRED_CPUS: String(props.budget.cpu),

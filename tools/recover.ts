@@ -3,7 +3,7 @@
  * reboot or containers stopped by hand (steps in lib/ops/recover.ts).
  */
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { clusterCondition, recoverSteps } from "../lib/ops/recover";
 import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
@@ -90,7 +90,7 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
   };
   const stack = loadStack(query.stack);
   if (!deps.exists(query.kubeconfig)) return answer("absent", `no kubeconfig at ${query.kubeconfig}`);
-  const log = expandHome(stack.paths.recoverLog, deps.env.HOME);
+  const log = join(expandHome(stack.paths.logs, deps.env.HOME), "recover.log");
   // Line by line, so `tail -f` shows a recovery while the plan waits for it.
   const say = (line: string) => {
     mkdirSync(dirname(log), { recursive: true, mode: 0o700 });

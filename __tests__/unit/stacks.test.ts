@@ -554,7 +554,6 @@ describe("rolling upgrade resource", () => {
                 kubeconfig: "~/.kube/kindha-data-platform-local.yaml",
                 backups: "~/.kindha/backups/data-platform-local",
                 data: "~/.kindha/data/data-platform-local",
-                recoverLog: "~/.kindha/logs/data-platform-local/recover.log",
                 logs: "~/.kindha/logs/data-platform-local",
               },
             }),

@@ -21,11 +21,6 @@ export function logDir(clusterName: string): string {
   return `~/.kindha/logs/${clusterName}`;
 }
 
-/** Where a plan's recovery of the cluster is logged (Terraform shows a data source's output only when it fails). */
-export function recoverLog(clusterName: string): string {
-  return `${logDir(clusterName)}/recover.log`;
-}
-
 /**
  * Directory of a cluster's persistent volumes (0700): mounted into every node, kept when the
  * cluster is deleted.
@@ -51,7 +46,7 @@ export interface StackPaths {
   readonly backups: string;
   /** The data directory; undefined when volumes stay inside the nodes. */
   readonly data?: string;
-  readonly recoverLog: string;
+  /** Directory of the cluster's logs: the plan's recoveries (`recover.log`), kubeadm's runs during a roll. */
   readonly logs: string;
 }
 
@@ -64,7 +59,6 @@ export function stackPaths(
     kubeconfig: s.kubeconfigPath ?? kubeconfigPath(clusterName),
     backups: s.backupDir ?? backupDir(clusterName),
     data: resolveDataDir(s.dataDir, clusterName),
-    recoverLog: recoverLog(clusterName),
     logs: logDir(clusterName),
   };
 }

@@ -34,7 +34,7 @@ export function parsePlannedStack(text: string, what = "KINDHA_PLANNED_STACK"): 
     !strings(p, ["id", "availability"]) ||
     typeof p.spec !== "object" ||
     p.spec === null ||
-    !strings(p.paths, ["kubeconfig", "backups", "recoverLog"])
+    !strings(p.paths, ["kubeconfig", "backups", "logs"])
   ) {
     throw new Error(`${what}: not a planned stack (id, availability, spec, paths)`);
   }

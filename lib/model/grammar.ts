@@ -106,13 +106,16 @@ export function port(field: string, value: unknown): Violation[] {
   return wholeNumber(field, value, PORT_RANGE.min, PORT_RANGE.max);
 }
 
-/** Where the API may listen: a unicast address this host can bind, or every address (with a warning). */
-export function apiAddress(field: string, value: unknown): { violations: Violation[]; warning?: string } {
+/**
+ * Where the API (or `what`, e.g. a host port) may listen: a unicast address this host can bind, or
+ * every address (with a warning).
+ */
+export function apiAddress(field: string, value: unknown, what = "the API"): { violations: Violation[]; warning?: string } {
   const rule = "must be a unicast IPv4 or IPv6 address without a zone (e.g. 127.0.0.1), or 0.0.0.0 / :: for every address";
   if (typeof value !== "string" || isIP(value) === 0) return { violations: v(field, value, rule) };
   if (value.includes("%")) return { violations: v(field, value, `${rule}: a zone id (%...) names an interface, not an address`) };
   if (value === "0.0.0.0" || value === "::") {
-    return { violations: [], warning: `${field}: ${value} publishes the API on every address of this host, to every network it is on` };
+    return { violations: [], warning: `${field}: ${value} publishes ${what} on every address of this host, to every network it is on` };
   }
   if (isIP(value) === 4) {
     const [a, , , d] = value.split(".").map(Number);

@@ -25,6 +25,11 @@ export interface KindPortMapping {
   readonly protocol: string;
 }
 
+/** A mapping's host side, `address:port/protocol`: what the preflight checks and the review names. */
+export function hostPortLabel(m: Pick<KindPortMapping, "listenAddress" | "hostPort" | "protocol">): string {
+  return `${m.listenAddress}:${m.hostPort}/${m.protocol}`;
+}
+
 /** A host directory mounted into a node container. */
 export interface KindMount {
   readonly hostPath: string;

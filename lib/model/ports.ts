@@ -61,13 +61,7 @@ export function portViolations(ports: unknown, roles: readonly WorkerRole[], api
 
 /** What is allowed but risky: a mapping on every address of this host. */
 export function portWarnings(ports: readonly PortMapping[]): string[] {
-  return ports.flatMap((p, i) =>
-    p.listenAddress === "0.0.0.0" || p.listenAddress === "::"
-      ? [
-          `ports[${i}].listenAddress: ${p.listenAddress} publishes host port ${p.hostPort} on every address of this host, to every network it is on`,
-        ]
-      : [],
-  );
+  return ports.flatMap((p, i) => apiAddress(`ports[${i}].listenAddress`, p.listenAddress, `host port ${p.hostPort}`).warning ?? []);
 }
 
 /** The mappings of a valid setting with their defaults, each on the first worker of its role. */

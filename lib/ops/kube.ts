@@ -207,15 +207,16 @@ export function parseWorkloads(text: string): WorkloadInfo[] {
         .map((t) => (isRecord(t.metadata) ? str(t.metadata.name) : "")),
     ].filter(Boolean);
     const daemon = kind === "DaemonSet";
-    const onDelete = isRecord(spec.updateStrategy) && spec.updateStrategy.type === "OnDelete";
+    const strategy = isRecord(spec.updateStrategy) ? spec.updateStrategy : {};
+    const onDelete = strategy.type === "OnDelete";
     const desired = daemon ? num(status.desiredNumberScheduled) : num(spec.replicas, 1);
     // A status not yet written for the latest spec counts everything as still to roll.
     const seen = num(status.observedGeneration) >= num(meta.generation);
     const updated = daemon ? num(status.updatedNumberScheduled) : num(status.updatedReplicas);
     const old = kind === "Deployment" ? Math.max(0, num(status.replicas) - updated) : 0;
     // A StatefulSet's partition keeps that many pods on the old template on purpose.
-    const rolling = isRecord(spec.updateStrategy) && isRecord(spec.updateStrategy.rollingUpdate) ? spec.updateStrategy.rollingUpdate : {};
-    const toUpdate = kind === "StatefulSet" ? Math.max(0, desired - num(rolling.partition)) : desired;
+    const partition = kind === "StatefulSet" && isRecord(strategy.rollingUpdate) ? num(strategy.rollingUpdate.partition) : 0;
+    const toUpdate = Math.max(0, desired - partition);
     const outdated = onDelete ? 0 : !seen ? Math.max(desired, 1) : Math.max(0, toUpdate - updated) + old;
     return {
       kind,

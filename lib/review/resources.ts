@@ -4,6 +4,7 @@
  * lines: the reader of cdk.tf.json and the differ share their types.
  */
 import { parse } from "yaml";
+import { hostPortLabel, type KindConfig } from "../model/kind-config";
 import { flatten, isJsonObject, jsonEqual, withoutMetadata, type Json, type JsonObject } from "./json";
 
 /** One resource or data source of a stack's Terraform JSON. */
@@ -245,10 +246,10 @@ export function clusterReplacement(base: readonly SynthResource[], head: readonl
 export function hostPortsOf(resources: readonly SynthResource[]): string[] {
   const file = resources.find((r) => r.type === "local_file" && String(r.body.filename).endsWith("/kind-config.yaml"));
   if (!file || typeof file.body.content !== "string") return [];
-  const nodes = (parse(file.body.content) as { nodes?: { extraPortMappings?: Record<string, unknown>[] }[] }).nodes ?? [];
-  return nodes
+  const config = parse(file.body.content) as Partial<Pick<KindConfig, "nodes">>;
+  return (config.nodes ?? [])
     .flatMap((n) => n.extraPortMappings ?? [])
-    .map((m) => `${m.listenAddress}:${m.hostPort}/${m.protocol} → NodePort ${m.containerPort}`)
+    .map((m) => `${hostPortLabel(m)} → NodePort ${m.containerPort}`)
     .sort(compare);
 }
 
