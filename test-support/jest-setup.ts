@@ -4,6 +4,9 @@ import "cdktf/lib/testing/adapters/jest";
 
 Testing.setupJest();
 
+import { removeScratchDirs } from "./scratch";
+afterAll(removeScratchDirs);
+
 // The operations' cluster locks (lib/ops/lock.ts) of this test process, apart from the user's,
 // removed after each test file.
 import { rmSync } from "node:fs";

@@ -3,9 +3,9 @@
  * arguments and behave as the test sets through environment variables. They replace only the
  * container runtime layer; the scripts under test run for real in bash.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { scratchDir } from "./scratch";
 
 export interface StandIns {
   readonly dir: string;
@@ -102,13 +102,9 @@ function linkBasics(dir: string): void {
   }
 }
 
-/** Sandboxes made by this test file, removed when it ends. */
-const made: string[] = [];
-afterAll(() => made.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
-
 export function makeStandIns(tools: readonly string[] = ["docker", "kind", "kubectl"]): StandIns {
-  const dir = mkdtempSync(join(tmpdir(), "kindha-standins-"));
-  made.push(dir);
+  // Removed when the test file ends.
+  const dir = scratchDir("standins-");
   const bin = join(dir, "bin");
   const basics = join(dir, "basics");
   mkdirSync(bin);

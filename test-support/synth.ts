@@ -4,6 +4,7 @@ import { preset, type TopologyOption } from "../lib/model/presets";
 import type { ClusterStack, ClusterStackProps } from "../stacks/cluster-stack";
 import { HaStack } from "../stacks/ha-stack";
 import { SingleStack } from "../stacks/single-stack";
+import { scratchDir } from "./scratch";
 
 /** Synthesized Terraform JSON of one stack, as Testing.synth gives it (sorted, no metadata). */
 export interface Synth {
@@ -21,7 +22,7 @@ export interface TerraformJson {
 }
 
 export function synthStack(id: string, availability: "single" | "ha", props: ClusterStackProps = {}): Synth {
-  const app: App = Testing.app();
+  const app: App = Testing.app({ outdir: scratchDir() });
   const stack = availability === "single" ? new SingleStack(app, id, props) : new HaStack(app, id, props);
   const text = Testing.synth(stack);
   return { stack, text, json: JSON.parse(text) as TerraformJson };

@@ -134,7 +134,7 @@ export async function main(
         clock: deps.clock,
         // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
         restore: given.restore ?? ((snapshot) => restoreInto(to, { snapshot }, deps, indented(io))),
-        // A DaemonSet the restore restarted may still be settling: verify until it passes, bounded.
+        // Pods the restore re-created may still be settling: verify until it passes, bounded.
         verify:
           given.verify ??
           (async () =>

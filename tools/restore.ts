@@ -40,9 +40,9 @@ npx cdktf deploy <stack>). Steps, each checked, stopping at the first failure wi
   6. swap data dirs (the previous one is kept under /var/lib/kindha-restore until the end), start kubelet
   7. wait for etcd and the API, restart workers' kubelets, remove nodes the stack does not
      have, label and taint the nodes as the stack plans them
-  8. once the controller manager has published this cluster's CA, restart every Deployment,
-     DaemonSet and StatefulSet (their pods were started with the old cluster's CA and tokens;
-     pods with no controller are named, not deleted), verify
+  8. once the controller manager has published this cluster's CA, re-create the pods of every
+     Deployment, DaemonSet and StatefulSet at once (they were started with the old cluster's CA
+     and tokens; pods with no controller are named, not deleted), verify
   9. remove the snapshot's copies and the previous data dirs (they hold every Secret) from the
      control planes; a failed restore keeps them, for its undo
 

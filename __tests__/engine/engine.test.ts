@@ -7,9 +7,9 @@
  * cannot be had it fails with the bootstrap's one-line reason.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { scratchDir } from "../../test-support/scratch";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
 
 const ROOT = join(__dirname, "..", "..");
@@ -37,7 +37,7 @@ const describeEachIfEngine = (ids: string[]) => (unavailable ? () => undefined :
 
 /** Synthesizes the app in a fresh directory, with an optional kindha.config.yaml. */
 function synth(config?: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "kindha-engine-"));
+  const dir = scratchDir("engine-");
   if (config) writeFileSync(join(dir, "kindha.config.yaml"), config);
   const r = sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
   if (r.status !== 0) throw new Error(r.stderr);
@@ -68,7 +68,7 @@ const EXPECTED: Record<string, Record<string, number>> = {
 describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
   const dir = synth();
   const stack = join(dir, "cdktf.out", "stacks", id);
-  const home = mkdtempSync(join(tmpdir(), "kindha-home-"));
+  const home = scratchDir("home-");
 
   test("init offline, validate with no errors or warnings", () => {
     const init = tf(stack, ["init", "-input=false", "-no-color"], home);
@@ -103,7 +103,7 @@ describeIfEngine("a cluster-api stack", () => {
       "stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    clusterName: dp-prod\n    workers: [{ role: infrastructure }, { role: workload, count: 2 }]\n",
     );
     const stack = join(dir, "cdktf.out", "stacks", "prod");
-    const home = mkdtempSync(join(tmpdir(), "kindha-home-"));
+    const home = scratchDir("home-");
     const init = tf(stack, ["init", "-input=false", "-no-color"], home);
     expect(init.stderr).toBe("");
     expect(init.status).toBe(0);
@@ -119,7 +119,7 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
   const bare = "stacks:\n  single:\n    platformObjects: false\n";
   const dir = synth(bare);
   const stack = join(dir, "cdktf.out", "stacks", "single");
-  const home = mkdtempSync(join(tmpdir(), "kindha-home-"));
+  const home = scratchDir("home-");
   const s = makeStandIns();
   const env = { KINDHA_SKIP_VERIFY: "1", KINDHA_SKIP_BACKUP: "1" };
   const kubeconfig = join(home, ".kube", "kindha-data-platform-local.yaml");

@@ -5,11 +5,12 @@
 import { Testing } from "cdktf";
 import { preset } from "../../lib/model/presets";
 import { ClusterApiStack } from "../../stacks/cluster-api-stack";
+import { scratchDir } from "../../test-support/scratch";
 import type { TerraformJson } from "../../test-support/synth";
 
 const synth = (props = {}) => {
   const p = preset("ha-option-a");
-  const stack = new ClusterApiStack(Testing.app(), "production", p.availability, {
+  const stack = new ClusterApiStack(Testing.app({ outdir: scratchDir() }), "production", p.availability, {
     ...p.spec,
     clusterName: "data-platform-prod",
     ...props,

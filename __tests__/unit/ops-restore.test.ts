@@ -43,10 +43,7 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: bo
     if (file === "kubectl" && args.includes("taint") && args[args.length - 1].endsWith("-") && !args.includes(`${C}-worker2`)) {
       return { code: 1, stdout: "", stderr: `error: taint "kindha.io/role" not found` };
     }
-    if (
-      file === "kubectl" &&
-      (args.includes("delete") || args.includes("label") || args.includes("taint") || args.includes("rollout") || args.includes("patch"))
-    )
+    if (file === "kubectl" && (args.includes("delete") || args.includes("label") || args.includes("taint") || args.includes("patch")))
       return okResult();
     if (file === "kubectl" && opts.volumes && args.includes("pv") && args.includes("get")) return okResult(opts.volumes);
     // The controller manager has published this cluster's CA; one bare pod has no controller.
@@ -57,7 +54,27 @@ function fakeNodes(opts: { ctrFailsOn?: string; noCrictl?: boolean; staleCa?: bo
           kind: "List",
           items: [
             { metadata: { namespace: "default", name: "debug" } },
-            { metadata: { namespace: "kube-system", name: "coredns-1", ownerReferences: [{ kind: "ReplicaSet" }] } },
+            { metadata: { namespace: "kube-system", name: "coredns-1", ownerReferences: [{ kind: "ReplicaSet", controller: true }] } },
+            { metadata: { namespace: "kube-system", name: "kube-proxy-a", ownerReferences: [{ kind: "DaemonSet", controller: true }] } },
+            { metadata: { namespace: "workloads", name: "postgres-0", ownerReferences: [{ kind: "StatefulSet", controller: true }] } },
+            // Already going, a Job's, and a static pod's mirror: none of them is deleted.
+            {
+              metadata: {
+                namespace: "kube-system",
+                name: "coredns-old",
+                deletionTimestamp: "2026-12-06T10:00:00Z",
+                ownerReferences: [{ kind: "ReplicaSet", controller: true }],
+              },
+            },
+            { metadata: { namespace: "data-platform", name: "backup-1-x", ownerReferences: [{ kind: "Job", controller: true }] } },
+            {
+              metadata: {
+                namespace: "kube-system",
+                name: "etcd-cp",
+                annotations: { "kubernetes.io/config.mirror": "x" },
+                ownerReferences: [{ kind: "Node", controller: true }],
+              },
+            },
           ],
         }),
       );
@@ -210,21 +227,18 @@ describe("restore run over fake node containers", () => {
     expect(kube).toContain(
       `label node ${C}-control-plane2 kindha.io/role=control-plane node-role.kubernetes.io/control-plane= --overwrite`,
     );
-    // Every workload restarts, after the labels, so its pods trust the new cluster's CA; a pod
-    // with no controller is named, never deleted.
-    const restarts = kube.filter((a) => a.includes("rollout restart"));
-    expect(restarts).toEqual([
-      "-n kube-system rollout restart deployment/coredns",
-      "-n local-path-storage rollout restart deployment/local-path-provisioner",
-      "-n kube-system rollout restart daemonset/kindha-podnet",
-      "-n kube-system rollout restart daemonset/kube-proxy",
-      "-n workloads rollout restart statefulset/postgres",
+    // Every workload's pods are re-created at once, after the labels, so they trust the new
+    // cluster's CA; a pod with no controller is named, never deleted.
+    const deletes = kube.filter((a) => a.includes("delete pod"));
+    expect(deletes).toEqual([
+      "-n kube-system delete pod --wait=false coredns-1 kube-proxy-a",
+      "-n workloads delete pod --wait=false postgres-0",
     ]);
-    expect(kube.findIndex((a) => a.includes("rollout restart"))).toBeGreaterThan(kube.findIndex((a) => a.startsWith("label node")));
+    expect(kube.findIndex((a) => a.includes("delete pod"))).toBeGreaterThan(kube.findIndex((a) => a.startsWith("label node")));
     expect(log.join("\n")).toContain(
-      "5 restarted; pods with no controller keep the old certificates until you re-create them: default/debug",
+      "3 re-created; pods with no controller keep the old certificates until you re-create them: default/debug",
     );
-    expect(kube.some((a) => a.includes("delete pod"))).toBe(false);
+    expect(kube.some((a) => a.includes("rollout"))).toBe(false);
     expect(kube).toContain(`taint node ${C}-control-plane3 node-role.kubernetes.io/control-plane:NoSchedule --overwrite`);
     expect(kube).toContain(`label node ${C}-worker kindha.io/role=infrastructure --overwrite`);
     // No node keeps a role taint the stack does not plan (a snapshot of another topology may hold
@@ -237,7 +251,7 @@ describe("restore run over fake node containers", () => {
     expect(docker.slice(-CPS.length)).toEqual(CPS.map((n) => `docker exec ${n} rm -rf /var/lib/kindha-restore`));
   });
 
-  test("keeps every volume of the data directory on delete (Retain), and stops before the workloads restart when a volume's directory is missing, naming it", async () => {
+  test("keeps every volume of the data directory on delete (Retain), and stops before the workloads' pods are re-created when a volume's directory is missing, naming it", async () => {
     const pv = JSON.parse(recorded("kubectl-pv-bound").stdout);
     // A volume of a cluster made before kindha's class kept them: Delete.
     pv.items[0].spec.persistentVolumeReclaimPolicy = "Delete";
@@ -251,7 +265,7 @@ describe("restore run over fake node containers", () => {
     expect(report.failed?.next).toContain("--with-data");
     const kube = calls.filter((c) => c.file === "kubectl").map((c) => c.args.slice(4).join(" "));
     expect(kube).toContain(`patch pv ${pv.items[0].metadata.name} --type merge -p {"spec":{"persistentVolumeReclaimPolicy":"Retain"}}`);
-    expect(kube.some((a) => a.includes("rollout restart"))).toBe(false);
+    expect(kube.some((a) => a.includes("delete pod"))).toBe(false);
     // With its directory there, the step passes and says so; an empty directory is named.
     const there = fakeNodes({ volumeDirs: "workloads/data-postgres-0\t-\n" });
     const log: string[] = [];
@@ -297,15 +311,15 @@ describe("restore run over fake node containers", () => {
 });
 
 describe("restore and the new cluster's certificates", () => {
-  test("fails when the controller manager never publishes this cluster's CA: nothing is restarted with the old one", async () => {
+  test("fails when the controller manager never publishes this cluster's CA: no pod is re-created with the old one", async () => {
     const { exec, calls } = fakeNodes({ staleCa: true });
     const ctx = context(exec);
     const report = await runSteps(restoreSteps(ctx), ctx, () => undefined);
     expect(report.failed?.step).toBe(
-      "restart every Deployment, DaemonSet and StatefulSet, so their pods trust this cluster's certificates",
+      "re-create the pods of every Deployment, DaemonSet and StatefulSet, so they trust this cluster's certificates",
     );
     expect(report.failed?.reason).toBe("kube-root-ca.crt in kube-system does not hold this cluster's CA after 60s");
-    expect(calls.some((c) => c.args.includes("rollout"))).toBe(false);
+    expect(calls.some((c) => c.args.includes("pod") && c.args.includes("delete"))).toBe(false);
   });
 });
 

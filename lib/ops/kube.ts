@@ -1,7 +1,7 @@
 /**
  * The few fields of kubectl's JSON output the operations read, parsed defensively: a missing
  * field becomes "unknown", never a crash, so a check can say what it did not find.
- * Over 250 lines because it holds one short parser per kind of object the tools list, side by side.
+ * Over 300 lines because it holds one short parser per kind of object the tools list, side by side.
  */
 import { isRecord } from "../model/util";
 
@@ -249,6 +249,21 @@ export function podsWithClaims(text: string): ClaimPod[] {
     const owners = arr(meta.ownerReferences).filter(isRecord);
     const status = isRecord(p.status) ? p.status : {};
     return [{ namespace: str(meta.namespace), name: str(meta.name), owner: str(owners[0]?.kind), phase: str(status.phase) }];
+  });
+}
+
+/** The controllers whose pods restore re-creates: a Deployment's (through its ReplicaSet), a DaemonSet's, a StatefulSet's. */
+const RESTARTED_OWNERS = new Set(["ReplicaSet", "DaemonSet", "StatefulSet"]);
+
+/** Pods of `kubectl get pods -A -o json` that a ReplicaSet, DaemonSet or StatefulSet controls and that are not already terminating. */
+export function workloadPods(text: string): { namespace: string; name: string }[] {
+  return listItems(text, "kubectl get pods").flatMap((p) => {
+    const meta = isRecord(p.metadata) ? p.metadata : {};
+    const controller = arr(meta.ownerReferences)
+      .filter(isRecord)
+      .find((o) => o.controller === true);
+    if (!controller || !RESTARTED_OWNERS.has(str(controller.kind)) || meta.deletionTimestamp) return [];
+    return [{ namespace: str(meta.namespace), name: str(meta.name) }];
   });
 }
 

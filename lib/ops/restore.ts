@@ -6,7 +6,8 @@
  * restore` with the full --initial-cluster (run from the etcd image with the node's containerd,
  * since the image itself is distroless and the node has no etcdutl), swap data dirs, start kubelet:
  * it starts etcd and the API server again at once, the API server's cache empty. Then restart the
- * workers' kubelets so they re-register, drop nodes the stack does not have, and verify.
+ * workers' kubelets so they re-register, drop nodes the stack does not have, re-create the
+ * workloads' pods, and verify.
  *
  * Each step is a named function of what the steps share ({@link Env}); the two whose results
  * later steps need write them to the context's typed fields (`ips`, `image`). The pure half is
@@ -17,7 +18,7 @@ import { lastLine, type CommandResult } from "../io/exec";
 import { ROLE_LABEL } from "../model/defaults";
 import { ClusterClient } from "./client";
 import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes, setAsideData } from "./data";
-import { barePods, parseNodes, parseWorkloads, podsWithClaims } from "./kube";
+import { barePods, parseNodes, podsWithClaims, workloadPods } from "./kube";
 import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
 import { checkControlPlaneCount, checkControlPlanesReady, STEADY_MS, verifyStepResult, waitForSteadyVerify } from "./verify";
 
@@ -290,8 +291,8 @@ function markNodes({ c, kubectl }: Env): Step<RestoreContext> {
 
 function restartWorkloads({ c, kubectl, inNode, cps }: Env): Step<RestoreContext> {
   return {
-    name: "restart every Deployment, DaemonSet and StatefulSet, so their pods trust this cluster's certificates",
-    next: `restart them by hand once kube-root-ca.crt holds this cluster's CA: kubectl -n <namespace> rollout restart <kind>/<name>`,
+    name: "re-create the pods of every Deployment, DaemonSet and StatefulSet, so they trust this cluster's certificates",
+    next: `re-create them by hand once kube-root-ca.crt holds this cluster's CA: kubectl -n <namespace> delete pod <name>`,
     run: async () => {
       // A fresh cluster has a new CA and service-account key; the snapshot's pods were started
       // with the old ones, and clients such as CoreDNS keep the CA they loaded. The controller
@@ -306,17 +307,19 @@ function restartWorkloads({ c, kubectl, inNode, cps }: Env): Step<RestoreContext
         { timeoutMs: c.waitMs, intervalMs: 2_000, clock: c.clock },
       );
       if (!published.done) return failed(`kube-root-ca.crt in kube-system does not hold this cluster's CA after ${c.waitMs / 1000}s`);
-      const listed = await kubectl("get", "deployments,statefulsets,daemonsets", "-A", "-o", "json");
-      if (listed.code !== 0) return failedCommand("listing the workloads", listed);
-      const workloads = parseWorkloads(listed.stdout);
-      for (const w of workloads) {
-        const r = await kubectl("-n", w.namespace, "rollout", "restart", `${w.kind.toLowerCase()}/${w.name}`);
-        if (r.code !== 0) return failedCommand(`kubectl rollout restart ${w.kind.toLowerCase()}/${w.name}`, r);
-      }
+      // Deleted at once, not rolled: nothing is served from a cluster being restored, and a rolling
+      // restart would take each DaemonSet one node at a time. Their controllers re-create them.
       const pods = await kubectl("get", "pods", "-A", "-o", "json");
-      const bare = pods.code === 0 ? barePods(pods.stdout) : [];
+      if (pods.code !== 0) return failedCommand("listing the pods", pods);
+      const owned = workloadPods(pods.stdout);
+      for (const namespace of new Set(owned.map((p) => p.namespace))) {
+        const names = owned.filter((p) => p.namespace === namespace).map((p) => p.name);
+        const r = await kubectl("-n", namespace, "delete", "pod", "--wait=false", ...names);
+        if (r.code !== 0) return failedCommand(`kubectl -n ${namespace} delete pod`, r);
+      }
+      const bare = barePods(pods.stdout);
       return ok(
-        `${workloads.length} restarted${bare.length > 0 ? `; pods with no controller keep the old certificates until you re-create them: ${bare.join(", ")}` : ""}`,
+        `${owned.length} re-created${bare.length > 0 ? `; pods with no controller keep the old certificates until you re-create them: ${bare.join(", ")}` : ""}`,
       );
     },
   };
