@@ -1,11 +1,11 @@
 /**
  * `npm run cluster-api -- install <stack>`: installs Cluster API's controllers (core, kubeadm
  * bootstrap and control plane, CAPD) into a kind stack's cluster, making it the management
- * cluster of `target: cluster-api` stacks (steps in lib/ops/cluster-api-install.ts).
+ * cluster of `target: cluster-api` stacks (steps in lib/ops/cluster-api/install.ts).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { installSteps } from "../lib/ops/cluster-api-install";
+import { installSteps } from "../lib/ops/cluster-api/install";
 import { runSteps } from "../lib/ops/steps";
 import { projectRoot } from "../lib/io/project";
 import { withPrivateTempDir } from "../lib/io/temp";

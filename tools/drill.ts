@@ -3,8 +3,8 @@
  * keep serving; always starts it again. Refuses a single control plane.
  */
 import { DEFAULTS } from "../lib/model/defaults";
-import { drillRefusal, runDrill } from "../lib/ops/drill";
-import { runRestartDrill } from "../lib/ops/restart-drill";
+import { drillRefusal, runDrill } from "../lib/ops/drill/drill";
+import { runRestartDrill } from "../lib/ops/drill/restart-drill";
 import {
   clusterOpsContext,
   EXIT,

@@ -1,13 +1,13 @@
 /**
  * `npm run migrate -- --from <stack> --to <stack>`: moves the cluster's state to another topology
  * (e.g. single -> ha-option-a and back), never destroying the old cluster before a verified
- * snapshot exists. Steps in lib/ops/migrate.ts.
+ * snapshot exists. Steps in lib/ops/migrate/.
  */
 import { writePrivateFile } from "../lib/io/private-file";
 import { withLock } from "../lib/ops/lock";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate";
+import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate/migrate";
 import { runSteps } from "../lib/ops/steps";
 import { expandHome } from "../lib/io/paths";
 import { waitForVerify } from "../lib/ops/verify";
@@ -17,6 +17,7 @@ import {
   EXIT,
   loadStack,
   parseToolArgs,
+  restoreInto,
   processIo,
   runMain,
   runTool,
@@ -25,7 +26,6 @@ import {
   type Io,
   type ToolDeps,
 } from "./cli";
-import { restoreInto } from "./restore";
 import { utcStamp } from "../lib/model/util";
 import { projectRoot } from "../lib/io/project";
 import { CONFIG_FILE } from "../lib/io/config-file";

@@ -1,10 +1,10 @@
 /**
  * `npm run recover -- <stack>`: brings the stack's kind cluster back after a Docker restart, a host
- * reboot or containers stopped by hand (steps in lib/ops/recover.ts).
+ * reboot or containers stopped by hand (steps in lib/ops/recover/).
  */
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { clusterCondition, recoverSteps } from "../lib/ops/recover";
+import { clusterCondition, recoverSteps } from "../lib/ops/recover/recover";
 import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
 import { expandHome } from "../lib/io/paths";

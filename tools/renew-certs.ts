@@ -1,11 +1,11 @@
 /**
  * `npm run renew-certs -- <stack>`: renews kubeadm's certificates on a live cluster, one control
- * plane at a time (steps in lib/ops/renew-certs.ts), with /readyz and write probes through the
+ * plane at a time (steps in lib/ops/renew-certs/), with /readyz and write probes through the
  * stack's API address the whole time; prints how long each was unavailable.
  */
 import { ClusterClient } from "../lib/ops/client";
 import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
-import { renewSteps, type RenewContext } from "../lib/ops/renew-certs";
+import { renewSteps, type RenewContext } from "../lib/ops/renew-certs/renew-certs";
 import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";

@@ -1,16 +1,13 @@
 /**
  * `npm run restore -- <stack> --snapshot FILE`: restores an etcd snapshot into a freshly created
- * kind cluster of the stack, one checked step at a time (see lib/ops/restore.ts for the steps).
+ * kind cluster of the stack, one checked step at a time (see lib/ops/restore/ for the steps).
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { restoreSteps } from "../lib/ops/restore";
-import type { RestoreContext } from "../lib/ops/restore-plan";
-import { runSteps, type StepReport } from "../lib/ops/steps";
 import { dataArchivePath } from "../lib/ops/data";
-import { utcStamp } from "../lib/model/util";
 import {
-  clusterOpsContext,
+  restoreInto,
+  RESTORE_WAIT_S,
   EXIT,
   requireDataDir,
   parseToolArgs,
@@ -22,7 +19,6 @@ import {
   underLock,
   UsageError,
   type Io,
-  type StackTarget,
   type ToolDeps,
   waitSeconds,
 } from "./cli";
@@ -56,30 +52,6 @@ Options:
   -h, --help         this help
 
 Environment: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER (docker, podman or nerdctl; default docker).`;
-
-/** Seconds each wait of a restore may take unless --wait says otherwise. */
-export const RESTORE_WAIT_S = 300;
-
-/** Restores a snapshot into the stack's cluster in this process, printing each step: what `npm run restore` runs, and migrate's restore step. */
-export async function restoreInto(
-  stack: StackTarget,
-  opts: { readonly snapshot: string; readonly kubeconfig?: string; readonly waitSeconds?: number; readonly dataArchive?: string },
-  deps: ToolDeps,
-  io: Io,
-): Promise<StepReport> {
-  const ctx: RestoreContext = {
-    ...clusterOpsContext(stack, opts.kubeconfig, deps, io),
-    stackId: stack.id,
-    snapshot: opts.snapshot,
-    stamp: utcStamp(new Date(deps.clock.now())),
-    waitMs: (opts.waitSeconds ?? RESTORE_WAIT_S) * 1000,
-    ips: new Map(),
-    ...(opts.dataArchive
-      ? { dataArchive: { archive: opts.dataArchive, dataDir: requireDataDir(stack, "--with-data", "to restore into") } }
-      : {}),
-  };
-  return runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
-}
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {

@@ -1,6 +1,6 @@
 /**
  * `npm run upgrade -- <stack> --to <image>`: rolls a live cluster to the Kubernetes version of
- * another kind node image, one node at a time (steps in lib/ops/upgrade.ts), with /readyz and
+ * another kind node image, one node at a time (steps in lib/ops/upgrade/), with /readyz and
  * write probes through the stack's API address the whole time; prints how long each was
  * unavailable. The stack's roll resource runs it during `cdktf deploy` (scripts/upgrade-hook.sh,
  * `--terraform-hook`).
@@ -14,7 +14,7 @@ import { ClusterClient } from "../lib/ops/client";
 import { parseNodes } from "../lib/ops/kube";
 import { outageLines, probeDuring, splitProbes, stepMarks } from "../lib/ops/probes";
 import { runSteps } from "../lib/ops/steps";
-import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade";
+import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade/upgrade";
 import {
   clusterConfigVersion,
   parseKubeVersion,
@@ -22,7 +22,7 @@ import {
   serverVersion,
   type KubeVersion,
   type UpgradeFacts,
-} from "../lib/ops/upgrade-plan";
+} from "../lib/ops/upgrade/plan";
 import { expandHome } from "../lib/io/paths";
 import { utcStamp } from "../lib/model/util";
 import { join } from "node:path";

@@ -54,8 +54,49 @@ const LAYERS: Record<string, readonly string[]> = {
   review: ["model", "io"],
 };
 
+/** A file's layer: the first folder under lib/ (lib/ops/restore/plan.ts is in ops). */
+const layer = (f: string) => relative(LIB, dirname(f)).split("/")[0];
+
 test("lib/ has only the layers the README names", () => {
-  expect([...new Set(libFiles.map((f) => relative(LIB, dirname(f))))].sort()).toEqual(Object.keys(LAYERS).sort());
+  expect([...new Set(libFiles.map(layer))].sort()).toEqual(Object.keys(LAYERS).sort());
+});
+
+const OPS = join(LIB, "ops");
+/** The operations that have a folder of their own under lib/ops/, each an npm script. */
+const OPERATIONS = ["cluster-api", "drill", "migrate", "recover", "renew-certs", "restore", "upgrade"];
+
+test("lib/ops/ holds one folder per operation, each named after its npm script, and the machinery they share beside them", () => {
+  const scripts = Object.keys(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts);
+  const folders = readdirSync(OPS, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  expect(folders).toEqual(OPERATIONS);
+  expect(folders.filter((f) => !scripts.includes(f))).toEqual([]);
+  expect(libFiles.filter((f) => f.startsWith(`${OPS}/`) && relative(OPS, f).split("/").length > 2).map((f) => relative(ROOT, f))).toEqual(
+    [],
+  );
+});
+
+test("the shared machinery of lib/ops/ imports no operation's folder", () => {
+  const shared = libFiles.filter((f) => dirname(f) === OPS);
+  expect(shared.length).toBeGreaterThan(10);
+  const offenders = shared.flatMap((f) =>
+    imports(f)
+      .filter((i) => dirname(i) !== OPS && i.startsWith(OPS))
+      .map((i) => `${relative(ROOT, f)} -> ${relative(ROOT, i)}`),
+  );
+  expect(offenders).toEqual([]);
+});
+
+test("no tool imports another tool: they share only tools/cli.ts", () => {
+  const tools = files(join(ROOT, "tools")).filter((f) => dirname(f) === join(ROOT, "tools"));
+  const offenders = tools.flatMap((f) =>
+    imports(f)
+      .filter((i) => dirname(i) === join(ROOT, "tools") && !i.endsWith("/cli.ts"))
+      .map((i) => `${relative(ROOT, f)} -> ${relative(ROOT, i)}`),
+  );
+  expect(offenders).toEqual([]);
 });
 
 test("lib/model does no I/O: only yaml, node:net and node:crypto from outside it, no process, clock or timers", () => {
@@ -74,10 +115,10 @@ test("lib/model does no I/O: only yaml, node:net and node:crypto from outside it
 
 test("each folder of lib/ imports only the layers below it", () => {
   const offenders = libFiles.flatMap((f) => {
-    const from = relative(LIB, dirname(f));
+    const from = layer(f);
     return imports(f)
       .filter((i) => i.startsWith(LIB))
-      .map((i) => relative(LIB, dirname(i)))
+      .map(layer)
       .filter((to) => to !== from && !(LAYERS[from] ?? []).includes(to))
       .map((to) => `${relative(ROOT, f)} -> lib/${to}`);
   });

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { installSteps, type InstallContext } from "../../lib/ops/cluster-api-install";
+import { installSteps, type InstallContext } from "../../lib/ops/cluster-api/install";
 import { clusterApiChecks, collectClusterApiInputs, type ClusterApiVerifyInputs } from "../../lib/ops/verify-cluster-api";
 import { runSteps } from "../../lib/ops/steps";
 import { planTopology } from "../../lib/model/plan-topology";

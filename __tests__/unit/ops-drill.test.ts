@@ -2,7 +2,7 @@
  * The failure drill: refusal on a single control plane, the judgement of its samples, and the
  * whole run over a fake executor and clock answering with recorded output (no kind cluster here).
  */
-import { drillRefusal, drillVictim, runDrill, summarizeDrill, type DrillContext } from "../../lib/ops/drill";
+import { drillRefusal, drillVictim, runDrill, summarizeDrill, type DrillContext } from "../../lib/ops/drill/drill";
 import { outage } from "../../lib/ops/probes";
 import { resolveStack } from "../../lib/io/config-file";
 import { main as drillMain } from "../../tools/drill";

@@ -2,7 +2,7 @@
  * Migration single <-> HA: step order and stop-on-first-failure, driven by a fake executor.
  * The old cluster is never destroyed before a verified snapshot exists.
  */
-import { errorCause, migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate";
+import { errorCause, migrateSteps, type Files, type MigrateContext } from "../../lib/ops/migrate/migrate";
 import { runSteps, type StepReport } from "../../lib/ops/steps";
 import type { CheckResult } from "../../lib/ops/verify";
 import { VOLUME_DIRS_SCRIPT } from "../../lib/ops/data";

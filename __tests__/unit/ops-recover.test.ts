@@ -11,7 +11,7 @@ import {
   startOrder,
   type ContainerState,
   type RecoverContext,
-} from "../../lib/ops/recover";
+} from "../../lib/ops/recover/recover";
 import { realClock, runSteps, type Clock } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/io/config-file";
 import { spawn } from "node:child_process";

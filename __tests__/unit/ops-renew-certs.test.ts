@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kindLbConfig } from "../../lib/model/kind-lb-config";
 import { readProgress, recordProgress } from "../../lib/ops/roll-progress";
-import { COMPONENTS, renewSteps, type RenewContext } from "../../lib/ops/renew-certs";
+import { COMPONENTS, renewSteps, type RenewContext } from "../../lib/ops/renew-certs/renew-certs";
 import { controlPlaneRollOrder } from "../../lib/model/topology";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/io/config-file";

@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { setAsideData } from "../../lib/ops/data";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { restoreSteps } from "../../lib/ops/restore";
-import { nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "../../lib/ops/restore-plan";
+import { restoreSteps } from "../../lib/ops/restore/restore";
+import { nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "../../lib/ops/restore/plan";
 import { runSteps } from "../../lib/ops/steps";
 import { resolveStack } from "../../lib/io/config-file";
 import { main as restoreMain } from "../../tools/restore";

@@ -13,7 +13,7 @@ import { kindLbConfig } from "../../lib/model/kind-lb-config";
 import { parseNodes, parsePods } from "../../lib/ops/kube";
 import { outageLines, splitProbes, stepMarks } from "../../lib/ops/probes";
 import { runSteps } from "../../lib/ops/steps";
-import { upgradeSteps, type UpgradeContext } from "../../lib/ops/upgrade";
+import { upgradeSteps, type UpgradeContext } from "../../lib/ops/upgrade/upgrade";
 import {
   clusterConfigVersion,
   kubeadmUpgradeArgs,
@@ -24,7 +24,7 @@ import {
   staticPodProblems,
   type KubeVersion,
   type UpgradeFacts,
-} from "../../lib/ops/upgrade-plan";
+} from "../../lib/ops/upgrade/plan";
 import { resolveStack } from "../../lib/io/config-file";
 import { rollFigures } from "../../test-support/cluster";
 import { main as upgradeMain, PREPARING } from "../../tools/upgrade";

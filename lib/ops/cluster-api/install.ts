@@ -9,11 +9,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import type { Executor } from "../io/exec";
-import { prepareComponents, type PreparedComponents, type ServingCertificate } from "../model/cluster-api-components";
-import { DEFAULTS } from "../model/defaults";
-import { kindClusterPsArgs } from "../model/topology";
-import { failed, failedCommand, ok, pollUntil, type Clock, type Step } from "./steps";
+import type { Executor } from "../../io/exec";
+import { prepareComponents, type PreparedComponents, type ServingCertificate } from "../../model/cluster-api-components";
+import { DEFAULTS } from "../../model/defaults";
+import { kindClusterPsArgs } from "../../model/topology";
+import { failed, failedCommand, ok, pollUntil, type Clock, type Step } from "../steps";
 
 export interface InstallContext {
   /** The management cluster's stack id (for what to do next). */

@@ -8,16 +8,16 @@
  * the steps run the commands. Over 300 lines because the plan-time condition the Terraform hook
  * asks (is this the stack's cluster, does it answer) shares the plan's readings.
  */
-import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../model/topology";
-import { lastLine, type CommandResult } from "../io/exec";
-import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../model/kind-lb-config";
-import { isRecord } from "../model/util";
-import { identityMismatch, identityOfCopy, IDENTITY_PATH, type Identity } from "../model/identity";
-import { ClusterClient, type ClusterOpsContext } from "./client";
-import { ETCD_SERVER_CERT, memberAddresses } from "./certs";
-import { readLbConfig, writeLbConfig } from "./lb";
-import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { STEADY_MS, verifyStepResult, waitForSteadyVerify } from "./verify";
+import { kindClusterPsArgs, kindLoadBalancerName, type Topology } from "../../model/topology";
+import { lastLine, type CommandResult } from "../../io/exec";
+import { isEmptyLbConfig, kindLbConfig, LB_CONFIG_PATHS } from "../../model/kind-lb-config";
+import { isRecord } from "../../model/util";
+import { identityMismatch, identityOfCopy, IDENTITY_PATH, type Identity } from "../../model/identity";
+import { ClusterClient, type ClusterOpsContext } from "../client";
+import { ETCD_SERVER_CERT, memberAddresses } from "../certs";
+import { readLbConfig, writeLbConfig } from "../lb";
+import { failed, failedCommand, ok, pollUntil, type Step } from "../steps";
+import { STEADY_MS, verifyStepResult, waitForSteadyVerify } from "../verify";
 
 /** One container of the cluster as Docker reports it. */
 export interface ContainerState {

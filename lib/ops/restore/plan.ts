@@ -1,13 +1,13 @@
 /**
- * The pure half of a restore (lib/ops/restore.ts runs the steps): its context, the per-member
+ * The pure half of a restore (restore.ts beside it runs the steps): its context, the per-member
  * etcdutl command with the full --initial-cluster, the nodes to drop and the marks each node gets.
  */
-import type { Topology } from "../model/topology";
-import { ROLE_LABEL } from "../model/defaults";
-import { hostPort } from "../model/util";
-import type { ClusterOpsContext } from "./client";
-import { NODE_RESTORE_DIR } from "./data";
-import { CONTROL_PLANE_LABEL, parseNodes } from "./kube";
+import type { Topology } from "../../model/topology";
+import { ROLE_LABEL } from "../../model/defaults";
+import { hostPort } from "../../model/util";
+import type { ClusterOpsContext } from "../client";
+import { NODE_RESTORE_DIR } from "../data";
+import { CONTROL_PLANE_LABEL, parseNodes } from "../kube";
 
 export const ETCD_DATA_DIR = "/var/lib/etcd";
 

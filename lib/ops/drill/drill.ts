@@ -4,14 +4,14 @@
  * again, check it got its address back, and verify. The container is always started again
  * (finally), whatever happened.
  */
-import type { HealthState } from "../model/etcd";
-import type { Topology } from "../model/topology";
-import { lastLine } from "../io/exec";
-import { ClusterClient, type ClusterOpsContext } from "./client";
-import { parseNodes } from "./kube";
-import { createProbeConfigMap, outage, probesOf, sampleEvery, type Outage, type ProbeSample } from "./probes";
-import { pollUntil } from "./steps";
-import { etcdMemberEndpoints, renderChecks, verifyOnce, waitForVerify } from "./verify";
+import type { HealthState } from "../../model/etcd";
+import type { Topology } from "../../model/topology";
+import { lastLine } from "../../io/exec";
+import { ClusterClient, type ClusterOpsContext } from "../client";
+import { parseNodes } from "../kube";
+import { createProbeConfigMap, outage, probesOf, sampleEvery, type Outage, type ProbeSample } from "../probes";
+import { pollUntil } from "../steps";
+import { etcdMemberEndpoints, renderChecks, verifyOnce, waitForVerify } from "../verify";
 
 /** Why a stack cannot be drilled, or undefined when it can. */
 export function drillRefusal(stackId: string, t: Topology): string | undefined {

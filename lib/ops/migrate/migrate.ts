@@ -4,14 +4,14 @@
  * restore and verify. Stops at the first failure with what to do next.
  */
 import { join } from "node:path";
-import { backupArgs, EtcdCommandError } from "./etcd-script";
-import type { Topology } from "../model/topology";
-import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../io/exec";
-import { ClusterClient, type ClusterAccess } from "./client";
-import { quiesce, readVolumesOnHost, type Scaled } from "./data";
-import { failed, failedCommand, ok, realClock, type Clock, type Step, type StepReport } from "./steps";
-import type { CheckResult } from "./verify";
-import { DATA_OWNER_FILE } from "../model/storage";
+import { backupArgs, EtcdCommandError } from "../etcd-script";
+import type { Topology } from "../../model/topology";
+import { lastLine, outputLines, showCommand, type CommandResult, type Executor } from "../../io/exec";
+import { ClusterClient, type ClusterAccess } from "../client";
+import { quiesce, readVolumesOnHost, type Scaled } from "../data";
+import { failed, failedCommand, ok, realClock, type Clock, type Step, type StepReport } from "../steps";
+import type { CheckResult } from "../verify";
+import { DATA_OWNER_FILE } from "../../model/storage";
 
 /** One side of a migration. */
 export interface StackRef {

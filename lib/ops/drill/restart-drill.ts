@@ -5,11 +5,11 @@
  * planes last: the order that moves unfixed addresses around, and kind's load balancer resets its
  * configuration on every start); then `recover` brings the cluster back and verify must pass.
  */
-import { lastLine } from "../io/exec";
-import { ClusterClient } from "./client";
-import { inspectContainers, recoverSteps, startOrder, type RecoverContext } from "./recover";
-import { runSteps } from "./steps";
-import { renderChecks, waitForVerify } from "./verify";
+import { lastLine } from "../../io/exec";
+import { ClusterClient } from "../client";
+import { inspectContainers, recoverSteps, startOrder, type RecoverContext } from "../recover/recover";
+import { runSteps } from "../steps";
+import { renderChecks, waitForVerify } from "../verify";
 
 export interface RestartDrillOutcome {
   readonly ok: boolean;

@@ -3,8 +3,8 @@
  * order nodes are rolled in and the kubeadm command of each. Nothing here runs a process; the
  * steps that do are in upgrade.ts.
  */
-import { controlPlaneRollOrder, type Topology } from "../model/topology";
-import type { PodInfo } from "./kube";
+import { controlPlaneRollOrder, type Topology } from "../../model/topology";
+import type { PodInfo } from "../kube";
 
 /** A Kubernetes release version, `vMAJOR.MINOR.PATCH`. */
 export interface KubeVersion {

@@ -5,17 +5,17 @@
  * leadership away, out of the load balancer, kubeadm, kubelet, waited for until Ready on the target
  * with its static pods and every etcd member healthy, uncordon, back in), then each worker with a
  * drain. Stops at the first failure, saying where the cluster is and how to continue or go back.
- * The pure half (versions, pre-checks, order, kubeadm's command) is upgrade-plan.ts. Over
+ * The pure half (versions, pre-checks, order, kubeadm's command) is plan.ts beside it. Over
  * 300 lines: the payload's extraction and each node's roll are steps of their own.
  */
 import { join } from "node:path";
-import { kindLoadBalancerName } from "../model/topology";
-import { lastLine, type CommandResult } from "../io/exec";
-import { ClusterClient, type ClusterOpsContext } from "./client";
-import { parseNodes, parsePods } from "./kube";
-import { leadershipAway, setBackends } from "./roll";
-import { commandFailure, failed, ok, pollUntil, type Step, type StepResult } from "./steps";
-import type { RollStage } from "./roll-progress";
+import { kindLoadBalancerName } from "../../model/topology";
+import { lastLine, type CommandResult } from "../../io/exec";
+import { ClusterClient, type ClusterOpsContext } from "../client";
+import { parseNodes, parsePods } from "../kube";
+import { leadershipAway, setBackends } from "../roll";
+import { commandFailure, failed, ok, pollUntil, type Step, type StepResult } from "../steps";
+import type { RollStage } from "../roll-progress";
 import {
   kubeadmUpgradeArgs,
   preChecks,
@@ -24,7 +24,7 @@ import {
   type KubeVersion,
   type NodeRoll,
   type UpgradeFacts,
-} from "./upgrade-plan";
+} from "./plan";
 import {
   LB_BACKENDS_CHECK,
   NO_CORDON_CHECK,
@@ -33,7 +33,7 @@ import {
   verifyStepResult,
   waitForSteadyVerify,
   waitForVerify,
-} from "./verify";
+} from "../verify";
 
 /** Where a node keeps the payload of a roll: /kind/upgrade/<version>/. */
 export const NODE_PAYLOAD_DIR = "/kind/upgrade";

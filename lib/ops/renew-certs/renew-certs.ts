@@ -6,13 +6,13 @@
  * kube-controller-manager and kube-scheduler restarted in that order, each waited for, the node
  * put back; every member healthy before the next node. Stops at the first failure.
  */
-import { kindLoadBalancerName } from "../model/topology";
-import { lastLine, type CommandResult } from "../io/exec";
-import { ClusterClient, type ClusterOpsContext } from "./client";
-import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "./certs";
-import { leadershipAway, setBackends } from "./roll";
-import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { LB_BACKENDS_CHECK, renderChecks, verifyOnce, verifyStepResult, waitForVerify } from "./verify";
+import { kindLoadBalancerName } from "../../model/topology";
+import { lastLine, type CommandResult } from "../../io/exec";
+import { ClusterClient, type ClusterOpsContext } from "../client";
+import { CERT_BUNDLE_SCRIPT, earliestCert, parseCertBundle } from "../certs";
+import { leadershipAway, setBackends } from "../roll";
+import { failed, failedCommand, ok, pollUntil, type Step } from "../steps";
+import { LB_BACKENDS_CHECK, renderChecks, verifyOnce, verifyStepResult, waitForVerify } from "../verify";
 
 /** The static pods kubeadm runs on a control plane, in the order they are restarted. */
 export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;

@@ -11,18 +11,18 @@
  *
  * Each step is a named function of what the steps share ({@link Env}); the two whose results
  * later steps need write them to the context's typed fields (`ips`, `image`). The pure half is
- * restore-plan.ts. Over 300 lines because it holds one function per step, 16 of them.
+ * plan.ts beside it. Over 300 lines because it holds one function per step, 16 of them.
  */
 import { existsSync } from "node:fs";
-import { lastLine, type CommandResult } from "../io/exec";
-import { ROLE_LABEL } from "../model/defaults";
-import { ClusterClient } from "./client";
-import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes, setAsideData } from "./data";
-import { barePods, parseNodes, podsWithClaims, workloadPods } from "./kube";
-import { failed, failedCommand, ok, pollUntil, type Step } from "./steps";
-import { checkControlPlaneCount, checkControlPlanesReady, STEADY_MS, verifyStepResult, waitForSteadyVerify } from "./verify";
+import { lastLine, type CommandResult } from "../../io/exec";
+import { ROLE_LABEL } from "../../model/defaults";
+import { ClusterClient } from "../client";
+import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes, setAsideData } from "../data";
+import { barePods, parseNodes, podsWithClaims, workloadPods } from "../kube";
+import { failed, failedCommand, ok, pollUntil, type Step } from "../steps";
+import { checkControlPlaneCount, checkControlPlanesReady, STEADY_MS, verifyStepResult, waitForSteadyVerify } from "../verify";
 
-import { ETCD_DATA_DIR, nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "./restore-plan";
+import { ETCD_DATA_DIR, nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "./plan";
 
 /** Static pods stopped with kubelet; kubelet starts them again when it starts. */
 const STOPPED_PODS = ["etcd", "kube-apiserver"];
