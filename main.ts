@@ -31,6 +31,7 @@ export function buildApp(makeApp: () => App = () => new App(), defs: readonly St
       kubeconfigPath: def.kubeconfigPath,
       clusterApiManagement: def.clusterApiManagement,
       recoverOnPlan: def.recoverOnPlan,
+      registry: def.registry,
     };
     if (def.availability === "single") new SingleStack(app, def.id, props);
     else new HaStack(app, def.id, props);

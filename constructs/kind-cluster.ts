@@ -8,6 +8,7 @@ import { DEFAULTS, KIND_VERSION } from "../lib/model/defaults";
 import { hostPortLabel, identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/model/kind-config";
 import { kubeconfigPath } from "../lib/io/paths";
 import { DATA_OWNER_FILE, provisionerConfigPatch, storageClassManifest } from "../lib/model/storage";
+import { REGISTRY, registryEnv, type PlannedRegistry } from "../lib/model/registry";
 import type { NodeBudget } from "../lib/model/topology";
 
 export interface KindClusterProps {
@@ -50,6 +51,11 @@ export interface KindClusterProps {
    * @default true
    */
   readonly recoverOnPlan?: boolean;
+  /**
+   * The machine's registry the cluster uses: the preflight checks it can serve the stack.
+   * @default - none
+   */
+  readonly registry?: PlannedRegistry;
 }
 
 /**
@@ -159,6 +165,7 @@ export class KindCluster extends Construct {
       KINDHA_DATA_OWNER_FILE: DATA_OWNER_FILE,
       KINDHA_KIND_VERSION: KIND_VERSION,
       ...(hostPorts ? { KINDHA_HOST_PORTS: hostPorts } : {}),
+      ...(props.registry ? registryEnv(props.registry, Fn.pathexpand(props.registry.dir)) : {}),
     };
     // Replaced with the cluster (same config hash), so a topology change checks the host again.
     this.preflight = new Resource(this, "Preflight", {
@@ -195,7 +202,8 @@ export class KindCluster extends Construct {
           type: "local-exec",
           when: "destroy",
           command: `bash "${fromTriggers("scripts_dir")}/delete-cluster.sh"`,
-          environment: env,
+          // Whatever the stack's registry setting, the machine's registry alone does not keep kind's network.
+          environment: { ...env, KINDHA_REGISTRY_NAME: REGISTRY.containerName },
         },
       ],
     });

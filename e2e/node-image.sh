@@ -29,6 +29,9 @@
 #   kindha.local/postgres:15             PostgreSQL from Debian (image/postgres): the test tiers'
 #                                        database, pre-loaded too (no registry serves it, and a
 #                                        cluster that migrate creates must find it)
+#   kindha.local/registry:2.8.2          the machine's local image registry (scripts/registry.sh):
+#                                        distribution from Debian's docker-registry (image/registry);
+#                                        a host container, not pre-loaded into the nodes
 # Needs root (debootstrap), go, gcc, a running Docker engine (e2e/docker-engine.sh start).
 set -euo pipefail
 E2E_LOG_PREFIX=e2e:image
@@ -51,6 +54,9 @@ TOOLS_IMAGE=kindha.local/tools:$DEBIAN_SUITE
 PODNET_IMAGE=kindha.local/podnet:v1
 LOCAL_PATH_IMAGE=kindha.local/local-path-provisioner:$LOCAL_PATH_VERSION
 POSTGRES_IMAGE=kindha.local/postgres:15
+# The registry's image is named once, in lib/model/registry.ts.
+REGISTRY_IMAGE=$(sed -n 's/^  image: "\(kindha.local\/registry:[0-9.]*\)",$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../lib/model/registry.ts")
+[ -n "$REGISTRY_IMAGE" ] || die "cannot read the registry's image from lib/model/registry.ts"
 REG=registry.k8s.io
 KIND_SANDBOX_IMAGE=$REG/pause:3.10
 
@@ -72,6 +78,7 @@ k8s_pins() {
 NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps,e2fsprogs
 TOOLS_PACKAGES=bash,iptables,nftables,conntrack,iproute2,haproxy,busybox,ca-certificates,curl,jq,procps
 POSTGRES_PACKAGES=bash,postgresql,procps
+REGISTRY_PACKAGES=docker-registry
 
 image_dir="$E2E_DIR/image"
 
@@ -162,6 +169,12 @@ rootfs() {
   printf '%s\n' "$tarball"
 }
 
+# registry_version IMAGE: the registry image's tag is the version of Debian's docker-registry in it.
+registry_version() {
+  local have; have=$(docker run --rm --entrypoint dpkg-query "$1" -W -f '${Version}' docker-registry)
+  [[ "$have" == "${REGISTRY_IMAGE##*:}+"* ]] || die "Debian's docker-registry is $have, and lib/model/registry.ts names ${REGISTRY_IMAGE}; update the name"
+}
+
 # import_rootfs IMAGE TARBALL: a base image from a root filesystem tarball.
 import_rootfs() {
   local image="$1" tarball="$2" key; key=$(basename "$tarball" .tar)
@@ -184,13 +197,17 @@ main() {
   cni=$(cached cni-plugins "$CNI_VERSION" build_cni)
   local_path=$(cached local-path-provisioner "$LOCAL_PATH_VERSION" build_local_path)
 
-  local node_tar tools_tar postgres_tar
+  local node_tar tools_tar postgres_tar registry_tar
   node_tar=$(rootfs node "$NODE_PACKAGES")
   tools_tar=$(rootfs tools "$TOOLS_PACKAGES")
   postgres_tar=$(rootfs postgres "$POSTGRES_PACKAGES")
+  registry_tar=$(rootfs registry "$REGISTRY_PACKAGES")
   import_rootfs kindha.local/rootfs-node:$DEBIAN_SUITE "$node_tar"
   import_rootfs "$TOOLS_IMAGE" "$tools_tar"
   import_rootfs kindha.local/rootfs-postgres:$DEBIAN_SUITE "$postgres_tar"
+  import_rootfs kindha.local/rootfs-registry:$DEBIAN_SUITE "$registry_tar"
+  registry_version "kindha.local/rootfs-registry:$DEBIAN_SUITE"
+  file_image "$REGISTRY_IMAGE" kindha.local/rootfs-registry:$DEBIAN_SUITE '["/usr/local/bin/registry"]' "$image_dir/registry:registry"
   file_image "$POSTGRES_IMAGE" kindha.local/rootfs-postgres:$DEBIAN_SUITE '["/usr/local/bin/postgres-entrypoint"]' "$image_dir/postgres:postgres-entrypoint"
   file_image "$PODNET_IMAGE" "$TOOLS_IMAGE" '["/usr/local/bin/podnet"]' "$image_dir/podnet.sh:podnet"
   file_image "$LB_IMAGE" "$TOOLS_IMAGE" "" "$image_dir/envoy:envoy"
@@ -361,6 +378,7 @@ if [ "${1:-}" = --all ]; then versions=("${K8S_VERSIONS[@]}"); (( $# == 1 )) || 
 for v in "${versions[@]}"; do [[ "$v" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || usage; (k8s_pins "$v"); done
 if (( print )); then
   echo "$LB_IMAGE"
+  echo "$REGISTRY_IMAGE"
   for v in "${versions[@]}"; do k8s_pins "$v"; echo "$NODE_IMAGE"; preloaded_images; done | awk '!seen[$0]++'
 else
   main

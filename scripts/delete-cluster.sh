@@ -3,7 +3,8 @@
 # Idempotent: a cluster that is already gone is not an error. Snapshots and the data directory
 # (the cluster's volumes) are kept: only `npm run remove-data` removes that.
 #
-# Env: KINDHA_CLUSTER_NAME, KINDHA_KUBECONFIG, KINDHA_DATA_DIR and KINDHA_STACK (named in the message)
+# Env: KINDHA_CLUSTER_NAME, KINDHA_KUBECONFIG, KINDHA_DATA_DIR and KINDHA_STACK (named in the message),
+#      KINDHA_REGISTRY_NAME (the machine's registry container, which alone does not keep kind's network)
 set -euo pipefail
 
 name="${KINDHA_CLUSTER_NAME:?KINDHA_CLUSTER_NAME is not set}"
@@ -15,11 +16,16 @@ kind delete cluster --name "$name" --kubeconfig "$kubeconfig"
 rm -f "$kubeconfig"
 # kind creates its Docker network on demand and never removes it; remove it once no container is
 # attached, stopped ones included: Docker would let it go under a stopped cluster (moby#17160),
-# which could then never start again.
+# which could then never start again. The machine's registry alone does not keep it: it leaves the
+# network (and keeps running, for the host) until the next cluster's registry.sh up connects it.
 network="${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}"
+registry="${KINDHA_REGISTRY_NAME:-}"
 source "$(dirname "${BASH_SOURCE[0]}")/container-cli.sh"
 if command -v "$cli" >/dev/null 2>&1 && "$cli" network inspect "$network" >/dev/null 2>&1; then
   attached=$("$cli" ps -a --filter "network=$network" --format '{{.Names}}')
+  if [ -n "$registry" ] && [ "$attached" = "$registry" ]; then
+    "$cli" network disconnect "$network" "$registry" >/dev/null && attached=""
+  fi
   if [ -z "$attached" ]; then
     "$cli" network rm "$network" >/dev/null && echo "delete-cluster: removed the unused $cli network $network" >&2
   else

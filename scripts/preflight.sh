@@ -11,8 +11,11 @@
 #      KINDHA_CLUSTER_NAME: the directory must be creatable or writable, and not another cluster's
 #      (by its owner file KINDHA_DATA_OWNER_FILE);
 #      KINDHA_HOST_PORTS: the host ports the `ports` setting publishes (address:port/protocol,
-#      space-separated), each of which must be free.
+#      space-separated), each of which must be free;
+#      KINDHA_REGISTRY_NAME (and the rest of registry.sh's env): the machine's registry must be able
+#      to serve this stack (registry.sh check); empty: the stack uses none.
 set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 required_cpus="${KINDHA_REQUIRED_CPUS:?KINDHA_REQUIRED_CPUS is not set}"
 required_gib="${KINDHA_REQUIRED_MEMORY_GIB:?KINDHA_REQUIRED_MEMORY_GIB is not set}"
@@ -77,6 +80,11 @@ for mapping in ${KINDHA_HOST_PORTS:-}; do
     failures+=("host port $hostport/$proto (setting ports) is in use on this host; free it or choose another hostPort")
   fi
 done
+
+# Asked only of a reachable docker (host_cpus is set then).
+if [ -n "${KINDHA_REGISTRY_NAME:-}" ] && [ -n "${host_cpus:-}" ]; then
+  while IFS= read -r problem; do failures+=("$problem"); done < <(bash "$here/registry.sh" check 2>&1 || true)
+fi
 
 if (( ${#failures[@]} > 0 )); then
   for f in "${failures[@]}"; do echo "preflight: $f" >&2; done

@@ -8,6 +8,7 @@ import { ControlPlaneNode } from "../constructs/control-plane-node";
 import { EtcdCluster, NODE_BACKUP_DIR } from "../constructs/etcd-cluster";
 import { KindCluster } from "../constructs/kind-cluster";
 import { LoadBalancer, type ExternalHaproxyProps } from "../constructs/load-balancer";
+import { LocalRegistry } from "../constructs/local-registry";
 import { PlatformObjects } from "../constructs/platform-objects";
 import { RollingUpgrade } from "../constructs/rolling-upgrade";
 import { WorkerNode } from "../constructs/worker-node";
@@ -15,6 +16,7 @@ import { DEFAULTS } from "../lib/model/defaults";
 import { kindConfig } from "../lib/model/kind-config";
 import { stackPaths } from "../lib/io/paths";
 import { plannedStackJson } from "../lib/io/planned-stack";
+import { planRegistry, registryPortViolations, registryViolations, type RegistrySettings } from "../lib/model/registry";
 import { NODE_DATA_DIR } from "../lib/model/storage";
 import { ValidationError } from "../lib/model/validation";
 import { scriptsDir } from "../lib/io/project";
@@ -72,6 +74,12 @@ export interface ClusterStackProps extends TopologySpec {
    */
   readonly scheduledBackups?: ScheduledBackupOptions | false;
   /**
+   * The machine's local image registry: push to `localhost:<port>/<name>`, and every node pulls
+   * from it (see StackDefinition.registry). `false`: none.
+   * @default true: port 5001, storage in "~/.kindha/registry"
+   */
+  readonly registry?: RegistrySettings | boolean;
+  /**
    * Render an HAProxy config for an external load balancer in front of the API servers (HA only).
    * @default - none: kind's built-in load balancer only
    */
@@ -93,14 +101,19 @@ export abstract class ClusterStack extends TerraformStack {
   public readonly platform?: PlatformObjects;
   /** Rolls the live cluster when the node image changes. */
   public readonly upgrade: RollingUpgrade;
+  /** The machine's local registry in this cluster's nodes, unless the stack turns it off. */
+  public readonly registry?: LocalRegistry;
 
   protected constructor(scope: Construct, id: string, availability: Availability, props: ClusterStackProps) {
     // Validate before any construct exists, so bad input writes nothing.
     const topology = planTopology(availability, props, `stack "${id}"`);
     const paths = stackPaths(props, topology.clusterName);
     const data = paths.data;
+    const shapeOk = registryViolations("registry", props.registry).length === 0;
+    const registry = shapeOk ? planRegistry(props.registry) : undefined;
     const settings = [
       ...settingViolations({ ...props, dataDir: data ?? false }),
+      ...registryPortViolations(registry, topology, "registry"),
       ...(props.waitTimeout === undefined || /^[1-9][0-9]{0,4}(s|m|h)$/.test(props.waitTimeout)
         ? []
         : [
@@ -188,19 +201,21 @@ export abstract class ClusterStack extends TerraformStack {
       allowCgroupV1: topology.allowCgroupV1,
       dataDir: data,
       recoverOnPlan: props.recoverOnPlan,
+      registry,
     });
     this.upgrade = new RollingUpgrade(this, "Upgrade", {
       nodeImage: topology.nodeImage,
       stackId: id,
       kubeconfigPath: this.cluster.kubeconfigPath,
-      plannedStack: plannedStackJson({ id, availability, spec: topologySpecOf(props), paths }),
+      plannedStack: plannedStackJson({ id, availability, spec: topologySpecOf(props), paths, registry: props.registry }),
       scriptsDir: scripts.path,
       cluster: this.cluster.resource,
     });
 
     const objects: ITerraformDependable[] = [];
+    let provider: KubernetesProvider | undefined;
     if (platformObjects) {
-      const provider = new KubernetesProvider(this, "kubernetes", {
+      provider = new KubernetesProvider(this, "kubernetes", {
         host: this.cluster.credential("server"),
         clusterCaCertificate: this.cluster.credential("certificate-authority-data"),
         clientCertificate: this.cluster.credential("client-certificate-data"),
@@ -210,6 +225,16 @@ export abstract class ClusterStack extends TerraformStack {
       this.platform = new PlatformObjects(this, "Platform", { provider, dependsOn, workers: this.workers });
       if (scheduled) objects.push(this.etcd.scheduleBackups(scheduled, { provider, dependsOn }));
       objects.push(this.platform.infrastructureNamespace, this.platform.workloadsNamespace, ...this.platform.taints);
+    }
+    if (registry) {
+      this.registry = new LocalRegistry(this, "Registry", {
+        registry,
+        clusterName,
+        cluster: this.cluster.resource,
+        scriptsDir: scripts.path,
+        provider,
+      });
+      if (this.registry.hosting) objects.push(this.registry.hosting);
     }
     // On destroy: the snapshot first, then the objects, then the cluster.
     this.etcd.backupBeforeDestroy(this.cluster, objects);

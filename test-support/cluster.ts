@@ -11,6 +11,7 @@ import { runSync, type CommandResult } from "../lib/io/exec";
 import { pollUntil } from "../lib/ops/steps";
 import { projectRoot } from "../lib/io/project";
 import { kindClusterPsArgs } from "../lib/model/topology";
+import { REGISTRY } from "../lib/model/registry";
 import { readLifecycle, type Lifecycle } from "./lifecycle";
 
 /** The project root, from the sources (jest) or from dist/ (the migrate bench). */
@@ -37,7 +38,7 @@ export function hasState(file: string): boolean {
 }
 
 /** Why the tier cannot run here, or undefined: the engine, the image and the tools it needs. */
-export function missingPrerequisite(images: readonly string[] = [NODE_IMAGE]): string | undefined {
+export function missingPrerequisite(images: readonly string[] = [NODE_IMAGE, REGISTRY.image]): string | undefined {
   if (spawnSync("docker", ["info"], { stdio: "ignore", timeout: 15000 }).status !== 0) {
     return "no Docker engine answers (start one: bash e2e/docker-engine.sh start)";
   }
@@ -175,7 +176,8 @@ export async function waitFor<T>(
  * clean-up (a session stopped mid-test): a kind cluster whose nodes carry the mark of a tier's
  * project (the `project=` line create writes: a sandbox of SANDBOX_PREFIX) whose run has ended
  * (the sandbox is gone, or the pid in its OWNER_FILE is) holds nothing anyone will use, so it is
- * deleted, with a line saying so. Any other kind cluster is someone's, whatever it mounts: the
+ * deleted, with a line saying so; so is the machine's registry when its storage lies in such a
+ * sandbox. Any other kind cluster (or registry) is someone's, whatever it mounts: the
  * tier will not touch it and says why it cannot run.
  * @returns why the tier cannot run, or undefined
  */
@@ -191,7 +193,7 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
     const containers = clusterContainers(cluster, env);
     const mark = run("docker", ["cp", `${cluster}-control-plane:${IDENTITY_PATH}`, "-"], env);
     const project = mark.code === 0 ? identityOfCopy(mark.stdout)?.project : undefined;
-    const sandbox = project?.startsWith(SANDBOX_PREFIX) ? SANDBOX_PREFIX + project.slice(SANDBOX_PREFIX.length).split("/")[0] : undefined;
+    const sandbox = sandboxOf(project);
     if (!sandbox || sandboxInUse(sandbox)) {
       return `a kind cluster named ${cluster} already runs on this engine and is not a leftover of a test tier${project ? ` (made from ${project})` : ""}; delete it (kind delete cluster --name ${cluster}) or use another engine`;
     }
@@ -208,6 +210,16 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
     if (r.code !== 0) return `could not delete ${cluster}, left by an earlier test run in ${sandbox}: ${r.output.trim()}`;
     say(`deleted ${cluster} (${containers.length} containers), left by an earlier test run that has ended (sandbox ${sandbox})`);
   }
+  // The machine's registry, when a tier that has ended started it (its storage in that sandbox).
+  const storage = registryStorage(env);
+  if (storage !== undefined) {
+    const sandbox = sandboxOf(storage);
+    if (!sandbox || sandboxInUse(sandbox)) {
+      return `a registry ${REGISTRY.containerName} already runs on this engine with its storage in ${storage} and is not a leftover of a test tier; remove it (docker rm -f ${REGISTRY.containerName}; its storage stays) or use another engine`;
+    }
+    run("docker", ["rm", "-f", REGISTRY.containerName], env);
+    say(`removed ${REGISTRY.containerName}, left by an earlier test run that has ended (sandbox ${sandbox})`);
+  }
   // As delete-cluster.sh: kind's network goes only when no container, running or stopped, is attached.
   if (
     run("docker", ["network", "inspect", "kind"], env).code === 0 &&
@@ -216,6 +228,18 @@ export function clearLeftoverClusters(say: (line: string) => void, env: NodeJS.P
     run("docker", ["network", "rm", "kind"], env);
   }
   return undefined;
+}
+
+/** The test sandbox a path lies in, if any. */
+function sandboxOf(path: string | undefined): string | undefined {
+  return path?.startsWith(SANDBOX_PREFIX) ? SANDBOX_PREFIX + path.slice(SANDBOX_PREFIX.length).split("/")[0] : undefined;
+}
+
+/** The host directory of the machine's registry's storage; undefined when there is no registry. */
+export function registryStorage(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const format = `{{range .Mounts}}{{if eq .Destination "/var/lib/registry"}}{{.Source}}{{end}}{{end}}`;
+  const r = run("docker", ["inspect", "-f", format, REGISTRY.containerName], env);
+  return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
 /** Containers kind made for a cluster (nodes and load balancer). */

@@ -32,12 +32,34 @@ case "$1" in
         case "$*" in *Subnet*) echo "\${FAKE_SUBNETS:-172.18.0.0/16 fc00:f853:ccd:e793::/64 }" ;; esac ;;
       create) echo "\${@: -1}" >> "$nets" ;;
       rm) grep -vx -- "$3" "$nets" > "$nets.new" || true; mv "$nets.new" "$nets" ;;
+      # The registry joins kind's network.
+      connect) if [ "\${@: -1}" = kindha-registry ]; then touch "$FAKE_DIR/registry.net"; fi ;;
     esac ;;
   # The one node of each cluster kind's stand-in "created", at a fixed address (FAKE_STOPPED: the
   # nodes of stopped clusters on the network, listed by ps -a only).
   ps) sed 's/$/-control-plane/' "$FAKE_DIR/clusters" 2>/dev/null || true
     case " $* " in *" -a "*) if [ -n "\${FAKE_STOPPED:-}" ]; then echo "$FAKE_STOPPED"; fi ;; esac ;;
-  inspect) case "$*" in *IPAddress*) echo 172.18.0.2 ;; esac ;;
+  inspect)
+    # The machine's registry exists once run; FAKE_DIR/registry holds its port and directory.
+    case "$*" in
+      *kindha-registry*)
+        [ -f "$FAKE_DIR/registry" ] || { echo "Error: No such object: kindha-registry" >&2; exit 1; }
+        read -r rport rdir < "$FAKE_DIR/registry"
+        case "$*" in
+          *State.Running*) echo true ;;
+          *PortBindings*) echo "$rport" ;;
+          *Mounts*) echo "$rdir" ;;
+          *Networks*) if [ -f "$FAKE_DIR/registry.net" ]; then echo '{"IPAddress":"172.18.0.9"}'; else echo null; fi ;;
+        esac ;;
+      *IPAddress*) echo 172.18.0.2 ;;
+    esac ;;
+  image) [ "$2" = inspect ] && [ "\${FAKE_NO_IMAGES:-0}" = 1 ] && { echo "Error: No such image: \${@: -1}" >&2; exit 1; }; exit 0 ;;
+  run)
+    p=""; v=""; prev=""
+    for a in "$@"; do case "$prev" in -p) p="$a" ;; -v) v="$a" ;; esac; prev="$a"; done
+    p="\${p%:*}"; echo "\${p##*:} \${v%%:*}" > "$FAKE_DIR/registry" ;;
+  # What a node is given on stdin (containerd's registry entry), by node.
+  exec) if [ "$2" = -i ]; then cat > "$FAKE_DIR/stdin.$3"; fi ;;
   *) ;;
 esac`,
   // FAKE_KIND_FAIL=create makes create fail after "creating" (a half-made cluster).
@@ -93,6 +115,7 @@ const BASICS = [
   "wc",
   "paste",
   "ss",
+  "seq",
 ];
 
 function linkBasics(dir: string): void {

@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { resolveStack } from "../lib/io/config-file";
 import { kindLbConfig } from "../lib/model/kind-lb-config";
 import type { Topology } from "../lib/model/topology";
+import { REGISTRY } from "../lib/model/registry";
 import {
   clearLeftoverClusters,
   clusterContainers,
@@ -18,6 +19,7 @@ import {
   kubectl,
   makeSandbox,
   MINUTE,
+  registryStorage,
   ROOT,
   run,
   TOOLS_IMAGE,
@@ -103,6 +105,8 @@ export function declareTier(
         undefined,
         5 * MINUTE,
       );
+    // The machine's registry the tier's deploys started (its storage in the sandbox) goes with it.
+    if (registryStorage(sandbox.env())?.startsWith(sandbox.dir)) run("docker", ["rm", "-f", REGISTRY.containerName], sandbox.env());
     if (process.env.KINDHA_KEEP_SANDBOX !== "1") rmSync(sandbox.dir, { recursive: true, force: true });
   }, 30 * MINUTE);
   const env = () => project().env;
@@ -315,11 +319,14 @@ export function declareClusterChecks(t: Tier, stack: string): void {
   );
 
   test(
-    `${stack}: npm run verify passes`,
+    `${stack}: npm run verify passes, the machine's registry reached from every node`,
     async () => {
       const r = await t.tool("verify", stack);
       expect(r.output).not.toContain("FAIL");
       expect(r.code).toBe(0);
+      expect(r.output).toMatch(
+        new RegExp(`local registry\\s+pass\\s+localhost:5001 pulls from kindha-registry on ${topology().nodes.length} nodes`),
+      );
     },
     6 * MINUTE,
   );

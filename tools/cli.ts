@@ -17,6 +17,7 @@ import { expandHome, stackPaths, type StackPaths } from "../lib/io/paths";
 import { parsePlannedStack } from "../lib/io/planned-stack";
 import type { RecoverContext } from "../lib/ops/recover/recover";
 import { DEFAULTS } from "../lib/model/defaults";
+import { planRegistry } from "../lib/model/registry";
 import { etcdScriptPath } from "../lib/ops/etcd-script";
 import { type StackDefinition } from "../lib/model/stack-config";
 import { resolveStack } from "../lib/io/config-file";
@@ -129,7 +130,12 @@ export function plannedStack(env: NodeJS.ProcessEnv): StackTarget {
   const p = parsePlannedStack(text);
   if (env.KINDHA_STACK !== undefined && env.KINDHA_STACK !== p.id)
     throw new UsageError(`KINDHA_STACK=${env.KINDHA_STACK} but KINDHA_PLANNED_STACK is stack ${p.id}`);
-  return { id: p.id, definition: { id: p.id, availability: p.availability, spec: p.spec }, topology: p.topology, paths: p.paths };
+  return {
+    id: p.id,
+    definition: { id: p.id, availability: p.availability, spec: p.spec, ...(p.registry !== undefined ? { registry: p.registry } : {}) },
+    topology: p.topology,
+    paths: p.paths,
+  };
 }
 
 /** Exactly one positional: the stack id of a kind stack (the tools work on kind clusters). */
@@ -150,7 +156,8 @@ export function clusterAccessOf(
   kubeconfig: string | undefined,
   deps: ToolDeps,
 ): ClusterAccess & { readonly containerCli: string } {
-  return accessThrough(expandHome(kubeconfig ?? stack.paths.kubeconfig), deps);
+  const registry = stack.definition.target === "cluster-api" ? undefined : planRegistry(stack.definition.registry);
+  return { ...accessThrough(expandHome(kubeconfig ?? stack.paths.kubeconfig), deps), ...(registry ? { registry } : {}) };
 }
 
 /** How the tools reach the cluster of a kubeconfig (a cluster-api stack's: its management cluster). */

@@ -3,16 +3,27 @@
  * cluster, made and removed the way users do it, with `cdktf deploy` and `cdktf destroy` (OpenTofu
  * and the pinned providers), and operated with the `npm run` tools, in the stack's own namespaces.
  *
- * One cluster at a time, each created once: `single` is deployed, carries PostgreSQL and two claims
- * of known bytes in `workloads` and `data-platform` through a destroy and deploy, a backup/restore
- * round trip and `npm run migrate` into `ha-option-b`, where the HA checks run (drill, quorum loss,
- * a Docker engine restart repaired by the next `cdktf deploy`), and back; then `ha-option-a`.
+ * One cluster at a time, each created once: `single` is deployed, pulls an image pushed to the
+ * machine's registry behind a host port, carries PostgreSQL and two claims of known bytes in
+ * `workloads` and `data-platform` through a backup, destroy and restore round trip and `npm run
+ * migrate` into `ha-option-b`, where the HA checks run (drill, quorum loss, a Docker engine restart
+ * repaired by the next `cdktf deploy`, the image pulled again on every node), and back; then `ha-option-a`.
  * What is long and changes rarely is in the scenario tier (__tests__/scenarios).
  */
 import { stripVTControlCharacters } from "node:util";
 import { chownSync, existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { clusterContainers, dockerEngine, kubectl, MINUTE, ROOT, run, TOOLS_IMAGE, waitFor } from "../../test-support/cluster";
+import {
+  clusterContainers,
+  dockerEngine,
+  kubectl,
+  MINUTE,
+  registryStorage,
+  ROOT,
+  run,
+  TOOLS_IMAGE,
+  waitFor,
+} from "../../test-support/cluster";
 import * as pg from "../../test-support/postgres";
 import { runLogged } from "../../test-support/lifecycle";
 import { containerIds, declareClusterChecks, declareTier, passed, runScheduledBackup, SCHEDULED_BACKUPS } from "../../test-support/tier";
@@ -27,6 +38,11 @@ const t = declareTier("cluster", STACKS, {
   "ha-option-a": SCHEDULED_BACKUPS,
 });
 const ipNumber = (ip: string) => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+/** An image built on this host and pushed once to the machine's registry (docs/deploying.md's two-minute path). */
+const APP_IMAGE = "localhost:5001/kindha-app:1";
+const APP_DOCKERFILE = `FROM ${TOOLS_IMAGE}
+CMD ["sh", "-c", "mkdir -p /www && echo front-door-ok > /www/index.html && exec busybox httpd -f -p 8080 -h /www"]
+`;
 
 if (t) {
   const db = () => ({ kubeconfig: t.kubeconfig, env: t.env() });
@@ -98,11 +114,25 @@ if (t) {
     );
 
     declareClusterChecks(t, "single");
-    declareClusterChecks(t, "single");
 
     test(
-      `a NodePort Service behind single's ports mapping answers on this host: curl http://127.0.0.1:${HOST_PORT}`,
+      `an image built here and pushed once to localhost:5001 runs, pulled by the node, behind single's ports mapping: curl http://127.0.0.1:${HOST_PORT}`,
       async () => {
+        const build = run("docker", ["build", "-t", APP_IMAGE, "-"], t.env(), APP_DOCKERFILE, 5 * MINUTE);
+        expect({ build: build.code, output: build.code === 0 ? "" : build.output }).toEqual({ build: 0, output: "" });
+        const push = run("docker", ["push", APP_IMAGE], t.env(), undefined, 5 * MINUTE);
+        expect({ push: push.code, output: push.code === 0 ? "" : push.output }).toEqual({ push: 0, output: "" });
+        // The cluster publishes where its registry is (KEP-1755).
+        const hosting = t.k(
+          "-n",
+          "kube-public",
+          "get",
+          "configmap",
+          "local-registry-hosting",
+          "-o",
+          "jsonpath={.data.localRegistryHosting\\.v1}",
+        );
+        expect(hosting).toContain("host: localhost:5001");
         const labels = { app: "front-door" };
         const items = [
           {
@@ -114,18 +144,7 @@ if (t) {
               template: {
                 metadata: { labels },
                 spec: {
-                  containers: [
-                    {
-                      name: "httpd",
-                      image: TOOLS_IMAGE,
-                      imagePullPolicy: "Never",
-                      command: [
-                        "sh",
-                        "-c",
-                        "mkdir -p /www && echo front-door-ok > /www/index.html && exec busybox httpd -f -p 8080 -h /www",
-                      ],
-                    },
-                  ],
+                  containers: [{ name: "httpd", image: APP_IMAGE, imagePullPolicy: "Always" }],
                 },
               },
             },
@@ -144,6 +163,8 @@ if (t) {
             return r.ok ? (await r.text()).trim() : undefined;
           });
           expect(body).toBe("front-door-ok");
+          const pod = JSON.parse(t.k("-n", "workloads", "get", "pods", "-l", "app=front-door", "-o", "json")).items[0];
+          expect(pod.status.containerStatuses[0].imageID).toMatch(/^localhost:5001\/kindha-app@sha256:[0-9a-f]{64}$/);
         } finally {
           kubectl(t.kubeconfig, t.env(), ["delete", "-f", "-", "--wait=false"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
         }
@@ -264,23 +285,7 @@ if (t) {
     );
 
     test(
-      "cdktf destroy deletes the namespaces and the cluster but no volume; after cdktf deploy the same claims find the same bytes",
-      async () => {
-        await t.cdktf("destroy", "single");
-        expect(clusterContainers(t.cluster)).toEqual([]);
-        for (const ns of LAKES) expect(statSync(lakeOnHost(ns)).size).toBe(MIB * 1024 * 1024);
-        expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
-        await t.cdktf("deploy", "single");
-        for (const ns of LAKES) expect({ ns, sha256: await readLake(ns) }).toEqual({ ns, sha256: lakes[ns] });
-        kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], pg.postgresManifest());
-        await pg.waitReady(db());
-        expect(pg.checksum(db())).toBe(rows);
-      },
-      30 * MINUTE,
-    );
-
-    test(
-      "backup --with-data, cdktf destroy, the data directory gone, cdktf deploy, restore --with-data: the database and the claims' bytes come back",
+      "backup --with-data; cdktf destroy deletes the cluster but no volume; the data directory gone, cdktf deploy, restore --with-data: the database and the claims' bytes come back",
       async () => {
         const backup = passed("backup --with-data", await t.tool("backup", "single", "--with-data"));
         const [snapshot, archive] = backup.output.split("\n").filter((l) => l.startsWith("/"));
@@ -293,6 +298,9 @@ if (t) {
         expect(pg.checksum(db())).toBe(rows);
 
         await t.cdktf("destroy", "single");
+        expect(clusterContainers(t.cluster)).toEqual([]);
+        for (const ns of LAKES) expect(statSync(lakeOnHost(ns)).size).toBe(MIB * 1024 * 1024);
+        expect(existsSync(join(t.dataDir, pg.NAMESPACE, pg.CLAIM, "pgdata", "PG_VERSION"))).toBe(true);
         // As on a new machine: only the archive can bring the volumes back.
         renameSync(t.dataDir, `${t.dataDir}.moved-away`);
         await t.cdktf("deploy", "single");
@@ -354,6 +362,60 @@ if (t) {
     );
 
     declareClusterChecks(t, "ha-option-b");
+
+    /** One pod of the app on each node of the cluster, each pulling it (imagePullPolicy: Always); the nodes they ran on. Removed after. */
+    const appOnEveryNode = async (): Promise<string[]> => {
+      const nodes = t.topology("ha-option-b").nodes.map((n) => n.name);
+      const labels = { app: "registry-app" };
+      const app = {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "registry-app", namespace: "workloads" },
+        spec: {
+          replicas: nodes.length,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: {
+              containers: [{ name: "app", image: APP_IMAGE, imagePullPolicy: "Always" }],
+              tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
+              affinity: {
+                podAntiAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: [
+                    { labelSelector: { matchLabels: labels }, topologyKey: "kubernetes.io/hostname" },
+                  ],
+                },
+              },
+            },
+          },
+        },
+      };
+      const manifest = JSON.stringify(app);
+      kubectl(t.kubeconfig, t.env(), ["apply", "-f", "-"], manifest);
+      try {
+        t.k("-n", "workloads", "rollout", "status", "deployment/registry-app", "--timeout=100s");
+        const pods = JSON.parse(t.k("-n", "workloads", "get", "pods", "-l", "app=registry-app", "-o", "json")).items;
+        for (const p of pods) expect(p.status.containerStatuses[0].imageID).toMatch(/^localhost:5001\/kindha-app@sha256:/);
+        return pods.map((p: any) => p.spec.nodeName).sort();
+      } finally {
+        kubectl(t.kubeconfig, t.env(), ["delete", "-f", "-", "--wait=true"], manifest);
+      }
+    };
+
+    test(
+      "ha-option-b: the image pushed before the migrate is pulled on every node with no new push; the registry's storage stays in its host directory",
+      async () => {
+        expect(await appOnEveryNode()).toEqual(
+          t
+            .topology("ha-option-b")
+            .nodes.map((n) => n.name)
+            .sort(),
+        );
+        const stored = join(t.sandbox.home, ".kindha", "registry", "docker", "registry", "v2", "repositories", "kindha-app");
+        expect(existsSync(stored)).toBe(true);
+      },
+      10 * MINUTE,
+    );
 
     test(
       "ha-option-b: cdktf deploy after the restore puts back what the snapshot lacked (the backup CronJob); a Job from it writes a 0600 snapshot into the host backup directory",
@@ -483,6 +545,13 @@ if (t) {
           (await t.tool("verify", "ha-option-b")).code === 0 ? true : undefined,
         );
         t.say(`verify passed ${((Date.now() - settled) / 1000).toFixed(0)} s after cdktf deploy's repair`);
+        // The registry came back with the engine: every node pulls the image again, with no new push.
+        expect(await appOnEveryNode()).toEqual(
+          t
+            .topology("ha-option-b")
+            .nodes.map((n) => n.name)
+            .sort(),
+        );
         const plan = t.project().plan("ha-option-b");
         expect({ code: plan.code, said: plan.stdout.includes("No changes.") }).toEqual({ code: 0, said: true });
       },
@@ -525,8 +594,10 @@ if (t) {
         expect(at(snapshots[0])).toBeGreaterThanOrEqual(0);
         expect(at(snapshots[0])).toBeLessThan(at("delete-cluster: deleting"));
         expect(at(snapshots[0])).toBeLessThan(r.output.search(/Platform_WorkloadsNamespace_\w+: Destroying/));
-        // The cluster, its kind config, the two storage files, the preflight, the pre-destroy backup, the roll resource and the two namespaces.
-        expect(r.output).toMatch(/Destroy complete! Resources: 9 destroyed/);
+        // The cluster, its kind config, the two storage files, the preflight, the pre-destroy backup, the roll resource, the two
+        // namespaces, the registry's node entries and its ConfigMap; the registry itself stays, for the host and the next cluster.
+        expect(r.output).toMatch(/Destroy complete! Resources: 11 destroyed/);
+        expect(registryStorage(t.env())).toBe(join(t.sandbox.home, ".kindha", "registry"));
         expect(clusterContainers(t.cluster)).toEqual([]);
         expect(run("docker", ["network", "inspect", "kind"], t.env()).code).not.toBe(0);
         expect(existsSync(t.kubeconfig)).toBe(false);

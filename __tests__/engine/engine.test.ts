@@ -60,9 +60,16 @@ function tf(stackDir: string, args: string[], home: string, standIns?: StandIns,
 }
 
 const EXPECTED: Record<string, Record<string, number>> = {
-  single: { local_file: 3, null_resource: 4, kubernetes_namespace_v1: 2 },
-  "ha-option-b": { local_file: 3, null_resource: 4, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1 },
-  "ha-option-a": { local_file: 3, null_resource: 4, kubernetes_namespace_v1: 2, kubernetes_cron_job_v1: 1, kubernetes_node_taint: 1 },
+  single: { local_file: 3, null_resource: 5, kubernetes_namespace_v1: 2, kubernetes_config_map_v1: 1 },
+  "ha-option-b": { local_file: 3, null_resource: 5, kubernetes_namespace_v1: 2, kubernetes_config_map_v1: 1, kubernetes_cron_job_v1: 1 },
+  "ha-option-a": {
+    local_file: 3,
+    null_resource: 5,
+    kubernetes_namespace_v1: 2,
+    kubernetes_config_map_v1: 1,
+    kubernetes_cron_job_v1: 1,
+    kubernetes_node_taint: 1,
+  },
 };
 
 describeEachIfEngine(Object.keys(EXPECTED))("stack %s", (id: string) => {
@@ -172,6 +179,13 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
       `kind create cluster --name data-platform-local --config ./kind-config.yaml --kubeconfig ${kubeconfig} --wait 5m`,
     );
     expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
+    // The machine's registry, started once the cluster exists, its storage under the user's home.
+    expect(s.calls()).toContain(
+      `docker run -d --restart=always --name kindha-registry -p 127.0.0.1:5001:5000 -v ${home}/.kindha/registry:/var/lib/registry kindha.local/registry:2.8.2`,
+    );
+    expect(s.calls().indexOf("docker network connect kind kindha-registry")).toBeGreaterThan(
+      s.calls().findIndex((c) => c.startsWith("kind create cluster")),
+    );
     // The state holds the kubeconfig's key: 0600 from its first write, as is its backup.
     const state = join(dir, "terraform.single.tfstate");
     expect(readFileSync(state, "utf8")).toContain('"type": "local_sensitive_file"');

@@ -21,6 +21,8 @@ import { main as clusterApiMain } from "../../tools/cluster-api";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { capture, fakeClock, fakeExec, failResult, okResult, recorded } from "../fixtures/recorded/load";
+import { clusterAccessOf, loadStack, plannedStack, toolDeps } from "../../tools/cli";
+import { resources, synthPreset } from "../../test-support/synth";
 
 const TOOLS = [
   ["verify", verifyMain],
@@ -567,5 +569,24 @@ describe("--wait SECONDS: one grammar and one bound in every tool that waits", (
     ).toBe(2);
     expect(c.err[0]).toBe("error: --wait must be a whole number of seconds from 10 to 1800");
     expect(calls).toEqual([]);
+  });
+});
+
+describe("the registry the tools check", () => {
+  const plannedOf = (props: Record<string, unknown>) =>
+    Object.values(resources(synthPreset("single", props).json, "null_resource")).find((r) => r.triggers?.node_image !== undefined)
+      .provisioner[0]["local-exec"].environment.KINDHA_PLANNED_STACK as string;
+  const deps = { exec: fakeExec(() => okResult()).exec, env: {}, clock: fakeClock(), exists: () => true };
+
+  test("is the stack's setting, and from the roll's hook the setting the plan saw", () => {
+    expect(clusterAccessOf(loadStack("single"), undefined, toolDeps(deps)).registry).toEqual({
+      port: 5001,
+      dir: "~/.kindha/registry",
+      host: "localhost:5001",
+    });
+    const own = plannedStack({ KINDHA_PLANNED_STACK: plannedOf({ registry: { port: 5002, dir: "/srv/registry" } }) });
+    expect(clusterAccessOf(own, undefined, toolDeps(deps)).registry).toEqual({ port: 5002, dir: "/srv/registry", host: "localhost:5002" });
+    const off = plannedStack({ KINDHA_PLANNED_STACK: plannedOf({ registry: false }) });
+    expect(clusterAccessOf(off, undefined, toolDeps(deps)).registry).toBeUndefined();
   });
 });

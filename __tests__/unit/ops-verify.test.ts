@@ -19,9 +19,12 @@ import {
   checkEtcdPods,
   checkNodeAddresses,
   collectVerifyInputs,
+  checkRegistry,
+  REGISTRY_SCRIPT,
   renderChecks,
   verifyChecks,
 } from "../../lib/ops/verify";
+import { planRegistry } from "../../lib/model/registry";
 import { main as verifyMain } from "../../tools/verify";
 import { X509Certificate } from "node:crypto";
 import { parseCertBundle } from "../../lib/ops/certs";
@@ -512,12 +515,54 @@ describe("verify checks, recorded single control plane (stack single)", () => {
   });
 });
 
+describe("local registry", () => {
+  const r = planRegistry({ port: 5002, dir: "/srv/registry" })!;
+  test("passes when every node has its entry and an answer; fails naming each node that has not, and what to do", () => {
+    expect(checkRegistry(r, new Map([["n1", okResult()]]))).toEqual({
+      check: "local registry",
+      ok: true,
+      reason: "localhost:5002 pulls from kindha-registry on 1 nodes",
+    });
+    const broken = checkRegistry(
+      r,
+      new Map([
+        ["n1", okResult()],
+        ["n2", { code: 3, stdout: "no containerd entry /etc/containerd/certs.d/localhost:5002/hosts.toml\n", stderr: "" }],
+        ["n3", failResult("curl: (6) Could not resolve host: kindha-registry")],
+      ]),
+    );
+    expect(broken.ok).toBe(false);
+    expect(broken.reason).toBe(
+      "n2: no containerd entry /etc/containerd/certs.d/localhost:5002/hosts.toml, n3: curl: (6) Could not resolve host: kindha-registry " +
+        "(kindha-registry running? /srv/registry its storage; cdktf deploy writes the entries and starts it)",
+    );
+  });
+
+  test("is checked only for a stack that uses it", async () => {
+    const { exec, calls } = fakeExec(clusterFixtures());
+    const t = resolveStack("ha-option-a").topology;
+    const inputs = await collectVerifyInputs(t, { kubeconfig: "/kc", etcdScript: "/etcd.sh", exec, env: {} });
+    expect(inputs.registry).toBeUndefined();
+    expect(verifyChecks(t, inputs).map((c) => c.check)).not.toContain("local registry");
+    expect(calls.some((x) => x.args[4] === REGISTRY_SCRIPT)).toBe(false);
+  });
+});
+
 describe("npm run verify (tools/verify.ts) over a fake executor answering with recorded output", () => {
   test("prints the table and exits 0 on a healthy cluster", async () => {
     const { exec, calls } = fakeExec(clusterFixtures());
     const c = capture();
     expect(await verifyMain(["ha-option-a", "--kubeconfig", "/tmp/kc.yaml"], c.io, { exec, env: {}, exists: () => true })).toBe(0);
-    expect(c.out.join("\n")).toContain("verify: all 13 checks pass");
+    expect(c.out.join("\n")).toContain("verify: all 14 checks pass");
+    // The machine's registry, from inside every node of the stack (its entry there, and an answer).
+    expect(c.out.join("\n")).toMatch(/local registry\s+pass\s+localhost:5001 pulls from kindha-registry on 5 nodes/);
+    const registry = calls.filter((x) => x.file === "docker" && x.args[4] === REGISTRY_SCRIPT);
+    expect(registry.map((x) => x.args[1]).sort()).toEqual(
+      resolveStack("ha-option-a")
+        .topology.nodes.map((n) => n.name)
+        .sort(),
+    );
+    expect(registry[0].args.slice(5)).toEqual(["sh", "/etc/containerd/certs.d/localhost:5001", "http://kindha-registry:5000"]);
     expect(calls.filter((x) => x.file === "kubectl").every((x) => x.args[0] === "--kubeconfig" && x.args[1] === "/tmp/kc.yaml")).toBe(true);
     expect(calls.some((x) => x.file === "kubectl" && x.args.join(" ").includes("--server https://127.0.0.1:6443 get --raw /readyz"))).toBe(
       true,
@@ -539,7 +584,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     const { exec } = fakeExec(clusterFixtures({ health: "etcd-script-health-degraded" }));
     const c = capture();
     expect(await verifyMain(["ha-option-a"], c.io, { exec, env: {}, exists: () => true })).toBe(1);
-    expect(c.out.join("\n")).toContain("verify: 1 of 13 checks FAILED");
+    expect(c.out.join("\n")).toContain("verify: 1 of 14 checks FAILED");
     expect(c.out.join("\n")).toMatch(/etcd member health\s+FAIL\s+degraded: 2 of 3/);
   });
 });

@@ -16,7 +16,7 @@ const SCRIPTS = join(__dirname, "..", "..", "scripts");
 const GiB = 1073741824;
 
 /**
- * Runs a script from `scripts` (default: the checkout's). `as` runs it as another user (root's
+ * Runs a script from `scripts` (default: the checkout's), with the words after its name as arguments. `as` runs it as another user (root's
  * tests run it as nobody): that user may not traverse the checkout's parents (root's home is
  * 0700), so the scripts are copied into the stand-ins' directory, which it can enter, and run there.
  */
@@ -27,7 +27,8 @@ function run(script: string, s: StandIns, env: Record<string, string> = {}, as: 
     cpSync(scripts, dir, { recursive: true });
     chmodSync(dir, 0o755);
   }
-  const r = spawnSync(as[0] ?? "bash", [...as.slice(1), ...(as.length > 0 ? ["bash"] : []), join(dir, script)], {
+  const [file, ...args] = script.split(" ");
+  const r = spawnSync(as[0] ?? "bash", [...as.slice(1), ...(as.length > 0 ? ["bash"] : []), join(dir, file), ...args], {
     env: s.env(env),
     encoding: "utf8",
     cwd: s.dir,
@@ -347,6 +348,88 @@ describe("create-cluster.sh", () => {
   });
 });
 
+describe("registry.sh", () => {
+  function registryEnv(s: StandIns, more: Record<string, string> = {}) {
+    return {
+      KINDHA_REGISTRY_NAME: "kindha-registry",
+      KINDHA_REGISTRY_IMAGE: "kindha.local/registry:2.8.2",
+      KINDHA_REGISTRY_PORT: "5001",
+      KINDHA_REGISTRY_CONTAINER_PORT: "5000",
+      KINDHA_REGISTRY_DIR: join(s.dir, ".kindha", "registry"),
+      KINDHA_REGISTRY_HOSTS_TOML: '[host."http://kindha-registry:5000"]\n',
+      KINDHA_CERTS_DIR: "/etc/containerd/certs.d",
+      KINDHA_CLUSTER_NAME: "data-platform-local",
+      ...more,
+    };
+  }
+  const clusterOf = (s: StandIns) => writeFileSync(join(s.dir, "clusters"), "data-platform-local\n");
+
+  test("up starts the one registry (restarted with the engine, on the host's loopback, its storage a new 0700 directory), joins kind's network, and gives every node containerd's entry", () => {
+    const s = makeStandIns();
+    clusterOf(s);
+    const env = registryEnv(s);
+    const r = run("registry.sh up", s, env);
+    expect(r.stderr).toContain("registry: started kindha-registry at localhost:5001");
+    expect(r.code).toBe(0);
+    const calls = s.calls();
+    expect(calls).toContain(
+      `docker run -d --restart=always --name kindha-registry -p 127.0.0.1:5001:5000 -v ${env.KINDHA_REGISTRY_DIR}:/var/lib/registry kindha.local/registry:2.8.2`,
+    );
+    expect(statSync(env.KINDHA_REGISTRY_DIR).mode & 0o777).toBe(0o700);
+    expect(calls).toContain("docker network connect kind kindha-registry");
+    expect(calls).toContain(
+      `docker exec -i data-platform-local-control-plane sh -c mkdir -p "$1" && cat >"$1/hosts.toml" sh /etc/containerd/certs.d/localhost:5001`,
+    );
+    expect(readFileSync(join(s.dir, "stdin.data-platform-local-control-plane"), "utf8")).toBe(env.KINDHA_REGISTRY_HOSTS_TOML);
+    expect(calls).toContain("docker exec data-platform-local-control-plane curl -fsS -o /dev/null http://kindha-registry:5000/v2/");
+    // A second cluster (or a re-created one) shares it: not run again, not connected twice.
+    const again = run("registry.sh up", s, env);
+    expect(again.code).toBe(0);
+    expect(s.calls().filter((c) => c.startsWith("docker run"))).toHaveLength(1);
+    expect(s.calls().filter((c) => c.startsWith("docker network connect"))).toHaveLength(1);
+  });
+
+  test("check refuses, one line each: a registry already serving another port or directory, a missing image, a busy port", async () => {
+    const s = makeStandIns();
+    clusterOf(s);
+    expect(run("registry.sh up", s, registryEnv(s)).code).toBe(0);
+    const other = run("registry.sh check", s, registryEnv(s, { KINDHA_REGISTRY_PORT: "5002" }));
+    expect(other.code).toBe(1);
+    expect(other.stdout.trim().split("\n")).toEqual([
+      `the machine's registry kindha-registry serves localhost:5001 from ${registryEnv(s).KINDHA_REGISTRY_DIR}, and this stack's registry setting asks for localhost:5002 from ${registryEnv(s).KINDHA_REGISTRY_DIR}; set the stack's registry to match, or remove the container (docker rm -f kindha-registry; its storage stays)`,
+    ]);
+    // up refuses the same way, before it changes anything.
+    const calls = s.calls().length;
+    expect(run("registry.sh up", s, registryEnv(s, { KINDHA_REGISTRY_PORT: "5002" })).code).toBe(1);
+    expect(
+      s
+        .calls()
+        .slice(calls)
+        .filter((c) => !c.startsWith("docker inspect")),
+    ).toEqual([]);
+    // No registry yet: its image must be here, and its port free.
+    const fresh = makeStandIns();
+    const server = createServer();
+    await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+    const busy = String((server.address() as AddressInfo).port);
+    try {
+      const r = run("registry.sh check", fresh, { ...registryEnv(fresh, { KINDHA_REGISTRY_PORT: busy }), FAKE_NO_IMAGES: "1" });
+      expect(r.code).toBe(1);
+      expect(r.stdout.trim().split("\n")).toEqual([
+        "the registry's image kindha.local/registry:2.8.2 is not on this machine; build it: npm run e2e:image",
+        `host port 127.0.0.1:${busy}/TCP (setting registry.port) is in use on this host; free it or choose another registry.port`,
+      ]);
+      // The preflight says it, and creates nothing.
+      const p = run("preflight.sh", fresh, { ...budget, ...registryEnv(fresh, { KINDHA_REGISTRY_PORT: busy }) });
+      expect(p.code).toBe(1);
+      expect(p.stderr).toContain(`preflight: host port 127.0.0.1:${busy}/TCP (setting registry.port) is in use on this host`);
+      expect(fresh.calls().filter((c) => c.startsWith("docker run") || c.startsWith("kind create"))).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("delete-cluster.sh", () => {
   test("deletes the cluster and its kubeconfig, and is idempotent", () => {
     const s = makeStandIns();
@@ -381,6 +464,26 @@ describe("delete-cluster.sh", () => {
           ? "delete-cluster: kept the docker network kind: 1 other container(s) are attached, running or stopped (other-control-plane)"
           : "delete-cluster: removed the unused docker network kind",
       );
+    }
+  });
+
+  test("the machine's registry alone does not keep kind's network: it leaves it and keeps running; with a cluster's node beside it, both stay", () => {
+    for (const [attached, removed] of [
+      ["kindha-registry", true],
+      ["kindha-registry\nother-control-plane", false],
+    ] as const) {
+      const s = makeStandIns();
+      writeFileSync(join(s.dir, "networks"), "kind\n");
+      const r = run("delete-cluster.sh", s, {
+        KINDHA_CLUSTER_NAME: "data-platform-local",
+        KINDHA_KUBECONFIG: join(s.dir, "kc"),
+        KINDHA_REGISTRY_NAME: "kindha-registry",
+        FAKE_STOPPED: attached,
+      });
+      expect(r.code).toBe(0);
+      expect(s.calls().includes("docker network disconnect kind kindha-registry")).toBe(removed);
+      expect(readFileSync(join(s.dir, "networks"), "utf8").includes("kind")).toBe(!removed);
+      expect(s.calls().some((c) => c.startsWith("docker rm") || c.startsWith("docker stop"))).toBe(false);
     }
   });
 

@@ -212,6 +212,39 @@ stacks:
     expect(resolveStack("single", off).definition.recoverOnPlan).toBe(false);
   });
 
+  test("registry: true, false or { port, dir }, for kind stacks only; its port neither the API's nor a mapping's", () => {
+    const ok = configFile(`
+stacks:
+  single:
+    registry: { port: 5002, dir: /srv/registry }
+  ha-option-b:
+    registry: false
+`);
+    expect(resolveStack("single", ok).definition.registry).toEqual({ port: 5002, dir: "/srv/registry" });
+    expect(resolveStack("ha-option-b", ok).definition.registry).toBe(false);
+    const bad = configFile(`
+stacks:
+  single:
+    registry: { port: 6443 }
+  ha-option-b:
+    registry: { port: 0, dir: "relative/dir", mirror: true }
+  ha-option-a:
+    ports: [{ hostPort: 5001, nodePort: 30001 }]
+  prod:
+    availability: ha
+    target: cluster-api
+    registry: true
+`);
+    const message = loadError(bad);
+    expect(message).toContain("stacks.single.registry.port: 6443 is the API server's port; the registry needs a host port of its own");
+    expect(message).toContain("stacks.ha-option-b.registry.port: 0 must be");
+    expect(message).toContain('stacks.ha-option-b.registry.dir: "relative/dir" must be an absolute or ~/ path');
+    expect(message).toContain("stacks.ha-option-b.registry.mirror: true is not a known setting (port, dir)");
+    // The default registry's port taken by a mapping.
+    expect(message).toContain("stacks.ha-option-a.registry.port: 5001 is a ports mapping's host port");
+    expect(message).toContain("stacks.prod.registry: true applies to kind stacks only");
+  });
+
   test("fails when a stack id is unknown, listing the known ones", () => {
     expect(() => resolveStack("ha-option-c", join(tmpdir(), "none.yaml"))).toThrow(
       'stack: "ha-option-c" is not defined; known stacks: single, ha-option-b, ha-option-a',

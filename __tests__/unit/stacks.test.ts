@@ -30,8 +30,9 @@ describe.each(TOPOLOGY_OPTIONS)("stack %s", (option) => {
     const infra = t.workers.filter((w) => w.role === "infrastructure").length;
     expect(resourceCounts(json)).toEqual({
       local_file: 3,
-      null_resource: 4,
+      null_resource: 5,
       kubernetes_namespace_v1: 2,
+      kubernetes_config_map_v1: 1,
       ...(infra > 0 ? { kubernetes_node_taint: infra } : {}),
       ...(ha ? { kubernetes_cron_job_v1: 1 } : {}),
     });
@@ -145,6 +146,12 @@ describe("cluster lifecycle", () => {
             KINDHA_DATA_DIR: '${pathexpand("~/.kindha/data/data-platform-local")}',
             KINDHA_DATA_OWNER_FILE: ".kindha-cluster",
             KINDHA_KIND_VERSION: "v0.32.0",
+            // The machine's registry must be able to serve the stack (scripts/registry.sh check).
+            KINDHA_REGISTRY_NAME: "kindha-registry",
+            KINDHA_REGISTRY_IMAGE: "kindha.local/registry:2.8.2",
+            KINDHA_REGISTRY_PORT: "5001",
+            KINDHA_REGISTRY_CONTAINER_PORT: "5000",
+            KINDHA_REGISTRY_DIR: '${pathexpand("~/.kindha/registry")}',
           },
         }),
       ],
@@ -180,12 +187,13 @@ describe("cluster lifecycle", () => {
   test("backs etcd up before the cluster is destroyed or replaced, and before the stack's Kubernetes objects are destroyed", () => {
     const backup = Object.values(resources(json, "null_resource")).find((r) => "etcd_pod" in r.triggers);
     // Terraform destroys what depends on a resource first: the snapshot holds the namespaces and what users put in them.
-    const objects = ["kubernetes_namespace_v1", "kubernetes_node_taint", "kubernetes_cron_job_v1"].flatMap((type) =>
-      Object.keys(resources(json, type)).map((a) => `${type}.${a}`),
+    const objects = ["kubernetes_namespace_v1", "kubernetes_node_taint", "kubernetes_cron_job_v1", "kubernetes_config_map_v1"].flatMap(
+      (type) => Object.keys(resources(json, type)).map((a) => `${type}.${a}`),
     );
     expect(objects.filter((o) => o.startsWith("kubernetes_namespace_v1"))).toHaveLength(2);
     expect(objects.filter((o) => o.startsWith("kubernetes_node_taint"))).toHaveLength(1);
     expect(objects.filter((o) => o.startsWith("kubernetes_cron_job_v1"))).toHaveLength(1);
+    expect(objects.filter((o) => o.startsWith("kubernetes_config_map_v1"))).toHaveLength(1);
     expect([...backup.depends_on].sort()).toEqual(
       [`null_resource.${Object.keys(resources(json, "null_resource")).find((a) => a.startsWith("Cluster_Lifecycle"))}`, ...objects].sort(),
     );
@@ -360,6 +368,101 @@ describe("ports", () => {
     expect(sha(synthPreset("single", { ports: [{ hostPort: 8080, nodePort: 30080 }] }).json)).not.toBe(sha(plain));
     expect(kindConfigOf(plain).nodes.some((n: any) => n.extraPortMappings)).toBe(false);
     expect(JSON.stringify(plain)).not.toContain("KINDHA_HOST_PORTS");
+  });
+});
+
+describe("registry", () => {
+  const registryOf = (j: any) => Object.entries(resources(j, "null_resource")).find(([addr]) => addr.startsWith("Registry_Nodes"));
+  const preflightEnv = (j: any) =>
+    Object.entries(resources(j, "null_resource")).find(([addr]) => addr.startsWith("Cluster_Preflight"))![1].provisioner[0]["local-exec"]
+      .environment;
+  const configSha = (j: any) =>
+    Object.values(resources(j, "null_resource")).find((r) => "config_sha256" in (r.triggers ?? {}) && "cluster_name" in r.triggers).triggers
+      .config_sha256;
+
+  test("on by default: registry.sh up after the cluster (again when it is re-created), its values in the environment; KEP-1755's ConfigMap after it", () => {
+    const { json } = synthPreset("ha-option-b");
+    const [addr, r] = registryOf(json)!;
+    const cluster = Object.keys(resources(json, "null_resource")).find((a) => a.startsWith("Cluster_Lifecycle"));
+    expect(r.depends_on).toEqual([`null_resource.${cluster}`]);
+    expect(r.triggers).toEqual({
+      cluster_id: `\${null_resource.${cluster}.id}`,
+      port: "5001",
+      dir: '${pathexpand("~/.kindha/registry")}',
+      scripts_dir: "assets/Scripts/current",
+    });
+    expect(r.provisioner).toEqual([
+      {
+        "local-exec": {
+          command: 'bash "${self.triggers.scripts_dir}/registry.sh" up',
+          environment: {
+            KINDHA_CLUSTER_NAME: "data-platform-local",
+            KINDHA_REGISTRY_NAME: "kindha-registry",
+            KINDHA_REGISTRY_IMAGE: "kindha.local/registry:2.8.2",
+            KINDHA_REGISTRY_PORT: "5001",
+            KINDHA_REGISTRY_CONTAINER_PORT: "5000",
+            KINDHA_REGISTRY_DIR: "${self.triggers.dir}",
+            KINDHA_REGISTRY_HOSTS_TOML: '[host."http://kindha-registry:5000"]\n  capabilities = ["pull", "resolve"]\n',
+            KINDHA_CERTS_DIR: "/etc/containerd/certs.d",
+          },
+        },
+      },
+    ]);
+    // No destroy-time provisioner: the registry and its storage outlive the cluster.
+    expect(r.provisioner.some((p: any) => p["local-exec"].when === "destroy")).toBe(false);
+    const hosting = only(resources(json, "kubernetes_config_map_v1"));
+    expect(hosting.metadata).toEqual({
+      name: "local-registry-hosting",
+      namespace: "kube-public",
+      labels: { "app.kubernetes.io/managed-by": "kindha" },
+    });
+    // KEP-1755's LocalRegistryHostingV1: only its fields, host as the host names the registry, help a URL.
+    const hostingV1 = parseYaml(hosting.data["localRegistryHosting.v1"]);
+    const KEP_1755_FIELDS = ["host", "hostFromClusterNetwork", "hostFromContainerRuntime", "help"];
+    expect(Object.keys(hostingV1).filter((k) => !KEP_1755_FIELDS.includes(k))).toEqual([]);
+    expect(hostingV1).toEqual({ host: "localhost:5001", help: "https://kind.sigs.k8s.io/docs/user/local-registry/" });
+    expect(new URL(hostingV1.help).protocol).toBe("https:");
+    expect(hosting.depends_on).toEqual([`null_resource.${addr}`]);
+  });
+
+  test("its own port and directory reach the script and the preflight; they never change the kind config, so no cluster is re-created for them", () => {
+    const plain = synthPreset("single").json;
+    const { json } = synthPreset("single", { registry: { port: 5002, dir: "/srv/registry" } });
+    const [, r] = registryOf(json)!;
+    expect(r.triggers).toMatchObject({ port: "5002", dir: '${pathexpand("/srv/registry")}' });
+    expect(r.provisioner[0]["local-exec"].environment.KINDHA_REGISTRY_PORT).toBe("5002");
+    expect(preflightEnv(json)).toMatchObject({ KINDHA_REGISTRY_PORT: "5002", KINDHA_REGISTRY_DIR: '${pathexpand("/srv/registry")}' });
+    expect(configSha(json)).toBe(configSha(plain));
+    expect(configSha(synthPreset("single", { registry: false }).json)).toBe(configSha(plain));
+  });
+
+  test("false: no registry resource, no ConfigMap, nothing for the preflight; without platform objects, no ConfigMap", () => {
+    const { json } = synthPreset("single", { registry: false });
+    expect(registryOf(json)).toBeUndefined();
+    expect(resources(json, "kubernetes_config_map_v1")).toEqual({});
+    expect(JSON.stringify(preflightEnv(json))).not.toContain("KINDHA_REGISTRY");
+    const bare = synthPreset("single", { platformObjects: false }).json;
+    expect(registryOf(bare)).toBeDefined();
+    expect(resources(bare, "kubernetes_config_map_v1")).toEqual({});
+  });
+
+  test("refuses, before anything is written, a port the API or a ports mapping holds, and settings of the wrong shape", () => {
+    const refused = (registry: unknown, more: Record<string, unknown> = {}) => {
+      try {
+        synthPreset("single", { registry: registry as never, ...more });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error("accepted");
+    };
+    expect(refused({ port: 6443 })).toContain("registry.port: 6443 is the API server's port; the registry needs a host port of its own");
+    expect(refused({ port: 8080 }, { ports: [{ hostPort: 8080, nodePort: 30080 }] })).toContain(
+      "registry.port: 8080 is a ports mapping's host port",
+    );
+    expect(refused({ port: 70000 })).toContain("registry.port");
+    expect(refused({ dir: "~/$(reboot)" })).toContain("registry.dir");
+    expect(refused({ prot: 5002 })).toContain("registry.prot");
+    expect(refused("yes")).toContain('registry: "yes" must be true, false or a map of port, dir');
   });
 });
 

@@ -17,7 +17,8 @@ beforeEach(() => {
   made.push(bin);
   log = join(bin, "calls.log");
   // docker: one cluster "old" of two containers, whose data mount lies at $FAKE_SOURCE and whose
-  // mark (a tar stream, as docker cp prints it) names $FAKE_PROJECT; no mark when that is empty.
+  // mark (a tar stream, as docker cp prints it) names $FAKE_PROJECT; no mark when that is empty;
+  // the machine's registry, its storage at $FAKE_REGISTRY, when that is set.
   writeFileSync(
     join(bin, "docker"),
     `#!/bin/bash
@@ -25,6 +26,8 @@ echo "docker $*" >> "${log}"
 case "$*" in
   "ps -a --filter label=io.x-k8s.kind.cluster --format"*) printf 'old\\nold\\n' ;;
   "ps -a --filter label=io.x-k8s.kind.cluster=old --format"*) printf 'old-control-plane\\nold-worker\\n' ;;
+  *kindha-registry) [ -n "$FAKE_REGISTRY" ] || { echo "Error: No such object: kindha-registry" >&2; exit 1; }
+    case "$1" in inspect) echo "$FAKE_REGISTRY" ;; esac ;;
   inspect*) printf '%s\\n/lib/modules\\n%s\\n/lib/modules\\n' "$FAKE_SOURCE" "$FAKE_SOURCE" ;;
   "cp old-control-plane:/kind/kindha-identity -")
     [ -n "$FAKE_PROJECT" ] || { echo "Error response from daemon: Could not find the file /kind/kindha-identity in container old-control-plane" >&2; exit 1; }
@@ -40,13 +43,15 @@ esac
 afterEach(() => made.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** The tier's check with the cluster's mark naming `project` ("" for no mark) and its data mount at `source` (default: in that project). */
-const clear = (project: string, source = `${project}/home/.kindha/data/old`) => {
+const clear = (project: string, source = `${project}/home/.kindha/data/old`, registry = "") => {
   const said: string[] = [];
+  writeFileSync(log, "");
   const why = clearLeftoverClusters((l) => void said.push(l), {
     ...process.env,
     PATH: `${bin}:${process.env.PATH}`,
     FAKE_SOURCE: source,
     FAKE_PROJECT: project,
+    FAKE_REGISTRY: registry,
   });
   const calls = readFileSync(log, "utf8").trim().split("\n");
   return { why, said, calls, deleted: calls.some((c) => c.startsWith("kind delete cluster --name old ")) };
@@ -96,4 +101,19 @@ test("a cluster that only mounts something in an ended tier's sandbox is not the
   const r = clear("/home/someone/platform", `${SANDBOX_PREFIX}Xgone00/home/.kindha/data/old`);
   expect(r.deleted).toBe(false);
   expect(r.why).toContain("(made from /home/someone/platform)");
+});
+
+test("removes the machine's registry when a tier that has ended started it (its storage in that sandbox); any other stops the tier, kept", () => {
+  const gone = `${SANDBOX_PREFIX}Xgone00`;
+  const r = clear(gone, undefined, `${gone}/home/.kindha/registry`);
+  expect(r.why).toBeUndefined();
+  expect(r.calls).toContain("docker rm -f kindha-registry");
+  expect(r.said).toContain(`removed kindha-registry, left by an earlier test run that has ended (sandbox ${gone})`);
+  for (const storage of [`${sandbox(process.pid)}/home/.kindha/registry`, "/home/someone/.kindha/registry"]) {
+    const kept = clear(gone, undefined, storage);
+    expect(kept.calls).not.toContain("docker rm -f kindha-registry");
+    expect(kept.why).toBe(
+      `a registry kindha-registry already runs on this engine with its storage in ${storage} and is not a leftover of a test tier; remove it (docker rm -f kindha-registry; its storage stays) or use another engine`,
+    );
+  }
 });

@@ -4,15 +4,18 @@
  * on a kindha.config.yaml edited after the plan.
  */
 import { planTopology } from "../model/plan-topology";
+import type { RegistrySettings } from "../model/registry";
 import type { Availability, Topology, TopologySpec } from "../model/topology";
 import type { StackPaths } from "./paths";
 
-/** What the plan knew of a stack: its id, availability, topology settings and host paths. */
+/** What the plan knew of a stack: its id, availability, topology settings, host paths and registry. */
 export interface PlannedStack {
   readonly id: string;
   readonly availability: Availability;
   readonly spec: TopologySpec;
   readonly paths: StackPaths;
+  /** The stack's registry setting, as given (absent: the default). */
+  readonly registry?: RegistrySettings | boolean;
 }
 
 /** The JSON a provisioner's environment carries. */

@@ -36,6 +36,12 @@ export const DEFAULTS = {
   recoverWaitSeconds: 300,
   /** What kind creates node containers with when KIND_EXPERIMENTAL_PROVIDER names none. */
   containerCli: "docker",
+  /** kind stacks use the machine's local image registry (lib/model/registry.ts). */
+  registry: true,
+  /** Its host port: images are named `localhost:5001/<name>`, as in kind's own recipe. */
+  registryPort: 5001,
+  /** Host directory of its storage, shared by every cluster and kept when they go. */
+  registryDir: "~/.kindha/registry",
   /** How long `kind create cluster --wait` waits for the control plane. */
   waitTimeout: "5m",
   haControlPlanes: 3,

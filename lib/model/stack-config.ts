@@ -15,6 +15,7 @@ import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
 import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
+import { planRegistry, registryPortViolations, registryViolations, type RegistrySettings } from "./registry";
 import { capdViolations, clusterApiViolations, type CapdOptions, type ClusterApiOptions } from "./cluster-api";
 
 /** One stack to synthesize. */
@@ -64,6 +65,13 @@ export interface StackDefinition {
    * @default true
    */
   readonly recoverOnPlan?: boolean;
+  /**
+   * The machine's local image registry (one container shared by every kindha cluster, its storage
+   * in a host directory): push to `localhost:<port>/<name>` and every node pulls it from there.
+   * `false`: the stack's nodes get no entry for it and the cluster no `local-registry-hosting`.
+   * @default true: port 5001, storage in "~/.kindha/registry"
+   */
+  readonly registry?: RegistrySettings | boolean;
   /**
    * What the stack makes of its topology: a kind cluster on this machine, or the Cluster API
    * objects of it, applied to a management cluster (machines anywhere a provider reaches).
@@ -131,6 +139,7 @@ const STACK_KEYS = [
     kubeconfigPath: true,
     clusterApiManagement: true,
     recoverOnPlan: true,
+    registry: true,
     target: true,
     clusterApi: true,
   }),
@@ -279,6 +288,7 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
       ...(entry.scheduledBackups !== undefined ? { scheduledBackups: entry.scheduledBackups as ScheduledBackupOptions | false } : {}),
       ...(entry.clusterApiManagement !== undefined ? { clusterApiManagement: entry.clusterApiManagement as boolean } : {}),
       ...(entry.recoverOnPlan !== undefined ? { recoverOnPlan: entry.recoverOnPlan as boolean } : {}),
+      ...(entry.registry !== undefined ? { registry: entry.registry as RegistrySettings | boolean } : {}),
       ...(entry.target !== undefined ? { target: entry.target as Target } : {}),
       ...(entry.clusterApi !== undefined ? { clusterApi: entry.clusterApi as ClusterApiSettings } : {}),
     });
@@ -400,6 +410,7 @@ export function settingViolations(
     | "platformObjects"
     | "clusterApiManagement"
     | "recoverOnPlan"
+    | "registry"
     | "target"
     | "clusterApi"
   >,
@@ -418,6 +429,7 @@ export function settingViolations(
       "platformObjects",
       "clusterApiManagement",
       "recoverOnPlan",
+      "registry",
     ] as const) {
       if (s[key] !== undefined)
         v.push({
@@ -442,6 +454,7 @@ export function settingViolations(
   for (const key of ["backupDir", "kubeconfigPath"] as const)
     if (s[key] !== undefined) v.push(...hostPathViolations(`${prefix}${key}`, s[key]));
   v.push(...scheduledBackupViolations(`${prefix}scheduledBackups`, s.scheduledBackups));
+  v.push(...registryViolations(`${prefix}registry`, s.registry));
   if (s.platformObjects === false && isRecord(s.scheduledBackups)) {
     v.push({
       field: `${prefix}scheduledBackups`,
@@ -477,6 +490,8 @@ function topologyViolations(defs: readonly StackDefinition[]): Violation[] {
       if (d.target === "cluster-api" && (d.clusterApi === undefined || isRecord(d.clusterApi))) {
         topology = clusterApiViolations(t, d.clusterApi ?? {}, `${prefix}clusterApi`);
       }
+      if (d.target !== "cluster-api" && registryViolations("registry", d.registry).length === 0)
+        topology = registryPortViolations(planRegistry(d.registry), t, `${prefix}registry`);
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       topology = e.violations.map((x) => ({ ...x, field: `${prefix}${x.field}` }));

@@ -8,6 +8,7 @@ import { DEFAULTS } from "../model/defaults";
 import { EtcdScript, type BackupRequest, type Snapshot } from "./etcd-script";
 import { healthReportOf, type HealthReport, type SnapshotStatus } from "../model/etcd";
 import { lastLine, type CommandResult, type Executor } from "../io/exec";
+import type { PlannedRegistry } from "../model/registry";
 import type { Topology } from "../model/topology";
 import type { Clock } from "./steps";
 
@@ -27,6 +28,11 @@ export interface ClusterAccess {
    * @default DEFAULTS.containerCli ("docker")
    */
   readonly containerCli?: string;
+  /**
+   * The machine's registry the cluster's nodes pull from (verify checks each node reaches it).
+   * @default - none
+   */
+  readonly registry?: PlannedRegistry;
   /**
    * Working directory of every command.
    * @default the current directory

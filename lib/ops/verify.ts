@@ -3,7 +3,7 @@
  *
  * Each check is a pure function of the topology and recorded command output, so tests feed
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
- * Over 300 lines because it holds all thirteen checks side by side, each a short pure function.
+ * Over 300 lines because it holds all fourteen checks side by side, each a short pure function.
  */
 import { healthReportOf } from "../model/etcd";
 import { hostPort } from "../model/util";
@@ -18,6 +18,7 @@ import { NODE_DATA_DIR } from "../model/storage";
 import { failed, ok, pollUntil, type Clock, type StepResult } from "./steps";
 import { CERT_BUNDLE_SCRIPT, earliestCert, ETCD_SERVER_BUNDLE_NAME, fileOfBundle, memberAddresses, parseCertBundle } from "./certs";
 import { renderTable } from "./table";
+import { REGISTRY, registryEndpoint, type PlannedRegistry } from "../model/registry";
 
 /** One row of the verify table. */
 export interface CheckResult {
@@ -66,6 +67,8 @@ export interface VerifyInputs {
   readonly lbConfig?: CommandResult;
   /** `docker exec <node> sh -c CERT_BUNDLE_SCRIPT` of each control plane, by node name. */
   readonly certBundles: ReadonlyMap<string, CommandResult>;
+  /** The machine's registry the stack uses, and each node's `sh -c REGISTRY_SCRIPT`, by node name; absent: none. */
+  readonly registry?: { readonly planned: PlannedRegistry; readonly answers: ReadonlyMap<string, CommandResult> };
   /** When the inputs were collected (ms since the epoch): certificates are judged against it. */
   readonly now: number;
 }
@@ -304,6 +307,22 @@ export function checkWorkloadsAvailable(workloads: CommandResult): CheckResult {
   });
 }
 
+/** Run in a node with its containerd entry's directory and the registry's URL: the entry is there, and the registry answers. */
+export const REGISTRY_SCRIPT =
+  'test -s "$1/hosts.toml" || { echo "no containerd entry $1/hosts.toml"; exit 3; }; curl -fsS -o /dev/null --max-time 5 "$2/v2/"';
+
+/** Every node has containerd's entry for `localhost:<port>` and reaches the registry by its name, as a pull does. */
+export function checkRegistry(r: PlannedRegistry, answers: ReadonlyMap<string, CommandResult>): CheckResult {
+  const check = "local registry";
+  const broken = [...answers].filter(([, a]) => a.code !== 0).map(([node, a]) => `${node}: ${lastLine(a) || `exit ${a.code}`}`);
+  if (broken.length > 0)
+    return fail(
+      check,
+      `${someOf(broken)} (${REGISTRY.containerName} running? ${r.dir} its storage; cdktf deploy writes the entries and starts it)`,
+    );
+  return { check, ok: true, reason: `${r.host} pulls from ${REGISTRY.containerName} on ${answers.size} nodes` };
+}
+
 /** InternalIPs of the topology's control planes, in topology order (those the nodes list has). */
 export function controlPlaneIps(t: Topology, nodes: CommandResult): string[] {
   if (nodes.code !== 0) return [];
@@ -365,6 +384,7 @@ export function verifyChecks(t: Topology, i: VerifyInputs): CheckResult[] {
     checkVolumeDirs(i.volumes, i.volumeDirs),
     checkWorkloadsAvailable(i.workloads),
     checkCertificates(t, i.certBundles, i.now),
+    ...(i.registry ? [checkRegistry(i.registry.planned, i.registry.answers)] : []),
   ];
 }
 
@@ -463,6 +483,7 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
     ),
   );
   const etcdCerts = new Map([...certBundles].map(([node, bundle]) => [node, fileOfBundle(bundle, ETCD_SERVER_BUNDLE_NAME)] as const));
+  const registry = a.registry ? { planned: a.registry, answers: await registryAnswers(k, t, a.registry) } : undefined;
   return {
     nodes,
     etcdPods,
@@ -477,8 +498,18 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
     volumeDirs,
     ...(lbConfig ? { lbConfig } : {}),
     certBundles,
+    ...(registry ? { registry } : {}),
     now: Date.now(),
   };
+}
+
+function registryAnswers(k: ClusterClient, t: Topology, r: PlannedRegistry): Promise<Map<string, CommandResult>> {
+  const entry = `${REGISTRY.certsDir}/${r.host}`;
+  return Promise.all(
+    t.nodes.map(
+      async (n) => [n.name, await k.inNode(n.name, ["sh", "-c", REGISTRY_SCRIPT, "sh", entry, registryEndpoint()], 15_000)] as const,
+    ),
+  ).then((pairs) => new Map(pairs));
 }
 
 /**
