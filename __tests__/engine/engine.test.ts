@@ -8,6 +8,7 @@
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { scratchDir } from "../../test-support/scratch";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
@@ -119,6 +120,50 @@ describeIfEngine("a cluster-api stack", () => {
     const json = JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8"));
     expect(Object.keys(json.resource)).toEqual(["kubernetes_manifest"]);
     expect(Object.keys(json.resource.kubernetes_manifest)).toHaveLength(10);
+  });
+});
+
+describeIfEngine("the front door's refusals, on the user's path", () => {
+  test("a duplicate host-port mapping: the app refuses it in one line and writes no stack", () => {
+    const dir = scratchDir("engine-");
+    writeFileSync(
+      join(dir, "kindha.config.yaml"),
+      "stacks:\n  single:\n    ports: [{ hostPort: 8080, nodePort: 30080 }, { hostPort: 8080, nodePort: 30081 }]\n",
+    );
+    const r = sh("node", [join(ROOT, "dist", "main.js")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: join(dir, "cdktf.out") } });
+    expect(r.status).toBe(1);
+    expect(r.stderr.split("\n").filter((l) => l.includes("8080"))).toEqual([
+      "  - stacks.single.ports[1].hostPort: 8080 is already mapped by ports[0] (TCP); each host port may be mapped once",
+    ]);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(dir, "cdktf.out", "stacks", "single", "cdk.tf.json"))).toBe(false);
+  });
+
+  test("a host port busy on this machine (a mapping's, the registry's): the apply stops in the preflight, one line each, no cluster in state", async () => {
+    const servers = [createServer(), createServer()];
+    await Promise.all(servers.map((srv) => new Promise<void>((done) => srv.listen(0, "127.0.0.1", done))));
+    const [mapped, registry] = servers.map((srv) => (srv.address() as AddressInfo).port);
+    try {
+      const dir = synth(
+        `stacks:\n  single:\n    platformObjects: false\n    ports: [{ hostPort: ${mapped}, nodePort: 30080 }]\n    registry: { port: ${registry} }\n`,
+      );
+      const stack = join(dir, "cdktf.out", "stacks", "single");
+      const home = scratchDir("home-");
+      const s = makeStandIns();
+      expect(tf(stack, ["init", "-input=false", "-no-color"], home).status).toBe(0);
+      const r = tf(stack, ["apply", "-auto-approve", "-input=false", "-no-color"], home, s, { KINDHA_SKIP_VERIFY: "1" });
+      expect(r.status).not.toBe(0);
+      // The preflight's own lines, as the apply streams them (its error summary wraps them again).
+      const said = (r.stdout + r.stderr).split("\n").filter((l) => /\(local-exec\): preflight: host port/.test(l));
+      expect(said.map((l) => l.replace(/^.*\(local-exec\): preflight: /, ""))).toEqual([
+        `host port 127.0.0.1:${mapped}/TCP (setting ports) is in use on this host; free it or choose another hostPort`,
+        `host port 127.0.0.1:${registry}/TCP (setting registry.port) is in use on this host; free it or choose another registry.port`,
+      ]);
+      expect(s.calls().filter((c) => c.startsWith("kind create") || c.startsWith("docker run"))).toEqual([]);
+      expect(tf(stack, ["state", "list"], home).stdout).not.toContain("Cluster_Lifecycle");
+    } finally {
+      servers.forEach((srv) => srv.close());
+    }
   });
 });
 
