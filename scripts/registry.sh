@@ -55,18 +55,17 @@ up() {
   local cluster="${KINDHA_CLUSTER_NAME:?KINDHA_CLUSTER_NAME is not set}"
   local toml="${KINDHA_REGISTRY_HOSTS_TOML:?KINDHA_REGISTRY_HOSTS_TOML is not set}"
   local certs="${KINDHA_CERTS_DIR:?KINDHA_CERTS_DIR is not set}"
-  local found node nodes running
+  local found node nodes
   found=$(problems)
   [ -z "$found" ] || die "$found"
   if [ ! -d "$dir" ]; then
     mkdir -p "$dir"
     chmod 700 "$dir"
   fi
-  running=$("$cli" inspect -f '{{.State.Running}}' "$name" 2>/dev/null || echo absent)
-  if [ "$running" = absent ]; then
+  if ! "$cli" inspect "$name" >/dev/null 2>&1; then
     "$cli" run -d --restart=always --name "$name" -p "127.0.0.1:$port:$inner" -v "$dir:$storage" "$image" >/dev/null
     say "started $name at localhost:$port (storage $dir)"
-  elif [ "$running" != true ]; then
+  elif [ "$("$cli" inspect -f '{{.State.Running}}' "$name")" != true ]; then
     "$cli" start "$name" >/dev/null
     say "started $name again"
   fi

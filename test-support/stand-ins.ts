@@ -43,7 +43,8 @@ case "$1" in
     # The machine's registry exists once run; FAKE_DIR/registry holds its port and directory.
     case "$*" in
       *kindha-registry*)
-        [ -f "$FAKE_DIR/registry" ] || { echo "Error: No such object: kindha-registry" >&2; exit 1; }
+        # As docker: with -f, a missing object still prints the (empty) template's line.
+        [ -f "$FAKE_DIR/registry" ] || { case "$*" in *-f*) echo ;; esac; echo "Error: No such object: kindha-registry" >&2; exit 1; }
         read -r rport rdir < "$FAKE_DIR/registry"
         case "$*" in
           *State.Running*) echo true ;;

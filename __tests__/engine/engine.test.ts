@@ -10,6 +10,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import { freePortSync } from "../../test-support/net";
 import { scratchDir } from "../../test-support/scratch";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
 
@@ -168,7 +169,9 @@ describeIfEngine("the front door's refusals, on the user's path", () => {
 });
 
 describeIfEngine("apply up to the container runtime (kind replaced by a stand-in)", () => {
-  const bare = "stacks:\n  single:\n    platformObjects: false\n";
+  // The registry's port free on this host: the preflight asks the host whether it is in use.
+  const registryPort = freePortSync();
+  const bare = `stacks:\n  single:\n    platformObjects: false\n    registry: { port: ${registryPort} }\n`;
   const dir = synth(bare);
   const stack = join(dir, "cdktf.out", "stacks", "single");
   const home = scratchDir("home-");
@@ -226,7 +229,7 @@ describeIfEngine("apply up to the container runtime (kind replaced by a stand-in
     expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
     // The machine's registry, started once the cluster exists, its storage under the user's home.
     expect(s.calls()).toContain(
-      `docker run -d --restart=always --name kindha-registry -p 127.0.0.1:5001:5000 -v ${home}/.kindha/registry:/var/lib/registry kindha.local/registry:2.8.2`,
+      `docker run -d --restart=always --name kindha-registry -p 127.0.0.1:${registryPort}:5000 -v ${home}/.kindha/registry:/var/lib/registry kindha.local/registry:2.8.2`,
     );
     expect(s.calls().indexOf("docker network connect kind kindha-registry")).toBeGreaterThan(
       s.calls().findIndex((c) => c.startsWith("kind create cluster")),

@@ -527,7 +527,15 @@ describe("local registry", () => {
       r,
       new Map([
         ["n1", okResult()],
-        ["n2", { code: 3, stdout: "no containerd entry /etc/containerd/certs.d/localhost:5002/hosts.toml\n", stderr: "" }],
+        // As the executor reports a failed command: its own line on stderr, the script's on stdout.
+        [
+          "n2",
+          {
+            code: 3,
+            stdout: "no containerd entry /etc/containerd/certs.d/localhost:5002/hosts.toml\n",
+            stderr: "Command failed: docker exec n2 sh -c ...",
+          },
+        ],
         ["n3", failResult("curl: (6) Could not resolve host: kindha-registry")],
       ]),
     );

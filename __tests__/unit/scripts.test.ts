@@ -10,6 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
+import { freePortSync } from "../../test-support/net";
 import { containerCli } from "../../tools/cli";
 
 const SCRIPTS = join(__dirname, "..", "..", "scripts");
@@ -349,11 +350,13 @@ describe("create-cluster.sh", () => {
 });
 
 describe("registry.sh", () => {
+  // A port free on this host: the script asks the host whether it is in use.
+  const PORT = String(freePortSync());
   function registryEnv(s: StandIns, more: Record<string, string> = {}) {
     return {
       KINDHA_REGISTRY_NAME: "kindha-registry",
       KINDHA_REGISTRY_IMAGE: "kindha.local/registry:2.8.2",
-      KINDHA_REGISTRY_PORT: "5001",
+      KINDHA_REGISTRY_PORT: PORT,
       KINDHA_REGISTRY_CONTAINER_PORT: "5000",
       KINDHA_REGISTRY_DIR: join(s.dir, ".kindha", "registry"),
       KINDHA_REGISTRY_HOSTS_TOML: '[host."http://kindha-registry:5000"]\n',
@@ -362,6 +365,7 @@ describe("registry.sh", () => {
       ...more,
     };
   }
+  const OTHER = String(Number(PORT) + 1);
   const clusterOf = (s: StandIns) => writeFileSync(join(s.dir, "clusters"), "data-platform-local\n");
 
   test("up starts the one registry (restarted with the engine, on the host's loopback, its storage a new 0700 directory), joins kind's network, and gives every node containerd's entry", () => {
@@ -369,16 +373,16 @@ describe("registry.sh", () => {
     clusterOf(s);
     const env = registryEnv(s);
     const r = run("registry.sh up", s, env);
-    expect(r.stderr).toContain("registry: started kindha-registry at localhost:5001");
+    expect(r.stderr).toContain(`registry: started kindha-registry at localhost:${PORT}`);
     expect(r.code).toBe(0);
     const calls = s.calls();
     expect(calls).toContain(
-      `docker run -d --restart=always --name kindha-registry -p 127.0.0.1:5001:5000 -v ${env.KINDHA_REGISTRY_DIR}:/var/lib/registry kindha.local/registry:2.8.2`,
+      `docker run -d --restart=always --name kindha-registry -p 127.0.0.1:${PORT}:5000 -v ${env.KINDHA_REGISTRY_DIR}:/var/lib/registry kindha.local/registry:2.8.2`,
     );
     expect(statSync(env.KINDHA_REGISTRY_DIR).mode & 0o777).toBe(0o700);
     expect(calls).toContain("docker network connect kind kindha-registry");
     expect(calls).toContain(
-      `docker exec -i data-platform-local-control-plane sh -c mkdir -p "$1" && cat >"$1/hosts.toml" sh /etc/containerd/certs.d/localhost:5001`,
+      `docker exec -i data-platform-local-control-plane sh -c mkdir -p "$1" && cat >"$1/hosts.toml" sh /etc/containerd/certs.d/localhost:${PORT}`,
     );
     expect(readFileSync(join(s.dir, "stdin.data-platform-local-control-plane"), "utf8")).toBe(env.KINDHA_REGISTRY_HOSTS_TOML);
     expect(calls).toContain("docker exec data-platform-local-control-plane curl -fsS -o /dev/null http://kindha-registry:5000/v2/");
@@ -393,14 +397,14 @@ describe("registry.sh", () => {
     const s = makeStandIns();
     clusterOf(s);
     expect(run("registry.sh up", s, registryEnv(s)).code).toBe(0);
-    const other = run("registry.sh check", s, registryEnv(s, { KINDHA_REGISTRY_PORT: "5002" }));
+    const other = run("registry.sh check", s, registryEnv(s, { KINDHA_REGISTRY_PORT: OTHER }));
     expect(other.code).toBe(1);
     expect(other.stdout.trim().split("\n")).toEqual([
-      `the machine's registry kindha-registry serves localhost:5001 from ${registryEnv(s).KINDHA_REGISTRY_DIR}, and this stack's registry setting asks for localhost:5002 from ${registryEnv(s).KINDHA_REGISTRY_DIR}; set the stack's registry to match, or remove the container (docker rm -f kindha-registry; its storage stays)`,
+      `the machine's registry kindha-registry serves localhost:${PORT} from ${registryEnv(s).KINDHA_REGISTRY_DIR}, and this stack's registry setting asks for localhost:${OTHER} from ${registryEnv(s).KINDHA_REGISTRY_DIR}; set the stack's registry to match, or remove the container (docker rm -f kindha-registry; its storage stays)`,
     ]);
     // up refuses the same way, before it changes anything.
     const calls = s.calls().length;
-    expect(run("registry.sh up", s, registryEnv(s, { KINDHA_REGISTRY_PORT: "5002" })).code).toBe(1);
+    expect(run("registry.sh up", s, registryEnv(s, { KINDHA_REGISTRY_PORT: OTHER })).code).toBe(1);
     expect(
       s
         .calls()

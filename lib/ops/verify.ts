@@ -314,7 +314,9 @@ export const REGISTRY_SCRIPT =
 /** Every node has containerd's entry for `localhost:<port>` and reaches the registry by its name, as a pull does. */
 export function checkRegistry(r: PlannedRegistry, answers: ReadonlyMap<string, CommandResult>): CheckResult {
   const check = "local registry";
-  const broken = [...answers].filter(([, a]) => a.code !== 0).map(([node, a]) => `${node}: ${lastLine(a) || `exit ${a.code}`}`);
+  // The script says a missing entry on stdout; curl's errors and docker's are on stderr.
+  const why = (a: CommandResult) => a.stdout.trim().split("\n").pop() || lastLine(a);
+  const broken = [...answers].filter(([, a]) => a.code !== 0).map(([node, a]) => `${node}: ${why(a)}`);
   if (broken.length > 0)
     return fail(
       check,
