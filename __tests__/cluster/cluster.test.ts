@@ -205,7 +205,8 @@ if (t) {
           expect(r.code).not.toBeNull();
           const shown = stripVTControlCharacters(r.output);
           expect(shown).toMatch(/null_resource\.Cluster_Lifecycle_\w+ \(Cluster\/Lifecycle\) must be replaced/);
-          expect(shown).toMatch(/Plan: 3 to add, 0 to change, 3 to destroy/);
+          // Replaced: the cluster, its preflight, the pre-destroy backup and the registry's node entries.
+          expect(shown).toMatch(/Plan: 4 to add, 0 to change, 4 to destroy/);
         } finally {
           writeFileSync(t.sandbox.configFile, config);
         }
