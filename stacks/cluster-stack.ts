@@ -16,7 +16,7 @@ import { DEFAULTS } from "../lib/model/defaults";
 import { kindConfig } from "../lib/model/kind-config";
 import { stackPaths } from "../lib/io/paths";
 import { plannedStackJson } from "../lib/io/planned-stack";
-import { planRegistry, registryPortViolations, registryViolations, type RegistrySettings } from "../lib/model/registry";
+import { planRegistry, registryPortViolations, type RegistrySettings } from "../lib/model/registry";
 import { NODE_DATA_DIR } from "../lib/model/storage";
 import { ValidationError } from "../lib/model/validation";
 import { scriptsDir } from "../lib/io/project";
@@ -109,11 +109,9 @@ export abstract class ClusterStack extends TerraformStack {
     const topology = planTopology(availability, props, `stack "${id}"`);
     const paths = stackPaths(props, topology.clusterName);
     const data = paths.data;
-    const shapeOk = registryViolations("registry", props.registry).length === 0;
-    const registry = shapeOk ? planRegistry(props.registry) : undefined;
     const settings = [
       ...settingViolations({ ...props, dataDir: data ?? false }),
-      ...registryPortViolations(registry, topology, "registry"),
+      ...registryPortViolations(props.registry, topology, "registry"),
       ...(props.waitTimeout === undefined || /^[1-9][0-9]{0,4}(s|m|h)$/.test(props.waitTimeout)
         ? []
         : [
@@ -134,6 +132,7 @@ export abstract class ClusterStack extends TerraformStack {
         : []),
     ];
     if (settings.length > 0) throw new ValidationError(`settings for stack "${id}"`, settings);
+    const registry = planRegistry(props.registry);
     super(scope, id);
     this.topology = topology;
     const clusterName = topology.clusterName;

@@ -79,8 +79,16 @@ export function registryEnv(r: PlannedRegistry, dir: string): Record<string, str
   };
 }
 
-/** The registry's host port may be neither the API's nor a `ports` mapping's: one listener per port. */
-export function registryPortViolations(r: PlannedRegistry | undefined, t: Pick<Topology, "api" | "ports">, field: string): Violation[] {
+/**
+ * The registry's host port may be neither the API's nor a `ports` mapping's: one listener per port.
+ * A setting of the wrong shape has its own violations ({@link registryViolations}) and none here.
+ */
+export function registryPortViolations(
+  given: RegistrySettings | boolean | undefined,
+  t: Pick<Topology, "api" | "ports">,
+  field: string,
+): Violation[] {
+  const r = registryViolations(field, given).length === 0 ? planRegistry(given) : undefined;
   if (!r) return [];
   const taken =
     r.port === t.api.port

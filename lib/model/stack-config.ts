@@ -15,7 +15,7 @@ import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
 import { isRecord } from "./util";
 import { ValidationError, type Violation } from "./validation";
-import { planRegistry, registryPortViolations, registryViolations, type RegistrySettings } from "./registry";
+import { registryPortViolations, registryViolations, type RegistrySettings } from "./registry";
 import { capdViolations, clusterApiViolations, type CapdOptions, type ClusterApiOptions } from "./cluster-api";
 
 /** One stack to synthesize. */
@@ -490,8 +490,7 @@ function topologyViolations(defs: readonly StackDefinition[]): Violation[] {
       if (d.target === "cluster-api" && (d.clusterApi === undefined || isRecord(d.clusterApi))) {
         topology = clusterApiViolations(t, d.clusterApi ?? {}, `${prefix}clusterApi`);
       }
-      if (d.target !== "cluster-api" && registryViolations("registry", d.registry).length === 0)
-        topology = registryPortViolations(planRegistry(d.registry), t, `${prefix}registry`);
+      if (d.target !== "cluster-api") topology = registryPortViolations(d.registry, t, `${prefix}registry`);
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       topology = e.violations.map((x) => ({ ...x, field: `${prefix}${x.field}` }));
