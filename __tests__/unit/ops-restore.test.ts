@@ -231,8 +231,8 @@ describe("restore run over fake node containers", () => {
     // cluster's CA; a pod with no controller is named, never deleted.
     const deletes = kube.filter((a) => a.includes("delete pod"));
     expect(deletes).toEqual([
-      "-n kube-system delete pod --wait=false coredns-1 kube-proxy-a",
-      "-n workloads delete pod --wait=false postgres-0",
+      "-n kube-system delete pod --wait=false --ignore-not-found coredns-1 kube-proxy-a",
+      "-n workloads delete pod --wait=false --ignore-not-found postgres-0",
     ]);
     expect(kube.findIndex((a) => a.includes("delete pod"))).toBeGreaterThan(kube.findIndex((a) => a.startsWith("label node")));
     expect(log.join("\n")).toContain(

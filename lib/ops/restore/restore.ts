@@ -314,7 +314,8 @@ function restartWorkloads({ c, kubectl, inNode, cps }: Env): Step<RestoreContext
       const owned = workloadPods(pods.stdout);
       for (const namespace of new Set(owned.map((p) => p.namespace))) {
         const names = owned.filter((p) => p.namespace === namespace).map((p) => p.name);
-        const r = await kubectl("-n", namespace, "delete", "pod", "--wait=false", ...names);
+        // A pod its controller replaced since the listing is already re-created.
+        const r = await kubectl("-n", namespace, "delete", "pod", "--wait=false", "--ignore-not-found", ...names);
         if (r.code !== 0) return failedCommand(`kubectl -n ${namespace} delete pod`, r);
       }
       const bare = barePods(pods.stdout);
