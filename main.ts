@@ -4,8 +4,8 @@
  */
 import { App, TerraformStack } from "cdktf";
 import { dirname, join, relative, resolve } from "node:path";
-import { validateDefinitions, type StackDefinition } from "./lib/model/stack-config";
-import { loadStackDefinitions } from "./lib/io/config-file";
+import { type ResolvedStack } from "./lib/model/resolved-stack";
+import { loadStacks } from "./lib/io/config-file";
 import { guardStateFiles } from "./lib/io/state-files";
 import { ValidationError } from "./lib/model/validation";
 import { ClusterApiStack } from "./stacks/cluster-api-stack";
@@ -13,28 +13,13 @@ import { ClusterStack } from "./stacks/cluster-stack";
 import { HaStack } from "./stacks/ha-stack";
 import { SingleStack } from "./stacks/single-stack";
 
-/** Validates every stack, then builds them; bad input throws before anything is created. */
-export function buildApp(makeApp: () => App = () => new App(), defs: readonly StackDefinition[] = loadStackDefinitions()): App {
-  validateDefinitions(defs);
+/** Builds every stack, resolved (validated) before: bad input throws before anything is created. */
+export function buildApp(makeApp: () => App = () => new App(), stacks: readonly ResolvedStack[] = loadStacks()): App {
   const app = makeApp();
-  for (const def of defs) {
-    if (def.target === "cluster-api") {
-      new ClusterApiStack(app, def.id, def.availability, { ...def.spec, clusterApi: def.clusterApi });
-      continue;
-    }
-    const props = {
-      ...def.spec,
-      platformObjects: def.platformObjects,
-      scheduledBackups: def.scheduledBackups,
-      dataDir: def.dataDir,
-      backupDir: def.backupDir,
-      kubeconfigPath: def.kubeconfigPath,
-      clusterApiManagement: def.clusterApiManagement,
-      recoverOnPlan: def.recoverOnPlan,
-      registry: def.registry,
-    };
-    if (def.availability === "single") new SingleStack(app, def.id, props);
-    else new HaStack(app, def.id, props);
+  for (const stack of stacks) {
+    if (stack.definition.target === "cluster-api") new ClusterApiStack(app, stack);
+    else if (stack.definition.availability === "single") new SingleStack(app, stack);
+    else new HaStack(app, stack);
   }
   return app;
 }

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { resolveStack } from "../lib/io/config-file";
+import { findStack } from "../lib/io/config-file";
 import { kubectl, makeSandbox, run } from "../test-support/cluster";
 import { failed, makeProject, missingForDeploy } from "../test-support/deploy";
 import * as pg from "../test-support/postgres";
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   if (why) throw new Error(`the migrate bench cannot run: ${why}`);
   const sandbox = makeSandbox(["single", "ha-option-b"]);
   const p = makeProject(sandbox);
-  const cluster = resolveStack("single", sandbox.configFile).topology.clusterName;
+  const cluster = findStack("single", sandbox.configFile).topology.clusterName;
   const db: pg.Db = { kubeconfig: join(sandbox.home, ".kube", `kindha-${cluster}.yaml`), env: p.env };
   const dataDir = join(sandbox.home, ".kindha", "data", cluster);
   const exec = (...args: string[]) => kubectl(db.kubeconfig, p.env, ["-n", pg.NAMESPACE, "exec", pg.POD, "--", ...args]).trim();

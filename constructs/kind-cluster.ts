@@ -6,7 +6,7 @@ import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { DEFAULTS, KIND_VERSION } from "../lib/model/defaults";
 import { hostPortLabel, identityConfig, renderKindConfig, sha256, type KindConfig } from "../lib/model/kind-config";
-import { kubeconfigPath } from "../lib/io/paths";
+import { kubeconfigPath } from "../lib/model/paths";
 import { DATA_OWNER_FILE, provisionerConfigPatch, storageClassManifest } from "../lib/model/storage";
 import { REGISTRY, registryEnv, type PlannedRegistry } from "../lib/model/registry";
 import type { NodeBudget } from "../lib/model/topology";

@@ -7,11 +7,9 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { Fn, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { ClusterApiCluster } from "../constructs/cluster-api-cluster";
-import { kubeconfigPath } from "../lib/io/paths";
-import { DEFAULTS } from "../lib/model/defaults";
-import { capd, clusterApiViolations, type InfrastructureProvider } from "../lib/model/cluster-api";
-import { planTopology } from "../lib/model/plan-topology";
-import { settingViolations, type ClusterApiSettings } from "../lib/model/stack-config";
+import { capd, type InfrastructureProvider } from "../lib/model/cluster-api";
+import { resolveStack, type ResolvedStack } from "../lib/model/resolved-stack";
+import { topologySpecOf, type ClusterApiSettings } from "../lib/model/stack-config";
 import type { Availability, Topology, TopologySpec } from "../lib/model/topology";
 import { ValidationError } from "../lib/model/validation";
 
@@ -34,27 +32,39 @@ export class ClusterApiStack extends TerraformStack {
   /** The management cluster's kubeconfig, as the provider reads it (expanded at apply time). */
   public readonly managementKubeconfig: string;
 
-  constructor(scope: Construct, id: string, availability: Availability, props: ClusterApiStackProps = {}) {
+  /** From props in code: validated and planned here. */
+  constructor(scope: Construct, id: string, availability: Availability, props?: ClusterApiStackProps);
+  /** From a stack resolved already (main.ts: the config file's). */
+  constructor(scope: Construct, stack: ResolvedStack);
+  constructor(
+    scope: Construct,
+    idOrStack: string | ResolvedStack,
+    availability: Availability = "single",
+    props: ClusterApiStackProps = {},
+  ) {
     // Validate before any construct exists, so bad input writes nothing.
-    const topology = planTopology(availability, props, `stack "${id}"`);
-    const v = [
-      ...settingViolations({ target: "cluster-api", clusterApi: props.clusterApi }),
-      ...clusterApiViolations(topology, props.clusterApi ?? {}),
-    ];
-    if (props.infrastructure !== undefined && props.clusterApi?.loadBalancerImage !== undefined) {
-      v.push({
-        field: "clusterApi.loadBalancerImage",
-        value: props.clusterApi.loadBalancerImage,
-        rule: "is CAPD's setting; another provider's templates (infrastructure) set their own",
-      });
+    const stack =
+      typeof idOrStack === "string"
+        ? resolveStack({ id: idOrStack, availability, spec: topologySpecOf(props), target: "cluster-api", clusterApi: props.clusterApi })
+        : idOrStack;
+    const { id, topology } = stack;
+    const settings = stack.definition.clusterApi ?? {};
+    if (stack.definition.target !== "cluster-api") throw new Error(`stack "${id}" is a kind stack; this class builds cluster-api stacks`);
+    if (props.infrastructure !== undefined && settings.loadBalancerImage !== undefined) {
+      throw new ValidationError(`settings for stack "${id}"`, [
+        {
+          field: "clusterApi.loadBalancerImage",
+          value: settings.loadBalancerImage,
+          rule: "is CAPD's setting; another provider's templates (infrastructure) set their own",
+        },
+      ]);
     }
-    if (v.length > 0) throw new ValidationError(`settings for stack "${id}"`, v);
     super(scope, id);
     this.topology = topology;
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
-    this.managementKubeconfig = Fn.pathexpand(props.clusterApi?.managementKubeconfig ?? kubeconfigPath(DEFAULTS.clusterName));
+    this.managementKubeconfig = Fn.pathexpand(stack.paths.kubeconfig);
     new KubernetesProvider(this, "management", { configPath: this.managementKubeconfig });
-    const { managementKubeconfig: _, loadBalancerImage, ...options } = props.clusterApi ?? {};
+    const { managementKubeconfig: _, loadBalancerImage, ...options } = settings;
     const infrastructure = props.infrastructure ?? capd({ loadBalancerImage });
     this.cluster = new ClusterApiCluster(this, "ClusterApi", { topology, options: { ...options, infrastructure } });
     new TerraformOutput(this, "cluster_api_objects", {

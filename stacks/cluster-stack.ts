@@ -14,71 +14,24 @@ import { RollingUpgrade } from "../constructs/rolling-upgrade";
 import { WorkerNode } from "../constructs/worker-node";
 import { DEFAULTS } from "../lib/model/defaults";
 import { kindConfig } from "../lib/model/kind-config";
-import { stackPaths } from "../lib/io/paths";
 import { plannedStackJson } from "../lib/io/planned-stack";
-import { planRegistry, registryPortViolations, type RegistrySettings } from "../lib/model/registry";
 import { NODE_DATA_DIR } from "../lib/model/storage";
 import { ValidationError } from "../lib/model/validation";
 import { scriptsDir } from "../lib/io/project";
-import { settingViolations, topologySpecOf, type ScheduledBackupOptions } from "../lib/model/stack-config";
+import { definitionOf, type ClusterSettings } from "../lib/model/stack-config";
+import { resolveStack, type ResolvedStack } from "../lib/model/resolved-stack";
 import { type Availability, type Topology, type TopologySpec } from "../lib/model/topology";
-import { planTopology } from "../lib/model/plan-topology";
 
-/** Settings shared by every cluster stack; topology fields come from TopologySpec. */
-export interface ClusterStackProps extends TopologySpec {
-  /**
-   * Create the Kubernetes objects after the cluster: namespaces, taints, scheduled etcd backups.
-   * Off, the stack manages only the kind cluster.
-   * @default true
-   */
-  readonly platformObjects?: boolean;
-  /**
-   * Mount this machine's Docker socket into every node, for CAPD as a Cluster API management
-   * cluster (see StackDefinition.clusterApiManagement).
-   * @default false
-   */
-  readonly clusterApiManagement?: boolean;
-  /**
-   * Every plan looks at the stack's own cluster first and recovers it when its API does not answer
-   * (see StackDefinition.recoverOnPlan).
-   * @default true
-   */
-  readonly recoverOnPlan?: boolean;
+/**
+ * A cluster stack's props: its topology (TopologySpec), its settings (ClusterSettings, as a config
+ * file gives them) and what only code can set.
+ */
+export interface ClusterStackProps extends TopologySpec, ClusterSettings {
   /**
    * How long `kind create cluster` waits for the control plane.
    * @default "5m"
    */
   readonly waitTimeout?: string;
-  /**
-   * Kubeconfig written for the cluster (0600).
-   * @default "~/.kube/kindha-<clusterName>.yaml"
-   */
-  readonly kubeconfigPath?: string;
-  /**
-   * Directory of etcd snapshots (0700).
-   * @default "~/.kindha/backups/<clusterName>"
-   */
-  readonly backupDir?: string;
-  /**
-   * Host directory that holds every PersistentVolume of the cluster (0700), mounted into every
-   * node at the local-path provisioner's path. Volumes get no node affinity and stable names
-   * (`<namespace>/<claim>`), so a pod may move to any node and a re-created, restored or migrated
-   * cluster finds its data where it left it. Deleting the cluster keeps the directory. `false`
-   * keeps volumes inside the node containers, as plain kind does (lost with the cluster).
-   * @default "~/.kindha/data/<clusterName>"
-   */
-  readonly dataDir?: string | false;
-  /**
-   * Scheduled in-cluster etcd backups; false turns them off.
-   * @default - HA stacks: every 6 hours, keeping 8; single stacks: none
-   */
-  readonly scheduledBackups?: ScheduledBackupOptions | false;
-  /**
-   * The machine's local image registry: push to `localhost:<port>/<name>`, and every node pulls
-   * from it (see StackDefinition.registry). `false`: none.
-   * @default true: port 5001, storage in "~/.kindha/registry"
-   */
-  readonly registry?: RegistrySettings | boolean;
   /**
    * Render an HAProxy config for an external load balancer in front of the API servers (HA only).
    * @default - none: kind's built-in load balancer only
@@ -104,14 +57,15 @@ export abstract class ClusterStack extends TerraformStack {
   /** The machine's local registry in this cluster's nodes, unless the stack turns it off. */
   public readonly registry?: LocalRegistry;
 
-  protected constructor(scope: Construct, id: string, availability: Availability, props: ClusterStackProps) {
+  protected constructor(scope: Construct, availability: Availability, idOrStack: string | ResolvedStack, props: ClusterStackProps) {
     // Validate before any construct exists, so bad input writes nothing.
-    const topology = planTopology(availability, props, `stack "${id}"`);
-    const paths = stackPaths(props, topology.clusterName);
-    const data = paths.data;
+    const stack = typeof idOrStack === "string" ? resolveStack(definitionOf(idOrStack, availability, props)) : idOrStack;
+    const { id, definition: def, topology, paths, registry } = stack;
+    if (def.availability !== availability || def.target === "cluster-api")
+      throw new Error(
+        `stack "${id}" is ${def.target === "cluster-api" ? "a cluster-api" : `an availability ${def.availability}`} stack; this class builds kind stacks of availability ${availability}`,
+      );
     const settings = [
-      ...settingViolations({ ...props, dataDir: data ?? false }),
-      ...registryPortViolations(props.registry, topology, "registry"),
       ...(props.waitTimeout === undefined || /^[1-9][0-9]{0,4}(s|m|h)$/.test(props.waitTimeout)
         ? []
         : [
@@ -132,11 +86,11 @@ export abstract class ClusterStack extends TerraformStack {
         : []),
     ];
     if (settings.length > 0) throw new ValidationError(`settings for stack "${id}"`, settings);
-    const registry = planRegistry(props.registry);
     super(scope, id);
     this.topology = topology;
     const clusterName = topology.clusterName;
     const backups = paths.backups;
+    const data = paths.data;
 
     // A backend path relative to the stack directory keeps the synthesizing machine's paths out
     // of the JSON; cdktf.out/stacks/<id>/ -> state beside cdktf.json, as cdktf's default.
@@ -145,14 +99,14 @@ export abstract class ClusterStack extends TerraformStack {
     new LocalProvider(this, "local");
     new ExternalProvider(this, "external");
 
-    const platformObjects = props.platformObjects ?? DEFAULTS.platformObjects;
+    const platformObjects = def.platformObjects ?? DEFAULTS.platformObjects;
     // The CronJob is a platform object: without them, no schedule (and no mount for one).
-    const scheduled = platformObjects ? (props.scheduledBackups ?? (availability === "ha" ? {} : false)) : false;
+    const scheduled = platformObjects ? (def.scheduledBackups ?? (availability === "ha" ? {} : false)) : false;
     const backupMount = { hostPath: `\${pathexpand("${backups}")}/scheduled`, containerPath: NODE_BACKUP_DIR };
     // Every node: the provisioner's helper pods (data) and CAPD's controller (the socket) may run anywhere.
     const nodeMounts = [
       ...(data === undefined ? [] : [{ hostPath: `\${pathexpand("${data}")}`, containerPath: NODE_DATA_DIR }]),
-      ...((props.clusterApiManagement ?? DEFAULTS.clusterApiManagement)
+      ...((def.clusterApiManagement ?? DEFAULTS.clusterApiManagement)
         ? [{ hostPath: DEFAULTS.dockerSocket, containerPath: DEFAULTS.dockerSocket }]
         : []),
     ];
@@ -199,14 +153,14 @@ export abstract class ClusterStack extends TerraformStack {
       backupDir: backups,
       allowCgroupV1: topology.allowCgroupV1,
       dataDir: data,
-      recoverOnPlan: props.recoverOnPlan,
+      recoverOnPlan: def.recoverOnPlan,
       registry,
     });
     this.upgrade = new RollingUpgrade(this, "Upgrade", {
       nodeImage: topology.nodeImage,
       stackId: id,
       kubeconfigPath: this.cluster.kubeconfigPath,
-      plannedStack: plannedStackJson({ id, availability, spec: topologySpecOf(props), paths, registry: props.registry }),
+      plannedStack: plannedStackJson(stack),
       scriptsDir: scripts.path,
       cluster: this.cluster.resource,
     });

@@ -1,4 +1,5 @@
 import type { Construct } from "constructs";
+import type { ResolvedStack } from "../lib/model/resolved-stack";
 import { ClusterStack, type ClusterStackProps } from "./cluster-stack";
 
 /** HA stacks take every cluster setting; `controlPlanes` must be odd and at least 3. */
@@ -9,7 +10,11 @@ export type HaStackProps = ClusterStackProps;
  * floor((n-1)/2) control-plane failures.
  */
 export class HaStack extends ClusterStack {
-  constructor(scope: Construct, id: string, props: HaStackProps = {}) {
-    super(scope, id, "ha", props);
+  /** From props in code: validated and planned here. */
+  constructor(scope: Construct, id: string, props?: HaStackProps);
+  /** From a stack resolved already (main.ts: the config file's). */
+  constructor(scope: Construct, stack: ResolvedStack);
+  constructor(scope: Construct, idOrStack: string | ResolvedStack, props: HaStackProps = {}) {
+    super(scope, "ha", idOrStack, props);
   }
 }

@@ -1,4 +1,5 @@
 import type { Construct } from "constructs";
+import type { ResolvedStack } from "../lib/model/resolved-stack";
 import { ClusterStack, type ClusterStackProps } from "./cluster-stack";
 
 /** SingleStack takes every cluster setting; `controlPlanes`, if given, must be 1. */
@@ -9,7 +10,11 @@ export type SingleStackProps = ClusterStackProps;
  * control-plane failure.
  */
 export class SingleStack extends ClusterStack {
-  constructor(scope: Construct, id: string, props: SingleStackProps = {}) {
-    super(scope, id, "single", { controlPlanes: 1, ...props });
+  /** From props in code: validated and planned here. */
+  constructor(scope: Construct, id: string, props?: SingleStackProps);
+  /** From a stack resolved already (main.ts: the config file's). */
+  constructor(scope: Construct, stack: ResolvedStack);
+  constructor(scope: Construct, idOrStack: string | ResolvedStack, props: SingleStackProps = {}) {
+    super(scope, "single", idOrStack, { controlPlanes: 1, ...props });
   }
 }

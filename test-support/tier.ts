@@ -8,7 +8,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { resolveStack } from "../lib/io/config-file";
+import { findStack } from "../lib/io/config-file";
 import { kindLbConfig } from "../lib/model/kind-lb-config";
 import type { Topology } from "../lib/model/topology";
 import { REGISTRY } from "../lib/model/registry";
@@ -73,7 +73,7 @@ export function declareTier(
     return undefined;
   }
   const sandbox = makeSandbox(stacks, extra);
-  const cluster = resolveStack(stacks[0], sandbox.configFile).topology.clusterName;
+  const cluster = findStack(stacks[0], sandbox.configFile).topology.clusterName;
   const kubeconfig = join(sandbox.home, ".kube", `kindha-${cluster}.yaml`);
   let p: Project | undefined;
   const project = () => {
@@ -119,7 +119,7 @@ export function declareTier(
     backupDir: join(sandbox.home, ".kindha", "backups", cluster),
     project,
     env,
-    topology: (stack) => resolveStack(stack, sandbox.configFile).topology,
+    topology: (stack) => findStack(stack, sandbox.configFile).topology,
     say,
     async cdktf(verb, stack) {
       const r = await project().cdktf(verb, stack);

@@ -8,7 +8,7 @@ import { lastLine } from "../lib/io/exec";
 import { EtcdCommandError } from "../lib/ops/etcd-script";
 import { ClusterClient } from "../lib/ops/client";
 import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
-import { expandHome } from "../lib/io/paths";
+import { expandHome } from "../lib/io/home";
 import {
   clusterAccess,
   EXIT,

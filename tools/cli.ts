@@ -13,15 +13,13 @@ import { realClock, runSteps, type Clock, type StepReport } from "../lib/ops/ste
 import { restoreSteps } from "../lib/ops/restore/restore";
 import type { RestoreContext } from "../lib/ops/restore/plan";
 import { utcStamp } from "../lib/model/util";
-import { expandHome, stackPaths, type StackPaths } from "../lib/io/paths";
+import { expandHome } from "../lib/io/home";
 import { parsePlannedStack } from "../lib/io/planned-stack";
 import type { RecoverContext } from "../lib/ops/recover/recover";
 import { DEFAULTS } from "../lib/model/defaults";
-import { planRegistry } from "../lib/model/registry";
 import { etcdScriptPath } from "../lib/ops/etcd-script";
-import { type StackDefinition } from "../lib/model/stack-config";
-import { resolveStack } from "../lib/io/config-file";
-import type { Topology } from "../lib/model/topology";
+import { findStack } from "../lib/io/config-file";
+import type { ResolvedStack } from "../lib/model/resolved-stack";
 
 /** Where a tool prints: stdout for results, stderr for errors. */
 export interface Io {
@@ -54,7 +52,7 @@ export interface ToolDeps {
 }
 
 /** Runs an operation on the stack's cluster holding the cluster's lock (lib/ops/lock.ts); the lock's lines go to io.out. */
-export function underLock<T>(stack: StackTarget, operation: string, deps: ToolDeps, io: Io, body: () => Promise<T>): Promise<T> {
+export function underLock<T>(stack: ResolvedStack, operation: string, deps: ToolDeps, io: Io, body: () => Promise<T>): Promise<T> {
   return withLock(stack.topology.clusterName, `${operation} ${stack.id}`, deps, (l) => io.out(l), body);
 }
 
@@ -89,20 +87,11 @@ export function parseToolArgs<O extends Options>(argv: readonly string[], option
   }
 }
 
-/** The stack a tool works on: its definition, validated topology and host paths. */
-export interface StackTarget {
-  readonly id: string;
-  readonly definition: StackDefinition;
-  readonly topology: Topology;
-  readonly paths: StackPaths;
-}
-
 /** Resolves a stack id; an unknown id is a usage error that lists the known stacks. */
-export function loadStack(id: string | undefined, what = "<stack>", configFile?: string): StackTarget {
+export function loadStack(id: string | undefined, what = "<stack>", configFile?: string): ResolvedStack {
   if (!id) throw new UsageError(`missing ${what}`);
   try {
-    const { definition, topology } = resolveStack(id, configFile);
-    return { id, definition, topology, paths: stackPaths(definition, topology.clusterName) };
+    return findStack(id, configFile);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -124,22 +113,17 @@ export function waitSeconds(given: string | undefined, defaultSeconds: number): 
  * The stack a provisioner's plan saw (KINDHA_PLANNED_STACK, see lib/io/planned-stack.ts): its
  * topology and paths as planned, whatever kindha.config.yaml holds by the time the hook runs.
  */
-export function plannedStack(env: NodeJS.ProcessEnv): StackTarget {
+export function plannedStack(env: NodeJS.ProcessEnv): ResolvedStack {
   const text = env.KINDHA_PLANNED_STACK;
   if (!text) throw new UsageError("KINDHA_PLANNED_STACK is not set (the roll resource's provisioner sets it)");
   const p = parsePlannedStack(text);
   if (env.KINDHA_STACK !== undefined && env.KINDHA_STACK !== p.id)
     throw new UsageError(`KINDHA_STACK=${env.KINDHA_STACK} but KINDHA_PLANNED_STACK is stack ${p.id}`);
-  return {
-    id: p.id,
-    definition: { id: p.id, availability: p.availability, spec: p.spec, ...(p.registry !== undefined ? { registry: p.registry } : {}) },
-    topology: p.topology,
-    paths: p.paths,
-  };
+  return p;
 }
 
 /** Exactly one positional: the stack id of a kind stack (the tools work on kind clusters). */
-export function singleStack(positionals: readonly string[]): StackTarget {
+export function singleStack(positionals: readonly string[]): ResolvedStack {
   if (positionals.length > 1) throw new UsageError(`expected one stack, got ${positionals.join(" ")}`);
   const stack = loadStack(positionals[0]);
   if (stack.definition.target === "cluster-api") {
@@ -152,11 +136,11 @@ export function singleStack(positionals: readonly string[]): StackTarget {
 
 /** How the tools reach a stack's cluster, whether or not it exists yet (migrate's target). */
 export function clusterAccessOf(
-  stack: StackTarget,
+  stack: ResolvedStack,
   kubeconfig: string | undefined,
   deps: ToolDeps,
 ): ClusterAccess & { readonly containerCli: string } {
-  const registry = stack.definition.target === "cluster-api" ? undefined : planRegistry(stack.definition.registry);
+  const registry = stack.registry;
   return { ...accessThrough(expandHome(kubeconfig ?? stack.paths.kubeconfig), deps), ...(registry ? { registry } : {}) };
 }
 
@@ -167,7 +151,7 @@ export function accessThrough(kubeconfig: string, deps: ToolDeps): ClusterAccess
 
 /** How the tools reach a deployed stack's cluster; no cluster (no kubeconfig) is the one-line error. */
 export function clusterAccess(
-  stack: StackTarget,
+  stack: ResolvedStack,
   kubeconfig: string | undefined,
   deps: ToolDeps,
 ): ClusterAccess & { readonly containerCli: string } {
@@ -177,13 +161,13 @@ export function clusterAccess(
 }
 
 /** What drill and restore share: the cluster's access, its topology, the clock and the log. */
-export function clusterOpsContext(stack: StackTarget, kubeconfig: string | undefined, deps: ToolDeps, io: Io): ClusterOpsContext {
+export function clusterOpsContext(stack: ResolvedStack, kubeconfig: string | undefined, deps: ToolDeps, io: Io): ClusterOpsContext {
   return { ...clusterAccess(stack, kubeconfig, deps), topology: stack.topology, clock: deps.clock, log: (l) => io.out(l) };
 }
 
 /** What recover and the restart drill share: the ops context, the cluster's network and the bound of each wait. */
 export function recoverContext(
-  stack: StackTarget,
+  stack: ResolvedStack,
   kubeconfig: string | undefined,
   deps: ToolDeps,
   io: Io,
@@ -201,7 +185,7 @@ export function recoverContext(
  * The data directory of a stack, `~/` expanded; a usage error naming the option and what it would
  * have done (`to archive`) when the stack keeps its volumes in the nodes.
  */
-export function requireDataDir(stack: StackTarget, option: string, purpose: string): string {
+export function requireDataDir(stack: ResolvedStack, option: string, purpose: string): string {
   const dir = stack.paths.data;
   if (dir === undefined)
     throw new UsageError(
@@ -261,7 +245,7 @@ export const RESTORE_WAIT_S = 300;
 
 /** Restores a snapshot into the stack's cluster in this process, printing each step: what `npm run restore` runs, and migrate's restore step. */
 export async function restoreInto(
-  stack: StackTarget,
+  stack: ResolvedStack,
   opts: { readonly snapshot: string; readonly kubeconfig?: string; readonly waitSeconds?: number; readonly dataArchive?: string },
   deps: ToolDeps,
   io: Io,

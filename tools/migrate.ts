@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate/migrate";
 import { runSteps } from "../lib/ops/steps";
-import { expandHome } from "../lib/io/paths";
+import { expandHome } from "../lib/io/home";
 import { waitForVerify } from "../lib/ops/verify";
 import {
   clusterAccess,

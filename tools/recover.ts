@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { clusterCondition, recoverSteps } from "../lib/ops/recover/recover";
 import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
-import { expandHome } from "../lib/io/paths";
+import { expandHome } from "../lib/io/home";
 import { isRecord } from "../lib/model/util";
 import {
   EXIT,

@@ -2,11 +2,11 @@
  * `npm run remove-data -- <stack> --yes`: deletes the stack's data directory (every volume of its
  * cluster). The only command that does; destroy, migrate and re-creation keep it.
  */
+import type { ResolvedStack } from "../lib/model/resolved-stack";
 import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { loadStackDefinitions } from "../lib/io/config-file";
-import { DEFAULTS } from "../lib/model/defaults";
-import { expandHome, stackPaths } from "../lib/io/paths";
+import { loadStacks } from "../lib/io/config-file";
+import { expandHome } from "../lib/io/home";
 import { DATA_OWNER_FILE } from "../lib/model/storage";
 import { kindClusterPsArgs } from "../lib/model/topology";
 import { lastLine } from "../lib/io/exec";
@@ -25,7 +25,6 @@ import {
   toolDeps,
   UsageError,
   type Io,
-  type StackTarget,
   type ToolDeps,
 } from "./cli";
 
@@ -59,12 +58,12 @@ const within = (inner: string, outer: string) => {
  * the owner files of `dir`'s parents: `<path> (cluster <name>)`, or undefined.
  */
 function otherClusterData(dir: string, cluster: string, home: string | undefined): string | undefined {
-  for (const def of loadStackDefinitions()) {
-    const name = def.spec.clusterName ?? DEFAULTS.clusterName;
-    const theirs = stackPaths(def, name).data;
-    if (name === cluster || def.target === "cluster-api" || theirs === undefined) continue;
+  for (const stack of loadStacks()) {
+    const name = stack.topology.clusterName;
+    const theirs = stack.paths.data;
+    if (name === cluster || stack.definition.target === "cluster-api" || theirs === undefined) continue;
     const path = expandHome(theirs, home);
-    if (within(path, dir) || within(dir, path)) return `${path}, the data directory of cluster ${name} (stack ${def.id})`;
+    if (within(path, dir) || within(dir, path)) return `${path}, the data directory of cluster ${name} (stack ${stack.id})`;
   }
   for (let up = dirname(resolve(dir)); up !== dirname(up); up = dirname(up)) {
     const owner = join(up, DATA_OWNER_FILE);
@@ -145,7 +144,7 @@ const CLAIM = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a
 
 /** Deletes one claim's directory; in a running cluster only when the claim is gone, with its released volume. */
 async function removeClaim(
-  stack: StackTarget,
+  stack: ResolvedStack,
   dir: string,
   claim: string,
   running: boolean,

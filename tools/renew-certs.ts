@@ -9,7 +9,7 @@ import { renewSteps, type RenewContext } from "../lib/ops/renew-certs/renew-cert
 import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";
-import { expandHome } from "../lib/io/paths";
+import { expandHome } from "../lib/io/home";
 import {
   clusterOpsContext,
   EXIT,

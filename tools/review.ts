@@ -18,8 +18,8 @@ import { analyze, renderReview, resourcesOf, type BaseInfo, type BaseStack, type
 import { runSync as run } from "../lib/io/exec";
 import { synthesizeRef } from "../lib/review/base";
 import { findEngine, planStacks } from "../lib/review/engine";
-import { stackDefinitionsFromYaml } from "../lib/model/stack-config";
-import { loadStackDefinitions } from "../lib/io/config-file";
+import { stacksFromYaml } from "../lib/model/resolved-stack";
+import { loadStacks } from "../lib/io/config-file";
 import { ClusterStack } from "../stacks/cluster-stack";
 import { ClusterApiStack } from "../stacks/cluster-api-stack";
 import { EXIT, parseToolArgs, processIo, runMain, runTool, UsageError, type Io } from "./cli";
@@ -37,8 +37,8 @@ export { findEngine, planStacks, type Engine } from "../lib/review/engine";
  * @param configYaml stack config to use instead of kindha.config.yaml (see lib/stack-config.ts)
  */
 export function synthesizeCheckout(outdir: string, configYaml?: string): HeadStack[] {
-  const defs = configYaml === undefined ? loadStackDefinitions() : stackDefinitionsFromYaml(configYaml, "review config");
-  const app = buildApp(() => new App({ outdir }), defs);
+  const stacks = configYaml === undefined ? loadStacks() : stacksFromYaml(configYaml, "review config");
+  const app = buildApp(() => new App({ outdir }), stacks);
   app.synth();
   return app.node.children
     .filter((child): child is ClusterStack | ClusterApiStack => child instanceof ClusterStack || child instanceof ClusterApiStack)

@@ -23,7 +23,7 @@ import {
   type KubeVersion,
   type UpgradeFacts,
 } from "../lib/ops/upgrade/plan";
-import { expandHome } from "../lib/io/paths";
+import { expandHome } from "../lib/io/home";
 import { utcStamp } from "../lib/model/util";
 import { join } from "node:path";
 import {

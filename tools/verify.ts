@@ -2,10 +2,10 @@
  * `npm run verify -- <stack>`: checks the running cluster against the stack's topology and prints
  * one row per check; exit 1 when any check fails.
  */
+import type { ResolvedStack } from "../lib/model/resolved-stack";
 import { renderChecks, verifyOnce, type CheckResult } from "../lib/ops/verify";
 import { verifyClusterApiOnce } from "../lib/ops/verify-cluster-api";
-import { DEFAULTS } from "../lib/model/defaults";
-import { expandHome, kubeconfigPath } from "../lib/io/paths";
+import { expandHome } from "../lib/io/home";
 import {
   accessThrough,
   clusterAccess,
@@ -19,7 +19,6 @@ import {
   toolDeps,
   UsageError,
   type Io,
-  type StackTarget,
   type ToolDeps,
 } from "./cli";
 
@@ -79,7 +78,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
 }
 
 async function kind(
-  stack: StackTarget,
+  stack: ResolvedStack,
   kubeconfig: string | undefined,
   workloadServer: string | undefined,
   deps: ToolDeps,
@@ -94,7 +93,7 @@ async function kind(
 }
 
 async function clusterApi(
-  stack: StackTarget,
+  stack: ResolvedStack,
   kubeconfig: string | undefined,
   workloadServer: string | undefined,
   deps: ToolDeps,
@@ -103,7 +102,7 @@ async function clusterApi(
   if (workloadServer !== undefined && !/^https:\/\/[A-Za-z0-9.:[\]-]+$/.test(workloadServer))
     throw new UsageError("--workload-server must be https://host:port");
   const settings = stack.definition.clusterApi ?? {};
-  const management = expandHome(kubeconfig ?? settings.managementKubeconfig ?? kubeconfigPath(DEFAULTS.clusterName), deps.env.HOME);
+  const management = expandHome(kubeconfig ?? stack.paths.kubeconfig, deps.env.HOME);
   requireCluster(stack.id, management, deps);
   const t = stack.topology;
   io.out(

@@ -14,7 +14,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import {
   clearLeftoverClusters,
   clusterContainers,
@@ -64,7 +64,7 @@ if (why) {
     `    workers: [{ role: combined, count: ${workers} }]\n    clusterApi: { loadBalancerImage: ${build.loadBalancer} }\n`;
   const base = readFileSync(sandbox.configFile, "utf8");
   writeFileSync(sandbox.configFile, base + prod(1));
-  const management = resolveStack("single", sandbox.configFile).topology.clusterName;
+  const management = findStack("single", sandbox.configFile).topology.clusterName;
   const kubeconfig = join(sandbox.home, ".kube", `kindha-${management}.yaml`);
   const workloadConfig = join(sandbox.home, ".kube", `${WORKLOAD}.yaml`);
   let p: Project;
@@ -198,7 +198,7 @@ if (why) {
       writeFileSync(workloadConfig, workloadKubeconfig(secret, `https://127.0.0.1:${lbPort}`).text, { mode: 0o600 });
       expect(w("get", "--raw", "/readyz").trim()).toBe("ok");
 
-      const planned = resolveStack("prod", sandbox.configFile).topology;
+      const planned = findStack("prod", sandbox.configFile).topology;
       const nodes = await waitFor("4 workload nodes Ready", 10 * MINUTE, () => {
         const items = json(w("get", "nodes", "-o", "json")).items;
         return items.length === 4 && items.every(settled) ? items : undefined;

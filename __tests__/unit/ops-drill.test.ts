@@ -4,12 +4,12 @@
  */
 import { drillRefusal, drillVictim, runDrill, summarizeDrill, type DrillContext } from "../../lib/ops/drill/drill";
 import { outage } from "../../lib/ops/probes";
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import { main as drillMain } from "../../tools/drill";
 import { capture, clusterFixtures, fakeClock, fakeExec, line, okResult, type Call } from "../fixtures/recorded/load";
 
-const ha = resolveStack("ha-option-a").topology;
-const single = resolveStack("single").topology;
+const ha = findStack("ha-option-a").topology;
+const single = findStack("single").topology;
 const C = "data-platform-local";
 const CPS = [`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`];
 

@@ -6,7 +6,7 @@ import { errorCause, migrateSteps, type Files, type MigrateContext } from "../..
 import { runSteps, type StepReport } from "../../lib/ops/steps";
 import type { CheckResult } from "../../lib/ops/verify";
 import { VOLUME_DIRS_SCRIPT } from "../../lib/ops/data";
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import { main as migrateMain } from "../../tools/migrate";
 import { capture, failResult, fakeClock, fakeExec, okResult, recorded, type Call } from "../fixtures/recorded/load";
 
@@ -98,8 +98,8 @@ function labels(calls: readonly Call[]): string[] {
 }
 
 function context(from: string, to: string, w: ReturnType<typeof world>): MigrateContext {
-  const f = resolveStack(from).topology;
-  const t = resolveStack(to).topology;
+  const f = findStack(from).topology;
+  const t = findStack(to).topology;
   return {
     from: {
       id: from,

@@ -13,7 +13,7 @@ import {
   type RecoverContext,
 } from "../../lib/ops/recover/recover";
 import { realClock, runSteps, type Clock } from "../../lib/ops/steps";
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +23,7 @@ import { main as recoverMain, terraformHook } from "../../tools/recover";
 import { capture, clusterFixtures, etcdServerCert, fakeClock, fakeExec, line, okResult } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
-const ha = resolveStack("ha-option-b").topology;
+const ha = findStack("ha-option-b").topology;
 const LB = `${C}-external-load-balancer`;
 
 describe("kind's load-balancer configuration", () => {

@@ -12,7 +12,7 @@ import { readProgress, recordProgress } from "../../lib/ops/roll-progress";
 import { COMPONENTS, renewSteps, type RenewContext } from "../../lib/ops/renew-certs/renew-certs";
 import { controlPlaneRollOrder } from "../../lib/model/topology";
 import { runSteps } from "../../lib/ops/steps";
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import { main as renewMain } from "../../tools/renew-certs";
 import {
   capture,
@@ -27,8 +27,8 @@ import {
 } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
-const ha = resolveStack("ha-option-a").topology;
-const single = resolveStack("single").topology;
+const ha = findStack("ha-option-a").topology;
+const single = findStack("single").topology;
 const [CP1, CP2, CP3] = ha.controlPlanes.map((n) => n.name);
 const LB = `${C}-external-load-balancer`;
 

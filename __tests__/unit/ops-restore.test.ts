@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { restoreSteps } from "../../lib/ops/restore/restore";
 import { nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "../../lib/ops/restore/plan";
 import { runSteps } from "../../lib/ops/steps";
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import { main as restoreMain } from "../../tools/restore";
 import { capture, clusterFixtures, fakeClock, fakeExec, failResult, line, okResult, recorded } from "../fixtures/recorded/load";
 
-const ha = resolveStack("ha-option-a").topology;
-const single = resolveStack("single").topology;
+const ha = findStack("ha-option-a").topology;
+const single = findStack("single").topology;
 const C = "data-platform-local";
 const CPS = [`${C}-control-plane`, `${C}-control-plane2`, `${C}-control-plane3`];
 

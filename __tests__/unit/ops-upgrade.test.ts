@@ -25,7 +25,7 @@ import {
   type KubeVersion,
   type UpgradeFacts,
 } from "../../lib/ops/upgrade/plan";
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import { rollFigures } from "../../test-support/cluster";
 import { main as upgradeMain, PREPARING } from "../../tools/upgrade";
 import {
@@ -41,8 +41,8 @@ import {
 } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
-const ha = resolveStack("ha-option-a").topology;
-const single = resolveStack("single").topology;
+const ha = findStack("ha-option-a").topology;
+const single = findStack("single").topology;
 const [CP1, CP2, CP3] = ha.controlPlanes.map((n) => n.name);
 const [W1, W2] = ha.workers.map((n) => n.name);
 const LB = `${C}-external-load-balancer`;

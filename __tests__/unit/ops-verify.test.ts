@@ -3,7 +3,7 @@
  * hand-written in the shape of a kind v0.31 cluster (none exists on the build machine); etcd
  * health reports are captured from real etcd 3.4.23.
  */
-import { resolveStack } from "../../lib/io/config-file";
+import { findStack } from "../../lib/io/config-file";
 import {
   checkApiEndpoints,
   checkApiThroughLb,
@@ -32,8 +32,8 @@ import { kindLbConfig } from "../../lib/model/kind-lb-config";
 import { capture, clusterFixtures, etcdServerCert, failResult, fakeExec, okResult, recorded } from "../fixtures/recorded/load";
 
 const C = "data-platform-local";
-const ha = resolveStack("ha-option-a").topology;
-const single = resolveStack("single").topology;
+const ha = findStack("ha-option-a").topology;
+const single = findStack("single").topology;
 
 const haInputs = {
   nodes: recorded("kubectl-nodes-ha-option-a"),
@@ -548,7 +548,7 @@ describe("local registry", () => {
 
   test("is checked only for a stack that uses it", async () => {
     const { exec, calls } = fakeExec(clusterFixtures());
-    const t = resolveStack("ha-option-a").topology;
+    const t = findStack("ha-option-a").topology;
     const inputs = await collectVerifyInputs(t, { kubeconfig: "/kc", etcdScript: "/etcd.sh", exec, env: {} });
     expect(inputs.registry).toBeUndefined();
     expect(verifyChecks(t, inputs).map((c) => c.check)).not.toContain("local registry");
@@ -566,7 +566,7 @@ describe("npm run verify (tools/verify.ts) over a fake executor answering with r
     expect(c.out.join("\n")).toMatch(/local registry\s+pass\s+localhost:5001 pulls from kindha-registry on 5 nodes/);
     const registry = calls.filter((x) => x.file === "docker" && x.args[4] === REGISTRY_SCRIPT);
     expect(registry.map((x) => x.args[1]).sort()).toEqual(
-      resolveStack("ha-option-a")
+      findStack("ha-option-a")
         .topology.nodes.map((n) => n.name)
         .sort(),
     );

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadStackDefinitions, resolveStack } from "../../lib/io/config-file";
+import { findStack, loadStacks } from "../../lib/io/config-file";
 
 const made: string[] = [];
 afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -20,10 +20,13 @@ function configFile(text: string): string {
   return file;
 }
 
+/** The stacks' definitions as `file` gives them. */
+const definitions = (file: string) => loadStacks(file).map((s) => s.definition);
+
 /** The message loading `file` fails with ("" when it loads). */
 function loadError(file: string): string {
   try {
-    loadStackDefinitions(file);
+    loadStacks(file);
   } catch (e) {
     return (e as Error).message;
   }
@@ -32,30 +35,30 @@ function loadError(file: string): string {
 
 describe("stack definitions", () => {
   test("without a config file: the three presets", () => {
-    expect(loadStackDefinitions(join(tmpdir(), "does-not-exist.yaml")).map((d) => d.id)).toEqual(["single", "ha-option-b", "ha-option-a"]);
+    expect(loadStacks(join(tmpdir(), "does-not-exist.yaml")).map((d) => d.id)).toEqual(["single", "ha-option-b", "ha-option-a"]);
   });
 
   test("a config file sets the node image and allows cgroup v1, leaving the rest of the preset", () => {
     const file = configFile("stacks:\n  single:\n    nodeImage: kindha.local/node:v1.36.1\n    allowCgroupV1: true\n");
-    const { topology } = resolveStack("single", file);
+    const { topology } = findStack("single", file);
     expect(topology.nodeImage).toBe("kindha.local/node:v1.36.1");
     expect(topology.allowCgroupV1).toBe(true);
     expect(topology.nodes.map((n) => n.role)).toEqual(["control-plane", "combined"]);
-    expect(resolveStack("ha-option-a", file).topology.allowCgroupV1).toBe(false);
+    expect(findStack("ha-option-a", file).topology.allowCgroupV1).toBe(false);
   });
 
   test("a config file sets the scheduled backups' images, or turns them off", () => {
     const file = configFile(
       "stacks:\n  ha-option-b:\n    scheduledBackups: { shellImage: kindha.local/tools:bookworm, retention: 3 }\n  ha-option-a:\n    scheduledBackups: false\n",
     );
-    const defs = loadStackDefinitions(file);
+    const defs = definitions(file);
     expect(defs.find((d) => d.id === "ha-option-b")?.scheduledBackups).toEqual({ shellImage: "kindha.local/tools:bookworm", retention: 3 });
     expect(defs.find((d) => d.id === "ha-option-a")?.scheduledBackups).toBe(false);
   });
 
   test("fails when scheduledBackups has an unknown key or a wrong type, naming each", () => {
     const file = configFile("stacks:\n  ha-option-b:\n    scheduledBackups: { shelImage: busybox, retention: three }\n");
-    expect(() => loadStackDefinitions(file)).toThrow(
+    expect(() => loadStacks(file)).toThrow(
       /stacks\.ha-option-b\.scheduledBackups\.shelImage: "busybox" is not a known setting[\s\S]*stacks\.ha-option-b\.scheduledBackups\.retention: "three" must be a whole number of snapshots from 1 to 1000/,
     );
   });
@@ -72,13 +75,13 @@ stacks:
   ha-option-b:
     apiServerPort: 7443
 `);
-    const defs = loadStackDefinitions(file);
+    const defs = loadStacks(file);
     expect(defs.map((d) => d.id)).toEqual(["single", "ha-option-b", "ha-option-a", "ha-five"]);
-    const five = resolveStack("ha-five", file).topology;
+    const five = findStack("ha-five", file).topology;
     expect(five.controlPlanes).toHaveLength(5);
     expect(five.etcd).toMatchObject({ quorum: 3, toleratedFailures: 2 });
     expect(five.totals).toEqual({ cpu: 5 * 2 + 4 + 3 * 4, memoryGiB: 5 * 4 + 8 + 3 * 8 });
-    const b = resolveStack("ha-option-b", file).topology;
+    const b = findStack("ha-option-b", file).topology;
     expect(b.api.port).toBe(7443);
     expect(b.controlPlanes).toHaveLength(3);
   });
@@ -91,8 +94,8 @@ stacks:
   extra:
     controlPlanes: 3
 `);
-    expect(() => loadStackDefinitions(file)).toThrow("stacks.ha-option-a.controlPlane: 5 is not a known setting");
-    expect(() => loadStackDefinitions(file)).toThrow('stacks.extra.availability: null must be "single" or "ha"');
+    expect(() => loadStacks(file)).toThrow("stacks.ha-option-a.controlPlane: 5 is not a known setting");
+    expect(() => loadStacks(file)).toThrow('stacks.extra.availability: null must be "single" or "ha"');
   });
 
   test("a cluster-api stack: the same topology settings, a target and its Cluster API settings", () => {
@@ -105,8 +108,10 @@ stacks:
     workers: [{ role: workload, count: 2 }]
     clusterApi: { namespace: platform, managementKubeconfig: ~/.kube/mgmt.yaml }
 `);
-    const prod = loadStackDefinitions(file).find((d) => d.id === "prod");
-    expect(prod).toEqual({
+    const prod = loadStacks(file).find((s) => s.id === "prod");
+    expect(prod?.paths.kubeconfig).toBe("~/.kube/mgmt.yaml");
+    expect(prod?.registry).toBeUndefined();
+    expect(prod?.definition).toEqual({
       id: "prod",
       availability: "ha",
       target: "cluster-api",
@@ -117,7 +122,7 @@ stacks:
 
   test("ports: read from the file; a mapping's unknown key is refused, and so is a cluster-api stack's ports", () => {
     const good = configFile("stacks:\n  single:\n    ports:\n      - { hostPort: 8080, nodePort: 30080, listenAddress: 127.0.0.1 }\n");
-    expect(loadStackDefinitions(good).find((d) => d.id === "single")?.spec.ports).toEqual([
+    expect(definitions(good).find((d) => d.id === "single")?.spec.ports).toEqual([
       { hostPort: 8080, nodePort: 30080, listenAddress: "127.0.0.1" },
     ]);
     const message = loadError(
@@ -133,9 +138,13 @@ stacks:
 
   test("backupDir and kubeconfigPath are host paths a stack may set: read as given; a relative one is refused", () => {
     const good = configFile("stacks:\n  single:\n    backupDir: /srv/snapshots\n    kubeconfigPath: ~/kc/single.yaml\n");
-    expect(loadStackDefinitions(good).find((d) => d.id === "single")).toMatchObject({
-      backupDir: "/srv/snapshots",
-      kubeconfigPath: "~/kc/single.yaml",
+    const single = loadStacks(good).find((s) => s.id === "single");
+    expect(single?.definition).toMatchObject({ backupDir: "/srv/snapshots", kubeconfigPath: "~/kc/single.yaml" });
+    expect(single?.paths).toEqual({
+      kubeconfig: "~/kc/single.yaml",
+      backups: "/srv/snapshots",
+      data: "~/.kindha/data/data-platform-local",
+      logs: "~/.kindha/logs/data-platform-local",
     });
     const message = loadError(configFile("stacks:\n  single:\n    backupDir: snapshots\n    kubeconfigPath: /\n"));
     expect(message).toContain('stacks.single.backupDir: "snapshots" must be an absolute or ~/ path');
@@ -179,7 +188,7 @@ stacks:
     target: cluster-api
     clusterApi: { loadBalancerImage: registry.example.com:5000/lb/haproxy:v2 }
 `);
-    const defs = loadStackDefinitions(file);
+    const defs = definitions(file);
     expect(defs.find((d) => d.id === "single")?.clusterApiManagement).toBe(true);
     expect(defs.find((d) => d.id === "prod")?.clusterApi).toEqual({ loadBalancerImage: "registry.example.com:5000/lb/haproxy:v2" });
   });
@@ -209,7 +218,7 @@ stacks:
     const capi = configFile("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    recoverOnPlan: false\n");
     expect(loadError(capi)).toContain("stacks.prod.recoverOnPlan: false applies to kind stacks only");
     const off = configFile("stacks:\n  single:\n    recoverOnPlan: false\n");
-    expect(resolveStack("single", off).definition.recoverOnPlan).toBe(false);
+    expect(findStack("single", off).definition.recoverOnPlan).toBe(false);
   });
 
   test("registry: true, false or { port, dir }, for kind stacks only; its port neither the API's nor a mapping's", () => {
@@ -220,8 +229,8 @@ stacks:
   ha-option-b:
     registry: false
 `);
-    expect(resolveStack("single", ok).definition.registry).toEqual({ port: 5002, dir: "/srv/registry" });
-    expect(resolveStack("ha-option-b", ok).definition.registry).toBe(false);
+    expect(findStack("single", ok).definition.registry).toEqual({ port: 5002, dir: "/srv/registry" });
+    expect(findStack("ha-option-b", ok).definition.registry).toBe(false);
     const bad = configFile(`
 stacks:
   single:
@@ -246,7 +255,7 @@ stacks:
   });
 
   test("fails when a stack id is unknown, listing the known ones", () => {
-    expect(() => resolveStack("ha-option-c", join(tmpdir(), "none.yaml"))).toThrow(
+    expect(() => findStack("ha-option-c", join(tmpdir(), "none.yaml"))).toThrow(
       'stack: "ha-option-c" is not defined; known stacks: single, ha-option-b, ha-option-a',
     );
   });

@@ -8,6 +8,16 @@ import { DataLocalSensitiveFile } from "@cdktf/provider-local/lib/data-local-sen
 import { File } from "@cdktf/provider-local/lib/file";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { preset, TOPOLOGY_OPTIONS } from "../../lib/model/presets";
+import { join } from "node:path";
+import { Testing } from "cdktf";
+import * as planTopologyModule from "../../lib/model/plan-topology";
+import { loadStacks } from "../../lib/io/config-file";
+import { resolveStack } from "../../lib/model/resolved-stack";
+import { buildApp } from "../../main";
+import { ClusterStack } from "../../stacks/cluster-stack";
+import { HaStack } from "../../stacks/ha-stack";
+import { SingleStack } from "../../stacks/single-stack";
+import { scratchDir } from "../../test-support/scratch";
 import { kindConfigOf, resourceCounts, resources, synthPreset, synthStack, only } from "../../test-support/synth";
 
 const NODE_IMAGE = /^kindest\/node:v1\.36\.1@sha256:[0-9a-f]{64}$/;
@@ -329,6 +339,35 @@ describe("stack validation", () => {
     expect(() => synthStack("s", "single", { allowCgroupV1: "yes" as unknown as boolean })).toThrow(
       'allowCgroupV1: "yes" must be true or false',
     );
+  });
+
+  test("the app plans each stack's topology once, and a stack resolved already is built as resolved", () => {
+    const plan = jest.spyOn(planTopologyModule, "planTopology");
+    try {
+      const stacks = loadStacks(join(__dirname, "does-not-exist.yaml"));
+      expect(plan).toHaveBeenCalledTimes(3);
+      const app = buildApp(() => Testing.app({ outdir: scratchDir() }), stacks);
+      expect(plan).toHaveBeenCalledTimes(3);
+      const built = app.node.children.filter((c): c is ClusterStack => c instanceof ClusterStack);
+      expect(built.map((c) => [c.node.id, c.topology])).toEqual(stacks.map((s) => [s.id, s.topology]));
+      expect(built.map((c) => c.constructor.name)).toEqual(["SingleStack", "HaStack", "HaStack"]);
+    } finally {
+      plan.mockRestore();
+    }
+  });
+
+  test("fails when a resolved stack of the other availability or target is given to a stack class", () => {
+    const [single, ha] = loadStacks(join(__dirname, "does-not-exist.yaml"));
+    const app = Testing.app({ outdir: scratchDir() });
+    expect(() => new HaStack(app, single)).toThrow(
+      'stack "single" is an availability single stack; this class builds kind stacks of availability ha',
+    );
+    expect(() => new SingleStack(app, ha)).toThrow(
+      'stack "ha-option-b" is an availability ha stack; this class builds kind stacks of availability single',
+    );
+    const capi = resolveStack({ id: "prod", availability: "ha", spec: { clusterName: "prod" }, target: "cluster-api" });
+    expect(() => new HaStack(app, capi)).toThrow('stack "prod" is a cluster-api stack; this class builds kind stacks of availability ha');
+    expect(capi.paths.kubeconfig).toBe("~/.kube/kindha-data-platform-local.yaml");
   });
 
   test("a single stack has no load balancer and HA stacks front every control plane", () => {

@@ -1,13 +1,12 @@
 /**
  * Finds and reads the config file (kindha.config.yaml, or the file KINDHA_CONFIG names) for the
- * pure parser in lib/model/stack-config.ts. A file that cannot be read is one ValidationError
+ * pure parser and resolver in lib/model/. A file that cannot be read is one ValidationError
  * naming it; nothing falls back to the presets.
  */
 import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { CONFIG_LIMITS, stackDefinitionsFromYaml, type StackDefinition } from "../model/stack-config";
-import { type Topology } from "../model/topology";
-import { planTopology } from "../model/plan-topology";
+import { CONFIG_LIMITS } from "../model/stack-config";
+import { stacksFromYaml, type ResolvedStack } from "../model/resolved-stack";
 import { ValidationError } from "../model/validation";
 
 /** Default config file, looked up in the working directory; `KINDHA_CONFIG` names another. */
@@ -16,16 +15,16 @@ export const CONFIG_FILE = "kindha.config.yaml";
 export const CONFIG_FILE_YML = "kindha.config.yml";
 
 /**
- * The stacks to synthesize: presets first, then the config file's entries (same id: merged over
- * the preset; new id: a new stack, `availability` required). Every stack is validated.
+ * The stacks to synthesize, resolved: presets first, then the config file's entries (same id:
+ * merged over the preset; new id: a new stack, `availability` required). Every stack is validated.
  *
  * @param file config file path (absent: presets only); default `KINDHA_CONFIG`, which must exist,
  *   else kindha.config.yaml (or kindha.config.yml) in the working directory
  */
-export function loadStackDefinitions(file?: string): StackDefinition[] {
-  if (file !== undefined) return stackDefinitionsFromYaml(existsSync(resolve(file)) ? readConfig(file, "config file") : undefined, file);
+export function loadStacks(file?: string): ResolvedStack[] {
+  if (file !== undefined) return stacksFromYaml(existsSync(resolve(file)) ? readConfig(file, "config file") : undefined, file);
   const named = process.env.KINDHA_CONFIG;
-  if (named) return stackDefinitionsFromYaml(readConfig(named, "KINDHA_CONFIG"), named);
+  if (named) return stacksFromYaml(readConfig(named, "KINDHA_CONFIG"), named);
   const [yaml, yml] = [present(CONFIG_FILE), present(CONFIG_FILE_YML)];
   if (yaml && yml) {
     throw new ValidationError("configuration", [
@@ -33,7 +32,7 @@ export function loadStackDefinitions(file?: string): StackDefinition[] {
     ]);
   }
   const found = yaml ? CONFIG_FILE : yml ? CONFIG_FILE_YML : undefined;
-  return stackDefinitionsFromYaml(found === undefined ? undefined : readConfig(found, found), found ?? "(presets)");
+  return stacksFromYaml(found === undefined ? undefined : readConfig(found, found), found ?? "(presets)");
 }
 
 /** Something stands at the path: a file, a directory or a link, even a dangling one. */
@@ -73,12 +72,10 @@ function readConfig(path: string, field: string): string {
   }
 }
 
-/** The validated topology of one stack id, as the app would synthesize it. */
-export function resolveStack(id: string, file?: string): { definition: StackDefinition; topology: Topology } {
-  const defs = loadStackDefinitions(file);
-  const definition = defs.find((d) => d.id === id);
-  if (!definition) {
-    throw new Error(`stack: ${JSON.stringify(id)} is not defined; known stacks: ${defs.map((d) => d.id).join(", ")}`);
-  }
-  return { definition, topology: planTopology(definition.availability, definition.spec, `stack "${id}"`) };
+/** One stack of the config, by id. */
+export function findStack(id: string, file?: string): ResolvedStack {
+  const stacks = loadStacks(file);
+  const stack = stacks.find((s) => s.id === id);
+  if (!stack) throw new Error(`stack: ${JSON.stringify(id)} is not defined; known stacks: ${stacks.map((s) => s.id).join(", ")}`);
+  return stack;
 }

@@ -3,13 +3,14 @@
  * (`KINDHA_PLANNED_STACK`): the roll's hook then works on the planned topology and paths, never
  * on a kindha.config.yaml edited after the plan.
  */
-import { planTopology } from "../model/plan-topology";
+import type { StackPaths } from "../model/paths";
 import type { RegistrySettings } from "../model/registry";
-import type { Availability, Topology, TopologySpec } from "../model/topology";
-import type { StackPaths } from "./paths";
+import { resolveStack, type ResolvedStack } from "../model/resolved-stack";
+import { topologySpecOf } from "../model/stack-config";
+import type { Availability, TopologySpec } from "../model/topology";
 
 /** What the plan knew of a stack: its id, availability, topology settings, host paths and registry. */
-export interface PlannedStack {
+interface PlannedStack {
   readonly id: string;
   readonly availability: Availability;
   readonly spec: TopologySpec;
@@ -19,12 +20,20 @@ export interface PlannedStack {
 }
 
 /** The JSON a provisioner's environment carries. */
-export function plannedStackJson(p: PlannedStack): string {
-  return JSON.stringify(p);
+export function plannedStackJson(s: ResolvedStack): string {
+  const { id, availability, spec, registry } = s.definition;
+  const planned: PlannedStack = {
+    id,
+    availability,
+    spec: topologySpecOf(spec),
+    paths: s.paths,
+    ...(registry !== undefined ? { registry } : {}),
+  };
+  return JSON.stringify(planned);
 }
 
-/** Reads {@link plannedStackJson}'s text back, with its topology planned again (a pure function of the same settings). */
-export function parsePlannedStack(text: string, what = "KINDHA_PLANNED_STACK"): PlannedStack & { readonly topology: Topology } {
+/** Reads {@link plannedStackJson}'s text back into the stack, resolved again (a pure function of the same settings). */
+export function parsePlannedStack(text: string, what = "KINDHA_PLANNED_STACK"): ResolvedStack {
   let p: PlannedStack;
   try {
     p = JSON.parse(text) as PlannedStack;
@@ -41,5 +50,13 @@ export function parsePlannedStack(text: string, what = "KINDHA_PLANNED_STACK"): 
   ) {
     throw new Error(`${what}: not a planned stack (id, availability, spec, paths)`);
   }
-  return { ...p, topology: planTopology(p.availability, p.spec, `stack "${p.id}"`) };
+  return resolveStack({
+    id: p.id,
+    availability: p.availability,
+    spec: p.spec,
+    kubeconfigPath: p.paths.kubeconfig,
+    backupDir: p.paths.backups,
+    dataDir: p.paths.data ?? false,
+    ...(p.registry !== undefined ? { registry: p.registry } : {}),
+  });
 }

@@ -28,7 +28,7 @@ export const DEFAULTS = {
   dockerSocket: "/var/run/docker.sock",
   /** Stacks create their Kubernetes objects (namespaces, taints, backup CronJob) after the cluster. */
   platformObjects: true,
-  /** Volumes live in a host directory per cluster (lib/io/paths.ts dataDir), kept across re-creation. */
+  /** Volumes live in a host directory per cluster (lib/model/paths.ts dataDir), kept across re-creation. */
   persistentData: true,
   /** A plan looks at the cluster first and recovers it when it does not answer (constructs/kind-cluster.ts). */
   recoverOnPlan: true,

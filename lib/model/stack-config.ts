@@ -1,29 +1,27 @@
 /**
  * Which stacks the app synthesizes: the three presets, adjusted or extended by the text of an
  * optional config file (lib/io/config-file.ts reads it), so a topology beyond the seed needs no
- * code change. The text is read strictly:
- * an unknown key at any depth is refused, and every problem of the file and of every stack comes
- * back in one {@link ValidationError} that names the file. Over 300 lines because the YAML's own
- * limits (depth, size, tags, keys that read alike) are checked here too, before any setting.
+ * code change. The text is read strictly: an unknown key at any depth is a violation, and
+ * resolved-stack.ts's stacksFromYaml reports those of the file and of every stack in one error
+ * naming the file. Over 300 lines because the YAML's own limits (depth, size, tags, keys that read
+ * alike) are checked here too, before any setting.
  */
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { preset, TOPOLOGY_OPTIONS } from "./presets";
 import { type Availability, type NodeBudget, type PortMapping, type TopologySpec, type WorkerGroup } from "./topology";
-import { planTopology } from "./plan-topology";
 import type { ScheduledBackupOptions } from "./types";
 import { cronSchedule, imageReference, wholeNumber } from "./grammar";
 import { hostPathViolations } from "./storage";
 import { isRecord } from "./util";
-import { ValidationError, type Violation } from "./validation";
-import { registryPortViolations, registryViolations, type RegistrySettings } from "./registry";
-import { capdViolations, clusterApiViolations, type CapdOptions, type ClusterApiOptions } from "./cluster-api";
+import { type Violation } from "./validation";
+import { registryViolations, type RegistrySettings } from "./registry";
+import { capdViolations, type CapdOptions, type ClusterApiOptions } from "./cluster-api";
 
-/** One stack to synthesize. */
-export interface StackDefinition {
-  /** Stack id, as `cdktf deploy <id>` takes it. */
-  readonly id: string;
-  readonly availability: Availability;
-  readonly spec: TopologySpec;
+/**
+ * The settings of a kind stack beyond its topology, declared once: a config file's entry and
+ * ClusterStack's props both take them.
+ */
+export interface ClusterSettings {
   /**
    * Create the Kubernetes objects (namespaces, taints, backup CronJob) after the cluster.
    * @default true
@@ -72,6 +70,14 @@ export interface StackDefinition {
    * @default true: port 5001, storage in "~/.kindha/registry"
    */
   readonly registry?: RegistrySettings | boolean;
+}
+
+/** One stack to synthesize. */
+export interface StackDefinition extends ClusterSettings {
+  /** Stack id, as `cdktf deploy <id>` takes it. */
+  readonly id: string;
+  readonly availability: Availability;
+  readonly spec: TopologySpec;
   /**
    * What the stack makes of its topology: a kind cluster on this machine, or the Cluster API
    * objects of it, applied to a management cluster (machines anywhere a provider reaches).
@@ -129,20 +135,20 @@ export const SPEC_KEYS = keysOf<TopologySpec>({
 const WORKER_KEYS = keysOf<WorkerGroup>({ role: true, count: true, budget: true });
 const PORT_KEYS = keysOf<PortMapping>({ hostPort: true, nodePort: true, protocol: true, listenAddress: true, role: true });
 const BUDGET_KEYS = keysOf<NodeBudget>({ cpu: true, memoryGiB: true });
+/** The kind stacks' settings beyond the topology (what a cluster-api stack may not set). */
+export const CLUSTER_SETTING_KEYS = keysOf<ClusterSettings>({
+  platformObjects: true,
+  scheduledBackups: true,
+  dataDir: true,
+  backupDir: true,
+  kubeconfigPath: true,
+  clusterApiManagement: true,
+  recoverOnPlan: true,
+  registry: true,
+}) as readonly (keyof ClusterSettings)[];
 const STACK_KEYS = [
-  ...keysOf<Omit<StackDefinition, "id" | "spec">>({
-    availability: true,
-    platformObjects: true,
-    scheduledBackups: true,
-    dataDir: true,
-    backupDir: true,
-    kubeconfigPath: true,
-    clusterApiManagement: true,
-    recoverOnPlan: true,
-    registry: true,
-    target: true,
-    clusterApi: true,
-  }),
+  ...keysOf<Omit<StackDefinition, "id" | "spec" | keyof ClusterSettings>>({ availability: true, target: true, clusterApi: true }),
+  ...CLUSTER_SETTING_KEYS,
   ...SPEC_KEYS,
 ];
 const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({
@@ -151,32 +157,40 @@ const CLUSTER_API_KEYS = keysOf<ClusterApiSettings>({
   managementKubeconfig: true,
   loadBalancerImage: true,
 });
-/** The topology settings among a stack's props. */
+/** The given ones among `keys` of `props`, in the order of `keys`. */
+const pick = (props: object, keys: readonly string[]) =>
+  Object.fromEntries(
+    keys.filter((k) => (props as Record<string, unknown>)[k] !== undefined).map((k) => [k, (props as Record<string, unknown>)[k]]),
+  );
+
+/** The topology settings among a stack's props, in one order. */
 export function topologySpecOf(props: TopologySpec): TopologySpec {
-  const given = props as Record<string, unknown>;
-  return Object.fromEntries(SPEC_KEYS.filter((k) => given[k] !== undefined).map((k) => [k, given[k]])) as TopologySpec;
+  return pick(props, SPEC_KEYS) as TopologySpec;
+}
+
+/** The definition of a stack given in code: its props split into the topology and the settings. */
+export function definitionOf(id: string, availability: Availability, props: TopologySpec & ClusterSettings): StackDefinition {
+  return { id, availability, spec: topologySpecOf(props), ...(pick(props, CLUSTER_SETTING_KEYS) as ClusterSettings) };
 }
 
 /** Bounds of a config file: size, and what its YAML may hold (resource use stays linear and small). */
 export const CONFIG_LIMITS = { bytes: 1024 * 1024, aliases: 50, depth: 16, nodes: 20_000 } as const;
 /** Stack ids name the state file (terraform.<id>.tfstate) and cdktf's output directory. */
-const STACK_ID = /^[a-z][a-z0-9-]{0,62}$/;
-const STACK_ID_RULE = "is not a valid stack id: a lowercase letter, then lowercase letters, digits and '-', at most 63 characters";
+export const STACK_ID = /^[a-z][a-z0-9-]{0,62}$/;
+export const STACK_ID_RULE = "is not a valid stack id: a lowercase letter, then lowercase letters, digits and '-', at most 63 characters";
 
 /**
- * The presets adjusted or extended by a config document's text (none: presets only), validated:
- * YAML errors (with line and column), unknown or mistyped settings, and every stack's topology
- * rules, all in one error naming `source`.
+ * The presets adjusted or extended by a config document's text (none: presets only), with what is
+ * wrong in the text: YAML errors (with line and column), unknown or mistyped settings.
+ * lib/model/resolved-stack.ts's stacksFromYaml adds every stack's topology rules.
  */
-export function stackDefinitionsFromYaml(text: string | undefined, source: string): StackDefinition[] {
+export function readStackDefinitions(text: string | undefined): { defs: StackDefinition[]; violations: Violation[] } {
   const defs = new Map<string, StackDefinition>(
     TOPOLOGY_OPTIONS.map((id) => [id, { id, availability: preset(id).availability, spec: preset(id).spec }]),
   );
-  const v: Violation[] = [];
-  if (text !== undefined) readStacks(text, defs, v);
-  v.push(...topologyViolations([...defs.values()]));
-  if (v.length > 0) throw new ValidationError(text === undefined ? "stack presets" : `config file ${source}`, v);
-  return [...defs.values()];
+  const violations: Violation[] = [];
+  if (text !== undefined) readStacks(text, defs, violations);
+  return { defs: [...defs.values()], violations };
 }
 
 function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violation[]): void {
@@ -400,37 +414,13 @@ export function scheduledBackupViolations(field: string, value: unknown): Violat
  * The violations of a stack's settings beyond its topology: the data directory, scheduled backups,
  * and combinations that would silently do nothing.
  */
-export function settingViolations(
-  s: Pick<
-    StackDefinition,
-    | "dataDir"
-    | "backupDir"
-    | "kubeconfigPath"
-    | "scheduledBackups"
-    | "platformObjects"
-    | "clusterApiManagement"
-    | "recoverOnPlan"
-    | "registry"
-    | "target"
-    | "clusterApi"
-  >,
-  prefix = "",
-): Violation[] {
+export function settingViolations(s: ClusterSettings & Pick<StackDefinition, "target" | "clusterApi">, prefix = ""): Violation[] {
   const v: Violation[] = [];
   if (s.target !== undefined && !TARGETS.includes(s.target))
     v.push({ field: `${prefix}target`, value: s.target, rule: `must be one of ${TARGETS.join(", ")}` });
   if (s.target === "cluster-api") {
     // What only a kind cluster on this machine has: a host directory, the CronJob, the objects kindha creates after the cluster.
-    for (const key of [
-      "dataDir",
-      "backupDir",
-      "kubeconfigPath",
-      "scheduledBackups",
-      "platformObjects",
-      "clusterApiManagement",
-      "recoverOnPlan",
-      "registry",
-    ] as const) {
+    for (const key of CLUSTER_SETTING_KEYS) {
       if (s[key] !== undefined)
         v.push({
           field: `${prefix}${key}`,
@@ -467,44 +457,4 @@ export function settingViolations(
       v.push({ field: `${prefix}${key}`, value: s[key], rule: "must be true or false" });
   }
   return v;
-}
-
-/**
- * Plans every stack given in code, collecting the problems of all of them into one
- * {@link ValidationError}, so the app can refuse bad input before it creates anything (cdktf's App
- * creates its output directory on construction).
- */
-export function validateDefinitions(defs: readonly StackDefinition[]): void {
-  const ids = defs.filter((d) => !STACK_ID.test(d.id)).map((d) => ({ field: `stacks.${d.id}`, value: d.id, rule: STACK_ID_RULE }));
-  const v = [...ids, ...topologyViolations(defs)];
-  if (v.length > 0) throw new ValidationError("stacks", v);
-}
-
-/** Every topology rule the stacks break, each field prefixed with `stacks.<id>.`. */
-function topologyViolations(defs: readonly StackDefinition[]): Violation[] {
-  return defs.flatMap((d) => {
-    const prefix = `stacks.${d.id}.`;
-    let topology: Violation[] = [];
-    try {
-      const t = planTopology(d.availability, d.spec, `stack "${d.id}"`);
-      if (d.target === "cluster-api" && (d.clusterApi === undefined || isRecord(d.clusterApi))) {
-        topology = clusterApiViolations(t, d.clusterApi ?? {}, `${prefix}clusterApi`);
-      }
-      if (d.target !== "cluster-api") topology = registryPortViolations(d.registry, t, `${prefix}registry`);
-    } catch (e) {
-      if (!(e instanceof ValidationError)) throw e;
-      topology = e.violations.map((x) => ({ ...x, field: `${prefix}${x.field}` }));
-    }
-    const kindOnly =
-      d.target === "cluster-api" && d.spec.ports !== undefined
-        ? [
-            {
-              field: `${prefix}ports`,
-              value: d.spec.ports,
-              rule: "applies to kind stacks only; a cluster-api stack's machines are the provider's",
-            },
-          ]
-        : [];
-    return [...topology, ...kindOnly, ...settingViolations(d, prefix)];
-  });
 }

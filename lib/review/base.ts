@@ -14,7 +14,8 @@ import { resourcesOf } from "./resources";
 
 /** Prints the base's stack topologies as JSON; run inside the base copy. */
 const LAYOUT_PROBE = `
-// The layout of the base's revision: lib/io + lib/model (planTopology in plan-topology.js), or the flat lib/ before them.
+// The layout of the base's revision: loadStacks (resolved stacks), else loadStackDefinitions and
+// planTopology (lib/io + lib/model, or the flat lib/ before them).
 const first = (...paths) => {
   for (const p of paths) {
     try { return require(p); } catch (e) { if (e.code !== "MODULE_NOT_FOUND") throw e; }
@@ -22,9 +23,10 @@ const first = (...paths) => {
   throw new Error("no stack loader in the base (looked for " + paths.join(", ") + ")");
 };
 const s = first("./dist/lib/io/config-file.js", "./dist/lib/stack-config.js");
-const t = first("./dist/lib/model/plan-topology.js", "./dist/lib/topology.js");
 const out = [];
-for (const d of s.loadStackDefinitions()) {
+if (s.loadStacks) for (const r of s.loadStacks()) out.push({ id: r.id, topology: r.topology });
+else for (const d of s.loadStackDefinitions()) {
+  const t = first("./dist/lib/model/plan-topology.js", "./dist/lib/topology.js");
   try { out.push({ id: d.id, topology: t.planTopology(d.availability, d.spec, "stack " + d.id) }); }
   catch (e) { out.push({ id: d.id, error: String((e && e.message) || e) }); }
 }

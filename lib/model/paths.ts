@@ -1,10 +1,9 @@
 /**
- * Where a deployed cluster's files live on the machine that applies it. Terraform expands `~`
- * at apply time (pathexpand), so synthesized JSON never holds a path of the synthesizing machine.
+ * Where a deployed cluster's files live on the machine that applies it, `~/` unexpanded: Terraform
+ * expands them at apply time (pathexpand), so synthesized JSON never holds a path of the
+ * synthesizing machine, and the tools with lib/io/home.ts's expandHome.
  */
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { DEFAULTS } from "../model/defaults";
+import { DEFAULTS } from "./defaults";
 
 /** Kubeconfig that `kind create cluster` writes (0600). */
 export function kubeconfigPath(clusterName: string): string {
@@ -35,12 +34,7 @@ export function resolveDataDir(given: string | false | undefined, clusterName: s
   return given ?? (DEFAULTS.persistentData ? dataDir(clusterName) : undefined);
 }
 
-/** A `~/`-path as this process (or the given home directory) sees it. */
-export function expandHome(path: string, home: string = homedir()): string {
-  return path.startsWith("~/") ? join(home, path.slice(2)) : path;
-}
-
-/** A stack's host paths, `~/` unexpanded (Terraform's pathexpand and {@link expandHome} both take them). */
+/** A stack's host paths, `~/` unexpanded. */
 export interface StackPaths {
   readonly kubeconfig: string;
   readonly backups: string;
@@ -50,15 +44,24 @@ export interface StackPaths {
   readonly logs: string;
 }
 
-/** Resolves a stack's path settings (or their defaults): what the stack is synthesized with and the tools use. */
+/**
+ * Resolves a stack's path settings (or their defaults). A cluster-api stack's kubeconfig is its
+ * management cluster's (`management`: its setting, else kindha's single stack's).
+ */
 export function stackPaths(
   s: { readonly kubeconfigPath?: string; readonly backupDir?: string; readonly dataDir?: string | false },
   clusterName: string,
+  management?: string,
 ): StackPaths {
   return {
-    kubeconfig: s.kubeconfigPath ?? kubeconfigPath(clusterName),
+    kubeconfig: management ?? s.kubeconfigPath ?? kubeconfigPath(clusterName),
     backups: s.backupDir ?? backupDir(clusterName),
     data: resolveDataDir(s.dataDir, clusterName),
     logs: logDir(clusterName),
   };
+}
+
+/** A cluster-api stack's management cluster kubeconfig: its setting, else kindha's single stack's. */
+export function managementKubeconfig(setting: string | undefined): string {
+  return setting ?? kubeconfigPath(DEFAULTS.clusterName);
 }
