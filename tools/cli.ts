@@ -9,10 +9,7 @@ import { existsSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { execFileExecutor, type Executor } from "../lib/io/exec";
 import type { ClusterAccess, ClusterOpsContext } from "../lib/ops/client";
-import { realClock, runSteps, type Clock, type StepReport } from "../lib/ops/steps";
-import { restoreSteps } from "../lib/ops/restore/restore";
-import type { RestoreContext } from "../lib/ops/restore/plan";
-import { utcStamp } from "../lib/model/util";
+import { realClock, type Clock } from "../lib/ops/steps";
 import { expandHome } from "../lib/io/home";
 import { parsePlannedStack } from "../lib/io/planned-stack";
 import type { RecoverContext } from "../lib/ops/recover/recover";
@@ -238,28 +235,4 @@ export function runMain(main: (argv: readonly string[], io: Io) => Promise<numbe
       process.exitCode = EXIT.failed;
     },
   );
-}
-
-/** Seconds each wait of a restore may take unless --wait says otherwise. */
-export const RESTORE_WAIT_S = 300;
-
-/** Restores a snapshot into the stack's cluster in this process, printing each step: what `npm run restore` runs, and migrate's restore step. */
-export async function restoreInto(
-  stack: ResolvedStack,
-  opts: { readonly snapshot: string; readonly kubeconfig?: string; readonly waitSeconds?: number; readonly dataArchive?: string },
-  deps: ToolDeps,
-  io: Io,
-): Promise<StepReport> {
-  const ctx: RestoreContext = {
-    ...clusterOpsContext(stack, opts.kubeconfig, deps, io),
-    stackId: stack.id,
-    snapshot: opts.snapshot,
-    stamp: utcStamp(new Date(deps.clock.now())),
-    waitMs: (opts.waitSeconds ?? RESTORE_WAIT_S) * 1000,
-    ips: new Map(),
-    ...(opts.dataArchive
-      ? { dataArchive: { archive: opts.dataArchive, dataDir: requireDataDir(stack, "--with-data", "to restore into") } }
-      : {}),
-  };
-  return runSteps(restoreSteps(ctx), ctx, (l) => io.out(l), ctx.clock);
 }

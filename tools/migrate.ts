@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate/migrate";
 import { runSteps } from "../lib/ops/steps";
+import { restoreInto } from "../lib/ops/restore/restore";
 import { expandHome } from "../lib/io/home";
 import { waitForVerify } from "../lib/ops/verify";
 import {
@@ -16,8 +17,8 @@ import {
   clusterAccessOf,
   EXIT,
   loadStack,
+  clusterOpsContext,
   parseToolArgs,
-  restoreInto,
   processIo,
   runMain,
   runTool,
@@ -133,7 +134,8 @@ export async function main(
         toDataDir: dataDirOf(to),
         clock: deps.clock,
         // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
-        restore: given.restore ?? ((snapshot) => restoreInto(to, { snapshot }, deps, indented(io))),
+        restore:
+          given.restore ?? ((snapshot) => restoreInto(clusterOpsContext(to, undefined, deps, indented(io)), { stackId: to.id, snapshot })),
         // Pods the restore re-created may still be settling: verify until it passes, bounded.
         verify:
           given.verify ??

@@ -5,9 +5,9 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { dataArchivePath } from "../lib/ops/data";
+import { restoreInto, RESTORE_WAIT_S } from "../lib/ops/restore/restore";
 import {
-  restoreInto,
-  RESTORE_WAIT_S,
+  clusterOpsContext,
   EXIT,
   requireDataDir,
   parseToolArgs,
@@ -69,16 +69,16 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
     if (archive && !existsSync(archive))
       throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
-    if (archive) requireDataDir(stack, "--with-data", "to restore into");
+    const dataArchive = archive ? { archive, dataDir: requireDataDir(stack, "--with-data", "to restore into") } : undefined;
     const deps = toolDeps(given);
     return underLock(stack, "restore", deps, io, async () => {
       io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
-      const report = await restoreInto(
-        stack,
-        { snapshot, kubeconfig: values.kubeconfig, waitSeconds: wait, dataArchive: archive },
-        deps,
-        io,
-      );
+      const report = await restoreInto(clusterOpsContext(stack, values.kubeconfig, deps, io), {
+        stackId: stack.id,
+        snapshot,
+        waitSeconds: wait,
+        dataArchive,
+      });
       io.out(report.ok ? `restore: done; stack ${stack.id} runs from ${snapshot}` : `restore: stopped at "${report.failed?.step}"`);
       return report.ok ? EXIT.ok : EXIT.failed;
     });

@@ -19,7 +19,9 @@ import { ROLE_LABEL } from "../../model/defaults";
 import { ClusterClient } from "../client";
 import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes, setAsideData } from "../data";
 import { barePods, parseNodes, podsWithClaims, workloadPods } from "../kube";
-import { failed, failedCommand, ok, pollUntil, type Step } from "../steps";
+import { failed, failedCommand, ok, pollUntil, runSteps, type Step, type StepReport } from "../steps";
+import type { ClusterOpsContext } from "../client";
+import { utcStamp } from "../../model/util";
 import { checkControlPlaneCount, checkControlPlanesReady, STEADY_MS, verifyStepResult, waitForSteadyVerify } from "../verify";
 
 import { ETCD_DATA_DIR, nodeMarks, restoreCommand, staleNodes, type RestoreContext } from "./plan";
@@ -408,4 +410,30 @@ export function restoreSteps(c: RestoreContext): Step<RestoreContext>[] {
     steadyVerify(e),
     removeLeftovers(e),
   ];
+}
+
+/** Seconds each wait of a restore may take unless --wait says otherwise. */
+export const RESTORE_WAIT_S = 300;
+
+/** Restores a snapshot into a cluster in this process, printing each step: what `npm run restore` runs, and migrate's restore step. */
+export function restoreInto(
+  base: ClusterOpsContext,
+  o: {
+    readonly stackId: string;
+    readonly snapshot: string;
+    readonly waitSeconds?: number;
+    /** The `--with-data` archive, and the stack's data directory (`~/` expanded) to unpack it into. */
+    readonly dataArchive?: { readonly archive: string; readonly dataDir: string };
+  },
+): Promise<StepReport> {
+  const ctx: RestoreContext = {
+    ...base,
+    stackId: o.stackId,
+    snapshot: o.snapshot,
+    stamp: utcStamp(new Date(base.clock.now())),
+    waitMs: (o.waitSeconds ?? RESTORE_WAIT_S) * 1000,
+    ips: new Map(),
+    ...(o.dataArchive ? { dataArchive: o.dataArchive } : {}),
+  };
+  return runSteps(restoreSteps(ctx), ctx, ctx.log, ctx.clock);
 }
