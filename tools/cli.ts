@@ -13,8 +13,8 @@ import { realClock, type Clock } from "../lib/ops/steps";
 import { expandHome } from "../lib/io/home";
 import { parsePlannedStack } from "../lib/io/planned-stack";
 import type { RecoverContext } from "../lib/ops/recover/recover";
-import { DEFAULTS } from "../lib/model/defaults";
 import { etcdScriptPath } from "../lib/ops/etcd-script";
+import { containerCli } from "../lib/io/container-cli";
 import { findStack } from "../lib/io/config-file";
 import type { ResolvedStack } from "../lib/model/resolved-stack";
 
@@ -194,11 +194,6 @@ export function requireDataDir(stack: ResolvedStack, option: string, purpose: st
 /** The Docker network kind puts nodes on: KIND_EXPERIMENTAL_DOCKER_NETWORK, else kind. */
 export function kindNetwork(env: NodeJS.ProcessEnv = process.env): string {
   return env.KIND_EXPERIMENTAL_DOCKER_NETWORK || "kind";
-}
-
-/** The container CLI kind used: KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker. */
-export function containerCli(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KINDHA_CONTAINER_CLI || env.KIND_EXPERIMENTAL_PROVIDER || DEFAULTS.containerCli;
 }
 
 /**

@@ -7,6 +7,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync,
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { loadStacks } from "../lib/io/config-file";
 import { expandHome } from "../lib/io/home";
+import { containerCli } from "../lib/io/container-cli";
 import { DATA_OWNER_FILE } from "../lib/model/storage";
 import { kindClusterPsArgs } from "../lib/model/topology";
 import { lastLine } from "../lib/io/exec";
@@ -15,7 +16,6 @@ import { dataDirOf } from "../lib/ops/data";
 import { parseVolumes } from "../lib/ops/kube";
 import {
   clusterAccess,
-  containerCli,
   EXIT,
   parseToolArgs,
   processIo,

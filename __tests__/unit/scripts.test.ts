@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
 import { freePortSync } from "../../test-support/net";
-import { containerCli } from "../../tools/cli";
+import { containerCli } from "../../lib/io/container-cli";
 
 const SCRIPTS = join(__dirname, "..", "..", "scripts");
 const GiB = 1073741824;
@@ -644,7 +644,7 @@ describe("etcd.sh leader and move-leader read etcdctl 3.7's tables", () => {
 });
 
 describe("container-cli.sh", () => {
-  test("chooses the container CLI exactly as the Node tools do (KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker)", () => {
+  test("chooses the container CLI (KINDHA_CONTAINER_CLI, else KIND_EXPERIMENTAL_PROVIDER, else docker), and the Node tools get the same from it", () => {
     const cases: Record<string, string>[] = [
       {},
       { KIND_EXPERIMENTAL_PROVIDER: "podman" },

@@ -34,8 +34,6 @@ export const DEFAULTS = {
   recoverOnPlan: true,
   /** Bound of each wait of a recovery (recover, the plan's hook, the restart drill), in seconds. */
   recoverWaitSeconds: 300,
-  /** What kind creates node containers with when KIND_EXPERIMENTAL_PROVIDER names none. */
-  containerCli: "docker",
   /** kind stacks use the machine's local image registry (lib/model/registry.ts). */
   registry: true,
   /** Its host port: images are named `localhost:5001/<name>`, as in kind's own recipe. */

@@ -4,9 +4,9 @@
  *
  * Every call goes through the injected {@link Executor}, so tests drive the operations with a fake.
  */
-import { DEFAULTS } from "../model/defaults";
 import { EtcdScript, type BackupRequest, type Snapshot } from "./etcd-script";
 import { healthReportOf, type HealthReport, type SnapshotStatus } from "../model/etcd";
+import { containerCli } from "../io/container-cli";
 import { lastLine, type CommandResult, type Executor } from "../io/exec";
 import type { PlannedRegistry } from "../model/registry";
 import type { Topology } from "../model/topology";
@@ -25,7 +25,7 @@ export interface ClusterAccess {
   readonly env?: NodeJS.ProcessEnv;
   /**
    * docker, podman or nerdctl: what kind created the node containers with.
-   * @default DEFAULTS.containerCli ("docker")
+   * @default - scripts/container-cli.sh's choice in `env` (lib/io/container-cli.ts)
    */
   readonly containerCli?: string;
   /**
@@ -60,7 +60,7 @@ export class ClusterClient {
   constructor(private readonly a: ClusterAccess) {}
 
   get containerCli(): string {
-    return this.a.containerCli ?? DEFAULTS.containerCli;
+    return this.a.containerCli ?? containerCli(this.a.env);
   }
 
   /** kubectl against this cluster; the process is killed after `timeoutMs`. */
