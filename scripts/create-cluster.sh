@@ -77,6 +77,11 @@ if [ -n "$data_dir" ]; then
   echo "create-cluster: volumes of $name live in $data_dir (class standard, shared by every node)" >&2
 fi
 if [ "${KINDHA_SKIP_VERIFY:-0}" != "1" ]; then
-  bash "$here/etcd.sh" health --kind --kubeconfig "$kubeconfig" --cluster "$name"
+  # Every etcd member healthy; one still catching up after its join gets a minute.
+  for attempt in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    if bash "$here/etcd.sh" health --kind --kubeconfig "$kubeconfig" --cluster "$name" --strict 2>/dev/null; then break; fi
+    [ "$attempt" -lt 12 ] || bash "$here/etcd.sh" health --kind --kubeconfig "$kubeconfig" --cluster "$name" --strict
+    sleep 5
+  done
 fi
 echo "create-cluster: $name is ready; kubeconfig $kubeconfig" >&2

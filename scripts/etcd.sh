@@ -4,7 +4,7 @@
 # machine; `kind` mode calls etcdctl inside the etcd static pod of a kind control plane.
 #
 # The script is copied into every synthesized stack and runs from a Terraform destroy-time
-# provisioner, so it depends on bash, coreutils and the etcd/kubectl/docker CLIs only (no jq).
+# provisioner, so it depends on bash, coreutils, jq and the etcd/kubectl/docker CLIs only.
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 export ETCDCTL_API=3
@@ -18,11 +18,11 @@ Usage: etcd.sh [connection options] <command> [arguments]
 Commands:
   health [--expect N] [--strict]
       Endpoint health of every member as one JSON object on stdout:
-      {"state","healthy","members","quorum","tolerated","message","endpoints":[...]}.
-      Exit 1 with "quorum lost: H of N members healthy, quorum needs Q" when a majority is down
-      (then no member can commit a read: H counts the members that still answer `endpoint status`);
-      "degraded" (some members down, quorum held) exits 0 unless --strict.
+      {"healthy","members","endpoints":[...]}. With no member healthy (no quorum: then no member
+      can commit a read), "healthy" counts the members that still answer `endpoint status`.
+      `npm run verify` judges it: healthy, degraded (quorum held) or quorum lost.
       --expect N counts members that did not answer at all as unhealthy.
+      --strict exits 1 unless every member is healthy (create's gate).
   snapshot-save <file>
       Saves a snapshot, checks it with `snapshot status`, and renames it into place (mode 0600;
       a new parent directory is created 0700). A failed save leaves no file. Prints the path.
@@ -168,13 +168,6 @@ err_file="$(mktemp)"
 # Last non-empty line of the captured stderr: the useful part of an etcdctl or kubectl failure.
 last_error() { grep -v '^[[:space:]]*$' "$err_file" 2>/dev/null | grep -v '"level":"\(info\|warn\)"' | tail -n 1 || true; }
 
-# Number of times $2 occurs in $1 (pure bash: grep -c counts lines, not matches).
-count() {
-  local s="$1" n=0
-  while [[ "$s" == *"$2"* ]]; do s="${s#*"$2"}"; n=$((n + 1)); done
-  echo "$n"
-}
-
 # shellcheck disable=SC2088 # the literal "~/" prefix is what gets expanded here
 expand_home() { case "$1" in "~/"*) echo "$HOME/${1#"~/"}" ;; *) echo "$1" ;; esac; }
 
@@ -250,68 +243,48 @@ snapshot_tool() {
   if command -v etcdutl >/dev/null 2>&1; then echo etcdutl; elif command -v etcdctl >/dev/null 2>&1; then echo etcdctl; fi
 }
 
-# Prints "state healthy members quorum tolerated message" for H healthy of N members.
-judge() {
-  local h="$1" n="$2" q t
-  q=$((n / 2 + 1))
-  t=$(((n - 1) / 2))
-  if [ "$h" -ge "$n" ]; then
-    echo "healthy|$q|$t|healthy: $n of $n members healthy, quorum $q, tolerates $t failed"
-  elif [ "$h" -ge "$q" ]; then
-    echo "degraded|$q|$t|degraded: $h of $n members healthy, quorum needs $q (held); $((h - q)) more failures tolerated"
-  else
-    echo "quorum-lost|$q|$t|quorum lost: $h of $n members healthy, quorum needs $q"
-  fi
-}
-
+# Counts of members and healthy members, as one JSON object with etcdctl's per-member results.
+# The verdict (healthy, degraded, quorum lost) is lib/model/etcd.ts's; --strict is create's gate.
 cmd_health() {
+  need_tool jq "etcd.sh reads etcdctl's JSON with it"
   require_connection
-  local raw="" rc=0 n_listed members healthy
+  local raw="" rc=0 members healthy
   if [ "$mode" = kind ]; then
     if [ -n "$endpoints" ]; then
       raw="$(pod_ctl "$endpoints" endpoint health -w json 2>"$err_file")" || rc=$?
     else
       raw="$(pod_ctl https://127.0.0.1:2379 endpoint health --cluster -w json 2>"$err_file")" || rc=$?
       # Without quorum, etcd 3.5+ cannot answer the member list --cluster needs: ask the local member.
-      if [[ "$raw" != *'"endpoint"'* ]] && [ -n "$expect" ]; then
+      if ! jq -e 'type == "array"' <<<"$raw" >/dev/null 2>&1 && [ -n "$expect" ]; then
         warn "member list failed ($(last_error)); checking the local member of etcd-$node only"
         raw="$(pod_ctl https://127.0.0.1:2379 endpoint health -w json 2>"$err_file")" || rc=$?
       fi
     fi
-    n_listed="${expect:-0}"
   else
     raw="$(local_ctl "$endpoints" endpoint health -w json 2>"$err_file")" || rc=$?
-    n_listed=$(($(count "$endpoints" ",") + 1))
+    [ -n "$expect" ] || expect=$(jq -Rn --arg e "$endpoints" '$e | split(",") | length')
   fi
-  raw="$(printf '%s' "$raw" | tr -d '\n')"
-  [[ "$raw" == "["*"]" ]] || die "health: etcdctl gave no result (exit $rc): $(last_error)"
-  members=$(count "$raw" '"endpoint":')
-  healthy=$(count "$raw" '"health":true')
+  jq -e 'type == "array"' <<<"$raw" >/dev/null 2>&1 || die "health: etcdctl gave no result (exit $rc): $(last_error)"
+  # An endpoint listed twice counts once, so a duplicated line cannot fake a majority.
+  members=$(jq '[.[].endpoint] | unique | length' <<<"$raw")
+  healthy=$(jq '[.[] | select(.health == true) | .endpoint] | unique | length' <<<"$raw")
   # Without quorum no member can commit the read `endpoint health` makes; a member that still
   # answers `endpoint status` (served locally) is up, and counts as healthy in the report.
-  if [ "$healthy" -lt $(( ${expect:-$members} / 2 + 1 )) ]; then
-    local status_raw="" up
+  if [ "$healthy" = 0 ]; then
+    local status_raw=""
     if [ "$mode" = kind ]; then status_raw="$(pod_ctl "${endpoints:-https://127.0.0.1:2379}" endpoint status -w json 2>/dev/null)" || true
     else status_raw="$(local_ctl "$endpoints" endpoint status -w json 2>/dev/null)" || true; fi
-    up=$(count "$status_raw" '"Endpoint":')
-    [ "$up" -le "$healthy" ] || healthy="$up"
+    healthy=$(jq 'if type == "array" then [.[].Endpoint] | unique | length else 0 end' <<<"$status_raw" 2>/dev/null) || healthy=0
   fi
-  [ -z "$expect" ] || [ "$expect" -le "$n_listed" ] || n_listed="$expect"
-  [ "$members" -ge "$n_listed" ] || members="$n_listed"
+  # Members that did not answer at all count as unhealthy.
+  [ -z "$expect" ] || [ "$members" -ge "$expect" ] || members="$expect"
   [ "$members" -gt 0 ] || die "health: no members answered and none were expected (use --expect N)"
-  local verdict state quorum tolerated message
-  verdict="$(judge "$healthy" "$members")"
-  IFS='|' read -r state quorum tolerated message <<<"$verdict"
-  printf '{"state":"%s","healthy":%d,"members":%d,"quorum":%d,"tolerated":%d,"message":"%s","endpoints":%s}\n' \
-    "$state" "$healthy" "$members" "$quorum" "$tolerated" "$message" "$raw"
-  case "$state" in
-    healthy) return 0 ;;
-    degraded)
-      if [ "$strict" = 1 ]; then die "$message"; fi
-      warn "$message"
-      return 0 ;;
-    *) die "$message" ;;
-  esac
+  [ "$healthy" -le "$members" ] || healthy="$members"
+  jq -cn --argjson healthy "$healthy" --argjson members "$members" --argjson endpoints "$raw" \
+    '{healthy: $healthy, members: $members, endpoints: $endpoints}'
+  if [ "$strict" = 1 ] && [ "$healthy" -lt "$members" ]; then die "$healthy of $members members healthy; --strict needs every member"; fi
+  if [ "$healthy" -lt "$members" ]; then warn "$healthy of $members members healthy"; fi
+  return 0
 }
 
 # `snapshot status -w json` of a local file, on stdout; fails unless it parses.
@@ -498,6 +471,7 @@ leader_id() {
 }
 
 cmd_leader() {
+  need_tool jq "etcd.sh prints its JSON with it"
   require_connection
   local members urls id name
   members="$(members_table)"
@@ -505,10 +479,11 @@ cmd_leader() {
   id="$(leader_id "$urls")"
   [ -n "$id" ] || die "no member reports itself leader (quorum lost?)"
   name="$(printf '%s\n' "$members" | awk -v id="$id" '$1 == id { print $2 }')"
-  printf '{"name":"%s","id":"%s"}\n' "$name" "$id"
+  jq -cn --arg name "$name" --arg id "$id" '{name: $name, id: $id}'
 }
 
 cmd_move_leader() {
+  need_tool jq "etcd.sh prints its JSON with it"
   require_connection
   [ -n "$to" ] || die "move-leader needs --to NAME (a member name)"
   local members urls target current
@@ -523,7 +498,7 @@ cmd_move_leader() {
     current="$(leader_id "$urls")"
   fi
   [ "$current" = "$target" ] || die "leadership did not move to $to (leader now $current)"
-  printf '{"name":"%s","id":"%s"}\n' "$to" "$target"
+  jq -cn --arg name "$to" --arg id "$target" '{name: $name, id: $id}'
 }
 
 case "$command" in

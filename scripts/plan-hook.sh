@@ -11,4 +11,4 @@ if [ -n "$project" ]; then
   exec npm run --silent recover -- --terraform-hook
 fi
 cat >/dev/null
-printf '{"state":"not-checked","detail":"no kindha project (package.json with a recover script) above %s"}\n' "$(printf '%s' "$PWD" | sed 's/[\\"]/\\&/g')"
+jq -cn --arg dir "$PWD" '{state: "not-checked", detail: "no kindha project (package.json with a recover script) above \($dir)"}'

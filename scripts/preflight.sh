@@ -23,6 +23,7 @@ failures=()
 
 command -v kind >/dev/null 2>&1 || failures+=("kind is not installed or not on PATH (install kind ${KINDHA_KIND_VERSION:-of the version kindha pins}: https://kind.sigs.k8s.io/docs/user/quick-start/)")
 command -v kubectl >/dev/null 2>&1 || failures+=("kubectl is not installed or not on PATH (needed to wait for and verify the cluster)")
+command -v jq >/dev/null 2>&1 || failures+=("jq is not installed or not on PATH (etcd.sh reads etcdctl's JSON with it to check etcd after create)")
 
 if ! command -v docker >/dev/null 2>&1; then
   failures+=("docker is not installed or not on PATH (kind runs every node as a docker container)")

@@ -117,6 +117,7 @@ const BASICS = [
   "paste",
   "ss",
   "seq",
+  "jq",
 ];
 
 function linkBasics(dir: string): void {

@@ -9,6 +9,7 @@
  * throughout, interrupted by Ctrl-C after a node's kubelet restart and finished by a rerun.
  * Run it before resolving an issue that touches upgrade, certificates, recovery, migrate or Cluster API.
  */
+import { parseHealthReport } from "../../lib/model/etcd";
 import { stripVTControlCharacters } from "node:util";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { LB_CONFIG_PATHS, lbBackends } from "../../lib/model/kind-lb-config";
@@ -114,7 +115,7 @@ async function expectUpgraded(tier: Tier, stack: string): Promise<void> {
     env,
   );
   expect(health.code).toBe(0);
-  expect(JSON.parse(health.stdout)).toMatchObject({
+  expect(parseHealthReport(health.stdout)).toMatchObject({
     state: "healthy",
     members: topology.controlPlanes.length,
     healthy: topology.controlPlanes.length,

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { makeStandIns, type StandIns } from "../../test-support/stand-ins";
 import { freePortSync } from "../../test-support/net";
 import { containerCli } from "../../lib/io/container-cli";
+import { parseHealthReport } from "../../lib/model/etcd";
 
 const SCRIPTS = join(__dirname, "..", "..", "scripts");
 const GiB = 1073741824;
@@ -598,6 +599,49 @@ describe("upgrade-hook.sh", () => {
     const r = hook('{"scripts":{"upgrade":"x"}}', { ...ENV, [name]: "" });
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(`upgrade-hook: ${name} is not set`);
+  });
+});
+
+describe("etcd.sh health counts; lib/model/etcd.ts judges", () => {
+  /** etcd.sh health against a stand-in etcdctl that prints `health` for endpoint health and `status` for endpoint status. */
+  function health(answers: { health: unknown[]; status?: unknown[] }, ...args: string[]) {
+    const s = makeStandIns([]);
+    writeFileSync(join(s.dir, "health.json"), JSON.stringify(answers.health));
+    writeFileSync(join(s.dir, "status.json"), JSON.stringify(answers.status ?? []));
+    writeFileSync(
+      join(s.bin, "etcdctl"),
+      '#!/usr/bin/env bash\ncase "$*" in *"endpoint health"*) cat "$FAKE_DIR/health.json"; exit 1 ;; *"endpoint status"*) cat "$FAKE_DIR/status.json" ;; *) exit 1 ;; esac\n',
+    );
+    chmodSync(join(s.bin, "etcdctl"), 0o755);
+    const eps = "http://127.0.0.1:23791,http://127.0.0.1:23792,http://127.0.0.1:23793";
+    return spawnSync("bash", [join(SCRIPTS, "etcd.sh"), "--endpoints", eps, "health", ...args], {
+      env: s.env(),
+      encoding: "utf8",
+      cwd: s.dir,
+    });
+  }
+  const ep = (n: number, up: boolean) => ({ endpoint: `http://127.0.0.1:2379${n}`, health: up, took: "1ms" });
+
+  test("an endpoint listed twice counts once, and members that did not answer count as unhealthy", () => {
+    const r = health({ health: [ep(1, true), ep(1, true)] });
+    expect(r.status).toBe(0);
+    expect(parseHealthReport(r.stdout)).toMatchObject({ healthy: 1, members: 3, state: "quorum-lost" });
+    expect(r.stderr).toContain("etcd.sh: warning: 1 of 3 members healthy");
+  });
+
+  test("with no member healthy, the members answering endpoint status count as up; --strict fails, naming the counts", () => {
+    const answers = { health: [ep(1, false), ep(2, false), ep(3, false)], status: [{ Endpoint: ep(1, false).endpoint }] };
+    expect(parseHealthReport(health(answers).stdout)).toMatchObject({ healthy: 1, members: 3, state: "quorum-lost" });
+    const strict = health(answers, "--strict");
+    expect(strict.status).toBe(1);
+    expect(strict.stderr).toContain("etcd.sh: error: 1 of 3 members healthy; --strict needs every member");
+  });
+
+  test("every member healthy passes --strict, quietly", () => {
+    const r = health({ health: [ep(1, true), ep(2, true), ep(3, true)] }, "--strict");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(parseHealthReport(r.stdout)).toMatchObject({ healthy: 3, members: 3, state: "healthy" });
   });
 });
 

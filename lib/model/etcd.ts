@@ -1,9 +1,11 @@
-import type { HealthJudgement, HealthState } from "./types";
+import { etcdQuorum, toleratedFailures } from "./topology";
+import type { HealthJudgement } from "./types";
 import { isRecord } from "./util";
 
 export type { HealthState } from "./types";
 /**
- * Parsers of etcdctl's JSON output (`-w json`) and of scripts/etcd.sh's health report.
+ * Parsers of etcdctl's JSON output (`-w json`) and of scripts/etcd.sh's health counts, and the
+ * verdict on those counts.
  *
  * etcd prints 64-bit member and cluster ids as bare JSON numbers, which JSON.parse would round;
  * they are quoted before parsing and returned as hex strings, as `etcdctl member list` shows them.
@@ -40,7 +42,7 @@ export interface SnapshotStatus {
   readonly totalSize: number;
 }
 
-/** The object `scripts/etcd.sh health` prints. */
+/** `scripts/etcd.sh health`'s counts with their verdict. */
 export interface HealthReport extends HealthJudgement {
   readonly endpoints: readonly EndpointHealth[];
 }
@@ -132,15 +134,36 @@ export function parseSnapshotStatus(text: string): SnapshotStatus {
   return out;
 }
 
-const STATES: readonly HealthState[] = ["healthy", "degraded", "quorum-lost"];
+/**
+ * Healthy when every member answers, degraded when a majority (the quorum) still does, quorum lost
+ * otherwise: the one verdict on etcd's health.
+ */
+export function judgeEtcdHealth(healthy: number, members: number): HealthJudgement {
+  const quorum = etcdQuorum(members);
+  const tolerated = toleratedFailures(members);
+  const counts = { healthy, members, quorum, tolerated };
+  if (healthy >= members)
+    return {
+      state: "healthy",
+      ...counts,
+      message: `healthy: ${members} of ${members} members healthy, quorum ${quorum}, tolerates ${tolerated} failed`,
+    };
+  if (healthy >= quorum)
+    return {
+      state: "degraded",
+      ...counts,
+      message: `degraded: ${healthy} of ${members} members healthy, quorum needs ${quorum} (held); ${healthy - quorum} more failures tolerated`,
+    };
+  return { state: "quorum-lost", ...counts, message: `quorum lost: ${healthy} of ${members} members healthy, quorum needs ${quorum}` };
+}
 
 /**
- * The report in the output of an `etcd.sh health` run: the parsed report, or the reason there is
- * none (the script stopped before judging, e.g. etcdctl could not run). The one place that reads
- * health output.
+ * The report in the output of an `etcd.sh health` run: the parsed and judged counts, or the reason
+ * there are none (the script stopped before counting, e.g. etcdctl could not run). The one place
+ * that reads health output.
  */
 export function healthReportOf(r: { readonly stdout: string }): { report: HealthReport } | { reason: string } {
-  if (!r.stdout.includes('"state"')) return { reason: "etcd.sh health printed no report" };
+  if (!r.stdout.includes('"members"')) return { reason: "etcd.sh health printed no report" };
   try {
     return { report: parseHealthReport(r.stdout) };
   } catch (e) {
@@ -148,7 +171,7 @@ export function healthReportOf(r: { readonly stdout: string }): { report: Health
   }
 }
 
-/** The JSON object `scripts/etcd.sh health` prints on stdout (its last non-empty line). */
+/** The JSON object `scripts/etcd.sh health` prints on stdout (its last non-empty line), judged. */
 export function parseHealthReport(text: string): HealthReport {
   const what = "etcd.sh health";
   const line =
@@ -158,21 +181,14 @@ export function parseHealthReport(text: string): HealthReport {
       .filter((l) => l.trim() !== "")
       .pop() ?? "";
   const data = parseBigJson(line, what);
-  if (!isRecord(data) || !STATES.includes(data.state as HealthState)) {
-    throw new EtcdOutputError(what, "expected an object with state healthy, degraded or quorum-lost", text);
-  }
+  if (!isRecord(data)) throw new EtcdOutputError(what, "expected an object with healthy, members and endpoints", text);
   const n = (k: string) => {
     const v = num(data[k]);
-    if (!Number.isInteger(v)) throw new EtcdOutputError(what, `lacks a whole number ${k}`, text);
+    if (!Number.isInteger(v) || v < 0) throw new EtcdOutputError(what, `lacks a whole number ${k}`, text);
     return v;
   };
-  return {
-    state: data.state as HealthState,
-    healthy: n("healthy"),
-    members: n("members"),
-    quorum: n("quorum"),
-    tolerated: n("tolerated"),
-    message: typeof data.message === "string" ? data.message : "",
-    endpoints: parseEndpointHealth(JSON.stringify(data.endpoints ?? [])),
-  };
+  const members = n("members");
+  const healthy = n("healthy");
+  if (members < 1 || healthy > members) throw new EtcdOutputError(what, `counts ${healthy} healthy of ${members} members`, text);
+  return { ...judgeEtcdHealth(healthy, members), endpoints: parseEndpointHealth(JSON.stringify(data.endpoints ?? [])) };
 }

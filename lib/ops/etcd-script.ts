@@ -177,7 +177,7 @@ export class EtcdScript {
   /** Health report; also returned (not thrown) when quorum is lost, since the script still prints it. */
   async health(expect?: number): Promise<{ report: HealthReport; result: CommandResult }> {
     const result = await this.run(["health", ...(expect ? ["--expect", String(expect)] : [])]);
-    if (!result.stdout.includes('"state"')) throw new EtcdCommandError("etcd.sh health", result);
+    if (!result.stdout.includes('"members"')) throw new EtcdCommandError("etcd.sh health", result);
     return { report: parseHealthReport(result.stdout), result };
   }
 

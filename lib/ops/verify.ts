@@ -186,11 +186,11 @@ export function checkNodeAddresses(
       );
 }
 
-/** etcd reports every member healthy (the script's report; it exits 1 when quorum is lost). */
+/** etcd reports every member healthy (the script's counts, judged by lib/model/etcd.ts). */
 export function checkEtcdHealth(t: Topology, health: CommandResult): CheckResult {
   const check = "etcd member health";
   const got = healthReportOf(health);
-  if (!("report" in got)) return fail(check, health.stdout.includes('"state"') ? got.reason : `command failed: ${lastLine(health)}`);
+  if (!("report" in got)) return fail(check, health.stdout.includes('"members"') ? got.reason : `command failed: ${lastLine(health)}`);
   const r = got.report;
   if (r.members !== t.etcd.members.length) {
     return fail(check, `${r.members} members answered for, topology has ${t.etcd.members.length}; ${r.message}`);
