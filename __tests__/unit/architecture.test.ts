@@ -3,7 +3,7 @@
  * no I/O; lib/io, then lib/ops and lib/review, build on it; nothing in lib/ knows cdktf; no import
  * cycle between files or folders; tools/ holds the user commands, plumbing sits in tools/dev.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
@@ -184,4 +184,13 @@ test("a file of lib/ over 300 lines (as Prettier lays it out, 140 wide) says in 
       .replace(/\n \* ?/g, " ");
   const unexplained = long.filter((f) => !/\b(Over|Just over) 300 lines\b/.test(header(f))).map((f) => relative(ROOT, f));
   expect(unexplained).toEqual([]);
+});
+
+test("__tests__/unit mirrors the folders it tests: a test sits in the folder of its subject; those of the whole project at the top", () => {
+  const unit = join(ROOT, "__tests__", "unit");
+  const tests = files(unit).filter((f) => f.endsWith(".test.ts"));
+  const astray = tests.map((f) => relative(unit, dirname(f))).filter((d) => d !== "" && !existsSync(join(ROOT, d)));
+  expect(astray).toEqual([]);
+  expect(tests.filter((f) => dirname(f) === unit).map((f) => relative(unit, f))).toEqual(["architecture.test.ts", "inputs.test.ts"]);
+  expect(tests.length).toBeGreaterThan(20);
 });
