@@ -168,9 +168,6 @@ err_file="$(mktemp)"
 # Last non-empty line of the captured stderr: the useful part of an etcdctl or kubectl failure.
 last_error() { grep -v '^[[:space:]]*$' "$err_file" 2>/dev/null | grep -v '"level":"\(info\|warn\)"' | tail -n 1 || true; }
 
-# shellcheck disable=SC2088 # the literal "~/" prefix is what gets expanded here
-expand_home() { case "$1" in "~/"*) echo "$HOME/${1#"~/"}" ;; *) echo "$1" ;; esac; }
-
 need_tool() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed or not on PATH; $2"; }
 
 # Runs a command with an upper bound when coreutils timeout exists (absent on stock macOS).
@@ -182,7 +179,6 @@ require_connection() {
   if [ "$mode" = kind ]; then
     need_tool kubectl "kind mode runs etcdctl through kubectl exec"
     [ -n "$kubeconfig" ] || die "kind mode needs --kubeconfig (or KINDHA_KUBECONFIG)"
-    kubeconfig="$(expand_home "$kubeconfig")"
     [ -f "$kubeconfig" ] || die "kubeconfig $kubeconfig does not exist"
     [ -n "$node" ] || [ -z "$cluster" ] || node="$cluster-control-plane"
     [ -n "$node" ] || die "kind mode needs --node or --cluster (the control plane whose etcd pod runs etcdctl)"
@@ -405,8 +401,6 @@ cmd_backup() {
   [ -n "$stack" ] || die "backup needs --stack (stack id)"
   [ -n "$kubeconfig" ] || die "backup needs --kubeconfig"
   [ -n "$backup_dir" ] || die "backup needs --backup-dir"
-  kubeconfig="$(expand_home "$kubeconfig")"
-  backup_dir="$(expand_home "$backup_dir")"
   node="${node:-$cluster-control-plane}"
   mode=kind
   local skip="${KINDHA_SKIP_BACKUP:-}"

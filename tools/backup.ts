@@ -8,8 +8,8 @@ import { lastLine } from "../lib/io/exec";
 import { EtcdCommandError } from "../lib/ops/etcd-script";
 import { ClusterClient } from "../lib/ops/client";
 import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
-import { expandHome } from "../lib/io/home";
 import {
+  hostPath,
   clusterAccess,
   EXIT,
   requireDataDir,
@@ -60,8 +60,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const stack = singleStack(positionals);
     const wait = waitSeconds(values.wait, 300);
     const withData = values["with-data"] === true;
-    if (withData) requireDataDir(stack, "--with-data", "to archive");
     const deps = toolDeps(given);
+    if (withData) requireDataDir(stack, "--with-data", "to archive", deps);
     // Archiving stops the volumes' users for a while: one operation on the cluster at a time.
     const work = async (): Promise<number> => {
       const k = new ClusterClient(clusterAccess(stack, values.kubeconfig, deps));
@@ -71,7 +71,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         const snapshot = await k.backup({
           cluster: stack.topology.clusterName,
           stack: stack.id,
-          backupDir: expandHome(values["backup-dir"] ?? stack.paths.backups),
+          backupDir: hostPath(values["backup-dir"] ?? stack.paths.backups, deps),
           node: stack.topology.controlPlanes[0].name,
         });
         if (snapshot.log.trim()) io.err(snapshot.log.trimEnd());

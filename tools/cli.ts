@@ -138,7 +138,7 @@ export function clusterAccessOf(
   deps: ToolDeps,
 ): ClusterAccess & { readonly containerCli: string } {
   const registry = stack.registry;
-  return { ...accessThrough(expandHome(kubeconfig ?? stack.paths.kubeconfig), deps), ...(registry ? { registry } : {}) };
+  return { ...accessThrough(hostPath(kubeconfig ?? stack.paths.kubeconfig, deps), deps), ...(registry ? { registry } : {}) };
 }
 
 /** How the tools reach the cluster of a kubeconfig (a cluster-api stack's: its management cluster). */
@@ -182,13 +182,18 @@ export function recoverContext(
  * The data directory of a stack, `~/` expanded; a usage error naming the option and what it would
  * have done (`to archive`) when the stack keeps its volumes in the nodes.
  */
-export function requireDataDir(stack: ResolvedStack, option: string, purpose: string): string {
+export function requireDataDir(stack: ResolvedStack, option: string, purpose: string, deps: Pick<ToolDeps, "env">): string {
   const dir = stack.paths.data;
   if (dir === undefined)
     throw new UsageError(
       `${option}: stack ${stack.id} keeps its volumes inside the nodes (dataDir: false); there is no data directory ${purpose}`,
     );
-  return expandHome(dir);
+  return hostPath(dir, deps);
+}
+
+/** A `~/`-path (a stack's, or an option's) as this tool's environment sees it: deps.env.HOME, else the process's home. */
+export function hostPath(path: string, deps: Pick<ToolDeps, "env">): string {
+  return expandHome(path, deps.env.HOME || undefined);
 }
 
 /** The Docker network kind puts nodes on: KIND_EXPERIMENTAL_DOCKER_NETWORK, else kind. */

@@ -10,9 +10,9 @@ import { dirname, join, resolve } from "node:path";
 import { migrateSteps, type Files, type MigrateContext } from "../lib/ops/migrate/migrate";
 import { runSteps } from "../lib/ops/steps";
 import { restoreInto } from "../lib/ops/restore/restore";
-import { expandHome } from "../lib/io/home";
 import { waitForVerify } from "../lib/ops/verify";
 import {
+  hostPath,
   clusterAccess,
   clusterAccessOf,
   EXIT,
@@ -83,9 +83,8 @@ function checkedProjectDir(given: string): string {
   return dir;
 }
 
-const dataDirOf = (s: ReturnType<typeof loadStack>) => {
-  return s.paths.data === undefined ? undefined : expandHome(s.paths.data);
-};
+const dataDirOf = (s: ReturnType<typeof loadStack>, deps: ToolDeps) =>
+  s.paths.data === undefined ? undefined : hostPath(s.paths.data, deps);
 
 /** How long migrate's last step waits for verify to pass. */
 const VERIFY_WAIT_MS = 5 * 60_000;
@@ -123,15 +122,15 @@ export async function main(
       const ctx: MigrateContext = {
         from: { id: from.id, topology: from.topology, access: clusterAccessOf(from, undefined, deps) },
         to: { id: to.id, topology: to.topology, access: clusterAccessOf(to, undefined, deps) },
-        backupDir: expandHome(values["backup-dir"] ?? from.paths.backups),
+        backupDir: hostPath(values["backup-dir"] ?? from.paths.backups, deps),
         exec: deps.exec,
         files: given.files ?? realFiles,
         cwd: projectDir ?? given.cwd ?? projectRoot(),
         env: { ...deps.env, TERRAFORM_BINARY_NAME: deps.env.TERRAFORM_BINARY_NAME || "tofu" },
         stamp: utcStamp(new Date(deps.clock.now())),
         cdktfFlags: values["skip-provider-lock"] ? ["--skip-provider-lock"] : [],
-        fromDataDir: dataDirOf(from),
-        toDataDir: dataDirOf(to),
+        fromDataDir: dataDirOf(from, deps),
+        toDataDir: dataDirOf(to, deps),
         clock: deps.clock,
         // The target's steps and checks run here, indented under migrate's own; its kubeconfig exists once deployed.
         restore:

@@ -7,9 +7,9 @@ import { dirname, join } from "node:path";
 import { clusterCondition, recoverSteps } from "../lib/ops/recover/recover";
 import { DEFAULTS } from "../lib/model/defaults";
 import { runSteps } from "../lib/ops/steps";
-import { expandHome } from "../lib/io/home";
 import { isRecord } from "../lib/model/util";
 import {
+  hostPath,
   EXIT,
   loadStack,
   parseToolArgs,
@@ -90,7 +90,7 @@ export async function terraformHook(input: string, io: Io, given: Partial<ToolDe
   };
   const stack = loadStack(query.stack);
   if (!deps.exists(query.kubeconfig)) return answer("absent", `no kubeconfig at ${query.kubeconfig}`);
-  const log = join(expandHome(stack.paths.logs, deps.env.HOME), "recover.log");
+  const log = join(hostPath(stack.paths.logs, deps), "recover.log");
   // Line by line, so `tail -f` shows a recovery while the plan waits for it.
   const say = (line: string) => {
     mkdirSync(dirname(log), { recursive: true, mode: 0o700 });

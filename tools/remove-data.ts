@@ -6,7 +6,6 @@ import type { ResolvedStack } from "../lib/model/resolved-stack";
 import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { loadStacks } from "../lib/io/config-file";
-import { expandHome } from "../lib/io/home";
 import { containerCli } from "../lib/io/container-cli";
 import { DATA_OWNER_FILE } from "../lib/model/storage";
 import { kindClusterPsArgs } from "../lib/model/topology";
@@ -15,6 +14,7 @@ import { ClusterClient } from "../lib/ops/client";
 import { dataDirOf } from "../lib/ops/data";
 import { parseVolumes } from "../lib/ops/kube";
 import {
+  hostPath,
   clusterAccess,
   EXIT,
   parseToolArgs,
@@ -57,12 +57,12 @@ const within = (inner: string, outer: string) => {
  * Another cluster's data directory that `dir` lies in or holds, by the stacks of the config and by
  * the owner files of `dir`'s parents: `<path> (cluster <name>)`, or undefined.
  */
-function otherClusterData(dir: string, cluster: string, home: string | undefined): string | undefined {
+function otherClusterData(dir: string, cluster: string, deps: ToolDeps): string | undefined {
   for (const stack of loadStacks()) {
     const name = stack.topology.clusterName;
     const theirs = stack.paths.data;
     if (name === cluster || stack.definition.target === "cluster-api" || theirs === undefined) continue;
-    const path = expandHome(theirs, home);
+    const path = hostPath(theirs, deps);
     if (within(path, dir) || within(dir, path)) return `${path}, the data directory of cluster ${name} (stack ${stack.id})`;
   }
   for (let up = dirname(resolve(dir)); up !== dirname(up); up = dirname(up)) {
@@ -97,7 +97,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const configured = stack.paths.data;
     if (configured === undefined)
       throw new UsageError(`stack ${stack.id} has no data directory (dataDir: false): its volumes lived inside the nodes`);
-    const dir = expandHome(configured, deps.env.HOME || undefined);
+    const dir = hostPath(configured, deps);
     if (!existsSync(dir)) {
       io.out(`remove-data: ${dir} does not exist; nothing to delete`);
       return EXIT.ok;
@@ -106,10 +106,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (lstatSync(dir).isSymbolicLink())
       throw new Error(`${dir} is a symbolic link (to ${realpathSync(dir)}); not touching it: set dataDir to the directory itself`);
     if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory; not touching it`);
-    const backups = expandHome(stack.paths.backups, deps.env.HOME || undefined);
+    const backups = hostPath(stack.paths.backups, deps);
     if (within(backups, dir) || within(dir, backups))
       throw new Error(`${dir} overlaps the backup directory ${backups}; deleting it would delete snapshots: not touching it`);
-    const other = otherClusterData(dir, name, deps.env.HOME || undefined);
+    const other = otherClusterData(dir, name, deps);
     if (other) throw new Error(`${dir} overlaps ${other}; deleting it would delete another cluster's volumes: not touching it`);
     // The create script marks the directories it makes; any other directory is not kindha's to delete.
     if (!existsSync(join(dir, DATA_OWNER_FILE)))

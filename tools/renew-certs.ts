@@ -9,8 +9,8 @@ import { renewSteps, type RenewContext } from "../lib/ops/renew-certs/renew-cert
 import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
 import { controlPlaneRollOrder } from "../lib/model/topology";
 import { runSteps } from "../lib/ops/steps";
-import { expandHome } from "../lib/io/home";
 import {
+  hostPath,
   clusterOpsContext,
   EXIT,
   parseToolArgs,
@@ -69,7 +69,7 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
         ...clusterOpsContext(stack, values.kubeconfig, deps, io),
         stackId: stack.id,
         waitMs: wait * 1000,
-        backupDir: expandHome(stack.paths.backups, deps.env.HOME),
+        backupDir: hostPath(stack.paths.backups, deps),
         lbSettleMs: LB_SETTLE_MS,
         ...(pending ? { resuming: pending.node } : {}),
         progress: (node, out) =>

@@ -69,8 +69,8 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const archive = values["with-data"] ? dataArchivePath(snapshot) : undefined;
     if (archive && !existsSync(archive))
       throw new UsageError(`--with-data: ${archive} does not exist (npm run backup -- <stack> --with-data writes it beside the snapshot)`);
-    const dataArchive = archive ? { archive, dataDir: requireDataDir(stack, "--with-data", "to restore into") } : undefined;
     const deps = toolDeps(given);
+    const dataArchive = archive ? { archive, dataDir: requireDataDir(stack, "--with-data", "to restore into", deps) } : undefined;
     return underLock(stack, "restore", deps, io, async () => {
       io.out(`restore: ${snapshot} into stack ${stack.id} (${stack.topology.controlPlanes.length} control plane(s))`);
       const report = await restoreInto(clusterOpsContext(stack, values.kubeconfig, deps, io), {

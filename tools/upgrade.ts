@@ -23,10 +23,10 @@ import {
   type KubeVersion,
   type UpgradeFacts,
 } from "../lib/ops/upgrade/plan";
-import { expandHome } from "../lib/io/home";
 import { utcStamp } from "../lib/model/util";
 import { join } from "node:path";
 import {
+  hostPath,
   clusterOpsContext,
   EXIT,
   parseToolArgs,
@@ -149,13 +149,10 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
           workDir,
           platform: PLATFORM,
           waitMs: wait * 1000,
-          backupDir: expandHome(stack.paths.backups, deps.env.HOME),
+          backupDir: hostPath(stack.paths.backups, deps),
           lbSettleMs: LB_SETTLE_MS,
           keepKubeadmLog: (node, output) =>
-            writePrivateFile(
-              join(expandHome(stack.paths.logs, deps.env.HOME), `kubeadm-${node}-${utcStamp(new Date(deps.clock.now()))}.log`),
-              output,
-            ),
+            writePrivateFile(join(hostPath(stack.paths.logs, deps), `kubeadm-${node}-${utcStamp(new Date(deps.clock.now()))}.log`), output),
           progress: (node, stage) =>
             recordProgress(
               t.clusterName,

@@ -5,8 +5,8 @@
 import type { ResolvedStack } from "../lib/model/resolved-stack";
 import { renderChecks, verifyOnce, type CheckResult } from "../lib/ops/verify";
 import { verifyClusterApiOnce } from "../lib/ops/verify-cluster-api";
-import { expandHome } from "../lib/io/home";
 import {
+  hostPath,
   accessThrough,
   clusterAccess,
   EXIT,
@@ -102,7 +102,7 @@ async function clusterApi(
   if (workloadServer !== undefined && !/^https:\/\/[A-Za-z0-9.:[\]-]+$/.test(workloadServer))
     throw new UsageError("--workload-server must be https://host:port");
   const settings = stack.definition.clusterApi ?? {};
-  const management = expandHome(kubeconfig ?? stack.paths.kubeconfig, deps.env.HOME);
+  const management = hostPath(kubeconfig ?? stack.paths.kubeconfig, deps);
   requireCluster(stack.id, management, deps);
   const t = stack.topology;
   io.out(
