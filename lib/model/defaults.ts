@@ -13,6 +13,9 @@ export const NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977b
 /** The API server's default --service-node-port-range: where a NodePort (and a `ports` mapping's target) lies. */
 export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
 
+/** The machine's kindha directory: backups, data, logs and locks of the clusters, the registry's storage (lib/model/paths.ts). */
+export const KINDHA_DIR = "~/.kindha";
+
 export const DEFAULTS = {
   clusterName: "data-platform-local",
   apiServerAddress: "127.0.0.1",
@@ -39,7 +42,7 @@ export const DEFAULTS = {
   /** Its host port: images are named `localhost:5001/<name>`, as in kind's own recipe. */
   registryPort: 5001,
   /** Host directory of its storage, shared by every cluster and kept when they go. */
-  registryDir: "~/.kindha/registry",
+  registryDir: `${KINDHA_DIR}/registry`,
   /** How long `kind create cluster --wait` waits for the control plane. */
   waitTimeout: "5m",
   haControlPlanes: 3,

@@ -3,7 +3,7 @@
  * expands them at apply time (pathexpand), so synthesized JSON never holds a path of the
  * synthesizing machine, and the tools with lib/io/home.ts's expandHome.
  */
-import { DEFAULTS } from "./defaults";
+import { DEFAULTS, KINDHA_DIR } from "./defaults";
 
 /** Kubeconfig that `kind create cluster` writes (0600). */
 export function kubeconfigPath(clusterName: string): string {
@@ -12,12 +12,12 @@ export function kubeconfigPath(clusterName: string): string {
 
 /** Directory of etcd snapshots of a cluster (0700; snapshots 0600). */
 export function backupDir(clusterName: string): string {
-  return `~/.kindha/backups/${clusterName}`;
+  return `${KINDHA_DIR}/backups/${clusterName}`;
 }
 
 /** Directory of a cluster's logs (0700): the plan's recoveries, kubeadm's runs during a roll. */
 export function logDir(clusterName: string): string {
-  return `~/.kindha/logs/${clusterName}`;
+  return `${KINDHA_DIR}/logs/${clusterName}`;
 }
 
 /**
@@ -25,7 +25,7 @@ export function logDir(clusterName: string): string {
  * cluster is deleted.
  */
 export function dataDir(clusterName: string): string {
-  return `~/.kindha/data/${clusterName}`;
+  return `${KINDHA_DIR}/data/${clusterName}`;
 }
 
 /** The data directory a stack's `dataDir` setting resolves to; undefined when volumes stay in the nodes. */
@@ -65,3 +65,6 @@ export function stackPaths(
 export function managementKubeconfig(setting: string | undefined): string {
   return setting ?? kubeconfigPath(DEFAULTS.clusterName);
 }
+
+/** Where the locks and the rolls' progress records live (lib/ops/lock.ts). */
+export const LOCK_DIR = `${KINDHA_DIR}/locks`;

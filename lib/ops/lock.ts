@@ -5,10 +5,11 @@
  * a bound; a lock whose process is gone is taken over with a line saying so. What a holder runs
  * (migrate's cdktf deploy and its plan's hook) inherits it through KINDHA_LOCK.
  */
+import { expandHome } from "../io/home";
+import { LOCK_DIR } from "../model/paths";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { homedir } from "node:os";
 import { isRecord } from "../model/util";
 import type { Clock } from "./steps";
 
@@ -33,9 +34,9 @@ export interface LockDeps {
 /** How long a second holder waits by default: KINDHA_LOCK_WAIT (seconds) changes it. */
 export const LOCK_WAIT_SECONDS = 600;
 
-/** Where the locks and the rolls' progress records live: KINDHA_LOCK_DIR, else ~/.kindha/locks. */
+/** Where the locks and the rolls' progress records live: KINDHA_LOCK_DIR, else LOCK_DIR. */
 export function lockDir(env: NodeJS.ProcessEnv): string {
-  return env.KINDHA_LOCK_DIR || join(env.HOME || homedir(), ".kindha", "locks");
+  return env.KINDHA_LOCK_DIR || expandHome(LOCK_DIR, env.HOME || undefined);
 }
 
 /** `<lockDir>/<cluster>.lock`. */
