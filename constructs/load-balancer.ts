@@ -20,12 +20,6 @@ export interface LoadBalancerProps {
   readonly endpoint: ApiEndpoint;
   /** API servers behind it, one per control plane. */
   readonly backends: readonly ControlPlaneNode[];
-  /**
-   * Also render an HAProxy config (`haproxy.cfg` beside the stack) for a production-style external
-   * load balancer.
-   * @default - none: kind's built-in load balancer only
-   */
-  readonly external?: ExternalHaproxyProps;
 }
 
 /**
@@ -45,8 +39,7 @@ export class LoadBalancer extends Construct {
   public readonly backends: readonly string[];
   /** Container kind creates for it. */
   public readonly containerName: string;
-  /** The external HAProxy config file, when asked for. */
-  public readonly haproxyConfig?: File;
+  private external?: File;
 
   constructor(scope: Construct, id: string, props: LoadBalancerProps) {
     super(scope, id);
@@ -58,22 +51,34 @@ export class LoadBalancer extends Construct {
     this.port = props.endpoint.port;
     this.backends = props.backends.map((b) => b.nodeName);
     this.containerName = kindLoadBalancerName(props.clusterName);
+  }
 
-    if (props.external) {
-      const { backendAddress, ...haproxy } = props.external;
-      this.haproxyConfig = new File(this, "HaproxyConfig", {
-        filename: "${path.module}/haproxy.cfg",
-        content: renderHaproxyConfig({
-          bindAddress: this.address,
-          bindPort: this.port,
-          ...haproxy,
-          backends: controlPlaneBackends(
-            this.backends.map((name) => ({ name })),
-            backendAddress && ((node) => backendAddress(node.name)),
-          ),
-        }),
-        filePermission: "0644",
-      });
-    }
+  /**
+   * Renders an HAProxy config for a production-style external load balancer in front of these API
+   * servers, written with the local provider to `haproxy.cfg` beside the stack: one backend per
+   * control plane, bound at this load balancer's address and port unless `props` says otherwise.
+   */
+  public addExternalHaproxy(props: ExternalHaproxyProps = {}): File {
+    if (this.external) throw new Error(`LoadBalancer ${this.node.path}: it has an external HAProxy config already`);
+    const { backendAddress, ...haproxy } = props;
+    this.external = new File(this, "HaproxyConfig", {
+      filename: "${path.module}/haproxy.cfg",
+      content: renderHaproxyConfig({
+        bindAddress: this.address,
+        bindPort: this.port,
+        ...haproxy,
+        backends: controlPlaneBackends(
+          this.backends.map((name) => ({ name })),
+          backendAddress && ((node) => backendAddress(node.name)),
+        ),
+      }),
+      filePermission: "0644",
+    });
+    return this.external;
+  }
+
+  /** The external HAProxy config file, once {@link addExternalHaproxy} made it. */
+  public get haproxyConfig(): File | undefined {
+    return this.external;
   }
 }

@@ -7,7 +7,7 @@ import type { Construct } from "constructs";
 import { ControlPlaneNode } from "../constructs/control-plane-node";
 import { EtcdCluster, NODE_BACKUP_DIR } from "../constructs/etcd-cluster";
 import { KindCluster } from "../constructs/kind-cluster";
-import { LoadBalancer, type ExternalHaproxyProps } from "../constructs/load-balancer";
+import { LoadBalancer } from "../constructs/load-balancer";
 import { LocalRegistry } from "../constructs/local-registry";
 import { PlatformObjects } from "../constructs/platform-objects";
 import { RollingUpgrade } from "../constructs/rolling-upgrade";
@@ -16,28 +16,13 @@ import { DEFAULTS } from "../lib/model/defaults";
 import { kindConfig } from "../lib/model/kind-config";
 import { plannedStackJson } from "../lib/io/planned-stack";
 import { NODE_DATA_DIR } from "../lib/model/storage";
-import { ValidationError } from "../lib/model/validation";
 import { scriptsDir } from "../lib/io/project";
 import { definitionOf, type ClusterSettings } from "../lib/model/stack-config";
 import { resolveStack, type ResolvedStack } from "../lib/model/resolved-stack";
 import { type Availability, type Topology, type TopologySpec } from "../lib/model/topology";
 
-/**
- * A cluster stack's props: its topology (TopologySpec), its settings (ClusterSettings, as a config
- * file gives them) and what only code can set.
- */
-export interface ClusterStackProps extends TopologySpec, ClusterSettings {
-  /**
-   * How long `kind create cluster` waits for the control plane.
-   * @default "5m"
-   */
-  readonly waitTimeout?: string;
-  /**
-   * Render an HAProxy config for an external load balancer in front of the API servers (HA only).
-   * @default - none: kind's built-in load balancer only
-   */
-  readonly externalLoadBalancer?: ExternalHaproxyProps;
-}
+/** A cluster stack's props: its topology and its settings, as a config file gives them. */
+export type ClusterStackProps = TopologySpec & ClusterSettings;
 
 /**
  * A kind cluster of a given availability: nodes, etcd, load balancer, lifecycle, platform objects
@@ -65,27 +50,6 @@ export abstract class ClusterStack extends TerraformStack {
       throw new Error(
         `stack "${id}" is ${def.target === "cluster-api" ? "a cluster-api" : `an availability ${def.availability}`} stack; this class builds kind stacks of availability ${availability}`,
       );
-    const settings = [
-      ...(props.waitTimeout === undefined || /^[1-9][0-9]{0,4}(s|m|h)$/.test(props.waitTimeout)
-        ? []
-        : [
-            {
-              field: "waitTimeout",
-              value: props.waitTimeout,
-              rule: 'must be a duration kind takes, a whole number of s, m or h (e.g. "5m")',
-            },
-          ]),
-      ...(props.externalLoadBalancer !== undefined && !topology.api.loadBalanced
-        ? [
-            {
-              field: "externalLoadBalancer",
-              value: props.externalLoadBalancer,
-              rule: "needs several control planes: a single API server has no load balancer",
-            },
-          ]
-        : []),
-    ];
-    if (settings.length > 0) throw new ValidationError(`settings for stack "${id}"`, settings);
     super(scope, id);
     this.topology = topology;
     const clusterName = topology.clusterName;
@@ -133,7 +97,6 @@ export abstract class ClusterStack extends TerraformStack {
         clusterName,
         endpoint: topology.api,
         backends: this.controlPlanes,
-        external: props.externalLoadBalancer,
       });
     }
 
@@ -148,7 +111,7 @@ export abstract class ClusterStack extends TerraformStack {
       budget: topology.totals,
       scriptsDir: scripts.path,
       kubeconfigPath: paths.kubeconfig,
-      waitTimeout: props.waitTimeout,
+      waitTimeout: def.waitTimeout,
       stackId: id,
       backupDir: backups,
       allowCgroupV1: topology.allowCgroupV1,

@@ -64,6 +64,11 @@ export interface ClusterSettings {
    */
   readonly recoverOnPlan?: boolean;
   /**
+   * How long `kind create cluster` waits for the control plane: a whole number of s, m or h.
+   * @default "5m"
+   */
+  readonly waitTimeout?: string;
+  /**
    * The machine's local image registry (one container shared by every kindha cluster, its storage
    * in a host directory): push to `localhost:<port>/<name>` and every node pulls it from there.
    * `false`: the stack's nodes get no entry for it and the cluster no `local-registry-hosting`.
@@ -145,6 +150,7 @@ export const CLUSTER_SETTING_KEYS = keysOf<ClusterSettings>({
   clusterApiManagement: true,
   recoverOnPlan: true,
   registry: true,
+  waitTimeout: true,
 }) as readonly (keyof ClusterSettings)[];
 const STACK_KEYS = [
   ...keysOf<Omit<StackDefinition, "id" | "spec" | keyof ClusterSettings>>({ availability: true, target: true, clusterApi: true }),
@@ -291,21 +297,8 @@ function readStacks(text: string, defs: Map<string, StackDefinition>, v: Violati
     }
     const spec: Record<string, unknown> = { ...(base?.spec ?? {}) };
     for (const key of SPEC_KEYS) if (key in entry) spec[key] = entry[key];
-    defs.set(id, {
-      id,
-      availability,
-      spec: spec as TopologySpec,
-      ...(entry.platformObjects !== undefined ? { platformObjects: entry.platformObjects as boolean } : {}),
-      ...(entry.dataDir !== undefined ? { dataDir: entry.dataDir as string | false } : {}),
-      ...(entry.backupDir !== undefined ? { backupDir: entry.backupDir as string } : {}),
-      ...(entry.kubeconfigPath !== undefined ? { kubeconfigPath: entry.kubeconfigPath as string } : {}),
-      ...(entry.scheduledBackups !== undefined ? { scheduledBackups: entry.scheduledBackups as ScheduledBackupOptions | false } : {}),
-      ...(entry.clusterApiManagement !== undefined ? { clusterApiManagement: entry.clusterApiManagement as boolean } : {}),
-      ...(entry.recoverOnPlan !== undefined ? { recoverOnPlan: entry.recoverOnPlan as boolean } : {}),
-      ...(entry.registry !== undefined ? { registry: entry.registry as RegistrySettings | boolean } : {}),
-      ...(entry.target !== undefined ? { target: entry.target as Target } : {}),
-      ...(entry.clusterApi !== undefined ? { clusterApi: entry.clusterApi as ClusterApiSettings } : {}),
-    });
+    // Their types are checked by settingViolations, as for stacks given in code.
+    defs.set(id, { id, availability, spec: spec as TopologySpec, ...pick(entry, [...CLUSTER_SETTING_KEYS, "target", "clusterApi"]) });
   }
 }
 
@@ -452,6 +445,12 @@ export function settingViolations(s: ClusterSettings & Pick<StackDefinition, "ta
       rule: "needs platformObjects: the backup CronJob is a platform object; set scheduledBackups: false, or platformObjects: true",
     });
   }
+  if (s.waitTimeout !== undefined && (typeof s.waitTimeout !== "string" || !/^[1-9][0-9]{0,4}(s|m|h)$/.test(s.waitTimeout)))
+    v.push({
+      field: `${prefix}waitTimeout`,
+      value: s.waitTimeout,
+      rule: 'must be a duration kind takes, a whole number of s, m or h (e.g. "5m")',
+    });
   for (const key of ["platformObjects", "clusterApiManagement", "recoverOnPlan"] as const) {
     if (s[key] !== undefined && typeof s[key] !== "boolean")
       v.push({ field: `${prefix}${key}`, value: s[key], rule: "must be true or false" });

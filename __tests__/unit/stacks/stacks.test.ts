@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Testing } from "cdktf";
 import * as planTopologyModule from "../../../lib/model/plan-topology";
 import { loadStacks } from "../../../lib/io/config-file";
-import { resolveStack } from "../../../lib/model/resolved-stack";
+import { resolveStack, stacksFromYaml } from "../../../lib/model/resolved-stack";
 import { buildApp } from "../../../main";
 import { ClusterStack } from "../../../stacks/cluster-stack";
 import { HaStack } from "../../../stacks/ha-stack";
@@ -356,6 +356,15 @@ describe("stack validation", () => {
     }
   });
 
+  test("a config file's waitTimeout is how long kind's create waits", () => {
+    const [stack] = stacksFromYaml("stacks:\n  single:\n    waitTimeout: 12m\n", "test").filter((s) => s.id === "single");
+    const json = JSON.parse(Testing.synth(new SingleStack(Testing.app({ outdir: scratchDir() }), stack)));
+    const creates = Object.values(resources(json, "null_resource"))
+      .flatMap((r) => r.provisioner ?? [])
+      .filter((p) => /create-cluster\.sh/.test(p["local-exec"]?.command ?? ""));
+    expect(creates.map((p) => p["local-exec"].environment.KINDHA_WAIT)).toEqual(["12m"]);
+  });
+
   test("fails when a resolved stack of the other availability or target is given to a stack class", () => {
     const [single, ha] = loadStacks(join(__dirname, "does-not-exist.yaml"));
     const app = Testing.app({ outdir: scratchDir() });
@@ -602,21 +611,23 @@ describe("settings given in code are data too", () => {
     ],
     [{ backupDir: "/srv/${path.cwd}" }, 'backupDir: "/srv/${path.cwd}" must be an absolute or ~/ path'],
     [{ waitTimeout: "5m; rm -rf /" }, 'waitTimeout: "5m; rm -rf /" must be a duration kind takes'],
-    [{ externalLoadBalancer: {} }, "externalLoadBalancer: {} needs several control planes"],
   ])("fails on %j, before anything is written", (props, message) => {
     expect(() => synthStack("s", "single", props)).toThrow(message);
   });
 
   test("an external load balancer's stats socket path cannot carry an expression", () => {
-    expect(() => synthPreset("ha-option-b", { externalLoadBalancer: { statsSocket: { path: '/run/${file("/etc/passwd")}' } } })).toThrow(
-      "statsSocket.path",
-    );
+    const lb = new HaStack(Testing.app({ outdir: scratchDir() }), "ha").loadBalancer!;
+    expect(() => lb.addExternalHaproxy({ statsSocket: { path: '/run/${file("/etc/passwd")}' } })).toThrow("statsSocket.path");
   });
 });
 
 describe("external load balancer", () => {
   test("renders an HAProxy config with one backend per control plane, written beside the stack", () => {
-    const { json } = synthPreset("ha-option-a", { externalLoadBalancer: {} });
+    const stack = new HaStack(Testing.app({ outdir: scratchDir() }), "ha-option-a", preset("ha-option-a").spec);
+    const added = stack.loadBalancer!.addExternalHaproxy();
+    expect(stack.loadBalancer!.haproxyConfig).toBe(added);
+    expect(() => stack.loadBalancer!.addExternalHaproxy()).toThrow("it has an external HAProxy config already");
+    const json = JSON.parse(Testing.synth(stack));
     const file = Object.values(resources(json, "local_file")).find((f) => f.filename.endsWith("haproxy.cfg"));
     expect(file.filename).toBe("${path.module}/haproxy.cfg");
     const servers = file.content.split("\n").filter((l: string) => /^\s*server /.test(l));

@@ -221,6 +221,17 @@ stacks:
     expect(findStack("single", off).definition.recoverOnPlan).toBe(false);
   });
 
+  test("waitTimeout: a whole number of s, m or h, for kind stacks only; kind's create waits that long", () => {
+    const ok = configFile("stacks:\n  single:\n    waitTimeout: 10m\n");
+    expect(findStack("single", ok).definition.waitTimeout).toBe("10m");
+    for (const value of ['"5 minutes"', "300", '"0m"', '"5m; rm -rf /"']) {
+      const file = configFile(`stacks:\n  single:\n    waitTimeout: ${value}\n`);
+      expect(loadError(file)).toContain(`stacks.single.waitTimeout: ${value} must be a duration kind takes`);
+    }
+    const capi = configFile("stacks:\n  prod:\n    availability: ha\n    target: cluster-api\n    waitTimeout: 5m\n");
+    expect(loadError(capi)).toContain('stacks.prod.waitTimeout: "5m" applies to kind stacks only');
+  });
+
   test("registry: true, false or { port, dir }, for kind stacks only; its port neither the API's nor a mapping's", () => {
     const ok = configFile(`
 stacks:
