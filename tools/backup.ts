@@ -3,11 +3,8 @@
  * directory, through scripts/etcd.sh backup (the same command the destroy-time provisioner runs),
  * and with --with-data a consistent archive of the cluster's volumes beside it.
  */
-import { chmodSync } from "node:fs";
-import { lastLine } from "../lib/io/exec";
-import { EtcdCommandError } from "../lib/ops/etcd-script";
+import { backup } from "../lib/ops/backup/backup";
 import { ClusterClient } from "../lib/ops/client";
-import { archiveVolumes, dataArchivePath, quiesce, resume } from "../lib/ops/data";
 import {
   hostPath,
   clusterAccess,
@@ -62,58 +59,22 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     const withData = values["with-data"] === true;
     const deps = toolDeps(given);
     if (withData) requireDataDir(stack, "--with-data", "to archive", deps);
-    // Archiving stops the volumes' users for a while: one operation on the cluster at a time.
     const work = async (): Promise<number> => {
-      const k = new ClusterClient(clusterAccess(stack, values.kubeconfig, deps));
-      // The client clears KINDHA_SKIP_BACKUP (the destroy hook's alone): no exit 0 without a snapshot.
-      let path: string;
-      try {
-        const snapshot = await k.backup({
-          cluster: stack.topology.clusterName,
-          stack: stack.id,
-          backupDir: hostPath(values["backup-dir"] ?? stack.paths.backups, deps),
-          node: stack.topology.controlPlanes[0].name,
-        });
-        if (snapshot.log.trim()) io.err(snapshot.log.trimEnd());
-        path = snapshot.path;
-      } catch (e) {
-        if (!(e instanceof EtcdCommandError)) throw e;
-        const r = e.result;
-        if (r.stderr.trim()) io.err(r.stderr.trimEnd());
-        io.err(
-          r.code !== 0
-            ? `backup: FAILED (exit ${r.code})${r.stderr.trim() ? "" : `: ${lastLine(r)}`}`
-            : "backup: FAILED: etcd.sh wrote no snapshot",
-        );
-        return EXIT.failed;
-      }
-      io.out(path);
-      if (!withData) return EXIT.ok;
-
-      const archive = dataArchivePath(path);
-      const log = (l: string) => io.err(l.trim());
-      const q = await quiesce(k, { clock: deps.clock, waitMs: wait * 1000, log });
-      for (const p of q.running)
-        io.err(
-          `backup: warning: ${p.namespace}/${p.name} (${p.owner || "bare pod"}) mounts a claim and kept running; its volume is archived live`,
-        );
-      let archived: Error | undefined;
-      try {
-        await archiveVolumes(k, stack.topology.controlPlanes[0].name, archive);
-        chmodSync(archive, 0o600);
-      } catch (e) {
-        archived = e as Error;
-      }
-      const back = await resume(k, q.scaled);
-      if (back.length > 0) io.err(`backup: scaling back failed; run by hand: ${back.join("; ")}`);
-      else if (q.scaled.length > 0) io.err(`backup: ${q.scaled.length} workload(s) scaled back to their replica counts`);
-      if (archived) {
-        io.err(`backup: FAILED to archive the volumes: ${archived.message} (the snapshot ${path} is written)`);
-        return EXIT.failed;
-      }
-      io.out(archive);
-      return back.length > 0 ? EXIT.failed : EXIT.ok;
+      const ok = await backup({
+        k: new ClusterClient(clusterAccess(stack, values.kubeconfig, deps)),
+        cluster: stack.topology.clusterName,
+        stackId: stack.id,
+        backupDir: hostPath(values["backup-dir"] ?? stack.paths.backups, deps),
+        node: stack.topology.controlPlanes[0].name,
+        withData,
+        clock: deps.clock,
+        waitMs: wait * 1000,
+        wrote: (path) => io.out(path),
+        log: (line) => io.err(line),
+      });
+      return ok ? EXIT.ok : EXIT.failed;
     };
+    // Archiving stops the volumes' users for a while: one operation on the cluster at a time.
     return withData ? underLock(stack, "backup --with-data", deps, io, work) : work();
   });
 }

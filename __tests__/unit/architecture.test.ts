@@ -63,7 +63,7 @@ test("lib/ has only the layers the README names", () => {
 
 const OPS = join(LIB, "ops");
 /** The operations that have a folder of their own under lib/ops/, each an npm script. */
-const OPERATIONS = ["cluster-api", "drill", "migrate", "recover", "renew-certs", "restore", "upgrade"];
+const OPERATIONS = ["backup", "cluster-api", "drill", "migrate", "recover", "remove-data", "renew-certs", "restore", "upgrade"];
 
 test("lib/ops/ holds one folder per operation, each named after its npm script, and the machinery they share beside them", () => {
   const scripts = Object.keys(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts);
