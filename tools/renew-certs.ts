@@ -3,6 +3,7 @@
  * plane at a time (steps in lib/ops/renew-certs/), with /readyz and write probes through the
  * stack's API address the whole time; prints how long each was unavailable.
  */
+import { LB_SETTLE_MS } from "../lib/ops/lb";
 import { ClusterClient } from "../lib/ops/client";
 import { outageLines, probeDuring, stepMarks } from "../lib/ops/probes";
 import { renewSteps, type RenewContext } from "../lib/ops/renew-certs/renew-certs";
@@ -50,7 +51,6 @@ Certificates that have already expired stop the API; renew those by hand (docker
 kubeadm certs renew all on each control plane, then restart them).`;
 
 /** Time the load balancer gets to read a changed configuration (it polls about once a second). */
-const LB_SETTLE_MS = 3_000;
 
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {

@@ -5,26 +5,8 @@
  * unavailable. The stack's roll resource runs it during `cdktf deploy` (scripts/upgrade-hook.sh,
  * `--terraform-hook`).
  */
-import { writePrivateFile } from "../lib/io/private-file";
-import { pendingRoll, readProgress, recordProgress } from "../lib/ops/roll-progress";
-import { lastLine } from "../lib/io/exec";
-import { withPrivateTempDir } from "../lib/io/temp";
 import { imageReference } from "../lib/model/grammar";
-import { ClusterClient } from "../lib/ops/client";
-import { parseNodes } from "../lib/ops/kube";
-import { outageLines, probeDuring, splitProbes, stepMarks } from "../lib/ops/probes";
-import { runSteps } from "../lib/ops/steps";
-import { upgradeSteps, type UpgradeContext } from "../lib/ops/upgrade/upgrade";
-import {
-  clusterConfigVersion,
-  parseKubeVersion,
-  rollOrder,
-  serverVersion,
-  type KubeVersion,
-  type UpgradeFacts,
-} from "../lib/ops/upgrade/plan";
-import { utcStamp } from "../lib/model/util";
-import { join } from "node:path";
+import { runUpgrade } from "../lib/ops/upgrade/run";
 import {
   hostPath,
   clusterOpsContext,
@@ -77,13 +59,6 @@ Options:
                      (the roll resource's provisioner), never from kindha.config.yaml
   -h, --help         this help`;
 
-const LB_SETTLE_MS = 3_000;
-/** What the preparation's outage lines start with; the roll's lines come first and bare. */
-export const PREPARING = "while preparing (payload, snapshot, images; no node changed yet): ";
-
-/** containerd's name of this machine's platform. */
-const PLATFORM = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
-
 export async function main(argv: readonly string[], io: Io = processIo, given: Partial<ToolDeps> = {}): Promise<number> {
   return runTool(io, USAGE, argv, async () => {
     const { values, positionals } = parseToolArgs(argv, {
@@ -102,113 +77,17 @@ export async function main(argv: readonly string[], io: Io = processIo, given: P
     if (bad.length > 0) throw new UsageError(`${bad[0].field}: ${JSON.stringify(bad[0].value)} ${bad[0].rule}`);
     const wait = waitSeconds(values.wait, 300);
     return underLock(stack, "upgrade", deps, io, async () => {
-      const base = clusterOpsContext(stack, hook ? deps.env.KINDHA_KUBECONFIG || undefined : values.kubeconfig, deps, io);
-      const k = new ClusterClient(base);
-      const t = stack.topology;
-      const t0 = deps.clock.now();
-
-      const target = parseKubeVersion(await imageVersion(k, image));
-      if (!target) throw new Error(`${image} names no Kubernetes version in /kind/version; is it a kind node image?`);
-      const facts = await readFacts(k, target);
-      const clusterVersion = await k.kubectl([
-        "-n",
-        "kube-system",
-        "get",
-        "configmap",
-        "kubeadm-config",
-        "-o",
-        "jsonpath={.data.ClusterConfiguration}",
-      ]);
-      const clusterAtTarget = clusterConfigVersion(clusterVersion.stdout) === target.text;
-      const done = new Set([...facts.kubelets].filter(([, v]) => v === target.text).map(([n]) => n));
-      // A node an interrupted roll left half-way (cordoned, out of the load balancer) comes first.
-      const pending = readProgress(t.clusterName, deps.env);
-      if (pending && (pending.operation !== "upgrade" || pending.target !== target.text)) throw new Error(pendingRoll(pending, stack.id));
-      if (pending)
-        io.out(`upgrade: an interrupted roll left ${pending.node} ${pending.stage} (since ${pending.since}); finishing it first`);
-      else if (clusterAtTarget && t.nodes.every((n) => done.has(n.name))) {
-        io.out(`upgrade: stack ${stack.id} already runs ${target.text} on every node; nothing to do`);
-        return EXIT.ok;
-      }
-      const order = rollOrder(t, {
-        leader: await k.etcdLeader(t),
-        done,
-        clusterAtTarget,
-        ...(pending ? { interrupted: { node: pending.node, stage: pending.stage } } : {}),
+      const ok = await runUpgrade(clusterOpsContext(stack, hook ? deps.env.KINDHA_KUBECONFIG || undefined : values.kubeconfig, deps, io), {
+        stack,
+        image,
+        waitMs: wait * 1000,
+        backupDir: hostPath(stack.paths.backups, deps),
+        logDir: hostPath(stack.paths.logs, deps),
+        env: deps.env,
       });
-
-      return withPrivateTempDir("kindha-upgrade-", async (workDir) => {
-        // The steps' lines and the sub-steps' (the context's log) both mark when an outage fell.
-        const steps = stepMarks(deps.clock, (l) => io.out(l));
-        const ctx: UpgradeContext = {
-          ...base,
-          log: steps.log,
-          stackId: stack.id,
-          image,
-          target,
-          workDir,
-          platform: PLATFORM,
-          waitMs: wait * 1000,
-          backupDir: hostPath(stack.paths.backups, deps),
-          lbSettleMs: LB_SETTLE_MS,
-          keepKubeadmLog: (node, output) =>
-            writePrivateFile(join(hostPath(stack.paths.logs, deps), `kubeadm-${node}-${utcStamp(new Date(deps.clock.now()))}.log`), output),
-          progress: (node, stage) =>
-            recordProgress(
-              t.clusterName,
-              deps.env,
-              stage && { operation: "upgrade", target: target.text, image, node, stage, since: new Date(deps.clock.now()).toISOString() },
-            ),
-        };
-        io.out(
-          `upgrade: stack ${stack.id}, ${facts.server.text} -> ${target.text} from ${image}; nodes in this order: ${order.map((r) => r.node).join(", ")}`,
-        );
-        const list = upgradeSteps(ctx, facts, order);
-        const probed = await probeDuring(ctx, "kindha-upgrade-probe", 1_000, () => runSteps(list, ctx, steps.log, ctx.clock));
-        // The roll (first node's drain to the steady verify) apart from the preparation before it,
-        // which changes no node: copying the payload and images loads only the host's disk.
-        const firstRoll = `[${list.findIndex((s) => s.name.startsWith("upgrade ")) + 1}/${list.length}]`;
-        const { before, from } = splitProbes(probed, steps.marks.find((m) => m.label === firstRoll)?.at);
-        for (const l of outageLines(from, steps.marks)) io.out(l);
-        for (const l of outageLines(before, steps.marks)) io.out(`${PREPARING}${l}`);
-        const seconds = ((deps.clock.now() - t0) / 1000).toFixed(0);
-        const report = probed.result;
-        io.out(
-          report.ok
-            ? `upgrade: done in ${seconds} s; stack ${stack.id} runs ${target.text} and verified`
-            : `upgrade: stopped at "${report.failed?.step}" after ${seconds} s`,
-        );
-        return report.ok ? EXIT.ok : EXIT.failed;
-      });
+      return ok ? EXIT.ok : EXIT.failed;
     });
   });
-}
-
-/** The Kubernetes version a kind node image holds (its /kind/version); pulls the image when this machine lacks it. */
-async function imageVersion(k: ClusterClient, image: string): Promise<string> {
-  if ((await k.containers(["image", "inspect", image], 60_000)).code !== 0) {
-    const pulled = await k.containers(["pull", image], 15 * 60_000);
-    if (pulled.code !== 0) throw new Error(`${image} is not on this machine and ${k.containerCli} pull failed: ${lastLine(pulled)}`);
-  }
-  const r = await k.containers(["run", "--rm", "--entrypoint", "cat", image, "/kind/version"], 120_000);
-  if (r.code !== 0) throw new Error(`cannot read /kind/version from ${image}: ${lastLine(r)}`);
-  return r.stdout.trim();
-}
-
-/** The versions and node states the pre-checks judge. */
-async function readFacts(k: ClusterClient, target: KubeVersion): Promise<UpgradeFacts> {
-  const nodes = await k.kubectl(["get", "nodes", "-o", "json"]);
-  if (nodes.code !== 0) throw new Error(`kubectl get nodes failed: ${lastLine(nodes)}`);
-  const version = await k.kubectl(["version", "-o", "json"]);
-  const server = serverVersion(version.stdout);
-  if (!server) throw new Error(`cannot read the API server's version: ${lastLine(version) || version.stdout.trim()}`);
-  const parsed = parseNodes(nodes.stdout);
-  return {
-    target,
-    server,
-    kubelets: new Map(parsed.map((n) => [n.name, n.kubeletVersion])),
-    notReady: parsed.filter((n) => !n.ready).map((n) => `${n.name} (${n.readyDetail})`),
-  };
 }
 
 if (require.main === module) runMain(main);

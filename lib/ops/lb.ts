@@ -7,6 +7,9 @@ import type { CommandResult } from "../io/exec";
 import { LB_CONFIG_PATHS, type KindLbConfig } from "../model/kind-lb-config";
 import type { ClusterClient } from "./client";
 
+/** How long a node's removal from the load balancer is given to take hold before the node is touched. */
+export const LB_SETTLE_MS = 3_000;
+
 /** The cluster configuration (cds) the load balancer holds now. */
 export function readLbConfig(k: ClusterClient, lb: string): Promise<CommandResult> {
   return k.containers(["exec", lb, "cat", LB_CONFIG_PATHS.cds], 30_000);

@@ -27,7 +27,8 @@ import {
 } from "../../../../../lib/ops/upgrade/plan";
 import { findStack } from "../../../../../lib/io/config-file";
 import { rollFigures } from "../../../../../test-support/cluster";
-import { main as upgradeMain, PREPARING } from "../../../../../tools/upgrade";
+import { main as upgradeMain } from "../../../../../tools/upgrade";
+import { PREPARING } from "../../../../../lib/ops/upgrade/run";
 import {
   capture,
   clusterFixtures,
