@@ -255,29 +255,25 @@ export function podsWithClaims(text: string): ClaimPod[] {
 /** The controllers whose pods restore re-creates: a Deployment's (through its ReplicaSet), a DaemonSet's, a StatefulSet's. */
 const RESTARTED_OWNERS = new Set(["ReplicaSet", "DaemonSet", "StatefulSet"]);
 
-/** Pods of `kubectl get pods -A -o json` that a ReplicaSet, DaemonSet or StatefulSet controls and that are not already terminating. */
-export function workloadPods(text: string): { namespace: string; name: string }[] {
-  return listItems(text, "kubectl get pods").flatMap((p) => {
-    const meta = isRecord(p.metadata) ? p.metadata : {};
-    const controller = arr(meta.ownerReferences)
-      .filter(isRecord)
-      .find((o) => o.controller === true);
-    if (!controller || !RESTARTED_OWNERS.has(str(controller.kind)) || meta.deletionTimestamp) return [];
-    return [{ namespace: str(meta.namespace), name: str(meta.name) }];
-  });
-}
-
 /**
- * `namespace/name` of the pods of `kubectl get pods -A -o json` that no controller owns and that
- * are not static (mirror) pods: nothing re-creates them when they are deleted.
+ * The pods of `kubectl get pods -A -o json` by what re-creates them: `restarted`, those a
+ * ReplicaSet, DaemonSet or StatefulSet controls and that are not already terminating; `bare`
+ * (`namespace/name`), those no controller owns and that are not static (mirror) pods: nothing
+ * re-creates them when they are deleted.
  */
-export function barePods(text: string): string[] {
-  return listItems(text, "kubectl get pods").flatMap((p) => {
+export function podsByOwner(text: string): { restarted: { namespace: string; name: string }[]; bare: string[] } {
+  const restarted: { namespace: string; name: string }[] = [];
+  const bare: string[] = [];
+  for (const p of listItems(text, "kubectl get pods")) {
     const meta = isRecord(p.metadata) ? p.metadata : {};
+    const owners = arr(meta.ownerReferences).filter(isRecord);
+    const controller = owners.find((o) => o.controller === true);
     const annotations = isRecord(meta.annotations) ? meta.annotations : {};
-    if (arr(meta.ownerReferences).length > 0 || "kubernetes.io/config.mirror" in annotations) return [];
-    return [`${str(meta.namespace)}/${str(meta.name)}`];
-  });
+    if (controller && RESTARTED_OWNERS.has(str(controller.kind)) && !meta.deletionTimestamp)
+      restarted.push({ namespace: str(meta.namespace), name: str(meta.name) });
+    else if (owners.length === 0 && !("kubernetes.io/config.mirror" in annotations)) bare.push(`${str(meta.namespace)}/${str(meta.name)}`);
+  }
+  return { restarted, bare };
 }
 
 /** A PersistentVolume as the data checks see it. */

@@ -18,7 +18,7 @@ import { lastLine, type CommandResult } from "../../io/exec";
 import { ROLE_LABEL } from "../../model/defaults";
 import { ClusterClient } from "../client";
 import { NODE_RESTORE_DIR, readVolumesOnHost, restoreVolumes, retainVolumes, setAsideData } from "../data";
-import { barePods, parseNodes, podsWithClaims, workloadPods } from "../kube";
+import { parseNodes, podsByOwner, podsWithClaims } from "../kube";
 import { failed, failedCommand, ok, pollUntil, runSteps, type Step, type StepReport } from "../steps";
 import type { ClusterOpsContext } from "../client";
 import { utcStamp } from "../../model/util";
@@ -313,14 +313,13 @@ function restartWorkloads({ c, kubectl, inNode, cps }: Env): Step<RestoreContext
       // restart would take each DaemonSet one node at a time. Their controllers re-create them.
       const pods = await kubectl("get", "pods", "-A", "-o", "json");
       if (pods.code !== 0) return failedCommand("listing the pods", pods);
-      const owned = workloadPods(pods.stdout);
+      const { restarted: owned, bare } = podsByOwner(pods.stdout);
       for (const namespace of new Set(owned.map((p) => p.namespace))) {
         const names = owned.filter((p) => p.namespace === namespace).map((p) => p.name);
         // A pod its controller replaced since the listing is already re-created.
         const r = await kubectl("-n", namespace, "delete", "pod", "--wait=false", "--ignore-not-found", ...names);
         if (r.code !== 0) return failedCommand(`kubectl -n ${namespace} delete pod`, r);
       }
-      const bare = barePods(pods.stdout);
       return ok(
         `${owned.length} re-created${bare.length > 0 ? `; pods with no controller keep the old certificates until you re-create them: ${bare.join(", ")}` : ""}`,
       );
