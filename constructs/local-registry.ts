@@ -5,9 +5,9 @@ import { Fn } from "cdktf";
 import { Construct } from "constructs";
 import {
   containerdHostsToml,
+  hostsEntryDir,
   LOCAL_REGISTRY_HOSTING,
   localRegistryHosting,
-  REGISTRY,
   registryEnv,
   type PlannedRegistry,
 } from "../lib/model/registry";
@@ -59,7 +59,7 @@ export class LocalRegistry extends Construct {
             ...registryEnv(r, "${self.triggers.dir}"),
             KINDHA_CLUSTER_NAME: props.clusterName,
             KINDHA_REGISTRY_HOSTS_TOML: containerdHostsToml(),
-            KINDHA_CERTS_DIR: REGISTRY.certsDir,
+            KINDHA_REGISTRY_HOSTS_DIR: hostsEntryDir(r),
           },
         },
       ],

@@ -12,7 +12,7 @@
 #
 # Env: KINDHA_REGISTRY_NAME, KINDHA_REGISTRY_IMAGE, KINDHA_REGISTRY_PORT (host port),
 #      KINDHA_REGISTRY_CONTAINER_PORT, KINDHA_REGISTRY_DIR (its storage, made 0700 when new),
-#      KINDHA_REGISTRY_HOSTS_TOML and KINDHA_CERTS_DIR (containerd's entry and where it goes),
+#      KINDHA_REGISTRY_HOSTS_TOML and KINDHA_REGISTRY_HOSTS_DIR (containerd's entry and where it goes),
 #      KINDHA_CLUSTER_NAME (up), KIND_EXPERIMENTAL_DOCKER_NETWORK (default kind).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/container-cli.sh"
@@ -54,7 +54,7 @@ check() {
 up() {
   local cluster="${KINDHA_CLUSTER_NAME:?KINDHA_CLUSTER_NAME is not set}"
   local toml="${KINDHA_REGISTRY_HOSTS_TOML:?KINDHA_REGISTRY_HOSTS_TOML is not set}"
-  local certs="${KINDHA_CERTS_DIR:?KINDHA_CERTS_DIR is not set}"
+  local entry="${KINDHA_REGISTRY_HOSTS_DIR:?KINDHA_REGISTRY_HOSTS_DIR is not set}"
   local found node nodes
   found=$(problems)
   [ -z "$found" ] || die "$found"
@@ -77,7 +77,7 @@ up() {
     awk '$2 != "external-load-balancer" { print $1 }' | sort)
   [ -n "$nodes" ] || die "no node of cluster $cluster"
   for node in $nodes; do
-    printf '%s' "$toml" | "$cli" exec -i "$node" sh -c 'mkdir -p "$1" && cat >"$1/hosts.toml"' sh "$certs/localhost:$port"
+    printf '%s' "$toml" | "$cli" exec -i "$node" sh -c 'mkdir -p "$1" && cat >"$1/hosts.toml"' sh "$entry"
   done
   node=$(head -n 1 <<<"$nodes")
   for _ in $(seq 1 30); do

@@ -104,6 +104,11 @@ export function registryEndpoint(): string {
   return `http://${REGISTRY.containerName}:${REGISTRY.containerPort}`;
 }
 
+/** The directory of containerd's host entry for the registry in a node: `<certs.d>/localhost:<port>`. */
+export function hostsEntryDir(r: PlannedRegistry): string {
+  return `${REGISTRY.certsDir}/${r.host}`;
+}
+
 /** containerd's hosts.toml for `localhost:<port>`: pulls go to the registry container, over HTTP. */
 export function containerdHostsToml(): string {
   return `[host."${registryEndpoint()}"]\n  capabilities = ["pull", "resolve"]\n`;

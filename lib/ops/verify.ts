@@ -18,7 +18,7 @@ import { NODE_DATA_DIR } from "../model/storage";
 import { failed, ok, pollUntil, type Clock, type StepResult } from "./steps";
 import { CERT_BUNDLE_SCRIPT, earliestCert, ETCD_SERVER_BUNDLE_NAME, fileOfBundle, memberAddresses, parseCertBundle } from "./certs";
 import { renderTable } from "./table";
-import { REGISTRY, registryEndpoint, type PlannedRegistry } from "../model/registry";
+import { hostsEntryDir, REGISTRY, registryEndpoint, type PlannedRegistry } from "../model/registry";
 
 /** One row of the verify table. */
 export interface CheckResult {
@@ -506,7 +506,7 @@ export async function collectVerifyInputs(t: Topology, a: ClusterAccess): Promis
 }
 
 function registryAnswers(k: ClusterClient, t: Topology, r: PlannedRegistry): Promise<Map<string, CommandResult>> {
-  const entry = `${REGISTRY.certsDir}/${r.host}`;
+  const entry = hostsEntryDir(r);
   return Promise.all(
     t.nodes.map(
       async (n) => [n.name, await k.inNode(n.name, ["sh", "-c", REGISTRY_SCRIPT, "sh", entry, registryEndpoint()], 15_000)] as const,

@@ -361,7 +361,7 @@ describe("registry.sh", () => {
       KINDHA_REGISTRY_CONTAINER_PORT: "5000",
       KINDHA_REGISTRY_DIR: join(s.dir, ".kindha", "registry"),
       KINDHA_REGISTRY_HOSTS_TOML: '[host."http://kindha-registry:5000"]\n',
-      KINDHA_CERTS_DIR: "/etc/containerd/certs.d",
+      KINDHA_REGISTRY_HOSTS_DIR: `/etc/containerd/certs.d/localhost:${PORT}`,
       KINDHA_CLUSTER_NAME: "data-platform-local",
       ...more,
     };

@@ -451,7 +451,7 @@ describe("registry", () => {
             KINDHA_REGISTRY_CONTAINER_PORT: "5000",
             KINDHA_REGISTRY_DIR: "${self.triggers.dir}",
             KINDHA_REGISTRY_HOSTS_TOML: '[host."http://kindha-registry:5000"]\n  capabilities = ["pull", "resolve"]\n',
-            KINDHA_CERTS_DIR: "/etc/containerd/certs.d",
+            KINDHA_REGISTRY_HOSTS_DIR: "/etc/containerd/certs.d/localhost:5001",
           },
         },
       },
