@@ -239,6 +239,9 @@ snapshot_tool() {
   if command -v etcdutl >/dev/null 2>&1; then echo etcdutl; elif command -v etcdctl >/dev/null 2>&1; then echo etcdctl; fi
 }
 
+# Whether $1 is one JSON array (jq -e passes empty input).
+is_json_array() { [ "$(jq -r type <<<"$1" 2>/dev/null)" = array ]; }
+
 # Counts of members and healthy members, as one JSON object with etcdctl's per-member results.
 # The verdict (healthy, degraded, quorum lost) is lib/model/etcd.ts's; --strict is create's gate.
 cmd_health() {
@@ -251,7 +254,7 @@ cmd_health() {
     else
       raw="$(pod_ctl https://127.0.0.1:2379 endpoint health --cluster -w json 2>"$err_file")" || rc=$?
       # Without quorum, etcd 3.5+ cannot answer the member list --cluster needs: ask the local member.
-      if ! jq -e 'type == "array"' <<<"$raw" >/dev/null 2>&1 && [ -n "$expect" ]; then
+      if ! is_json_array "$raw" && [ -n "$expect" ]; then
         warn "member list failed ($(last_error)); checking the local member of etcd-$node only"
         raw="$(pod_ctl https://127.0.0.1:2379 endpoint health -w json 2>"$err_file")" || rc=$?
       fi
@@ -260,7 +263,7 @@ cmd_health() {
     raw="$(local_ctl "$endpoints" endpoint health -w json 2>"$err_file")" || rc=$?
     [ -n "$expect" ] || expect=$(jq -Rn --arg e "$endpoints" '$e | split(",") | length')
   fi
-  jq -e 'type == "array"' <<<"$raw" >/dev/null 2>&1 || die "health: etcdctl gave no result (exit $rc): $(last_error)"
+  is_json_array "$raw" || die "health: etcdctl gave no result (exit $rc): $(last_error)"
   # An endpoint listed twice counts once, so a duplicated line cannot fake a majority.
   members=$(jq '[.[].endpoint] | unique | length' <<<"$raw")
   healthy=$(jq '[.[] | select(.health == true) | .endpoint] | unique | length' <<<"$raw")
@@ -270,7 +273,8 @@ cmd_health() {
     local status_raw=""
     if [ "$mode" = kind ]; then status_raw="$(pod_ctl "${endpoints:-https://127.0.0.1:2379}" endpoint status -w json 2>/dev/null)" || true
     else status_raw="$(local_ctl "$endpoints" endpoint status -w json 2>/dev/null)" || true; fi
-    healthy=$(jq 'if type == "array" then [.[].Endpoint] | unique | length else 0 end' <<<"$status_raw" 2>/dev/null) || healthy=0
+    healthy=0
+    if is_json_array "$status_raw"; then healthy=$(jq '[.[].Endpoint] | unique | length' <<<"$status_raw"); fi
   fi
   # Members that did not answer at all count as unhealthy.
   [ -z "$expect" ] || [ "$members" -ge "$expect" ] || members="$expect"

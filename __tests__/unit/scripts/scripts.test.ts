@@ -637,6 +637,22 @@ describe("etcd.sh health counts; lib/model/etcd.ts judges", () => {
     expect(strict.stderr).toContain("etcd.sh: error: 1 of 3 members healthy; --strict needs every member");
   });
 
+  test("fails when etcdctl prints nothing, naming it; an empty endpoint status counts no member up", () => {
+    const none = health({ health: [] });
+    expect(parseHealthReport(none.stdout)).toMatchObject({ healthy: 0, members: 3, state: "quorum-lost" });
+    const s = makeStandIns([]);
+    writeFileSync(join(s.bin, "etcdctl"), "#!/usr/bin/env bash\necho 'context deadline exceeded' >&2\nexit 1\n");
+    chmodSync(join(s.bin, "etcdctl"), 0o755);
+    const silent = spawnSync("bash", [join(SCRIPTS, "etcd.sh"), "--endpoints", "http://127.0.0.1:23791", "health"], {
+      env: s.env(),
+      encoding: "utf8",
+      cwd: s.dir,
+    });
+    expect(silent.status).toBe(1);
+    expect(silent.stdout).toBe("");
+    expect(silent.stderr).toContain("etcd.sh: error: health: etcdctl gave no result (exit 1): context deadline exceeded");
+  });
+
   test("every member healthy passes --strict, quietly", () => {
     const r = health({ health: [ep(1, true), ep(2, true), ep(3, true)] }, "--strict");
     expect(r.status).toBe(0);
