@@ -77,11 +77,14 @@ if [ -n "$data_dir" ]; then
   echo "create-cluster: volumes of $name live in $data_dir (class standard, shared by every node)" >&2
 fi
 if [ "${KINDHA_SKIP_VERIFY:-0}" != "1" ]; then
-  # Every etcd member healthy; one still catching up after its join gets a minute.
-  for attempt in 1 2 3 4 5 6 7 8 9 10 11 12; do
-    if bash "$here/etcd.sh" health --kind --kubeconfig "$kubeconfig" --cluster "$name" --strict 2>/dev/null; then break; fi
-    [ "$attempt" -lt 12 ] || bash "$here/etcd.sh" health --kind --kubeconfig "$kubeconfig" --cluster "$name" --strict
+  # Every etcd member healthy; one still catching up after its join gets a minute; then
+  # one more try says why and fails the create.
+  health=(bash "$here/etcd.sh" health --kind --kubeconfig "$kubeconfig" --cluster "$name" --strict)
+  healthy=0
+  for _ in $(seq 1 12); do
+    if "${health[@]}" 2>/dev/null; then healthy=1; break; fi
     sleep 5
   done
+  [ "$healthy" = 1 ] || "${health[@]}"
 fi
 echo "create-cluster: $name is ready; kubeconfig $kubeconfig" >&2

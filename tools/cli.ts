@@ -193,7 +193,7 @@ export function requireDataDir(stack: ResolvedStack, option: string, purpose: st
 
 /** A `~/`-path (a stack's, or an option's) as this tool's environment sees it: deps.env.HOME, else the process's home. */
 export function hostPath(path: string, deps: Pick<ToolDeps, "env">): string {
-  return expandHome(path, deps.env.HOME || undefined);
+  return expandHome(path, deps.env);
 }
 
 /** The Docker network kind puts nodes on: KIND_EXPERIMENTAL_DOCKER_NETWORK, else kind. */

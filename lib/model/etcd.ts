@@ -159,16 +159,20 @@ export function judgeEtcdHealth(healthy: number, members: number): HealthJudgeme
 
 /**
  * The report in the output of an `etcd.sh health` run: the parsed and judged counts, or the reason
- * there are none (the script stopped before counting, e.g. etcdctl could not run). The one place
- * that reads health output.
+ * there are none. The one place that reads health output.
  */
 export function healthReportOf(r: { readonly stdout: string }): { report: HealthReport } | { reason: string } {
-  if (!r.stdout.includes('"members"')) return { reason: "etcd.sh health printed no report" };
+  if (!printedHealthReport(r.stdout)) return { reason: "etcd.sh health printed no report" };
   try {
     return { report: parseHealthReport(r.stdout) };
   } catch (e) {
     return { reason: (e as Error).message };
   }
+}
+
+/** Whether an `etcd.sh health` run printed its report at all (it stops before counting when etcdctl cannot run). */
+export function printedHealthReport(stdout: string): boolean {
+  return stdout.includes('"members"');
 }
 
 /** The JSON object `scripts/etcd.sh health` prints on stdout (its last non-empty line), judged. */

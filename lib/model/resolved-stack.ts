@@ -32,17 +32,6 @@ export function resolveStack(d: StackDefinition): ResolvedStack {
 }
 
 /**
- * Every stack of the app, the problems of all of them in one {@link ValidationError} with fields
- * `stacks.<id>.…`, so the app refuses bad input before it creates anything (cdktf's App creates its
- * output directory on construction).
- */
-export function resolveStacks(defs: readonly StackDefinition[]): ResolvedStack[] {
-  const { stacks, violations } = resolveAll(defs);
-  if (violations.length > 0) throw new ValidationError("stacks", violations);
-  return stacks;
-}
-
-/**
  * The presets adjusted or extended by a config document's text (none: presets only), resolved:
  * what is wrong in the text and in every stack, in one error naming `source`.
  */
@@ -54,6 +43,7 @@ export function stacksFromYaml(text: string | undefined, source: string): Resolv
   return stacks;
 }
 
+/** Every stack, the problems of all of them with fields `stacks.<id>.…`. */
 function resolveAll(defs: readonly StackDefinition[]): { stacks: ResolvedStack[]; violations: Violation[] } {
   const violations: Violation[] = [];
   const stacks = defs.flatMap((d) => {

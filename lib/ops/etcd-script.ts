@@ -6,7 +6,7 @@
 import { join, resolve } from "node:path";
 import { execFileExecutor, lastLine, type CommandResult, type Executor } from "../io/exec";
 import { scriptsDir } from "../io/project";
-import { parseHealthReport, parseSnapshotStatus, type HealthReport, type SnapshotStatus } from "../model/etcd";
+import { parseHealthReport, parseSnapshotStatus, printedHealthReport, type HealthReport, type SnapshotStatus } from "../model/etcd";
 
 /** Where etcdctl runs: on this machine, or inside a kind control plane's etcd pod. */
 export type EtcdConnection =
@@ -174,10 +174,10 @@ export class EtcdScript {
     });
   }
 
-  /** Health report; also returned (not thrown) when quorum is lost, since the script still prints it. */
+  /** Health report, judged (quorum lost included); throws when the script printed none. */
   async health(expect?: number): Promise<{ report: HealthReport; result: CommandResult }> {
     const result = await this.run(["health", ...(expect ? ["--expect", String(expect)] : [])]);
-    if (!result.stdout.includes('"members"')) throw new EtcdCommandError("etcd.sh health", result);
+    if (!printedHealthReport(result.stdout)) throw new EtcdCommandError("etcd.sh health", result);
     return { report: parseHealthReport(result.stdout), result };
   }
 

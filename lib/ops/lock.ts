@@ -36,7 +36,7 @@ export const LOCK_WAIT_SECONDS = 600;
 
 /** Where the locks and the rolls' progress records live: KINDHA_LOCK_DIR, else LOCK_DIR. */
 export function lockDir(env: NodeJS.ProcessEnv): string {
-  return env.KINDHA_LOCK_DIR || expandHome(LOCK_DIR, env.HOME || undefined);
+  return env.KINDHA_LOCK_DIR || expandHome(LOCK_DIR, env);
 }
 
 /** `<lockDir>/<cluster>.lock`. */

@@ -5,7 +5,7 @@
  * recorded kubectl output; {@link collectVerifyInputs} is the thin layer that runs the commands.
  * Over 300 lines because it holds all fourteen checks side by side, each a short pure function.
  */
-import { healthReportOf } from "../model/etcd";
+import { healthReportOf, printedHealthReport } from "../model/etcd";
 import { hostPort } from "../model/util";
 import { kindLoadBalancerName, type Topology } from "../model/topology";
 import { lbBackends } from "../model/kind-lb-config";
@@ -190,7 +190,7 @@ export function checkNodeAddresses(
 export function checkEtcdHealth(t: Topology, health: CommandResult): CheckResult {
   const check = "etcd member health";
   const got = healthReportOf(health);
-  if (!("report" in got)) return fail(check, health.stdout.includes('"members"') ? got.reason : `command failed: ${lastLine(health)}`);
+  if (!("report" in got)) return fail(check, printedHealthReport(health.stdout) ? got.reason : `command failed: ${lastLine(health)}`);
   const r = got.report;
   if (r.members !== t.etcd.members.length) {
     return fail(check, `${r.members} members answered for, topology has ${t.etcd.members.length}; ${r.message}`);
